@@ -1,0 +1,70 @@
+# agentbus — every target sets itself up on a fresh machine (Python venv from uv.lock, CDK CLI from package-lock.json).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+STACK ?= AgentbusStack
+
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export UV_PYTHON_DOWNLOADS := never
+export CDK_DISABLE_VERSION_CHECK := 1
+
+.PHONY: help setup demo test test-fast up synth deploy destroy lint bench bench-quick soak catalogue clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.synced $(CDK) ## install the pinned Python dependencies and CDK CLI
+
+demo: $(VENV)/.synced ## run the main job locally: sample orders through the whole topology on moto
+	$(VENV)/bin/agentbus demo $(ARGS)
+
+test: $(VENV)/.synced $(CDK) ## run every test (unit, functions, integration, infrastructure, e2e)
+	$(VENV)/bin/pytest $(ARGS)
+
+up: $(VENV)/.synced ## local AWS endpoint with the whole topology on http://127.0.0.1:4566
+	$(VENV)/bin/agentbus up $(ARGS)
+
+synth: $(VENV)/.synced $(CDK) ## synthesize the CloudFormation template into cdk.out/
+	$(CDK) synth --quiet $(ARGS)
+	@echo "template: cdk.out/$(STACK).template.json"
+
+deploy: $(VENV)/.synced $(CDK) ## cdk deploy to the account and region of your AWS credentials
+	$(CDK) deploy $(STACK) $(ARGS)
+
+destroy: $(VENV)/.synced $(CDK) ## cdk destroy (the orders table is retained)
+	$(CDK) destroy $(STACK) $(ARGS)
+
+lint: $(VENV)/.synced ## ruff on the code; cfn-lint runs on the synthesized template in the tests
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.synced ## full benchmark: 1, 10, 100, 1000 concurrent orders, parallel vs chained, cost per million
+	$(VENV)/bin/agentbus bench $(ARGS)
+
+bench-quick: $(VENV)/.synced ## benchmark in under a minute
+	$(VENV)/bin/agentbus bench --quick $(ARGS)
+
+soak: $(VENV)/.synced ## 1,000 orders at chaos 0.2; prints the invariants
+	$(VENV)/bin/agentbus soak $(ARGS)
+
+catalogue: $(VENV)/.synced ## regenerate docs/events.md from the manifest
+	$(VENV)/bin/agentbus catalogue > docs/events.md
+
+clean: ## remove generated files (keeps the virtualenv)
+	rm -rf cdk.out .pytest_cache .hypothesis

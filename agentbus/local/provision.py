@@ -1,0 +1,96 @@
+"""Provisions the manifest's topology on an AWS-compatible endpoint (moto), the way the CDK stack does on AWS.
+
+Locally every rule targets an SQS queue (moto's put_events cannot deliver to Lambda); the local runtime
+then plays Lambda's SQS poller. Names carry a prefix so several runtimes can share one endpoint in tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agentbus.resources import LOCAL_RESOURCES_PARAMETER, ConsumerResources, Resources
+from functions.manifest import MANIFEST, Manifest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+LOCAL_VISIBILITY_TIMEOUT_S = 30  # the local poller changes visibility itself on failures
+
+
+def seed_stock(manifest: Manifest = MANIFEST) -> dict[str, int]:
+    table = next(t for t in manifest.tables if t.seed_file)
+    return json.loads((REPO_ROOT / table.seed_file).read_text())["stock"]
+
+
+def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "agentbus",
+              bus_name: str | None = None, endpoint_url: str | None = None) -> Resources:
+    """Create the bus, archive, tables, queues (each with a DLQ), rules and seed stock; return their names."""
+    kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    events = session.client("events", **kwargs)
+    sqs = session.client("sqs", **kwargs)
+    dynamodb = session.client("dynamodb", **kwargs)
+    scheduler = session.client("scheduler", **kwargs)
+    ssm = session.client("ssm", **kwargs)
+    iam = session.client("iam", **kwargs)
+
+    bus_name = bus_name or manifest.bus_name
+    bus_arn = events.create_event_bus(Name=bus_name)["EventBusArn"]
+    archive_name = f"{prefix}-archive"
+    events.create_archive(ArchiveName=archive_name, EventSourceArn=bus_arn, RetentionDays=0,
+                          Description="every event on the bus, for replay")
+
+    tables: dict[str, str] = {}
+    for table in manifest.tables:
+        name = f"{prefix}-{table.logical_name}"
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        tables[table.logical_name] = name
+
+    stock_table = tables["inventory"]
+    for sku, units in seed_stock(manifest).items():
+        dynamodb.put_item(TableName=stock_table, Item={
+            "pk": {"S": f"sku#{sku}"}, "sku": {"S": sku}, "on_hand": {"N": str(units)}, "reserved": {"N": "0"},
+        })
+
+    consumers: dict[str, ConsumerResources] = {}
+    for consumer in manifest.consumers:
+        dlq_url = sqs.create_queue(QueueName=f"{prefix}-{consumer.name}-dlq",
+                                   Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(QueueName=f"{prefix}-{consumer.name}", Attributes={
+            "MessageRetentionPeriod": "1209600",
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_S),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                         "maxReceiveCount": consumer.max_receive_count}),
+        })["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        consumers[consumer.name] = ConsumerResources(queue_url=queue_url, queue_arn=queue_arn,
+                                                     dlq_url=dlq_url, dlq_arn=dlq_arn)
+        for subscription in manifest.subscriptions(consumer):
+            rule = f"{prefix}-{consumer.name}-{subscription.name}"
+            events.put_rule(Name=rule, EventBusName=bus_name, EventPattern=json.dumps(subscription.pattern()),
+                            State="ENABLED", Description=f"{subscription.name} events for {consumer.name}")
+            events.put_targets(Rule=rule, EventBusName=bus_name,
+                               Targets=[{"Id": f"{consumer.name}-queue", "Arn": queue_arn}])
+
+    schedule_group = prefix
+    scheduler.create_schedule_group(Name=schedule_group)
+    role = iam.create_role(RoleName=f"{prefix}-scheduler", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},
+                       "Action": "sts:AssumeRole"}]}))
+    resources = Resources(
+        bus_name=bus_name, bus_arn=bus_arn, archive_name=archive_name, schedule_group=schedule_group,
+        scheduler_role_arn=role["Role"]["Arn"], tables=tables, consumers=consumers, local=True,
+    )
+    ssm.put_parameter(Name=parameter_name(prefix), Value=resources.to_json(), Type="String", Overwrite=True)
+    return resources
+
+
+def parameter_name(prefix: str) -> str:
+    return LOCAL_RESOURCES_PARAMETER if prefix == "agentbus" else f"{LOCAL_RESOURCES_PARAMETER}/{prefix}"

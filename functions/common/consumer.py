@@ -1,0 +1,81 @@
+"""The SQS side of every function: one batch in, partial batch failures out.
+
+Each record is an EventBridge event delivered by a rule to the function's queue. A record that can
+never be processed (not JSON, not an event, invalid detail) is a poison message: it is kept in the
+function's dead-letter queue with its reason and acknowledged, so it is neither lost nor retried
+forever. Any other exception fails only that record; SQS retries it, and after ``maxReceiveCount``
+receives its redrive policy moves it to the same dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from functions.common.dead_letters import DeadLetterSink, PoisonMessage
+from functions.common.models import BusEvent, describe_validation_error
+from functions.common.observability import logger
+
+RecordHandler = Callable[[BusEvent], None]
+
+
+def parse_record(body: str) -> BusEvent:
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise PoisonMessage(f"body is not JSON: {error.msg} at position {error.pos}") from None
+    if not isinstance(payload, dict):
+        raise PoisonMessage(f"body is not an EventBridge event: a JSON {type(payload).__name__}")
+    try:
+        return BusEvent.model_validate(payload)
+    except ValidationError as error:
+        raise PoisonMessage(f"not an EventBridge event: {describe_validation_error(error)}") from None
+
+
+def workflow_id_of(event: BusEvent) -> str | None:
+    detail = event.detail
+    value = detail.get("workflow_id") or detail.get("order_id")
+    return str(value) if value is not None else None
+
+
+def consume(
+    event: dict[str, Any],
+    context: Any,
+    handle: RecordHandler,
+    dead_letters: DeadLetterSink | None,
+) -> dict[str, Any]:
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            bus_event = parse_record(record.body)
+            logger.set_correlation_id(workflow_id_of(bus_event))
+            logger.append_keys(detail_type=bus_event.detail_type, event_id=bus_event.id)
+            handle(bus_event)
+        except PoisonMessage as poison:
+            reason = str(poison)
+            logger.error("poison message kept in the dead-letter queue", extra={"reason": reason})
+            if dead_letters is None:
+                raise  # no sink configured: let the redrive policy move it after maxReceiveCount
+            dead_letters.keep(record.body, reason, record.event_source_arn)
+        finally:
+            logger.set_correlation_id(None)
+            logger.remove_keys(["detail_type", "event_id"])
+
+    return process_partial_response(
+        event=event,
+        record_handler=record_handler,
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+        context=context,
+    )
+
+
+def validate(model: type, detail: dict[str, Any]):
+    """Parse an event detail into its model; invalid detail is a poison message naming the bad fields."""
+    try:
+        return model.model_validate(detail)
+    except ValidationError as error:
+        raise PoisonMessage(f"invalid {model.__name__}: {describe_validation_error(error)}") from None

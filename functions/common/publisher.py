@@ -1,0 +1,122 @@
+"""Publishes events to the bus: batches of at most 10 entries, retrying only the entries that failed."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from functions.common.observability import logger
+
+MAX_ENTRIES_PER_CALL = 10
+# PutEvents' limit for one entry (and for the whole call): 256 KB, as AWS computes it.
+MAX_ENTRY_BYTES = 256 * 1024
+
+
+class PublishError(RuntimeError):
+    """Some entries were still rejected after every retry; the caller's message must be retried."""
+
+    def __init__(self, failed: list[dict[str, Any]]):
+        self.failed = failed
+        codes = ", ".join(sorted({f"{f.get('ErrorCode')}: {f.get('ErrorMessage')}" for f in failed}))
+        super().__init__(f"{len(failed)} event(s) not accepted by EventBridge after retries ({codes})")
+
+
+class EventTooLargeError(ValueError):
+    """An entry exceeds the PutEvents size limit: it would never be accepted, so it is not sent."""
+
+
+@dataclass(frozen=True)
+class Event:
+    detail_type: str
+    detail: dict[str, Any]
+    source: str
+    resources: tuple[str, ...] = ()
+    time: datetime | None = None
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """Size of a PutEvents entry as EventBridge computes it (Time counts 14 bytes when set)."""
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        if entry.get(key):
+            size += len(entry[key].encode("utf-8"))
+    size += sum(len(r.encode("utf-8")) for r in entry.get("Resources", []))
+    return size
+
+
+def _json_default(value: Any) -> Any:
+    # DynamoDB hands back Decimals; sets come from string sets.
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+@dataclass
+class EventPublisher:
+    client: Any
+    bus_name: str
+    max_attempts: int = 4
+    base_delay_s: float = 0.05
+    sleep: Callable[[float], None] = time.sleep
+    # Fault injection for the local runtime's chaos mode: given the entries, may fail some of them.
+    put_events: Callable[..., dict[str, Any]] | None = field(default=None, repr=False)
+
+    def entry(self, event: Event) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "EventBusName": self.bus_name,
+            "Source": event.source,
+            "DetailType": event.detail_type,
+            "Detail": to_json(event.detail),
+        }
+        if event.resources:
+            entry["Resources"] = list(event.resources)
+        if event.time is not None:
+            entry["Time"] = event.time
+        trace_header = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace_header:
+            entry["TraceHeader"] = trace_header
+        size = entry_size(entry)
+        if size > MAX_ENTRY_BYTES:
+            raise EventTooLargeError(
+                f"event {event.detail_type!r} from {event.source} is {size} bytes; "
+                f"PutEvents accepts at most {MAX_ENTRY_BYTES} bytes per entry"
+            )
+        return entry
+
+    def publish(self, events: Iterable[Event]) -> None:
+        entries = [self.entry(event) for event in events]  # size errors surface before anything is sent
+        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
+            self._put_batch(entries[start : start + MAX_ENTRIES_PER_CALL])
+
+    def _put_batch(self, entries: Sequence[dict[str, Any]]) -> None:
+        put = self.put_events or self.client.put_events
+        pending = list(entries)
+        failed: list[dict[str, Any]] = []
+        for attempt in range(1, self.max_attempts + 1):
+            response = put(Entries=pending)
+            if not response.get("FailedEntryCount"):
+                return
+            # Results are positional: the i-th result belongs to the i-th entry.
+            results = response["Entries"]
+            failed = [result for result in results if result.get("ErrorCode")]
+            pending = [entry for entry, result in zip(pending, results, strict=True) if result.get("ErrorCode")]
+            logger.warning(
+                "PutEvents partial failure; retrying the failed entries only",
+                extra={"failed": len(pending), "attempt": attempt, "errors": failed[:3]},
+            )
+            if attempt < self.max_attempts:
+                self.sleep(self.base_delay_s * (2 ** (attempt - 1)))
+        raise PublishError(failed)

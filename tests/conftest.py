@@ -1,0 +1,47 @@
+"""Shared fixtures. No test talks to real AWS: credentials are fake and every endpoint is moto."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = REPO_ROOT / "events"
+
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+})
+
+
+def load_entries(name: str) -> list[dict]:
+    """The PutEvents entries of an `events/` file."""
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+def load_detail(name: str, index: int = 0) -> dict:
+    return json.loads(load_entries(name)[index]["Detail"])
+
+
+@pytest.fixture
+def aws():
+    """An in-process moto backend with the whole topology provisioned; yields (session, resources)."""
+    from moto import mock_aws
+
+    from agentbus.local.provision import provision
+
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        yield session, provision(session)
