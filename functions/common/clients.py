@@ -1,22 +1,45 @@
-"""boto3 clients, created once per process (cold start) and reused: connection reuse matters."""
+"""AWS clients, created once per process (cold start) and reused: connection reuse matters.
+
+Functions take a ``Clients`` in ``build(settings, clients)``, so the local runtime and tests can hand
+in clients bound to their own endpoint (or wrapped to inject faults). Only low-level clients are used:
+they are thread-safe, boto3 resources are not.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
-# Standard retry mode retries throttling and transient errors with backoff; the endpoint comes from
-# AWS_ENDPOINT_URL when set (the local runtime), else the real service.
-_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=50)
+# Standard retry mode retries throttling and transient errors with backoff.
+CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=50)
+
+
+@dataclass(frozen=True)
+class Clients:
+    events: Any
+    sqs: Any
+    dynamodb: Any
+    scheduler: Any
+
+    @classmethod
+    def create(cls, session: boto3.session.Session | None = None, endpoint_url: str | None = None) -> Clients:
+        """Clients for ``endpoint_url``, or for AWS_ENDPOINT_URL / the real services when it is None."""
+        session = session or boto3.session.Session()
+        kwargs: dict[str, Any] = {"config": CLIENT_CONFIG}
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        return cls(
+            events=session.client("events", **kwargs),
+            sqs=session.client("sqs", **kwargs),
+            dynamodb=session.client("dynamodb", **kwargs),
+            scheduler=session.client("scheduler", **kwargs),
+        )
 
 
 @cache
-def client(service: str):
-    return boto3.session.Session().client(service, config=_CONFIG)
-
-
-@cache
-def resource(service: str):
-    return boto3.session.Session().resource(service, config=_CONFIG)
+def default_clients() -> Clients:
+    return Clients.create()
