@@ -1,0 +1,72 @@
+"""Taking an agent offline and back.
+
+On AWS an agent is paused by disabling its Lambda event source mapping: its queue keeps every event
+(14 days) until the mapping is enabled again. Locally moto must never hold an enabled mapping (it would
+try to run the function itself and swallow the message), so the local poller reads the agent's state
+from a tag on its queue, which the same CLI verb sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agentbus.resources import Resources
+
+PAUSED_TAG = "agentbus:paused"
+
+
+class ControlError(RuntimeError):
+    pass
+
+
+@dataclass
+class AgentControl:
+    resources: Resources
+    sqs: Any
+    lambda_client: Any = None
+
+    def _consumer(self, name: str):
+        try:
+            return self.resources.consumers[name]
+        except KeyError:
+            known = ", ".join(sorted(self.resources.consumers))
+            raise ControlError(f"unknown agent {name!r}; known: {known}") from None
+
+    def _mappings(self, name: str) -> list[dict[str, Any]]:
+        consumer = self._consumer(name)
+        mappings = self.lambda_client.list_event_source_mappings(
+            FunctionName=consumer.function_name, EventSourceArn=consumer.queue_arn
+        )["EventSourceMappings"]
+        if not mappings:
+            raise ControlError(f"agent {name!r} has no event source mapping on {consumer.queue_arn}")
+        return mappings
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        consumer = self._consumer(name)
+        if self.resources.local:
+            if paused:
+                self.sqs.tag_queue(QueueUrl=consumer.queue_url, Tags={PAUSED_TAG: "true"})
+            else:
+                self.sqs.untag_queue(QueueUrl=consumer.queue_url, TagKeys=[PAUSED_TAG])
+            return
+        for mapping in self._mappings(name):
+            self.lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=not paused)
+
+    def is_paused(self, name: str) -> bool:
+        consumer = self._consumer(name)
+        if self.resources.local:
+            tags = self.sqs.list_queue_tags(QueueUrl=consumer.queue_url).get("Tags", {})
+            return tags.get(PAUSED_TAG) == "true"
+        return all(m["State"] in ("Disabled", "Disabling") for m in self._mappings(name))
+
+    def queue_depth(self, name: str) -> dict[str, int]:
+        consumer = self._consumer(name)
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        queue = self.sqs.get_queue_attributes(QueueUrl=consumer.queue_url, AttributeNames=names)["Attributes"]
+        dlq = self.sqs.get_queue_attributes(QueueUrl=consumer.dlq_url, AttributeNames=names[:1])["Attributes"]
+        return {
+            "waiting": int(queue.get("ApproximateNumberOfMessages", 0)),
+            "in_flight": int(queue.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "dead_letters": int(dlq.get("ApproximateNumberOfMessages", 0)),
+        }

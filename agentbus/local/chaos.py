@@ -1,0 +1,73 @@
+"""Fault injection for the local runtime: what the broker and the functions do on a bad day.
+
+At ``rate`` each of these happens to a delivery: a duplicate copy of the message, a handler crash
+before it runs, a crash after it ran (side effects done, acknowledgement lost), a delayed delivery, and
+PutEvents partial failures. Crashes are never injected into a delivery's last allowed receive, so chaos
+alone never dead-letters a healthy message; the redrive policy stays for real poison.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("duplicate", "crash_before", "crash_after", "delay", "put_events_partial_failure")
+
+
+class InjectedCrash(RuntimeError):
+    pass
+
+
+@dataclass
+class Chaos:
+    rate: float
+    seed: int | None = None
+    injected: Counter = field(default_factory=Counter)
+    _rng: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate <= 1:
+            raise ValueError(f"chaos rate must be between 0 and 1, got {self.rate}")
+        self._rng = random.Random(self.seed)
+
+    def roll(self, kind: str) -> bool:
+        with self._lock:
+            hit = self.rate > 0 and self._rng.random() < self.rate
+            if hit:
+                self.injected[kind] += 1
+            return hit
+
+    def uniform(self, low: float, high: float) -> float:
+        with self._lock:
+            return self._rng.uniform(low, high)
+
+    def wrap_events_client(self, client: Any) -> Any:
+        return _FlakyEvents(client, self)
+
+
+class _FlakyEvents:
+    """An EventBridge client whose PutEvents sometimes rejects some entries, as the real one can."""
+
+    def __init__(self, client: Any, chaos: Chaos) -> None:
+        self._client = client
+        self._chaos = chaos
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_events(self, Entries: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:  # noqa: N803
+        if not self._chaos.roll("put_events_partial_failure"):
+            return self._client.put_events(Entries=Entries, **kwargs)
+        failing = {i for i in range(len(Entries)) if self._chaos.uniform(0, 1) < 0.5} or {0}
+        sent = [entry for i, entry in enumerate(Entries) if i not in failing]
+        accepted = iter(self._client.put_events(Entries=sent, **kwargs)["Entries"] if sent else [])
+        results = [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "injected by agentbus chaos"} if i in failing
+            else next(accepted)
+            for i in range(len(Entries))
+        ]
+        return {"FailedEntryCount": sum(1 for r in results if r.get("ErrorCode")), "Entries": results}

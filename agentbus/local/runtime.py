@@ -1,0 +1,295 @@
+"""The local runtime: plays Lambda's SQS poller for every function of the manifest, and EventBridge
+Scheduler's firing of one-time schedules, against a local AWS endpoint.
+
+Everything else is the real thing on the emulator: rules deliver to queues, queues redrive to DLQs after
+``maxReceiveCount`` receives, functions write DynamoDB and publish to the bus. The poller emulates what
+Lambda's event source mapping does: batches of up to ``batch_size`` messages, bounded concurrency per
+function, partial batch responses (successes deleted, failures left for another receive), and honours the
+agent's paused state (``agentbus agent pause``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+
+from agentbus.control import PAUSED_TAG
+from agentbus.local.chaos import Chaos, InjectedCrash
+from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
+from agentbus.resources import Resources
+from functions.common.clients import CLIENT_CONFIG, Clients
+from functions.common.settings import Settings
+from functions.manifest import MANIFEST, Consumer, Manifest
+
+log = logging.getLogger("agentbus.runtime")
+
+
+@dataclass
+class RuntimeOptions:
+    deadline_seconds: int | None = None
+    simulated_work_ms: dict[str, int] | None = None
+    fraud_limit: Decimal | None = None
+    chaos: Chaos | None = None
+    # Long-poll wait of each receive; the endpoint spends it outside its lock.
+    poll_wait_s: int = 1
+    # Locally a failed message comes back after this many seconds (on AWS: the queue's visibility timeout).
+    retry_after_s: int = 1
+    schedule_poll_s: float = 0.25
+    pause_check_s: float = 0.5
+
+
+@dataclass
+class ConsumerStats:
+    invocations: int = 0
+    records: int = 0
+    failed_records: int = 0
+    crashed_invocations: int = 0
+    busy_ms: float = 0.0
+
+
+@dataclass
+class LocalRuntime:
+    endpoint_url: str
+    resources: Resources
+    manifest: Manifest = MANIFEST
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    session: boto3.session.Session | None = None
+
+    def __post_init__(self) -> None:
+        self.session = self.session or boto3.session.Session()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._executors: list[ThreadPoolExecutor] = []
+        self.stats: dict[str, ConsumerStats] = {c.name: ConsumerStats() for c in self.manifest.consumers}
+        self.fired_deadlines = 0
+        self._stats_lock = threading.Lock()
+        self.sqs = self._client("sqs")
+        self.events = self._client("events")
+        self.scheduler = self._client("scheduler")
+
+    def _client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+
+    # -- wiring -------------------------------------------------------------------------------------
+
+    def settings_for(self, consumer: Consumer) -> Settings:
+        env = self.resources.function_environment(consumer.name)
+        return Settings(
+            event_bus_name=env["EVENT_BUS_NAME"],
+            event_bus_arn=env["EVENT_BUS_ARN"],
+            workflow_table=env["WORKFLOW_TABLE"],
+            orders_table=env["ORDERS_TABLE"],
+            inventory_table=env["INVENTORY_TABLE"],
+            dead_letter_queue_url=env["DEAD_LETTER_QUEUE_URL"],
+            schedule_group=env["SCHEDULE_GROUP"],
+            scheduler_role_arn=env["SCHEDULER_ROLE_ARN"],
+            deadline_seconds=self.options.deadline_seconds,
+            simulated_work_ms=self.options.simulated_work_ms,
+            **({"fraud_limit": self.options.fraud_limit} if self.options.fraud_limit is not None else {}),
+        )
+
+    def clients_for(self, consumer: Consumer) -> Clients:
+        clients = Clients.create(self.session, self.endpoint_url)
+        if self.options.chaos:
+            clients = Clients(events=self.options.chaos.wrap_events_client(clients.events), sqs=clients.sqs,
+                              dynamodb=clients.dynamodb, scheduler=clients.scheduler)
+        return clients
+
+    def build_handler(self, consumer: Consumer) -> Callable[[dict, Any], dict]:
+        module_name, _, _ = consumer.handler.rpartition(".")
+        module = importlib.import_module(module_name)
+        return module.build(self.settings_for(consumer), self.clients_for(consumer))
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> LocalRuntime:
+        for consumer in self.manifest.consumers:
+            handler = self.build_handler(consumer)
+            executor = ThreadPoolExecutor(max_workers=consumer.max_concurrency,
+                                          thread_name_prefix=f"lambda-{consumer.name}")
+            self._executors.append(executor)
+            thread = threading.Thread(target=self._poll, args=(consumer, handler, executor),
+                                      name=f"poller-{consumer.name}", daemon=True)
+            self._threads.append(thread)
+        self._threads.append(threading.Thread(target=self._fire_schedules, name="scheduler", daemon=True))
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.options.poll_wait_s + 5)
+        for executor in self._executors:
+            executor.shutdown(wait=True, cancel_futures=False)
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- Lambda's SQS poller ------------------------------------------------------------------------
+
+    def _paused_checker(self, consumer: Consumer) -> Callable[[], bool]:
+        queue_url = self.resources.consumers[consumer.name].queue_url
+        state = {"paused": False, "checked": 0.0}
+
+        def paused() -> bool:
+            now = time.monotonic()
+            if now - state["checked"] >= self.options.pause_check_s:
+                tags = self.sqs.list_queue_tags(QueueUrl=queue_url).get("Tags", {})
+                state["paused"], state["checked"] = tags.get(PAUSED_TAG) == "true", now
+            return state["paused"]
+
+        return paused
+
+    def _poll(self, consumer: Consumer, handler: Callable, executor: ThreadPoolExecutor) -> None:
+        queue = self.resources.consumers[consumer.name]
+        slots = threading.BoundedSemaphore(consumer.max_concurrency)
+        paused = self._paused_checker(consumer)
+        while not self._stop.is_set():
+            try:
+                if paused():
+                    self._stop.wait(self.options.pause_check_s)
+                    continue
+                if not slots.acquire(timeout=0.5):
+                    continue
+                messages = self.sqs.receive_message(
+                    QueueUrl=queue.queue_url, MaxNumberOfMessages=consumer.batch_size,
+                    WaitTimeSeconds=self.options.poll_wait_s, AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+                messages = self._inject_delivery_faults(consumer, messages)
+                if not messages:
+                    slots.release()
+                    continue
+                future = executor.submit(self._invoke, consumer, handler, messages)
+                future.add_done_callback(lambda _f: slots.release())
+            except Exception:  # the endpoint going away at shutdown, mostly
+                if self._stop.is_set():
+                    return
+                log.exception("poller for %s failed; retrying", consumer.name)
+                self._stop.wait(0.5)
+
+    def _inject_delivery_faults(self, consumer: Consumer, messages: list[dict]) -> list[dict]:
+        chaos = self.options.chaos
+        if not chaos or not messages:
+            return messages
+        queue = self.resources.consumers[consumer.name]
+        kept = []
+        for message in messages:
+            if chaos.roll("duplicate"):
+                self.sqs.send_message(QueueUrl=queue.queue_url, MessageBody=message["Body"])
+            if chaos.roll("delay"):
+                self.sqs.change_message_visibility(QueueUrl=queue.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                                   VisibilityTimeout=int(chaos.uniform(1, 3)))
+                continue
+            kept.append(message)
+        return kept
+
+    def _invoke(self, consumer: Consumer, handler: Callable, messages: list[dict]) -> None:
+        queue = self.resources.consumers[consumer.name]
+        chaos = self.options.chaos
+        started = time.perf_counter()
+        event = sqs_event_from_messages(messages, queue.queue_arn)
+        context = LambdaContext(function_name=queue.function_name or f"agentbus-{consumer.name}",
+                                memory_limit_in_mb=consumer.memory_mb, timeout_s=consumer.timeout_s)
+        crashable = chaos is not None and all(
+            int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) < consumer.max_receive_count - 1
+            for m in messages)
+        try:
+            if crashable and chaos.roll("crash_before"):
+                raise InjectedCrash("injected crash before the handler ran")
+            response = handler(event, context) or {}
+            if crashable and chaos.roll("crash_after"):
+                raise InjectedCrash("injected crash after the handler ran")
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            crashed = False
+        except Exception as error:
+            if not isinstance(error, InjectedCrash):
+                log.exception("%s invocation failed; its %d message(s) will be retried", consumer.name, len(messages))
+            failed = {m["MessageId"] for m in messages}
+            crashed = True
+        done = [m for m in messages if m["MessageId"] not in failed]
+        retry = [m for m in messages if m["MessageId"] in failed]
+        try:
+            if done:
+                self.sqs.delete_message_batch(QueueUrl=queue.queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            if retry:
+                self.sqs.change_message_visibility_batch(QueueUrl=queue.queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.options.retry_after_s}
+                    for i, m in enumerate(retry)])
+        except Exception:
+            if not self._stop.is_set():
+                log.exception("acknowledging %s messages failed", consumer.name)
+        with self._stats_lock:
+            stats = self.stats[consumer.name]
+            stats.invocations += 1
+            stats.records += len(messages)
+            stats.failed_records += len(retry)
+            stats.crashed_invocations += crashed
+            stats.busy_ms += (time.perf_counter() - started) * 1000
+
+    # -- EventBridge Scheduler: fire due one-time schedules -----------------------------------------
+
+    def _fire_schedules(self) -> None:
+        due_at: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        group = self.resources.schedule_group
+        while not self._stop.wait(self.options.schedule_poll_s):
+            try:
+                names = [s["Name"] for page in self.scheduler.get_paginator("list_schedules").paginate(
+                    GroupName=group) for s in page.get("Schedules", [])]
+                for gone in set(due_at) - set(names):
+                    due_at.pop(gone)
+                now = datetime.now(UTC)
+                for name in names:
+                    if name not in due_at:
+                        schedule = self.scheduler.get_schedule(GroupName=group, Name=name)
+                        due_at[name] = (parse_at_expression(schedule["ScheduleExpression"]), schedule)
+                    when, schedule = due_at[name]
+                    if when <= now:
+                        self._fire(schedule)
+                        due_at.pop(name)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("firing schedules failed; retrying")
+
+    def _fire(self, schedule: dict[str, Any]) -> None:
+        target = schedule["Target"]
+        parameters = target.get("EventBridgeParameters", {})
+        bus_name = target["Arn"].rsplit("/", 1)[-1]
+        self.events.put_events(Entries=[{
+            "EventBusName": bus_name, "Source": parameters.get("Source", "aws.scheduler"),
+            "DetailType": parameters.get("DetailType", "Scheduled Event"), "Detail": target.get("Input", "{}"),
+        }])
+        self.fired_deadlines += 1
+        if schedule.get("ActionAfterCompletion", "NONE") == "DELETE":
+            # The coordinator may have finished the workflow and deleted the schedule first.
+            with contextlib.suppress(self.scheduler.exceptions.ResourceNotFoundException):
+                self.scheduler.delete_schedule(GroupName=schedule["GroupName"], Name=schedule["Name"])
+
+
+def parse_at_expression(expression: str) -> datetime:
+    """``at(2026-11-26T11:07:08)`` (UTC, as the coordinator writes it) -> an aware datetime."""
+    if not (expression.startswith("at(") and expression.endswith(")")):
+        raise ValueError(f"only one-time at(...) schedules are fired locally, got {expression!r}")
+    return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+
+
+def describe(resources: Resources) -> str:
+    return json.dumps({"bus": resources.bus_name, "queues": list(resources.consumers)})
