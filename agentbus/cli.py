@@ -1,0 +1,283 @@
+"""`agentbus`: run the whole thing locally, and operate a deployment (local endpoint or AWS).
+
+Every verb that talks to a deployment takes --endpoint-url and honours AWS_ENDPOINT_URL; with neither it
+finds the deployed stack on AWS from its CloudFormation outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from rich.console import Console
+from rich.table import Table
+
+from functions.common.settings import parse_work_profile
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _profile(text: str) -> dict[str, int]:
+    try:
+        return parse_work_profile(text) or {}
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r} (e.g. 2026-11-26T10:00:00Z)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentbus", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def deployed(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--endpoint-url", help="local endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
+        p.add_argument("--stack", help="CloudFormation stack name on AWS (default: $AGENTBUS_STACK or AgentbusStack)")
+        return p
+
+    demo = sub.add_parser("demo", help="self-contained local run of the main job")
+    demo.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
+                      help="inject duplicates, crashes, delays and PutEvents failures at this rate (0-1)")
+    demo.add_argument("--deadline", type=_positive_int, default=30, metavar="SECONDS",
+                      help="every workflow's deadline (default 30)")
+    demo.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
+                      help="simulated agent work, e.g. fraud=300,inventory=100,shipping=200 (the default); "
+                           "'none' style: pass an empty string")
+    demo.add_argument("--orders", action="append", metavar="FILE",
+                      help="PutEvents entries file(s) to put (default: events/order-placed.json, orders-batch.json)")
+    demo.add_argument("--timeline", default="out/demo-timeline.html", metavar="PATH",
+                      help="where to write the timeline page")
+    demo.add_argument("--seed", type=int, help="random seed for --chaos")
+
+    up = sub.add_parser("up", help="local AWS endpoint with the whole topology, in the foreground")
+    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--deadline", type=_positive_int, metavar="SECONDS", help="override every workflow's deadline")
+    up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
+    up.add_argument("--work", type=_profile, default=None, metavar="PROFILE", help="simulated agent work")
+    up.add_argument("--fraud-limit", type=_decimal, metavar="AMOUNT", help="fraud's order total limit")
+
+    status = deployed("status", "a workflow's status, results and what is missing")
+    status.add_argument("workflow_id", metavar="ID")
+    status.add_argument("--json", action="store_true")
+
+    trace = deployed("trace", "the timeline of one workflow, agent by agent")
+    trace.add_argument("workflow_id", metavar="ID")
+
+    agent = deployed("agent", "take an agent offline and back, or list the agents")
+    agent.add_argument("action", choices=["pause", "resume", "list"])
+    agent.add_argument("name", nargs="?", metavar="NAME")
+
+    dead = deployed("dead-letters", "every dead-lettered message with agent, reason and original event")
+    dead.add_argument("--json", action="store_true")
+    dead.add_argument("--agent", metavar="NAME", help="only this agent's")
+
+    redrive = deployed("redrive", "move an agent's dead letters back to its queue for another try")
+    redrive.add_argument("name", metavar="NAME")
+
+    put = deployed("put", "same as `aws events put-events --entries file://FILE`")
+    put.add_argument("file", metavar="FILE")
+
+    replay = deployed("replay", "replay archived events between two times onto the bus")
+    replay.add_argument("--from", dest="start", type=_time, required=True, metavar="TIME")
+    replay.add_argument("--to", dest="end", type=_time, required=True, metavar="TIME")
+
+    sub.add_parser("catalogue", help="print the event catalogue (Markdown) derived from the manifest")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # one clear line, no traceback
+        from agentbus.discovery import DeploymentNotFound
+        from agentbus.operations import OperationError
+
+        if isinstance(error, DeploymentNotFound | OperationError):
+            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            return 2
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(error, ClientError | BotoCoreError):
+            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            return 2
+        from agentbus.control import ControlError
+
+        if isinstance(error, ControlError):
+            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            return 2
+        raise
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.verb == "demo":
+        from agentbus.demo import run_demo
+
+        return run_demo(chaos_rate=args.chaos, deadline_s=args.deadline, work_profile=args.work,
+                        order_files=args.orders, timeline_path=args.timeline, seed=args.seed, console=console)
+    if args.verb == "up":
+        return _up(args)
+    if args.verb == "catalogue":
+        from agentbus.catalogue import render
+
+        print(render())
+        return 0
+
+    from agentbus import operations as ops
+    from agentbus.discovery import find_deployment
+
+    deployment = find_deployment(args.endpoint_url, args.stack)
+    if args.verb == "status":
+        view = ops.workflow_status(deployment, args.workflow_id)
+        if args.json:
+            print(ops.as_json(view))
+        else:
+            _print_status(view)
+        return 0
+    if args.verb == "trace":
+        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id)))
+        return 0
+    if args.verb == "agent":
+        return _agent(deployment, args)
+    if args.verb == "dead-letters":
+        letters = ops.dead_letters(deployment, args.agent)
+        if args.json:
+            print(ops.as_json(letters))
+        elif not letters:
+            console.print("no dead letters")
+        else:
+            for letter in letters:
+                event = letter.event
+                summary = (f"{event.get('detail-type')} {event.get('detail', {}).get('order_id', '')}"
+                           if isinstance(event, dict) else str(event)[:80])
+                console.print(f"[bold]{letter.agent}[/bold] {letter.message_id}  {summary}\n  reason: {letter.reason}",
+                              markup=True)
+            console.print(f"{len(letters)} dead letter(s); `agentbus redrive NAME` puts an agent's back on its queue")
+        return 0
+    if args.verb == "redrive":
+        moved = ops.redrive(deployment, args.name, progress=lambda n: errors.print(f"  moved {n}…"))
+        console.print(f"redrove {moved} message(s) from {args.name}'s dead-letter queue to its queue")
+        return 0
+    if args.verb == "put":
+        response = ops.put(deployment, args.file)
+        print(ops.as_json(response))
+        return 1 if response["FailedEntryCount"] else 0
+    if args.verb == "replay":
+        print(ops.as_json(ops.replay(deployment, args.start, args.end)))
+        return 0
+    raise AssertionError(args.verb)
+
+
+def _print_status(view: dict) -> None:
+    style = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red"}.get(view.get("status"), "cyan")
+    console.print(f"workflow [bold]{view['workflow_id']}[/bold]: [{style}]{view.get('status')}[/{style}]"
+                  + (f" — {view['reason']}" if view.get("reason") else ""))
+    table = Table("agent", "result", "ms", "reason")
+    for agent, result in sorted((view.get("results") or {}).items()):
+        table.add_row(agent, str(result.get("detail_type") or result.get("outcome")),
+                      f"{float(result.get('duration_ms', 0)):.0f}", str(result.get("reason") or ""))
+    for agent in view.get("missing") or []:
+        table.add_row(agent, "[dim]missing[/dim]", "", "")
+    console.print(table)
+    timings = view.get("timings") or {}
+    if timings.get("duration_ms") is not None:
+        console.print(f"end to end {float(timings['duration_ms']):.0f} ms")
+
+
+def _agent(deployment, args: argparse.Namespace) -> int:
+    from agentbus import operations as ops
+
+    if args.action == "list":
+        table = Table("agent", "state", "waiting", "in flight", "dead letters")
+        for row in ops.agent_list(deployment):
+            state = f"[yellow]{row['state']}[/yellow]" if row["state"] == "paused" else row["state"]
+            table.add_row(row["agent"], state, str(row["waiting"]), str(row["in_flight"]), str(row["dead_letters"]))
+        console.print(table)
+        return 0
+    if not args.name:
+        raise ops.OperationError(f"agent {args.action} needs an agent NAME")
+    ctl = ops.control(deployment)
+    ctl.set_paused(args.name, args.action == "pause")
+    where = "its events wait in its queue" if args.action == "pause" else "it processes its queue again"
+    console.print(f"agent {args.name} {'paused' if args.action == 'pause' else 'resumed'}: {where}")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from agentbus.local.chaos import Chaos
+    from agentbus.local.runtime import RuntimeOptions
+    from agentbus.local.stack import LocalStack
+
+    chaos = Chaos(args.chaos) if args.chaos else None
+    options = RuntimeOptions(deadline_seconds=args.deadline, simulated_work_ms=args.work or None,
+                             fraud_limit=args.fraud_limit, chaos=chaos)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        stack = LocalStack(port=args.port, host=args.host, options=options).start()
+    except RuntimeError as error:
+        errors.print(f"agentbus up: {error}", markup=False)
+        return 2
+    console.print(f"agentbus local endpoint ready at {stack.url} "
+                  f"(bus {stack.resources.bus_name}; agents: {', '.join(stack.resources.consumers)})", markup=False)
+    console.print(f"  try: aws --endpoint-url {stack.url} events put-events --entries file://events/order-placed.json",
+                  markup=False)
+    console.print("  Ctrl-C to stop", markup=False)
+    sys.stdout.flush()
+    stopping.wait()
+    console.print("stopping…", markup=False)
+    stack.stop()
+    if chaos:
+        console.print(f"chaos injected: {dict(chaos.injected)}", markup=False)
+    console.print("stopped", markup=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

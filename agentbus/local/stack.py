@@ -1,0 +1,69 @@
+"""One local deployment: the endpoint, the provisioned topology and the runtime, started and stopped together."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import boto3
+
+from agentbus.local.provision import provision
+from agentbus.local.runtime import LocalRuntime, RuntimeOptions
+from agentbus.local.server import LocalEndpoint
+from agentbus.resources import Resources
+from functions.manifest import MANIFEST, Manifest
+
+LOCAL_REGION = "us-east-1"
+
+
+def local_session() -> boto3.session.Session:
+    """A session with dummy credentials: the local endpoint accepts any, and no real account is touched."""
+    return boto3.session.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "agentbus-local"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "agentbus-local"),
+        region_name=LOCAL_REGION,
+    )
+
+
+@dataclass
+class LocalStack:
+    port: int = 0
+    host: str = "127.0.0.1"
+    manifest: Manifest = MANIFEST
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    observer: Callable[[str, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.session = local_session()
+        self.endpoint = LocalEndpoint(self.host, self.port, observer=self.observer)
+        self.resources: Resources | None = None
+        self.runtime: LocalRuntime | None = None
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.url
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.url)
+
+    def start(self) -> LocalStack:
+        self.endpoint.start()
+        try:
+            self.resources = provision(self.session, manifest=self.manifest, endpoint_url=self.url)
+            self.runtime = LocalRuntime(self.url, self.resources, self.manifest, self.options, self.session).start()
+        except BaseException:
+            self.endpoint.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.runtime:
+            self.runtime.stop()
+        self.endpoint.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,117 @@
+"""Watching the bus like any client would: a rule of our own, a queue, and a thread draining it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.manifest import COORDINATOR_SOURCE, MANIFEST, Manifest
+
+
+@dataclass
+class ObservedEvent:
+    detail_type: str
+    source: str
+    detail: dict[str, Any]
+    received_at: float  # time.time() when the observer received it
+
+    @property
+    def workflow_id(self) -> str | None:
+        return self.detail.get("workflow_id") or self.detail.get("order_id")
+
+
+@dataclass
+class BusObserver:
+    """Subscribes a queue to every agentbus event on the bus and keeps what arrives, per workflow."""
+
+    events_client: Any
+    sqs_client: Any
+    bus_name: str
+    manifest: Manifest = MANIFEST
+    name: str = field(default_factory=lambda: f"observer-{uuid.uuid4().hex[:8]}")
+    on_event: Callable[[ObservedEvent], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.by_workflow: dict[str, list[ObservedEvent]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._changed = threading.Condition(self._lock)
+
+    @property
+    def terminal_types(self) -> set[str]:
+        return {t for w in self.manifest.workflows for t in w.terminal_detail_types.values()}
+
+    def start(self) -> BusObserver:
+        sources = sorted({s for _, sub in self.manifest.rules() for s in sub.sources} | {COORDINATOR_SOURCE})
+        self.queue_url = self.sqs_client.create_queue(QueueName=self.name)["QueueUrl"]
+        queue_arn = self.sqs_client.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events_client.put_rule(Name=self.name, EventBusName=self.bus_name,
+                                    EventPattern=json.dumps({"source": sources}))
+        self.events_client.put_targets(Rule=self.name, EventBusName=self.bus_name,
+                                       Targets=[{"Id": "observer", "Arn": queue_arn}])
+        self._thread = threading.Thread(target=self._drain, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        try:
+            self.events_client.remove_targets(Rule=self.name, EventBusName=self.bus_name, Ids=["observer"])
+            self.events_client.delete_rule(Name=self.name, EventBusName=self.bus_name)
+            self.sqs_client.delete_queue(QueueUrl=self.queue_url)
+        except Exception:  # the endpoint may already be gone
+            pass
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self.sqs_client.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            except Exception:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            now = time.time()
+            if not messages:
+                continue
+            observed = []
+            for message in messages:
+                body = json.loads(message["Body"])
+                observed.append(ObservedEvent(body["detail-type"], body["source"], body.get("detail", {}), now))
+            self.sqs_client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            with self._changed:
+                for event in observed:
+                    if event.workflow_id:
+                        self.by_workflow[event.workflow_id].append(event)
+                self._changed.notify_all()
+            if self.on_event:
+                for event in observed:
+                    self.on_event(event)
+
+    def outcomes(self, workflow_id: str) -> list[ObservedEvent]:
+        with self._lock:
+            return [e for e in self.by_workflow.get(workflow_id, []) if e.detail_type in self.terminal_types]
+
+    def wait_for_outcomes(self, workflow_ids: list[str], timeout_s: float) -> set[str]:
+        """Wait until every workflow has a terminal event; returns the ids still without one."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                pending = {w for w in workflow_ids
+                           if not any(e.detail_type in self.terminal_types for e in self.by_workflow.get(w, []))}
+                remaining = deadline - time.monotonic()
+                if not pending or remaining <= 0:
+                    return pending
+                self._changed.wait(min(remaining, 0.5))

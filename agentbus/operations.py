@@ -1,0 +1,252 @@
+"""What the operator's CLI does, as plain functions over a Deployment (local endpoint or AWS)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agentbus.control import AgentControl
+from agentbus.discovery import Deployment
+from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
+from functions.manifest import MANIFEST
+
+
+class OperationError(RuntimeError):
+    """A user error: printed as one line, exit code non-zero."""
+
+
+# -- put ---------------------------------------------------------------------------------------------
+
+def read_entries(path: str) -> list[dict[str, Any]]:
+    file = Path(path.removeprefix("file://"))
+    try:
+        entries = json.loads(file.read_text())
+    except OSError as error:
+        raise OperationError(f"cannot read {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise OperationError(f"{path} is not JSON: {error.msg} (line {error.lineno})") from None
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise OperationError(f"{path} must hold a list of PutEvents entries, as for `aws events put-events`")
+    for index, entry in enumerate(entries):
+        missing = [k for k in ("Source", "DetailType", "Detail") if k not in entry]
+        if missing:
+            raise OperationError(f"{path}: entry {index} lacks {', '.join(missing)}")
+    return entries
+
+
+def put(deployment: Deployment, path: str) -> dict[str, Any]:
+    """Same as `aws events put-events --entries file://PATH`: same response shape."""
+    entries = read_entries(path)
+    events = deployment.client("events")
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(entries), 10):
+        batch = [{"EventBusName": deployment.resources.bus_name, **e} for e in entries[start:start + 10]]
+        results += events.put_events(Entries=batch)["Entries"]
+    return {"FailedEntryCount": sum(1 for r in results if r.get("ErrorCode")), "Entries": results}
+
+
+# -- status and trace ---------------------------------------------------------------------------------
+
+def workflow_status(deployment: Deployment, workflow_id: str) -> dict[str, Any]:
+    from functions.coordinator.store import WorkflowStore
+
+    tables = deployment.resources.tables
+    store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], tables["orders"])
+    view = store.get(workflow_id)
+    if view is None:
+        raise OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in {tables['workflows']}")
+    return view
+
+
+def _ts(value: str | None) -> float | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]:
+    """(start, end, who, what) rows of one workflow, in time order."""
+    rows: list[tuple[float, float | None, str, str]] = []
+    received = _ts(view.get("trigger_received_at"))
+    if received:
+        rows.append((received, None, "coordinator", "trigger received, workflow opened"))
+    for agent, result in sorted((view.get("results") or {}).items()):
+        start, end = _ts(result.get("started_at")), _ts(result.get("finished_at"))
+        if start:
+            what = result.get("detail_type") or result.get("outcome", "")
+            reason = f" — {result['reason']}" if result.get("reason") else ""
+            rows.append((start, end, agent, f"{what}{reason}"))
+    for late in view.get("late_results") or []:
+        start = _ts(late.get("finished_at") or late.get("received_at"))
+        if start:
+            rows.append((start, None, late.get("agent", "?"), "late result, ignored"))
+    finished = _ts(view.get("finished_at") or (view.get("timings") or {}).get("finished_at"))
+    if finished and view.get("status") != "RUNNING":
+        reason = f" — {view['reason']}" if view.get("reason") else ""
+        rows.append((finished, None, "coordinator", f"{view['status']}{reason}"))
+    return sorted(rows, key=lambda r: r[0])
+
+
+def render_trace(view: dict[str, Any], width: int = 40) -> str:
+    rows = timeline(view)
+    header = f"workflow {view['workflow_id']} — {view.get('status')}"
+    if not rows:
+        return header + "\n  (nothing recorded yet)"
+    t0 = rows[0][0]
+    t_end = max((r[1] or r[0]) for r in rows)
+    span = max(t_end - t0, 1e-3)
+    lines = [header]
+    for start, end, who, what in rows:
+        offset = (start - t0) * 1000
+        left = int((start - t0) / span * width)
+        if end:
+            length = max(1, int((end - start) / span * width))
+            bar = " " * left + "█" * length
+            took = f"{(end - start) * 1000:7.0f} ms"
+        else:
+            bar = " " * min(left, width - 1) + "│"
+            took = " " * 10
+        lines.append(f"  +{offset:7.0f} ms  {who:<12} {bar:<{width + 1}} {took}  {what}")
+    missing = view.get("missing") or []
+    if missing and view.get("status") == "RUNNING":
+        lines.append(f"  waiting for: {', '.join(missing)}")
+    return "\n".join(lines)
+
+
+# -- agents --------------------------------------------------------------------------------------------
+
+def control(deployment: Deployment) -> AgentControl:
+    lambda_client = None if deployment.resources.local else deployment.client("lambda")
+    return AgentControl(deployment.resources, deployment.client("sqs"), lambda_client)
+
+
+def agent_list(deployment: Deployment) -> list[dict[str, Any]]:
+    ctl = control(deployment)
+    rows = []
+    for consumer in MANIFEST.consumers:
+        if consumer.name not in deployment.resources.consumers:
+            continue
+        rows.append({"agent": consumer.name, "state": "paused" if ctl.is_paused(consumer.name) else "running",
+                     **ctl.queue_depth(consumer.name)})
+    return rows
+
+
+# -- dead letters ----------------------------------------------------------------------------------------
+
+@dataclass
+class DeadLetter:
+    agent: str
+    message_id: str
+    reason: str
+    event: Any
+    receive_count: int
+
+
+def _consumer_names(deployment: Deployment, name: str | None) -> list[str]:
+    names = list(deployment.resources.consumers)
+    if name is None:
+        return names
+    if name not in names:
+        raise OperationError(f"unknown agent {name!r}; known: {', '.join(names)}")
+    return [name]
+
+
+def _drain(sqs: Any, queue_url: str, limit: int = 10_000) -> list[dict[str, Any]]:
+    """Receive every message of a queue once (each stays hidden while we look)."""
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < limit:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                       WaitTimeSeconds=0, AttributeNames=["All"],
+                                       MessageAttributeNames=["All"]).get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            seen[message["MessageId"]] = message
+    return list(seen.values())
+
+
+def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLetter]:
+    sqs = deployment.client("sqs")
+    letters = []
+    for consumer_name in _consumer_names(deployment, name):
+        queue = deployment.resources.consumers[consumer_name]
+        messages = _drain(sqs, queue.dlq_url)
+        max_receives = MANIFEST.consumer(consumer_name).max_receive_count
+        for message in messages:
+            attributes = message.get("MessageAttributes", {})
+            reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or (
+                f"processing failed {max_receives} times (maxReceiveCount); see the function's logs")
+            try:
+                event: Any = json.loads(message["Body"])
+            except json.JSONDecodeError:
+                event = message["Body"]
+            letters.append(DeadLetter(
+                agent=attributes.get(CONSUMER_ATTRIBUTE, {}).get("StringValue") or consumer_name,
+                message_id=message["MessageId"], reason=reason, event=event,
+                receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+            ))
+        if messages:  # make them visible again: listing must not hide them from a redrive
+            for start in range(0, len(messages), 10):
+                sqs.change_message_visibility_batch(QueueUrl=queue.dlq_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages[start:start + 10])])
+    return letters
+
+
+def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] | None = None) -> int:
+    """Move every message of NAME's dead-letter queue back to its queue, for another try."""
+    _consumer_names(deployment, name)
+    sqs = deployment.client("sqs")
+    queue = deployment.resources.consumers[name]
+    moved = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                       WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            return moved
+        sqs.send_message_batch(QueueUrl=queue.queue_url, Entries=[
+            {"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)])
+        sqs.delete_message_batch(QueueUrl=queue.dlq_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        moved += len(messages)
+        if progress:
+            progress(moved)
+
+
+# -- replay ---------------------------------------------------------------------------------------------
+
+def replay(deployment: Deployment, start: datetime, end: datetime) -> dict[str, Any]:
+    if end <= start:
+        raise OperationError("--to must be after --from")
+    events = deployment.client("events")
+    archive = events.describe_archive(ArchiveName=deployment.resources.archive_name)
+    name = f"agentbus-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    response = events.start_replay(
+        ReplayName=name, EventSourceArn=archive["EventSourceArn"], EventStartTime=start, EventEndTime=end,
+        Destination={"Arn": deployment.resources.bus_arn},
+    )
+    return {"replay": name, "state": response.get("State"), "from": start.isoformat(), "to": end.isoformat()}
+
+
+def as_json(value: Any) -> str:
+    def default(obj: Any) -> Any:
+        if hasattr(obj, "__dataclass_fields__"):
+            return asdict(obj)
+        from decimal import Decimal
+
+        if isinstance(obj, Decimal):
+            return int(obj) if obj == obj.to_integral_value() else float(obj)
+        if isinstance(obj, set):
+            return sorted(obj)
+        return str(obj)
+
+    return json.dumps(value, indent=2, default=default, sort_keys=True)
