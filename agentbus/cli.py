@@ -124,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--to", dest="end", type=_time, required=True, metavar="TIME")
 
     sub.add_parser("catalogue", help="print the event catalogue (Markdown) derived from the manifest")
+
+    bench = sub.add_parser("bench", help="benchmark on the local runtime: parallel vs chained, cost per million")
+    bench.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    bench.add_argument("--levels", type=lambda t: [_positive_int(x) for x in t.split(",")], metavar="N,N,…",
+                       help="concurrency levels (default 1,10,100,1000; quick: 1,10,50)")
+    bench.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
+                       help="simulated agent work (default fraud=300,inventory=100,shipping=200)")
+    bench.add_argument("--output", default="bench/results.json", metavar="PATH")
+    bench.add_argument("--chart", default="bench/chart.html", metavar="PATH")
+
+    soak = sub.add_parser("soak", help="many orders under chaos; checks every invariant")
+    soak.add_argument("--orders", type=_positive_int, default=1000)
+    soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE")
+    soak.add_argument("--seed", type=int)
     return parser
 
 
@@ -162,6 +176,15 @@ def _dispatch(args: argparse.Namespace) -> int:
                         order_files=args.orders, timeline_path=args.timeline, seed=args.seed, console=console)
     if args.verb == "up":
         return _up(args)
+    if args.verb == "bench":
+        from agentbus.bench import run_bench
+
+        return run_bench(quick=args.quick, levels=args.levels, work_profile=args.work, output=args.output,
+                         chart=args.chart, console=console)
+    if args.verb == "soak":
+        from agentbus.bench import run_soak
+
+        return run_soak(orders=args.orders, chaos_rate=args.chaos, seed=args.seed, console=console)
     if args.verb == "catalogue":
         from agentbus.catalogue import render
 
