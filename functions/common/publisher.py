@@ -15,6 +15,7 @@ from functions.common.observability import logger
 MAX_ENTRIES_PER_CALL = 10
 # PutEvents' limit for one entry (and for the whole call): 256 KB, as AWS computes it.
 MAX_ENTRY_BYTES = 256 * 1024
+MAX_REQUEST_BYTES = MAX_ENTRY_BYTES
 
 
 class PublishError(RuntimeError):
@@ -47,6 +48,21 @@ def entry_size(entry: dict[str, Any]) -> int:
             size += len(entry[key].encode("utf-8"))
     size += sum(len(r.encode("utf-8")) for r in entry.get("Resources", []))
     return size
+
+
+def batches(entries: Sequence[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    """Consecutive batches of at most 10 entries and at most 256 KB in total (both PutEvents limits)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        entry_bytes = entry_size(entry)
+        if batch and (len(batch) == MAX_ENTRIES_PER_CALL or size + entry_bytes > MAX_REQUEST_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry_bytes
+    if batch:
+        yield batch
 
 
 def _json_default(value: Any) -> Any:
@@ -98,8 +114,8 @@ class EventPublisher:
 
     def publish(self, events: Iterable[Event]) -> None:
         entries = [self.entry(event) for event in events]  # size errors surface before anything is sent
-        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            self._put_batch(entries[start : start + MAX_ENTRIES_PER_CALL])
+        for batch in batches(entries):
+            self._put_batch(batch)
 
     def _put_batch(self, entries: Sequence[dict[str, Any]]) -> None:
         put = self.put_events or self.client.put_events

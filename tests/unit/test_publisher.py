@@ -1,0 +1,145 @@
+"""EventPublisher: batching, partial-failure retries, size limits and the trace header (no AWS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from functions.common.publisher import (
+    MAX_ENTRY_BYTES,
+    Event,
+    EventPublisher,
+    EventTooLargeError,
+    PublishError,
+    entry_size,
+)
+
+SOURCE = "agentbus.agent.fraud"
+
+
+class FakeEvents:
+    """A PutEvents stand-in: records each call; ``fail(call_no, entry)`` decides which entries fail."""
+
+    def __init__(self, fail=lambda call_no, entry: False):
+        self.calls: list[list[dict[str, Any]]] = []
+        self.fail = fail
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.calls.append([dict(entry) for entry in Entries])
+        call_no = len(self.calls)
+        results = [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"} if self.fail(call_no, entry)
+            else {"EventId": f"id-{call_no}-{index}"}
+            for index, entry in enumerate(Entries)
+        ]
+        return {"FailedEntryCount": sum(1 for r in results if "ErrorCode" in r), "Entries": results}
+
+
+def events(count: int, size: int = 10) -> list[Event]:
+    return [Event(detail_type="Order Verified", detail={"n": index, "pad": "x" * size}, source=SOURCE)
+            for index in range(count)]
+
+
+def numbers(entries: list[dict[str, Any]]) -> list[int]:
+    return [json.loads(entry["Detail"])["n"] for entry in entries]
+
+
+def publisher(client: FakeEvents, sleeps: list[float] | None = None, **kwargs: Any) -> EventPublisher:
+    sleeps = [] if sleeps is None else sleeps
+    return EventPublisher(client, "agentbus", sleep=sleeps.append, **kwargs)
+
+
+def test_batches_hold_at_most_ten_entries_in_order():
+    client = FakeEvents()
+    publisher(client).publish(events(25))
+    assert [len(call) for call in client.calls] == [10, 10, 5]
+    assert [n for call in client.calls for n in numbers(call)] == list(range(25))
+    assert all(entry["EventBusName"] == "agentbus" and entry["Source"] == SOURCE
+               for call in client.calls for entry in call)
+
+
+def test_nothing_to_publish_sends_nothing():
+    client = FakeEvents()
+    publisher(client).publish([])
+    assert client.calls == []
+
+
+def test_batches_stay_under_the_request_size_limit():
+    # PutEvents limits the whole request, not only each entry, to 256 KB: ten 60 KB entries need 3+ calls.
+    client = FakeEvents()
+    publisher(client).publish(events(10, size=60 * 1024))
+    assert len(client.calls) > 1
+    for call in client.calls:
+        assert sum(entry_size(entry) for entry in call) <= MAX_ENTRY_BYTES
+    assert [n for call in client.calls for n in numbers(call)] == list(range(10))
+
+
+def test_only_failed_entries_are_retried_with_backoff():
+    client = FakeEvents(fail=lambda call_no, entry: call_no == 1 and json.loads(entry["Detail"])["n"] in (1, 3))
+    sleeps: list[float] = []
+    publisher(client, sleeps, base_delay_s=0.05).publish(events(5))
+    assert [numbers(call) for call in client.calls] == [[0, 1, 2, 3, 4], [1, 3]]
+    assert sleeps == [0.05]
+
+
+def test_backoff_doubles_between_attempts():
+    client = FakeEvents(fail=lambda call_no, entry: call_no < 4)
+    sleeps: list[float] = []
+    publisher(client, sleeps, base_delay_s=0.05, max_attempts=4).publish(events(2))
+    assert len(client.calls) == 4
+    assert sleeps == [0.05, 0.1, 0.2]
+
+
+def test_fault_publish_error_after_last_attempt():
+    # Fault 6: PutEvents keeps rejecting an entry; the caller must learn it (and retry the message).
+    client = FakeEvents(fail=lambda call_no, entry: json.loads(entry["Detail"])["n"] == 2)
+    sleeps: list[float] = []
+    with pytest.raises(PublishError) as raised:
+        publisher(client, sleeps, max_attempts=3).publish(events(4))
+    assert [numbers(call) for call in client.calls] == [[0, 1, 2, 3], [2], [2]]
+    assert len(sleeps) == 2  # no sleep after the last attempt
+    assert len(raised.value.failed) == 1
+    assert "InternalFailure" in str(raised.value)
+
+
+def test_fault_event_too_large_rejected_before_anything_is_sent():
+    # Fault 11: an entry over 256 KB would never be accepted; fail fast, and send none of the batch.
+    big = Event(detail_type="Order Verified", detail={"pad": "x" * MAX_ENTRY_BYTES}, source=SOURCE)
+    client = FakeEvents()
+    with pytest.raises(EventTooLargeError, match="256|262144"):
+        publisher(client).publish([*events(3), big])
+    assert client.calls == []
+
+
+def test_entry_of_exactly_the_limit_is_accepted():
+    client = FakeEvents()
+    probe = publisher(client).entry(Event(detail_type="Order Verified", detail={"pad": ""}, source=SOURCE))
+    padding = MAX_ENTRY_BYTES - entry_size(probe)
+    exact = Event(detail_type="Order Verified", detail={"pad": "x" * padding}, source=SOURCE)
+    publisher(client).publish([exact])
+    assert entry_size(client.calls[0][0]) == MAX_ENTRY_BYTES
+    too_big = Event(detail_type="Order Verified", detail={"pad": "x" * (padding + 1)}, source=SOURCE)
+    with pytest.raises(EventTooLargeError):
+        publisher(client).publish([too_big])
+
+
+def test_entry_size_counts_utf8_bytes_and_time():
+    entry = {"Source": "s", "DetailType": "é", "Detail": "{}", "Resources": ["r1"], "Time": object()}
+    assert entry_size(entry) == 14 + 1 + 2 + 2 + 2
+
+
+def test_trace_header_from_lambda_environment_is_set(monkeypatch):
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", header)
+    client = FakeEvents()
+    publisher(client).publish(events(2))
+    assert [entry["TraceHeader"] for entry in client.calls[0]] == [header, header]
+
+
+def test_no_trace_header_outside_a_traced_invocation(monkeypatch):
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    client = FakeEvents()
+    publisher(client).publish(events(1))
+    assert "TraceHeader" not in client.calls[0][0]
