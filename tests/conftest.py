@@ -45,3 +45,12 @@ def aws():
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         yield session, provision(session)
+
+
+def order_entry(order_id: str, base: str = "order-placed.json", **overrides) -> dict:
+    """A PutEvents entry for `base`'s order under a new id (and any detail fields overridden)."""
+    entry = dict(load_entries(base)[0])
+    detail = json.loads(entry["Detail"])
+    detail.update(order_id=order_id, **overrides)
+    entry["Detail"] = json.dumps(detail)
+    return entry
