@@ -1,0 +1,100 @@
+"""`agentbus up` as a subprocess on a free port, driven by the real `aws` CLI and boto3."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from agentbus.local.server import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+class LocalUp:
+    def __init__(self, port: int, process: subprocess.Popen, output: list[str]):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = process
+        self.output = output
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": ""}
+
+    def aws(self, *args: str, check: bool = True) -> dict:
+        """The real AWS CLI against the local endpoint; returns its JSON output."""
+        result = subprocess.run([str(BIN / "aws"), "--endpoint-url", self.url, "--output", "json", *args],
+                                capture_output=True, text=True, env=self.env(), cwd=REPO_ROOT, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
+        return json.loads(result.stdout) if result.stdout.strip() else {}
+
+    def agentbus(self, *args: str, endpoint: bool = True) -> subprocess.CompletedProcess:
+        extra = ["--endpoint-url", self.url] if endpoint else []
+        return subprocess.run([str(BIN / "agentbus"), *args, *extra], capture_output=True, text=True,
+                              env=self.env(), cwd=REPO_ROOT, timeout=60)
+
+    def status(self, workflow_id: str) -> dict | None:
+        result = self.agentbus("status", workflow_id, "--json")
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def wait_status(self, workflow_id: str, predicate, timeout_s: float = 60) -> dict:
+        deadline = time.monotonic() + timeout_s
+        view = None
+        while time.monotonic() < deadline:
+            view = self.status(workflow_id)
+            if view and predicate(view):
+                return view
+            time.sleep(0.3)
+        raise AssertionError(f"{workflow_id}: not reached in {timeout_s}s; last {view}")
+
+    def boto3(self, service: str):
+        return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                     region_name="us-east-1").client(service, endpoint_url=self.url)
+
+
+def start_up(*args: str, timeout_s: float = 60) -> LocalUp:
+    port = free_port()
+    process = subprocess.Popen([str(BIN / "agentbus"), "up", "--port", str(port), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    output: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if "ready" in line:
+            break
+    if not output or "ready" not in output[-1]:
+        process.kill()
+        raise AssertionError("agentbus up did not become ready:\n" + "".join(output))
+    return LocalUp(port, process, output)
+
+
+def stop_up(up: LocalUp) -> int:
+    up.process.send_signal(signal.SIGTERM)
+    try:
+        rest, _ = up.process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        up.process.kill()
+        raise
+    up.output.append(rest)
+    return up.process.returncode
+
+
+@pytest.fixture(scope="module")
+def up():
+    local = start_up("--deadline", "60")
+    yield local
+    assert stop_up(local) == 0, "".join(local.output)

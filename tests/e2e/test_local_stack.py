@@ -1,0 +1,145 @@
+"""The README's local-stack section, command by command: `agentbus up` + the real `aws` CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import order_entry
+from tests.e2e.conftest import start_up, stop_up
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_sample_order_completes(up):
+    response = up.aws("events", "put-events", "--entries", "file://events/order-placed.json")
+    assert response["FailedEntryCount"] == 0
+    view = up.wait_status("ord-1001", lambda v: v["status"] != "RUNNING")
+    assert view["status"] == "COMPLETED"
+    assert set(view["results"]) == {"fraud", "inventory", "shipping"}
+    assert view["missing"] == []
+
+    trace = up.agentbus("trace", "ord-1001")
+    assert trace.returncode == 0, trace.stderr
+    assert "inventory" in trace.stdout and "COMPLETED" in trace.stdout
+
+
+def test_a_client_added_rule_receives_the_terminal_event(up):
+    queue_url = up.aws("sqs", "create-queue", "--queue-name", "my-outcomes")["QueueUrl"]
+    queue_arn = up.aws("sqs", "get-queue-attributes", "--queue-url", queue_url, "--attribute-names",
+                       "QueueArn")["Attributes"]["QueueArn"]
+    up.aws("events", "put-rule", "--name", "my-outcomes", "--event-bus-name", "agentbus", "--event-pattern",
+           json.dumps({"source": ["agentbus.coordinator"], "detail-type": ["Order Completed"]}))
+    up.aws("events", "put-targets", "--rule", "my-outcomes", "--event-bus-name", "agentbus", "--targets",
+           json.dumps([{"Id": "mine", "Arn": queue_arn}]))
+    order_id = f"ord-{uuid.uuid4().hex[:8]}"
+    up.boto3("events").put_events(Entries=[order_entry(order_id)])
+
+    deadline = time.monotonic() + 60
+    bodies = []
+    while time.monotonic() < deadline and not bodies:
+        received = up.aws("sqs", "receive-message", "--queue-url", queue_url, "--wait-time-seconds", "2",
+                          "--max-number-of-messages", "10")
+        bodies = [json.loads(m["Body"]) for m in received.get("Messages", [])
+                  if json.loads(m["Body"])["detail"]["order_id"] == order_id]
+    assert bodies, "the terminal event never reached the client's queue"
+    assert bodies[0]["detail-type"] == "Order Completed"
+    assert bodies[0]["detail"]["status"] == "COMPLETED"
+
+
+def test_pause_keeps_the_order_running_and_resume_completes_it(up):
+    paused = up.agentbus("agent", "pause", "shipping")
+    assert paused.returncode == 0, paused.stderr
+    time.sleep(1.0)
+    listing = up.agentbus("agent", "list")
+    assert "paused" in listing.stdout
+
+    order_id = f"ord-{uuid.uuid4().hex[:8]}"
+    up.boto3("events").put_events(Entries=[order_entry(order_id)])
+    view = up.wait_status(order_id, lambda v: {"fraud", "inventory"} <= set(v["results"]))
+    assert view["status"] == "RUNNING"
+    assert view["missing"] == ["shipping"]
+
+    resumed = up.agentbus("agent", "resume", "shipping")
+    assert resumed.returncode == 0, resumed.stderr
+    assert up.wait_status(order_id, lambda v: v["status"] != "RUNNING")["status"] == "COMPLETED"
+
+
+def test_a_poison_message_shows_in_dead_letters_and_can_be_redriven(up):
+    up.aws("events", "put-events", "--entries", "file://events/order-placed-invalid.json")
+    deadline = time.monotonic() + 30
+    letters = []
+    while time.monotonic() < deadline and len(letters) < 3:
+        result = up.agentbus("dead-letters", "--json")
+        assert result.returncode == 0, result.stderr
+        letters = [x for x in json.loads(result.stdout) if x["event"]["detail"].get("order_id") == "ord-1003"]
+        time.sleep(0.3)
+    assert sorted(x["agent"] for x in letters) == ["fraud", "inventory", "shipping"]
+    assert all("quantity" in x["reason"] for x in letters)
+    human = up.agentbus("dead-letters")
+    assert "reason:" in human.stdout
+
+    redriven = up.agentbus("redrive", "fraud")
+    assert redriven.returncode == 0, redriven.stderr
+    assert "redrove 1 message" in redriven.stdout
+    assert up.wait_status("ord-1003", lambda v: v["status"] != "RUNNING")["status"] == "REJECTED"
+
+
+def test_a_hundred_orders_in_batches_of_ten_all_reach_an_outcome(up):
+    events = up.boto3("events")
+    order_ids = [f"ord-load-{uuid.uuid4().hex[:8]}" for _ in range(100)]
+    for start in range(0, 100, 10):
+        response = events.put_events(Entries=[order_entry(o) for o in order_ids[start:start + 10]])
+        assert response["FailedEntryCount"] == 0
+    from agentbus import operations
+    from agentbus.discovery import find_deployment
+
+    deployment = find_deployment(up.url)
+    deadline = time.monotonic() + 240
+    pending = set(order_ids)
+    while pending and time.monotonic() < deadline:
+        for order_id in list(pending):
+            try:
+                if operations.workflow_status(deployment, order_id)["status"] != "RUNNING":
+                    pending.discard(order_id)
+            except operations.OperationError:
+                pass
+        time.sleep(1)
+    assert not pending, f"{len(pending)} orders without an outcome"
+
+
+def test_put_is_the_same_as_aws_events_put_events(up):
+    result = up.agentbus("put", "events/order-placed-over-limit.json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["FailedEntryCount"] == 0
+    view = up.wait_status("ord-1002", lambda v: v["status"] != "RUNNING")
+    assert view["status"] == "REJECTED"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("status", "no-such-order"), "unknown workflow id"),
+    (("agent", "pause", "nobody"), "unknown agent"),
+    (("redrive", "nobody"), "unknown agent"),
+])
+def test_user_errors_are_one_clear_line(up, args, message):
+    result = up.agentbus(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_endpoint_is_one_clear_line(up):
+    result = up.agentbus("status", "ord-1001", "--endpoint-url", "http://127.0.0.1:9", endpoint=False)
+    assert result.returncode != 0
+    assert "cannot reach http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_up_stops_cleanly_on_sigterm():
+    local = start_up()
+    assert stop_up(local) == 0
+    assert "stopped" in "".join(local.output)
