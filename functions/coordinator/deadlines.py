@@ -1,0 +1,81 @@
+"""Deadlines: one EventBridge Scheduler one-time schedule per workflow, putting
+``Workflow Deadline Reached`` on the bus when it fires.
+
+moto stores these schedules but never fires them; the local runtime fires due ones itself from the
+same fields (expression, target, input), so the shape below is the contract.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from functions.common.observability import logger
+from functions.manifest import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
+
+
+def at_expression(moment: datetime) -> str:
+    """``at(2026-11-26T11:12:08)``: Scheduler's one-time expression, in UTC, to the second."""
+    return f"at({moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S})"
+
+
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+class DeadlineScheduler:
+    def __init__(self, client: Any, group_name: str, target_arn: str | Callable[[], str], role_arn: str):
+        """``target_arn`` is the bus ARN, or a function that finds it (called once, when first needed)."""
+        self.client = client
+        self.group_name = group_name
+        self._target_arn = target_arn
+        self.role_arn = role_arn
+
+    @property
+    def target_arn(self) -> str:
+        if callable(self._target_arn):
+            self._target_arn = self._target_arn()
+        return self._target_arn
+
+    def request(self, name: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Name": name,
+            "GroupName": self.group_name,
+            "ScheduleExpression": at_expression(at),
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "DELETE",
+            "State": "ENABLED",
+            "Description": f"deadline of workflow {detail.get('workflow')} {detail.get('workflow_id')}"[:512],
+            "Target": {
+                "Arn": self.target_arn,
+                "RoleArn": self.role_arn,
+                "Input": json.dumps(detail, separators=(",", ":")),
+                "EventBridgeParameters": {"DetailType": DEADLINE_DETAIL_TYPE, "Source": DEADLINE_SOURCE},
+            },
+        }
+
+    def create(self, name: str, at: datetime, detail: dict[str, Any]) -> bool:
+        """Create the schedule; False if it exists already (a duplicate trigger)."""
+        try:
+            self.client.create_schedule(**self.request(name, at, detail))
+        except ClientError as error:
+            if _code(error) == "ConflictException":
+                return False
+            raise
+        logger.info("deadline scheduled", extra={"schedule": name, "at": at_expression(at)})
+        return True
+
+    def delete(self, name: str) -> bool:
+        """Delete the schedule; False if it is gone already (fired, or deleted by an earlier attempt)."""
+        try:
+            self.client.delete_schedule(Name=name, GroupName=self.group_name)
+        except ClientError as error:
+            if _code(error) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
