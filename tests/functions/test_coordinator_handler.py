@@ -1,0 +1,683 @@
+"""The coordinator handler on moto: real tables, bus, queues and schedules; events as Lambda delivers them.
+
+moto in-process is not thread-safe (see DESIGN.md), so the concurrency tests hand each built handler
+clients wrapped in ``Serialized``: every call to moto takes one lock, while the handlers' own logic
+runs in parallel between calls. That is what the local runtime does too; on AWS, DynamoDB itself
+serializes writes to one item.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from agentbus.local.lambda_events import (
+    LambdaContext,
+    eventbridge_envelope,
+    sqs_event,
+    sqs_event_from_messages,
+    sqs_record,
+)
+from functions.common.clients import Clients
+from functions.common.dead_letters import REASON_ATTRIBUTE, PoisonMessage
+from functions.common.models import BusEvent, WorkflowOutcome
+from functions.common.publisher import EventPublisher
+from functions.common.settings import Settings
+from functions.coordinator.deadlines import DeadlineScheduler
+from functions.coordinator.handler import build
+from functions.coordinator.logic import Coordinator, schedule_name
+from functions.coordinator.store import WorkflowStore
+from functions.manifest import (
+    COORDINATOR_SOURCE,
+    DEADLINE_DETAIL_TYPE,
+    DEADLINE_SOURCE,
+    MANIFEST,
+    PRODUCER_SOURCE,
+)
+from tests.conftest import load_detail, load_entries
+
+WORKFLOW = MANIFEST.workflow("order-fulfillment")
+ORDER_ID = "ord-1001"
+SUCCESS = {"fraud": "Order Verified", "inventory": "Items Reserved", "shipping": "Shipping Quoted"}
+FAILURE = {"fraud": "Order Flagged", "inventory": "Items Unavailable", "shipping": "Shipping Unavailable"}
+TERMINAL = set(WORKFLOW.terminal_detail_types.values())
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+class Serialized:
+    """A boto3 client whose every call goes through one lock (moto is not thread-safe).
+
+    ``before(operation, kwargs)`` runs outside the lock, so a test can hold a thread at a chosen call.
+    """
+
+    def __init__(self, client: Any, lock: threading.Lock, before=None, after=None):
+        self._client, self._lock, self._before, self._after = client, lock, before, after
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            if self._before:
+                self._before(name, kwargs)
+            with self._lock:
+                response = attribute(*args, **kwargs)
+            if self._after:
+                self._after(name, kwargs)
+            return response
+
+        return call
+
+
+def is_finish(operation: str, kwargs: dict) -> bool:
+    """The coordinator's finish: the one update that stores the outcome."""
+    return operation == "update_item" and "outcome" in kwargs.get("ExpressionAttributeNames", {}).values()
+
+
+class Harness:
+    def __init__(self, session, resources):
+        self.session = session
+        self.resources = resources
+        self.settings = Settings.from_env(resources.function_environment("coordinator"))
+        self.clients = Clients.create(session)
+        self.queue_arn = resources.consumers["coordinator"].queue_arn
+        self.store = WorkflowStore(self.clients.dynamodb, self.settings.workflow_table, self.settings.orders_table)
+        self.handler = build(self.settings, self.clients)
+        # Capture every event the coordinator publishes, through a rule on the bus (as a consumer would).
+        sqs, events = self.clients.sqs, self.clients.events
+        self.capture_url = sqs.create_queue(QueueName="capture-coordinator")["QueueUrl"]
+        capture_arn = sqs.get_queue_attributes(QueueUrl=self.capture_url,
+                                               AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="capture-coordinator", EventBusName=resources.bus_name,
+                        EventPattern=json.dumps({"source": [COORDINATOR_SOURCE]}))
+        events.put_targets(Rule="capture-coordinator", EventBusName=resources.bus_name,
+                           Targets=[{"Id": "capture", "Arn": capture_arn}])
+        self.published: list[dict] = []
+
+    def build(self, clients: Clients | None = None):
+        return build(self.settings, clients or self.clients)
+
+    def deliver(self, *envelopes: dict, handler=None, receive_count: int = 1) -> dict:
+        event = sqs_event([sqs_record(e, self.queue_arn, receive_count=receive_count) for e in envelopes])
+        return (handler or self.handler)(event, LambdaContext("coordinator"))
+
+    def outcomes(self) -> list[dict]:
+        """Every event the coordinator published so far (envelopes), in order."""
+        while True:
+            messages = self.clients.sqs.receive_message(QueueUrl=self.capture_url, MaxNumberOfMessages=10)
+            if not messages.get("Messages"):
+                return self.published
+            for message in messages["Messages"]:
+                self.published.append(json.loads(message["Body"]))
+                self.clients.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def terminal(self) -> list[dict]:
+        return [e for e in self.outcomes() if e["detail-type"] in TERMINAL]
+
+    def schedule(self, workflow_id: str = ORDER_ID) -> dict | None:
+        try:
+            return self.clients.scheduler.get_schedule(Name=schedule_name(WORKFLOW.name, workflow_id),
+                                                       GroupName=self.settings.schedule_group)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ResourceNotFoundException"
+            return None
+
+    def dead_letters(self) -> list[dict]:
+        response = self.clients.sqs.receive_message(
+            QueueUrl=self.resources.consumers["coordinator"].dlq_url, MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+        )
+        return response.get("Messages", [])
+
+
+@pytest.fixture
+def h(aws):
+    session, resources = aws
+    return Harness(session, resources)
+
+
+def trigger(detail: dict | None = None, event_id: str | None = None) -> dict:
+    return eventbridge_envelope("Order Placed", PRODUCER_SOURCE, detail or load_detail("order-placed.json"),
+                                event_id=event_id)
+
+
+def result(agent: str, ok: bool = True, workflow_id: str = ORDER_ID, event_id: str | None = None,
+           duration_ms: float = 120.0, started_at: str = "2026-11-26T11:07:08.123Z", **overrides) -> dict:
+    detail = {
+        "workflow": WORKFLOW.name, "workflow_id": workflow_id, "order_id": workflow_id, "agent": agent,
+        "outcome": "success" if ok else "failure", "reason": None if ok else f"{agent} says no",
+        "data": {"agent": agent}, "started_at": started_at, "finished_at": "2026-11-26T11:07:08.500Z",
+        "duration_ms": duration_ms, "idempotency_key": f"{workflow_id}:{agent}",
+    }
+    detail.update(overrides.pop("detail", {}))
+    source = overrides.pop("source", f"agentbus.agent.{agent}")
+    detail_type = overrides.pop("detail_type", (SUCCESS if ok else FAILURE)[agent])
+    return eventbridge_envelope(detail_type, source, detail, event_id=event_id)
+
+
+def deadline(workflow_id: str = ORDER_ID) -> dict:
+    entry = load_entries("workflow-deadline-reached.json")[0]
+    detail = json.loads(entry["Detail"]) | {"workflow_id": workflow_id}
+    return eventbridge_envelope(entry["DetailType"], entry["Source"], detail)
+
+
+# --- the happy path ---------------------------------------------------------------------------------
+
+def test_happy_path_writes_order_and_publishes_one_order_completed(h):
+    # The trigger and the results travel the real way: put on the bus, routed by the manifest's rules
+    # to the coordinator's queue, received and turned into the event Lambda's poller delivers.
+    events, sqs = h.clients.events, h.clients.sqs
+    assert not events.put_events(Entries=load_entries("order-placed.json"))["FailedEntryCount"]
+    for agent, detail_type in SUCCESS.items():
+        envelope = result(agent)
+        events.put_events(Entries=[{"EventBusName": h.resources.bus_name, "Source": envelope["source"],
+                                    "DetailType": detail_type, "Detail": json.dumps(envelope["detail"])}])
+    queue_url = h.resources.consumers["coordinator"].queue_url
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 4
+    messages.sort(key=lambda m: json.loads(m["Body"])["detail-type"] != "Order Placed")  # trigger first
+
+    response = h.handler(sqs_event_from_messages(messages, h.queue_arn), LambdaContext("coordinator"))
+
+    assert response == {"batchItemFailures": []}
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Completed"]
+    outcome = WorkflowOutcome.model_validate(terminal[0]["detail"])
+    assert outcome.status == "COMPLETED" and outcome.order_id == ORDER_ID
+    assert outcome.idempotency_key == f"{ORDER_ID}:COMPLETED"
+    assert set(outcome.results) == {"fraud", "inventory", "shipping"} and outcome.missing == []
+    assert outcome.results["inventory"]["detail_type"] == "Items Reserved"
+    timings = outcome.timings
+    assert timings["agents"] == {"fraud": 120, "inventory": 120, "shipping": 120}
+    assert timings["agents_sum_ms"] == 360 and timings["slowest_agent_ms"] == 120
+    assert timings["started_at"] == "2026-11-26T11:07:08.123Z"  # earliest of trigger receipt and agent starts
+    assert timings["duration_ms"] == pytest.approx(
+        (datetime.fromisoformat(timings["finished_at"]) - datetime.fromisoformat(timings["started_at"]))
+        .total_seconds() * 1000, abs=1)
+
+    order = h.store.get_order(ORDER_ID)
+    assert order["status"] == "COMPLETED" and order["customer_id"] == "cus-42" and order["currency"] == "EUR"
+    assert order["total"] == 1349 and len(order["items"]) == 2
+    assert order["results"]["fraud"] == {"detail_type": "Order Verified", "outcome": "success", "reason": None,
+                                         "duration_ms": 120}
+    assert order["timings"] == outcome.timings
+
+    view = h.store.get(ORDER_ID)
+    assert view["status"] == "COMPLETED" and view["published"] is True and view["missing"] == []
+    assert view["outcome"] == terminal[0]["detail"]
+
+
+def test_status_view_while_running_lists_missing_agents(h):
+    h.deliver(trigger(), result("fraud"))
+    view = h.store.get(ORDER_ID)
+    assert view["status"] == "RUNNING"
+    assert view["missing"] == ["inventory", "shipping"]
+    assert set(view["results"]) == {"fraud"} and view["results"]["fraud"]["outcome"] == "success"
+    assert view["order"]["order_id"] == ORDER_ID and view["trigger_received_at"]
+    assert view["timings"]["agents"] == {"fraud": 120} and view["finished_at"] is None
+    assert h.store.get("ord-unknown") is None
+
+
+# --- schedules --------------------------------------------------------------------------------------
+
+def test_schedule_created_on_trigger_and_deleted_on_finish(h):
+    before = datetime.now(UTC)
+    h.deliver(trigger())
+    schedule = h.schedule()
+    assert schedule is not None
+    assert schedule["GroupName"] == h.settings.schedule_group
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    expression = schedule["ScheduleExpression"]
+    at = datetime.strptime(expression, "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+    assert before + timedelta(seconds=WORKFLOW.deadline_s - 1) <= at <= datetime.now(UTC) + timedelta(
+        seconds=WORKFLOW.deadline_s + 1)
+    target = schedule["Target"]
+    assert target["Arn"] == h.resources.bus_arn and target["RoleArn"] == h.resources.scheduler_role_arn
+    assert target["EventBridgeParameters"] == {"DetailType": DEADLINE_DETAIL_TYPE, "Source": DEADLINE_SOURCE}
+    assert json.loads(target["Input"]) == {"workflow": WORKFLOW.name, "workflow_id": ORDER_ID}
+    assert h.store.get(ORDER_ID)["schedule_name"] == schedule["Name"]
+
+    h.deliver(*(result(agent) for agent in SUCCESS))
+    assert h.schedule() is None
+
+
+def test_deadline_seconds_setting_overrides_the_workflow_deadline(h):
+    from dataclasses import replace
+
+    handler = build(replace(h.settings, deadline_seconds=7), h.clients)
+    before = datetime.now(UTC)
+    h.deliver(trigger(), handler=handler)
+    at = datetime.strptime(h.schedule()["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+    assert before + timedelta(seconds=6) <= at <= datetime.now(UTC) + timedelta(seconds=8)
+
+
+def test_schedule_name_for_long_or_odd_ids_is_valid_and_distinct(h):
+    ids = ["x" * 200, "ord/1001 é", "ord:1001"]
+    for workflow_id in ids:
+        h.deliver(trigger(load_detail("order-placed.json") | {"order_id": workflow_id}))
+        assert h.schedule(workflow_id) is not None  # moto stored it under the derived name
+    names = {schedule_name(WORKFLOW.name, i) for i in ids}
+    assert len(names) == 3
+
+
+# --- fault 1: duplicate triggers --------------------------------------------------------------------
+
+def test_fault_duplicate_trigger_in_one_batch_opens_one_workflow(h):
+    first, second = trigger(event_id="evt-first"), trigger(event_id="evt-second")
+    response = h.deliver(first, second)
+    assert response == {"batchItemFailures": []}
+    record = h.store.load(ORDER_ID)
+    assert record.trigger_event_id == "evt-first"
+    assert record.version == 1  # the second delivery changed nothing
+    assert h.schedule() is not None
+
+
+def test_fault_duplicate_trigger_apart_changes_nothing(h):
+    h.deliver(trigger(event_id="evt-first"))
+    opened = h.store.load(ORDER_ID)
+    h.deliver(result("fraud"))
+    h.deliver(trigger(event_id="evt-later"))
+    record = h.store.load(ORDER_ID)
+    assert record.trigger_event_id == "evt-first"
+    assert record.trigger_received_at == opened.trigger_received_at
+    assert record.deadline_at == opened.deadline_at  # a duplicate does not push the deadline back
+    assert set(record.results) == {"fraud"} and record.status.value == "RUNNING"
+    h.deliver(result("inventory"), result("shipping"))
+    h.deliver(trigger(event_id="evt-after-finish"))
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Completed"]
+    assert h.schedule() is None  # a duplicate after the finish does not bring the deadline back
+
+
+# --- fault 2: duplicate results, results before the trigger -----------------------------------------
+
+def test_fault_duplicate_result_counted_once(h):
+    h.deliver(trigger())
+    h.deliver(result("fraud", event_id="evt-fraud-1"), result("fraud", event_id="evt-fraud-2"))
+    # A redelivery that says something else (the agent ran again) does not replace the first result.
+    h.deliver(result("fraud", ok=False, event_id="evt-fraud-3"))
+    record = h.store.load(ORDER_ID)
+    assert record.results["fraud"]["event_id"] == "evt-fraud-1"
+    assert record.results["fraud"]["outcome"] == "success"
+    assert record.status.value == "RUNNING" and h.terminal() == []
+    h.deliver(result("inventory"), result("shipping"))
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Completed"]
+
+
+def test_fault_results_before_trigger_wait_for_it(h):
+    h.deliver(*(result(agent) for agent in SUCCESS))
+    record = h.store.load(ORDER_ID)
+    assert record.status.value == "RUNNING" and set(record.results) == set(SUCCESS)
+    assert h.terminal() == []  # no completion without the trigger
+    h.deliver(trigger())
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Completed"]
+    assert h.store.get_order(ORDER_ID)["customer_id"] == "cus-42"
+    assert h.schedule() is None  # complete on arrival: no deadline left behind
+
+
+def test_failure_before_trigger_rejects_and_the_trigger_fills_in_the_order(h):
+    h.deliver(result("inventory", ok=False))
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Rejected"]
+    assert terminal[0]["detail"]["reason"] == "inventory: inventory says no"
+    assert h.store.get_order(ORDER_ID)["customer_id"] is None
+    h.deliver(trigger())
+    assert h.store.get_order(ORDER_ID)["customer_id"] == "cus-42"
+    assert h.schedule() is None and h.terminal() == terminal
+
+
+# --- fault 3: concurrent finishers ------------------------------------------------------------------
+
+def test_fault_concurrent_finishers_exactly_one_wins(h):
+    """Several builds process duplicates of the last result at once; all of them reach the finish
+    (held at a barrier until every one has decided), and exactly one wins it."""
+    h.deliver(trigger(), result("fraud"), result("inventory"))
+    threads_n = 4
+    barrier = threading.Barrier(threads_n, timeout=30)
+    lock = threading.Lock()
+    passed: set[int] = set()
+
+    def before(operation: str, kwargs: dict) -> None:
+        if is_finish(operation, kwargs) and threading.get_ident() not in passed:
+            passed.add(threading.get_ident())
+            barrier.wait()
+
+    def clients() -> Clients:
+        c = Clients.create(h.session)
+        return Clients(events=Serialized(c.events, lock), sqs=Serialized(c.sqs, lock),
+                       dynamodb=Serialized(c.dynamodb, lock, before=before), scheduler=Serialized(c.scheduler, lock))
+
+    handlers = [h.build(clients()) for _ in range(threads_n)]
+    responses: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run(handler) -> None:
+        try:
+            responses.append(h.deliver(result("shipping", event_id="evt-shipping"), handler=handler))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(handler,)) for handler in handlers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and len(responses) == threads_n
+    assert all(r == {"batchItemFailures": []} for r in responses)
+    assert len(passed) == threads_n  # every invocation really tried to finish
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Completed"]
+    assert h.store.load(ORDER_ID).published is True
+
+
+def test_fault_results_from_threads_at_once_give_one_outcome(h):
+    """No choreography: every result plus duplicates and the deadline, each on its own build and thread."""
+    h.deliver(trigger())
+    lock = threading.Lock()
+
+    def clients() -> Clients:
+        c = Clients.create(h.session)
+        return Clients(events=Serialized(c.events, lock), sqs=Serialized(c.sqs, lock),
+                       dynamodb=Serialized(c.dynamodb, lock), scheduler=Serialized(c.scheduler, lock))
+
+    envelopes = [result(a) for a in SUCCESS] + [result(a) for a in SUCCESS]
+    start = threading.Barrier(len(envelopes), timeout=30)
+
+    def run(envelope) -> None:
+        handler = h.build(clients())
+        start.wait()
+        h.deliver(envelope, handler=handler)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in envelopes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Completed"]
+    assert set(terminal[0]["detail"]["results"]) == set(SUCCESS)
+
+
+# --- fault 5: crash between the finish and the publish ----------------------------------------------
+
+class FailingOnce:
+    """An events client whose first PutEvents fails (the invocation dies after the finish)."""
+
+    def __init__(self, client: Any):
+        self.client, self.failed = client, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def put_events(self, **kwargs):
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("simulated crash between the finish and the publish")
+        return self.client.put_events(**kwargs)
+
+
+def test_fault_crash_between_finish_and_publish_retry_publishes_stored_outcome(h):
+    events = FailingOnce(h.clients.events)
+    handler = h.build(Clients(events=events, sqs=h.clients.sqs, dynamodb=h.clients.dynamodb,
+                              scheduler=h.clients.scheduler))
+    h.deliver(trigger(), result("fraud"), result("inventory"), handler=handler)
+    last = result("shipping")
+    first = h.deliver(last, handler=handler)
+    assert events.failed and len(first["batchItemFailures"]) == 1  # the message goes back to the queue
+    crashed = h.store.load(ORDER_ID)
+    assert crashed.status.value == "COMPLETED" and crashed.published is False
+    assert h.terminal() == []
+
+    retry = h.deliver(last, handler=handler, receive_count=2)  # the redelivery
+
+    assert retry == {"batchItemFailures": []}
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Completed"]
+    assert terminal[0]["detail"] == crashed.outcome  # the stored outcome, not a new one
+    assert terminal[0]["detail"]["idempotency_key"] == f"{ORDER_ID}:COMPLETED"
+    assert h.store.load(ORDER_ID).published is True
+    h.deliver(last, handler=handler, receive_count=3)
+    assert len(h.terminal()) == 1  # published once it is marked
+
+
+def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h):
+    """A process that dies outright cannot release its publication lease: a later message publishes
+    the stored outcome once the lease has expired (on AWS, the redelivery comes after the visibility
+    timeout, 6x the function timeout, which is longer than the lease)."""
+
+    class Died(BaseException):
+        pass
+
+    now = [datetime(2026, 11, 26, 11, 7, 8, tzinfo=UTC)]
+    deaths = [1]
+
+    def publish(event) -> None:
+        if deaths[0]:
+            deaths[0] -= 1
+            raise Died()
+        EventPublisher(h.clients.events, h.settings.event_bus_name).publish([event])
+
+    coordinator = Coordinator(
+        store=h.store, publish=publish, clock=lambda: now[0], publish_lease_s=30,
+        deadlines=DeadlineScheduler(h.clients.scheduler, h.settings.schedule_group, h.resources.bus_arn,
+                                    h.resources.scheduler_role_arn),
+    )
+
+    def handle(envelope: dict) -> None:
+        coordinator.handle(BusEvent.model_validate(envelope))
+
+    for envelope in (trigger(), result("fraud"), result("inventory")):
+        handle(envelope)
+    with pytest.raises(Died):
+        handle(result("shipping"))
+    stored = h.store.load(ORDER_ID).outcome
+
+    now[0] += timedelta(seconds=10)
+    handle(result("shipping"))  # within the lease: the dead invocation might still be publishing
+    assert h.terminal() == []
+
+    now[0] += timedelta(seconds=60)
+    handle(result("shipping"))
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Completed"]
+    assert terminal[0]["detail"] == stored
+
+
+# --- fault 7: invalid triggers ----------------------------------------------------------------------
+
+def test_fault_invalid_trigger_with_order_id_rejected_naming_the_field(h):
+    detail = load_detail("order-placed-invalid.json")
+    response = h.deliver(trigger(detail))
+    assert response == {"batchItemFailures": []}
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Rejected"]
+    outcome = terminal[0]["detail"]
+    assert outcome["order_id"] == detail["order_id"] and outcome["status"] == "REJECTED"
+    assert "items.0.quantity" in outcome["reason"]
+    assert h.schedule(detail["order_id"]) is None  # no deadline for a workflow that never ran
+    assert h.store.get_order(detail["order_id"])["status"] == "REJECTED"
+    assert h.dead_letters() == []
+
+
+def test_fault_trigger_without_order_id_is_kept_as_poison(h):
+    detail = load_detail("order-placed.json")
+    del detail["order_id"]
+    response = h.deliver(trigger(detail))
+    assert response == {"batchItemFailures": []}  # kept in the DLQ with its reason, not retried
+    [kept] = h.dead_letters()
+    assert "order_id" in kept["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert h.terminal() == []
+
+
+# --- forged or inconsistent results -----------------------------------------------------------------
+
+@pytest.mark.parametrize("envelope, words", [
+    (lambda: result("fraud", detail={"agent": "inventory"}), "forged"),
+    (lambda: result("fraud", detail_type="Items Reserved"), "forged"),
+    (lambda: result("fraud", source="agentbus.orders"), "forged"),
+    (lambda: result("fraud", detail={"outcome": "failure"}), "inconsistent"),
+    (lambda: result("fraud", detail={"duration_ms": -1}), "duration_ms"),
+])
+def test_forged_or_invalid_result_is_refused(h, envelope, words):
+    h.deliver(trigger())
+    response = h.deliver(envelope())
+    assert response == {"batchItemFailures": []}
+    [kept] = h.dead_letters()
+    assert words in kept["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert h.store.load(ORDER_ID).results == {}
+
+
+def test_unexpected_event_is_refused():
+    from functions.coordinator.logic import Coordinator as Logic
+
+    logic = Logic(store=None, deadlines=None, publish=None)  # type: ignore[arg-type]
+    with pytest.raises(PoisonMessage, match="does not handle"):
+        logic.handle(BusEvent.model_validate(eventbridge_envelope("Order Completed", COORDINATOR_SOURCE, {})))
+
+
+# --- deadlines, late results, fault 9 ---------------------------------------------------------------
+
+def test_deadline_times_out_with_missing_agents_and_late_results_change_nothing(h):
+    h.deliver(trigger(), result("fraud"))
+    h.deliver(deadline())
+    terminal = h.terminal()
+    assert [e["detail-type"] for e in terminal] == ["Order Timed Out"]
+    outcome = terminal[0]["detail"]
+    assert outcome["status"] == "TIMED_OUT" and outcome["reason"] == "deadline reached"
+    assert outcome["missing"] == ["inventory", "shipping"] and set(outcome["results"]) == {"fraud"}
+    assert h.schedule() is None
+
+    h.deliver(result("inventory"), result("shipping"), deadline())
+    assert h.terminal() == terminal  # nothing new published
+    view = h.store.get(ORDER_ID)
+    assert view["status"] == "TIMED_OUT" and view["outcome"] == outcome
+    assert set(view["results"]) == {"fraud"} and set(view["late_results"]) == {"inventory", "shipping"}
+    assert view["missing"] == ["inventory", "shipping"]
+    assert h.store.get_order(ORDER_ID)["status"] == "TIMED_OUT"
+
+
+def test_deadline_for_unknown_workflow_is_ignored(h):
+    assert h.deliver(deadline("ord-never")) == {"batchItemFailures": []}
+    assert h.terminal() == [] and h.store.load("ord-never") is None
+
+
+def test_fault_deadline_racing_last_result_gives_one_outcome(h):
+    """The deadline reads the record before the last result lands, then both try to finish at once."""
+    h.deliver(trigger(), result("fraud"), result("inventory"))
+    lock = threading.Lock()
+    deadline_read = threading.Event()
+    barrier = threading.Barrier(2, timeout=30)
+    passed: set[int] = set()
+    roles: dict[int, str] = {}
+
+    def before(operation: str, kwargs: dict) -> None:
+        me = threading.get_ident()
+        if roles.get(me) == "result" and operation == "update_item" and not deadline_read.is_set():
+            assert deadline_read.wait(timeout=30)
+        if is_finish(operation, kwargs) and me not in passed:
+            passed.add(me)
+            barrier.wait()
+
+    def after(operation: str, kwargs: dict) -> None:
+        if roles.get(threading.get_ident()) == "deadline" and operation == "get_item":
+            deadline_read.set()
+
+    def clients() -> Clients:
+        c = Clients.create(h.session)
+        return Clients(events=Serialized(c.events, lock), sqs=Serialized(c.sqs, lock),
+                       dynamodb=Serialized(c.dynamodb, lock, before=before, after=after),
+                       scheduler=Serialized(c.scheduler, lock))
+
+    errors: list[BaseException] = []
+
+    def run(role: str, envelope: dict) -> None:
+        roles[threading.get_ident()] = role
+        try:
+            assert h.deliver(envelope, handler=h.build(clients())) == {"batchItemFailures": []}
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=("deadline", deadline())),
+               threading.Thread(target=run, args=("result", result("shipping")))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert len(passed) == 2  # both really raced for the finish
+    terminal = h.terminal()
+    assert len(terminal) == 1
+    # Every result was in before either finish: the record decides, and it says completed.
+    assert terminal[0]["detail-type"] == "Order Completed"
+    assert h.store.load(ORDER_ID).status.value == "COMPLETED"
+
+
+# --- sample events ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, detail_type", [
+    ("order-completed.json", "Order Completed"),
+    ("order-rejected.json", "Order Rejected"),
+    ("order-timed-out.json", "Order Timed Out"),
+])
+def test_sample_outcome_events_match_what_the_coordinator_publishes(h, name, detail_type):
+    [entry] = load_entries(name)
+    assert entry["EventBusName"] == "agentbus" and entry["Source"] == COORDINATOR_SOURCE
+    assert entry["DetailType"] == detail_type
+    sample = json.loads(entry["Detail"])
+    outcome = WorkflowOutcome.model_validate(sample)
+    assert outcome.order_id == ORDER_ID and WORKFLOW.terminal_detail_types[outcome.status] == detail_type
+    assert outcome.idempotency_key == f"{ORDER_ID}:{outcome.status}"
+    # Same keys as a real outcome of the same kind.
+    h.deliver(trigger())
+    if detail_type == "Order Completed":
+        h.deliver(*(result(a) for a in SUCCESS))
+    elif detail_type == "Order Rejected":
+        h.deliver(result("fraud", ok=False))
+    else:
+        h.deliver(result("fraud"), deadline())
+    [real] = h.terminal()
+    assert real["detail-type"] == detail_type
+    assert set(real["detail"]) == set(sample)
+    assert set(real["detail"]["timings"]) == set(sample["timings"])
+    real_keys = {frozenset(r) for r in real["detail"]["results"].values()}
+    assert real_keys == {frozenset(r) for r in sample["results"].values()}
+
+
+def test_sample_deadline_event_is_what_the_schedule_sends(h):
+    [entry] = load_entries("workflow-deadline-reached.json")
+    assert entry["EventBusName"] == "agentbus"
+    h.deliver(trigger())
+    target = h.schedule()["Target"]
+    assert entry["Source"] == target["EventBridgeParameters"]["Source"]
+    assert entry["DetailType"] == target["EventBridgeParameters"]["DetailType"]
+    assert json.loads(entry["Detail"]) == json.loads(target["Input"])
+
+
+# --- the Lambda entry point -------------------------------------------------------------------------
+
+def test_lambda_entry_point_builds_from_the_environment(h, monkeypatch):
+    import functions.coordinator.handler as module
+    from functions.common.clients import default_clients
+    from functions.common.settings import settings
+
+    for name, value in h.resources.function_environment("coordinator").items():
+        monkeypatch.setenv(name, value)
+    settings.cache_clear()
+    default_clients.cache_clear()
+    monkeypatch.setattr(module, "_instance", None)
+    try:
+        event = sqs_event([sqs_record(trigger(), h.queue_arn)])
+        assert module.handler(event, LambdaContext("coordinator")) == {"batchItemFailures": []}
+        assert h.store.load(ORDER_ID).status.value == "RUNNING" and h.schedule() is not None
+    finally:
+        settings.cache_clear()
+        default_clients.cache_clear()

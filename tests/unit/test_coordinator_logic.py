@@ -1,0 +1,216 @@
+"""The coordinator's aggregation rules, as plain Python (no AWS, no moto)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from functions.common.models import WorkflowOutcome
+from functions.coordinator.logic import (
+    DEADLINE_REASON,
+    WorkflowRecord,
+    build_outcome,
+    ceil_to_second,
+    decide,
+    iso,
+    order_record,
+    schedule_name,
+    timings,
+)
+from functions.manifest import MANIFEST, Agent, Outcome, ResultType, WorkflowStatus
+from tests.conftest import load_detail
+
+WORKFLOW = MANIFEST.workflow("order-fulfillment")
+ORDER = load_detail("order-placed.json")
+COMPLETED, REJECTED, TIMED_OUT = WorkflowStatus.COMPLETED, WorkflowStatus.REJECTED, WorkflowStatus.TIMED_OUT
+
+
+def res(agent: str, ok: bool = True, started_at: str = "2026-11-26T11:07:08.200Z", duration_ms: float = 100) -> dict:
+    return {
+        "agent": agent, "outcome": "success" if ok else "failure", "reason": None if ok else f"{agent} said no",
+        "detail_type": "x", "started_at": started_at, "duration_ms": duration_ms,
+    }
+
+
+def record(*results: dict, trigger: bool = True, **fields) -> WorkflowRecord:
+    return WorkflowRecord(
+        workflow_id="ord-1001", workflow=WORKFLOW.name,
+        order=dict(ORDER) if trigger else None,
+        trigger_received_at="2026-11-26T11:07:08.123Z" if trigger else None,
+        results={r["agent"]: r for r in results}, **fields,
+    )
+
+
+# --- the required set -------------------------------------------------------------------------------
+
+def test_required_set_is_every_agent_of_the_manifest():
+    assert WORKFLOW.required_agents == {"fraud", "inventory", "shipping"}
+
+
+def test_open_until_every_required_agent_succeeded():
+    assert decide(record(), WORKFLOW) is None
+    assert decide(record(res("fraud"), res("inventory")), WORKFLOW) is None
+    decision = decide(record(res("fraud"), res("inventory"), res("shipping")), WORKFLOW)
+    assert decision is not None and decision.status is COMPLETED and decision.reason is None
+    assert decision.missing == ()
+
+
+def test_all_successes_without_the_trigger_do_not_complete():
+    assert decide(record(res("fraud"), res("inventory"), res("shipping"), trigger=False), WORKFLOW) is None
+
+
+def test_optional_agent_neither_blocks_nor_rejects():
+    optional = Agent(name="loyalty", handler="x", source="agentbus.agent.loyalty", subscriptions=(),
+                     results=(ResultType("Points Added", Outcome.SUCCESS), ResultType("No Points", Outcome.FAILURE)),
+                     required=False)
+    workflow = replace(WORKFLOW, agents=(*WORKFLOW.agents, optional))
+    assert "loyalty" not in workflow.required_agents
+    done = record(res("fraud"), res("inventory"), res("shipping"))
+    assert decide(done, workflow).status is COMPLETED
+    assert decide(record(res("fraud"), res("inventory"), res("shipping"), res("loyalty", ok=False)),
+                  workflow).status is COMPLETED
+
+
+# --- failure wins -----------------------------------------------------------------------------------
+
+def test_failure_rejects_at_once_with_its_reason():
+    decision = decide(record(res("inventory", ok=False)), WORKFLOW)
+    assert decision.status is REJECTED and decision.reason == "inventory: inventory said no"
+    assert decision.missing == ("fraud", "shipping")
+
+
+def test_failure_wins_over_successes_and_over_the_deadline():
+    mixed = record(res("fraud"), res("inventory"), res("shipping", ok=False))
+    assert decide(mixed, WORKFLOW).status is REJECTED
+    assert decide(mixed, WORKFLOW, deadline_reached=True).status is REJECTED
+
+
+def test_failure_before_the_trigger_rejects():
+    assert decide(record(res("fraud", ok=False), trigger=False), WORKFLOW).status is REJECTED
+
+
+def test_several_failures_name_each_agent_in_order():
+    decision = decide(record(res("shipping", ok=False), res("fraud", ok=False)), WORKFLOW)
+    assert decision.reason == "fraud: fraud said no; shipping: shipping said no"
+
+
+def test_failure_without_reason_falls_back_to_its_detail_type():
+    failure = res("fraud", ok=False) | {"reason": None, "detail_type": "Order Flagged"}
+    assert decide(record(failure), WORKFLOW).reason == "fraud: Order Flagged"
+
+
+def test_invalid_order_rejects_naming_the_field():
+    decision = decide(record(res("fraud"), order_error="items.0.quantity: Input should be greater than 0"),
+                      WORKFLOW)
+    assert decision.status is REJECTED
+    assert decision.reason == "invalid order: items.0.quantity: Input should be greater than 0"
+
+
+# --- deadline ---------------------------------------------------------------------------------------
+
+def test_deadline_times_out_what_is_open_listing_missing_agents():
+    decision = decide(record(res("fraud")), WORKFLOW, deadline_reached=True)
+    assert decision.status is TIMED_OUT and decision.reason == DEADLINE_REASON
+    assert decision.missing == ("inventory", "shipping")
+
+
+def test_deadline_after_every_result_is_in_still_completes():
+    done = record(res("fraud"), res("inventory"), res("shipping"))
+    assert decide(done, WORKFLOW, deadline_reached=True).status is COMPLETED
+
+
+def test_deadline_with_nothing_in():
+    decision = decide(record(), WORKFLOW, deadline_reached=True)
+    assert decision.status is TIMED_OUT and decision.missing == ("fraud", "inventory", "shipping")
+
+
+# --- late results -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [COMPLETED, REJECTED, TIMED_OUT])
+def test_finished_workflow_decides_nothing_more(status):
+    late = record(res("fraud", ok=False), res("inventory"), res("shipping"), status=status)
+    assert decide(late, WORKFLOW) is None
+    assert decide(late, WORKFLOW, deadline_reached=True) is None
+
+
+# --- outcome and timings ----------------------------------------------------------------------------
+
+def test_timings_end_to_end_per_agent_and_chained():
+    rec = record(res("fraud", started_at="2026-11-26T11:07:08.100Z", duration_ms=300),
+                 res("inventory", started_at="2026-11-26T11:07:08.150Z", duration_ms=100),
+                 res("shipping", started_at="not a time", duration_ms=200.5))
+    t = timings(rec, datetime(2026, 11, 26, 11, 7, 8, 600000, tzinfo=UTC))
+    assert t["started_at"] == "2026-11-26T11:07:08.100Z"  # an agent started before the trigger was received
+    assert t["finished_at"] == "2026-11-26T11:07:08.600Z"
+    assert t["duration_ms"] == 500
+    assert t["agents"] == {"fraud": 300, "inventory": 100, "shipping": 200.5}
+    assert t["agents_sum_ms"] == 600.5 and t["slowest_agent_ms"] == 300
+    assert t["trigger_received_at"] == "2026-11-26T11:07:08.123Z"
+
+
+def test_timings_while_open_have_no_end():
+    t = timings(record(), None)
+    assert t["started_at"] == "2026-11-26T11:07:08.123Z" and t["duration_ms"] is None
+    assert t["agents"] == {} and t["agents_sum_ms"] == 0 and t["slowest_agent_ms"] == 0
+
+
+def test_outcome_is_a_valid_workflow_outcome_with_its_idempotency_key():
+    rec = record(res("shipping"), res("fraud", ok=False))
+    decision = decide(rec, WORKFLOW)
+    detail = build_outcome(rec, WORKFLOW, decision, datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
+    outcome = WorkflowOutcome.model_validate(detail)
+    assert outcome.status == "REJECTED" and outcome.idempotency_key == "ord-1001:REJECTED"
+    assert outcome.order_id == "ord-1001" and outcome.missing == ["inventory"]
+    assert list(outcome.results) == ["fraud", "shipping"]  # stable order
+    assert outcome.timings["finished_at"] == "2026-11-26T11:07:09.000Z"
+
+
+def test_order_record_carries_the_order_and_a_results_summary():
+    rec = record(res("fraud"), res("inventory"), res("shipping"))
+    rec.outcome = build_outcome(rec, WORKFLOW, decide(rec, WORKFLOW), datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
+    rec.status = COMPLETED
+    item = order_record(rec)
+    assert item["order_id"] == "ord-1001" and item["status"] == "COMPLETED"
+    assert item["customer_id"] == "cus-42" and item["currency"] == "EUR"
+    assert item["total"] == Decimal("1349.0")
+    assert item["results"]["fraud"] == {"detail_type": "x", "outcome": "success", "reason": None, "duration_ms": 100}
+    assert item["idempotency_key"] == "ord-1001:COMPLETED"
+
+
+def test_order_record_of_an_invalid_order_has_no_total():
+    rec = record(order_error="bad")
+    rec.order = load_detail("order-placed.json") | {"items": [{"sku": "A", "quantity": "lots", "unit_price": "x"}]}
+    assert order_record(rec)["total"] is None
+
+
+# --- names and times --------------------------------------------------------------------------------
+
+def test_schedule_name_is_readable_when_it_can_be():
+    assert schedule_name("order-fulfillment", "ord-1001") == "order-fulfillment-ord-1001"
+
+
+@pytest.mark.parametrize("workflow_id", ["x" * 300, "ord 1001/é", "a:b", "ord-" + "9" * 46])
+def test_schedule_name_is_valid_for_any_id(workflow_id):
+    name = schedule_name("order-fulfillment", workflow_id)
+    assert len(name) <= 64 and re.fullmatch(r"[0-9A-Za-z_.-]+", name)
+    assert name == schedule_name("order-fulfillment", workflow_id)  # derived, not random
+
+
+def test_schedule_names_of_similar_long_ids_differ():
+    a, b = "x" * 100 + "a", "x" * 100 + "b"
+    assert schedule_name("order-fulfillment", a) != schedule_name("order-fulfillment", b)
+    assert schedule_name("order-fulfillment", "a:b") != schedule_name("order-fulfillment", "a/b")
+
+
+def test_iso_has_milliseconds_and_z():
+    assert iso(datetime(2026, 11, 26, 11, 7, 8, 123456, tzinfo=UTC)) == "2026-11-26T11:07:08.123Z"
+
+
+def test_deadline_rounds_up_to_the_second():
+    assert ceil_to_second(datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    exact = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    assert ceil_to_second(exact) == exact
