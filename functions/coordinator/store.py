@@ -265,7 +265,16 @@ class WorkflowStore:
         return {key: from_attribute(value) for key, value in item.items()} if item else None
 
     def get(self, workflow_id: str) -> dict[str, Any] | None:
-        """A plain status view of one workflow (for ``agentbus status`` / ``trace``); None if unknown."""
+        """A plain status view of one workflow (for ``agentbus status`` / ``trace``); None if unknown.
+
+        Keys: ``workflow_id``, ``workflow``, ``status`` (RUNNING|COMPLETED|REJECTED|TIMED_OUT), ``results``
+        ({agent: AgentResult detail + detail_type, event_id, received_at}), ``missing`` (required agents
+        without a result; for a finished workflow, as the outcome recorded them), ``reason``, ``timings``
+        (the outcome's, or partial while running), ``order`` (the trigger detail), ``order_error``,
+        ``trigger_received_at``, ``deadline_at``, ``schedule_name``, ``finished_at``, ``published``,
+        ``published_at``, ``late_results`` (list of results that came after the finish, each naming its
+        ``agent``) and ``outcome`` (the stored ``WorkflowOutcome`` detail, None while running).
+        """
         record = self.load(workflow_id)
         if record is None:
             return None
@@ -295,7 +304,8 @@ class WorkflowStore:
             "finished_at": record.finished_at,
             "published": record.published,
             "published_at": record.published_at,
-            "late_results": record.late_results,
+            # Results that arrived after the finish: a list (each names its ``agent``), in arrival order.
+            "late_results": sorted(record.late_results.values(), key=lambda r: str(r.get("received_at", ""))),
             "outcome": record.outcome,
         }
 
