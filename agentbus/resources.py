@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from functions.manifest import MANIFEST
+
 LOCAL_RESOURCES_PARAMETER = "/agentbus/resources"
 DEFAULT_STACK_NAME = "AgentbusStack"
 # The stack exports every resource name in one JSON output, so the CLI needs one call to find them.
@@ -54,4 +56,5 @@ class Resources:
             "SCHEDULE_GROUP": self.schedule_group,
             "SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
             "POWERTOOLS_SERVICE_NAME": consumer_name,
+            "RECORD_CONCURRENCY": str(MANIFEST.consumer(consumer_name).record_concurrency),
         }

@@ -83,6 +83,8 @@ class Consumer:
     timeout_s: int = 30
     memory_mb: int = 256
     max_receive_count: int = 3
+    # Records of one batch processed at once (threads in one invocation); 1 = one after the other.
+    record_concurrency: int = 1
     # Tables the function reads or writes, by logical name (see Manifest.tables).
     tables: tuple[str, ...] = ()
     schedules: bool = False
@@ -255,6 +257,7 @@ ORDER_FULFILLMENT = Workflow(
             description="Scores the order: total against a limit, quantity and destination signals.",
             handler="functions.fraud.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}fraud",
+            record_concurrency=10,
             subscriptions=(ORDER_PLACED,),
             results=(
                 ResultType("Order Verified", Outcome.SUCCESS, "score below the threshold"),
@@ -266,6 +269,7 @@ ORDER_FULFILLMENT = Workflow(
             description="Reserves every line atomically, or none; releases the reservation on rejection or time-out.",
             handler="functions.inventory.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}inventory",
+            record_concurrency=10,
             subscriptions=(ORDER_PLACED,),
             results=(
                 ResultType("Items Reserved", Outcome.SUCCESS, "every line reserved"),
@@ -279,6 +283,7 @@ ORDER_FULFILLMENT = Workflow(
             description="Quotes shipping by destination zone and parcel weight.",
             handler="functions.shipping.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}shipping",
+            record_concurrency=10,
             subscriptions=(ORDER_PLACED,),
             results=(
                 ResultType("Shipping Quoted", Outcome.SUCCESS, "a carrier, price and delivery estimate"),

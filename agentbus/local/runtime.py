@@ -97,6 +97,7 @@ class LocalRuntime:
             scheduler_role_arn=env["SCHEDULER_ROLE_ARN"],
             deadline_seconds=self.options.deadline_seconds,
             simulated_work_ms=self.options.simulated_work_ms,
+            record_concurrency=consumer.record_concurrency,
             **({"fraud_limit": self.options.fraud_limit} if self.options.fraud_limit is not None else {}),
         )
 

@@ -5,15 +5,28 @@ never be processed (not JSON, not an event, invalid detail) is a poison message:
 function's dead-letter queue with its reason and acknowledged, so it is neither lost nor retried
 forever. Any other exception fails only that record; SQS retries it, and after ``maxReceiveCount``
 receives its redrive policy moves it to the same dead-letter queue.
+
+With ``concurrency > 1`` (the manifest's ``record_concurrency``, passed as RECORD_CONCURRENCY) the records
+of a batch are processed concurrently, each in its own thread: an agent's work is mostly waiting on
+downstream APIs, and processing a batch of ten one after the other would make the tenth order wait for the
+nine before it. Nothing relies on the order of records within a batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    BatchProcessor,
+    EventType,
+    async_process_partial_response,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
@@ -48,12 +61,14 @@ def consume(
     context: Any,
     handle: RecordHandler,
     dead_letters: DeadLetterSink | None,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     def record_handler(record: SQSRecord) -> None:
         try:
             bus_event = parse_record(record.body)
-            logger.set_correlation_id(workflow_id_of(bus_event))
-            logger.append_keys(detail_type=bus_event.detail_type, event_id=bus_event.id)
+            # Thread-local keys: records of one batch are handled in parallel threads.
+            logger.thread_safe_append_keys(correlation_id=workflow_id_of(bus_event),
+                                           detail_type=bus_event.detail_type, event_id=bus_event.id)
             handle(bus_event)
         except PoisonMessage as poison:
             reason = str(poison)
@@ -62,15 +77,27 @@ def consume(
                 raise  # no sink configured: let the redrive policy move it after maxReceiveCount
             dead_letters.keep(record.body, reason, record.event_source_arn)
         finally:
-            logger.set_correlation_id(None)
-            logger.remove_keys(["detail_type", "event_id"])
+            logger.thread_safe_clear_keys()
 
-    return process_partial_response(
-        event=event,
-        record_handler=record_handler,
-        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
-        context=context,
-    )
+    records = event.get("Records") or []
+    if concurrency <= 1 or len(records) <= 1:
+        return process_partial_response(
+            event=event,
+            record_handler=record_handler,
+            processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+            context=context,
+        )
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(records)), thread_name_prefix="record") as pool:
+
+        async def concurrent_record_handler(record: SQSRecord) -> None:
+            await asyncio.get_running_loop().run_in_executor(pool, record_handler, record)
+
+        return async_process_partial_response(
+            event=event,
+            record_handler=concurrent_record_handler,
+            processor=AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+            context=context,
+        )
 
 
 def validate(model: type, detail: dict[str, Any]):

@@ -24,6 +24,8 @@ class Settings:
     fraud_limit: Decimal = Decimal("10000.00")
     # Overrides every workflow's deadline (local runs, tests).
     deadline_seconds: int | None = None
+    # How many records of one SQS batch are processed at once (the manifest's record_concurrency).
+    record_concurrency: int = 1
     # Benchmark-only: simulated work time per agent, e.g. "fraud=300,inventory=100,shipping=200".
     simulated_work_ms: dict[str, int] | None = None
 
@@ -50,6 +52,7 @@ class Settings:
             fraud_limit=Decimal(env.get("FRAUD_LIMIT", str(cls.fraud_limit))),
             deadline_seconds=optional_int("DEADLINE_SECONDS"),
             simulated_work_ms=parse_work_profile(env.get("SIMULATED_WORK_MS", "")),
+            record_concurrency=optional_int("RECORD_CONCURRENCY") or 1,
         )
 
 
