@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,7 +20,8 @@ from rich.table import Table
 
 from functions.common.settings import parse_work_profile
 
-console = Console(highlight=False)
+# Wide enough for the demo's summary table when the output is a file or a CI log, not a terminal.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, highlight=False)
 
 
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE", help="simulated agent work")
     up.add_argument("--fraud-limit", type=_decimal, metavar="AMOUNT", help="fraud's order total limit")
+    up.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                    help="the functions' log level (JSON lines on stdout; default WARNING)")
 
     status = deployed("status", "a workflow's status, results and what is missing")
     status.add_argument("workflow_id", metavar="ID")
@@ -143,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = getattr(args, "log_level", "WARNING")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # The functions log with Powertools (JSON lines); locally only what matters, unless asked for more.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", level)
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "agentbus")
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
