@@ -1,0 +1,63 @@
+"""Lambda entry point of the inventory agent.
+
+``Order Placed`` -> ``Items Reserved`` | ``Items Unavailable``; ``Order Rejected`` / ``Order Timed Out``
+from the coordinator -> the order's reservation is released (compensation, nothing published).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.common.agent import AgentRunner, dead_letter_sink, locate, sqs_function
+from functions.common.clients import Clients, default_clients
+from functions.common.consumer import validate
+from functions.common.dead_letters import PoisonMessage
+from functions.common.models import BusEvent, WorkflowOutcome
+from functions.common.observability import logger, metrics, tracer
+from functions.common.publisher import EventPublisher
+from functions.common.settings import Settings, settings
+from functions.inventory.logic import Inventory
+from functions.inventory.store import DynamoInventoryStore
+from functions.manifest import COORDINATOR_SOURCE
+
+NAME = "inventory"
+
+
+def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+    agent, workflow = locate(NAME)
+    inventory = Inventory(DynamoInventoryStore(clients.dynamodb, settings.inventory_table))
+    runner = AgentRunner(
+        agent, workflow, EventPublisher(clients.events, settings.event_bus_name),
+        act=inventory.reserve,
+        simulated_work_ms=settings.simulated_work_ms,
+    )
+
+    def route(event: BusEvent) -> None:
+        if event.source == COORDINATOR_SOURCE and event.detail_type in agent.compensate_on:
+            outcome = validate(WorkflowOutcome, event.detail)
+            done = inventory.release(outcome)
+            logger.info("compensation", extra={"order_id": outcome.order_id, "status": outcome.status,
+                                               "done": done})
+        elif workflow.trigger.matches(event.source, event.detail_type):
+            runner.handle(event)
+        else:
+            raise PoisonMessage(f"agent {NAME!r} does not handle {event.detail_type!r} from {event.source!r}")
+
+    return sqs_function(route, dead_letter_sink(settings, clients, agent.name))
+
+
+@cache
+def _function() -> Callable[[dict, Any], dict]:
+    return build(settings(), default_clients())
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict, context: Any) -> dict:
+    metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    return _function()(event, context)

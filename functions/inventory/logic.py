@@ -1,0 +1,180 @@
+"""Inventory: reserve every line of an order atomically or none, once; release it, once, on compensation.
+
+One reservation record per order (``reservation#<order_id>``) is the idempotency key of both sides:
+
+- reserving writes the stock changes and a ``HELD`` record, with the result it is about to publish, in
+  one transaction; if the record already exists, nothing is reserved again and the stored result is
+  published again (a retry after a crash between reserving and publishing publishes the same result);
+- a shortfall records ``UNAVAILABLE`` with its result, so a retry publishes the same decision;
+- compensation (``Order Rejected`` / ``Order Timed Out``) flips ``HELD`` to ``RELEASED`` and gives the
+  stock back in one transaction conditioned on ``HELD``, so it happens at most once; with no record yet
+  it writes a ``CANCELLED`` tombstone, so a reservation arriving later reserves nothing.
+
+Invariant: for every SKU, on_hand + reserved = initial stock, and reserved = the sum of HELD lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from functions.common.agent import AgentOutput, Decision, Finish, iso_ms, utc_now
+from functions.common.models import OrderPlaced, WorkflowOutcome
+
+RESERVED = "Items Reserved"
+UNAVAILABLE = "Items Unavailable"
+ALREADY_FINISHED = "order already finished"
+
+# TransactWriteItems takes at most 100 actions: one per line, plus the reservation record.
+MAX_TRANSACTION_ITEMS = 100
+MAX_LINES = MAX_TRANSACTION_ITEMS - 1
+# Re-reads after losing a race on the reservation record (a concurrent copy of the same event).
+MAX_ATTEMPTS = 3
+
+
+class Status(StrEnum):
+    HELD = "HELD"
+    RELEASED = "RELEASED"
+    UNAVAILABLE = "UNAVAILABLE"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    order_id: str
+    status: Status
+    lines: tuple[Line, ...]
+    created_at: str
+    updated_at: str
+    # The result published for this reservation (none for a CANCELLED tombstone).
+    result: AgentOutput | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    sku: str
+    requested: int
+    available: int | None  # None: no such SKU
+
+    def describe(self) -> str:
+        if self.available is None:
+            return f"unknown SKU {self.sku}"
+        return f"{self.sku}: {self.requested} requested, {self.available} available"
+
+
+class ReservationExists(Exception):
+    """The order's reservation record was written meanwhile (a concurrent copy, or compensation)."""
+
+
+class OutOfStock(Exception):
+    def __init__(self, shortfalls: list[Shortfall]):
+        self.shortfalls = shortfalls
+        super().__init__("; ".join(s.describe() for s in shortfalls))
+
+
+class Contention(RuntimeError):
+    """Transient: the records kept changing under us (or DynamoDB reported a transaction conflict)."""
+
+
+class InventoryStore(Protocol):
+    def get(self, order_id: str) -> Reservation | None: ...
+
+    def hold(self, reservation: Reservation) -> None:
+        """Atomically take every line from on_hand into reserved and write ``reservation`` if absent.
+
+        Raises ReservationExists (nothing written) or OutOfStock naming each short or unknown SKU.
+        """
+
+    def record(self, reservation: Reservation) -> None:
+        """Write ``reservation`` if the order has none yet; else raise ReservationExists."""
+
+    def release(self, reservation: Reservation, released_at: str, reason: str) -> bool:
+        """Atomically mark it RELEASED and give its lines back, if it is still HELD; False if it was not."""
+
+
+class Inventory:
+    def __init__(self, store: InventoryStore, clock: Callable[[], datetime] = utc_now) -> None:
+        self.store = store
+        self.clock = clock
+
+    # -- Order Placed ---------------------------------------------------------------------------------
+
+    def reserve(self, order: OrderPlaced, finish: Finish) -> AgentOutput:
+        lines = tuple(Line(line.sku, line.quantity) for line in order.items)
+        for _ in range(MAX_ATTEMPTS):
+            existing = self.store.get(order.order_id)
+            if existing is not None:
+                return self._replay(existing, finish)
+            if len(lines) > MAX_LINES:
+                output = finish(Decision(
+                    UNAVAILABLE,
+                    f"{len(lines)} lines: at most {MAX_LINES} lines can be reserved in one transaction",
+                    {"lines": len(lines), "max_lines": MAX_LINES},
+                ))
+            else:
+                output = finish(Decision(
+                    RESERVED,
+                    f"reserved {sum(line.quantity for line in lines)} units of {len(lines)} SKU(s)",
+                    {"reservation": f"reservation#{order.order_id}",
+                     "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines]},
+                ))
+                try:
+                    self.store.hold(self._reservation(order.order_id, Status.HELD, lines, output))
+                    return output
+                except ReservationExists:
+                    continue
+                except OutOfStock as short:
+                    output = finish(Decision(UNAVAILABLE, f"nothing reserved: {short}", {
+                        "shortfalls": [
+                            {"sku": s.sku, "requested": s.requested, "available": s.available}
+                            for s in short.shortfalls
+                        ],
+                    }))
+            try:
+                self.store.record(self._reservation(order.order_id, Status.UNAVAILABLE, lines, output))
+                return output
+            except ReservationExists:
+                continue
+        raise Contention(f"the reservation of order {order.order_id} kept changing; retry")
+
+    def _replay(self, existing: Reservation, finish: Finish) -> AgentOutput:
+        if existing.status is Status.CANCELLED or existing.result is None:
+            return finish(Decision(UNAVAILABLE, ALREADY_FINISHED, {"finished": existing.reason}))
+        return existing.result  # the very result published the first time
+
+    def _reservation(self, order_id: str, status: Status, lines: tuple[Line, ...],
+                     output: AgentOutput) -> Reservation:
+        now = iso_ms(self.clock())
+        return Reservation(order_id=order_id, status=status, lines=lines, created_at=now, updated_at=now,
+                           result=output, reason=output.detail.get("reason"))
+
+    # -- Order Rejected / Order Timed Out (compensation) ----------------------------------------------
+
+    def release(self, outcome: WorkflowOutcome) -> str:
+        """Undo the order's reservation once. Returns what happened: released, tombstoned or nothing."""
+        why = f"order {outcome.status}" + (f": {outcome.reason}" if outcome.reason else "")
+        for _ in range(MAX_ATTEMPTS):
+            existing = self.store.get(outcome.order_id)
+            now = iso_ms(self.clock())
+            if existing is None:
+                try:
+                    self.store.record(Reservation(order_id=outcome.order_id, status=Status.CANCELLED, lines=(),
+                                                  created_at=now, updated_at=now, reason=why))
+                    return "tombstoned"
+                except ReservationExists:
+                    continue
+            if existing.status is not Status.HELD:
+                return "nothing"
+            if self.store.release(existing, now, why):
+                return "released"
+        raise Contention(f"the reservation of order {outcome.order_id} kept changing; retry")

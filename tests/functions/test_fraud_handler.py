@@ -1,0 +1,186 @@
+"""The fraud agent's handler on moto: SQS batches in, results on the bus, poison in its DLQ."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
+from functions.common.clients import Clients
+from functions.common.dead_letters import REASON_ATTRIBUTE
+from functions.common.models import AgentResult
+from functions.common.settings import Settings
+from functions.fraud import handler as fraud
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+NAME = "fraud"
+
+
+def entry(name: str, index: int = 0) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())[index]
+
+
+def body(name: str, **changes: Any) -> str:
+    e = entry(name)
+    detail = {**json.loads(e["Detail"]), **changes}
+    return json.dumps(eventbridge_envelope(e["DetailType"], e["Source"], detail))
+
+
+def settings_for(resources, **overrides: Any) -> Settings:
+    settings = Settings.from_env(resources.function_environment(NAME))
+    return Settings(**{**settings.__dict__, **overrides})
+
+
+def batch(resources, *bodies: str) -> dict[str, Any]:
+    arn = resources.consumers[NAME].queue_arn
+    return sqs_event([sqs_record(b, arn, message_id=f"m{i}") for i, b in enumerate(bodies)])
+
+
+def drain(sqs, url: str) -> list[dict[str, Any]]:
+    messages = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                     MessageAttributeNames=["All"]).get("Messages", []):
+        messages += got
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
+
+
+def published(session, resources) -> list[dict[str, Any]]:
+    """Agent results delivered by the bus (the provisioned rules feed the coordinator's queue)."""
+    return [json.loads(m["Body"]) for m in drain(session.client("sqs"), resources.consumers["coordinator"].queue_url)]
+
+
+def dead_letters(session, resources) -> list[tuple[str, str]]:
+    return [(m["Body"], m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"])
+            for m in drain(session.client("sqs"), resources.consumers[NAME].dlq_url)]
+
+
+def context() -> LambdaContext:
+    return LambdaContext(function_name=NAME)
+
+
+def test_order_verified_published_on_the_bus(aws):
+    session, resources = aws
+    handle = fraud.build(settings_for(resources), Clients.create(session))
+    assert handle(batch(resources, body("order-placed.json")), context()) == {"batchItemFailures": []}
+    [event] = published(session, resources)
+    assert (event["source"], event["detail-type"]) == ("agentbus.agent.fraud", "Order Verified")
+    result = AgentResult.model_validate(event["detail"])
+    assert (result.order_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:fraud")
+    assert result.data["score"] == 0
+
+
+def test_order_over_the_limit_flagged(aws):
+    session, resources = aws
+    handle = fraud.build(settings_for(resources), Clients.create(session))
+    handle(batch(resources, body("order-placed-over-limit.json")), context())
+    [event] = published(session, resources)
+    assert event["detail-type"] == "Order Flagged"
+    assert event["detail"]["outcome"] == "failure"
+    assert "exceeds the limit 10000.00" in event["detail"]["reason"]
+
+
+def test_limit_comes_from_settings(aws):
+    session, resources = aws
+    handle = fraud.build(settings_for(resources, fraud_limit=Decimal("1000.00")), Clients.create(session))
+    handle(batch(resources, body("order-placed.json")), context())  # total 1349.00
+    [event] = published(session, resources)
+    assert event["detail-type"] == "Order Flagged"
+    assert event["detail"]["data"]["limit"] == "1000.00"
+
+
+def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_is_processed(aws):
+    session, resources = aws
+    handle = fraud.build(settings_for(resources), Clients.create(session))
+    missing = json.loads(body("order-placed.json"))
+    del missing["detail"]["customer_id"]
+    bodies = ["{not json", body("order-placed-invalid.json"), json.dumps(missing), body("order-placed.json")]
+    assert handle(batch(resources, *bodies), context()) == {"batchItemFailures": []}
+    kept = dict(dead_letters(session, resources))
+    assert set(kept) == set(bodies[:3])
+    assert kept["{not json"].startswith("body is not JSON")
+    assert "items.0.quantity" in kept[bodies[1]]
+    assert "customer_id: Field required" in kept[bodies[2]]
+    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
+
+
+class FlakyEvents:
+    """PutEvents raises a transient error for the events of one order."""
+
+    def __init__(self, client, order_id: str):
+        self.client, self.order_id = client, order_id
+
+    def put_events(self, Entries, **kwargs):  # noqa: N803
+        if any(json.loads(e["Detail"]).get("order_id") == self.order_id for e in Entries):
+            raise ClientError({"Error": {"Code": "InternalException", "Message": "try later"}}, "PutEvents")
+        return self.client.put_events(Entries=Entries, **kwargs)
+
+
+def test_transient_error_fails_only_that_record(aws):
+    session, resources = aws
+    clients = Clients.create(session)
+    flaky = Clients(events=FlakyEvents(clients.events, "ord-1002"), sqs=clients.sqs, dynamodb=clients.dynamodb,
+                    scheduler=clients.scheduler)
+    handle = fraud.build(settings_for(resources), flaky)
+    response = handle(batch(resources, body("order-placed-over-limit.json"), body("order-placed.json")), context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
+    assert dead_letters(session, resources) == []
+
+
+@pytest.fixture
+def lambda_environment(aws, monkeypatch):
+    session, resources = aws
+    for key, value in resources.function_environment(NAME).items():
+        monkeypatch.setenv(key, value)
+    from functions.common.clients import default_clients
+    from functions.common.settings import settings
+
+    caches = (settings, default_clients, fraud._function)
+    for cached in caches:
+        cached.cache_clear()
+    yield session, resources
+    for cached in caches:
+        cached.cache_clear()
+
+
+def test_lambda_entry_point(lambda_environment):
+    session, resources = lambda_environment
+    assert fraud.handler(batch(resources, body("order-placed.json")), context()) == {"batchItemFailures": []}
+    assert [e["detail-type"] for e in published(session, resources)] == ["Order Verified"]
+
+
+@pytest.mark.parametrize("name", ["order-verified.json", "order-flagged.json"])
+def test_sample_result_event_is_a_valid_put_events_file(aws, name):
+    from functions.common.agent import locate
+
+    session, resources = aws
+    agent, _ = locate("fraud")
+    entries = json.loads((EVENTS / name).read_text())
+    [e] = entries
+    assert (e["EventBusName"], e["Source"]) == ("agentbus", agent.source)
+    result = AgentResult.model_validate(json.loads(e["Detail"]))
+    assert (result.order_id, result.workflow_id, result.agent) == ("ord-1001", "ord-1001", "fraud")
+    assert result.outcome == agent.result(e["DetailType"]).outcome.value
+    assert result.idempotency_key == "ord-1001:fraud"
+    # What `aws events put-events --entries file://events/<name>` does: the bus routes it to the coordinator.
+    assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
+    [delivered] = published(session, resources)
+    assert (delivered["detail-type"], delivered["detail"]) == (e["DetailType"], json.loads(e["Detail"]))
+
+
+def test_success_sample_is_what_the_agent_decides_for_the_sample_order(aws):
+    session, resources = aws
+    handle = fraud.build(settings_for(resources), Clients.create(session))
+    handle(batch(resources, body("order-placed.json")), context())
+    [event] = published(session, resources)
+    sample = json.loads((EVENTS / "order-verified.json").read_text())[0]
+    expected = json.loads(sample["Detail"])
+    assert event["detail-type"] == sample["DetailType"]
+    assert (event["detail"]["reason"], event["detail"]["data"]) == (expected["reason"], expected["data"])

@@ -1,0 +1,168 @@
+"""The shipping agent's handler on moto: quotes on the bus, unserved countries, poison in its DLQ."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
+from functions.common.clients import Clients
+from functions.common.dead_letters import REASON_ATTRIBUTE
+from functions.common.models import AgentResult
+from functions.common.settings import Settings
+from functions.shipping import handler as shipping
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+NAME = "shipping"
+
+
+def body(name: str, index: int = 0, **changes: Any) -> str:
+    e = json.loads((EVENTS / name).read_text())[index]
+    detail = {**json.loads(e["Detail"]), **changes}
+    return json.dumps(eventbridge_envelope(e["DetailType"], e["Source"], detail))
+
+
+def batch(resources, *bodies: str) -> dict[str, Any]:
+    arn = resources.consumers[NAME].queue_arn
+    return sqs_event([sqs_record(b, arn, message_id=f"m{i}") for i, b in enumerate(bodies)])
+
+
+def drain(sqs, url: str) -> list[dict[str, Any]]:
+    messages = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                     MessageAttributeNames=["All"]).get("Messages", []):
+        messages += got
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
+
+
+def published(session, resources) -> list[dict[str, Any]]:
+    return [json.loads(m["Body"]) for m in drain(session.client("sqs"), resources.consumers["coordinator"].queue_url)]
+
+
+def build(session, resources, clients: Clients | None = None):
+    return shipping.build(Settings.from_env(resources.function_environment(NAME)), clients or Clients.create(session))
+
+
+def context() -> LambdaContext:
+    return LambdaContext(function_name=NAME)
+
+
+def test_quote_published_on_the_bus(aws):
+    session, resources = aws
+    assert build(session, resources)(batch(resources, body("order-placed.json")), context()) == \
+        {"batchItemFailures": []}
+    [event] = published(session, resources)
+    assert (event["source"], event["detail-type"]) == ("agentbus.agent.shipping", "Shipping Quoted")
+    result = AgentResult.model_validate(event["detail"])
+    assert (result.order_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:shipping")
+    assert result.data["price"] == "6.10" and result.data["zone"] == "domestic"
+
+
+def test_every_sample_order_is_quoted(aws):
+    session, resources = aws
+    bodies = [body("orders-batch.json", i) for i in range(5)] + [body("order-placed-over-limit.json")]
+    assert build(session, resources)(batch(resources, *bodies), context()) == {"batchItemFailures": []}
+    assert sorted((e["detail"]["order_id"], e["detail-type"]) for e in published(session, resources)) == [
+        ("ord-1002", "Shipping Quoted"), ("ord-2001", "Shipping Quoted"), ("ord-2002", "Shipping Quoted"),
+        ("ord-2003", "Shipping Quoted"), ("ord-2004", "Shipping Quoted"), ("ord-2005", "Shipping Quoted"),
+    ]
+
+
+def test_unserved_country_is_unavailable_naming_it(aws):
+    session, resources = aws
+    unserved = body("order-placed.json", shipping_address={"country": "BR", "postal_code": "01000-000"})
+    build(session, resources)(batch(resources, unserved), context())
+    [event] = published(session, resources)
+    assert event["detail-type"] == "Shipping Unavailable"
+    assert event["detail"]["outcome"] == "failure"
+    assert "BR" in event["detail"]["reason"]
+
+
+def test_poison_goes_to_the_dlq_and_the_rest_is_processed(aws):
+    session, resources = aws
+    bad_country = body("order-placed.json", shipping_address={"country": "Germany", "postal_code": "1"})
+    bodies = ["[]", body("order-placed-invalid.json"), bad_country, body("order-placed.json")]
+    assert build(session, resources)(batch(resources, *bodies), context()) == {"batchItemFailures": []}
+    kept = {m["Body"]: m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+            for m in drain(session.client("sqs"), resources.consumers[NAME].dlq_url)}
+    assert set(kept) == set(bodies[:3])
+    assert "not an EventBridge event" in kept["[]"]
+    assert "items.0.quantity" in kept[bodies[1]]
+    assert "shipping_address.country" in kept[bad_country]
+    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
+
+
+def test_transient_error_fails_only_that_record(aws):
+    session, resources = aws
+    clients = Clients.create(session)
+    calls = {"n": 0}
+
+    class FailFirst:
+        def put_events(self, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutEvents")
+            return clients.events.put_events(**kwargs)
+
+    flaky = Clients(events=FailFirst(), sqs=clients.sqs, dynamodb=clients.dynamodb, scheduler=clients.scheduler)
+    response = build(session, resources, flaky)(
+        batch(resources, body("order-placed.json"), body("order-placed-over-limit.json")), context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1002"]
+
+
+@pytest.fixture
+def lambda_environment(aws, monkeypatch):
+    session, resources = aws
+    for key, value in resources.function_environment(NAME).items():
+        monkeypatch.setenv(key, value)
+    from functions.common.clients import default_clients
+    from functions.common.settings import settings
+
+    caches = (settings, default_clients, shipping._function)
+    for cached in caches:
+        cached.cache_clear()
+    yield session, resources
+    for cached in caches:
+        cached.cache_clear()
+
+
+def test_lambda_entry_point(lambda_environment):
+    session, resources = lambda_environment
+    assert shipping.handler(batch(resources, body("order-placed.json")), context()) == {"batchItemFailures": []}
+    assert [e["detail-type"] for e in published(session, resources)] == ["Shipping Quoted"]
+
+
+@pytest.mark.parametrize("name", ["shipping-quoted.json", "shipping-unavailable.json"])
+def test_sample_result_event_is_a_valid_put_events_file(aws, name):
+    from functions.common.agent import locate
+
+    session, resources = aws
+    agent, _ = locate("shipping")
+    entries = json.loads((EVENTS / name).read_text())
+    [e] = entries
+    assert (e["EventBusName"], e["Source"]) == ("agentbus", agent.source)
+    result = AgentResult.model_validate(json.loads(e["Detail"]))
+    assert (result.order_id, result.workflow_id, result.agent) == ("ord-1001", "ord-1001", "shipping")
+    assert result.outcome == agent.result(e["DetailType"]).outcome.value
+    assert result.idempotency_key == "ord-1001:shipping"
+    # What `aws events put-events --entries file://events/<name>` does: the bus routes it to the coordinator.
+    assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
+    [delivered] = published(session, resources)
+    assert (delivered["detail-type"], delivered["detail"]) == (e["DetailType"], json.loads(e["Detail"]))
+
+
+def test_success_sample_is_what_the_agent_decides_for_the_sample_order(aws):
+    session, resources = aws
+    build(session, resources)(batch(resources, body("order-placed.json")), context())
+    [event] = published(session, resources)
+    sample = json.loads((EVENTS / "shipping-quoted.json").read_text())[0]
+    expected = json.loads(sample["Detail"])
+    assert event["detail-type"] == sample["DetailType"]
+    assert (event["detail"]["reason"], event["detail"]["data"]) == (expected["reason"], expected["data"])

@@ -1,0 +1,239 @@
+"""Inventory logic against an in-memory store with DynamoDB's transaction semantics (no AWS)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agentbus.local.lambda_events import eventbridge_envelope
+from functions.common.agent import AgentOutput, AgentRunner, locate
+from functions.common.models import BusEvent, OrderPlaced, WorkflowOutcome
+from functions.common.publisher import Event
+from functions.inventory.logic import (
+    ALREADY_FINISHED,
+    MAX_LINES,
+    RESERVED,
+    UNAVAILABLE,
+    Contention,
+    Inventory,
+    OutOfStock,
+    Reservation,
+    ReservationExists,
+    Shortfall,
+    Status,
+)
+
+
+class MemoryStore:
+    """Stock and reservation records; ``hold``/``release`` are all-or-nothing like TransactWriteItems."""
+
+    def __init__(self, stock: dict[str, int]):
+        self.on_hand = dict(stock)
+        self.reserved = dict.fromkeys(stock, 0)
+        self.records: dict[str, Reservation] = {}
+        self.lock = threading.Lock()
+        self.holds = 0
+        self.before_write = lambda: None  # a hook to simulate a concurrent writer
+
+    def get(self, order_id):
+        return self.records.get(order_id)
+
+    def hold(self, reservation):
+        self.before_write()
+        with self.lock:
+            self.holds += 1
+            if reservation.order_id in self.records:
+                raise ReservationExists(reservation.order_id)
+            short = [Shortfall(line.sku, line.quantity, self.on_hand.get(line.sku))
+                     for line in reservation.lines
+                     if line.sku not in self.on_hand or self.on_hand[line.sku] < line.quantity]
+            if short:
+                raise OutOfStock(short)
+            for line in reservation.lines:
+                self.on_hand[line.sku] -= line.quantity
+                self.reserved[line.sku] += line.quantity
+            self.records[reservation.order_id] = reservation
+
+    def record(self, reservation):
+        self.before_write()
+        with self.lock:
+            if reservation.order_id in self.records:
+                raise ReservationExists(reservation.order_id)
+            self.records[reservation.order_id] = reservation
+
+    def release(self, reservation, released_at, reason):
+        with self.lock:
+            current = self.records[reservation.order_id]
+            if current.status is not Status.HELD:
+                return False
+            for line in current.lines:
+                self.on_hand[line.sku] += line.quantity
+                self.reserved[line.sku] -= line.quantity
+            self.records[reservation.order_id] = Reservation(
+                current.order_id, Status.RELEASED, current.lines, current.created_at, released_at,
+                current.result, reason)
+            return True
+
+
+STOCK = {"SKU-MOUSE": 10, "SKU-DOCK": 3}
+
+
+def order(*lines: tuple[str, int], order_id: str = "ord-1") -> OrderPlaced:
+    return OrderPlaced.model_validate({
+        "order_id": order_id, "customer_id": "cus-1", "currency": "EUR",
+        "items": [{"sku": sku, "quantity": q, "unit_price": 1} for sku, q in lines],
+        "shipping_address": {"country": "DE", "postal_code": "1"},
+    })
+
+
+def outcome(status: str = "REJECTED", order_id: str = "ord-1") -> WorkflowOutcome:
+    return WorkflowOutcome.model_validate({
+        "workflow": "order-fulfillment", "workflow_id": order_id, "order_id": order_id, "status": status,
+        "reason": "fraud: score 100 >= 100", "results": {}, "timings": {},
+        "idempotency_key": f"{order_id}:{status}",
+    })
+
+
+class Harness:
+    """An inventory wired into the real runner's ``finish`` (clocked), without a bus."""
+
+    def __init__(self, stock=STOCK):
+        self.store = MemoryStore(stock)
+        self.inventory = Inventory(self.store, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+        agent, workflow = locate("inventory")
+        self.published: list[Event] = []
+        self.runner = AgentRunner(agent, workflow, publisher=self, act=self.inventory.reserve,  # type: ignore[arg-type]
+                                  clock=self._tick)
+        self._now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def _tick(self):
+        self._now += timedelta(milliseconds=10)
+        return self._now
+
+    def publish(self, events: list[Event]) -> None:
+        self.published += events
+
+    def reserve(self, subject: OrderPlaced) -> AgentOutput:
+        event = BusEvent.model_validate(eventbridge_envelope("Order Placed", "agentbus.orders",
+                                                             subject.model_dump(mode="json")))
+        output = self.runner.handle(event)
+        assert (self.published[-1].detail_type, self.published[-1].detail) == (output.detail_type, output.detail)
+        return output
+
+    def conserved(self) -> bool:
+        held = dict.fromkeys(self.store.on_hand, 0)
+        for record in self.store.records.values():
+            if record.status is Status.HELD:
+                for line in record.lines:
+                    held[line.sku] += line.quantity
+        return all(self.store.on_hand[s] + self.store.reserved[s] == STOCK[s] and self.store.reserved[s] == held[s]
+                   for s in STOCK)
+
+
+def test_reserves_every_line_and_records_the_result():
+    h = Harness()
+    output = h.reserve(order(("SKU-MOUSE", 2), ("SKU-DOCK", 1)))
+    assert output.detail_type == RESERVED
+    assert output.detail["data"]["lines"] == [{"sku": "SKU-MOUSE", "quantity": 2}, {"sku": "SKU-DOCK", "quantity": 1}]
+    assert (h.store.on_hand, h.store.reserved) == ({"SKU-MOUSE": 8, "SKU-DOCK": 2}, {"SKU-MOUSE": 2, "SKU-DOCK": 1})
+    record = h.store.records["ord-1"]
+    assert record.status is Status.HELD and record.result == output
+    assert h.conserved()
+
+
+def test_short_line_reserves_nothing_and_names_the_sku():
+    h = Harness()
+    output = h.reserve(order(("SKU-MOUSE", 2), ("SKU-DOCK", 4)))
+    assert output.detail_type == UNAVAILABLE
+    assert output.detail["outcome"] == "failure"
+    assert output.detail["reason"] == "nothing reserved: SKU-DOCK: 4 requested, 3 available"
+    assert output.detail["data"]["shortfalls"] == [{"sku": "SKU-DOCK", "requested": 4, "available": 3}]
+    assert h.store.on_hand == STOCK
+    assert h.store.records["ord-1"].status is Status.UNAVAILABLE
+    assert h.conserved()
+
+
+def test_unknown_sku_is_unavailable():
+    h = Harness()
+    output = h.reserve(order(("SKU-NOPE", 1)))
+    assert output.detail_type == UNAVAILABLE
+    assert "unknown SKU SKU-NOPE" in output.detail["reason"]
+
+
+def test_retry_after_a_decision_republishes_the_stored_result():
+    for lines in ((("SKU-MOUSE", 1),), (("SKU-DOCK", 9),)):
+        h = Harness()
+        first = h.reserve(order(*lines))
+        holds = h.store.holds
+        again = h.reserve(order(*lines))
+        assert again == first  # same detail-type, same timings, same everything
+        assert h.store.holds == holds
+        assert h.conserved()
+
+
+def test_lost_race_on_the_record_republishes_the_winners_result():
+    h = Harness()
+    winner = AgentOutput(RESERVED, {"reason": "the winner"})
+
+    def concurrent_copy_wins():
+        h.store.before_write = lambda: None
+        h.store.hold(Reservation("ord-1", Status.HELD, (), "t", "t", winner))
+
+    h.store.before_write = concurrent_copy_wins
+    assert h.reserve(order(("SKU-MOUSE", 1))) == winner
+
+
+def test_keeps_losing_races_is_a_transient_contention():
+    h = Harness()
+
+    class Flapping(MemoryStore):
+        def get(self, order_id):
+            return None
+
+        def hold(self, reservation):
+            raise ReservationExists(reservation.order_id)
+
+    h.inventory.store = Flapping(STOCK)
+    with pytest.raises(Contention):
+        h.reserve(order(("SKU-MOUSE", 1)))
+
+
+def test_order_with_more_lines_than_a_transaction_holds_is_unavailable():
+    h = Harness()
+    lines = [(f"SKU-{i}", 1) for i in range(MAX_LINES + 1)]
+    output = h.reserve(order(*lines))
+    assert output.detail_type == UNAVAILABLE
+    assert f"at most {MAX_LINES} lines" in output.detail["reason"]
+    assert h.store.holds == 0
+
+
+def test_release_gives_back_exactly_what_was_reserved_once():
+    h = Harness()
+    h.reserve(order(("SKU-MOUSE", 2), ("SKU-DOCK", 3)))
+    assert h.inventory.release(outcome("REJECTED")) == "released"
+    assert h.store.on_hand == STOCK and h.store.reserved == {"SKU-MOUSE": 0, "SKU-DOCK": 0}
+    assert h.store.records["ord-1"].status is Status.RELEASED
+    assert h.inventory.release(outcome("REJECTED")) == "nothing"
+    assert h.inventory.release(outcome("TIMED_OUT")) == "nothing"
+    assert h.store.on_hand == STOCK
+    assert h.conserved()
+
+
+def test_release_of_an_unavailable_order_changes_nothing():
+    h = Harness()
+    h.reserve(order(("SKU-DOCK", 9)))
+    assert h.inventory.release(outcome()) == "nothing"
+    assert h.store.on_hand == STOCK
+
+
+def test_release_before_reservation_leaves_a_tombstone_and_reserves_nothing_later():
+    h = Harness()
+    assert h.inventory.release(outcome("TIMED_OUT")) == "tombstoned"
+    assert h.store.records["ord-1"].status is Status.CANCELLED
+    output = h.reserve(order(("SKU-MOUSE", 1)))
+    assert output.detail_type == UNAVAILABLE
+    assert output.detail["reason"] == ALREADY_FINISHED
+    assert h.store.on_hand == STOCK and h.store.holds == 0
+    assert h.inventory.release(outcome("TIMED_OUT")) == "nothing"
