@@ -1,0 +1,83 @@
+"""The coordinator's state: the manifest's tables, the deadline schedule group and the scheduler's role."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from functions.manifest import DEADLINE_SOURCE, Manifest
+
+from .consumer import construct_id
+
+SCHEDULER_PRINCIPAL = "scheduler.amazonaws.com"
+
+
+class CoordinatorState(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        manifest: Manifest,
+        bus: events.IEventBus,
+        key: kms.IKey,
+        schedule_group_name: str,
+    ) -> None:
+        super().__init__(scope, id)
+
+        self.tables: dict[str, dynamodb.Table] = {}
+        for table in manifest.tables:
+            self.tables[table.logical_name] = dynamodb.Table(
+                self, f"{construct_id(table.logical_name)}Table",
+                partition_key=dynamodb.Attribute(name=table.partition_key, type=dynamodb.AttributeType.STRING),
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+                encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+                encryption_key=key,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True),
+                deletion_protection=table.retain,
+                removal_policy=RemovalPolicy.RETAIN if table.retain else RemovalPolicy.DESTROY,
+            )
+
+        # One-time schedules, one per running workflow, each putting "Workflow Deadline Reached" on the bus.
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=schedule_group_name)
+        # Ref gives the name and makes users of the name depend on the group.
+        self.schedule_group_name: str = self.schedule_group.ref
+
+        self.scheduler_role = iam.Role(
+            self, "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                SCHEDULER_PRINCIPAL, conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
+            description="EventBridge Scheduler: puts workflow deadline events on the agentbus bus, nothing else",
+        )
+        self.scheduler_role.add_to_policy(iam.PolicyStatement(
+            sid="PutDeadlineEvents",
+            actions=["events:PutEvents"],
+            resources=[bus.event_bus_arn],
+            conditions={"StringEquals": {"events:source": DEADLINE_SOURCE}},
+        ))
+
+    @property
+    def schedules_arn(self) -> str:
+        """Every schedule in the deadline group (schedule names are per workflow, created at run time)."""
+        return Stack.of(self).format_arn(
+            service="scheduler", resource="schedule", resource_name=f"{self.schedule_group_name}/*")
+
+    def grant_scheduling(self, role: iam.IRole) -> None:
+        """Let ``role`` create and delete the group's schedules, and hand them the scheduler role only."""
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="DeadlineSchedules",
+            actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
+            resources=[self.schedules_arn],
+        ))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="PassSchedulerRole",
+            actions=["iam:PassRole"],
+            resources=[self.scheduler_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": SCHEDULER_PRINCIPAL}},
+        ))

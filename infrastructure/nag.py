@@ -1,0 +1,88 @@
+"""cdk-nag v3 acknowledgements, each naming the rule (or the single finding) and why it does not apply.
+
+v3 acknowledges through CDK's own ``Validations.of(construct).acknowledge(...)``; an acknowledgement on
+a construct covers the resources under it. Findings are acknowledged one by one (``Rule[finding]``),
+never a whole rule for the stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, Validations
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from .stack import AgentbusStack
+
+
+@dataclass(frozen=True)
+class Ack:
+    rule: str
+    reason: str
+
+
+RUNTIME = (
+    Ack("AwsSolutions-L1",
+        "Python 3.13 on purpose: the Powertools public layer used here is built for python313-arm64, and the "
+        "code is tested on 3.13; the runtime moves with that layer, not with each new Lambda runtime."),
+    Ack("Serverless-LambdaLatestVersion",
+        "Python 3.13 on purpose: the Powertools public layer used here is built for python313-arm64, and the "
+        "code is tested on 3.13; the runtime moves with that layer, not with each new Lambda runtime."),
+)
+SQS_INVOKED = (
+    Ack("Serverless-LambdaDLQ",
+        "Invoked only synchronously by its SQS event source mapping, so a function DLQ (async invocations) "
+        "never receives anything; failed messages go to the queue's own DLQ through its redrive policy."),
+    Ack("Serverless-LambdaEventSourceMappingDestination",
+        "SQS event source mappings do not take an on-failure destination; the queue's redrive policy moves "
+        "a message that keeps failing to the consumer's DLQ (maxReceiveCount from the manifest), and "
+        "partial batch responses retry only the failed messages."),
+)
+XRAY = Ack(
+    "AwsSolutions-IAM5[Resource::*]",
+    "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords (added by CDK for Tracing.ACTIVE) "
+    "do not support resource-level permissions, so their resource must be '*'. Nothing else in this role "
+    "uses a wildcard.",
+)
+DEAD_LETTER_QUEUE = Ack(
+    "Serverless-SQSRedrivePolicy",
+    "This queue is itself the dead-letter queue of the consumer's queue (and of its rule targets); a DLQ of "
+    "a DLQ would only hide messages. Its messages are alarmed on and redriven with `agentbus redrive`.",
+)
+
+ALARM_EMAIL = Ack(
+    "Serverless-SNSRedrivePolicy",
+    "E-mail subscription for alarm notifications: a DLQ of undelivered alarm mail would need its own "
+    "watcher; the alarm state stays in CloudWatch and on the dashboard whether or not the mail arrives.",
+)
+
+
+def schedules_finding(stack: AgentbusStack) -> str:
+    """The IAM5 finding for the coordinator's schedule permissions, as cdk-nag spells it."""
+    group = stack.get_logical_id(stack.state.schedule_group)
+    return ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:"
+            f"schedule/<{group}>/*]")
+
+
+def acknowledge(stack: AgentbusStack) -> None:
+    if stack.observability.email_subscription is not None:
+        _acknowledge(stack.observability.email_subscription, (ALARM_EMAIL,))
+    for built in stack.consumers.values():
+        if built.function is not None:
+            _acknowledge(built.function, (*RUNTIME, *SQS_INVOKED))
+        _acknowledge(built.role, (XRAY,))
+        _acknowledge(built.dlq, (DEAD_LETTER_QUEUE,))
+        if built.consumer.schedules:
+            _acknowledge(built.role, (Ack(
+                schedules_finding(stack),
+                "One-time deadline schedules are named per workflow at run time, so the coordinator may "
+                "create and delete any schedule, but only inside agentbus's own schedule group.",
+            ),))
+
+
+def _acknowledge(construct: IConstruct, acks: Iterable[Ack]) -> None:
+    for ack in acks:
+        Validations.of(construct).acknowledge(Acknowledgment(id=ack.rule, reason=ack.reason))

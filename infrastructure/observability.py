@@ -1,0 +1,161 @@
+"""Operations: one dashboard, alarms on everything that needs a human, an encrypted SNS topic for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Aws, Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from .consumer import QueueConsumer, construct_id
+
+METRICS_NAMESPACE = "agentbus"  # POWERTOOLS_METRICS_NAMESPACE of every function
+TIMED_OUT_METRIC = "WorkflowsTimedOut"  # emitted by the coordinator with Powertools Metrics
+MIN_MESSAGE_AGE_ALARM_S = 300
+
+
+def oldest_message_threshold_s(consumer: QueueConsumer) -> int:
+    """A healthy message leaves the queue within all its receives; older means stuck, paused or throttled."""
+    spec = consumer.consumer
+    return max(MIN_MESSAGE_AGE_ALARM_S, spec.visibility_timeout_s * spec.max_receive_count)
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        consumers: Sequence[QueueConsumer],
+        coordinator_service: str,
+        key: kms.IKey,
+        alarm_email: str | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.topic = sns.Topic(
+            self, "AlarmTopic",
+            display_name="agentbus alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        # enforce_ssl gives the topic a policy of its own, so CloudWatch needs an explicit allow.
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[self.topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": Stack.of(self).format_arn(
+                    service="cloudwatch", resource="alarm", resource_name="*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME)},
+            },
+        ))
+        self.email_subscription: sns.Subscription | None = None
+        if alarm_email:
+            self.email_subscription = self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+
+        self.alarms: list[cw.Alarm] = []
+        self.dlq_alarms: dict[str, cw.Alarm] = {}
+        one_minute, five_minutes = Duration.minutes(1), Duration.minutes(5)
+        for consumer in consumers:
+            name = consumer.consumer.name
+            prefix = construct_id(name)
+            self.dlq_alarms[name] = self._alarm(
+                f"{prefix}DeadLetters",
+                consumer.dlq.metric_approximate_number_of_messages_visible(period=one_minute, statistic="Maximum"),
+                threshold=1,
+                description=f"{name}: messages in the dead-letter queue (see `agentbus dead-letters`)",
+            )
+            self._alarm(
+                f"{prefix}OldestMessage",
+                consumer.queue.metric_approximate_age_of_oldest_message(period=one_minute, statistic="Maximum"),
+                threshold=oldest_message_threshold_s(consumer),
+                description=f"{name}: oldest queued message older than all its retries (paused? throttled?)",
+            )
+            if consumer.function is not None:
+                self._alarm(
+                    f"{prefix}Errors",
+                    consumer.function.metric_errors(period=five_minutes, statistic="Sum"),
+                    threshold=1,
+                    description=f"{name}: function errors (whole-batch failures)",
+                )
+                self._alarm(
+                    f"{prefix}Throttles",
+                    consumer.function.metric_throttles(period=five_minutes, statistic="Sum"),
+                    threshold=1,
+                    description=f"{name}: function throttled",
+                )
+        self.timed_out = cw.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=TIMED_OUT_METRIC,
+            dimensions_map={"service": coordinator_service},
+            statistic="Sum",
+            period=five_minutes,
+        )
+        self.timed_out_alarm = self._alarm(
+            "WorkflowsTimedOut", self.timed_out, threshold=1,
+            description="workflows finished as TIMED_OUT: an agent did not answer before the deadline",
+        )
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        self.dashboard.add_widgets(
+            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12, height=6),
+            cw.GraphWidget(
+                title="Workflows (every agentbus metric, per service)",
+                left=[cw.MathExpression(
+                    expression=f"SEARCH('{{{METRICS_NAMESPACE},service}}', 'Sum', 300)",
+                    label="", period=five_minutes)],
+                width=12, height=6,
+            ),
+        )
+        for consumer in consumers:
+            name = consumer.consumer.name
+            widgets: list[cw.IWidget] = [
+                cw.GraphWidget(
+                    title=f"{name}: queue",
+                    left=[
+                        consumer.queue.metric_approximate_number_of_messages_visible(label="visible"),
+                        consumer.queue.metric_approximate_number_of_messages_not_visible(label="in flight"),
+                        consumer.dlq.metric_approximate_number_of_messages_visible(label="dead letters"),
+                    ],
+                    right=[consumer.queue.metric_approximate_age_of_oldest_message(label="oldest (s)")],
+                    width=12, height=6,
+                ),
+            ]
+            if consumer.function is not None:
+                function = consumer.function
+                widgets.append(cw.GraphWidget(
+                    title=f"{name}: function",
+                    left=[
+                        function.metric_invocations(label="invocations"),
+                        function.metric_errors(label="errors"),
+                        function.metric_throttles(label="throttles"),
+                        function.metric("ConcurrentExecutions", statistic="Maximum", label="concurrency"),
+                    ],
+                    right=[function.metric_duration(statistic="p99", label="p99 duration (ms)")],
+                    width=12, height=6,
+                ))
+            self.dashboard.add_widgets(*widgets)
+
+    def _alarm(self, id: str, metric: cw.IMetric, *, threshold: float, description: str) -> cw.Alarm:
+        alarm = cw.Alarm(
+            self, id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        action = cw_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        self.alarms.append(alarm)
+        return alarm

@@ -1,0 +1,178 @@
+"""AgentbusStack: a thin composition of the constructs, every name and pattern derived from the manifest."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
+from functions.manifest import BUS_NAME, DEADLINE_SOURCE, MANIFEST, Manifest
+
+from . import nag
+from .bundling import functions_code
+from .bus import Bus
+from .consumer import QueueConsumer, construct_id
+from .coordinator import CoordinatorState
+from .observability import METRICS_NAMESPACE, Observability
+from .security import encryption_key
+
+STACK_NAME = DEFAULT_STACK_NAME
+# Powertools for AWS Lambda (Python) v3 public layer, published by AWS in every commercial region.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+POWERTOOLS_LAYER_VERSION = 27
+
+_BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The CDK context the stack reads (``cdk synth -c bus_name=...``)."""
+
+    bus_name: str = BUS_NAME
+    fraud_limit: str = "10000.00"
+    alarm_email: str | None = None
+    deadline_seconds: int | None = None
+    powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
+
+    @classmethod
+    def from_context(cls, node: Any) -> StackConfig:
+        def get(name: str) -> Any:
+            value = node.try_get_context(name)
+            return None if value in (None, "") else value
+
+        config = cls(
+            bus_name=str(get("bus_name") or cls.bus_name),
+            fraud_limit=str(get("fraud_limit") or cls.fraud_limit),
+            alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
+            deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
+            powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
+                                      or cls.powertools_layer_version),
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if not _BUS_NAME.match(self.bus_name):
+            raise ValueError(f"bus_name {self.bus_name!r}: letters, digits and . _ - only, at most 256")
+        try:
+            limit = Decimal(self.fraud_limit)
+        except InvalidOperation:
+            raise ValueError(f"fraud_limit must be a decimal amount, got {self.fraud_limit!r}") from None
+        if not limit.is_finite() or limit < 0:
+            raise ValueError(f"fraud_limit must be a finite amount >= 0, got {self.fraud_limit!r}")
+        if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
+            raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
+
+
+def _positive_int(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return number
+
+
+class AgentbusStack(Stack):
+    def __init__(self, scope: Construct, id: str = STACK_NAME, *, config: StackConfig | None = None,
+                 manifest: Manifest = MANIFEST, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        config = config or StackConfig()
+        self.config = config
+        self.manifest = manifest
+
+        self.key = encryption_key(self, "Key")
+        self.bus = Bus(self, "Bus", bus_name=config.bus_name, key=self.key)
+        self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,
+                                      key=self.key, schedule_group_name=config.bus_name)
+
+        # Queues and rules of every consumer first: each function's environment names them.
+        self.consumers: dict[str, QueueConsumer] = {
+            consumer.name: QueueConsumer(
+                self, construct_id(consumer.name),
+                consumer=consumer,
+                subscriptions=manifest.subscriptions(consumer),
+                bus=self.bus.event_bus,
+                key=self.key,
+            )
+            for consumer in manifest.consumers
+        }
+        self.resources = Resources(
+            bus_name=self.bus.event_bus.event_bus_name,
+            bus_arn=self.bus.event_bus.event_bus_arn,
+            archive_name=self.bus.archive_name,
+            schedule_group=self.state.schedule_group_name,
+            scheduler_role_arn=self.state.scheduler_role.role_arn,
+            tables={name: table.table_name for name, table in self.state.tables.items()},
+            consumers={
+                name: ConsumerResources(queue_url=c.queue.queue_url, queue_arn=c.queue.queue_arn,
+                                        dlq_url=c.dlq.queue_url, dlq_arn=c.dlq.queue_arn)
+                for name, c in self.consumers.items()
+            },
+            local=False,
+            extra={},
+        )
+
+        code = functions_code()
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools",
+            self.format_arn(service="lambda", account=POWERTOOLS_LAYER_ACCOUNT, resource="layer",
+                            resource_name=f"{POWERTOOLS_LAYER_NAME}:{config.powertools_layer_version}",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME),
+        )
+        for consumer in manifest.consumers:
+            built = self.consumers[consumer.name]
+            function = built.add_function(
+                code=code,
+                layers=[powertools],
+                environment=self.function_environment(consumer.name),
+                tables=self.state.tables,
+            )
+            self.resources.consumers[consumer.name].function_name = function.function_name
+            if consumer.schedules:
+                self.state.grant_scheduling(built.role)
+
+        # Reserved sources: only the owning role may publish under each.
+        owners = {c.consumer.source: c.role for c in self.consumers.values()}
+        owners[DEADLINE_SOURCE] = self.state.scheduler_role
+        self.bus.reserve_sources(owners)
+
+        self.observability = Observability(
+            self, "Observability",
+            consumers=list(self.consumers.values()),
+            coordinator_service=manifest.coordinator.name,
+            key=self.key,
+            alarm_email=config.alarm_email,
+        )
+
+        CfnOutput(
+            self, RESOURCES_OUTPUT_KEY,
+            description="Every agentbus resource name, as agentbus.resources.Resources JSON (read by the CLI)",
+            value=self.to_json_string(asdict(self.resources)),
+        )
+        CfnOutput(self, "DashboardName", value=self.observability.dashboard.dashboard_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.observability.topic.topic_arn)
+
+        nag.acknowledge(self)
+
+    def function_environment(self, consumer_name: str) -> dict[str, str]:
+        """The variables functions/common/settings.py parses, the same the local runtime sets."""
+        environment = {
+            **self.resources.function_environment(consumer_name),
+            "FRAUD_LIMIT": self.config.fraud_limit,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        }
+        if self.config.deadline_seconds is not None:
+            environment["DEADLINE_SECONDS"] = str(self.config.deadline_seconds)
+        return environment
