@@ -1,0 +1,66 @@
+"""Stack context parsing and the local bundler: fast, no synth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infrastructure.bundling import CopyPackage
+from infrastructure.stack import POWERTOOLS_LAYER_VERSION, StackConfig
+
+
+class FakeNode:
+    def __init__(self, **context: object) -> None:
+        self.context = context
+
+    def try_get_context(self, name: str) -> object:
+        return self.context.get(name)
+
+
+def test_defaults_when_context_is_empty() -> None:
+    config = StackConfig.from_context(FakeNode())
+    assert config == StackConfig(bus_name="agentbus", fraud_limit="10000.00", alarm_email=None,
+                                 deadline_seconds=None, powertools_layer_version=POWERTOOLS_LAYER_VERSION)
+
+
+def test_context_values_arrive_as_strings_from_the_cli() -> None:
+    config = StackConfig.from_context(FakeNode(bus_name="orders-bus", fraud_limit="250", alarm_email="a@b.io",
+                                               deadline_seconds="30", powertools_layer_version="28"))
+    assert (config.bus_name, config.fraud_limit, config.alarm_email) == ("orders-bus", "250", "a@b.io")
+    assert (config.deadline_seconds, config.powertools_layer_version) == (30, 28)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("bus_name", "has space"),
+    ("fraud_limit", "lots"),
+    ("fraud_limit", "-1"),
+    ("fraud_limit", "NaN"),
+    ("deadline_seconds", "0"),
+    ("deadline_seconds", "ten"),
+    ("alarm_email", "not-an-address"),
+])
+def test_bad_context_fails_the_synth_with_the_name_of_the_value(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        StackConfig.from_context(FakeNode(**{name: value}))
+
+
+def test_local_bundler_copies_the_package_without_caches(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "pkg" / "__pycache__").mkdir(parents=True)
+    (source / "__init__.py").write_text("")
+    (source / "pkg" / "mod.py").write_text("X = 1\n")
+    (source / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0")
+    (source / "pkg" / "stale.pyc").write_bytes(b"\0")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    assert CopyPackage(source, "functions").try_bundle(str(out), object()) is True
+
+    shipped = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert shipped == ["functions/__init__.py", "functions/pkg/mod.py"]
+
+
+def test_local_bundler_refuses_a_missing_source(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        CopyPackage(tmp_path / "missing", "functions").try_bundle(str(tmp_path))

@@ -1,0 +1,238 @@
+"""Issue 5, security: least-privilege roles, reserved sources, a rotated CMK everywhere, TLS only."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ConsumerView, Synth, as_list, ref_id, statements
+
+from functions.manifest import DEADLINE_SOURCE, MANIFEST
+
+CONSUMERS = [consumer.name for consumer in MANIFEST.consumers]
+
+
+def _key_id(synth: Synth) -> str:
+    return synth.one("AWS::KMS::Key")[0]
+
+
+def _actions(statement: dict) -> list[str]:
+    return as_list(statement.get("Action", []))
+
+
+def _is_account_root(principal: object) -> bool:
+    aws = principal.get("AWS") if isinstance(principal, dict) else None
+    parts = aws.get("Fn::Join", ["", []])[1] if isinstance(aws, dict) else []
+    return any(isinstance(p, str) and p.endswith(":root") for p in parts) and {"Ref": "AWS::AccountId"} in parts
+
+
+def _all_policy_documents(synth: Synth) -> list[tuple[str, dict]]:
+    """Every policy in the template: identity, queue, topic, bus and key policies."""
+    documents: list[tuple[str, dict]] = []
+    for resource_id, resource in synth.resources.items():
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind in ("AWS::IAM::Policy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
+            documents.append((resource_id, props["PolicyDocument"]))
+        elif kind == "AWS::IAM::Role":
+            documents += [(resource_id, p["PolicyDocument"]) for p in props.get("Policies", [])]
+        elif kind == "AWS::Events::EventBusPolicy":
+            documents.append((resource_id, {"Statement": props["Statement"]}))
+        elif kind == "AWS::KMS::Key":
+            documents.append((resource_id, props["KeyPolicy"]))
+    return documents
+
+
+def test_no_wildcard_actions_in_any_policy(synth: Synth) -> None:
+    offenders = []
+    for resource_id, document in _all_policy_documents(synth):
+        for statement in statements(document):
+            if statement["Effect"] != "Allow":
+                continue  # Deny guards (e.g. TLS-only "sqs:*" denies) restrict, they grant nothing
+            kind = synth.resources[resource_id]["Type"]
+            if kind == "AWS::KMS::Key" and _is_account_root(statement["Principal"]):
+                # The default key policy statement: delegates the key to IAM policies in this account
+                # (without it the key becomes unmanageable); every IAM policy is checked above.
+                continue
+            for action in _actions(statement):
+                if action == "*" or action.endswith(":*"):
+                    offenders.append((resource_id, action))
+    assert not offenders
+
+
+def test_identity_policies_name_their_resources(consumers: dict[str, ConsumerView]) -> None:
+    for view in consumers.values():
+        for document in view.policies:
+            for statement in statements(document):
+                if statement["Resource"] == "*":
+                    # Only X-Ray, which has no resource-level permissions.
+                    assert set(_actions(statement)) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_put_events_only_on_the_bus_and_only_with_the_consumers_own_source(
+        synth: Synth, consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    bus_id = synth.one("AWS::Events::EventBus")[0]
+    put_events = [s for d in view.policies for s in statements(d) if "events:PutEvents" in _actions(s)]
+    assert put_events, f"{name} cannot publish"
+    for statement in put_events:
+        assert _actions(statement) == ["events:PutEvents"]
+        assert ref_id(statement["Resource"]) == bus_id
+        assert statement["Condition"] == {"StringEquals": {"events:source": view.spec.source}}
+
+
+def test_scheduler_role_only_puts_deadline_events_and_trusts_only_this_accounts_scheduler(synth: Synth) -> None:
+    bus_id = synth.one("AWS::Events::EventBus")[0]
+    group_id = synth.one("AWS::Scheduler::ScheduleGroup")[0]
+    scheduler_roles = {
+        role_id: role for role_id, role in synth.of_type("AWS::IAM::Role").items()
+        if any(s["Principal"] == {"Service": "scheduler.amazonaws.com"}
+               for s in statements(role["Properties"]["AssumeRolePolicyDocument"]))
+    }
+    (role_id, role) = next(iter(scheduler_roles.items()))
+    assert len(scheduler_roles) == 1
+    (trust,) = statements(role["Properties"]["AssumeRolePolicyDocument"])
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (statement,) = [s for d in synth.role_policies(role_id) for s in statements(d)]
+    assert _actions(statement) == ["events:PutEvents"]
+    assert ref_id(statement["Resource"]) == bus_id
+    assert statement["Condition"] == {"StringEquals": {"events:source": DEADLINE_SOURCE}}
+
+    coordinator_env = [v for v in synth.of_type("AWS::Lambda::Function").values()
+                       if v["Properties"]["Handler"] == MANIFEST.coordinator.handler][0]
+    assert ref_id(coordinator_env["Properties"]["Environment"]["Variables"]["SCHEDULER_ROLE_ARN"]) == role_id
+    assert ref_id(coordinator_env["Properties"]["Environment"]["Variables"]["SCHEDULE_GROUP"]) == group_id
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_only_the_scheduling_consumer_manages_schedules_and_passes_only_the_scheduler_role(
+        synth: Synth, consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    found = [s for d in view.policies for s in statements(d)
+             if any(a.startswith(("scheduler:", "iam:")) for a in _actions(s))]
+    if not view.spec.schedules:
+        assert not found
+        return
+    group_id = synth.one("AWS::Scheduler::ScheduleGroup")[0]
+    scheduler_role_id = ref_id(view.function["Properties"]["Environment"]["Variables"]["SCHEDULER_ROLE_ARN"])
+    schedules = [s for s in found if _actions(s) == ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]]
+    (schedules,) = schedules
+    parts = schedules["Resource"]["Fn::Join"][1]
+    assert {"Ref": group_id} in parts and parts[-1] == "/*" and ":schedule/" in parts
+    (passing,) = [s for s in found if _actions(s) == ["iam:PassRole"]]
+    assert ref_id(passing["Resource"]) == scheduler_role_id
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    assert len(found) == 2
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_table_access_only_to_the_manifests_tables_for_that_consumer(
+        synth: Synth, consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    table_ids = {logical: synth.stack.get_logical_id(table.node.default_child)
+                 for logical, table in synth.stack.state.tables.items()}
+    granted = {ref_id(resource) for d in view.policies for s in statements(d)
+               if any(a.startswith("dynamodb:") for a in _actions(s)) for resource in as_list(s["Resource"])}
+    assert granted == {table_ids[logical] for logical in view.spec.tables}
+
+
+def test_each_function_has_a_role_of_its_own(consumers: dict[str, ConsumerView]) -> None:
+    roles = [view.role_id for view in consumers.values()]
+    assert len(set(roles)) == len(roles)
+
+
+def test_bus_policy_allows_only_this_account(synth: Synth) -> None:
+    bus_id = synth.one("AWS::Events::EventBus")[0]
+    policies = synth.of_type("AWS::Events::EventBusPolicy").values()
+    allows = [p["Properties"]["Statement"] for p in policies if p["Properties"]["Statement"]["Effect"] == "Allow"]
+    (allow,) = allows
+    assert _is_account_root(allow["Principal"])
+    assert allow["Action"] == "events:PutEvents"
+    assert all(ref_id(p["Properties"]["EventBusName"]) == bus_id for p in policies)
+
+
+def test_fault_forged_reserved_source_is_denied_to_every_principal_but_its_owner(
+        synth: Synth, consumers: dict[str, ConsumerView]) -> None:
+    """Another function (or user) of the account must not publish a result, outcome or deadline."""
+    scheduler_role = ref_id(consumers[MANIFEST.coordinator.name].function["Properties"]["Environment"]
+                            ["Variables"]["SCHEDULER_ROLE_ARN"])
+    owners = {view.spec.source: view.role_id for view in consumers.values()}
+    owners[DEADLINE_SOURCE] = scheduler_role
+    denies = {}
+    for policy in synth.of_type("AWS::Events::EventBusPolicy").values():
+        statement = policy["Properties"]["Statement"]
+        if statement["Effect"] == "Deny":
+            assert statement["Principal"] == {"AWS": "*"}
+            assert statement["Action"] == "events:PutEvents"
+            source = statement["Condition"]["StringEquals"]["events:source"]
+            denies[source] = ref_id(statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+    assert denies == owners
+
+
+def test_one_rotated_customer_managed_key_encrypts_bus_archive_queues_tables_and_topic(synth: Synth) -> None:
+    key_id = _key_id(synth)
+    key = synth.resources[key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain", "the retained orders table is encrypted with it"
+    _, bus = synth.one("AWS::Events::EventBus")
+    _, archive = synth.one("AWS::Events::Archive")
+    assert ref_id(bus["Properties"]["KmsKeyIdentifier"]) == key_id
+    assert ref_id(archive["Properties"]["KmsKeyIdentifier"]) == key_id
+    for queue_id, queue in synth.of_type("AWS::SQS::Queue").items():
+        assert ref_id(queue["Properties"].get("KmsMasterKeyId")) == key_id, queue_id
+    for table_id, table in synth.of_type("AWS::DynamoDB::Table").items():
+        sse = table["Properties"]["SSESpecification"]
+        assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS", table_id
+        assert ref_id(sse["KMSMasterKeyId"]) == key_id, table_id
+    _, topic = synth.one("AWS::SNS::Topic")
+    assert ref_id(topic["Properties"]["KmsMasterKeyId"]) == key_id
+
+
+def test_key_policy_lets_eventbridge_and_cloudwatch_use_the_key(synth: Synth) -> None:
+    policy = synth.resources[_key_id(synth)]["Properties"]["KeyPolicy"]
+    by_service: dict[str, set[str]] = {}
+    for statement in statements(policy):
+        service = statement["Principal"].get("Service") if isinstance(statement["Principal"], dict) else None
+        if service:
+            by_service.setdefault(service, set()).update(_actions(statement))
+    # EventBridge: encrypted bus and archive, and delivery to the encrypted queues and DLQs.
+    assert {"kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"} <= by_service["events.amazonaws.com"]
+    # CloudWatch: alarm notifications to the encrypted topic.
+    assert {"kms:GenerateDataKey", "kms:Decrypt"} <= by_service["cloudwatch.amazonaws.com"]
+
+
+def test_every_queue_and_the_topic_refuse_requests_without_tls(synth: Synth) -> None:
+    def denies_plain_http(document: dict) -> bool:
+        return any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+                   for s in statements(document))
+
+    for queue_id in synth.of_type("AWS::SQS::Queue"):
+        assert denies_plain_http(synth.queue_policy(queue_id)), queue_id
+    (topic_policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
+    assert denies_plain_http(topic_policy["Properties"]["PolicyDocument"])
+
+
+def test_point_in_time_recovery_on_every_table_and_keys_from_the_manifest(synth: Synth) -> None:
+    tables = {synth.stack.get_logical_id(table.node.default_child): logical
+              for logical, table in synth.stack.state.tables.items()}
+    specs = {t.logical_name: t for t in MANIFEST.tables}
+    assert set(tables) == set(synth.of_type("AWS::DynamoDB::Table"))
+    for table_id, table in synth.of_type("AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        spec = specs[tables[table_id]]
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["KeySchema"] == [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+        assert props["AttributeDefinitions"] == [{"AttributeName": spec.partition_key, "AttributeType": "S"}]
+
+
+def test_retained_tables_have_deletion_protection_and_retain_policies(synth: Synth) -> None:
+    tables = {synth.stack.get_logical_id(table.node.default_child): logical
+              for logical, table in synth.stack.state.tables.items()}
+    retained = {t.logical_name for t in MANIFEST.tables if t.retain}
+    assert "orders" in retained
+    for table_id, table in synth.of_type("AWS::DynamoDB::Table").items():
+        if tables[table_id] in retained:
+            assert table["Properties"]["DeletionProtectionEnabled"] is True
+            assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+        else:
+            assert table["DeletionPolicy"] == "Delete"

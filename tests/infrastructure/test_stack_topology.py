@@ -1,0 +1,136 @@
+"""Rules, queues, event source mappings and functions: each exactly as the manifest says."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CONTEXT, ConsumerView, Synth, ref_id, statements
+
+from agentbus.resources import ConsumerResources, Resources
+from functions.common.settings import Settings
+from functions.manifest import MANIFEST
+
+FOURTEEN_DAYS_S = 14 * 24 * 3600
+CONSUMERS = [consumer.name for consumer in MANIFEST.consumers]
+
+
+def test_every_manifest_rule_exists_with_its_exact_pattern_and_targets_its_consumers_queue(
+        synth: Synth, consumers: dict[str, ConsumerView]) -> None:
+    bus_id, _ = synth.one("AWS::Events::EventBus")
+    rules = synth.of_type("AWS::Events::Rule")
+    unmatched = dict(rules)
+    for consumer, subscription in MANIFEST.rules():
+        view = consumers[consumer.name]
+        matching = [rule_id for rule_id, rule in unmatched.items()
+                    if rule["Properties"]["EventPattern"] == subscription.pattern()
+                    and [ref_id(t["Arn"]) for t in rule["Properties"]["Targets"]] == [view.queue_id]]
+        assert len(matching) == 1, f"{consumer.name}/{subscription.name}: no rule with pattern {subscription.pattern()}"
+        rule = unmatched.pop(matching[0])["Properties"]
+        assert ref_id(rule["EventBusName"]) == bus_id
+        assert rule["State"] == "ENABLED"
+        (target,) = rule["Targets"]
+        assert ref_id(target["DeadLetterConfig"]["Arn"]) == view.dlq_id, "undeliverable events go to the DLQ"
+    assert not unmatched, f"rules the manifest does not define: {sorted(unmatched)}"
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_queue_policy_lets_only_the_consumers_own_rules_send(
+        synth: Synth, consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    own_rules = sorted(rule_id for rule_id, rule in synth.of_type("AWS::Events::Rule").items()
+                       if view.queue_id in [ref_id(t["Arn"]) for t in rule["Properties"]["Targets"]])
+    assert len(own_rules) == len(MANIFEST.subscriptions(view.spec))
+    for queue_id in (view.queue_id, view.dlq_id):
+        allows = [s for s in statements(synth.queue_policy(queue_id)) if s["Effect"] == "Allow"]
+        assert len(allows) == 1, f"{queue_id}: exactly one allow statement expected, got {allows}"
+        (allow,) = allows
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Action"] == "sqs:SendMessage"
+        source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+        assert sorted(ref_id(arn) for arn in source_arns) == own_rules
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_queue_has_a_dlq_with_the_manifests_max_receive_count_and_14_day_retention(
+        consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    queue = view.queue["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == view.spec.max_receive_count
+    assert queue["VisibilityTimeout"] == view.spec.visibility_timeout_s
+    assert queue["MessageRetentionPeriod"] == FOURTEEN_DAYS_S
+    assert view.dlq["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS_S
+    assert view.dlq_id != view.queue_id
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_event_source_mapping_reports_batch_item_failures_with_manifest_batch_and_concurrency(
+        consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    esm = view.esm["Properties"]
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["BatchSize"] == view.spec.batch_size
+    assert esm["ScalingConfig"]["MaximumConcurrency"] == view.spec.max_concurrency >= 2
+    assert esm.get("Enabled", True) is True
+    window = esm.get("MaximumBatchingWindowInSeconds", 0)
+    assert window == view.spec.max_batching_window_s
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_function_is_python313_arm64_traced_with_manifest_sizes_and_powertools_layer(
+        consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    function = view.function["Properties"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == view.spec.handler
+    assert function["Timeout"] == view.spec.timeout_s
+    assert function["MemorySize"] == view.spec.memory_mb
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = function["Layers"]
+    arn = "".join(part if isinstance(part, str) else "<token>" for part in layer["Fn::Join"][1])
+    assert arn.endswith(":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27")
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_function_environment_is_what_settings_parses(
+        synth: Synth, consumers: dict[str, ConsumerView], name: str) -> None:
+    view = consumers[name]
+    env = view.function["Properties"]["Environment"]["Variables"]
+    local_like = Resources(bus_name="b", bus_arn="a", archive_name="r", schedule_group="g", scheduler_role_arn="s",
+                           tables={t.logical_name: t.logical_name for t in MANIFEST.tables},
+                           consumers={name: ConsumerResources("q", "qa", "d", "da")})
+    # The same variables the local runtime sets, plus the deployment's configuration.
+    expected = set(local_like.function_environment(name)) | {
+        "FRAUD_LIMIT", "DEADLINE_SECONDS", "POWERTOOLS_METRICS_NAMESPACE"}
+    assert set(env) == expected
+    assert env["POWERTOOLS_SERVICE_NAME"] == name
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "agentbus"
+    assert ref_id(env["DEAD_LETTER_QUEUE_URL"]) == view.dlq_id, "poison messages go to the consumer's own DLQ"
+    assert ref_id(env["EVENT_BUS_NAME"]) == synth.one("AWS::Events::EventBus")[0]
+    tables = {ref_id(env[var]) for var in ("WORKFLOW_TABLE", "ORDERS_TABLE", "INVENTORY_TABLE")}
+    assert tables == set(synth.of_type("AWS::DynamoDB::Table"))
+    assert ref_id(env["SCHEDULE_GROUP"]) == synth.one("AWS::Scheduler::ScheduleGroup")[0]
+
+    # Tokens resolve to strings on AWS; stand-ins must parse the way settings.py parses the real values.
+    parsed = Settings.from_env({k: v if isinstance(v, str) else f"<{ref_id(v)}>" for k, v in env.items()})
+    assert str(parsed.fraud_limit) == CONTEXT["fraud_limit"]
+    assert parsed.deadline_seconds == int(CONTEXT["deadline_seconds"])
+
+
+def test_one_lambda_code_asset_shared_by_every_function(consumers: dict[str, ConsumerView]) -> None:
+    keys = {view.function["Properties"]["Code"]["S3Key"] for view in consumers.values()}
+    assert len(keys) == 1
+
+
+def test_lambda_asset_is_the_functions_tree_without_caches(synth: Synth) -> None:
+    from infrastructure.bundling import FUNCTIONS_DIR
+
+    (asset_dir,) = [p for p in synth.outdir.iterdir() if p.is_dir() and p.name.startswith("asset.")]
+    shipped = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
+    source = {f"functions/{p.relative_to(FUNCTIONS_DIR).as_posix()}" for p in FUNCTIONS_DIR.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    assert "functions/manifest.py" in shipped
+    assert shipped == source
+    for consumer in MANIFEST.consumers:
+        module = consumer.handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
+        if module in source:  # a handler the repository has must be in the asset at the handler's path
+            assert module in shipped
