@@ -13,6 +13,7 @@ work, build the ``AgentResult`` detail from the manifest (the outcome comes from
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,15 @@ def locate(agent_name: str, manifest: Manifest = MANIFEST) -> tuple[Agent, Workf
     raise KeyError(f"unknown agent {agent_name!r}; known: {', '.join(a.name for a in manifest.agents)}")
 
 
+def emf_enabled() -> bool:
+    """EMF lines on stdout are metrics only where CloudWatch Logs reads them: in Lambda. Elsewhere (the local
+    runtime, the demo, tests) they are printed only when asked for with POWERTOOLS_METRICS_DISABLED=false."""
+    if is_metrics_disabled():
+        return False
+    explicitly_enabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() == "false"
+    return explicitly_enabled or bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
 class AgentMetrics:
     """Per-agent metrics with the dimension ``agent``.
 
@@ -98,7 +108,7 @@ class AgentMetrics:
         self.emit("AgentPoisonMessages", MetricUnit.Count, 1)
 
     def emit(self, name: str, unit: MetricUnit, value: float) -> None:
-        if is_metrics_disabled():
+        if not emf_enabled():
             return
         with single_metric(name=name, unit=unit, value=value, namespace=self.namespace,
                            default_dimensions={"service": self.service}) as metric:

@@ -225,3 +225,14 @@ def test_metrics_are_silent_when_disabled(monkeypatch, capsys):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     AgentMetrics("shipping").error()
     assert capsys.readouterr().out == ""
+
+
+def test_metrics_are_printed_in_lambda_only_unless_asked_for(monkeypatch, capsys):
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    AgentMetrics("fraud").error()  # the local runtime, the demo: no EMF noise on stdout
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "agentbus-fraud")
+    AgentMetrics("fraud").error()
+    assert json.loads(capsys.readouterr().out)["AgentErrors"] == [1.0]
