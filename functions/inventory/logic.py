@@ -15,6 +15,8 @@ Invariant: for every SKU, on_hand + reserved = initial stock, and reserved = the
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,8 +33,10 @@ ALREADY_FINISHED = "order already finished"
 # TransactWriteItems takes at most 100 actions: one per line, plus the reservation record.
 MAX_TRANSACTION_ITEMS = 100
 MAX_LINES = MAX_TRANSACTION_ITEMS - 1
-# Re-reads after losing a race on the reservation record (a concurrent copy of the same event).
+# Attempts after losing a race on the reservation record (a concurrent copy of the same event) or a
+# transaction conflict on a hot SKU; after that the message is retried by SQS.
 MAX_ATTEMPTS = 3
+CONFLICT_BACKOFF_S = 0.05
 
 
 class Status(StrEnum):
@@ -103,15 +107,21 @@ class InventoryStore(Protocol):
 
 
 class Inventory:
-    def __init__(self, store: InventoryStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, store: InventoryStore, clock: Callable[[], datetime] = utc_now,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
         self.clock = clock
+        self.sleep = sleep
+
+    def _back_off(self, attempt: int) -> None:
+        # Jittered, so that transactions that conflicted on a hot SKU do not collide again in step.
+        self.sleep(CONFLICT_BACKOFF_S * (2 ** attempt) * random.uniform(0.5, 1.5))
 
     # -- Order Placed ---------------------------------------------------------------------------------
 
     def reserve(self, order: OrderPlaced, finish: Finish) -> AgentOutput:
         lines = tuple(Line(line.sku, line.quantity) for line in order.items)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             existing = self.store.get(order.order_id)
             if existing is not None:
                 return self._replay(existing, finish)
@@ -132,6 +142,11 @@ class Inventory:
                     self.store.hold(self._reservation(order.order_id, Status.HELD, lines, output))
                     return output
                 except ReservationExists:
+                    continue
+                except Contention:
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise
+                    self._back_off(attempt)
                     continue
                 except OutOfStock as short:
                     output = finish(Decision(UNAVAILABLE, f"nothing reserved: {short}", {
@@ -163,7 +178,7 @@ class Inventory:
     def release(self, outcome: WorkflowOutcome) -> str:
         """Undo the order's reservation once. Returns what happened: released, tombstoned or nothing."""
         why = f"order {outcome.status}" + (f": {outcome.reason}" if outcome.reason else "")
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             existing = self.store.get(outcome.order_id)
             now = iso_ms(self.clock())
             if existing is None:
@@ -175,6 +190,11 @@ class Inventory:
                     continue
             if existing.status is not Status.HELD:
                 return "nothing"
-            if self.store.release(existing, now, why):
-                return "released"
+            try:
+                if self.store.release(existing, now, why):
+                    return "released"
+            except Contention:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                self._back_off(attempt)
         raise Contention(f"the reservation of order {outcome.order_id} kept changing; retry")

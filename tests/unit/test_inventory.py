@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.agent import AgentOutput, AgentRunner, locate
@@ -18,12 +19,14 @@ from functions.inventory.logic import (
     UNAVAILABLE,
     Contention,
     Inventory,
+    Line,
     OutOfStock,
     Reservation,
     ReservationExists,
     Shortfall,
     Status,
 )
+from functions.inventory.store import DynamoInventoryStore
 
 
 class MemoryStore:
@@ -101,7 +104,9 @@ class Harness:
 
     def __init__(self, stock=STOCK):
         self.store = MemoryStore(stock)
-        self.inventory = Inventory(self.store, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+        self.slept: list[float] = []
+        self.inventory = Inventory(self.store, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+                                   sleep=self.slept.append)
         agent, workflow = locate("inventory")
         self.published: list[Event] = []
         self.runner = AgentRunner(agent, workflow, publisher=self, act=self.inventory.reserve,  # type: ignore[arg-type]
@@ -237,3 +242,107 @@ def test_release_before_reservation_leaves_a_tombstone_and_reserves_nothing_late
     assert output.detail["reason"] == ALREADY_FINISHED
     assert h.store.on_hand == STOCK and h.store.holds == 0
     assert h.inventory.release(outcome("TIMED_OUT")) == "nothing"
+
+
+class Conflicting(MemoryStore):
+    """DynamoDB cancels the first ``conflicts`` transactions with TransactionConflict (a hot SKU)."""
+
+    def __init__(self, stock, conflicts: int):
+        super().__init__(stock)
+        self.conflicts = conflicts
+
+    def _maybe_conflict(self):
+        if self.conflicts > 0:
+            self.conflicts -= 1
+            raise Contention("transaction conflict")
+
+    def hold(self, reservation):
+        self._maybe_conflict()
+        super().hold(reservation)
+
+    def release(self, reservation, released_at, reason):
+        self._maybe_conflict()
+        return super().release(reservation, released_at, reason)
+
+
+def test_transaction_conflict_is_retried_after_a_backoff():
+    h = Harness()
+    h.inventory.store = h.store = Conflicting(STOCK, conflicts=1)
+    assert h.reserve(order(("SKU-MOUSE", 1))).detail_type == RESERVED
+    assert h.store.on_hand["SKU-MOUSE"] == 9
+    h.store.conflicts = 1
+    assert h.inventory.release(outcome()) == "released"
+    assert len(h.slept) == 2 and all(0 < s < 1 for s in h.slept)
+    assert h.conserved()
+
+
+def test_persistent_conflict_fails_the_message_for_sqs_to_retry():
+    h = Harness()
+    h.inventory.store = h.store = Conflicting(STOCK, conflicts=99)
+    with pytest.raises(Contention):
+        h.reserve(order(("SKU-MOUSE", 1)))
+    assert h.store.on_hand == STOCK and h.store.records == {}
+
+
+class CancellingClient:
+    """A DynamoDB client whose TransactWriteItems is cancelled with the given reasons."""
+
+    def __init__(self, reasons, stock_item=None):
+        self.reasons, self.stock_item, self.calls = reasons, stock_item, []
+
+    def transact_write_items(self, TransactItems):  # noqa: N803
+        self.calls.append(TransactItems)
+        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                           "CancellationReasons": self.reasons}, "TransactWriteItems")
+
+    def get_item(self, **kwargs):
+        return {"Item": self.stock_item} if self.stock_item else {}
+
+
+HELD_TWO = Reservation("ord-1", Status.HELD, (Line("SKU-MOUSE", 2), Line("SKU-DOCK", 5)), "t", "t",
+                       AgentOutput(RESERVED, {"reason": "r"}))
+
+
+def test_store_reads_shortfalls_from_cancellation_reasons():
+    client = CancellingClient([
+        {"Code": "None"},
+        {"Code": "ConditionalCheckFailed", "Item": {"on_hand": {"N": "3"}, "sku": {"S": "SKU-DOCK"}}},
+        {"Code": "None"},
+    ])
+    with pytest.raises(OutOfStock) as raised:
+        DynamoInventoryStore(client, "inv").hold(HELD_TWO)
+    assert raised.value.shortfalls == [Shortfall("SKU-DOCK", 5, 3)]
+    [actions] = client.calls
+    assert len(actions) == 3 and actions[-1]["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
+    assert actions[0]["Update"]["ConditionExpression"] == "attribute_exists(pk) AND on_hand >= :q"
+
+
+def test_store_names_an_unknown_sku_only_after_checking_it_is_missing():
+    missing = CancellingClient([{"Code": "ConditionalCheckFailed"}, {"Code": "None"}, {"Code": "None"}])
+    with pytest.raises(OutOfStock) as raised:
+        DynamoInventoryStore(missing, "inv").hold(HELD_TWO)
+    assert raised.value.shortfalls == [Shortfall("SKU-MOUSE", 2, None)]
+    present = CancellingClient([{"Code": "ConditionalCheckFailed"}, {"Code": "None"}, {"Code": "None"}],
+                               stock_item={"on_hand": {"N": "1"}})
+    with pytest.raises(OutOfStock) as raised:
+        DynamoInventoryStore(present, "inv").hold(HELD_TWO)
+    assert raised.value.shortfalls == [Shortfall("SKU-MOUSE", 2, 1)]
+
+
+def test_store_reports_an_existing_record_and_conflicts():
+    exists = CancellingClient([{"Code": "None"}, {"Code": "None"}, {"Code": "ConditionalCheckFailed"}])
+    with pytest.raises(ReservationExists):
+        DynamoInventoryStore(exists, "inv").hold(HELD_TWO)
+    conflict = CancellingClient([{"Code": "TransactionConflict"}, {"Code": "None"}, {"Code": "None"}])
+    with pytest.raises(Contention):
+        DynamoInventoryStore(conflict, "inv").hold(HELD_TWO)
+    with pytest.raises(Contention):
+        DynamoInventoryStore(conflict, "inv").release(HELD_TWO, "t", "why")
+    not_held = CancellingClient([{"Code": "ConditionalCheckFailed"}, {"Code": "None"}, {"Code": "None"}])
+    assert DynamoInventoryStore(not_held, "inv").release(HELD_TWO, "t", "why") is False
+
+
+def test_store_reraises_what_it_does_not_understand():
+    odd = CancellingClient([{"Code": "ValidationError", "Message": "bad"}, {"Code": "None"}, {"Code": "None"}])
+    with pytest.raises(ClientError):
+        DynamoInventoryStore(odd, "inv").hold(HELD_TWO)
