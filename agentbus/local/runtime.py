@@ -30,6 +30,7 @@ from agentbus.local.chaos import Chaos, InjectedCrash
 from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, Clients
+from functions.common.observability import metrics
 from functions.common.settings import Settings
 from functions.manifest import MANIFEST, Consumer, Manifest
 
@@ -195,8 +196,11 @@ class LocalRuntime:
             if chaos.roll("duplicate"):
                 self.sqs.send_message(QueueUrl=queue.queue_url, MessageBody=message["Body"])
             if chaos.roll("delay"):
-                self.sqs.change_message_visibility(QueueUrl=queue.queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                                   VisibilityTimeout=int(chaos.uniform(1, 3)))
+                # A late delivery: the same event arrives again 1-3 s from now. Re-sent rather than hidden, so
+                # the delay does not use up one of the message's receives (which would dead-letter it).
+                self.sqs.send_message(QueueUrl=queue.queue_url, MessageBody=message["Body"],
+                                      DelaySeconds=int(chaos.uniform(1, 3)))
+                self.sqs.delete_message(QueueUrl=queue.queue_url, ReceiptHandle=message["ReceiptHandle"])
                 continue
             kept.append(message)
         return kept
@@ -237,6 +241,9 @@ class LocalRuntime:
         except Exception:
             if not self._stop.is_set():
                 log.exception("acknowledging %s messages failed", consumer.name)
+        # Lambda flushes the functions' EMF metrics at the end of each invocation (log_metrics); locally
+        # there is no CloudWatch to read them, so drop them instead of letting them pile up and print.
+        metrics.clear_metrics()
         with self._stats_lock:
             stats = self.stats[consumer.name]
             stats.invocations += 1

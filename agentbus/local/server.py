@@ -4,7 +4,10 @@ moto is not thread-safe: concurrent requests that update one DynamoDB item can l
 would break the coordinator's exactly-once finish (it rests on atomic conditional writes). So every
 request is handled under one lock. SQS long polls would then block the whole endpoint for up to 20 s,
 so a ``ReceiveMessage`` with a wait is turned into short polls, each under the lock, with the wait
-spent outside it.
+spent outside it: a waiting poll tries again as soon as a request that can make a message receivable
+(a send, a PutEvents, a visibility change) has been handled, and at least every ``POLL_INTERVAL_S`` (for
+messages whose visibility timeout or delay runs out). moto's hot spots under this load are patched
+in ``moto_speedups.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from urllib.parse import parse_qsl, urlencode
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-POLL_INTERVAL_S = 0.02
+POLL_INTERVAL_S = 0.25
 MAX_WAIT_S = 20
+# Requests after which a waiting ReceiveMessage may find a message: it polls again at once.
+WAKING_ACTIONS = frozenset({"SendMessage", "SendMessageBatch", "PutEvents", "ChangeMessageVisibility",
+                            "ChangeMessageVisibilityBatch", "StartMessageMoveTask"})
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -46,6 +52,9 @@ class SerializingMiddleware:
     def __init__(self, app: Callable, observer: Callable[[str, str], None] | None = None) -> None:
         self.app = app
         self.lock = threading.Lock()
+        # Bumped (and waiting polls woken) after every request in WAKING_ACTIONS.
+        self._changed = threading.Condition()
+        self._generation = 0
         # Called with (service, action) for every request: the benchmark counts API calls on the wire.
         self.observer = observer
 
@@ -60,6 +69,7 @@ class SerializingMiddleware:
             captured = _Captured()
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
+            seen = self._generation
             with self.lock:
                 result = self.app(environ, captured.start_response)
                 try:
@@ -67,10 +77,17 @@ class SerializingMiddleware:
                 finally:
                     if hasattr(result, "close"):
                         result.close()
-            if wait_s <= 0 or time.monotonic() >= deadline or _has_messages(payload):
+            if action in WAKING_ACTIONS:
+                with self._changed:
+                    self._generation += 1
+                    self._changed.notify_all()
+            remaining = deadline - time.monotonic()
+            if wait_s <= 0 or remaining <= 0 or _has_messages(payload):
                 start_response(captured.status, captured.headers)
                 return [payload]
-            time.sleep(POLL_INTERVAL_S)
+            with self._changed:
+                if self._generation == seen:  # nothing new since this poll started: wait for a change
+                    self._changed.wait(min(remaining, POLL_INTERVAL_S))
 
 
 def _service_and_action(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
@@ -157,6 +174,9 @@ class LocalEndpoint:
     def start(self) -> LocalEndpoint:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        from agentbus.local import moto_speedups
+
+        moto_speedups.apply()
         _cache_jsonpath_parsing()
         app = SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=self.observer)
         try:

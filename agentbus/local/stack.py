@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,9 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.endpoint.start()
         try:
+            # moto keeps its state per process, not per server: a stack started after another one in the
+            # same process (tests, the benchmark) must not see the previous one's bus, queues and tables.
+            urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
             self.resources = provision(self.session, manifest=self.manifest, endpoint_url=self.url)
             self.runtime = LocalRuntime(self.url, self.resources, self.manifest, self.options, self.session).start()
         except BaseException:

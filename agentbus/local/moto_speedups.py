@@ -1,0 +1,161 @@
+"""Performance patches for moto (5.2.x) under the local endpoint's load, found with the benchmark.
+
+Every request to the local endpoint runs under one lock (see ``server.py``), so each millisecond moto
+spends on a request is a millisecond every other client waits. Profiling ``agentbus bench`` showed moto
+spending most of that time on work whose cost grows with the data or is repeated for nothing. Each
+patch below keeps moto's observable behaviour (same responses, same state) and removes only that cost:
+
+1. ``Message.visible`` / ``Message.delayed``: moto computes "now" through naive-datetime arithmetic for
+   every message on every scan (receive, send, attribute counts); ``time.time()`` gives the same epoch
+   milliseconds at a fraction of the cost.
+2. ``SQSBackend.is_message_valid_based_on_retention_period``: moto rebuilt every queue attribute
+   (three full scans of the queue for the approximate counts) for each message it returned, to read
+   one setting; the patch reads the setting directly.
+3. ``jsonpath_ng.ext.parse``: moto's EventBridge builds a fresh PLY parser for 8 JSONPath expressions per
+   matched target of every event (~12 ms per target); parses are memoized (they are immutable).
+4. DynamoDB attribute values in JSON responses: moto's generic response serializer walks every
+   ``AttributeValue`` member by member through alias lookups (~30 ms for a 4 KB item); the values are
+   already in wire format, so they are passed through as they are (binary values keep the slow path).
+5. ``TransactWriteItems``: moto deep-copied each whole table a transaction touches (once per action)
+   to be able to roll back, so each transaction cost grew with the table; the patch snapshots only the
+   items the transaction touches and restores those on failure, as moto's rollback would.
+
+``apply()`` is idempotent and process-wide; the local endpoint calls it when it starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+import time
+import types
+from typing import Any
+
+_applied = False
+_apply_lock = threading.Lock()
+
+
+def apply() -> None:
+    global _applied
+    with _apply_lock:
+        if _applied:
+            return
+        _patch_sqs_message_times()
+        _patch_sqs_retention_check()
+        _patch_jsonpath_parse()
+        _patch_dynamodb_attribute_serialization()
+        _patch_dynamodb_transactions()
+        _applied = True
+
+
+# 1 ------------------------------------------------------------------------------------------------
+
+def _patch_sqs_message_times() -> None:
+    from moto.sqs.models import Message
+
+    Message.visible = property(lambda self: time.time() * 1000.0 > self.visible_at)
+    Message.delayed = property(lambda self: time.time() * 1000.0 < self.delayed_until)
+
+
+# 2 ------------------------------------------------------------------------------------------------
+
+def _patch_sqs_retention_check() -> None:
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        queue = self.get_queue(queue_name)
+        return int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+
+
+# 3 ------------------------------------------------------------------------------------------------
+
+def _patch_jsonpath_parse() -> None:
+    import jsonpath_ng.ext
+
+    parse = jsonpath_ng.ext.parse
+    if not hasattr(parse, "cache_info"):
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(parse)
+
+
+# 4 ------------------------------------------------------------------------------------------------
+
+def _wire_ready(value: Any) -> bool:
+    """True if an attribute value holds no binary (``B``/``BS``), which the serializer must base64."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("B", "BS"):
+                return False
+            if isinstance(item, dict | list) and not _wire_ready(item):
+                return False
+        return True
+    if isinstance(value, list):
+        return all(_wire_ready(item) for item in value if isinstance(item, dict | list))
+    return True
+
+
+def _patch_dynamodb_attribute_serialization() -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_structure
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and isinstance(value, dict) and _wire_ready(value):
+            serialized[key] = value
+            return
+        original(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure
+
+
+# 5 ------------------------------------------------------------------------------------------------
+
+def _deepcopy_except_tables(value: Any, memo: Any = None) -> Any:
+    from moto.dynamodb.models.table import Table
+
+    if isinstance(value, Table):
+        return value  # the patched transaction below snapshots the touched items instead
+    return copy.deepcopy(value, memo)
+
+
+def _patch_dynamodb_transactions() -> None:
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original = models.DynamoDBBackend.transact_write_items
+    models.copy = types.SimpleNamespace(deepcopy=_deepcopy_except_tables, copy=copy.copy)
+
+    def touched(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any]]:
+        keys = []
+        for entry in transact_items:
+            try:
+                _, op = next(iter(entry.items()))
+                table = backend.tables.get(op.get("TableName"))
+                attrs = op["Item"] if "Item" in op else op["Key"]
+                hash_key = DynamoType(attrs[table.hash_key_attr])
+                range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+            except Exception:  # noqa: BLE001 - malformed: moto's own validation rejects it before any write
+                continue
+            keys.append((table, hash_key, range_key))
+        return keys
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        snapshot = [(table, h, r, copy.deepcopy(table.get_item(h, r))) for table, h, r in touched(self, transact_items)]
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(snapshot):
+                if item is None:
+                    if range_key is not None:
+                        table.items.get(hash_key, {}).pop(range_key, None)
+                    else:
+                        table.items.pop(hash_key, None)
+                elif range_key is not None:
+                    table.items[hash_key][range_key] = item
+                else:
+                    table.items[hash_key] = item
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
