@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     put = deployed("put", "same as `aws events put-events --entries file://FILE`")
     put.add_argument("file", metavar="FILE")
 
+    seed = deployed("seed", "put the seed stock into the inventory table (new SKUs only; live stock is kept)")
+    seed.add_argument("--file", default="events/seed-stock.json", metavar="PATH")
+
     replay = deployed("replay", "replay archived events between two times onto the bus")
     replay.add_argument("--from", dest="start", type=_time, required=True, metavar="TIME")
     replay.add_argument("--to", dest="end", type=_time, required=True, metavar="TIME")
@@ -238,6 +241,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         response = ops.put(deployment, args.file)
         print(ops.as_json(response))
         return 1 if response["FailedEntryCount"] else 0
+    if args.verb == "seed":
+        written = ops.seed_stock(deployment, args.file)
+        console.print(f"seeded {written} SKU(s) into {deployment.resources.tables['inventory']} "
+                      "(SKUs already there keep their stock)", markup=False)
+        return 0
     if args.verb == "replay":
         print(ops.as_json(ops.replay(deployment, args.start, args.end)))
         return 0

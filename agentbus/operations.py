@@ -183,7 +183,7 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
         max_receives = MANIFEST.consumer(consumer_name).max_receive_count
         for message in messages:
             attributes = message.get("MessageAttributes", {})
-            reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or (
+            reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or _eventbridge_reason(attributes) or (
                 f"processing failed {max_receives} times (maxReceiveCount); see the function's logs")
             try:
                 event: Any = json.loads(message["Body"])
@@ -202,15 +202,52 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
     return letters
 
 
+def _eventbridge_reason(attributes: dict[str, Any]) -> str | None:
+    """EventBridge's own attributes on an event it could not deliver to the queue (rule target DLQ)."""
+    code = attributes.get("ERROR_CODE", {}).get("StringValue")
+    if not code:
+        return None
+    message = attributes.get("ERROR_MESSAGE", {}).get("StringValue", "")
+    rule = attributes.get("RULE_ARN", {}).get("StringValue", "")
+    return f"EventBridge could not deliver it ({code}: {message}) for rule {rule}".strip()
+
+
+def seed_stock(deployment: Deployment, path: str, progress: Callable[[int], None] | None = None) -> int:
+    """Put (or top up to) the stock levels of a seed file into the inventory table; returns the SKUs written."""
+    try:
+        stock = json.loads(Path(path).read_text())["stock"]
+    except (OSError, KeyError, json.JSONDecodeError) as error:
+        raise OperationError(f"cannot read stock from {path}: {error}") from None
+    if not isinstance(stock, dict) or not all(isinstance(v, int) and v >= 0 for v in stock.values()):
+        raise OperationError(f"{path}: 'stock' must map each SKU to a whole number of units >= 0")
+    dynamodb = deployment.client("dynamodb")
+    table = deployment.resources.tables["inventory"]
+    for count, (sku, units) in enumerate(sorted(stock.items()), start=1):
+        # on_hand is set only where the SKU is new: seeding twice never overwrites live stock or reservations.
+        dynamodb.update_item(
+            TableName=table, Key={"pk": {"S": f"sku#{sku}"}},
+            UpdateExpression="SET sku = :sku, on_hand = if_not_exists(on_hand, :units), "
+                             "reserved = if_not_exists(reserved, :zero)",
+            ExpressionAttributeValues={":sku": {"S": sku}, ":units": {"N": str(units)}, ":zero": {"N": "0"}},
+        )
+        if progress:
+            progress(count)
+    return len(stock)
+
+
 def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] | None = None) -> int:
     """Move every message of NAME's dead-letter queue back to its queue, for another try."""
     _consumer_names(deployment, name)
     sqs = deployment.client("sqs")
     queue = deployment.resources.consumers[name]
+    # Only what is there now: a message that fails again comes back to the DLQ while we work, and must
+    # wait for the next redrive rather than loop.
+    waiting = int(sqs.get_queue_attributes(QueueUrl=queue.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+                  ["Attributes"]["ApproximateNumberOfMessages"])
     moved = 0
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                       WaitTimeSeconds=0).get("Messages", [])
+    while moved < waiting:
+        messages = sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=min(10, waiting - moved),
+                                       VisibilityTimeout=60, WaitTimeSeconds=0).get("Messages", [])
         if not messages:
             return moved
         sqs.send_message_batch(QueueUrl=queue.queue_url, Entries=[
@@ -220,6 +257,7 @@ def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] |
         moved += len(messages)
         if progress:
             progress(moved)
+    return moved
 
 
 # -- replay ---------------------------------------------------------------------------------------------
