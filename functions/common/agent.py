@@ -208,10 +208,12 @@ def dead_letter_sink(settings: Settings, clients: Clients, name: str) -> DeadLet
     return DeadLetterSink(clients.sqs, settings.dead_letter_queue_url, name)
 
 
-def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None) -> Callable[[dict, Any], dict]:
-    """The Lambda-style ``(event, context) -> partial batch response`` around a per-record handler."""
+def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None,
+                 concurrency: int = 1) -> Callable[[dict, Any], dict]:
+    """The Lambda-style ``(event, context) -> partial batch response`` around a per-record handler;
+    ``concurrency`` records of a batch are handled at once (settings.record_concurrency)."""
 
     def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return consume(event, context, handle, dead_letters)
+        return consume(event, context, handle, dead_letters, concurrency=concurrency)
 
     return function

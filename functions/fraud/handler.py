@@ -25,7 +25,8 @@ def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
         decide=FraudPolicy(limit=settings.fraud_limit).decide,
         simulated_work_ms=settings.simulated_work_ms,
     )
-    return sqs_function(runner.handle, dead_letter_sink(settings, clients, agent.name))
+    return sqs_function(runner.handle, dead_letter_sink(settings, clients, agent.name),
+                        concurrency=settings.record_concurrency)
 
 
 @cache

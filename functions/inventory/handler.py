@@ -47,7 +47,8 @@ def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
         else:
             raise PoisonMessage(f"agent {NAME!r} does not handle {event.detail_type!r} from {event.source!r}")
 
-    return sqs_function(route, dead_letter_sink(settings, clients, agent.name))
+    return sqs_function(route, dead_letter_sink(settings, clients, agent.name),
+                        concurrency=settings.record_concurrency)
 
 
 @cache

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +78,10 @@ def context() -> LambdaContext:
     return LambdaContext(function_name=NAME)
 
 
-def build(session, resources, clients: Clients | None = None):
-    return inventory.build(Settings.from_env(resources.function_environment(NAME)), clients or Clients.create(session))
+def build(session, resources, clients: Clients | None = None, record_concurrency: int = 1):
+    # One record at a time by default: moto in-process is not thread-safe.
+    settings = replace(Settings.from_env(resources.function_environment(NAME)), record_concurrency=record_concurrency)
+    return inventory.build(settings, clients or Clients.create(session))
 
 
 def table(session, resources) -> list[dict[str, Any]]:
@@ -324,7 +328,9 @@ def serialized_moto(monkeypatch):
     with LocalEndpoint() as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint.url)  # every client of this test talks to it
         session = local_session()
-        yield session, provision(session, endpoint_url=endpoint.url), endpoint.url
+        # moto's server keeps its state in the process: names of its own, so runs never collide.
+        name = f"agentbus-race-{uuid.uuid4().hex[:8]}"
+        yield session, provision(session, prefix=name, bus_name=name, endpoint_url=endpoint.url), endpoint.url
 
 
 @pytest.fixture
@@ -339,28 +345,37 @@ def in_process_moto(aws):
 
 
 @pytest.mark.parametrize("backend", ["serialized_moto", "in_process_moto"])
-def test_concurrent_reservations_of_the_last_units_never_oversell(backend, request):
+@pytest.mark.parametrize("mode", ["threads", "one_batch"])
+def test_concurrent_reservations_of_the_last_units_never_oversell(backend, mode, request):
+    """Ten orders for the last five units, at once: ten invocations in threads, or one batch of ten
+    handled concurrently (the manifest's record_concurrency)."""
     session, resources, endpoint_url = request.getfixturevalue(backend)
     set_stock(session, resources, "SKU-DOCK", 5)
-    handle = build(session, resources, Clients.create(session, endpoint_url))
-    responses: list[dict] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(10)
+    bodies = [order(f"ord-c{i}", ("SKU-DOCK", 1)) for i in range(10)]
+    if mode == "one_batch":
+        handle = build(session, resources, Clients.create(session, endpoint_url), record_concurrency=10)
+        responses = [handle(batch(resources, *bodies), context())]
+        assert responses == [{"batchItemFailures": []}]
+    else:
+        handle = build(session, resources, Clients.create(session, endpoint_url))
+        responses = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(10)
 
-    def reserve(i: int) -> None:
-        try:
-            start.wait()
-            responses.append(handle(batch(resources, order(f"ord-c{i}", ("SKU-DOCK", 1)), first=i), context()))
-        except BaseException as error:  # surfaced below
-            errors.append(error)
+        def reserve(i: int) -> None:
+            try:
+                start.wait()
+                responses.append(handle(batch(resources, bodies[i], first=i), context()))
+            except BaseException as error:  # surfaced below
+                errors.append(error)
 
-    threads = [threading.Thread(target=reserve, args=(i,)) for i in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert responses == [{"batchItemFailures": []}] * 10
+        threads = [threading.Thread(target=reserve, args=(i,)) for i in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert responses == [{"batchItemFailures": []}] * 10
     kinds = [e["detail-type"] for e in published(session, resources)]
     assert sorted(kinds) == ["Items Reserved"] * 5 + ["Items Unavailable"] * 5
     assert stock(session, resources)["SKU-DOCK"] == (0, 5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ def published(session, resources) -> list[dict[str, Any]]:
 
 
 def build(session, resources, clients: Clients | None = None):
-    return shipping.build(Settings.from_env(resources.function_environment(NAME)), clients or Clients.create(session))
+    # One record at a time: moto in-process is not thread-safe (records of a batch run in threads otherwise).
+    settings = replace(Settings.from_env(resources.function_environment(NAME)), record_concurrency=1)
+    return shipping.build(settings, clients or Clients.create(session))
 
 
 def context() -> LambdaContext:
