@@ -103,6 +103,11 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 3) if denominator else None
 
 
+def parse_time(text: str) -> datetime:
+    """``2026-11-26T11:07:08.123Z`` -> an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def wire_key(service: str, action: str) -> str:
     """``service:Action`` as the API names it (REST operations are seen on the wire as method + path)."""
     key = f"{service}:{action}"
@@ -656,6 +661,7 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
         for mode in ("parallel", "chained"):
             startup = progress.add_task(f"{mode}: starting the local stack", total=None)
             with Harness(chained=mode == "chained", work_profile=profile) as harness:
+                harness.run_level(1, f"{run_id}-warmup", timeout_s=_level_timeout(1))  # cold paths, not measured
                 progress.remove_task(startup)
                 for level in levels:
                     task = progress.add_task(f"{mode:>8} × {level:<5}", total=level)

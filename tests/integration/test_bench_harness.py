@@ -1,0 +1,36 @@
+"""The benchmark harness on a tiny workload against the local stack: counts and order of work, not timings."""
+
+from __future__ import annotations
+
+from agentbus.bench import Harness, parse_time
+
+
+def test_parallel_harness_counts_each_call_where_it_belongs():
+    with Harness(chained=False, work_profile={}) as harness:
+        run = harness.run_level(2, "itest", timeout_s=60)
+    assert run.missing == [] and run.completed == 2
+    assert run.statuses == {"COMPLETED": 2}
+    calls = run.calls
+    # The harness put the 2 orders in one PutEvents call; the functions put 3 results and 1 outcome per order.
+    assert calls.by_role["harness"]["events:PutEvents"] == 1 and calls.put_entries["harness"] == 2
+    assert calls.put_entries["function"] == 2 * 4
+    # Every PutEvents on the wire is either the harness's or a function's (nothing else puts on the happy path).
+    assert calls.wire["events:PutEvents"] == (calls.by_role["harness"]["events:PutEvents"]
+                                              + calls.by_role["function"]["events:PutEvents"])
+    assert calls.wire["dynamodb:UpdateItem"] == calls.by_role["function"]["dynamodb:UpdateItem"] > 0
+    # EventBridge delivered each trigger to 4 queues and each of the 3 results to the coordinator's.
+    assert sum(u["records"] for u in run.lambda_usage.values()) == 2 * 7
+    assert run.lambda_usage["coordinator"]["records"] == 2 * 4
+
+
+def test_chained_harness_runs_the_agents_one_after_the_other():
+    with Harness(chained=True, work_profile={"fraud": 30, "inventory": 30, "shipping": 30}) as harness:
+        run = harness.run_level(1, "itest", timeout_s=60)
+        order_id = next(iter(harness.observer.by_workflow))
+        outcome = harness.observer.outcomes(order_id)[0]
+    assert run.missing == [] and run.statuses == {"COMPLETED": 1}
+    results = outcome.detail["results"]
+    assert parse_time(results["fraud"]["finished_at"]) <= parse_time(results["inventory"]["started_at"])
+    assert parse_time(results["inventory"]["finished_at"]) <= parse_time(results["shipping"]["started_at"])
+    # Each agent got the order once, from the harness (no rule feeds them in the chained topology).
+    assert all(run.lambda_usage[agent]["records"] == 1 for agent in ("fraud", "inventory", "shipping"))
