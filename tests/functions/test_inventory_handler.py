@@ -337,7 +337,7 @@ def serialized_moto(monkeypatch):
 def in_process_moto(aws):
     # moto in-process is not thread-safe: concurrent transactions oversell, lose each other's writes
     # (rollback restores a stale copy of the table) or die with "dictionary changed size during iteration".
-    # Measured: 15 of 25 runs of the test below failed. Run it with AGENTBUS_INPROCESS_RACE=1 to see it.
+    # Measured: 15 of 25 runs of the threads variant failed, 6 of 20 of both. Run with AGENTBUS_INPROCESS_RACE=1.
     if not os.environ.get("AGENTBUS_INPROCESS_RACE"):
         pytest.skip("moto in-process is not thread-safe; set AGENTBUS_INPROCESS_RACE=1 to run this anyway")
     session, resources = aws
