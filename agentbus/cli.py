@@ -22,7 +22,7 @@ from functions.common.settings import parse_work_profile
 
 # Wide enough for the demo's summary table when the output is a file or a CI log, not a terminal.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line, however long
 
 
 def _rate(text: str) -> float:
