@@ -11,7 +11,7 @@ one events file under ``events/``, and tests. No infrastructure code changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 BUS_NAME = "agentbus"
@@ -22,12 +22,12 @@ DEADLINE_DETAIL_TYPE = "Workflow Deadline Reached"
 AGENT_SOURCE_PREFIX = "agentbus.agent."
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
 
 
-class WorkflowStatus(str, Enum):
+class WorkflowStatus(StrEnum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     REJECTED = "REJECTED"

@@ -53,7 +53,8 @@ class OrderPlaced(BaseModel):
     order_id: NonEmpty
     customer_id: NonEmpty
     currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
-    items: list[OrderLine] = Field(min_length=1, max_length=100)
+    # At most 99 lines: inventory reserves an order in one DynamoDB transaction (100 actions incl. its record).
+    items: list[OrderLine] = Field(min_length=1, max_length=99)
     shipping_address: Address
 
     @property

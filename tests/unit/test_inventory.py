@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.agent import AgentOutput, AgentRunner, locate
@@ -205,13 +206,11 @@ def test_keeps_losing_races_is_a_transient_contention():
         h.reserve(order(("SKU-MOUSE", 1)))
 
 
-def test_order_with_more_lines_than_a_transaction_holds_is_unavailable():
-    h = Harness()
+def test_the_order_contract_allows_no_more_lines_than_a_transaction_holds():
     lines = [(f"SKU-{i}", 1) for i in range(MAX_LINES + 1)]
-    output = h.reserve(order(*lines))
-    assert output.detail_type == UNAVAILABLE
-    assert f"at most {MAX_LINES} lines" in output.detail["reason"]
-    assert h.store.holds == 0
+    with pytest.raises(ValidationError, match="items"):
+        order(*lines)
+    assert len(order(*lines[:MAX_LINES]).items) == MAX_LINES
 
 
 def test_release_gives_back_exactly_what_was_reserved_once():
