@@ -269,7 +269,7 @@ def replay(deployment: Deployment, start: datetime, end: datetime) -> dict[str, 
     archive = events.describe_archive(ArchiveName=deployment.resources.archive_name)
     name = f"agentbus-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     response = events.start_replay(
-        ReplayName=name, EventSourceArn=archive["EventSourceArn"], EventStartTime=start, EventEndTime=end,
+        ReplayName=name, EventSourceArn=archive["ArchiveArn"], EventStartTime=start, EventEndTime=end,
         Destination={"Arn": deployment.resources.bus_arn},
     )
     return {"replay": name, "state": response.get("State"), "from": start.isoformat(), "to": end.isoformat()}
