@@ -266,7 +266,10 @@ class LocalRuntime:
                 now = datetime.now(UTC)
                 for name in names:
                     if name not in due_at:
-                        schedule = self.scheduler.get_schedule(GroupName=group, Name=name)
+                        try:
+                            schedule = self.scheduler.get_schedule(GroupName=group, Name=name)
+                        except self.scheduler.exceptions.ResourceNotFoundException:
+                            continue  # its workflow finished and the coordinator deleted it since the listing
                         due_at[name] = (parse_at_expression(schedule["ScheduleExpression"]), schedule)
                     when, schedule = due_at[name]
                     if when <= now:

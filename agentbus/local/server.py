@@ -134,18 +134,6 @@ def _has_messages(payload: bytes) -> bool:
     return b'"Messages"' in payload or b"<Message>" in payload
 
 
-def _cache_jsonpath_parsing() -> None:
-    """moto builds each delivered event by parsing the same eight JSONPath expressions per rule target,
-    and jsonpath_ng builds a fresh yacc parser on every parse (~3 ms each): most of a PutEvents call.
-    The expressions never change, so parse each once."""
-    import functools
-
-    import jsonpath_ng.ext
-
-    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
-        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
-
-
 def _quiet_handler():
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
@@ -177,7 +165,6 @@ class LocalEndpoint:
         from agentbus.local import moto_speedups
 
         moto_speedups.apply()
-        _cache_jsonpath_parsing()
         app = SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=self.observer)
         try:
             self._server = make_server(self.host, self.port, app, threaded=True, request_handler=_quiet_handler())
