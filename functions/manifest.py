@@ -300,6 +300,8 @@ COORDINATOR = Consumer(
     source=COORDINATOR_SOURCE,
     subscriptions=(),
     max_concurrency=20,
+    # Its writes are conditional (one finisher, results counted once), so records of a batch can race safely.
+    record_concurrency=10,
     tables=("workflows", "orders"),
     schedules=True,
 )

@@ -65,7 +65,7 @@ def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
     )
 
     def handle(event: dict, context: Any) -> dict:
-        return consume(event, context, coordinator.handle, dead_letters)
+        return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency)
 
     return handle
 
