@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE", help="simulated agent work")
     up.add_argument("--fraud-limit", type=_decimal, metavar="AMOUNT", help="fraud's order total limit")
-    up.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    up.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="the functions' log level (JSON lines on stdout; default WARNING)")
 
     status = deployed("status", "a workflow's status, results and what is missing")
@@ -150,10 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = getattr(args, "log_level", "WARNING")
+    level = getattr(args, "log_level", None) or "WARNING"
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # The functions log with Powertools (JSON lines); locally only what matters, unless asked for more.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", level)
+    # Under chaos every injected fault would log its warning (retries, crashes): keep the progress readable.
+    injecting = getattr(args, "chaos", 0) and not getattr(args, "log_level", None)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR" if injecting else level)
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "agentbus")
     try:
         return _dispatch(args)
