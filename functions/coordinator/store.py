@@ -18,10 +18,22 @@ attribute                  type  meaning
 ``deadline_at``            S     when the deadline schedule fires
 ``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group)
 ``result_<agent>``         M     that agent's ``AgentResult`` detail plus ``detail_type``, ``event_id``,
-                                 ``received_at``; written once (``attribute_not_exists``) while RUNNING
+                                 ``received_at``; written once (``attribute_not_exists``) while RUNNING.
+                                 Stored compact: ``workflow_id``, ``order_id``, ``agent`` and
+                                 ``idempotency_key`` are left out when they equal what the item's key and
+                                 the slot's name give (``<workflow_id>``, ``<workflow_id>:<agent>``), and put
+                                 back on reading
 ``late_<agent>``           M     a result that arrived after the finish: kept for the record, decides nothing
-``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish; every publication
-                                 sends exactly this
+                                 (stored compact like a result slot)
+``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, without its
+                                 ``results`` (they are the ``result_<agent>`` slots, which cannot change
+                                 once the finish has won: it is conditional on ``version``, which every
+                                 result write bumps, and slots are only written while RUNNING) and
+                                 without ``workflow_id``, ``order_id``, ``idempotency_key`` when they
+                                 equal ``<workflow_id>``, ``<workflow_id>:<status>``. Reading puts the
+                                 detail back together, always in the same key order, so every
+                                 publication sends exactly the detail the finish built. (A record
+                                 written before this layout, whose outcome has ``results``, is read as is.)
 ``reason``                 S     why the workflow was rejected or timed out
 ``finished_at``            S     when the finish won
 ``published``              BOOL  the outcome event was accepted by EventBridge
@@ -45,6 +57,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
 from functions.coordinator.logic import WorkflowRecord, missing_agents, timings
 from functions.manifest import MANIFEST, Manifest, WorkflowStatus
@@ -76,6 +89,59 @@ def _plain(value: Any) -> Any:
     if isinstance(value, set):
         return sorted(_plain(item) for item in value)
     return value
+
+
+# The key order of a result slot and of an outcome as the coordinator builds them (``logic.on_result``,
+# ``logic.build_outcome``): reading puts elided fields back in this order.
+SLOT_KEYS = (*AgentResult.model_fields, "detail_type", "event_id", "received_at")
+OUTCOME_KEYS = tuple(WorkflowOutcome.model_fields)
+
+
+def _slot_defaults(workflow_id: str, agent: str) -> dict[str, str]:
+    return {"workflow_id": workflow_id, "order_id": workflow_id, "agent": agent,
+            "idempotency_key": f"{workflow_id}:{agent}"}
+
+
+def _outcome_defaults(workflow_id: str, status: Any) -> dict[str, str]:
+    return {"workflow_id": workflow_id, "order_id": workflow_id, "idempotency_key": f"{workflow_id}:{status}"}
+
+
+def _elide(value: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``value`` without the fields that equal what can be derived again (``defaults``)."""
+    return {key: item for key, item in value.items() if not (key in defaults and item == defaults[key])}
+
+
+def _restore(stored: dict[str, Any], defaults: dict[str, Any], order: tuple[str, ...],
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The value ``_elide`` was given: elided fields back, known keys in ``order``, unknown ones after."""
+    source = {**defaults, **(extra or {}), **stored}
+    restored = {key: source[key] for key in order if key in source}
+    restored.update((key, item) for key, item in stored.items() if key not in restored)
+    return restored
+
+
+def compact_slot(workflow_id: str, agent: str, result: dict[str, Any]) -> dict[str, Any]:
+    """What a ``result_<agent>`` / ``late_<agent>`` slot stores of a result."""
+    return _elide(result, _slot_defaults(workflow_id, agent))
+
+
+def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any]) -> dict[str, Any]:
+    return _restore(stored, _slot_defaults(workflow_id, agent), SLOT_KEYS)
+
+
+def compact_outcome(workflow_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    """What ``outcome`` stores of a ``WorkflowOutcome`` detail: no ``results``, no derivable ids."""
+    stored = {key: item for key, item in outcome.items() if key != "results"}
+    return _elide(stored, _outcome_defaults(workflow_id, outcome.get("status")))
+
+
+def expand_outcome(workflow_id: str, stored: dict[str, Any], results: dict[str, dict[str, Any]]
+                   ) -> dict[str, Any]:
+    """The ``WorkflowOutcome`` detail back from its stored part and the record's (expanded) result slots."""
+    if "results" in stored:  # stored whole (before the compact layout)
+        return stored
+    return _restore(stored, _outcome_defaults(workflow_id, stored.get("status")), OUTCOME_KEYS,
+                    extra={"results": dict(sorted(results.items()))})
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -178,7 +244,7 @@ class WorkflowStore:
         status = x.name("status")
         running = x.value(WorkflowStatus.RUNNING.value)
         update = (
-            f"SET {slot} = {x.value(result)}, "
+            f"SET {slot} = {x.value(compact_slot(workflow_id, agent, result))}, "
             f"{x.name('workflow')} = if_not_exists({x.name('workflow')}, {x.value(workflow)}), "
             f"{status} = if_not_exists({status}, {running}) "
             f"ADD {x.name('version')} {x.value(1)}"
@@ -196,7 +262,8 @@ class WorkflowStore:
         # Finished without this agent's result: keep it aside, once.
         x = _Expression()
         late = x.name(LATE_PREFIX + agent)
-        record = self._update(workflow_id, x, f"SET {late} = {x.value(result)}", f"attribute_not_exists({late})")
+        record = self._update(workflow_id, x, f"SET {late} = {x.value(compact_slot(workflow_id, agent, result))}",
+                              f"attribute_not_exists({late})")
         return ("late", record) if record is not None else ("duplicate", existing)
 
     def finish(self, workflow_id: str, *, expected_version: int, status: WorkflowStatus, outcome: dict[str, Any],
@@ -205,7 +272,8 @@ class WorkflowStore:
         x = _Expression()
         sets = [
             f"{x.name('status')} = {x.value(status.value)}",
-            f"{x.name('outcome')} = {x.value(outcome)}",
+            # The results are the record's slots already (the finish is conditional on their version).
+            f"{x.name('outcome')} = {x.value(compact_outcome(workflow_id, outcome))}",
             f"{x.name('finished_at')} = {x.value(finished_at)}",
             f"{x.name('published')} = {x.value(False)}",
             f"{x.name('publish_lease_until')} = {x.value(lease_until_ms)}",
@@ -311,8 +379,12 @@ class WorkflowStore:
 
     def _record(self, item: dict[str, Any]) -> WorkflowRecord:
         data = {key: from_attribute(value) for key, value in item.items()}
+        workflow_id = data["workflow_id"]
+        results = {k[len(RESULT_PREFIX):]: expand_slot(workflow_id, k[len(RESULT_PREFIX):], v)
+                   for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX)}
+        outcome = data.get("outcome")
         return WorkflowRecord(
-            workflow_id=data["workflow_id"],
+            workflow_id=workflow_id,
             workflow=data.get("workflow"),
             status=WorkflowStatus(data.get("status", WorkflowStatus.RUNNING.value)),
             version=int(data.get("version", 0)),
@@ -322,9 +394,10 @@ class WorkflowStore:
             trigger_event_id=data.get("trigger_event_id"),
             deadline_at=data.get("deadline_at"),
             schedule_name=data.get("schedule_name"),
-            results={k[len(RESULT_PREFIX):]: v for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX)},
-            late_results={k[len(LATE_PREFIX):]: v for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
-            outcome=data.get("outcome"),
+            results=results,
+            late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v)
+                          for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
+            outcome=expand_outcome(workflow_id, outcome, results) if outcome is not None else None,
             reason=data.get("reason"),
             finished_at=data.get("finished_at"),
             published=bool(data.get("published", False)),

@@ -453,6 +453,67 @@ def test_fault_crash_between_finish_and_publish_retry_publishes_stored_outcome(h
     assert len(h.terminal()) == 1  # published once it is marked
 
 
+class RecordingFailingOnce(FailingOnce):
+    """FailingOnce that also keeps the ``Detail`` string of every terminal entry it was asked to send."""
+
+    def __init__(self, client: Any):
+        super().__init__(client)
+        self.details: list[str] = []
+
+    def put_events(self, **kwargs):
+        self.details += [e["Detail"] for e in kwargs["Entries"] if e["DetailType"] in TERMINAL]
+        return super().put_events(**kwargs)
+
+
+def test_fault_republished_outcome_is_byte_for_byte_the_first_one_though_stored_without_results(h):
+    events = RecordingFailingOnce(h.clients.events)
+    handler = h.build(Clients(events=events, sqs=h.clients.sqs, dynamodb=h.clients.dynamodb,
+                              scheduler=h.clients.scheduler))
+    h.deliver(trigger(), result("fraud"), result("inventory"), handler=handler)
+    last = result("shipping")
+    assert len(h.deliver(last, handler=handler)["batchItemFailures"]) == 1  # crashed after the finish
+    h.deliver(last, handler=handler, receive_count=2)
+
+    first, republished = events.details
+    assert republished == first  # same bytes: same fields, same key order, same idempotency key
+    detail = json.loads(first)
+    assert list(detail) == list(WorkflowOutcome.model_fields)
+    assert list(detail["results"]) == ["fraud", "inventory", "shipping"]
+    assert detail["results"]["fraud"]["idempotency_key"] == f"{ORDER_ID}:fraud"
+    assert detail["results"]["fraud"]["order_id"] == ORDER_ID and detail["results"]["fraud"]["agent"] == "fraud"
+    [terminal] = h.terminal()
+    assert terminal["detail"] == detail
+    # The record keeps each result once: in its slot, not again in the stored outcome.
+    item = h.clients.dynamodb.get_item(TableName=h.settings.workflow_table,
+                                       Key={"workflow_id": {"S": ORDER_ID}})["Item"]
+    assert "results" not in item["outcome"]["M"]
+    assert not {"workflow_id", "order_id", "agent", "idempotency_key"} & set(item["result_fraud"]["M"])
+    view = h.store.get(ORDER_ID)
+    assert view["outcome"] == detail and view["results"] == detail["results"]
+
+
+def test_record_stored_whole_before_the_compact_layout_publishes_its_stored_outcome(h):
+    """A final, unpublished record written with the whole outcome and full result slots is published
+    exactly as stored."""
+    from functions.coordinator.store import to_attribute
+
+    h.deliver(trigger(), result("fraud"), result("inventory"), result("shipping"))
+    [published] = h.terminal()
+    legacy = published["detail"] | {"reason": "stored whole"}
+    item = h.clients.dynamodb.get_item(TableName=h.settings.workflow_table,
+                                       Key={"workflow_id": {"S": ORDER_ID}})["Item"]
+    item["outcome"] = to_attribute(legacy)
+    for agent, slot in legacy["results"].items():
+        item[f"result_{agent}"] = to_attribute(slot)
+    item["published"], item["publish_lease_until"] = {"BOOL": False}, {"N": "0"}
+    h.clients.dynamodb.put_item(TableName=h.settings.workflow_table, Item=item)
+
+    h.deliver(result("fraud"))  # any later message publishes a final, unpublished record
+
+    first, republished = h.terminal()
+    assert republished["detail"] == legacy and list(republished["detail"]) == list(legacy)
+
+
 def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h):
     """A process that dies outright cannot release its publication lease: a later message publishes
     the stored outcome once the lease has expired (on AWS, the redelivery comes after the visibility

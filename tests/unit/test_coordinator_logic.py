@@ -214,3 +214,34 @@ def test_deadline_rounds_up_to_the_second():
     assert ceil_to_second(datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
     exact = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
     assert ceil_to_second(exact) == exact
+
+
+# --- the stored layout ------------------------------------------------------------------------------
+
+def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical():
+    from functions.coordinator.store import compact_slot, expand_slot
+
+    slot = {"workflow": WORKFLOW.name, "workflow_id": "ord-1001", "order_id": "ord-1001", "agent": "fraud",
+            "outcome": "success", "reason": None, "data": {"score": 0}, "started_at": "s", "finished_at": "f",
+            "duration_ms": 3, "idempotency_key": "ord-1001:fraud", "detail_type": "Order Verified",
+            "event_id": "e", "received_at": "r"}
+    stored = compact_slot("ord-1001", "fraud", slot)
+    assert not {"workflow_id", "order_id", "agent", "idempotency_key"} & set(stored)
+    restored = expand_slot("ord-1001", "fraud", stored)
+    assert restored == slot and list(restored) == list(slot)
+    # Values that differ from what the key and the slot name give are kept as they came.
+    odd = slot | {"order_id": "another-order", "idempotency_key": "agent-chose-this"}
+    assert {"order_id", "idempotency_key"} <= set(compact_slot("ord-1001", "fraud", odd))
+    assert expand_slot("ord-1001", "fraud", compact_slot("ord-1001", "fraud", odd)) == odd
+
+
+def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_built():
+    from functions.coordinator.store import compact_outcome, expand_outcome
+
+    rec = record(res("fraud"), res("inventory", ok=False))
+    detail = build_outcome(rec, WORKFLOW, decide(rec, WORKFLOW), datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
+    stored = compact_outcome("ord-1001", detail)
+    assert not {"results", "workflow_id", "order_id", "idempotency_key"} & set(stored)
+    restored = expand_outcome("ord-1001", stored, rec.results)
+    assert restored == detail and list(restored) == list(detail)
+    assert list(restored["results"]) == ["fraud", "inventory"]
