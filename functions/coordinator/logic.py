@@ -348,8 +348,10 @@ class Coordinator:
             logger.info("workflow opened", extra={"workflow": workflow.name, "invalid": bool(order_error)})
         else:
             logger.info("duplicate trigger: the workflow is already open", extra={"status": record.status.value})
-        if created and record.status.is_final and record.published:
+        if record.status.is_final and record.published:
             # Rejected by a failure result before the trigger came in: give the order's record its details.
+            # On every delivery (the put is idempotent): a retry after a failure between the open and here
+            # finds the record opened already, and must still fill the order in.
             self.store.put_order(order_record(record))
         deadline_reached = False
         if not record.status.is_final and not record.order_error and decide(record, workflow) is None:
