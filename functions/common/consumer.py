@@ -76,6 +76,12 @@ def consume(
             if dead_letters is None:
                 raise  # no sink configured: let the redrive policy move it after maxReceiveCount
             dead_letters.keep(record.body, reason, record.event_source_arn)
+        except Exception as error:
+            # Not poison: SQS delivers it again, and after maxReceiveCount the redrive policy keeps it in the DLQ.
+            receives = record.attributes.approximate_receive_count
+            logger.warning("record failed; SQS will deliver it again", exc_info=True,
+                           extra={"error": f"{type(error).__name__}: {error}", "receive_count": receives})
+            raise
         finally:
             logger.thread_safe_clear_keys()
 
