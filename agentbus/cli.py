@@ -7,6 +7,7 @@ finds the deployed stack on AWS from its CloudFormation outputs.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -313,7 +314,12 @@ def _up(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     stopping.wait()
     console.print("stopping…", markup=False)
+    # A second Ctrl-C / SIGTERM while stopping exits at once; a stop that hangs dumps every thread's stack.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: os._exit(130))
+    faulthandler.dump_traceback_later(30, exit=False)
     stack.stop()
+    faulthandler.cancel_dump_traceback_later()
     if chaos:
         console.print(f"chaos injected: {dict(chaos.injected)}", markup=False)
     console.print("stopped", markup=False)

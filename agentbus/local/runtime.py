@@ -130,12 +130,21 @@ class LocalRuntime:
             thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop polling, let running invocations finish (their messages are acknowledged or retried), within
+        ``timeout_s`` in all; an invocation still running then is abandoned and SQS redelivers its messages."""
         self._stop.set()
+        deadline = time.monotonic() + timeout_s
         for thread in self._threads:
-            thread.join(timeout=self.options.poll_wait_s + 5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for executor in self._executors:
-            executor.shutdown(wait=True, cancel_futures=False)
+            executor.shutdown(wait=False, cancel_futures=True)
+        for executor in self._executors:
+            for worker in list(getattr(executor, "_threads", ())):
+                worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            log.warning("stopped without waiting for %s", ", ".join(stuck))
 
     def __enter__(self) -> LocalRuntime:
         return self.start()

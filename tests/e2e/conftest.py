@@ -85,10 +85,12 @@ def start_up(*args: str, timeout_s: float = 60) -> LocalUp:
 def stop_up(up: LocalUp) -> int:
     up.process.send_signal(signal.SIGTERM)
     try:
-        rest, _ = up.process.communicate(timeout=30)
+        rest, _ = up.process.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         up.process.kill()
-        raise
+        rest, _ = up.process.communicate()
+        # `agentbus up` dumps every thread's stack when a stop hangs: show it.
+        raise AssertionError("agentbus up did not stop within 60 s of SIGTERM:\n" + rest[-20000:]) from None
     up.output.append(rest)
     return up.process.returncode
 
