@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,19 +80,26 @@ def start_up(*args: str, timeout_s: float = 60) -> LocalUp:
     if not output or "ready" not in output[-1]:
         process.kill()
         raise AssertionError("agentbus up did not become ready:\n" + "".join(output))
-    return LocalUp(port, process, output)
+    # Keep reading its output: a full pipe would block the process on its next log line.
+    reader = threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True)
+    reader.start()
+    local = LocalUp(port, process, output)
+    local.reader = reader
+    return local
 
 
 def stop_up(up: LocalUp) -> int:
     up.process.send_signal(signal.SIGTERM)
     try:
-        rest, _ = up.process.communicate(timeout=60)
+        up.process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         up.process.kill()
-        rest, _ = up.process.communicate()
+        up.process.wait()
+        up.reader.join(timeout=5)
         # `agentbus up` dumps every thread's stack when a stop hangs: show it.
-        raise AssertionError("agentbus up did not stop within 60 s of SIGTERM:\n" + rest[-20000:]) from None
-    up.output.append(rest)
+        tail = "".join(up.output)[-20000:]
+        raise AssertionError(f"agentbus up did not stop within 60 s of SIGTERM:\n{tail}") from None
+    up.reader.join(timeout=5)
     return up.process.returncode
 
 
