@@ -8,12 +8,13 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.common.clients import Clients, default_clients
+from functions.common.clients import Clients
 from functions.common.consumer import consume
 from functions.common.dead_letters import DeadLetterSink
-from functions.common.observability import logger, metrics, tracer
+from functions.common.entry import lambda_handler
+from functions.common.observability import metrics
 from functions.common.publisher import Event, EventPublisher
-from functions.common.settings import Settings, settings
+from functions.common.settings import Settings
 from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.logic import Coordinator
 from functions.coordinator.store import WorkflowStore
@@ -70,21 +71,4 @@ def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
     return handle
 
 
-_instance: Callable[[dict, Any], dict] | None = None
-_instance_lock = threading.Lock()
-
-
-def _built() -> Callable[[dict, Any], dict]:
-    global _instance
-    if _instance is None:
-        with _instance_lock:
-            if _instance is None:
-                _instance = build(settings(), default_clients())
-    return _instance
-
-
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def handler(event: dict, context: Any) -> dict:
-    return _built()(event, context)
+handler = lambda_handler(build)

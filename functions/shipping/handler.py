@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from functions.common.agent import AgentRunner, dead_letter_sink, locate, sqs_function
-from functions.common.clients import Clients, default_clients
-from functions.common.observability import logger, metrics, tracer
+from functions.common.clients import Clients
+from functions.common.entry import lambda_handler
 from functions.common.publisher import EventPublisher
-from functions.common.settings import Settings, settings
+from functions.common.settings import Settings
 from functions.shipping.logic import quote
 
 NAME = "shipping"
@@ -29,14 +26,4 @@ def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
                         concurrency=settings.record_concurrency)
 
 
-@cache
-def _function() -> Callable[[dict, Any], dict]:
-    return build(settings(), default_clients())
-
-
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def handler(event: dict, context: Any) -> dict:
-    metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
-    return _function()(event, context)
+handler = lambda_handler(build)

@@ -732,18 +732,13 @@ def test_sample_deadline_event_is_what_the_schedule_sends(h):
 
 def test_lambda_entry_point_builds_from_the_environment(h, monkeypatch):
     import functions.coordinator.handler as module
-    from functions.common.clients import default_clients
-    from functions.common.settings import settings
 
     for name, value in h.resources.function_environment("coordinator").items():
         monkeypatch.setenv(name, value)
-    settings.cache_clear()
-    default_clients.cache_clear()
-    monkeypatch.setattr(module, "_instance", None)
+    module.handler.reset()
     try:
         event = sqs_event([sqs_record(trigger(), h.queue_arn)])
         assert module.handler(event, LambdaContext("coordinator")) == {"batchItemFailures": []}
         assert h.store.load(ORDER_ID).status.value == "RUNNING" and h.schedule() is not None
     finally:
-        settings.cache_clear()
-        default_clients.cache_clear()
+        module.handler.reset()

@@ -140,15 +140,10 @@ def lambda_environment(aws, monkeypatch):
     session, resources = aws
     for key, value in resources.function_environment(NAME).items():
         monkeypatch.setenv(key, value)
-    from functions.common.clients import default_clients
-    from functions.common.settings import settings
 
-    caches = (settings, default_clients, fraud._function)
-    for cached in caches:
-        cached.cache_clear()
+    fraud.handler.reset()
     yield session, resources
-    for cached in caches:
-        cached.cache_clear()
+    fraud.handler.reset()
 
 
 def test_lambda_entry_point(lambda_environment):

@@ -125,15 +125,10 @@ def lambda_environment(aws, monkeypatch):
     session, resources = aws
     for key, value in resources.function_environment(NAME).items():
         monkeypatch.setenv(key, value)
-    from functions.common.clients import default_clients
-    from functions.common.settings import settings
 
-    caches = (settings, default_clients, shipping._function)
-    for cached in caches:
-        cached.cache_clear()
+    shipping.handler.reset()
     yield session, resources
-    for cached in caches:
-        cached.cache_clear()
+    shipping.handler.reset()
 
 
 def test_lambda_entry_point(lambda_environment):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Synth
 
 from infrastructure.stack import STACK_NAME
+from tests.infrastructure.template import Synth
 
 
 def _violations(report: object) -> list[str]:

@@ -7,10 +7,10 @@ import re
 from dataclasses import fields
 
 import pytest
-from conftest import CONTEXT, ConsumerView, Synth, ref_id
 
 from agentbus.resources import RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
 from functions.manifest import MANIFEST
+from tests.infrastructure.template import CONTEXT, ConsumerView, Synth, ref_id
 
 CONSUMERS = [consumer.name for consumer in MANIFEST.consumers]
 

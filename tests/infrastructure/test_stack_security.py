@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ConsumerView, Synth, as_list, ref_id, statements
 
 from functions.manifest import DEADLINE_SOURCE, MANIFEST
+from tests.infrastructure.template import ConsumerView, Synth, as_list, ref_id, statements
 
 CONSUMERS = [consumer.name for consumer in MANIFEST.consumers]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONTEXT, ConsumerView, Synth, ref_id, statements
 
 from agentbus.resources import ConsumerResources, Resources
 from functions.common.settings import Settings
 from functions.manifest import MANIFEST
+from tests.infrastructure.template import CONTEXT, ConsumerView, Synth, ref_id, statements
 
 FOURTEEN_DAYS_S = 14 * 24 * 3600
 CONSUMERS = [consumer.name for consumer in MANIFEST.consumers]

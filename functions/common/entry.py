@@ -1,0 +1,39 @@
+"""The Lambda entry point every function shares: built once per cold start, wrapped in Powertools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.common.clients import Clients, default_clients
+from functions.common.observability import logger, metrics, tracer
+from functions.common.settings import Settings, settings
+
+Handler = Callable[[dict, Any], dict]
+
+
+def lambda_handler(build: Callable[[Settings, Clients], Handler]) -> Handler:
+    """``handler = lambda_handler(build)``: settings and clients from the environment, wired on first use
+    (tests set the environment first), then reused by every invocation of the execution environment.
+    ``handler.reset()`` forgets the wiring, the settings and the clients (tests that change the environment)."""
+
+    @cache
+    def built() -> Handler:
+        return build(settings(), default_clients())
+
+    @logger.inject_lambda_context
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler
+    def handler(event: dict, context: Any) -> dict:
+        metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+        return built()(event, context)
+
+    def reset() -> None:
+        for cached in (built, settings, default_clients):
+            cached.cache_clear()
+
+    handler.reset = reset  # type: ignore[attr-defined]
+    return handler
