@@ -312,7 +312,10 @@ def _up(args: argparse.Namespace) -> int:
                   markup=False)
     console.print("  Ctrl-C to stop", markup=False)
     sys.stdout.flush()
-    stopping.wait()
+    # Wait with a timeout: a signal may be delivered to any thread, and Python runs its handler only when
+    # the main thread runs bytecode; a main thread blocked in an untimed wait would never see SIGTERM.
+    while not stopping.wait(timeout=0.5):
+        pass
     console.print("stopping…", markup=False)
     # A second Ctrl-C / SIGTERM while stopping exits at once; a stop that hangs dumps every thread's stack.
     for signum in (signal.SIGINT, signal.SIGTERM):
