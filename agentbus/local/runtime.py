@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import threading
 import time
@@ -309,7 +308,3 @@ def parse_at_expression(expression: str) -> datetime:
     if not (expression.startswith("at(") and expression.endswith(")")):
         raise ValueError(f"only one-time at(...) schedules are fired locally, got {expression!r}")
     return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
-
-
-def describe(resources: Resources) -> str:
-    return json.dumps({"bus": resources.bus_name, "queues": list(resources.consumers)})
