@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeline", default="out/demo-timeline.html", metavar="PATH",
                       help="where to write the timeline page")
     demo.add_argument("--seed", type=int, help="random seed for --chaos")
+    demo.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
+                      help="time between two orders (default 0.5; 0 puts them all at once)")
 
     up = sub.add_parser("up", help="local AWS endpoint with the whole topology, in the foreground")
     up.add_argument("--port", type=int, default=4566)
@@ -187,7 +189,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentbus.demo import run_demo
 
         return run_demo(chaos_rate=args.chaos, deadline_s=args.deadline, work_profile=args.work,
-                        order_files=args.orders, timeline_path=args.timeline, seed=args.seed, console=console)
+                        order_files=args.orders, timeline_path=args.timeline, seed=args.seed,
+                        interval_s=args.interval, console=console)
     if args.verb == "up":
         return _up(args)
     if args.verb == "bench":

@@ -74,7 +74,8 @@ def summarize(order_id: str, outcome: ObservedEvent, put_at: float) -> OrderSumm
 
 def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dict[str, int] | None = None,
              order_files: list[str] | None = None, timeline_path: str = "out/demo-timeline.html",
-             seed: int | None = None, timeout_s: float = 120, console: Console | None = None) -> int:
+             seed: int | None = None, timeout_s: float = 120, interval_s: float = 0.5,
+             console: Console | None = None) -> int:
     console = console or Console(highlight=False)
     profile = DEFAULT_WORK_PROFILE if work_profile is None else work_profile
     entries = load_entries(list(order_files or DEFAULT_ORDER_FILES))
@@ -109,8 +110,14 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name, on_event=show).start()
         events = stack.client("events")
         order_ids, put_at = [], {}
-        for start in range(0, len(entries), 10):
-            batch = [{**e, "EventBusName": resources.bus_name} for e in entries[start:start + 10]]
+        if interval_s > 0:
+            console.print(f"  orders arrive {interval_s:g} s apart (--interval 0 puts them all at once)")
+        # Ten entries per PutEvents call at most; one entry per call when orders arrive apart.
+        step = 10 if interval_s <= 0 else 1
+        for start in range(0, len(entries), step):
+            if start and interval_s > 0:
+                time.sleep(interval_s)
+            batch = [{**e, "EventBusName": resources.bus_name} for e in entries[start:start + step]]
             now = time.time()
             response = events.put_events(Entries=batch)
             if response.get("FailedEntryCount"):
