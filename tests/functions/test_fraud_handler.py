@@ -7,7 +7,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from botocore.exceptions import ClientError
 
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
@@ -133,42 +132,6 @@ def test_transient_error_fails_only_that_record(aws):
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
     assert dead_letters(session, resources) == []
-
-
-@pytest.fixture
-def lambda_environment(aws, monkeypatch):
-    session, resources = aws
-    for key, value in resources.function_environment(NAME).items():
-        monkeypatch.setenv(key, value)
-
-    fraud.handler.reset()
-    yield session, resources
-    fraud.handler.reset()
-
-
-def test_lambda_entry_point(lambda_environment):
-    session, resources = lambda_environment
-    assert fraud.handler(batch(resources, body("order-placed.json")), context()) == {"batchItemFailures": []}
-    assert [e["detail-type"] for e in published(session, resources)] == ["Order Verified"]
-
-
-@pytest.mark.parametrize("name", ["order-verified.json", "order-flagged.json"])
-def test_sample_result_event_is_a_valid_put_events_file(aws, name):
-    from functions.common.agent import locate
-
-    session, resources = aws
-    agent, _ = locate("fraud")
-    entries = json.loads((EVENTS / name).read_text())
-    [e] = entries
-    assert (e["EventBusName"], e["Source"]) == ("agentbus", agent.source)
-    result = AgentResult.model_validate(json.loads(e["Detail"]))
-    assert (result.order_id, result.workflow_id, result.agent) == ("ord-1001", "ord-1001", "fraud")
-    assert result.outcome == agent.result(e["DetailType"]).outcome.value
-    assert result.idempotency_key == "ord-1001:fraud"
-    # What `aws events put-events --entries file://events/<name>` does: the bus routes it to the coordinator.
-    assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
-    [delivered] = published(session, resources)
-    assert (delivered["detail-type"], delivered["detail"]) == (e["DetailType"], json.loads(e["Detail"]))
 
 
 def test_success_sample_is_what_the_agent_decides_for_the_sample_order(aws):

@@ -399,42 +399,6 @@ def test_transient_error_fails_only_that_record(aws):
     assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1002"]
 
 
-@pytest.fixture
-def lambda_environment(aws, monkeypatch):
-    session, resources = aws
-    for key, value in resources.function_environment(NAME).items():
-        monkeypatch.setenv(key, value)
-
-    inventory.handler.reset()
-    yield session, resources
-    inventory.handler.reset()
-
-
-def test_lambda_entry_point(lambda_environment):
-    session, resources = lambda_environment
-    assert inventory.handler(batch(resources, placed()), context()) == {"batchItemFailures": []}
-    assert [e["detail-type"] for e in published(session, resources)] == ["Items Reserved"]
-
-
-@pytest.mark.parametrize("name", ["items-reserved.json", "items-unavailable.json"])
-def test_sample_result_event_is_a_valid_put_events_file(aws, name):
-    from functions.common.agent import locate
-
-    session, resources = aws
-    agent, _ = locate("inventory")
-    entries = json.loads((EVENTS / name).read_text())
-    [e] = entries
-    assert (e["EventBusName"], e["Source"]) == ("agentbus", agent.source)
-    result = AgentResult.model_validate(json.loads(e["Detail"]))
-    assert (result.order_id, result.workflow_id, result.agent) == ("ord-1001", "ord-1001", "inventory")
-    assert result.outcome == agent.result(e["DetailType"]).outcome.value
-    assert result.idempotency_key == "ord-1001:inventory"
-    # What `aws events put-events --entries file://events/<name>` does: the bus routes it to the coordinator.
-    assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
-    [delivered] = published(session, resources)
-    assert (delivered["detail-type"], delivered["detail"]) == (e["DetailType"], json.loads(e["Detail"]))
-
-
 def test_success_sample_is_what_the_agent_decides_for_the_sample_order(aws):
     session, resources = aws
     build(session, resources)(batch(resources, placed()), context())
