@@ -54,3 +54,20 @@ def order_entry(order_id: str, base: str = "order-placed.json", **overrides) -> 
     detail.update(order_id=order_id, **overrides)
     entry["Detail"] = json.dumps(detail)
     return entry
+
+
+def drain_queue(sqs, url: str) -> list[dict]:
+    """Receive and delete every message of a queue (with its message attributes)."""
+    messages = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                     MessageAttributeNames=["All"]).get("Messages", []):
+        messages += got
+        for message in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def delivered_to_coordinator(session, resources) -> list[dict]:
+    """Events the bus delivered to the coordinator's queue so far (agent results, triggers), drained."""
+    url = resources.consumers["coordinator"].queue_url
+    return [json.loads(m["Body"]) for m in drain_queue(session.client("sqs"), url)]

@@ -33,6 +33,8 @@ from functions.coordinator import handler as coordinator
 from functions.coordinator.store import WorkflowStore
 from functions.fraud import handler as fraud
 from functions.manifest import COORDINATOR_SOURCE, PRODUCER_SOURCE
+from tests.conftest import delivered_to_coordinator as on_the_bus
+from tests.conftest import drain_queue as drain
 from tests.conftest import load_detail, load_entries
 
 ORDER_ID = "ord-1001"
@@ -56,21 +58,6 @@ def deliver(handle, resources, consumer: str, *envelopes: dict, receive_count: i
     event = sqs_event([sqs_record(e, arn, message_id=f"m{i}", receive_count=receive_count)
                        for i, e in enumerate(envelopes)])
     return handle(event, LambdaContext(consumer))
-
-
-def drain(sqs, url: str) -> list[dict[str, Any]]:
-    messages = []
-    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                     MessageAttributeNames=["All"]).get("Messages", []):
-        messages += got
-        for m in got:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return messages
-
-
-def on_the_bus(session, resources) -> list[dict[str, Any]]:
-    """Agent results the bus delivered so far (the provisioned rules route them to the coordinator's queue)."""
-    return [json.loads(m["Body"]) for m in drain(session.client("sqs"), resources.consumers["coordinator"].queue_url)]
 
 
 def capture_outcomes(session, resources) -> str:

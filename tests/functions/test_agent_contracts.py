@@ -11,7 +11,7 @@ import pytest
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
 from functions.common.models import AgentResult
 from functions.manifest import MANIFEST, Outcome
-from tests.conftest import EVENTS_DIR, load_entries
+from tests.conftest import EVENTS_DIR, delivered_to_coordinator, load_entries
 
 AGENTS = MANIFEST.agents
 RESULTS = [(agent, result) for agent in AGENTS for result in agent.results]
@@ -19,17 +19,6 @@ RESULTS = [(agent, result) for agent in AGENTS for result in agent.results]
 
 def sample_file(detail_type: str) -> str:
     return detail_type.lower().replace(" ", "-") + ".json"
-
-
-def delivered_to_coordinator(session, resources) -> list[dict]:
-    sqs = session.client("sqs")
-    url = resources.consumers["coordinator"].queue_url
-    bodies = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
 
 
 @pytest.mark.parametrize("agent", AGENTS, ids=lambda a: a.name)

@@ -24,6 +24,8 @@ from functions.common.settings import Settings
 from functions.inventory import handler as inventory
 from functions.inventory.logic import MAX_LINES, Line, Reservation, ReservationExists, Status
 from functions.inventory.store import DynamoInventoryStore
+from tests.conftest import delivered_to_coordinator as published
+from tests.conftest import drain_queue as drain
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NAME = "inventory"
@@ -57,20 +59,6 @@ def finished(status: str, order_id: str = "ord-1001") -> str:
 def batch(resources, *bodies: str, first: int = 0) -> dict[str, Any]:
     arn = resources.consumers[NAME].queue_arn
     return sqs_event([sqs_record(b, arn, message_id=f"m{first + i}") for i, b in enumerate(bodies)])
-
-
-def drain(sqs, url: str) -> list[dict[str, Any]]:
-    messages = []
-    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                     MessageAttributeNames=["All"]).get("Messages", []):
-        messages += got
-        for m in got:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return messages
-
-
-def published(session, resources) -> list[dict[str, Any]]:
-    return [json.loads(m["Body"]) for m in drain(session.client("sqs"), resources.consumers["coordinator"].queue_url)]
 
 
 def context() -> LambdaContext:

@@ -15,6 +15,8 @@ from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.models import AgentResult
 from functions.common.settings import Settings
 from functions.shipping import handler as shipping
+from tests.conftest import delivered_to_coordinator as published
+from tests.conftest import drain_queue as drain
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NAME = "shipping"
@@ -29,20 +31,6 @@ def body(name: str, index: int = 0, **changes: Any) -> str:
 def batch(resources, *bodies: str) -> dict[str, Any]:
     arn = resources.consumers[NAME].queue_arn
     return sqs_event([sqs_record(b, arn, message_id=f"m{i}") for i, b in enumerate(bodies)])
-
-
-def drain(sqs, url: str) -> list[dict[str, Any]]:
-    messages = []
-    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                     MessageAttributeNames=["All"]).get("Messages", []):
-        messages += got
-        for m in got:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return messages
-
-
-def published(session, resources) -> list[dict[str, Any]]:
-    return [json.loads(m["Body"]) for m in drain(session.client("sqs"), resources.consumers["coordinator"].queue_url)]
 
 
 def build(session, resources, clients: Clients | None = None):
