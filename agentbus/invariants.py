@@ -88,3 +88,20 @@ def check(dynamodb: Any, resources: Resources, observer: BusObserver, workflow_i
         if reserved != held[sku]:
             report.violations.append(f"{sku}: reserved {reserved} but held reservations add up to {held[sku]}")
     return report
+
+
+def check_until_held(dynamodb: Any, resources: Resources, observer: BusObserver, workflow_ids: list[str],
+                     initial_stock: dict[str, int], timeout_s: float = 30.0) -> InvariantReport:
+    """Check until every invariant holds or ``timeout_s`` passes; return the last report.
+
+    Compensation is eventual: an order's reservation is released after its outcome, and under chaos that
+    release may itself be delayed, crashed and retried. A leak that is real is still there at the end.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        report = check(dynamodb, resources, observer, workflow_ids, initial_stock)
+        if report.held or time.monotonic() >= deadline:
+            return report
+        time.sleep(0.5)
