@@ -11,6 +11,7 @@ agent's paused state (``agentbus agent pause``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
 import threading
@@ -85,21 +86,13 @@ class LocalRuntime:
     # -- wiring -------------------------------------------------------------------------------------
 
     def settings_for(self, consumer: Consumer) -> Settings:
-        env = self.resources.function_environment(consumer.name)
-        return Settings(
-            event_bus_name=env["EVENT_BUS_NAME"],
-            event_bus_arn=env["EVENT_BUS_ARN"],
-            workflow_table=env["WORKFLOW_TABLE"],
-            orders_table=env["ORDERS_TABLE"],
-            inventory_table=env["INVENTORY_TABLE"],
-            dead_letter_queue_url=env["DEAD_LETTER_QUEUE_URL"],
-            schedule_group=env["SCHEDULE_GROUP"],
-            scheduler_role_arn=env["SCHEDULER_ROLE_ARN"],
-            deadline_seconds=self.options.deadline_seconds,
-            simulated_work_ms=self.options.simulated_work_ms,
-            record_concurrency=consumer.record_concurrency,
-            **({"fraud_limit": self.options.fraud_limit} if self.options.fraud_limit is not None else {}),
-        )
+        """What the function would parse from its Lambda environment, plus the local run's overrides."""
+        settings = Settings.from_env(self.resources.function_environment(consumer.name))
+        overrides = {"deadline_seconds": self.options.deadline_seconds,
+                     "simulated_work_ms": self.options.simulated_work_ms}
+        if self.options.fraud_limit is not None:
+            overrides["fraud_limit"] = self.options.fraud_limit
+        return dataclasses.replace(settings, **overrides)
 
     def clients_for(self, consumer: Consumer) -> Clients:
         clients = Clients.create(self.session, self.endpoint_url)
