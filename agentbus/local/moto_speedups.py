@@ -19,6 +19,17 @@ patch below keeps moto's observable behaviour (same responses, same state) and r
 5. ``TransactWriteItems``: moto deep-copied each whole table a transaction touches (once per action)
    to be able to roll back, so each transaction cost grew with the table; the patch snapshots only the
    items the transaction touches and restores those on failure, as moto's rollback would.
+6. ``DomainDispatcherApplication.get_backend_for_host``: to route each request, moto listed its own
+   package directory from disk (``list_of_moto_modules``) and then tried ~400 URL patterns in turn; the
+   answer for a host never changes, so it is remembered per host.
+7. DynamoDB update expressions: moto parsed each ``UpdateExpression`` twice per ``UpdateItem`` (handler
+   and backend), then deep-copied the tree for each validation and rebuilt each AST processor's tuple of
+   node classes for every node it visited. The functions send the same few expression strings (values
+   are placeholders), so parses are memoized (the parse tree is never mutated: validation works on a
+   copy), the copy is made by unpickling the parse tree pickled once, and the node classes are kept per
+   processor class.
+8. ``BaseResponse.call_action`` listed the handler class's methods with ``inspect.getmembers`` on every
+   request; a class's methods do not change, so the list is kept per class.
 
 ``apply()`` is idempotent and process-wide; the local endpoint calls it when it starts.
 """
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import pickle
 import threading
 import time
 import types
@@ -46,6 +58,9 @@ def apply() -> None:
         _patch_jsonpath_parse()
         _patch_dynamodb_attribute_serialization()
         _patch_dynamodb_transactions()
+        _patch_backend_routing()
+        _patch_update_expressions()
+        _patch_action_lookup()
         _applied = True
 
 
@@ -159,3 +174,78 @@ def _patch_dynamodb_transactions() -> None:
             raise
 
     models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# 6 ------------------------------------------------------------------------------------------------
+
+def _patch_backend_routing() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    routes: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        try:
+            return routes[host]
+        except KeyError:
+            backend = routes[host] = original(self, host)
+            return backend
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
+
+
+# 7 ------------------------------------------------------------------------------------------------
+
+_PICKLED = "_agentbus_pickled"
+
+
+def _patch_update_expressions() -> None:
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    parse = UpdateExpressionParser.make  # bound to the class
+
+    @functools.lru_cache(maxsize=1024)
+    def make(expression: str) -> Any:
+        tree = parse(expression)
+        pickled = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+        setattr(tree, _PICKLED, pickled)  # after pickling: copies do not carry it
+        return tree
+
+    UpdateExpressionParser.make = staticmethod(make)
+
+    def fast_copy(tree: Any) -> Any:
+        pickled = getattr(tree, _PICKLED, None)
+        return pickle.loads(pickled if pickled is not None else pickle.dumps(tree, pickle.HIGHEST_PROTOCOL))
+
+    def validator_init(self: Any, expression: Any, expression_attribute_names: Any,
+                       expression_attribute_values: Any, item: Any, table: Any) -> None:
+        # moto's Validator.__init__, with the tree copied by fast_copy instead of copy.deepcopy
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+        self.processors = self.get_ast_processors()
+        self.node_to_validate = fast_copy(expression)
+
+    validators.Validator.__init__ = validator_init
+
+    node_classes: dict[type, tuple[type, ...]] = {}
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        cls = type(self)
+        classes = node_classes.get(cls)
+        if classes is None:
+            classes = node_classes[cls] = tuple(self._processing_map())
+        return classes
+
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
+
+
+# 8 ------------------------------------------------------------------------------------------------
+
+def _patch_action_lookup() -> None:
+    import moto.core.responses as responses
+
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
