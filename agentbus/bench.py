@@ -279,6 +279,8 @@ class CallCounter:
     empty_receives: Counter = field(default_factory=Counter)  # by role
     put_entries: Counter = field(default_factory=Counter)  # PutEvents entries, by role
     dynamodb: Counter = field(default_factory=Counter)  # function calls as "Op@table" (TransactWriteItems: items)
+    # The endpoint's own count of the calls it served (``LocalEndpoint.wire_calls``); else ``on_wire``'s.
+    wire_source: Callable[[], Counter] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def on_wire(self, service: str, action: str) -> None:
@@ -322,8 +324,13 @@ class CallCounter:
                 self.empty_receives[role] += 1
 
     def snapshot(self) -> CallSnapshot:
+        wire = None
+        if self.wire_source:
+            wire = Counter()
+            for key, count in self.wire_source().items():
+                wire[wire_key(*key.split(":", 1))] += count
         with self._lock:
-            return CallSnapshot(Counter(self.wire), {r: Counter(c) for r, c in self.by_role.items()},
+            return CallSnapshot(wire if wire is not None else Counter(self.wire), {r: Counter(c) for r, c in self.by_role.items()},
                                 Counter(self.empty_receives), Counter(self.put_entries), Counter(self.dynamodb))
 
 
@@ -439,8 +446,7 @@ class Harness:
     def __post_init__(self) -> None:
         self.stack = LocalStack(manifest=bench_manifest(self.manifest, chained=self.chained),
                                 options=RuntimeOptions(deadline_seconds=BENCH_DEADLINE_S,
-                                                       simulated_work_ms=self.work_profile or None),
-                                observer=self.counter.on_wire)
+                                                       simulated_work_ms=self.work_profile or None))
         self.counter.install(self.stack.session)
         self.workflow = self.manifest.workflows[0]
         self._progress: Callable[[int], None] | None = None
@@ -448,6 +454,7 @@ class Harness:
 
     def __enter__(self) -> Harness:
         self.stack.start()
+        self.counter.wire_source = self.stack.endpoint.wire_calls
         resources = self.stack.resources
         self.events = self.stack.client("events")
         self.sqs = self.stack.client("sqs")

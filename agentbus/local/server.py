@@ -8,26 +8,44 @@ spent outside it: a waiting poll tries again as soon as a request that can make 
 (a send, a PutEvents, a visibility change) has been handled, and at least every ``POLL_INTERVAL_S`` (for
 messages whose visibility timeout or delay runs out). moto's hot spots under this load are patched
 in ``moto_speedups.py``.
+
+``LocalEndpoint`` runs the server in a process of its own: the emulated AWS side and its clients (the
+local runtime's functions, the benchmark) then use a core each instead of sharing one interpreter lock.
+The endpoint counts the API calls it serves by ``service:Action`` and answers ``GET /_agentbus/calls``
+with the counts (the benchmark's calls counted on the wire).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
-
-from werkzeug.serving import BaseWSGIServer, make_server
 
 POLL_INTERVAL_S = 0.25
 MAX_WAIT_S = 20
 # Requests after which a waiting ReceiveMessage may find a message: it polls again at once.
 WAKING_ACTIONS = frozenset({"SendMessage", "SendMessageBatch", "PutEvents", "ChangeMessageVisibility",
                             "ChangeMessageVisibilityBatch", "StartMessageMoveTask"})
+CALLS_PATH = "/_agentbus/calls"
+# Worker threads: a long poll holds one while it waits (outside the lock), so keep plenty.
+SERVER_THREADS = 128
+CONNECTION_LIMIT = 2000
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 60
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -59,6 +77,9 @@ class SerializingMiddleware:
         self.observer = observer
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == CALLS_PATH and isinstance(self.observer, WireCounter):
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(self.observer.counts()).encode()]
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         service, action = _service_and_action(environ, body)
         if self.observer:
@@ -134,56 +155,145 @@ def _has_messages(payload: bytes) -> bool:
     return b'"Messages"' in payload or b"<Message>" in payload
 
 
-def _quiet_handler():
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
+class WireCounter:
+    """API calls served, by ``service:Action`` (REST operations as ``METHOD /segment``)."""
 
-    class QuietRequestHandler(MotoRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request drowns the output
-            pass
+    def __init__(self) -> None:
+        self._counts: Counter = Counter()
+        self._lock = threading.Lock()
 
-    return QuietRequestHandler
+    def __call__(self, service: str, action: str) -> None:
+        with self._lock:
+            self._counts[f"{service}:{action}"] += 1
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def make_app(observer: Callable[[str, str], None] | None = None) -> SerializingMiddleware:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from agentbus.local import moto_speedups
+
+    moto_speedups.apply()
+    return SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=observer)
+
+
+def serve(host: str, port: int) -> int:
+    """The endpoint process (``python -m agentbus.local.server``): prints ``ready <port>`` once it listens,
+    then serves until its standard input closes (the owner stopped it, or went away) or SIGTERM.
+
+    waitress serves it: unlike werkzeug's development server, it keeps HTTP/1.1 connections alive, so the
+    clients' connection pools are reused instead of a TCP connection (and a server thread) per API call.
+    """
+    from waitress.server import create_server
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the owner stops us
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queued requests are normal under load
+    try:
+        server = create_server(make_app(WireCounter()), host=host, port=port, threads=SERVER_THREADS,
+                               connection_limit=CONNECTION_LIMIT, ident="agentbus-local")
+    except OSError as error:
+        print(f"cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr, flush=True)
+        return 2
+
+    def stop(*_: object) -> None:
+        sys.stderr.flush()
+        os._exit(0)  # nothing to save: the emulated state lives only as long as this process
+
+    def stop_when_stdin_closes() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdin.buffer.read()
+        stop()
+
+    threading.Thread(target=stop_when_stdin_closes, name="owner-watch", daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    print(f"ready {port}", flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads our stdout from now on
+    server.run()
+    return 0
 
 
 class LocalEndpoint:
-    """moto's server on 127.0.0.1, in a background thread, behind the serializing middleware."""
+    """moto's server on 127.0.0.1, in a process of its own, behind the serializing middleware."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 observer: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self.observer = observer
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalEndpoint:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-        from agentbus.local import moto_speedups
-
-        moto_speedups.apply()
-        app = SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=self.observer)
-        try:
-            self._server = make_server(self.host, self.port, app, threaded=True, request_handler=_quiet_handler())
-        except OSError as error:
-            raise RuntimeError(f"cannot listen on {self.host}:{self.port}: {error.strerror}") from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
-        self._thread.start()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO_ROOT),
+                                                                           os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "agentbus.local.server", "--host", self.host, "--port", str(self.port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        first_line: list[bytes] = []
+        reader = threading.Thread(target=lambda: first_line.append(self._process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(START_TIMEOUT_S)
+        if not first_line or not first_line[0].startswith(b"ready"):
+            self._process.kill()
+            _, error = self._process.communicate(timeout=10)
+            self._process = None
+            message = error.decode(errors="replace").strip().splitlines()
+            if not first_line:
+                raise RuntimeError(f"the local endpoint did not start within {START_TIMEOUT_S} s")
+            raise RuntimeError(message[-1] if message else "the local endpoint exited while starting")
+        # From now on the endpoint writes to our stderr (moto's warnings), not to a pipe nobody reads.
+        self._process.stdout.close()
+        threading.Thread(target=_forward, args=(self._process.stderr,), name="endpoint-stderr", daemon=True).start()
         return self
 
+    def wire_calls(self) -> Counter:
+        """The API calls the endpoint has served so far, by ``service:Action``."""
+        with urllib.request.urlopen(f"{self.url}{CALLS_PATH}", timeout=10) as response:
+            return Counter(json.loads(response.read()))
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+        process, self._process = self._process, None
+        if not process:
+            return
+        with contextlib.suppress(OSError):
+            process.stdin.close()  # the endpoint stops when its standard input closes
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
     def __enter__(self) -> LocalEndpoint:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _forward(stream: Any) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in stream:
+            sys.stderr.write(line.decode(errors="replace"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m agentbus.local.server",
+                                     description="the local AWS endpoint process (started by LocalEndpoint)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    return serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

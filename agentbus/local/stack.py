@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import boto3
@@ -33,11 +32,10 @@ class LocalStack:
     host: str = "127.0.0.1"
     manifest: Manifest = MANIFEST
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
-    observer: Callable[[str, str], None] | None = None
 
     def __post_init__(self) -> None:
         self.session = local_session()
-        self.endpoint = LocalEndpoint(self.host, self.port, observer=self.observer)
+        self.endpoint = LocalEndpoint(self.host, self.port)
         self.resources: Resources | None = None
         self.runtime: LocalRuntime | None = None
 
@@ -51,8 +49,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.endpoint.start()
         try:
-            # moto keeps its state per process, not per server: a stack started after another one in the
-            # same process (tests, the benchmark) must not see the previous one's bus, queues and tables.
+            # A fresh endpoint process starts empty; the reset makes that explicit for any moto state
+            # imported into the fork server before it forked.
             urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
             self.resources = provision(self.session, manifest=self.manifest, endpoint_url=self.url)
             self.runtime = LocalRuntime(self.url, self.resources, self.manifest, self.options, self.session).start()

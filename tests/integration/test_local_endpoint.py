@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+from collections import Counter
 
 import boto3
+import pytest
 
 from agentbus.local.server import LocalEndpoint
 
@@ -62,11 +66,32 @@ def test_a_long_poll_does_not_block_other_requests():
 
 
 def test_api_calls_are_counted_on_the_wire():
-    calls: list[tuple[str, str]] = []
-    with LocalEndpoint(observer=lambda service, action: calls.append((service, action))) as endpoint:
+    with LocalEndpoint() as endpoint:
+        before = endpoint.wire_calls()
         session = _session()
         sqs = session.client("sqs", endpoint_url=endpoint.url)
         sqs.create_queue(QueueName="q")
+        sqs.list_queues()
+        sqs.list_queues()
         session.client("events", endpoint_url=endpoint.url).list_event_buses()
         session.client("dynamodb", endpoint_url=endpoint.url).list_tables()
-    assert calls == [("sqs", "CreateQueue"), ("events", "ListEventBuses"), ("dynamodb", "ListTables")]
+        counted = endpoint.wire_calls() - before
+    assert counted == Counter({"sqs:CreateQueue": 1, "sqs:ListQueues": 2, "events:ListEventBuses": 1,
+                               "dynamodb:ListTables": 1})
+
+
+def test_the_endpoint_runs_in_its_own_process_and_stops_with_its_owner():
+    with LocalEndpoint() as endpoint:
+        process = endpoint._process
+        assert endpoint.pid != os.getpid() and process.poll() is None
+        _session().client("sqs", endpoint_url=endpoint.url).list_queues()
+    assert process.poll() == 0
+
+
+def test_a_busy_port_is_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}"):
+            LocalEndpoint(port=port).start()
