@@ -16,21 +16,24 @@ attribute                  type  meaning
 ``trigger_received_at``    S     when the coordinator first received the trigger (ISO-8601 UTC, ms)
 ``trigger_event_id``       S     the id of that first trigger event
 ``deadline_at``            S     when the deadline schedule fires
-``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group)
+``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group);
+                                 absent when it is the derived ``logic.schedule_name(workflow, id)``
 ``result_<agent>``         M     that agent's ``AgentResult`` detail plus ``detail_type``, ``event_id``,
                                  ``received_at``; written once (``attribute_not_exists``) while RUNNING.
-                                 Stored compact: ``workflow_id``, ``order_id``, ``agent`` and
-                                 ``idempotency_key`` are left out when they equal what the item's key and
-                                 the slot's name give (``<workflow_id>``, ``<workflow_id>:<agent>``), and put
-                                 back on reading
+                                 Stored compact: ``workflow``, ``workflow_id``, ``order_id``, ``agent`` and
+                                 ``idempotency_key`` are left out when they equal what the item gives
+                                 (its ``workflow``, its key, the slot's name: ``<workflow_id>:<agent>``), and
+                                 put back on reading. Every write counts its size in 1 KB write units, so
+                                 nothing that can be derived is stored
 ``late_<agent>``           M     a result that arrived after the finish: kept for the record, decides nothing
                                  (stored compact like a result slot)
 ``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, without its
                                  ``results`` (they are the ``result_<agent>`` slots, which cannot change
                                  once the finish has won: it is conditional on ``version``, which every
                                  result write bumps, and slots are only written while RUNNING) and
-                                 without ``workflow_id``, ``order_id``, ``idempotency_key`` when they
-                                 equal ``<workflow_id>``, ``<workflow_id>:<status>``. Reading puts the
+                                 without ``workflow``, ``workflow_id``, ``order_id``, ``idempotency_key``
+                                 when they equal the item's ``workflow``, ``<workflow_id>``,
+                                 ``<workflow_id>:<status>``. Reading puts the
                                  detail back together, always in the same key order, so every
                                  publication sends exactly the detail the finish built. (A record
                                  written before this layout, whose outcome has ``results``, is read as is.)
@@ -60,6 +63,7 @@ from botocore.exceptions import ClientError
 from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
 from functions.coordinator.logic import WorkflowRecord, missing_agents, timings
+from functions.coordinator.logic import schedule_name as derived_schedule_name
 from functions.manifest import MANIFEST, Manifest, WorkflowStatus
 
 RESULT_PREFIX = "result_"
@@ -97,13 +101,15 @@ SLOT_KEYS = (*AgentResult.model_fields, "detail_type", "event_id", "received_at"
 OUTCOME_KEYS = tuple(WorkflowOutcome.model_fields)
 
 
-def _slot_defaults(workflow_id: str, agent: str) -> dict[str, str]:
-    return {"workflow_id": workflow_id, "order_id": workflow_id, "agent": agent,
-            "idempotency_key": f"{workflow_id}:{agent}"}
+def _slot_defaults(workflow_id: str, agent: str, workflow: str | None = None) -> dict[str, str]:
+    defaults = {"workflow_id": workflow_id, "order_id": workflow_id, "agent": agent,
+                "idempotency_key": f"{workflow_id}:{agent}"}
+    return {**defaults, "workflow": workflow} if workflow else defaults
 
 
-def _outcome_defaults(workflow_id: str, status: Any) -> dict[str, str]:
-    return {"workflow_id": workflow_id, "order_id": workflow_id, "idempotency_key": f"{workflow_id}:{status}"}
+def _outcome_defaults(workflow_id: str, status: Any, workflow: str | None = None) -> dict[str, str]:
+    defaults = {"workflow_id": workflow_id, "order_id": workflow_id, "idempotency_key": f"{workflow_id}:{status}"}
+    return {**defaults, "workflow": workflow} if workflow else defaults
 
 
 def _elide(value: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -120,27 +126,29 @@ def _restore(stored: dict[str, Any], defaults: dict[str, Any], order: tuple[str,
     return restored
 
 
-def compact_slot(workflow_id: str, agent: str, result: dict[str, Any]) -> dict[str, Any]:
-    """What a ``result_<agent>`` / ``late_<agent>`` slot stores of a result."""
-    return _elide(result, _slot_defaults(workflow_id, agent))
+def compact_slot(workflow_id: str, agent: str, result: dict[str, Any], workflow: str | None = None
+                 ) -> dict[str, Any]:
+    """What a ``result_<agent>`` / ``late_<agent>`` slot stores of a result (``workflow``: the record's)."""
+    return _elide(result, _slot_defaults(workflow_id, agent, workflow))
 
 
-def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any]) -> dict[str, Any]:
-    return _restore(stored, _slot_defaults(workflow_id, agent), SLOT_KEYS)
+def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any], workflow: str | None = None
+                ) -> dict[str, Any]:
+    return _restore(stored, _slot_defaults(workflow_id, agent, workflow), SLOT_KEYS)
 
 
-def compact_outcome(workflow_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+def compact_outcome(workflow_id: str, outcome: dict[str, Any], workflow: str | None = None) -> dict[str, Any]:
     """What ``outcome`` stores of a ``WorkflowOutcome`` detail: no ``results``, no derivable ids."""
     stored = {key: item for key, item in outcome.items() if key != "results"}
-    return _elide(stored, _outcome_defaults(workflow_id, outcome.get("status")))
+    return _elide(stored, _outcome_defaults(workflow_id, outcome.get("status"), workflow))
 
 
-def expand_outcome(workflow_id: str, stored: dict[str, Any], results: dict[str, dict[str, Any]]
-                   ) -> dict[str, Any]:
+def expand_outcome(workflow_id: str, stored: dict[str, Any], results: dict[str, dict[str, Any]],
+                   workflow: str | None = None) -> dict[str, Any]:
     """The ``WorkflowOutcome`` detail back from its stored part and the record's (expanded) result slots."""
     if "results" in stored:  # stored whole (before the compact layout)
         return stored
-    return _restore(stored, _outcome_defaults(workflow_id, stored.get("status")), OUTCOME_KEYS,
+    return _restore(stored, _outcome_defaults(workflow_id, stored.get("status"), workflow), OUTCOME_KEYS,
                     extra={"results": dict(sorted(results.items()))})
 
 
@@ -222,8 +230,9 @@ class WorkflowStore:
             f"{x.name('trigger_received_at')} = {x.value(received_at)}",
             f"{x.name('trigger_event_id')} = {x.value(event_id)}",
             f"{x.name('deadline_at')} = {x.value(deadline_at)}",
-            f"{x.name('schedule_name')} = {x.value(schedule_name)}",
         ]
+        if schedule_name != derived_schedule_name(workflow, workflow_id):
+            sets.append(f"{x.name('schedule_name')} = {x.value(schedule_name)}")
         if order_error:
             sets.append(f"{x.name('order_error')} = {x.value(order_error)}")
         update = f"SET {', '.join(sets)} ADD {x.name('version')} {x.value(1)}"
@@ -244,7 +253,7 @@ class WorkflowStore:
         status = x.name("status")
         running = x.value(WorkflowStatus.RUNNING.value)
         update = (
-            f"SET {slot} = {x.value(compact_slot(workflow_id, agent, result))}, "
+            f"SET {slot} = {x.value(compact_slot(workflow_id, agent, result, workflow))}, "
             f"{x.name('workflow')} = if_not_exists({x.name('workflow')}, {x.value(workflow)}), "
             f"{status} = if_not_exists({status}, {running}) "
             f"ADD {x.name('version')} {x.value(1)}"
@@ -262,7 +271,8 @@ class WorkflowStore:
         # Finished without this agent's result: keep it aside, once.
         x = _Expression()
         late = x.name(LATE_PREFIX + agent)
-        record = self._update(workflow_id, x, f"SET {late} = {x.value(compact_slot(workflow_id, agent, result))}",
+        stored = compact_slot(workflow_id, agent, result, workflow)
+        record = self._update(workflow_id, x, f"SET {late} = {x.value(stored)}",
                               f"attribute_not_exists({late})")
         return ("late", record) if record is not None else ("duplicate", existing)
 
@@ -273,7 +283,7 @@ class WorkflowStore:
         sets = [
             f"{x.name('status')} = {x.value(status.value)}",
             # The results are the record's slots already (the finish is conditional on their version).
-            f"{x.name('outcome')} = {x.value(compact_outcome(workflow_id, outcome))}",
+            f"{x.name('outcome')} = {x.value(compact_outcome(workflow_id, outcome, outcome.get('workflow')))}",
             f"{x.name('finished_at')} = {x.value(finished_at)}",
             f"{x.name('published')} = {x.value(False)}",
             f"{x.name('publish_lease_until')} = {x.value(lease_until_ms)}",
@@ -380,12 +390,13 @@ class WorkflowStore:
     def _record(self, item: dict[str, Any]) -> WorkflowRecord:
         data = {key: from_attribute(value) for key, value in item.items()}
         workflow_id = data["workflow_id"]
-        results = {k[len(RESULT_PREFIX):]: expand_slot(workflow_id, k[len(RESULT_PREFIX):], v)
+        workflow = data.get("workflow")
+        results = {k[len(RESULT_PREFIX):]: expand_slot(workflow_id, k[len(RESULT_PREFIX):], v, workflow)
                    for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX)}
         outcome = data.get("outcome")
         return WorkflowRecord(
             workflow_id=workflow_id,
-            workflow=data.get("workflow"),
+            workflow=workflow,
             status=WorkflowStatus(data.get("status", WorkflowStatus.RUNNING.value)),
             version=int(data.get("version", 0)),
             order=data.get("order"),
@@ -393,11 +404,12 @@ class WorkflowStore:
             trigger_received_at=data.get("trigger_received_at"),
             trigger_event_id=data.get("trigger_event_id"),
             deadline_at=data.get("deadline_at"),
-            schedule_name=data.get("schedule_name"),
+            schedule_name=data.get("schedule_name") or (derived_schedule_name(workflow, workflow_id)
+                                                        if workflow else None),
             results=results,
-            late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v)
+            late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v, workflow)
                           for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
-            outcome=expand_outcome(workflow_id, outcome, results) if outcome is not None else None,
+            outcome=expand_outcome(workflow_id, outcome, results, workflow) if outcome is not None else None,
             reason=data.get("reason"),
             finished_at=data.get("finished_at"),
             published=bool(data.get("published", False)),

@@ -248,6 +248,8 @@ def test_schedule_created_on_trigger_and_deleted_on_finish(h):
     assert target["EventBridgeParameters"] == {"DetailType": DEADLINE_DETAIL_TYPE, "Source": DEADLINE_SOURCE}
     assert json.loads(target["Input"]) == {"workflow": WORKFLOW.name, "workflow_id": ORDER_ID}
     assert h.store.get(ORDER_ID)["schedule_name"] == schedule["Name"]
+    raw = h.clients.dynamodb.get_item(TableName=h.store.workflow_table, Key={"workflow_id": {"S": ORDER_ID}})["Item"]
+    assert "schedule_name" not in raw  # the name derived from workflow and id: written in no write unit
 
     h.deliver(*(result(agent) for agent in SUCCESS))
     assert h.schedule() is None

@@ -225,10 +225,12 @@ def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical
             "outcome": "success", "reason": None, "data": {"score": 0}, "started_at": "s", "finished_at": "f",
             "duration_ms": 3, "idempotency_key": "ord-1001:fraud", "detail_type": "Order Verified",
             "event_id": "e", "received_at": "r"}
-    stored = compact_slot("ord-1001", "fraud", slot)
-    assert not {"workflow_id", "order_id", "agent", "idempotency_key"} & set(stored)
-    restored = expand_slot("ord-1001", "fraud", stored)
+    stored = compact_slot("ord-1001", "fraud", slot, WORKFLOW.name)
+    assert not {"workflow", "workflow_id", "order_id", "agent", "idempotency_key"} & set(stored)
+    restored = expand_slot("ord-1001", "fraud", stored, WORKFLOW.name)
     assert restored == slot and list(restored) == list(slot)
+    # A slot from another workflow than the record's keeps its name.
+    assert compact_slot("ord-1001", "fraud", slot, "other-workflow")["workflow"] == WORKFLOW.name
     # Values that differ from what the key and the slot name give are kept as they came.
     odd = slot | {"order_id": "another-order", "idempotency_key": "agent-chose-this"}
     assert {"order_id", "idempotency_key"} <= set(compact_slot("ord-1001", "fraud", odd))
