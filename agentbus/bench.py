@@ -330,8 +330,9 @@ class CallCounter:
             for key, count in self.wire_source().items():
                 wire[wire_key(*key.split(":", 1))] += count
         with self._lock:
-            return CallSnapshot(wire if wire is not None else Counter(self.wire), {r: Counter(c) for r, c in self.by_role.items()},
-                                Counter(self.empty_receives), Counter(self.put_entries), Counter(self.dynamodb))
+            return CallSnapshot(wire if wire is not None else Counter(self.wire),
+                                {r: Counter(c) for r, c in self.by_role.items()}, Counter(self.empty_receives),
+                                Counter(self.put_entries), Counter(self.dynamodb))
 
 
 @dataclass
@@ -594,16 +595,26 @@ def dynamodb_units(dynamodb_calls: Counter, tables: dict[str, str], sizes: dict[
     return writes, reads
 
 
+def ms_per_record(run: LevelRun) -> dict[str, float]:
+    """Each function's busy time per record in ``run`` (ms)."""
+    return {name: u["busy_ms"] / u["records"] for name, u in run.lambda_usage.items() if u["records"]}
+
+
 def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float],
-                   manifest: Manifest = MANIFEST) -> dict[str, float]:
-    """Per-order billed usage of agentbus on AWS, from a parallel run's counts."""
+                   manifest: Manifest = MANIFEST, durations_ms: dict[str, float] | None = None) -> dict[str, float]:
+    """Per-order billed usage of agentbus on AWS, from a parallel run's counts.
+
+    Lambda duration: ``durations_ms`` (ms per record, by function) times the records each function handled,
+    when given; else the run's own busy time.
+    """
     calls = run.calls
     assert calls is not None
     orders = run.concurrency
     billed = calls.by_role["function"] + calls.by_role["poller"]
     deliveries = sum(u["records"] for u in run.lambda_usage.values())  # EventBridge -> SQS SendMessage
     sqs_requests = sum(c for k, c in billed.items() if k.startswith("sqs:")) + deliveries
-    gb_s = sum(u["busy_ms"] / 1000 * manifest.consumer(name).memory_mb / 1024 for name, u in run.lambda_usage.items())
+    gb_s = sum((u["records"] * durations_ms[name] if durations_ms and name in durations_ms else u["busy_ms"])
+               / 1000 * manifest.consumer(name).memory_mb / 1024 for name, u in run.lambda_usage.items())
     writes, reads = dynamodb_units(calls.dynamodb, tables, sizes)
     return {
         "eventbridge_events": calls.put_entries["function"] / orders,
@@ -724,11 +735,15 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     assert calls is not None
     orders = largest.concurrency
     system = system_calls(calls.wire, [calls.by_role["harness"], calls.by_role["emulation"]])
-    usage = agentbus_usage(largest, tables, sizes)
+    # Lambda duration per record from the smallest level: there the local endpoint is not queueing calls,
+    # so a function's time is its work plus uncontended calls (under load, the emulator's queue would be
+    # billed as Lambda time). Both sides use the same figures.
+    durations = ms_per_record(runs["parallel"][min(levels)]) or ms_per_record(largest)
+    usage = agentbus_usage(largest, tables, sizes, durations_ms=durations)
     prices = pricing["prices"]
     agentbus_cost = cost_per_million(usage, prices)
-    agents = {a.name: {"ms_per_record": largest.lambda_usage[a.name]["busy_ms"] / max(1, largest.lambda_usage[
-        a.name]["records"]), "memory_mb": a.memory_mb} for a in MANIFEST.agents}
+    agents = {a.name: {"ms_per_record": durations.get(a.name, 0.0), "memory_mb": a.memory_mb}
+              for a in MANIFEST.agents}
     order_writes = write_units(sizes.get("orders", 1024))
     inventory_writes = 2 * 2 * write_units((sizes.get("inventory-stock", 100) + sizes.get(
         "inventory-reservation", 1024)) / 2)  # one line + the reservation record, transactional

@@ -272,3 +272,26 @@ def test_results_carry_the_contracted_fields_and_ratios():
     assert results["cost_ratio_agentbus_over_standard"] == ratio(results["cost_per_million_usd"],
                                                                  results["step_functions_standard_cost_per_million_usd"])
     json.dumps(results)  # written as JSON as is
+
+
+def test_lambda_duration_is_billed_from_the_uncontended_level_per_record():
+    """Under load the emulator queues calls; that wait is not Lambda time on AWS. Per-record times come from the
+    smallest level and are billed for every record of the largest; Step Functions' agents get the same times."""
+    quiet = _run("parallel", 1, [400.0])  # 100 ms per record
+    busy = _run("parallel", 2, [400.0, 600.0])
+    busy.lambda_usage = {name: {"invocations": 1.0, "records": 2.0, "busy_ms": 5000.0}
+                         for name in ("fraud", "inventory", "shipping", "coordinator")}
+    assert bench.ms_per_record(quiet) == {n: 100.0 for n in ("fraud", "inventory", "shipping", "coordinator")}
+    calls = CallSnapshot(wire=Counter(), by_role={role: Counter() for role in bench.THREAD_ROLES},
+                         empty_receives=Counter(), put_entries=Counter(), dynamodb=Counter())
+    busy.calls = calls
+    usage = bench.agentbus_usage(busy, {}, {}, durations_ms=bench.ms_per_record(quiet))
+    memory = {c.name: c.memory_mb for c in MANIFEST.consumers}
+    # 2 records x 100 ms per function, for 2 orders
+    assert usage["lambda_gb_s"] == pytest.approx(sum(0.1 * m / 1024 for m in memory.values()))
+    assert bench.agentbus_usage(busy, {}, {})["lambda_gb_s"] == pytest.approx(
+        sum(5.0 * m / 1024 for m in memory.values()) / 2)  # without: the run's own busy time
+    results = build_results({"parallel": {1: quiet, 2: busy}, "chained": {1: quiet, 2: busy}}, [1, 2],
+                            {"fraud": 300}, 300, bench.load_pricing(), {"workflows": 1000},
+                            {"workflows": "w", "orders": "o", "inventory": "i"})
+    assert results["usage_per_order"]["lambda_gb_s"] == pytest.approx(usage["lambda_gb_s"], abs=1e-5)
