@@ -465,16 +465,21 @@ class Coordinator:
         self._publish(workflow, claimed, owner)
 
     def _publish(self, workflow: Workflow, record: WorkflowRecord, owner: str) -> None:
-        """Orders table, deadline clean-up, outcome event, ``published``: each step idempotent."""
+        """Orders table, outcome event, deadline clean-up, ``published``: each step idempotent.
+
+        The orders table first: whoever reacts to the outcome event finds the order's record. The deadline
+        clean-up after the event: it is not on the way to the outcome (a schedule that fires for a finished
+        workflow changes nothing), and a failure there retries the whole publication (same outcome again).
+        """
         outcome = record.outcome
         if outcome is None:
             raise RuntimeError(f"final workflow {record.workflow_id!r} has no stored outcome")
         try:
             self.store.put_order(order_record(record))
-            self.deadlines.delete(record.schedule_name or schedule_name(workflow.name, record.workflow_id))
             detail_type = workflow.terminal_detail_types[record.status]
             self.publish(Event(detail_type=detail_type, detail=outcome, source=COORDINATOR_SOURCE,
                                resources=()))
+            self.deadlines.delete(record.schedule_name or schedule_name(workflow.name, record.workflow_id))
             self.store.mark_published(record.workflow_id, iso(self.clock()))
         except Exception:
             # Let the retry (or any later message for this workflow) publish at once.

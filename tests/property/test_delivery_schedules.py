@@ -412,7 +412,7 @@ class Harness:
         workflow_id = json.loads(target["Input"])["workflow_id"]
         record = self.store.load(workflow_id)
         if record is not None and record.published:
-            # Publishing deletes the schedule first: one still there for a published outcome was never deleted.
+            # Publishing deletes the schedule before marking the record published: one still there was never deleted.
             self.stale_schedules.append(name)
         assert target["Arn"] == self.resources.bus_arn
         parameters = target["EventBridgeParameters"]
