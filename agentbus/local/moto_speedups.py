@@ -30,6 +30,10 @@ patch below keeps moto's observable behaviour (same responses, same state) and r
    processor class.
 8. ``BaseResponse.call_action`` listed the handler class's methods with ``inspect.getmembers`` on every
    request; a class's methods do not change, so the list is kept per class.
+9. ``SQSBackend.send_message`` (and every EventBridge delivery to a queue, which goes through it) read
+   ``queue.attributes`` to look up ``ContentBasedDeduplication``; that property rebuilds every attribute,
+   counting the queue's messages three times over (so each send cost grew with the backlog). Within a
+   send, the lookup reads the one setting instead.
 
 ``apply()`` is idempotent and process-wide; the local endpoint calls it when it starts.
 """
@@ -61,6 +65,7 @@ def apply() -> None:
         _patch_backend_routing()
         _patch_update_expressions()
         _patch_action_lookup()
+        _patch_sqs_send_attribute_lookup()
         _applied = True
 
 
@@ -249,3 +254,44 @@ def _patch_action_lookup() -> None:
     import moto.core.responses as responses
 
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+
+
+# 9 ------------------------------------------------------------------------------------------------
+
+_sending = threading.local()
+
+
+class _SettingsOnly:
+    """``queue.attributes`` as ``send_message`` reads it (``.get(name)``), without the message counts."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def get(self, name: str, default: Any = None) -> Any:
+        from moto.core.utils import camelcase_to_underscores
+
+        value = getattr(self._queue, camelcase_to_underscores(name), default)
+        return str(value).lower() if isinstance(value, bool) else value
+
+
+def _patch_sqs_send_attribute_lookup() -> None:
+    from moto.sqs.models import Queue, SQSBackend
+
+    full_attributes = Queue.attributes.fget
+
+    def attributes(self: Any) -> Any:
+        return _SettingsOnly(self) if getattr(_sending, "active", False) else full_attributes(self)
+
+    Queue.attributes = property(attributes)
+    send_message = SQSBackend.send_message
+
+    @functools.wraps(send_message)
+    def send_message_reading_settings_only(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_sending, "active", False)
+        _sending.active = True
+        try:
+            return send_message(self, *args, **kwargs)
+        finally:
+            _sending.active = outer
+
+    SQSBackend.send_message = send_message_reading_settings_only

@@ -95,3 +95,30 @@ def test_a_busy_port_is_a_clear_error():
         port = taken.getsockname()[1]
         with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}"):
             LocalEndpoint(port=port).start()
+
+
+def test_patched_moto_keeps_fifo_deduplication_and_per_call_update_values():
+    """Two of moto_speedups' patches, through the endpoint: sends read ContentBasedDeduplication without
+    the full attribute rebuild; memoized update-expression parses never carry one call's values into another."""
+    with LocalEndpoint() as endpoint:
+        session = _session()
+        sqs = session.client("sqs", endpoint_url=endpoint.url)
+        deduplicated = sqs.create_queue(QueueName="d.fifo", Attributes={
+            "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+        for _ in range(2):
+            sqs.send_message(QueueUrl=deduplicated, MessageBody="same", MessageGroupId="g")
+        assert len(sqs.receive_message(QueueUrl=deduplicated, MaxNumberOfMessages=10).get("Messages", [])) == 1
+        explicit = sqs.create_queue(QueueName="e.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        with pytest.raises(sqs.exceptions.ClientError, match="MessageDeduplicationId"):
+            sqs.send_message(QueueUrl=explicit, MessageBody="x", MessageGroupId="g")
+
+        dynamodb = session.client("dynamodb", endpoint_url=endpoint.url)
+        dynamodb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        for key, value in (("a", "first"), ("b", "second"), ("a", "third")):
+            dynamodb.update_item(TableName="t", Key={"pk": {"S": key}}, UpdateExpression="SET #v = :v ADD #n :one",
+                                 ExpressionAttributeNames={"#v": "value", "#n": "writes"},
+                                 ExpressionAttributeValues={":v": {"S": value}, ":one": {"N": "1"}})
+        items = {i["pk"]["S"]: (i["value"]["S"], i["writes"]["N"]) for i in dynamodb.scan(TableName="t")["Items"]}
+        assert items == {"a": ("third", "2"), "b": ("second", "1")}
