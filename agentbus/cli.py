@@ -318,7 +318,11 @@ def _up(args: argparse.Namespace) -> int:
     # Wait with a timeout: a signal may be delivered to any thread, and Python runs its handler only when
     # the main thread runs bytecode; a main thread blocked in an untimed wait would never see SIGTERM.
     while not stopping.wait(timeout=0.5):
-        pass
+        if stack.endpoint.exit_code is not None:
+            errors.print(f"agentbus up: the local endpoint process exited unexpectedly (exit code "
+                         f"{stack.endpoint.exit_code}); its state is lost, stopping", markup=False)
+            stack.stop()
+            return 1
     console.print("stopping…", markup=False)
     # A second Ctrl-C / SIGTERM while stopping exits at once; a stop that hangs dumps every thread's stack.
     for signum in (signal.SIGINT, signal.SIGTERM):

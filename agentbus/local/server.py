@@ -181,8 +181,9 @@ def make_app(observer: Callable[[str, str], None] | None = None) -> SerializingM
 
 
 def serve(host: str, port: int) -> int:
-    """The endpoint process (``python -m agentbus.local.server``): prints ``ready <port>`` once it listens,
-    then serves until its standard input closes (the owner stopped it, or went away) or SIGTERM.
+    """The endpoint process (``python -m agentbus.local.server``): prints ``ready <port>`` once it listens (or
+    ``error <why>``), then serves until its standard input closes (the owner stopped it, or went away) or
+    SIGTERM.
 
     waitress serves it: unlike werkzeug's development server, it keeps HTTP/1.1 connections alive, so the
     clients' connection pools are reused instead of a TCP connection (and a server thread) per API call.
@@ -195,7 +196,7 @@ def serve(host: str, port: int) -> int:
         server = create_server(make_app(WireCounter()), host=host, port=port, threads=SERVER_THREADS,
                                connection_limit=CONNECTION_LIMIT, ident="agentbus-local")
     except OSError as error:
-        print(f"cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr, flush=True)
+        print(f"error cannot listen on {host}:{port}: {error.strerror}", flush=True)
         return 2
 
     def stop(*_: object) -> None:
@@ -232,22 +233,20 @@ class LocalEndpoint:
                                                                            os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "agentbus.local.server", "--host", self.host, "--port", str(self.port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        first_line: list[bytes] = []
-        reader = threading.Thread(target=lambda: first_line.append(self._process.stdout.readline()), daemon=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        first_line: list[str] = []
+        reader = threading.Thread(target=lambda: first_line.append(self._process.stdout.readline().decode()),
+                                  daemon=True)
         reader.start()
         reader.join(START_TIMEOUT_S)
-        if not first_line or not first_line[0].startswith(b"ready"):
-            self._process.kill()
-            _, error = self._process.communicate(timeout=10)
-            self._process = None
-            message = error.decode(errors="replace").strip().splitlines()
-            if not first_line:
+        line = first_line[0].strip() if first_line else None
+        if line is None or not line.startswith("ready"):
+            self.stop()
+            if line is None:
                 raise RuntimeError(f"the local endpoint did not start within {START_TIMEOUT_S} s")
-            raise RuntimeError(message[-1] if message else "the local endpoint exited while starting")
-        # From now on the endpoint writes to our stderr (moto's warnings), not to a pipe nobody reads.
-        self._process.stdout.close()
-        threading.Thread(target=_forward, args=(self._process.stderr,), name="endpoint-stderr", daemon=True).start()
+            raise RuntimeError(line.removeprefix("error ") or "the local endpoint exited while starting "
+                               "(its error is above)")
+        self._process.stdout.close()  # the endpoint says nothing more there (it writes to the shared stderr)
         return self
 
     def wire_calls(self) -> Counter:
@@ -258,6 +257,11 @@ class LocalEndpoint:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The endpoint process's exit code once it has exited; None while it runs (or before start)."""
+        return self._process.poll() if self._process else None
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -276,12 +280,6 @@ class LocalEndpoint:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _forward(stream: Any) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        for line in stream:
-            sys.stderr.write(line.decode(errors="replace"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +146,29 @@ def test_up_stops_cleanly_on_sigterm():
     local = start_up()
     assert stop_up(local) == 0
     assert "stopped" in "".join(local.output)
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            found.append((int(entry.name), command))
+    return found
+
+
+def test_up_stops_with_an_error_when_its_endpoint_process_dies():
+    local = start_up()
+    endpoints = [pid for pid, command in _children(local.process.pid) if "agentbus.local.server" in command]
+    assert len(endpoints) == 1, _children(local.process.pid)
+    os.kill(endpoints[0], signal.SIGKILL)
+    assert local.process.wait(timeout=30) == 1
+    local.reader.join(timeout=5)
+    assert "the local endpoint process exited unexpectedly (exit code -9)" in "".join(local.output)
