@@ -260,8 +260,9 @@ class LocalRuntime:
         group = self.resources.schedule_group
         while not self._stop.wait(self.options.schedule_poll_s):
             try:
-                names = [s["Name"] for page in self.scheduler.get_paginator("list_schedules").paginate(
-                    GroupName=group) for s in page.get("Schedules", [])]
+                names = self._schedule_names(group)
+                if names is None:
+                    continue
                 for gone in set(due_at) - set(names):
                     due_at.pop(gone)
                 now = datetime.now(UTC)
@@ -280,6 +281,19 @@ class LocalRuntime:
                 if self._stop.is_set():
                     return
                 log.exception("firing schedules failed; retrying")
+
+    def _schedule_names(self, group: str) -> list[str] | None:
+        """Every schedule in ``group``; None when the listing must start over (a page token went stale)."""
+        try:
+            return [s["Name"] for page in self.scheduler.get_paginator("list_schedules").paginate(GroupName=group)
+                    for s in page.get("Schedules", [])]
+        except self.scheduler.exceptions.ClientError as error:
+            # moto's page token names the last schedule listed: when the coordinator deletes that schedule
+            # between two pages, the next page is refused. Nothing is lost: list again on the next tick.
+            if error.response.get("Error", {}).get("Code") == "InvalidToken":
+                log.debug("schedule listing restarted: %s", error)
+                return None
+            raise
 
     def _fire(self, schedule: dict[str, Any]) -> None:
         target = schedule["Target"]
