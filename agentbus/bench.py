@@ -738,7 +738,8 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     # Lambda duration per record from the smallest level: there the local endpoint is not queueing calls,
     # so a function's time is its work plus uncontended calls (under load, the emulator's queue would be
     # billed as Lambda time). Both sides use the same figures.
-    durations = ms_per_record(runs["parallel"][min(levels)]) or ms_per_record(largest)
+    durations_level = min(levels) if ms_per_record(runs["parallel"][min(levels)]) else max(levels)
+    durations = ms_per_record(runs["parallel"][durations_level])
     usage = agentbus_usage(largest, tables, sizes, durations_ms=durations)
     prices = pricing["prices"]
     agentbus_cost = cost_per_million(usage, prices)
@@ -775,6 +776,9 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
         "eventbridge_to_sqs_deliveries_per_order": round(sum(u["records"] for u in largest.lambda_usage.values())
                                                          / orders, 3),
         "usage_per_order": {k: round(v, 6) for k, v in usage.items()},
+        # The Lambda time per record both cost models bill (ms, by function), and the level it was measured at.
+        "lambda_ms_per_record": {name: round(ms, 1) for name, ms in sorted(durations.items())},
+        "lambda_ms_per_record_measured_at_concurrency": durations_level,
         "item_sizes_bytes": {k: round(v) for k, v in sizes.items() if k != "workflow-update-units"},
         "workflow_write_units_per_update": round(sizes.get("workflow-update-units", 0), 2),
         "cost_per_million_usd": agentbus_cost["total"],

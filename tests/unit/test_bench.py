@@ -295,3 +295,5 @@ def test_lambda_duration_is_billed_from_the_uncontended_level_per_record():
                             {"fraud": 300}, 300, bench.load_pricing(), {"workflows": 1000},
                             {"workflows": "w", "orders": "o", "inventory": "i"})
     assert results["usage_per_order"]["lambda_gb_s"] == pytest.approx(usage["lambda_gb_s"], abs=1e-5)
+    assert results["lambda_ms_per_record"] == {n: 100.0 for n in ("coordinator", "fraud", "inventory", "shipping")}
+    assert results["lambda_ms_per_record_measured_at_concurrency"] == 1
