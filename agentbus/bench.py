@@ -272,21 +272,15 @@ def role_of(thread_name: str, key: str) -> str:
 
 @dataclass
 class CallCounter:
-    """Counts API calls on the wire (endpoint observer) and by caller (botocore hooks on the session)."""
+    """Counts API calls on the wire (the endpoint's own counts) and by caller (botocore hooks on the session)."""
 
-    wire: Counter = field(default_factory=Counter)
     by_role: dict[str, Counter] = field(default_factory=lambda: {role: Counter() for role in THREAD_ROLES})
     empty_receives: Counter = field(default_factory=Counter)  # by role
     put_entries: Counter = field(default_factory=Counter)  # PutEvents entries, by role
     dynamodb: Counter = field(default_factory=Counter)  # function calls as "Op@table" (TransactWriteItems: items)
-    # The endpoint's own count of the calls it served (``LocalEndpoint.wire_calls``); else ``on_wire``'s.
-    wire_source: Callable[[], Counter] | None = None
+    # The endpoint's own count of the calls it served so far, by "service:Action" (``LocalEndpoint.wire_calls``).
+    wire_source: Callable[[], Counter] = Counter
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def on_wire(self, service: str, action: str) -> None:
-        key = wire_key(service, action)
-        with self._lock:
-            self.wire[key] += 1
 
     def install(self, session: Any) -> None:
         """Hook every client the session creates from now on (the runtime's, the functions', ours)."""
@@ -324,13 +318,11 @@ class CallCounter:
                 self.empty_receives[role] += 1
 
     def snapshot(self) -> CallSnapshot:
-        wire = None
-        if self.wire_source:
-            wire = Counter()
-            for key, count in self.wire_source().items():
-                wire[wire_key(*key.split(":", 1))] += count
+        wire: Counter = Counter()
+        for key, count in self.wire_source().items():
+            wire[wire_key(*key.split(":", 1))] += count
         with self._lock:
-            return CallSnapshot(wire if wire is not None else Counter(self.wire),
+            return CallSnapshot(wire,
                                 {r: Counter(c) for r, c in self.by_role.items()}, Counter(self.empty_receives),
                                 Counter(self.put_entries), Counter(self.dynamodb))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import urllib.request
 from dataclasses import dataclass, field
 
 import boto3
@@ -49,9 +48,6 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.endpoint.start()
         try:
-            # A fresh endpoint process starts empty; the reset makes that explicit for any moto state
-            # imported into the fork server before it forked.
-            urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
             self.resources = provision(self.session, manifest=self.manifest, endpoint_url=self.url)
             self.runtime = LocalRuntime(self.url, self.resources, self.manifest, self.options, self.session).start()
         except BaseException:
