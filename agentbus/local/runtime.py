@@ -97,8 +97,7 @@ class LocalRuntime:
     def clients_for(self, consumer: Consumer) -> Clients:
         clients = Clients.create(self.session, self.endpoint_url)
         if self.options.chaos:
-            clients = Clients(events=self.options.chaos.wrap_events_client(clients.events), sqs=clients.sqs,
-                              dynamodb=clients.dynamodb, scheduler=clients.scheduler)
+            clients = dataclasses.replace(clients, events=self.options.chaos.wrap_events_client(clients.events))
         return clients
 
     def build_handler(self, consumer: Consumer) -> Callable[[dict, Any], dict]:

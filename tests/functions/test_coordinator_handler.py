@@ -433,8 +433,7 @@ class FailingOnce:
 
 def test_fault_crash_between_finish_and_publish_retry_publishes_stored_outcome(h):
     events = FailingOnce(h.clients.events)
-    handler = h.build(Clients(events=events, sqs=h.clients.sqs, dynamodb=h.clients.dynamodb,
-                              scheduler=h.clients.scheduler))
+    handler = h.build(dataclasses.replace(h.clients, events=events))
     h.deliver(trigger(), result("fraud"), result("inventory"), handler=handler)
     last = result("shipping")
     first = h.deliver(last, handler=handler)
@@ -469,8 +468,7 @@ class RecordingFailingOnce(FailingOnce):
 
 def test_fault_republished_outcome_is_byte_for_byte_the_first_one_though_stored_without_results(h):
     events = RecordingFailingOnce(h.clients.events)
-    handler = h.build(Clients(events=events, sqs=h.clients.sqs, dynamodb=h.clients.dynamodb,
-                              scheduler=h.clients.scheduler))
+    handler = h.build(dataclasses.replace(h.clients, events=events))
     h.deliver(trigger(), result("fraud"), result("inventory"), handler=handler)
     last = result("shipping")
     assert len(h.deliver(last, handler=handler)["batchItemFailures"]) == 1  # crashed after the finish

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,7 @@ class FlakyEvents:
 def test_transient_error_fails_only_that_record(aws):
     session, resources = aws
     clients = Clients.create(session)
-    flaky = Clients(events=FlakyEvents(clients.events, "ord-1002"), sqs=clients.sqs, dynamodb=clients.dynamodb,
-                    scheduler=clients.scheduler)
+    flaky = replace(clients, events=FlakyEvents(clients.events, "ord-1002"))
     handle = fraud.build(settings_for(resources), flaky)
     response = handle(batch(resources, body("order-placed-over-limit.json"), body("order-placed.json")), context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}

@@ -119,7 +119,7 @@ class CrashingEvents:
 
 def with_events(session, events) -> Clients:
     clients = Clients.create(session)
-    return Clients(events=events, sqs=clients.sqs, dynamodb=clients.dynamodb, scheduler=clients.scheduler)
+    return replace(clients, events=events)
 
 
 # -- reservations ---------------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_transient_error_fails_only_that_record(aws):
                 raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutEvents")
             return clients.events.put_events(**kwargs)
 
-    flaky = Clients(events=FailFirst(), sqs=clients.sqs, dynamodb=clients.dynamodb, scheduler=clients.scheduler)
+    flaky = replace(clients, events=FailFirst())
     response = build(session, resources, flaky)(
         batch(resources, body("order-placed.json"), body("order-placed-over-limit.json")), context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
