@@ -268,10 +268,15 @@ class _SettingsOnly:
         self._queue = queue
 
     def get(self, name: str, default: Any = None) -> Any:
-        from moto.core.utils import camelcase_to_underscores
-
-        value = getattr(self._queue, camelcase_to_underscores(name), default)
+        value = getattr(self._queue, _attribute_name(name), default)
         return str(value).lower() if isinstance(value, bool) else value
+
+
+@functools.cache
+def _attribute_name(name: str) -> str:
+    from moto.core.utils import camelcase_to_underscores
+
+    return camelcase_to_underscores(name)
 
 
 def _patch_sqs_send_attribute_lookup() -> None:
