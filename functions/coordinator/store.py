@@ -283,6 +283,8 @@ class WorkflowStore:
         sets = [
             f"{x.name('status')} = {x.value(status.value)}",
             # The results are the record's slots already (the finish is conditional on their version).
+            # Its workflow is the item's (a workflow id is the item's key, so it belongs to one workflow):
+            # left out, and put back from the item on reading.
             f"{x.name('outcome')} = {x.value(compact_outcome(workflow_id, outcome, outcome.get('workflow')))}",
             f"{x.name('finished_at')} = {x.value(finished_at)}",
             f"{x.name('published')} = {x.value(False)}",
