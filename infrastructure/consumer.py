@@ -66,19 +66,13 @@ class QueueConsumer(Construct):
         self.key = key
         self.bus = bus
 
-        self.dlq = sqs.Queue(
-            self, "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=RETENTION,
-        )
+        # Both queues: encrypted with the stack's key, TLS only, kept as long as SQS allows.
+        protected = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key, "enforce_ssl": True,
+                     "retention_period": RETENTION}
+        self.dlq = sqs.Queue(self, "DeadLetterQueue", **protected)
         self.queue = sqs.Queue(
             self, "Queue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=RETENTION,
+            **protected,
             visibility_timeout=Duration.seconds(consumer.visibility_timeout_s),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=consumer.max_receive_count, queue=self.dlq),
         )
