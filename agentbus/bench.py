@@ -48,7 +48,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agentbus.local.provision import REPO_ROOT, seed_stock
+from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
@@ -343,6 +343,12 @@ class CallSnapshot:
 
 # --- the harness -----------------------------------------------------------------------------------
 
+def seed_skus(manifest: Manifest = MANIFEST) -> list[str]:
+    """Every SKU of the stock seed file (the benchmark's orders draw their lines from them)."""
+    table = manifest.table("inventory")
+    return sorted(json.loads((REPO_ROOT / str(table.seed_file)).read_text())["stock"])
+
+
 def bench_manifest(manifest: Manifest = MANIFEST, *, chained: bool) -> Manifest:
     """The manifest as is (parallel), or with no agent subscribed to anything (chained: the harness feeds
     each agent's queue in turn; the coordinator still sees the trigger and every result)."""
@@ -476,7 +482,7 @@ class Harness:
     def run_level(self, concurrency: int, run_id: str, *, timeout_s: float,
                   progress: Callable[[int], None] | None = None) -> LevelRun:
         mode = "chained" if self.chained else "parallel"
-        entries = make_orders(f"bench-{run_id}-{mode}-{concurrency}", concurrency, sorted(seed_stock()))
+        entries = make_orders(f"bench-{run_id}-{mode}-{concurrency}", concurrency, sorted(seed_skus()))
         order_ids = [json.loads(e["Detail"])["order_id"] for e in entries]
         bus = self.stack.resources.bus_name
         self._progress = progress

@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from functions.manifest import MANIFEST
+from functions.common.settings import function_environment
+from functions.common.spec import Manifest
 
 LOCAL_RESOURCES_PARAMETER = "/agentbus/resources"
 DEFAULT_STACK_NAME = "AgentbusStack"
@@ -44,17 +45,15 @@ class Resources:
         data["consumers"] = {name: ConsumerResources(**c) for name, c in data["consumers"].items()}
         return cls(**data)
 
-    def function_environment(self, consumer_name: str) -> dict[str, str]:
-        """The environment every function gets (see functions/common/settings.py for the parser)."""
-        return {
-            "EVENT_BUS_NAME": self.bus_name,
-            "EVENT_BUS_ARN": self.bus_arn,
-            "WORKFLOW_TABLE": self.tables["workflows"],
-            "ORDERS_TABLE": self.tables["orders"],
-            "INVENTORY_TABLE": self.tables["inventory"],
-            "DEAD_LETTER_QUEUE_URL": self.consumers[consumer_name].dlq_url,
-            "SCHEDULE_GROUP": self.schedule_group,
-            "SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
-            "POWERTOOLS_SERVICE_NAME": consumer_name,
-            "RECORD_CONCURRENCY": str(MANIFEST.consumer(consumer_name).record_concurrency),
-        }
+    def function_environment(self, consumer_name: str, manifest: Manifest, *,
+                             parameters: dict[str, str] | None = None,
+                             deadline_seconds: int | None = None) -> dict[str, str]:
+        """The environment of one function of this deployment (the contract: functions/common/settings.py)."""
+        return function_environment(
+            manifest.consumer(consumer_name), manifest,
+            bus_name=self.bus_name, bus_arn=self.bus_arn, tables=self.tables,
+            dead_letter_queue_url=self.consumers[consumer_name].dlq_url,
+            schedule_group=self.schedule_group, scheduler_role_arn=self.scheduler_role_arn,
+            schedule_dead_letter_arn=self.extra.get("schedule_dead_letter_arn"),
+            parameters=parameters, deadline_seconds=deadline_seconds,
+        )

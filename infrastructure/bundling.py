@@ -1,7 +1,7 @@
 """The Lambda code asset: the ``functions/`` package, bundled locally (no Docker needed to synth).
 
 Every function shares one asset whose root holds ``functions/``, so the manifest's handler paths
-(``functions.fraud.handler.handler``) resolve as they do in the repository. Third-party code comes from
+(``functions.orders.fraud.handler.handler``) resolve as they do in the repository. Third-party code comes from
 the Powertools public layer (it includes pydantic v2 and the X-Ray SDK) and the runtime's boto3.
 """
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from functions.manifest import DEADLINE_SOURCE, Manifest
+from functions.common.spec import DEADLINE_SOURCE, Manifest
 
 from .consumer import construct_id
 
@@ -31,10 +31,12 @@ class CoordinatorState(Construct):
         super().__init__(scope, id)
 
         self.tables: dict[str, dynamodb.Table] = {}
-        for table in manifest.tables:
+        for table in manifest.all_tables:
             self.tables[table.logical_name] = dynamodb.Table(
                 self, f"{construct_id(table.logical_name)}Table",
                 partition_key=dynamodb.Attribute(name=table.partition_key, type=dynamodb.AttributeType.STRING),
+                sort_key=(dynamodb.Attribute(name=table.sort_key, type=dynamodb.AttributeType.STRING)
+                          if table.sort_key else None),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
                 encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
                 encryption_key=key,
@@ -72,7 +74,8 @@ class CoordinatorState(Construct):
         """Let ``role`` create and delete the group's schedules, and hand them the scheduler role only."""
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="DeadlineSchedules",
-            actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
+            # UpdateSchedule: a deadline that fired early is re-armed (Scheduler fires within its minute).
+            actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
             resources=[self.schedules_arn],
         ))
         role.add_to_principal_policy(iam.PolicyStatement(

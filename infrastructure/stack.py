@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
@@ -12,7 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
-from functions.manifest import BUS_NAME, DEADLINE_SOURCE, MANIFEST, Manifest
+from functions.common.settings import function_environment
+from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter
+from functions.manifest import MANIFEST
 
 from . import nag
 from .bundling import functions_code
@@ -37,39 +38,46 @@ class StackConfig:
     """The CDK context the stack reads (``cdk synth -c bus_name=...``)."""
 
     bus_name: str = BUS_NAME
-    fraud_limit: str = "10000.00"
+    # Manifest parameters by environment variable name, from their CDK context keys (``-c fraud_limit=5000``).
+    parameters: dict[str, str] = field(default_factory=dict)
     alarm_email: str | None = None
     deadline_seconds: int | None = None
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
 
     @classmethod
-    def from_context(cls, node: Any) -> StackConfig:
+    def from_context(cls, node: Any, manifest: Manifest = MANIFEST) -> StackConfig:
         def get(name: str) -> Any:
             value = node.try_get_context(name)
             return None if value in (None, "") else value
 
+        parameters = {p.env: str(get(p.context)) for p in manifest_parameters(manifest)
+                      if p.context and get(p.context) is not None}
         config = cls(
             bus_name=str(get("bus_name") or cls.bus_name),
-            fraud_limit=str(get("fraud_limit") or cls.fraud_limit),
+            parameters=parameters,
             alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
         )
-        config.validate()
+        config.validate(manifest)
         return config
 
-    def validate(self) -> None:
+    def validate(self, manifest: Manifest = MANIFEST) -> None:
         if not _BUS_NAME.match(self.bus_name):
             raise ValueError(f"bus_name {self.bus_name!r}: letters, digits and . _ - only, at most 256")
-        try:
-            limit = Decimal(self.fraud_limit)
-        except InvalidOperation:
-            raise ValueError(f"fraud_limit must be a decimal amount, got {self.fraud_limit!r}") from None
-        if not limit.is_finite() or limit < 0:
-            raise ValueError(f"fraud_limit must be a finite amount >= 0, got {self.fraud_limit!r}")
+        for parameter in manifest_parameters(manifest):
+            if parameter.env in self.parameters:
+                try:
+                    parameter.validate(self.parameters[parameter.env])
+                except ValueError as error:
+                    raise ValueError(f"{parameter.context or parameter.env}: {error}") from None
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
+
+
+def manifest_parameters(manifest: Manifest) -> list[Parameter]:
+    return [parameter for consumer in manifest.consumers for parameter in consumer.parameters]
 
 
 def _positive_int(name: str, value: Any) -> int | None:
@@ -167,12 +175,15 @@ class AgentbusStack(Stack):
         nag.acknowledge(self)
 
     def function_environment(self, consumer_name: str) -> dict[str, str]:
-        """The variables functions/common/settings.py parses, the same the local runtime sets."""
-        environment = {
-            **self.resources.function_environment(consumer_name),
-            "FRAUD_LIMIT": self.config.fraud_limit,
+        """The variables functions/common/settings.py writes and parses, the same the local runtime sets."""
+        resources = self.resources
+        return {
+            **function_environment(
+                self.manifest.consumer(consumer_name), self.manifest,
+                bus_name=resources.bus_name, bus_arn=resources.bus_arn, tables=resources.tables,
+                dead_letter_queue_url=resources.consumers[consumer_name].dlq_url,
+                schedule_group=resources.schedule_group, scheduler_role_arn=resources.scheduler_role_arn,
+                parameters=self.config.parameters, deadline_seconds=self.config.deadline_seconds,
+            ),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
-        if self.config.deadline_seconds is not None:
-            environment["DEADLINE_SECONDS"] = str(self.config.deadline_seconds)
-        return environment

@@ -71,3 +71,25 @@ def delivered_to_coordinator(session, resources) -> list[dict]:
     """Events the bus delivered to the coordinator's queue so far (agent results, triggers), drained."""
     url = resources.consumers["coordinator"].queue_url
     return [json.loads(m["Body"]) for m in drain_queue(session.client("sqs"), url)]
+
+
+ORDERS = "order-fulfillment"
+
+
+def settings_for(resources, consumer: str, manifest=None, **overrides):
+    """The settings ``consumer``'s function parses from the environment the stack / local runtime give it."""
+    import dataclasses
+
+    from functions.common.settings import Settings
+    from functions.manifest import MANIFEST
+
+    settings = Settings.from_env(resources.function_environment(consumer, manifest or MANIFEST))
+    return dataclasses.replace(settings, **overrides) if overrides else settings
+
+
+def workflow_store(client, resources, manifest=None):
+    """The coordinator's store on a provisioned deployment (its table and the main tables)."""
+    from functions.coordinator.store import WorkflowStore
+    from functions.manifest import MANIFEST
+
+    return WorkflowStore(client, resources.tables["workflows"], manifest or MANIFEST, resources.tables)

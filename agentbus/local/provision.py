@@ -11,16 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from agentbus.resources import LOCAL_RESOURCES_PARAMETER, ConsumerResources, Resources
-from functions.manifest import MANIFEST, Manifest
+from agentbus.seeds import put_new, seed_items, seeded_tables
+from functions.common.spec import Manifest
+from functions.manifest import MANIFEST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 LOCAL_VISIBILITY_TIMEOUT_S = 30  # the local poller changes visibility itself on failures
-
-
-def seed_stock(manifest: Manifest = MANIFEST) -> dict[str, int]:
-    table = next(t for t in manifest.tables if t.seed_file)
-    return json.loads((REPO_ROOT / table.seed_file).read_text())["stock"]
 
 
 def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "agentbus",
@@ -41,21 +38,19 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
                           Description="every event on the bus, for replay")
 
     tables: dict[str, str] = {}
-    for table in manifest.tables:
+    for table in manifest.all_tables:
         name = f"{prefix}-{table.logical_name}"
+        keys = [(table.partition_key, "HASH")] + ([(table.sort_key, "RANGE")] if table.sort_key else [])
         dynamodb.create_table(
             TableName=name,
-            KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
             BillingMode="PAY_PER_REQUEST",
         )
         tables[table.logical_name] = name
 
-    stock_table = tables["inventory"]
-    for sku, units in seed_stock(manifest).items():
-        dynamodb.put_item(TableName=stock_table, Item={
-            "pk": {"S": f"sku#{sku}"}, "sku": {"S": sku}, "on_hand": {"N": str(units)}, "reserved": {"N": "0"},
-        })
+    for table in seeded_tables(manifest):
+        put_new(dynamodb, tables[table.logical_name], table, seed_items(table))
 
     consumers: dict[str, ConsumerResources] = {}
     for consumer in manifest.consumers:
@@ -79,7 +74,8 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
                                Targets=[{"Id": f"{consumer.name}-queue", "Arn": queue_arn}])
 
     schedule_group = prefix
-    scheduler.create_schedule_group(Name=schedule_group)
+    if manifest.coordinated:
+        scheduler.create_schedule_group(Name=schedule_group)
     role = iam.create_role(RoleName=f"{prefix}-scheduler", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},

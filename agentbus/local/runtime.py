@@ -20,7 +20,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -31,8 +30,9 @@ from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, Clients
 from functions.common.observability import metrics
-from functions.common.settings import Settings
-from functions.manifest import MANIFEST, Consumer, Manifest
+from functions.common.settings import SIMULATED_WORK_MS, Settings
+from functions.common.spec import Consumer, Manifest
+from functions.manifest import MANIFEST
 
 log = logging.getLogger("agentbus.runtime")
 
@@ -41,7 +41,8 @@ log = logging.getLogger("agentbus.runtime")
 class RuntimeOptions:
     deadline_seconds: int | None = None
     simulated_work_ms: dict[str, int] | None = None
-    fraud_limit: Decimal | None = None
+    # Manifest parameters by environment variable name (e.g. FRAUD_LIMIT), over the manifest's defaults.
+    parameters: dict[str, str] = field(default_factory=dict)
     chaos: Chaos | None = None
     # Long-poll wait of each receive; the endpoint spends it outside its lock.
     poll_wait_s: int = 1
@@ -85,14 +86,18 @@ class LocalRuntime:
 
     # -- wiring -------------------------------------------------------------------------------------
 
+    def environment_for(self, consumer: Consumer) -> dict[str, str]:
+        """The function's Lambda environment, as the stack would set it, with the local run's options."""
+        environment = self.resources.function_environment(
+            consumer.name, self.manifest, parameters=self.options.parameters,
+            deadline_seconds=self.options.deadline_seconds)
+        if self.options.simulated_work_ms:
+            environment[SIMULATED_WORK_MS] = ",".join(f"{k}={v}" for k, v in self.options.simulated_work_ms.items())
+        return environment
+
     def settings_for(self, consumer: Consumer) -> Settings:
-        """What the function would parse from its Lambda environment, plus the local run's overrides."""
-        settings = Settings.from_env(self.resources.function_environment(consumer.name))
-        overrides = {"deadline_seconds": self.options.deadline_seconds,
-                     "simulated_work_ms": self.options.simulated_work_ms}
-        if self.options.fraud_limit is not None:
-            overrides["fraud_limit"] = self.options.fraud_limit
-        return dataclasses.replace(settings, **overrides)
+        """What the function parses from its Lambda environment at cold start."""
+        return Settings.from_env(self.environment_for(consumer))
 
     def clients_for(self, consumer: Consumer) -> Clients:
         clients = Clients.create(self.session, self.endpoint_url)

@@ -1,14 +1,21 @@
-"""The shared agent runner: one ``Order Placed`` in, one agent result event out.
+"""The shared agent runner: one trigger event in, one agent result event out, for any workflow.
 
-Every agent does the same around its own decision: validate the trigger's detail (invalid detail is a
-poison message naming the bad field), optionally sleep the benchmark-only simulated work time, time the
-work, build the ``AgentResult`` detail from the manifest (the outcome comes from the agent's
-``ResultType``) and publish it with the agent's source. Only the decision differs:
+Every agent does the same around its own decision: validate the trigger's detail with the workflow's trigger
+model from the manifest (invalid detail is a poison message naming the bad field), optionally sleep the
+benchmark-only simulated work time, time the work, build the ``AgentResult`` detail from the manifest (the
+outcome comes from the agent's ``ResultType``, never from the agent's say), stamp it with the digest of the
+trigger version it acted on, and publish it with the agent's source. Only the decision differs:
 
-- a pure ``decide(order) -> Decision`` (fraud, shipping), or
-- an ``act(order, finish) -> AgentOutput`` (inventory), for an agent whose decision has a side effect
-  and must be recorded with it: ``finish(decision)`` stamps the timings and builds the exact result
-  that will be published, so the agent can store it and republish it verbatim on a retry.
+- a pure ``decide(request) -> Decision``, or
+- an ``act(request, finish) -> AgentOutput``, for an agent whose decision has a side effect and must be
+  recorded with it: ``finish(decision)`` stamps the timings and builds the exact result that will be
+  published, so the agent can store it and republish it verbatim on a retry.
+
+``request`` is an instance of the workflow's trigger model. An agent with a side effect may also undo it
+(``compensate(outcome)``) on the terminal detail-types the manifest lists in its ``compensate_on``.
+
+A result that cannot be published (over EventBridge's 256 KB entry limit, measured as EventBridge measures
+it) becomes at once the agent's first failure result with that reason, not a retried message.
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from functions.common.clients import Clients
 from functions.common.consumer import RecordHandler, consume, validate
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage
-from functions.common.models import AgentResult, BusEvent, OrderPlaced
+from functions.common.digest import trigger_digest
+from functions.common.models import AgentResult, BusEvent, WorkflowOutcome
 from functions.common.observability import NAMESPACE, SERVICE, logger
-from functions.common.publisher import Event, EventPublisher
+from functions.common.publisher import Event, EventPublisher, EventTooLargeError
 from functions.common.settings import Settings
-from functions.manifest import MANIFEST, Agent, Manifest, Workflow
+from functions.common.spec import COORDINATOR_SOURCE, Agent, Manifest, Workflow
 
 Clock = Callable[[], datetime]
 
@@ -62,18 +70,18 @@ class AgentOutput:
     detail: dict[str, Any]
 
 
+# Builds (and so measures) a PutEvents entry as the publisher will, without sending it.
+_SIZER = EventPublisher(client=None, bus_name="size-check")
+
 Finish = Callable[[Decision], AgentOutput]
-Decide = Callable[[OrderPlaced], Decision]
-Act = Callable[[OrderPlaced, Finish], AgentOutput]
+Decide = Callable[[Any], Decision]
+Act = Callable[[Any, Finish], AgentOutput]
+Compensate = Callable[[WorkflowOutcome], Any]
 
 
-def locate(agent_name: str, manifest: Manifest = MANIFEST) -> tuple[Agent, Workflow]:
+def locate(agent_name: str, manifest: Manifest) -> tuple[Agent, Workflow]:
     """The manifest's agent of that name and the workflow it belongs to."""
-    for workflow in manifest.workflows:
-        for agent in workflow.agents:
-            if agent.name == agent_name:
-                return agent, workflow
-    raise KeyError(f"unknown agent {agent_name!r}; known: {', '.join(a.name for a in manifest.agents)}")
+    return manifest.agent(agent_name), manifest.workflow_of(agent_name)
 
 
 def emf_enabled() -> bool:
@@ -116,7 +124,7 @@ class AgentMetrics:
 
 
 class AgentRunner:
-    """Runs one agent's decision for one ``Order Placed`` event and publishes the result."""
+    """Runs one agent's decision for one trigger event of its workflow and publishes the result."""
 
     def __init__(
         self,
@@ -136,27 +144,28 @@ class AgentRunner:
         self.agent = agent
         self.workflow = workflow
         self.publisher = publisher
-        self.act: Act = act or (lambda order, finish: finish(decide(order)))  # type: ignore[misc]
+        self.act: Act = act or (lambda request, finish: finish(decide(request)))  # type: ignore[misc]
+        self.model = workflow.trigger.model_class
         self.work_ms = (simulated_work_ms or {}).get(agent.name)
         self.clock = clock
         self.sleep = sleep
         self.metrics = metrics or AgentMetrics(agent.name)
 
     def handle(self, event: BusEvent) -> AgentOutput:
-        if not self.workflow.trigger.matches(event.source, event.detail_type):
+        trigger = self.workflow.trigger.subscription
+        if not trigger.matches(event.source, event.detail_type):
             raise PoisonMessage(
-                f"agent {self.agent.name!r} handles {', '.join(self.workflow.trigger.detail_types)} "
-                f"from {', '.join(self.workflow.trigger.sources)}, not {event.detail_type!r} from {event.source!r}"
+                f"agent {self.agent.name!r} handles {', '.join(trigger.detail_types)} "
+                f"from {', '.join(trigger.sources)}, not {event.detail_type!r} from {event.source!r}"
             )
         try:
-            order = validate(OrderPlaced, event.detail)
+            request = validate(self.model, event.detail)
         except PoisonMessage:
             self.metrics.poison()
             raise
         try:
-            output = self._run(order)
-            self.publisher.publish([Event(detail_type=output.detail_type, detail=output.detail,
-                                          source=self.agent.source)])
+            output = self._run(request, trigger_digest(event.detail))
+            self.publisher.publish([self.event(output)])
         except Exception:
             self.metrics.error()
             raise
@@ -165,7 +174,13 @@ class AgentRunner:
         })
         return output
 
-    def _run(self, order: OrderPlaced) -> AgentOutput:
+    def event(self, output: AgentOutput) -> Event:
+        return Event(detail_type=output.detail_type, detail=output.detail, source=self.agent.source)
+
+    def workflow_id(self, request: Any) -> str:
+        return str(getattr(request, self.workflow.id_field))
+
+    def _run(self, request: Any, digest: str | None = None) -> AgentOutput:
         started = self.clock()
         if self.work_ms:
             self.sleep(self.work_ms / 1000)
@@ -173,23 +188,28 @@ class AgentRunner:
         produced: list[AgentOutput] = []
 
         def finish(decision: Decision) -> AgentOutput:
-            output = self.result(order, decision, started, self.clock())
+            output = self.result(request, decision, started, self.clock(), digest)
             produced.append(output)
             return output
 
-        output = self.act(order, finish)
+        # The version of the trigger this run acts on, for an agent that stores its result (functions.common.digest).
+        finish.trigger_digest = digest  # type: ignore[attr-defined]
+
+        output = self.act(request, finish)
         if produced and output is produced[-1]:  # not a stored result republished
             self.metrics.duration(output.detail["duration_ms"])
         return output
 
-    def result(self, order: OrderPlaced, decision: Decision, started: datetime, finished: datetime) -> AgentOutput:
-        """The ``AgentResult`` detail of ``decision``; its outcome is the manifest's, never the agent's say."""
+    def result(self, request: Any, decision: Decision, started: datetime, finished: datetime,
+               digest: str | None = None, *, fallback: bool = False) -> AgentOutput:
+        """The ``AgentResult`` detail of ``decision``; its outcome is the manifest's, never the agent's say.
+        A result too large to publish becomes the agent's first failure result, naming its size."""
         result_type = self.agent.result(decision.detail_type)  # KeyError: not one of this agent's results
         duration_ms = max(0.0, round((finished - started).total_seconds() * 1000, 3))
+        workflow_id = self.workflow_id(request)
         detail = AgentResult(
             workflow=self.workflow.name,
-            workflow_id=order.order_id,
-            order_id=order.order_id,
+            workflow_id=workflow_id,
             agent=self.agent.name,
             outcome=result_type.outcome.value,
             reason=decision.reason,
@@ -197,9 +217,21 @@ class AgentRunner:
             started_at=iso_ms(started),
             finished_at=iso_ms(finished),
             duration_ms=duration_ms,
-            idempotency_key=f"{order.order_id}:{self.agent.name}",
+            idempotency_key=f"{workflow_id}:{self.agent.name}",
+            trigger_digest=digest,
         ).model_dump(mode="json")
-        return AgentOutput(detail_type=decision.detail_type, detail=detail)
+        output = AgentOutput(detail_type=decision.detail_type, detail=detail)
+        try:
+            _SIZER.entry(self.event(output))
+        except EventTooLargeError as error:
+            failures = self.agent.failure_results
+            if fallback or not failures:
+                raise PoisonMessage(f"result cannot be published: {error}") from None
+            logger.error("result too large to publish; publishing a failure result instead", extra={"error": str(error)})
+            return self.result(request, Decision(failures[0].detail_type,
+                                                 reason=f"result too large to publish: {error}"[:1024]),
+                               started, finished, digest, fallback=True)
+        return output
 
 
 def dead_letter_sink(settings: Settings, clients: Clients, name: str) -> DeadLetterSink | None:
@@ -209,11 +241,37 @@ def dead_letter_sink(settings: Settings, clients: Clients, name: str) -> DeadLet
 
 
 def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None,
-                 concurrency: int = 1) -> Callable[[dict, Any], dict]:
+                 concurrency: int = 1, max_receive_count: int | None = None) -> Callable[[dict, Any], dict]:
     """The Lambda-style ``(event, context) -> partial batch response`` around a per-record handler;
     ``concurrency`` records of a batch are handled at once (settings.record_concurrency)."""
 
     def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return consume(event, context, handle, dead_letters, concurrency=concurrency)
+        return consume(event, context, handle, dead_letters, concurrency=concurrency,
+                       max_receive_count=max_receive_count)
 
     return function
+
+
+def agent_function(name: str, settings: Settings, clients: Clients, *, decide: Decide | None = None,
+                   act: Act | None = None, compensate: Compensate | None = None,
+                   **runner_options: Any) -> Callable[[dict, Any], dict]:
+    """An agent's whole Lambda function, from its manifest entry and its decision: the trigger goes to
+    ``decide``/``act``, the compensating outcomes (``compensate_on``) to ``compensate``, anything else is a
+    poison message naming what the agent handles."""
+    agent, workflow = locate(name, settings.manifest)
+    runner = AgentRunner(agent, workflow, EventPublisher(clients.events, settings.event_bus_name),
+                         decide=decide, act=act, simulated_work_ms=settings.simulated_work_ms, **runner_options)
+    if agent.compensate_on and compensate is None:
+        raise ValueError(f"agent {name!r} compensates on {', '.join(agent.compensate_on)}: give it compensate=")
+
+    def route(event: BusEvent) -> None:
+        if compensate and event.source == COORDINATOR_SOURCE and event.detail_type in agent.compensate_on:
+            outcome = validate(WorkflowOutcome, event.detail)
+            done = compensate(outcome)
+            logger.info("compensation", extra={"workflow_id": outcome.workflow_id, "status": outcome.status,
+                                               "done": done})
+        else:
+            runner.handle(event)
+
+    return sqs_function(route, dead_letter_sink(settings, clients, agent.name),
+                        concurrency=settings.record_concurrency, max_receive_count=settings.max_receive_count)

@@ -52,7 +52,7 @@ def parse_record(body: str) -> BusEvent:
 
 def workflow_id_of(event: BusEvent) -> str | None:
     detail = event.detail
-    value = detail.get("workflow_id") or detail.get("order_id")
+    value = detail.get("workflow_id")
     return str(value) if value is not None else None
 
 
@@ -62,6 +62,7 @@ def consume(
     handle: RecordHandler,
     dead_letters: DeadLetterSink | None,
     concurrency: int = 1,
+    max_receive_count: int | None = None,
 ) -> dict[str, Any]:
     def record_handler(record: SQSRecord) -> None:
         try:

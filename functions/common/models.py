@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+# A workflow id as a trigger model's id field (the rules: functions/common/ids.py).
+WorkflowIdField = NonEmpty
 
 
 class BusEvent(BaseModel):
@@ -30,56 +31,17 @@ class BusEvent(BaseModel):
     replay_name: str | None = Field(default=None, alias="replay-name")
 
 
-class OrderLine(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    sku: NonEmpty
-    quantity: int = Field(gt=0, strict=True)
-    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False)
-
-
-class Address(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")]
-    postal_code: NonEmpty
-
-
-class OrderPlaced(BaseModel):
-    """Detail of ``Order Placed``: the trigger of the order-fulfillment workflow."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    order_id: NonEmpty
-    customer_id: NonEmpty
-    currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
-    # At most 99 lines: inventory reserves an order in one DynamoDB transaction (100 actions incl. its record).
-    items: list[OrderLine] = Field(min_length=1, max_length=99)
-    shipping_address: Address
-
-    @property
-    def total(self) -> Decimal:
-        return sum((line.unit_price * line.quantity for line in self.items), Decimal("0"))
-
-    @field_validator("items")
-    @classmethod
-    def _skus_unique(cls, items: list[OrderLine]) -> list[OrderLine]:
-        seen: set[str] = set()
-        for index, line in enumerate(items):
-            if line.sku in seen:
-                raise ValueError(f"items[{index}].sku {line.sku!r} appears twice; merge the lines")
-            seen.add(line.sku)
-        return items
-
-
 class AgentResult(BaseModel):
-    """Detail of every agent result event (``Order Verified``, ``Items Reserved``, ...)."""
+    """Detail of every agent result event, whatever the workflow.
+
+    ``trigger_digest`` names the version of the trigger the agent acted on (``functions.common.digest``): the
+    coordinator counts a result only toward the version of the trigger it stored.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     workflow: NonEmpty
     workflow_id: NonEmpty
-    order_id: NonEmpty
     agent: NonEmpty
     outcome: Literal["success", "failure"]
     reason: str | None = None
@@ -88,6 +50,7 @@ class AgentResult(BaseModel):
     finished_at: str
     duration_ms: float = Field(ge=0)
     idempotency_key: NonEmpty
+    trigger_digest: str | None = None
 
 
 class DeadlineReached(BaseModel):
@@ -100,13 +63,16 @@ class DeadlineReached(BaseModel):
 
 
 class WorkflowOutcome(BaseModel):
-    """Detail of the terminal events ``Order Completed`` / ``Order Rejected`` / ``Order Timed Out``."""
+    """Detail of every terminal event (``Order Completed``, ``Access Denied``, ...).
 
-    model_config = ConfigDict(extra="ignore")
+    The workflow's own id field (``order_id``, ``request_id``: the manifest's ``Trigger.id_field``) is there
+    too, beside ``workflow_id``, as an extra field: a consumer of one workflow's outcomes reads its own name.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     workflow: NonEmpty
     workflow_id: NonEmpty
-    order_id: NonEmpty
     status: Literal["COMPLETED", "REJECTED", "TIMED_OUT"]
     reason: str | None = None
     results: dict[str, dict[str, Any]]

@@ -1,59 +1,213 @@
-"""Configuration: environment variables parsed once, at cold start, into a typed object."""
+"""Each function's environment contract, written and read here only.
+
+``function_environment(...)`` is the one writer: the CDK stack (``infrastructure/``) and the local runtime
+(``agentbus/local``) both call it, so a function gets the same variables on AWS and on a laptop, and only
+those it uses: its tables (``TABLE_<LOGICAL_NAME>``), its manifest parameters, and for the coordinator the
+scheduler's settings. ``Settings.from_env`` is the one reader, at cold start: a missing or malformed variable
+fails there, with a message naming it. Nothing has a placeholder default.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
-from functions.manifest import BUS_NAME
+from functions.common.spec import (
+    DEFAULT_MANIFEST,
+    MANIFEST_VARIABLE,
+    Consumer,
+    Manifest,
+    load_manifest,
+)
+
+FUNCTION = "AGENTBUS_FUNCTION"
+EVENT_BUS_NAME = "EVENT_BUS_NAME"
+EVENT_BUS_ARN = "EVENT_BUS_ARN"
+DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+RECORD_CONCURRENCY = "RECORD_CONCURRENCY"
+MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
+SCHEDULE_GROUP = "SCHEDULE_GROUP"
+SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
+SCHEDULE_DEAD_LETTER_ARN = "SCHEDULE_DEAD_LETTER_ARN"
+DEADLINE_SECONDS = "DEADLINE_SECONDS"
+SIMULATED_WORK_MS = "SIMULATED_WORK_MS"
+TABLE_PREFIX = "TABLE_"
+
+
+class SettingsError(ValueError):
+    """A function's environment is missing or malforms a variable; the message names it."""
+
+
+def table_variable(logical_name: str) -> str:
+    """``"access-requests"`` -> ``"TABLE_ACCESS_REQUESTS"``."""
+    return TABLE_PREFIX + logical_name.upper().replace("-", "_")
+
+
+def function_environment(
+    consumer: Consumer,
+    manifest: Manifest,
+    *,
+    bus_name: str,
+    bus_arn: str,
+    tables: Mapping[str, str],
+    dead_letter_queue_url: str,
+    schedule_group: str | None = None,
+    scheduler_role_arn: str | None = None,
+    schedule_dead_letter_arn: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+    deadline_seconds: int | None = None,
+) -> dict[str, str]:
+    """The variables ``consumer``'s function gets (values may be CDK tokens). ``tables`` maps every logical
+    table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name."""
+    environment = {
+        FUNCTION: consumer.name,
+        MANIFEST_VARIABLE: manifest.import_path,
+        EVENT_BUS_NAME: bus_name,
+        DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
+        RECORD_CONCURRENCY: str(consumer.record_concurrency),
+        MAX_RECEIVE_COUNT: str(consumer.max_receive_count),
+        "POWERTOOLS_SERVICE_NAME": consumer.name,
+    }
+    for logical_name in consumer.tables:
+        environment[table_variable(logical_name)] = tables[logical_name]
+    overrides = parameters or {}
+    for parameter in consumer.parameters:
+        environment[parameter.env] = str(overrides.get(parameter.env, parameter.default))
+    if consumer.schedules:
+        if not (schedule_group and scheduler_role_arn):
+            raise SettingsError(f"{consumer.name}: a scheduling function needs a schedule group and a scheduler role")
+        environment.update({EVENT_BUS_ARN: bus_arn, SCHEDULE_GROUP: schedule_group,
+                            SCHEDULER_ROLE_ARN: scheduler_role_arn})
+        if schedule_dead_letter_arn:
+            environment[SCHEDULE_DEAD_LETTER_ARN] = schedule_dead_letter_arn
+        if deadline_seconds is not None:
+            environment[DEADLINE_SECONDS] = str(deadline_seconds)
+    return environment
 
 
 @dataclass(frozen=True)
 class Settings:
-    event_bus_name: str = BUS_NAME
-    workflow_table: str = "agentbus-workflows"
-    orders_table: str = "agentbus-orders"
-    inventory_table: str = "agentbus-inventory"
+    function: str
+    event_bus_name: str
+    manifest_path: str = DEFAULT_MANIFEST
     # This function's own dead-letter queue: poison messages go there with their reason.
     dead_letter_queue_url: str | None = None
-    schedule_group: str = "agentbus"
-    scheduler_role_arn: str = "arn:aws:iam::123456789012:role/agentbus-scheduler"
-    event_bus_arn: str | None = None
-    fraud_limit: Decimal = Decimal("10000.00")
-    # Overrides every workflow's deadline (local runs, tests).
-    deadline_seconds: int | None = None
     # How many records of one SQS batch are processed at once (the manifest's record_concurrency).
     record_concurrency: int = 1
+    # The queue's maxReceiveCount: on the last receive a failing record is dead-lettered with its error.
+    max_receive_count: int | None = None
+    tables: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    # The coordinator's (a function with ``schedules``).
+    event_bus_arn: str | None = None
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
+    schedule_dead_letter_arn: str | None = None
+    # Overrides every workflow's deadline (local runs, tests).
+    deadline_seconds: int | None = None
     # Benchmark-only: simulated work time per agent, e.g. "fraud=300,inventory=100,shipping=200".
     simulated_work_ms: dict[str, int] | None = None
 
+    @property
+    def manifest(self) -> Manifest:
+        return load_manifest(self.manifest_path)
+
+    @property
+    def consumer(self) -> Consumer:
+        return self.manifest.consumer(self.function)
+
+    def table(self, logical_name: str) -> str:
+        try:
+            return self.tables[logical_name]
+        except KeyError:
+            raise SettingsError(f"{self.function}: no table {logical_name!r} in its environment "
+                                f"({table_variable(logical_name)}); declare it in the manifest's tables "
+                                "of this function") from None
+
+    def parameter(self, env: str) -> str:
+        try:
+            return self.parameters[env]
+        except KeyError:
+            raise SettingsError(f"{self.function}: no parameter {env} in its environment; declare it in the "
+                                "manifest's parameters of this function") from None
+
+    def require(self, attribute: str) -> Any:
+        value = getattr(self, attribute)
+        if value in (None, ""):
+            raise SettingsError(f"{self.function}: {attribute.upper()} is not set")
+        return value
+
     @classmethod
-    def from_env(cls, env: dict[str, str] | os._Environ = os.environ) -> Settings:
-        def optional_int(name: str) -> int | None:
-            value = env.get(name)
-            if value in (None, ""):
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate the environment of the function it names (``AGENTBUS_FUNCTION``)."""
+        env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            value = (env.get(name) or "").strip()
+            if not value:
+                raise SettingsError(f"{name} is not set: every agentbus function needs it "
+                                    "(the CDK stack and the local runtime set it)")
+            return value
+
+        def integer(name: str, minimum: int = 1) -> int | None:
+            value = (env.get(name) or "").strip()
+            if not value:
                 return None
             try:
-                return int(value)
+                number = int(value)
             except ValueError:
-                raise ValueError(f"{name} must be an integer number of seconds, got {value!r}") from None
+                raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+            if number < minimum:
+                raise SettingsError(f"{name} must be >= {minimum}, got {value!r}")
+            return number
 
-        return cls(
-            event_bus_name=env.get("EVENT_BUS_NAME", BUS_NAME),
-            workflow_table=env.get("WORKFLOW_TABLE", cls.workflow_table),
-            orders_table=env.get("ORDERS_TABLE", cls.orders_table),
-            inventory_table=env.get("INVENTORY_TABLE", cls.inventory_table),
-            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
-            schedule_group=env.get("SCHEDULE_GROUP", cls.schedule_group),
-            scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN", cls.scheduler_role_arn),
-            event_bus_arn=env.get("EVENT_BUS_ARN") or None,
-            fraud_limit=Decimal(env.get("FRAUD_LIMIT", str(cls.fraud_limit))),
-            deadline_seconds=optional_int("DEADLINE_SECONDS"),
-            simulated_work_ms=parse_work_profile(env.get("SIMULATED_WORK_MS", "")),
-            record_concurrency=optional_int("RECORD_CONCURRENCY") or 1,
+        function = required(FUNCTION)
+        manifest_path = (env.get(MANIFEST_VARIABLE) or "").strip() or DEFAULT_MANIFEST
+        try:
+            manifest = load_manifest(manifest_path)
+            consumer = manifest.consumer(function)
+        except (ValueError, KeyError) as error:
+            raise SettingsError(f"{FUNCTION}={function!r} / {MANIFEST_VARIABLE}={manifest_path!r}: "
+                                f"{str(error).strip(chr(34) + chr(39))}") from None
+        tables = {logical: required(table_variable(logical)) for logical in consumer.tables}
+        parameters: dict[str, str] = {}
+        for parameter in consumer.parameters:
+            value = required(parameter.env)
+            try:
+                parameter.validate(value)
+            except ValueError as error:
+                raise SettingsError(str(error)) from None
+            parameters[parameter.env] = value
+        try:
+            work = parse_work_profile(env.get(SIMULATED_WORK_MS, ""))
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+        settings = cls(
+            function=function,
+            event_bus_name=required(EVENT_BUS_NAME),
+            manifest_path=manifest_path,
+            dead_letter_queue_url=(env.get(DEAD_LETTER_QUEUE_URL) or "").strip() or None,
+            record_concurrency=integer(RECORD_CONCURRENCY) or 1,
+            max_receive_count=integer(MAX_RECEIVE_COUNT),
+            tables=tables,
+            parameters=parameters,
+            deadline_seconds=integer(DEADLINE_SECONDS),
+            simulated_work_ms=work,
         )
+        if consumer.schedules:
+            from dataclasses import replace
+
+            settings = replace(
+                settings,
+                event_bus_arn=required(EVENT_BUS_ARN),
+                schedule_group=required(SCHEDULE_GROUP),
+                scheduler_role_arn=required(SCHEDULER_ROLE_ARN),
+                schedule_dead_letter_arn=(env.get(SCHEDULE_DEAD_LETTER_ARN) or "").strip() or None,
+            )
+        return settings
 
 
 def parse_work_profile(text: str) -> dict[str, int] | None:

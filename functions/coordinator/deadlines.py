@@ -28,12 +28,15 @@ def _code(error: ClientError) -> str:
 
 
 class DeadlineScheduler:
-    def __init__(self, client: Any, group_name: str, target_arn: str | Callable[[], str], role_arn: str):
-        """``target_arn`` is the bus ARN, or a function that finds it (called once, when first needed)."""
+    def __init__(self, client: Any, group_name: str, target_arn: str | Callable[[], str], role_arn: str,
+                 dead_letter_arn: str | None = None):
+        """``target_arn`` is the bus ARN, or a function that finds it (called once, when first needed);
+        ``dead_letter_arn`` a queue that keeps what Scheduler could not deliver to the bus."""
         self.client = client
         self.group_name = group_name
         self._target_arn = target_arn
         self.role_arn = role_arn
+        self.dead_letter_arn = dead_letter_arn
 
     @property
     def target_arn(self) -> str:
@@ -42,6 +45,12 @@ class DeadlineScheduler:
         return self._target_arn
 
     def request(self, name: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+        request = self._request(name, at, detail)
+        if self.dead_letter_arn:
+            request["Target"]["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
+        return request
+
+    def _request(self, name: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
         return {
             "Name": name,
             "GroupName": self.group_name,
@@ -69,6 +78,18 @@ class DeadlineScheduler:
             raise
         logger.info("deadline scheduled", extra={"schedule": name, "at": at_expression(at)})
         return True
+
+    def rearm(self, name: str, at: datetime, detail: dict[str, Any]) -> None:
+        """Fire again at ``at``: the schedule fired early (Scheduler fires a one-time schedule within its
+        minute). Updated if it still exists, created again if it deleted itself after firing."""
+        request = self.request(name, at, detail)
+        try:
+            self.client.update_schedule(**{key: value for key, value in request.items()})
+        except ClientError as error:
+            if _code(error) != "ResourceNotFoundException":
+                raise
+            self.create(name, at, detail)
+        logger.info("deadline re-armed", extra={"schedule": name, "at": at_expression(at)})
 
     def delete(self, name: str) -> bool:
         """Delete the schedule; False if it is gone already (fired, or deleted by an earlier attempt)."""

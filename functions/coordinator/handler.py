@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -15,10 +16,10 @@ from functions.common.entry import lambda_handler
 from functions.common.observability import metrics
 from functions.common.publisher import Event, EventPublisher
 from functions.common.settings import Settings
+from functions.common.spec import WORKFLOW_TABLE, WorkflowStatus
 from functions.coordinator.deadlines import DeadlineScheduler
-from functions.coordinator.logic import Coordinator
+from functions.coordinator.logic import Coordinator, utc_now
 from functions.coordinator.store import WorkflowStore
-from functions.manifest import MANIFEST, WorkflowStatus
 
 FINISHED_METRIC = {
     WorkflowStatus.COMPLETED: "WorkflowsCompleted",
@@ -44,29 +45,31 @@ class PowertoolsWorkflowMetrics:
                 metrics.add_metric(name="WorkflowDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
-    """Wire the adapters into the logic; returns a Lambda-style ``(event, context) -> batch response``."""
-    store = WorkflowStore(clients.dynamodb, settings.workflow_table, settings.orders_table)
-    bus_arn = settings.event_bus_arn or (
-        lambda: clients.events.describe_event_bus(Name=settings.event_bus_name)["Arn"]
-    )
-    deadlines = DeadlineScheduler(clients.scheduler, settings.schedule_group, bus_arn, settings.scheduler_role_arn)
+def build(settings: Settings, clients: Clients, clock: Callable[[], datetime] = utc_now) -> Callable[[dict, Any], dict]:
+    """Wire the adapters into the logic; returns a Lambda-style ``(event, context) -> batch response``
+    (``clock``: tests run it at another time)."""
+    manifest = settings.manifest
+    store = WorkflowStore(clients.dynamodb, settings.table(WORKFLOW_TABLE), manifest, settings.tables)
+    deadlines = DeadlineScheduler(clients.scheduler, settings.require("schedule_group"),
+                                  settings.require("event_bus_arn"), settings.require("scheduler_role_arn"),
+                                  dead_letter_arn=settings.schedule_dead_letter_arn)
     publisher = EventPublisher(clients.events, settings.event_bus_name)
 
     def publish(event: Event) -> None:
         publisher.publish([event])
 
     coordinator = Coordinator(
-        store=store, deadlines=deadlines, publish=publish, manifest=MANIFEST,
-        deadline_seconds=settings.deadline_seconds, metrics=PowertoolsWorkflowMetrics(),
+        store=store, deadlines=deadlines, publish=publish, manifest=manifest,
+        deadline_seconds=settings.deadline_seconds, metrics=PowertoolsWorkflowMetrics(), clock=clock,
     )
     dead_letters = (
-        DeadLetterSink(clients.sqs, settings.dead_letter_queue_url, MANIFEST.coordinator.name)
+        DeadLetterSink(clients.sqs, settings.dead_letter_queue_url, settings.function)
         if settings.dead_letter_queue_url else None
     )
 
     def handle(event: dict, context: Any) -> dict:
-        return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency)
+        return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency,
+                       max_receive_count=settings.max_receive_count)
 
     return handle
 

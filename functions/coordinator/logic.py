@@ -1,12 +1,22 @@
 """The coordinator's logic: aggregate agent results per workflow and finalize each workflow exactly once.
 
-Plain Python: the workflow store, the deadline scheduler, the publisher and the metrics are ports
-injected by the handler (``handler.py``) or by a test. Correctness rests on the store's atomic
-conditional writes, never on the order or uniqueness of deliveries:
+Generic: it reads every workflow's trigger model, required agents, deadline, terminal detail-types and
+projection from the manifest, and names none. Plain Python: the workflow store, the deadline scheduler, the
+publisher and the metrics are ports injected by the handler (``handler.py``) or by a test. Correctness rests
+on the store's atomic conditional writes, never on the order or uniqueness of deliveries:
 
-- the trigger opens the record once (``attribute_not_exists(order)``): duplicates change nothing (fault 1);
-- each agent's result fills its own slot once (``attribute_not_exists(result slot)``), before or after
-  the trigger (fault 2);
+- a record is keyed by (workflow id, workflow name): two workflows may use the same id;
+- the first trigger stores its detail and its *version* (``trigger_digest``, ``functions.common.digest``)
+  once (``attribute_not_exists``): an identical duplicate changes nothing (fault 1); another version with the
+  same id is refused, kept in the record (``refused``) and dead-lettered with a reason naming both versions;
+- each agent's result fills its own slot once, before or after the trigger (fault 2); only results stamped
+  with the stored trigger's version count toward the outcome, so the outcome, the main-table row and every
+  result counted toward them refer to one version of the request (a slot filled before the trigger by
+  another version may be overwritten by a result of the stored version);
+- nothing is decided before the trigger is in, except the deadline ("the trigger never arrived");
+- whatever opens a record (a trigger, or a result that came first) gives it its deadline at once, counted
+  from when the request was placed (the trigger event's ``time``, never later than its arrival); a deadline
+  that fires early (Scheduler fires within the minute) is re-armed, not obeyed;
 - the finish is one conditional update ``status RUNNING -> final`` that also requires the record's
   ``version`` to be the one the decision was made on, and stores the whole outcome: exactly one
   invocation wins, and the outcome it stores matches the record it was decided from (faults 3, 9);
@@ -24,41 +34,39 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from functions.common.consumer import validate
 from functions.common.dead_letters import PoisonMessage
-from functions.common.models import (
-    AgentResult,
-    BusEvent,
-    DeadlineReached,
-    OrderPlaced,
-    WorkflowOutcome,
-    describe_validation_error,
-)
+from functions.common.digest import trigger_digest
+from functions.common.ids import check_workflow_id
+from functions.common.models import AgentResult, BusEvent, DeadlineReached, WorkflowOutcome, describe_validation_error
 from functions.common.observability import logger
+from functions.common.projection import FinishedWorkflow
 from functions.common.publisher import Event
-from functions.manifest import (
+from functions.common.spec import (
     COORDINATOR_SOURCE,
     DEADLINE_DETAIL_TYPE,
     DEADLINE_SOURCE,
-    MANIFEST,
     Manifest,
     Outcome,
     Workflow,
     WorkflowStatus,
+    resolve,
 )
+from functions.common.storable import problems as storable_problems
 
 DEADLINE_REASON = "deadline reached"
+NO_TRIGGER_REASON = "deadline reached: the trigger never arrived"
 # How long the finisher (or a recovering invocation) owns the right to publish the outcome. A crashed
 # invocation's message comes back after the queue's visibility timeout (6x the function timeout), by
 # which time its lease has expired; an invocation that fails cleanly releases its lease at once.
 PUBLISH_LEASE_S = 30
-MAX_WORKFLOW_ID_BYTES = 1024  # DynamoDB allows 2048 bytes for a partition key; keep a margin
 SCHEDULE_NAME_MAX = 64
+# Conflicting trigger versions kept in a record (each ~200 bytes): a flood of versions cannot grow it further.
+MAX_REFUSED_VERSIONS = 10
 _SCHEDULE_NAME_OK = re.compile(r"[0-9A-Za-z_.-]+")
 
 
@@ -95,6 +103,13 @@ def ceil_to_second(moment: datetime) -> datetime:
     return moment
 
 
+def placed_at(event: BusEvent, received: datetime) -> datetime:
+    """When the request was placed: the event's ``time`` (EventBridge stamps it at PutEvents, or takes the
+    producer's), never later than its arrival here, so a producer cannot push a deadline into the future."""
+    stamped = parse_iso(event.time)
+    return min(stamped, received) if stamped else received
+
+
 def _ms_between(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds() * 1000, 3)
 
@@ -106,17 +121,23 @@ class WorkflowRecord:
     """One workflow as the store holds it (layout: ``store.py``)."""
 
     workflow_id: str
-    workflow: str | None = None
+    workflow: str
     status: WorkflowStatus = WorkflowStatus.RUNNING
     version: int = 0
-    order: dict[str, Any] | None = None
-    order_error: str | None = None
+    # The trigger's detail as received; None when it never arrived or was too large to keep.
+    trigger: dict[str, Any] | None = None
+    # The version of the trigger this workflow is about (set once, by the first trigger).
+    trigger_digest: str | None = None
+    trigger_error: str | None = None
     trigger_received_at: str | None = None
     trigger_event_id: str | None = None
+    placed_at: str | None = None
     deadline_at: str | None = None
     schedule_name: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     late_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Other versions of the trigger, refused: [{trigger_digest, event_id, received_at}].
+    refused: list[dict[str, Any]] = field(default_factory=list)
     outcome: dict[str, Any] | None = None
     reason: str | None = None
     finished_at: str | None = None
@@ -125,7 +146,15 @@ class WorkflowRecord:
 
     @property
     def trigger_seen(self) -> bool:
-        return self.order is not None
+        return self.trigger_digest is not None
+
+    @property
+    def counted_results(self) -> dict[str, dict[str, Any]]:
+        """The results that count: those stamped with the stored trigger's version (none before it)."""
+        if not self.trigger_seen:
+            return {}
+        return {agent: result for agent, result in self.results.items()
+                if result.get("trigger_digest") == self.trigger_digest}
 
 
 @dataclass(frozen=True)
@@ -136,16 +165,17 @@ class Decision:
 
 
 def missing_agents(record: WorkflowRecord, workflow: Workflow) -> list[str]:
-    return sorted(workflow.required_agents - set(record.results))
+    return sorted(workflow.required_agents - set(record.counted_results))
 
 
 def decide(record: WorkflowRecord, workflow: Workflow, *, deadline_reached: bool = False) -> Decision | None:
     """The aggregation rule: what the record says the workflow's outcome is, or None while it is open.
 
+    - before the trigger is in, nothing is decided but the deadline ("the trigger never arrived");
     - an invalid trigger rejects the workflow (fault 7);
-    - any failure result of a required agent rejects it, even before the trigger was seen;
-    - the trigger plus a success result of every required agent completes it;
-    - the deadline times out what is still open (``missing`` = required agents without a result).
+    - a failure result of a required agent, for the stored version, rejects it;
+    - a success result of every required agent, for the stored version, completes it;
+    - the deadline times out what is still open (``missing`` = required agents without a counted result).
     Results of optional agents (``required=False``) are recorded and reported but decide nothing.
     The order of these rules makes the decision a function of the record alone: a deadline that
     arrives after every result is in (but before the finish) still completes the workflow.
@@ -153,10 +183,14 @@ def decide(record: WorkflowRecord, workflow: Workflow, *, deadline_reached: bool
     if record.status.is_final:
         return None
     missing = tuple(missing_agents(record, workflow))
-    if record.trigger_seen and record.order_error:
-        return Decision(WorkflowStatus.REJECTED, f"invalid order: {record.order_error}", missing)
+    if not record.trigger_seen:
+        if deadline_reached:
+            return Decision(WorkflowStatus.TIMED_OUT, NO_TRIGGER_REASON, tuple(sorted(workflow.required_agents)))
+        return None
+    if record.trigger_error:
+        return Decision(WorkflowStatus.REJECTED, f"invalid {trigger_name(workflow)}: {record.trigger_error}", missing)
     failures = sorted(
-        (agent, result) for agent, result in record.results.items()
+        (agent, result) for agent, result in record.counted_results.items()
         if agent in workflow.required_agents and result.get("outcome") == Outcome.FAILURE.value
     )
     if failures:
@@ -164,22 +198,27 @@ def decide(record: WorkflowRecord, workflow: Workflow, *, deadline_reached: bool
             f"{agent}: {result.get('reason') or result.get('detail_type') or 'failed'}" for agent, result in failures
         )
         return Decision(WorkflowStatus.REJECTED, reason, missing)
-    if record.trigger_seen and not missing:
+    if not missing:
         return Decision(WorkflowStatus.COMPLETED, None, ())
     if deadline_reached:
         return Decision(WorkflowStatus.TIMED_OUT, DEADLINE_REASON, missing)
     return None
 
 
+def trigger_name(workflow: Workflow) -> str:
+    return workflow.trigger.subscription.detail_types[0]
+
+
 def timings(record: WorkflowRecord, finished_at: datetime | None) -> dict[str, Any]:
     """End to end (the parallel run) and per agent, with the chained alternative for comparison."""
+    results = record.counted_results
     starts = [parse_iso(record.trigger_received_at)]
-    starts += [parse_iso(result.get("started_at")) for result in record.results.values()]
+    starts += [parse_iso(result.get("started_at")) for result in results.values()]
     known = [moment for moment in starts if moment is not None]
     started = min(known) if known else None
-    agents = {name: _number(result.get("duration_ms")) for name, result in sorted(record.results.items())}
+    agents = {name: _number(result.get("duration_ms")) for name, result in sorted(results.items())}
     values = list(agents.values())
-    out: dict[str, Any] = {
+    return {
         "started_at": iso(started) if started else None,
         "trigger_received_at": record.trigger_received_at,
         "finished_at": iso(finished_at) if finished_at else None,
@@ -188,7 +227,6 @@ def timings(record: WorkflowRecord, finished_at: datetime | None) -> dict[str, A
         "agents_sum_ms": round(sum(values), 3),
         "slowest_agent_ms": max(values) if values else 0,
     }
-    return out
 
 
 def _number(value: Any) -> float:
@@ -200,60 +238,30 @@ def _number(value: Any) -> float:
 
 
 def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision, finished_at: datetime) -> dict:
-    """The ``WorkflowOutcome`` detail the finish stores and every publication sends, unchanged."""
+    """The ``WorkflowOutcome`` detail the finish stores and every publication sends, unchanged. The
+    workflow's own id field (``order_id``...) closes it, equal to ``workflow_id``."""
     outcome = WorkflowOutcome(
         workflow=workflow.name,
         workflow_id=record.workflow_id,
-        order_id=record.workflow_id,
         status=decision.status.value,
         reason=decision.reason,
-        results=dict(sorted(record.results.items())),
+        results=dict(sorted(record.counted_results.items())),
         missing=list(decision.missing),
         timings=timings(record, finished_at),
         idempotency_key=f"{record.workflow_id}:{decision.status.value}",
-    )
-    return outcome.model_dump(mode="json")
+    ).model_dump(mode="json")
+    outcome[workflow.id_field] = record.workflow_id
+    return outcome
 
 
-def order_record(record: WorkflowRecord) -> dict[str, Any]:
-    """The order's final record in the orders table (the "main database"): a pure function of the record."""
+def finished_workflow(record: WorkflowRecord, workflow: Workflow) -> FinishedWorkflow:
+    """What a projection sees: the stored record and its stored outcome, nothing else."""
     outcome = record.outcome or {}
-    order = record.order or {}
-    return {
-        "order_id": record.workflow_id,
-        "workflow": record.workflow,
-        "status": record.status.value,
-        "reason": outcome.get("reason"),
-        "customer_id": order.get("customer_id"),
-        "currency": order.get("currency"),
-        "total": order_total(order),
-        "items": order.get("items"),
-        "shipping_address": order.get("shipping_address"),
-        "results": {
-            agent: {
-                "detail_type": result.get("detail_type"),
-                "outcome": result.get("outcome"),
-                "reason": result.get("reason"),
-                "duration_ms": result.get("duration_ms"),
-            }
-            for agent, result in sorted((outcome.get("results") or {}).items())
-        },
-        "missing": outcome.get("missing", []),
-        "timings": outcome.get("timings"),
-        "finished_at": record.finished_at,
-        "idempotency_key": outcome.get("idempotency_key"),
-    }
-
-
-def order_total(order: dict[str, Any]) -> Decimal | None:
-    """The order's total when its lines are numbers; None for an order that never validated."""
-    try:
-        return sum(
-            (Decimal(str(line["unit_price"])) * int(line["quantity"]) for line in order.get("items") or []),
-            Decimal("0"),
-        ) if order.get("items") else None
-    except (KeyError, TypeError, ValueError, InvalidOperation):
-        return None
+    return FinishedWorkflow(
+        workflow=workflow.name, workflow_id=record.workflow_id, id_field=workflow.id_field,
+        status=record.status.value, reason=outcome.get("reason"), trigger=record.trigger,
+        trigger_error=record.trigger_error, outcome=outcome, finished_at=record.finished_at,
+    )
 
 
 def schedule_name(workflow: str, workflow_id: str) -> str:
@@ -266,26 +274,41 @@ def schedule_name(workflow: str, workflow_id: str) -> str:
     return f"{readable}-{digest}"
 
 
+def trigger_problems(workflow: Workflow, detail: dict[str, Any]) -> str | None:
+    """Why the trigger's detail cannot be processed (its model, or what a record cannot store), or None."""
+    try:
+        workflow.trigger.model_class.model_validate(detail)
+        invalid = None
+    except ValidationError as error:
+        invalid = describe_validation_error(error)
+    unstorable = storable_problems(detail)
+    found = [part for part in (invalid, "; ".join(unstorable) if unstorable else None) if part]
+    return "; ".join(found)[:2048] if found else None
+
+
 # --- ports ------------------------------------------------------------------------------------------
 
 class Store(Protocol):
-    def open(self, workflow: str, workflow_id: str, *, order: dict[str, Any], order_error: str | None,
-             received_at: str, event_id: str, deadline_at: str, schedule_name: str
-             ) -> tuple[bool, WorkflowRecord]: ...
-    def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any]
-                      ) -> tuple[str, WorkflowRecord]: ...
-    def finish(self, workflow_id: str, *, expected_version: int, status: WorkflowStatus, outcome: dict[str, Any],
-               finished_at: str, lease_until_ms: int, lease_owner: str) -> WorkflowRecord | None: ...
-    def claim_publication(self, workflow_id: str, *, now_ms: int, lease_until_ms: int,
+    def open(self, workflow: str, workflow_id: str, *, trigger: dict[str, Any] | None, digest: str,
+             error: str | None, received_at: str, event_id: str, placed_at: str, deadline_at: str,
+             schedule_name: str) -> tuple[bool, WorkflowRecord]: ...
+    def refuse(self, workflow: str, workflow_id: str, refusal: dict[str, Any]) -> bool: ...
+    def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
+                      deadline_at: str) -> tuple[str, WorkflowRecord]: ...
+    def finish(self, workflow: str, workflow_id: str, *, expected_version: int, status: WorkflowStatus,
+               outcome: dict[str, Any], finished_at: str, lease_until_ms: int,
+               lease_owner: str) -> WorkflowRecord | None: ...
+    def claim_publication(self, workflow: str, workflow_id: str, *, now_ms: int, lease_until_ms: int,
                           lease_owner: str) -> WorkflowRecord | None: ...
-    def release_publication(self, workflow_id: str, lease_owner: str) -> None: ...
-    def mark_published(self, workflow_id: str, published_at: str) -> None: ...
-    def put_order(self, item: dict[str, Any]) -> None: ...
-    def load(self, workflow_id: str) -> WorkflowRecord | None: ...
+    def release_publication(self, workflow: str, workflow_id: str, lease_owner: str) -> None: ...
+    def mark_published(self, workflow: str, workflow_id: str, published_at: str) -> None: ...
+    def put_projection(self, table: str, item: dict[str, Any]) -> None: ...
+    def load(self, workflow: str, workflow_id: str) -> WorkflowRecord | None: ...
 
 
 class Deadlines(Protocol):
     def create(self, name: str, at: datetime, detail: dict[str, Any]) -> bool: ...
+    def rearm(self, name: str, at: datetime, detail: dict[str, Any]) -> None: ...
     def delete(self, name: str) -> bool: ...
 
 
@@ -309,7 +332,7 @@ class Coordinator:
     store: Store
     deadlines: Deadlines
     publish: Callable[[Event], None]
-    manifest: Manifest = MANIFEST
+    manifest: Manifest
     deadline_seconds: int | None = None
     clock: Callable[[], datetime] = utc_now
     metrics: WorkflowMetrics = field(default_factory=NullMetrics)
@@ -322,58 +345,75 @@ class Coordinator:
             return self.on_trigger(workflow, event)
         if event.source == DEADLINE_SOURCE and event.detail_type == DEADLINE_DETAIL_TYPE:
             return self.on_deadline(event)
-        if any(result.detail_type == event.detail_type for agent in self.manifest.agents for result in agent.results):
+        if any(result.detail_type == event.detail_type
+               for w in self.manifest.coordinated for agent in w.agents for result in agent.results):
             return self.on_result(event)
         raise PoisonMessage(f"the coordinator does not handle {event.detail_type!r} from {event.source!r}")
+
+    def deadline_s(self, workflow: Workflow) -> int:
+        return self.deadline_seconds if self.deadline_seconds is not None else workflow.deadline_s
+
+    def deadline_detail(self, workflow: Workflow, workflow_id: str) -> dict[str, Any]:
+        return DeadlineReached(workflow=workflow.name, workflow_id=workflow_id).model_dump(mode="json")
 
     # triggers ---------------------------------------------------------------------------------------
 
     def on_trigger(self, workflow: Workflow, event: BusEvent) -> None:
         workflow_id = _workflow_id(event.detail, workflow.id_field)
-        try:
-            OrderPlaced.model_validate(event.detail)
-            order_error = None
-        except ValidationError as error:
-            order_error = describe_validation_error(error)
+        digest = trigger_digest(event.detail)
+        error = trigger_problems(workflow, event.detail)
         now = self.clock()
-        deadline_s = self.deadline_seconds if self.deadline_seconds is not None else workflow.deadline_s
+        placed = placed_at(event, now)
         name = schedule_name(workflow.name, workflow_id)
         created, record = self.store.open(
-            workflow.name, workflow_id, order=event.detail, order_error=order_error, received_at=iso(now),
-            event_id=event.id, deadline_at=iso(ceil_to_second(now + timedelta(seconds=deadline_s))),
+            workflow.name, workflow_id, trigger=event.detail, digest=digest, error=error, received_at=iso(now),
+            event_id=event.id, placed_at=iso(placed),
+            deadline_at=iso(ceil_to_second(placed + timedelta(seconds=self.deadline_s(workflow)))),
             schedule_name=name,
         )
+        conflict = record.trigger_digest != digest
         if created:
             self.metrics.started(workflow.name)
-            logger.info("workflow opened", extra={"workflow": workflow.name, "invalid": bool(order_error)})
+            logger.info("workflow opened", extra={"workflow": workflow.name, "invalid": bool(error)})
+        elif conflict:
+            self.store.refuse(workflow.name, workflow_id, {"trigger_digest": digest, "event_id": event.id,
+                                                            "received_at": iso(now)})
         else:
             logger.info("duplicate trigger: the workflow is already open", extra={"status": record.status.value})
-        if record.status.is_final and record.published:
-            # Rejected by a failure result before the trigger came in: give the order's record its details.
-            # On every delivery (the put is idempotent): a retry after a failure between the open and here
-            # finds the record opened already, and must still fill the order in.
-            self.store.put_order(order_record(record))
-        deadline_reached = False
-        if not record.status.is_final and not record.order_error and decide(record, workflow) is None:
-            # Every delivery (re)creates the schedule: a crash between the open and here must not leave
-            # the workflow without a deadline. A duplicate finds it there already.
-            deadline_at = parse_iso(record.deadline_at) or now
-            if deadline_at <= now:
-                deadline_reached = True  # its time has passed while no schedule existed
-            else:
-                self.deadlines.create(
-                    record.schedule_name or name, deadline_at,
-                    DeadlineReached(workflow=workflow.name, workflow_id=workflow_id).model_dump(mode="json"),
-                )
+        if record.status.is_final and record.published and not conflict:
+            # Finished before the trigger came in (its deadline passed first): give the main table's row the
+            # trigger's details. On every delivery (the put is idempotent): a retry after a failure between
+            # the open and here finds the record opened already, and must still fill the row in.
+            self._project(workflow, record)
+        deadline_reached = self._ensure_deadline(workflow, record, now)
         self._advance(workflow, record, deadline_reached=deadline_reached)
+        if conflict:
+            raise PoisonMessage(
+                f"conflicting version of {workflow.name} {workflow_id!r}: the workflow holds trigger version "
+                f"{record.trigger_digest} (event {record.trigger_event_id}), this event {event.id} is version "
+                f"{digest} with other contents; refused, nothing done for it"
+            )
+
+    def _ensure_deadline(self, workflow: Workflow, record: WorkflowRecord, now: datetime) -> bool:
+        """Every delivery that finds an open record (re)creates its schedule: a crash between the open and
+        here must not leave the workflow without a deadline (a duplicate finds it there already). True when
+        the deadline has passed already (while no schedule existed)."""
+        if record.status.is_final or decide(record, workflow) is not None:
+            return False
+        deadline_at = parse_iso(record.deadline_at) or now
+        if deadline_at <= now:
+            return True
+        self.deadlines.create(record.schedule_name or schedule_name(workflow.name, record.workflow_id), deadline_at,
+                              self.deadline_detail(workflow, record.workflow_id))
+        return False
 
     # results ----------------------------------------------------------------------------------------
 
     def on_result(self, event: BusEvent) -> None:
         match = self.manifest.workflow_for_result(event.source, event.detail_type)
         if match is None:
-            emitters = [a.name for a in self.manifest.agents if any(r.detail_type == event.detail_type
-                                                                    for r in a.results)]
+            emitters = [a.name for w in self.manifest.coordinated for a in w.agents
+                        if any(r.detail_type == event.detail_type for r in a.results)]
             raise PoisonMessage(
                 f"forged result: {event.detail_type!r} comes from agent {', '.join(emitters)}, "
                 f"not from source {event.source!r}"
@@ -392,19 +432,31 @@ class Coordinator:
         if result.outcome != expected:
             raise PoisonMessage(f"inconsistent result: {event.detail_type!r} is a {expected}, "
                                 f"but its detail says outcome {result.outcome!r}")
+        if not result.trigger_digest:
+            raise PoisonMessage("result without trigger_digest: it does not say which version of the request "
+                                "it acted on, so it cannot count toward any")
+        workflow_id = _workflow_id({"workflow_id": result.workflow_id}, "workflow_id")
         slot = {
             **result.model_dump(mode="json"),
             "detail_type": event.detail_type,
             "event_id": event.id,
             "received_at": iso(self.clock()),
         }
-        kind, record = self.store.record_result(workflow.name, result.workflow_id, agent.name, slot)
+        now = self.clock()
+        # A result that opens the record gives it its deadline (from when the result was published).
+        deadline_at = iso(ceil_to_second(placed_at(event, now) + timedelta(seconds=self.deadline_s(workflow))))
+        kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot, deadline_at)
         if kind == "duplicate":
             logger.info("duplicate result: already counted", extra={"agent": agent.name})
         elif kind == "late":
             logger.info("late result on a finished workflow: kept, changes nothing",
                         extra={"agent": agent.name, "status": record.status.value})
-        self._advance(workflow, record)
+        elif kind == "other-version":
+            logger.warning("result for another version of the trigger: kept, not counted",
+                           extra={"agent": agent.name, "result_version": result.trigger_digest,
+                                  "workflow_version": record.trigger_digest})
+        deadline_reached = self._ensure_deadline(workflow, record, now) if not record.trigger_seen else False
+        self._advance(workflow, record, deadline_reached=deadline_reached)
 
     # deadlines --------------------------------------------------------------------------------------
 
@@ -414,9 +466,20 @@ class Coordinator:
             workflow = self.manifest.workflow(deadline.workflow)
         except KeyError:
             raise PoisonMessage(f"deadline for unknown workflow {deadline.workflow!r}") from None
-        record = self.store.load(deadline.workflow_id)
+        if not workflow.coordinated:
+            raise PoisonMessage(f"deadline for standalone workflow {workflow.name!r}, which has none")
+        record = self.store.load(workflow.name, deadline.workflow_id)
         if record is None:
             logger.warning("deadline for a workflow that was never opened: nothing to time out")
+            return
+        due = parse_iso(record.deadline_at)
+        now = self.clock()
+        if not record.status.is_final and due is not None and now < due:
+            # EventBridge Scheduler fires a one-time schedule within its minute: up to 59 s early. Not yet.
+            logger.info("deadline fired early; re-armed", extra={"deadline_at": record.deadline_at})
+            self.deadlines.rearm(record.schedule_name or schedule_name(workflow.name, record.workflow_id), due,
+                                 self.deadline_detail(workflow, record.workflow_id))
+            self._advance(workflow, record)
             return
         self._advance(workflow, record, deadline_reached=True)
 
@@ -432,8 +495,9 @@ class Coordinator:
             outcome = build_outcome(record, workflow, decision, finished_at)
             owner = uuid.uuid4().hex
             won = self.store.finish(
-                record.workflow_id, expected_version=record.version, status=decision.status, outcome=outcome,
-                finished_at=iso(finished_at), lease_until_ms=self._lease_until(finished_at), lease_owner=owner,
+                workflow.name, record.workflow_id, expected_version=record.version, status=decision.status,
+                outcome=outcome, finished_at=iso(finished_at), lease_until_ms=self._lease_until(finished_at),
+                lease_owner=owner,
             )
             if won is not None:
                 logger.info("workflow finished", extra={"status": decision.status.value, "reason": decision.reason})
@@ -441,7 +505,7 @@ class Coordinator:
                 self._publish(workflow, won, owner)
                 return
             # Someone changed the record since it was read (a new result, or another finisher): look again.
-            reloaded = self.store.load(record.workflow_id)
+            reloaded = self.store.load(workflow.name, record.workflow_id)
             if reloaded is None:
                 raise RuntimeError(f"workflow {record.workflow_id!r} vanished while finishing")
             if reloaded.status.is_final:
@@ -455,7 +519,8 @@ class Coordinator:
         now = self.clock()
         owner = uuid.uuid4().hex
         claimed = self.store.claim_publication(
-            record.workflow_id, now_ms=epoch_ms(now), lease_until_ms=self._lease_until(now), lease_owner=owner
+            workflow.name, record.workflow_id, now_ms=epoch_ms(now), lease_until_ms=self._lease_until(now),
+            lease_owner=owner,
         )
         if claimed is None:
             logger.info("outcome already published, or being published by another invocation")
@@ -464,10 +529,17 @@ class Coordinator:
                        extra={"status": claimed.status.value, "finished_at": claimed.finished_at})
         self._publish(workflow, claimed, owner)
 
-    def _publish(self, workflow: Workflow, record: WorkflowRecord, owner: str) -> None:
-        """Orders table, outcome event, deadline clean-up, ``published``: each step idempotent.
+    def _project(self, workflow: Workflow, record: WorkflowRecord) -> None:
+        """The workflow's row in its main table (the manifest's projection), if it has one."""
+        if workflow.projection is None or record.outcome is None:
+            return
+        item = resolve(workflow.projection.function)(finished_workflow(record, workflow))
+        self.store.put_projection(workflow.projection.table, item)
 
-        The orders table first: whoever reacts to the outcome event finds the order's record. The deadline
+    def _publish(self, workflow: Workflow, record: WorkflowRecord, owner: str) -> None:
+        """Main table, outcome event, deadline clean-up, ``published``: each step idempotent.
+
+        The main table first: whoever reacts to the outcome event finds the workflow's row. The deadline
         clean-up after the event: it is not on the way to the outcome (a schedule that fires for a finished
         workflow changes nothing), and a failure there retries the whole publication (same outcome again).
         """
@@ -475,16 +547,16 @@ class Coordinator:
         if outcome is None:
             raise RuntimeError(f"final workflow {record.workflow_id!r} has no stored outcome")
         try:
-            self.store.put_order(order_record(record))
+            self._project(workflow, record)
             detail_type = workflow.terminal_detail_types[record.status]
             self.publish(Event(detail_type=detail_type, detail=outcome, source=COORDINATOR_SOURCE,
                                resources=()))
             self.deadlines.delete(record.schedule_name or schedule_name(workflow.name, record.workflow_id))
-            self.store.mark_published(record.workflow_id, iso(self.clock()))
+            self.store.mark_published(workflow.name, record.workflow_id, iso(self.clock()))
         except Exception:
             # Let the retry (or any later message for this workflow) publish at once.
             try:
-                self.store.release_publication(record.workflow_id, owner)
+                self.store.release_publication(workflow.name, record.workflow_id, owner)
             except Exception:  # noqa: BLE001 - the lease then simply expires
                 logger.exception("could not release the publication lease")
             raise
@@ -494,10 +566,7 @@ class Coordinator:
 
 
 def _workflow_id(detail: dict[str, Any], id_field: str) -> str:
-    value = detail.get(id_field)
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise PoisonMessage(f"trigger without a usable {id_field}: cannot tell which workflow it opens")
-    workflow_id = str(value).strip()
-    if len(workflow_id.encode()) > MAX_WORKFLOW_ID_BYTES:
-        raise PoisonMessage(f"{id_field} is longer than {MAX_WORKFLOW_ID_BYTES} bytes")
-    return workflow_id
+    try:
+        return check_workflow_id(detail.get(id_field), id_field)
+    except ValueError as error:
+        raise PoisonMessage(f"cannot tell which workflow this is: {error}") from None

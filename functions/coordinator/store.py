@@ -1,42 +1,47 @@
-"""The workflow table and the orders table (DynamoDB, low-level client: thread-safe, no boto3 resources).
+"""The workflow table and the workflows' main tables (DynamoDB, low-level client: thread-safe, no boto3 resources).
 
-Workflow table, partition key ``workflow_id`` (S), one item per workflow:
+Workflow table, partition key ``workflow_id`` (S) and sort key ``workflow`` (S, the manifest's workflow name):
+one item per coordinated workflow, so two workflows may use the same id.
 
 =========================  ====  ===================================================================
 attribute                  type  meaning
 =========================  ====  ===================================================================
-``workflow_id``            S     the workflow id (the order id for ``order-fulfillment``)
+``workflow_id``            S     the workflow id (the trigger's id field: ``order_id``, ``request_id``...)
 ``workflow``               S     the manifest's workflow name
 ``status``                 S     ``RUNNING`` | ``COMPLETED`` | ``REJECTED`` | ``TIMED_OUT``
 ``version``                N     +1 on every write that can change the decision (trigger, result); the
                                  finish is conditional on it, so an outcome always matches its record
-``order``                  M     the trigger's detail as received (even when invalid); set once, by the
-                                 first trigger delivery (``attribute_not_exists(order)``)
-``order_error``            S     why the trigger detail is invalid (names the bad fields); absent if valid
+``trigger``                S     the trigger's detail as received, as JSON text (even when invalid: text
+                                 keeps what a DynamoDB number or map could not); absent when it is larger
+                                 than ``MAX_STORED_TRIGGER_BYTES`` (its error says so)
+``trigger_digest``         S     the trigger's version (``functions.common.digest``); set once, by the
+                                 first trigger delivery (``attribute_not_exists``): the record's version
+``trigger_error``          S     why the trigger detail is invalid (names the bad fields); absent if valid
 ``trigger_received_at``    S     when the coordinator first received the trigger (ISO-8601 UTC, ms)
 ``trigger_event_id``       S     the id of that first trigger event
-``deadline_at``            S     when the deadline schedule fires
+``placed_at``              S     when the request was placed (the trigger event's time)
+``deadline_at``            S     when the deadline schedule fires; set once by whatever opened the record
 ``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group);
                                  absent when it is the derived ``logic.schedule_name(workflow, id)``
 ``result_<agent>``         M     that agent's ``AgentResult`` detail plus ``detail_type``, ``event_id``,
-                                 ``received_at``; written once (``attribute_not_exists``) while RUNNING.
-                                 Stored compact: ``workflow``, ``workflow_id``, ``order_id``, ``agent`` and
+                                 ``received_at``; written once while RUNNING, or overwritten once by a
+                                 result of the stored version when it holds another version's result.
+                                 Stored compact: ``workflow``, ``workflow_id``, ``agent`` and
                                  ``idempotency_key`` are left out when they equal what the item gives
-                                 (its ``workflow``, its key, the slot's name: ``<workflow_id>:<agent>``), and
-                                 put back on reading. Every write counts its size in 1 KB write units, so
-                                 nothing that can be derived is stored
+                                 (its key, the slot's name: ``<workflow_id>:<agent>``), and put back on
+                                 reading. Every write counts its size in 1 KB write units, so nothing that
+                                 can be derived is stored
 ``late_<agent>``           M     a result that arrived after the finish: kept for the record, decides nothing
-                                 (stored compact like a result slot)
+``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
+``refused_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
 ``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, without its
-                                 ``results`` (they are the ``result_<agent>`` slots, which cannot change
-                                 once the finish has won: it is conditional on ``version``, which every
-                                 result write bumps, and slots are only written while RUNNING) and
-                                 without ``workflow``, ``workflow_id``, ``order_id``, ``idempotency_key``
-                                 when they equal the item's ``workflow``, ``<workflow_id>``,
-                                 ``<workflow_id>:<status>``. Reading puts the
-                                 detail back together, always in the same key order, so every
-                                 publication sends exactly the detail the finish built. (A record
-                                 written before this layout, whose outcome has ``results``, is read as is.)
+                                 ``results`` (they are the counted ``result_<agent>`` slots, which cannot
+                                 change once the finish has won: it is conditional on ``version``, which
+                                 every result write bumps, and slots are only written while RUNNING) and
+                                 without ``workflow``, ``workflow_id``, the workflow's id field and
+                                 ``idempotency_key`` when they equal what the item gives. Reading puts the
+                                 detail back together, always in the same key order, so every publication
+                                 sends exactly the detail the finish built
 ``reason``                 S     why the workflow was rejected or timed out
 ``finished_at``            S     when the finish won
 ``published``              BOOL  the outcome event was accepted by EventBridge
@@ -47,14 +52,17 @@ attribute                  type  meaning
 
 Numbers are stored as DynamoDB numbers and read back as ``int`` or ``float``.
 
-Orders table, partition key ``order_id`` (S): each order's final record (see ``logic.order_record``),
-written with an idempotent put by whoever publishes the outcome.
+Main tables (the manifest's ``Projection``): each finished workflow's row, written with an idempotent put by
+whoever publishes the outcome. A value DynamoDB cannot hold as a number (an invalid request's ``1e308``) is
+written as its text.
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+import math
+from collections.abc import Mapping
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -62,21 +70,65 @@ from botocore.exceptions import ClientError
 
 from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
-from functions.coordinator.logic import WorkflowRecord, missing_agents, timings
+from functions.common.spec import Manifest, Workflow, WorkflowStatus
+from functions.coordinator.logic import MAX_REFUSED_VERSIONS, WorkflowRecord, missing_agents, timings
 from functions.coordinator.logic import schedule_name as derived_schedule_name
-from functions.manifest import MANIFEST, Manifest, WorkflowStatus
 
 RESULT_PREFIX = "result_"
 LATE_PREFIX = "late_"
+REFUSED_PREFIX = "refused_"
+# The trigger kept in the record: larger ones are refused at validation (functions.common.storable) and only
+# their digest and error are kept, so a record stays far below DynamoDB's 400 KB item limit.
+MAX_STORED_TRIGGER_BYTES = 64 * 1024
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# DynamoDB numbers: 38 significant digits, magnitude 1E-130 to 9.99...E+125 (boto3's own context).
+_DYNAMODB_NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Inexact, Rounded, Overflow, Underflow,
+                                                                 InvalidOperation])
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
     """A plain JSON-like value as a DynamoDB attribute value (floats become exact decimals)."""
     plain = json.loads(to_json(value), parse_float=Decimal)
     return _serializer.serialize(plain)
+
+
+def to_lenient_attribute(value: Any) -> dict[str, Any]:
+    """Like ``to_attribute``, but a number DynamoDB cannot hold (NaN, infinite, out of range, over 38 digits)
+    is kept as its text: a main table's row of an invalid request must still be written."""
+    return _serializer.serialize(_lenient(json.loads(to_json_lenient(value), parse_float=Decimal,
+                                                     parse_constant=str)))
+
+
+def to_json_lenient(value: Any) -> str:
+    def default(item: Any) -> Any:
+        if isinstance(item, Decimal):
+            return str(item) if not item.is_finite() else (int(item) if item == item.to_integral_value()
+                                                            else float(item))
+        if isinstance(item, set | frozenset):
+            return sorted(item)
+        raise TypeError(f"{type(item).__name__} is not JSON serializable")
+
+    return json.dumps(value, default=default, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
+def _lenient(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | Decimal):
+        try:
+            _DYNAMODB_NUMBERS.create_decimal(value)
+        except (Inexact, Rounded, Overflow, Underflow, InvalidOperation):
+            return str(value)
+        return value
+    if isinstance(value, float):
+        return str(value) if not math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {str(key): _lenient(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_lenient(item) for item in value]
+    return value
 
 
 def from_attribute(value: dict[str, Any]) -> Any:
@@ -101,15 +153,14 @@ SLOT_KEYS = (*AgentResult.model_fields, "detail_type", "event_id", "received_at"
 OUTCOME_KEYS = tuple(WorkflowOutcome.model_fields)
 
 
-def _slot_defaults(workflow_id: str, agent: str, workflow: str | None = None) -> dict[str, str]:
-    defaults = {"workflow_id": workflow_id, "order_id": workflow_id, "agent": agent,
-                "idempotency_key": f"{workflow_id}:{agent}"}
-    return {**defaults, "workflow": workflow} if workflow else defaults
+def _slot_defaults(workflow_id: str, agent: str, workflow: str) -> dict[str, str]:
+    return {"workflow": workflow, "workflow_id": workflow_id, "agent": agent,
+            "idempotency_key": f"{workflow_id}:{agent}"}
 
 
-def _outcome_defaults(workflow_id: str, status: Any, workflow: str | None = None) -> dict[str, str]:
-    defaults = {"workflow_id": workflow_id, "order_id": workflow_id, "idempotency_key": f"{workflow_id}:{status}"}
-    return {**defaults, "workflow": workflow} if workflow else defaults
+def _outcome_defaults(workflow_id: str, status: Any, workflow: str, id_field: str) -> dict[str, str]:
+    return {"workflow": workflow, "workflow_id": workflow_id, "idempotency_key": f"{workflow_id}:{status}",
+            id_field: workflow_id}
 
 
 def _elide(value: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -126,30 +177,26 @@ def _restore(stored: dict[str, Any], defaults: dict[str, Any], order: tuple[str,
     return restored
 
 
-def compact_slot(workflow_id: str, agent: str, result: dict[str, Any], workflow: str | None = None
-                 ) -> dict[str, Any]:
-    """What a ``result_<agent>`` / ``late_<agent>`` slot stores of a result (``workflow``: the record's)."""
+def compact_slot(workflow_id: str, agent: str, result: dict[str, Any], workflow: str) -> dict[str, Any]:
+    """What a ``result_<agent>`` / ``late_<agent>`` slot stores of a result."""
     return _elide(result, _slot_defaults(workflow_id, agent, workflow))
 
 
-def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any], workflow: str | None = None
-                ) -> dict[str, Any]:
+def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any], workflow: str) -> dict[str, Any]:
     return _restore(stored, _slot_defaults(workflow_id, agent, workflow), SLOT_KEYS)
 
 
-def compact_outcome(workflow_id: str, outcome: dict[str, Any], workflow: str | None = None) -> dict[str, Any]:
+def compact_outcome(workflow_id: str, outcome: dict[str, Any], workflow: str, id_field: str) -> dict[str, Any]:
     """What ``outcome`` stores of a ``WorkflowOutcome`` detail: no ``results``, no derivable ids."""
     stored = {key: item for key, item in outcome.items() if key != "results"}
-    return _elide(stored, _outcome_defaults(workflow_id, outcome.get("status"), workflow))
+    return _elide(stored, _outcome_defaults(workflow_id, outcome.get("status"), workflow, id_field))
 
 
 def expand_outcome(workflow_id: str, stored: dict[str, Any], results: dict[str, dict[str, Any]],
-                   workflow: str | None = None) -> dict[str, Any]:
-    """The ``WorkflowOutcome`` detail back from its stored part and the record's (expanded) result slots."""
-    if "results" in stored:  # stored whole (before the compact layout)
-        return stored
-    return _restore(stored, _outcome_defaults(workflow_id, stored.get("status"), workflow), OUTCOME_KEYS,
-                    extra={"results": dict(sorted(results.items()))})
+                   workflow: str, id_field: str) -> dict[str, Any]:
+    """The ``WorkflowOutcome`` detail back from its stored part and the record's counted result slots."""
+    return _restore(stored, _outcome_defaults(workflow_id, stored.get("status"), workflow, id_field),
+                    (*OUTCOME_KEYS, id_field), extra={"results": dict(sorted(results.items()))})
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -184,23 +231,27 @@ class _Expression:
 
 
 class WorkflowStore:
-    """The coordinator's state, and the operator CLI's read side (``get``)."""
+    """The coordinator's state, and the operator CLI's read side (``get``, ``find``).
 
-    def __init__(self, client: Any, workflow_table: str, orders_table: str, manifest: Manifest = MANIFEST):
+    ``tables`` maps the logical names of the main tables (projections) to their physical names.
+    """
+
+    def __init__(self, client: Any, workflow_table: str, manifest: Manifest,
+                 tables: Mapping[str, str] | None = None):
         self.client = client
         self.workflow_table = workflow_table
-        self.orders_table = orders_table
         self.manifest = manifest
+        self.tables = dict(tables or {})
 
-    def _key(self, workflow_id: str) -> dict[str, Any]:
-        return {"workflow_id": {"S": workflow_id}}
+    def _key(self, workflow: str, workflow_id: str) -> dict[str, Any]:
+        return {"workflow_id": {"S": workflow_id}, "workflow": {"S": workflow}}
 
-    def _update(self, workflow_id: str, expression: _Expression, update: str, condition: str | None,
+    def _update(self, workflow: str, workflow_id: str, expression: _Expression, update: str, condition: str | None,
                 return_values: str = "ALL_NEW") -> WorkflowRecord | None:
         """Run one update; None when its condition did not hold."""
         params: dict[str, Any] = {
             "TableName": self.workflow_table,
-            "Key": self._key(workflow_id),
+            "Key": self._key(workflow, workflow_id),
             "UpdateExpression": update,
             "ReturnValues": return_values,
             **expression.params(),
@@ -214,78 +265,117 @@ class WorkflowStore:
                 return None
             raise
         attributes = response.get("Attributes")
-        return self._record(attributes) if attributes else WorkflowRecord(workflow_id=workflow_id)
+        return self._record(attributes) if attributes else WorkflowRecord(workflow_id=workflow_id, workflow=workflow)
+
+    def _workflow(self, name: str) -> Workflow | None:
+        try:
+            return self.manifest.workflow(name)
+        except KeyError:
+            return None
+
+    def _id_field(self, workflow: str) -> str:
+        known = self._workflow(workflow)
+        return known.id_field if known else "workflow_id"
 
     # writes -----------------------------------------------------------------------------------------
 
-    def open(self, workflow: str, workflow_id: str, *, order: dict[str, Any], order_error: str | None,
-             received_at: str, event_id: str, deadline_at: str, schedule_name: str
-             ) -> tuple[bool, WorkflowRecord]:
+    def open(self, workflow: str, workflow_id: str, *, trigger: dict[str, Any] | None, digest: str,
+             error: str | None, received_at: str, event_id: str, placed_at: str, deadline_at: str,
+             schedule_name: str) -> tuple[bool, WorkflowRecord]:
         """Record the trigger once; results may have created the item already. Returns (first time?, record)."""
         x = _Expression()
+        status = x.name("status")
+        deadline = x.name("deadline_at")
         sets = [
-            f"{x.name('workflow')} = if_not_exists({x.name('workflow')}, {x.value(workflow)})",
-            f"{x.name('status')} = if_not_exists({x.name('status')}, {x.value(WorkflowStatus.RUNNING.value)})",
-            f"{x.name('order')} = {x.value(order)}",
+            f"{status} = if_not_exists({status}, {x.value(WorkflowStatus.RUNNING.value)})",
+            f"{x.name('trigger_digest')} = {x.value(digest)}",
             f"{x.name('trigger_received_at')} = {x.value(received_at)}",
             f"{x.name('trigger_event_id')} = {x.value(event_id)}",
-            f"{x.name('deadline_at')} = {x.value(deadline_at)}",
+            f"{x.name('placed_at')} = {x.value(placed_at)}",
+            f"{deadline} = if_not_exists({deadline}, {x.value(deadline_at)})",
         ]
+        text = to_json_lenient(trigger) if trigger is not None else None
+        if text is not None and len(text.encode("utf-8")) <= MAX_STORED_TRIGGER_BYTES:
+            sets.append(f"{x.name('trigger')} = {x.value(text)}")
+        elif text is not None:
+            error = error or f"detail is {len(text.encode('utf-8'))} bytes; a workflow keeps at most " \
+                             f"{MAX_STORED_TRIGGER_BYTES}"
         if schedule_name != derived_schedule_name(workflow, workflow_id):
             sets.append(f"{x.name('schedule_name')} = {x.value(schedule_name)}")
-        if order_error:
-            sets.append(f"{x.name('order_error')} = {x.value(order_error)}")
+        if error:
+            sets.append(f"{x.name('trigger_error')} = {x.value(error)}")
         update = f"SET {', '.join(sets)} ADD {x.name('version')} {x.value(1)}"
-        # Fault 1: a duplicate trigger (same id, another event id) finds the order there and changes nothing.
-        record = self._update(workflow_id, x, update, f"attribute_not_exists({x.name('order')})")
+        # Fault 1: a duplicate trigger (same id, another event id) finds the version there and changes nothing.
+        record = self._update(workflow, workflow_id, x, update, f"attribute_not_exists({x.name('trigger_digest')})")
         if record is not None:
             return True, record
-        existing = self.load(workflow_id)
+        existing = self.load(workflow, workflow_id)
         if existing is None:
             raise RuntimeError(f"workflow {workflow_id!r}: trigger refused but no record found")
         return False, existing
 
-    def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any]
-                      ) -> tuple[str, WorkflowRecord]:
-        """Count an agent's result once: ``recorded``, ``duplicate`` or ``late`` (after the finish)."""
+    def refuse(self, workflow: str, workflow_id: str, refusal: dict[str, Any]) -> bool:
+        """Keep another version of the trigger in the record, once per version and at most a few."""
+        x = _Expression()
+        slot = x.name(REFUSED_PREFIX + refusal["trigger_digest"])
+        count = x.name("refused_count")
+        kept = {key: value for key, value in refusal.items() if key != "trigger_digest"}
+        update = f"SET {slot} = {x.value(kept)} ADD {count} {x.value(1)}"
+        condition = (f"attribute_not_exists({slot}) AND "
+                     f"(attribute_not_exists({count}) OR {count} < {x.value(MAX_REFUSED_VERSIONS)})")
+        return self._update(workflow, workflow_id, x, update, condition, return_values="NONE") is not None
+
+    def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
+                      deadline_at: str) -> tuple[str, WorkflowRecord]:
+        """Count an agent's result once: ``recorded``, ``duplicate``, ``other-version`` (for a version of the
+        trigger other than the stored one: not counted) or ``late`` (after the finish)."""
         x = _Expression()
         slot = x.name(RESULT_PREFIX + agent)
         status = x.name("status")
+        stored_version = x.name("trigger_digest")
+        deadline = x.name("deadline_at")
         running = x.value(WorkflowStatus.RUNNING.value)
+        mine = x.value(result.get("trigger_digest"))
         update = (
             f"SET {slot} = {x.value(compact_slot(workflow_id, agent, result, workflow))}, "
-            f"{x.name('workflow')} = if_not_exists({x.name('workflow')}, {x.value(workflow)}), "
-            f"{status} = if_not_exists({status}, {running}) "
+            f"{status} = if_not_exists({status}, {running}), "
+            f"{deadline} = if_not_exists({deadline}, {x.value(deadline_at)}) "
             f"ADD {x.name('version')} {x.value(1)}"
         )
-        # Fault 2: the slot is written once, whoever comes first (even before the trigger).
-        condition = f"attribute_not_exists({slot}) AND (attribute_not_exists({status}) OR {status} = {running})"
-        record = self._update(workflow_id, x, update, condition)
+        # Fault 2: the slot is written once, whoever comes first (even before the trigger); once the trigger is
+        # in, only a result of its version may write it, and it may replace one of another version.
+        condition = (
+            f"(attribute_not_exists({status}) OR {status} = {running}) "
+            f"AND (attribute_not_exists({stored_version}) OR {stored_version} = {mine}) "
+            f"AND (attribute_not_exists({slot}) OR {slot}.{x.name('trigger_digest')} <> {stored_version})"
+        )
+        record = self._update(workflow, workflow_id, x, update, condition)
         if record is not None:
             return "recorded", record
-        existing = self.load(workflow_id)
+        existing = self.load(workflow, workflow_id)
         if existing is None:
             raise RuntimeError(f"workflow {workflow_id!r}: result refused but no record found")
+        if existing.trigger_seen and existing.trigger_digest != result.get("trigger_digest"):
+            return "other-version", existing
         if agent in existing.results:
             return "duplicate", existing
         # Finished without this agent's result: keep it aside, once.
         x = _Expression()
         late = x.name(LATE_PREFIX + agent)
         stored = compact_slot(workflow_id, agent, result, workflow)
-        record = self._update(workflow_id, x, f"SET {late} = {x.value(stored)}",
+        record = self._update(workflow, workflow_id, x, f"SET {late} = {x.value(stored)}",
                               f"attribute_not_exists({late})")
         return ("late", record) if record is not None else ("duplicate", existing)
 
-    def finish(self, workflow_id: str, *, expected_version: int, status: WorkflowStatus, outcome: dict[str, Any],
-               finished_at: str, lease_until_ms: int, lease_owner: str) -> WorkflowRecord | None:
+    def finish(self, workflow: str, workflow_id: str, *, expected_version: int, status: WorkflowStatus,
+               outcome: dict[str, Any], finished_at: str, lease_until_ms: int,
+               lease_owner: str) -> WorkflowRecord | None:
         """RUNNING -> final, storing the outcome. Exactly one caller wins; the others get None (fault 3)."""
         x = _Expression()
+        stored = compact_outcome(workflow_id, outcome, workflow, self._id_field(workflow))
         sets = [
             f"{x.name('status')} = {x.value(status.value)}",
-            # The results are the record's slots already (the finish is conditional on their version).
-            # Its workflow is the item's (a workflow id is the item's key, so it belongs to one workflow):
-            # left out, and put back from the item on reading.
-            f"{x.name('outcome')} = {x.value(compact_outcome(workflow_id, outcome, outcome.get('workflow')))}",
+            f"{x.name('outcome')} = {x.value(stored)}",
             f"{x.name('finished_at')} = {x.value(finished_at)}",
             f"{x.name('published')} = {x.value(False)}",
             f"{x.name('publish_lease_until')} = {x.value(lease_until_ms)}",
@@ -297,9 +387,9 @@ class WorkflowStore:
             f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
             f"AND {x.name('version')} = {x.value(expected_version)}"
         )
-        return self._update(workflow_id, x, f"SET {', '.join(sets)}", condition)
+        return self._update(workflow, workflow_id, x, f"SET {', '.join(sets)}", condition)
 
-    def claim_publication(self, workflow_id: str, *, now_ms: int, lease_until_ms: int,
+    def claim_publication(self, workflow: str, workflow_id: str, *, now_ms: int, lease_until_ms: int,
                           lease_owner: str) -> WorkflowRecord | None:
         """Take the right to publish a final, unpublished outcome whose lease has expired (fault 5)."""
         x = _Expression()
@@ -309,76 +399,95 @@ class WorkflowStore:
             f"{x.name('published')} = {x.value(False)} "
             f"AND (attribute_not_exists({lease}) OR {lease} < {x.value(now_ms)})"
         )
-        return self._update(workflow_id, x, update, condition)
+        return self._update(workflow, workflow_id, x, update, condition)
 
-    def release_publication(self, workflow_id: str, lease_owner: str) -> None:
+    def release_publication(self, workflow: str, workflow_id: str, lease_owner: str) -> None:
         x = _Expression()
         update = f"SET {x.name('publish_lease_until')} = {x.value(0)}"
         owner = x.name("publish_lease_owner")
         condition = f"{owner} = {x.value(lease_owner)} AND {x.name('published')} = {x.value(False)}"
-        self._update(workflow_id, x, update, condition, return_values="NONE")
+        self._update(workflow, workflow_id, x, update, condition, return_values="NONE")
 
-    def mark_published(self, workflow_id: str, published_at: str) -> None:
+    def mark_published(self, workflow: str, workflow_id: str, published_at: str) -> None:
         x = _Expression()
         update = f"SET {x.name('published')} = {x.value(True)}, {x.name('published_at')} = {x.value(published_at)}"
-        self._update(workflow_id, x, update, f"attribute_exists({x.name('outcome')})", return_values="NONE")
+        self._update(workflow, workflow_id, x, update, f"attribute_exists({x.name('outcome')})",
+                     return_values="NONE")
 
-    def put_order(self, item: dict[str, Any]) -> None:
-        """The order's final record: derived from the stored outcome, so repeating it writes the same item."""
-        self.client.put_item(
-            TableName=self.orders_table,
-            Item={key: to_attribute(value) for key, value in item.items()},
-        )
+    def put_projection(self, table: str, item: dict[str, Any]) -> None:
+        """A finished workflow's row in its main table: derived from the stored outcome, so repeating it
+        writes the same item."""
+        try:
+            table_name = self.tables[table]
+        except KeyError:
+            raise RuntimeError(f"no physical name for main table {table!r}: the coordinator's environment "
+                               "lacks it") from None
+        self.client.put_item(TableName=table_name,
+                             Item={key: to_lenient_attribute(value) for key, value in item.items()})
 
     # reads ------------------------------------------------------------------------------------------
 
-    def load(self, workflow_id: str) -> WorkflowRecord | None:
-        response = self.client.get_item(TableName=self.workflow_table, Key=self._key(workflow_id),
+    def load(self, workflow: str, workflow_id: str) -> WorkflowRecord | None:
+        response = self.client.get_item(TableName=self.workflow_table, Key=self._key(workflow, workflow_id),
                                         ConsistentRead=True)
         item = response.get("Item")
         return self._record(item) if item else None
 
-    def get_order(self, order_id: str) -> dict[str, Any] | None:
-        response = self.client.get_item(TableName=self.orders_table, Key={"order_id": {"S": order_id}},
-                                        ConsistentRead=True)
-        item = response.get("Item")
-        return {key: from_attribute(value) for key, value in item.items()} if item else None
+    def find(self, workflow_id: str) -> list[WorkflowRecord]:
+        """Every workflow using this id (one per workflow name)."""
+        response = self.client.query(
+            TableName=self.workflow_table, KeyConditionExpression="#id = :id",
+            ExpressionAttributeNames={"#id": "workflow_id"}, ExpressionAttributeValues={":id": {"S": workflow_id}},
+            ConsistentRead=True,
+        )
+        return [self._record(item) for item in response.get("Items", [])]
 
-    def get(self, workflow_id: str) -> dict[str, Any] | None:
-        """A plain status view of one workflow (for ``agentbus status`` / ``trace``); None if unknown.
+    def get_row(self, table: str, key: dict[str, str]) -> dict[str, Any] | None:
+        """A main table's row (``key``: attribute -> string value)."""
+        response = self.client.get_item(TableName=self.tables[table],
+                                        Key={name: {"S": value} for name, value in key.items()}, ConsistentRead=True)
+        item = response.get("Item")
+        return {name: from_attribute(value) for name, value in item.items()} if item else None
+
+    def get(self, workflow: str, workflow_id: str) -> dict[str, Any] | None:
+        record = self.load(workflow, workflow_id)
+        return self.view(record) if record else None
+
+    def view(self, record: WorkflowRecord) -> dict[str, Any]:
+        """A plain status view of one workflow (for ``agentbus status`` / ``trace``).
 
         Keys: ``workflow_id``, ``workflow``, ``status`` (RUNNING|COMPLETED|REJECTED|TIMED_OUT), ``results``
-        ({agent: AgentResult detail + detail_type, event_id, received_at}), ``missing`` (required agents
-        without a result; for a finished workflow, as the outcome recorded them), ``reason``, ``timings``
-        (the outcome's, or partial while running), ``order`` (the trigger detail), ``order_error``,
-        ``trigger_received_at``, ``deadline_at``, ``schedule_name``, ``finished_at``, ``published``,
-        ``published_at``, ``late_results`` (list of results that came after the finish, each naming its
-        ``agent``) and ``outcome`` (the stored ``WorkflowOutcome`` detail, None while running).
+        ({agent: AgentResult detail + detail_type, event_id, received_at} of the stored version), ``missing``
+        (required agents without a result; for a finished workflow, as the outcome recorded them), ``reason``,
+        ``timings`` (the outcome's, or partial while running), ``trigger`` (the trigger's detail, None if it
+        never arrived), ``trigger_error``, ``trigger_digest``, ``trigger_received_at``, ``placed_at``,
+        ``deadline_at``, ``schedule_name``, ``finished_at``, ``published``, ``published_at``, ``late_results``
+        (list of results that came after the finish, each naming its ``agent``), ``other_version_results``
+        (results for another version of the trigger: not counted), ``refused`` (other versions of the
+        trigger, refused: their ``trigger_digest``, ``event_id``, ``received_at``) and ``outcome`` (the stored
+        ``WorkflowOutcome`` detail, None while running).
         """
-        record = self.load(workflow_id)
-        if record is None:
-            return None
-        try:
-            workflow = self.manifest.workflow(record.workflow) if record.workflow else None
-        except KeyError:
-            workflow = None
+        workflow = self._workflow(record.workflow)
         if record.outcome is not None:
             missing = list(record.outcome.get("missing", []))
             view_timings = record.outcome.get("timings")
         else:
             missing = missing_agents(record, workflow) if workflow else []
             view_timings = timings(record, None)
+        counted = record.counted_results
         return {
             "workflow_id": record.workflow_id,
             "workflow": record.workflow,
             "status": record.status.value,
-            "results": record.results,
+            "results": counted,
             "missing": missing,
             "reason": record.reason,
             "timings": view_timings,
-            "order": record.order,
-            "order_error": record.order_error,
+            "trigger": record.trigger,
+            "trigger_error": record.trigger_error,
+            "trigger_digest": record.trigger_digest,
             "trigger_received_at": record.trigger_received_at,
+            "placed_at": record.placed_at,
             "deadline_at": record.deadline_at,
             "schedule_name": record.schedule_name,
             "finished_at": record.finished_at,
@@ -386,34 +495,44 @@ class WorkflowStore:
             "published_at": record.published_at,
             # Results that arrived after the finish: a list (each names its ``agent``), in arrival order.
             "late_results": sorted(record.late_results.values(), key=lambda r: str(r.get("received_at", ""))),
+            "other_version_results": [result for agent, result in sorted(record.results.items())
+                                      if agent not in counted and record.trigger_seen],
+            "refused": record.refused,
             "outcome": record.outcome,
         }
 
     def _record(self, item: dict[str, Any]) -> WorkflowRecord:
         data = {key: from_attribute(value) for key, value in item.items()}
         workflow_id = data["workflow_id"]
-        workflow = data.get("workflow")
+        workflow = data["workflow"]
         results = {k[len(RESULT_PREFIX):]: expand_slot(workflow_id, k[len(RESULT_PREFIX):], v, workflow)
                    for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX)}
-        outcome = data.get("outcome")
-        return WorkflowRecord(
+        trigger_text = data.get("trigger")
+        record = WorkflowRecord(
             workflow_id=workflow_id,
             workflow=workflow,
             status=WorkflowStatus(data.get("status", WorkflowStatus.RUNNING.value)),
             version=int(data.get("version", 0)),
-            order=data.get("order"),
-            order_error=data.get("order_error"),
+            trigger=json.loads(trigger_text) if isinstance(trigger_text, str) else None,
+            trigger_digest=data.get("trigger_digest"),
+            trigger_error=data.get("trigger_error"),
             trigger_received_at=data.get("trigger_received_at"),
             trigger_event_id=data.get("trigger_event_id"),
+            placed_at=data.get("placed_at"),
             deadline_at=data.get("deadline_at"),
-            schedule_name=data.get("schedule_name") or (derived_schedule_name(workflow, workflow_id)
-                                                        if workflow else None),
+            schedule_name=data.get("schedule_name") or derived_schedule_name(workflow, workflow_id),
             results=results,
             late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v, workflow)
                           for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
-            outcome=expand_outcome(workflow_id, outcome, results, workflow) if outcome is not None else None,
+            refused=sorted(({"trigger_digest": k[len(REFUSED_PREFIX):], **v} for k, v in data.items()
+                            if k.startswith(REFUSED_PREFIX)), key=lambda r: str(r.get("received_at", ""))),
             reason=data.get("reason"),
             finished_at=data.get("finished_at"),
             published=bool(data.get("published", False)),
             published_at=data.get("published_at"),
         )
+        outcome = data.get("outcome")
+        if outcome is not None:
+            record.outcome = expand_outcome(workflow_id, outcome, record.counted_results, workflow,
+                                            self._id_field(workflow))
+        return record

@@ -31,7 +31,7 @@ from functions.common.publisher import MAX_ENTRY_BYTES, EventPublisher
 from functions.common.settings import Settings
 from functions.coordinator import handler as coordinator
 from functions.coordinator.store import WorkflowStore
-from functions.fraud import handler as fraud
+from functions.orders.fraud import handler as fraud
 from functions.manifest import COORDINATOR_SOURCE, PRODUCER_SOURCE
 from tests.conftest import delivered_to_coordinator as on_the_bus
 from tests.conftest import drain_queue as drain

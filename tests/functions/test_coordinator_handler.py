@@ -26,6 +26,7 @@ from agentbus.local.lambda_events import (
 )
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE, PoisonMessage
+from functions.common.digest import trigger_digest
 from functions.common.models import BusEvent, WorkflowOutcome
 from functions.common.publisher import EventPublisher
 from functions.common.settings import Settings
@@ -33,14 +34,9 @@ from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.handler import build
 from functions.coordinator.logic import Coordinator, schedule_name
 from functions.coordinator.store import WorkflowStore
-from functions.manifest import (
-    COORDINATOR_SOURCE,
-    DEADLINE_DETAIL_TYPE,
-    DEADLINE_SOURCE,
-    MANIFEST,
-    PRODUCER_SOURCE,
-)
-from tests.conftest import load_detail, load_entries
+from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, MANIFEST
+from functions.orders.workflow import PRODUCER_SOURCE
+from tests.conftest import load_detail, load_entries, settings_for, workflow_store
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
 ORDER_ID = "ord-1001"
@@ -82,18 +78,40 @@ def is_finish(operation: str, kwargs: dict) -> bool:
     return operation == "update_item" and "outcome" in kwargs.get("ExpressionAttributeNames", {}).values()
 
 
+class OrderStore:
+    """The store, read for the order workflow (the tests' workflow)."""
+
+    def __init__(self, store: WorkflowStore):
+        self.store = store
+        self.workflow_table = store.workflow_table
+
+    def load(self, workflow_id: str):
+        return self.store.load(WORKFLOW.name, workflow_id)
+
+    def get(self, workflow_id: str):
+        return self.store.get(WORKFLOW.name, workflow_id)
+
+    def get_order(self, order_id: str):
+        return self.store.get_row("orders", {"order_id": order_id})
+
+
+def record_key(workflow_id: str = ORDER_ID) -> dict:
+    return {"workflow_id": {"S": workflow_id}, "workflow": {"S": WORKFLOW.name}}
+
+
 class Harness:
     def __init__(self, session, resources):
         self.session = session
         self.resources = resources
         # One record at a time: moto in-process is not thread-safe, and several tests feed a batch in a
         # chosen order. Concurrent records are covered on the serialized endpoint (tests/integration).
-        self.settings = dataclasses.replace(
-            Settings.from_env(resources.function_environment("coordinator")), record_concurrency=1)
+        self.settings = settings_for(resources, "coordinator", record_concurrency=1)
         self.clients = Clients.create(session)
         self.queue_arn = resources.consumers["coordinator"].queue_arn
-        self.store = WorkflowStore(self.clients.dynamodb, self.settings.workflow_table, self.settings.orders_table)
+        self.store = OrderStore(workflow_store(self.clients.dynamodb, resources))
         self.handler = build(self.settings, self.clients)
+        # Deadlines are delivered by a coordinator running when they are due: an hour on.
+        self.later = build(self.settings, self.clients, clock=lambda: datetime.now(UTC) + timedelta(hours=1))
         # Capture every event the coordinator publishes, through a rule on the bus (as a consumer would).
         sqs, events = self.clients.sqs, self.clients.events
         self.capture_url = sqs.create_queue(QueueName="capture-coordinator")["QueueUrl"]
@@ -105,12 +123,15 @@ class Harness:
                            Targets=[{"Id": "capture", "Arn": capture_arn}])
         self.published: list[dict] = []
 
-    def build(self, clients: Clients | None = None):
-        return build(self.settings, clients or self.clients)
+    def build(self, clients: Clients | None = None, *, later: bool = False):
+        clock = (lambda: datetime.now(UTC) + timedelta(hours=1)) if later else (lambda: datetime.now(UTC))
+        return build(self.settings, clients or self.clients, clock=clock)
 
     def deliver(self, *envelopes: dict, handler=None, receive_count: int = 1) -> dict:
+        """Deliver as Lambda does; a batch holding a deadline runs when the deadline is due (``later``)."""
         event = sqs_event([sqs_record(e, self.queue_arn, receive_count=receive_count) for e in envelopes])
-        return (handler or self.handler)(event, LambdaContext("coordinator"))
+        due = any(e.get("detail-type") == DEADLINE_DETAIL_TYPE for e in envelopes)
+        return (handler or (self.later if due else self.handler))(event, LambdaContext("coordinator"))
 
     def outcomes(self) -> list[dict]:
         """Every event the coordinator published so far (envelopes), in order."""
@@ -152,13 +173,21 @@ def trigger(detail: dict | None = None, event_id: str | None = None) -> dict:
                                 event_id=event_id)
 
 
+def version_of(workflow_id: str = ORDER_ID) -> str:
+    """The version of the sample order under ``workflow_id`` (what ``trigger`` puts for that id)."""
+    detail = load_detail("order-placed.json")
+    return trigger_digest(detail if workflow_id == detail["order_id"] else detail | {"order_id": workflow_id})
+
+
 def result(agent: str, ok: bool = True, workflow_id: str = ORDER_ID, event_id: str | None = None,
-           duration_ms: float = 120.0, started_at: str = "2026-11-26T11:07:08.123Z", **overrides) -> dict:
+           duration_ms: float = 120.0, started_at: str = "2026-11-26T11:07:08.123Z", version: str | None = None,
+           **overrides) -> dict:
     detail = {
-        "workflow": WORKFLOW.name, "workflow_id": workflow_id, "order_id": workflow_id, "agent": agent,
+        "workflow": WORKFLOW.name, "workflow_id": workflow_id, "agent": agent,
         "outcome": "success" if ok else "failure", "reason": None if ok else f"{agent} says no",
         "data": {"agent": agent}, "started_at": started_at, "finished_at": "2026-11-26T11:07:08.500Z",
         "duration_ms": duration_ms, "idempotency_key": f"{workflow_id}:{agent}",
+        "trigger_digest": version or version_of(workflow_id),
     }
     detail.update(overrides.pop("detail", {}))
     source = overrides.pop("source", f"agentbus.agent.{agent}")
@@ -224,7 +253,7 @@ def test_status_view_while_running_lists_missing_agents(h):
     assert view["status"] == "RUNNING"
     assert view["missing"] == ["inventory", "shipping"]
     assert set(view["results"]) == {"fraud"} and view["results"]["fraud"]["outcome"] == "success"
-    assert view["order"]["order_id"] == ORDER_ID and view["trigger_received_at"]
+    assert view["trigger"]["order_id"] == ORDER_ID and view["trigger_received_at"]
     assert view["timings"]["agents"] == {"fraud": 120} and view["finished_at"] is None
     assert h.store.get("ord-unknown") is None
 
@@ -248,7 +277,7 @@ def test_schedule_created_on_trigger_and_deleted_on_finish(h):
     assert target["EventBridgeParameters"] == {"DetailType": DEADLINE_DETAIL_TYPE, "Source": DEADLINE_SOURCE}
     assert json.loads(target["Input"]) == {"workflow": WORKFLOW.name, "workflow_id": ORDER_ID}
     assert h.store.get(ORDER_ID)["schedule_name"] == schedule["Name"]
-    raw = h.clients.dynamodb.get_item(TableName=h.store.workflow_table, Key={"workflow_id": {"S": ORDER_ID}})["Item"]
+    raw = h.clients.dynamodb.get_item(TableName=h.store.workflow_table, Key=record_key())["Item"]
     assert "schedule_name" not in raw  # the name derived from workflow and id: written in no write unit
 
     h.deliver(*(result(agent) for agent in SUCCESS))
@@ -266,7 +295,7 @@ def test_deadline_seconds_setting_overrides_the_workflow_deadline(h):
 
 
 def test_schedule_name_for_long_or_odd_ids_is_valid_and_distinct(h):
-    ids = ["x" * 200, "ord/1001 é", "ord:1001"]
+    ids = ["x" * 128, "ord/1001-é", "ord:1001"]
     for workflow_id in ids:
         h.deliver(trigger(load_detail("order-placed.json") | {"order_id": workflow_id}))
         assert h.schedule(workflow_id) is not None  # moto stored it under the derived name
@@ -330,15 +359,36 @@ def test_fault_results_before_trigger_wait_for_it(h):
     assert h.schedule() is None  # complete on arrival: no deadline left behind
 
 
-def test_failure_before_trigger_rejects_and_the_trigger_fills_in_the_order(h):
+def test_failure_before_trigger_waits_for_it_then_rejects_with_the_orders_details(h):
     h.deliver(result("inventory", ok=False))
+    assert h.terminal() == []  # the failure may be for another version than the trigger will bring
+    assert h.schedule() is not None  # the record a result opened has its deadline at once
+    h.deliver(trigger())
     terminal = h.terminal()
     assert [e["detail-type"] for e in terminal] == ["Order Rejected"]
     assert terminal[0]["detail"]["reason"] == "inventory: inventory says no"
-    assert h.store.get_order(ORDER_ID)["customer_id"] is None
-    h.deliver(trigger())
     assert h.store.get_order(ORDER_ID)["customer_id"] == "cus-42"
-    assert h.schedule() is None and h.terminal() == terminal
+    assert h.schedule() is None
+
+
+def test_result_that_never_gets_its_trigger_times_out_saying_so(h):
+    h.deliver(result("fraud"))
+    assert h.store.load(ORDER_ID).deadline_at and h.schedule() is not None
+    h.deliver(deadline())
+    [terminal] = h.terminal()
+    assert terminal["detail-type"] == "Order Timed Out"
+    assert terminal["detail"]["reason"] == "deadline reached: the trigger never arrived"
+    assert h.store.get(ORDER_ID)["trigger"] is None
+
+
+def test_early_deadline_is_rearmed_not_obeyed(h):
+    # EventBridge Scheduler fires a one-time schedule anywhere in its minute: up to 59 s early.
+    h.deliver(trigger(), result("fraud"))
+    h.deliver(deadline(), handler=h.handler)  # delivered now: the deadline is 300 s away
+    assert h.terminal() == [] and h.store.load(ORDER_ID).status.value == "RUNNING"
+    assert h.schedule() is not None
+    h.deliver(deadline())
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Timed Out"]
 
 
 # --- fault 3: concurrent finishers ------------------------------------------------------------------
@@ -477,15 +527,15 @@ def test_fault_republished_outcome_is_byte_for_byte_the_first_one_though_stored_
     first, republished = events.details
     assert republished == first  # same bytes: same fields, same key order, same idempotency key
     detail = json.loads(first)
-    assert list(detail) == list(WorkflowOutcome.model_fields)
+    assert list(detail) == [*WorkflowOutcome.model_fields, "order_id"]
     assert list(detail["results"]) == ["fraud", "inventory", "shipping"]
     assert detail["results"]["fraud"]["idempotency_key"] == f"{ORDER_ID}:fraud"
-    assert detail["results"]["fraud"]["order_id"] == ORDER_ID and detail["results"]["fraud"]["agent"] == "fraud"
+    assert detail["results"]["fraud"]["workflow_id"] == ORDER_ID and detail["results"]["fraud"]["agent"] == "fraud"
     [terminal] = h.terminal()
     assert terminal["detail"] == detail
     # The record keeps each result once: in its slot, not again in the stored outcome.
-    item = h.clients.dynamodb.get_item(TableName=h.settings.workflow_table,
-                                       Key={"workflow_id": {"S": ORDER_ID}})["Item"]
+    item = h.clients.dynamodb.get_item(TableName=h.store.workflow_table,
+                                       Key=record_key())["Item"]
     assert "results" not in item["outcome"]["M"]
     assert not {"workflow_id", "order_id", "agent", "idempotency_key"} & set(item["result_fraud"]["M"])
     view = h.store.get(ORDER_ID)
@@ -500,13 +550,13 @@ def test_record_stored_whole_before_the_compact_layout_publishes_its_stored_outc
     h.deliver(trigger(), result("fraud"), result("inventory"), result("shipping"))
     [published] = h.terminal()
     legacy = published["detail"] | {"reason": "stored whole"}
-    item = h.clients.dynamodb.get_item(TableName=h.settings.workflow_table,
-                                       Key={"workflow_id": {"S": ORDER_ID}})["Item"]
+    item = h.clients.dynamodb.get_item(TableName=h.store.workflow_table,
+                                       Key=record_key())["Item"]
     item["outcome"] = to_attribute(legacy)
     for agent, slot in legacy["results"].items():
         item[f"result_{agent}"] = to_attribute(slot)
     item["published"], item["publish_lease_until"] = {"BOOL": False}, {"N": "0"}
-    h.clients.dynamodb.put_item(TableName=h.settings.workflow_table, Item=item)
+    h.clients.dynamodb.put_item(TableName=h.store.workflow_table, Item=item)
 
     h.deliver(result("fraud"))  # any later message publishes a final, unpublished record
 
@@ -532,7 +582,7 @@ def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h)
         EventPublisher(h.clients.events, h.settings.event_bus_name).publish([event])
 
     coordinator = Coordinator(
-        store=h.store, publish=publish, clock=lambda: now[0], publish_lease_s=30,
+        manifest=MANIFEST, store=h.store.store, publish=publish, clock=lambda: now[0], publish_lease_s=30,
         deadlines=DeadlineScheduler(h.clients.scheduler, h.settings.schedule_group, h.resources.bus_arn,
                                     h.resources.scheduler_role_arn),
     )
@@ -604,7 +654,7 @@ def test_forged_or_invalid_result_is_refused(h, envelope, words):
 def test_unexpected_event_is_refused():
     from functions.coordinator.logic import Coordinator as Logic
 
-    logic = Logic(store=None, deadlines=None, publish=None)  # type: ignore[arg-type]
+    logic = Logic(store=None, deadlines=None, publish=None, manifest=MANIFEST)  # type: ignore[arg-type]
     with pytest.raises(PoisonMessage, match="does not handle"):
         logic.handle(BusEvent.model_validate(eventbridge_envelope("Order Completed", COORDINATOR_SOURCE, {})))
 
@@ -668,7 +718,8 @@ def test_fault_deadline_racing_last_result_gives_one_outcome(h):
     def run(role: str, envelope: dict) -> None:
         roles[threading.get_ident()] = role
         try:
-            assert h.deliver(envelope, handler=h.build(clients())) == {"batchItemFailures": []}
+            handler = h.build(clients(), later=role == "deadline")
+            assert h.deliver(envelope, handler=handler) == {"batchItemFailures": []}
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -700,7 +751,7 @@ def test_sample_outcome_events_match_what_the_coordinator_publishes(h, name, det
     assert entry["DetailType"] == detail_type
     sample = json.loads(entry["Detail"])
     outcome = WorkflowOutcome.model_validate(sample)
-    assert outcome.order_id == ORDER_ID and WORKFLOW.terminal_detail_types[outcome.status] == detail_type
+    assert sample["order_id"] == ORDER_ID and WORKFLOW.terminal_detail_types[outcome.status] == detail_type
     assert outcome.idempotency_key == f"{ORDER_ID}:{outcome.status}"
     # Same keys as a real outcome of the same kind.
     h.deliver(trigger())
@@ -733,7 +784,7 @@ def test_sample_deadline_event_is_what_the_schedule_sends(h):
 def test_lambda_entry_point_builds_from_the_environment(h, monkeypatch):
     import functions.coordinator.handler as module
 
-    for name, value in h.resources.function_environment("coordinator").items():
+    for name, value in h.resources.function_environment("coordinator", MANIFEST).items():
         monkeypatch.setenv(name, value)
     module.handler.reset()
     try:

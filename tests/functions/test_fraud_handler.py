@@ -15,7 +15,7 @@ from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.models import AgentResult
 from functions.common.settings import Settings
-from functions.fraud import handler as fraud
+from functions.orders.fraud import handler as fraud
 from tests.conftest import delivered_to_coordinator as published
 from tests.conftest import drain_queue as drain
 

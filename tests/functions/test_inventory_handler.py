@@ -21,9 +21,9 @@ from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.models import AgentResult
 from functions.common.settings import Settings
-from functions.inventory import handler as inventory
-from functions.inventory.logic import MAX_LINES, Line, Reservation, ReservationExists, Status
-from functions.inventory.store import DynamoInventoryStore
+from functions.orders.inventory import handler as inventory
+from functions.orders.inventory.logic import MAX_LINES, Line, Reservation, ReservationExists, Status
+from functions.orders.inventory.store import DynamoInventoryStore
 from tests.conftest import delivered_to_coordinator as published
 from tests.conftest import drain_queue as drain
 

@@ -14,7 +14,7 @@ from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.models import AgentResult
 from functions.common.settings import Settings
-from functions.shipping import handler as shipping
+from functions.orders.shipping import handler as shipping
 from tests.conftest import delivered_to_coordinator as published
 from tests.conftest import drain_queue as drain
 

@@ -72,10 +72,10 @@ from functions.common.settings import Settings
 from functions.coordinator import handler as coordinator_handler
 from functions.coordinator.logic import schedule_name
 from functions.coordinator.store import WorkflowStore
-from functions.fraud import handler as fraud_handler
-from functions.inventory import handler as inventory_handler
+from functions.orders.fraud import handler as fraud_handler
+from functions.orders.inventory import handler as inventory_handler
 from functions.manifest import COORDINATOR_SOURCE, MANIFEST, PRODUCER_SOURCE, WorkflowStatus
-from functions.shipping import handler as shipping_handler
+from functions.orders.shipping import handler as shipping_handler
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
 TERMINAL = {detail_type: status.value for status, detail_type in WORKFLOW.terminal_detail_types.items()}

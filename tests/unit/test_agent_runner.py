@@ -19,8 +19,10 @@ from functions.common.agent import (
     locate,
 )
 from functions.common.dead_letters import PoisonMessage
+from functions.common.digest import trigger_digest
 from functions.common.models import AgentResult, BusEvent
 from functions.common.publisher import EventPublisher, PublishError
+from functions.manifest import MANIFEST
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 T0 = datetime(2026, 11, 26, 11, 7, 8, 123000, tzinfo=UTC)
@@ -69,7 +71,7 @@ def runner(decide=None, act=None, *, agent: str = "fraud", events: FakeEvents | 
            **kwargs: Any) -> tuple[AgentRunner, FakeEvents, RecordingMetrics]:
     events = events or FakeEvents()
     metrics = RecordingMetrics(agent)
-    agent_, workflow = locate(agent)
+    agent_, workflow = locate(agent, MANIFEST)
     publisher = EventPublisher(events, "agentbus", sleep=lambda s: None, max_attempts=2)
     kwargs.setdefault("clock", Clock())
     return AgentRunner(agent_, workflow, publisher, decide=decide, act=act, metrics=metrics, **kwargs), events, metrics
@@ -90,10 +92,11 @@ def test_builds_and_publishes_the_agent_result():
     assert detail == output.detail
     AgentResult.model_validate(detail)
     assert detail == {
-        "workflow": "order-fulfillment", "workflow_id": "ord-1001", "order_id": "ord-1001", "agent": "fraud",
+        "workflow": "order-fulfillment", "workflow_id": "ord-1001", "agent": "fraud",
         "outcome": "success", "reason": "score 0 < 100", "data": {"score": 0},
         "started_at": "2026-11-26T11:07:08.123Z", "finished_at": "2026-11-26T11:07:08.373Z",
         "duration_ms": 250.0, "idempotency_key": "ord-1001:fraud",
+        "trigger_digest": trigger_digest(order_placed().detail),
     }
     assert metrics.emitted == [("AgentDuration", 250.0)]
 
@@ -188,7 +191,7 @@ def test_act_may_republish_a_stored_result_verbatim():
 
 
 def test_decide_and_act_are_exclusive():
-    agent, workflow = locate("fraud")
+    agent, workflow = locate("fraud", MANIFEST)
     publisher = EventPublisher(FakeEvents(), "agentbus")
     with pytest.raises(ValueError):
         AgentRunner(agent, workflow, publisher)
@@ -197,10 +200,10 @@ def test_decide_and_act_are_exclusive():
 
 
 def test_locate_finds_agent_and_workflow():
-    agent, workflow = locate("inventory")
+    agent, workflow = locate("inventory", MANIFEST)
     assert agent.name == "inventory" and workflow.name == "order-fulfillment"
     with pytest.raises(KeyError):
-        locate("billing")
+        locate("billing", MANIFEST)
 
 
 def test_iso_ms_is_utc_with_milliseconds():

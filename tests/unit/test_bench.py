@@ -35,7 +35,7 @@ from agentbus.bench import (
     workflow_update_units,
     write_units,
 )
-from functions.common.models import OrderPlaced
+from functions.orders.models import OrderPlaced
 from functions.manifest import MANIFEST, PRODUCER_SOURCE
 
 

@@ -12,16 +12,20 @@ import pytest
 from functions.common.models import WorkflowOutcome
 from functions.coordinator.logic import (
     DEADLINE_REASON,
+    NO_TRIGGER_REASON,
     WorkflowRecord,
     build_outcome,
     ceil_to_second,
     decide,
+    finished_workflow,
     iso,
-    order_record,
+    placed_at,
     schedule_name,
     timings,
 )
+from functions.common.models import BusEvent
 from functions.manifest import MANIFEST, Agent, Outcome, ResultType, WorkflowStatus
+from functions.orders.projection import order_item
 from tests.conftest import load_detail
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
@@ -29,17 +33,22 @@ ORDER = load_detail("order-placed.json")
 COMPLETED, REJECTED, TIMED_OUT = WorkflowStatus.COMPLETED, WorkflowStatus.REJECTED, WorkflowStatus.TIMED_OUT
 
 
-def res(agent: str, ok: bool = True, started_at: str = "2026-11-26T11:07:08.200Z", duration_ms: float = 100) -> dict:
+VERSION = "v1"
+
+
+def res(agent: str, ok: bool = True, started_at: str = "2026-11-26T11:07:08.200Z", duration_ms: float = 100,
+        version: str = VERSION) -> dict:
     return {
         "agent": agent, "outcome": "success" if ok else "failure", "reason": None if ok else f"{agent} said no",
-        "detail_type": "x", "started_at": started_at, "duration_ms": duration_ms,
+        "detail_type": "x", "started_at": started_at, "duration_ms": duration_ms, "trigger_digest": version,
     }
 
 
 def record(*results: dict, trigger: bool = True, **fields) -> WorkflowRecord:
     return WorkflowRecord(
         workflow_id="ord-1001", workflow=WORKFLOW.name,
-        order=dict(ORDER) if trigger else None,
+        trigger=dict(ORDER) if trigger else None,
+        trigger_digest=VERSION if trigger else None,
         trigger_received_at="2026-11-26T11:07:08.123Z" if trigger else None,
         results={r["agent"]: r for r in results}, **fields,
     )
@@ -89,8 +98,28 @@ def test_failure_wins_over_successes_and_over_the_deadline():
     assert decide(mixed, WORKFLOW, deadline_reached=True).status is REJECTED
 
 
-def test_failure_before_the_trigger_rejects():
-    assert decide(record(res("fraud", ok=False), trigger=False), WORKFLOW).status is REJECTED
+def test_nothing_is_decided_before_the_trigger_not_even_a_failure():
+    # A failure may be for another version of the request than the one the trigger will bring.
+    assert decide(record(res("fraud", ok=False), trigger=False), WORKFLOW) is None
+
+
+def test_deadline_without_the_trigger_times_out_saying_so():
+    decision = decide(record(res("fraud"), trigger=False), WORKFLOW, deadline_reached=True)
+    assert decision.status is TIMED_OUT and decision.reason == NO_TRIGGER_REASON
+    assert decision.missing == ("fraud", "inventory", "shipping")
+
+
+def test_only_results_of_the_stored_version_count():
+    other = record(res("fraud"), res("inventory"), res("shipping", version="v2"))
+    assert set(other.counted_results) == {"fraud", "inventory"}
+    assert decide(other, WORKFLOW) is None  # shipping's result is for another version
+    flagged_elsewhere = record(res("fraud", ok=False, version="v2"), res("inventory"), res("shipping"))
+    assert decide(flagged_elsewhere, WORKFLOW) is None
+    timed_out = decide(other, WORKFLOW, deadline_reached=True)
+    assert timed_out.status is TIMED_OUT and timed_out.missing == ("shipping",)
+    rec = record(res("fraud"), res("inventory"), res("shipping", version="v2"))
+    outcome = build_outcome(rec, WORKFLOW, timed_out, datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
+    assert list(outcome["results"]) == ["fraud", "inventory"]
 
 
 def test_several_failures_name_each_agent_in_order():
@@ -104,10 +133,10 @@ def test_failure_without_reason_falls_back_to_its_detail_type():
 
 
 def test_invalid_order_rejects_naming_the_field():
-    decision = decide(record(res("fraud"), order_error="items.0.quantity: Input should be greater than 0"),
+    decision = decide(record(res("fraud"), trigger_error="items.0.quantity: Input should be greater than 0"),
                       WORKFLOW)
     assert decision.status is REJECTED
-    assert decision.reason == "invalid order: items.0.quantity: Input should be greater than 0"
+    assert decision.reason == "invalid Order Placed: items.0.quantity: Input should be greater than 0"
 
 
 # --- deadline ---------------------------------------------------------------------------------------
@@ -126,6 +155,18 @@ def test_deadline_after_every_result_is_in_still_completes():
 def test_deadline_with_nothing_in():
     decision = decide(record(), WORKFLOW, deadline_reached=True)
     assert decision.status is TIMED_OUT and decision.missing == ("fraud", "inventory", "shipping")
+
+
+def test_placement_time_is_the_events_time_but_never_later_than_its_arrival():
+    arrived = datetime(2026, 11, 26, 11, 7, 30, tzinfo=UTC)
+
+    def event(time):
+        return BusEvent.model_validate({"id": "e", "source": "s", "detail-type": "d", "detail": {}, "time": time})
+
+    assert placed_at(event("2026-11-26T11:07:08Z"), arrived) == datetime(2026, 11, 26, 11, 7, 8, tzinfo=UTC)
+    assert placed_at(event("2099-01-01T00:00:00Z"), arrived) == arrived  # a producer cannot push it later
+    assert placed_at(event("not a time"), arrived) == arrived
+    assert placed_at(event(None), arrived) == arrived
 
 
 # --- late results -----------------------------------------------------------------------------------
@@ -164,16 +205,17 @@ def test_outcome_is_a_valid_workflow_outcome_with_its_idempotency_key():
     detail = build_outcome(rec, WORKFLOW, decision, datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
     outcome = WorkflowOutcome.model_validate(detail)
     assert outcome.status == "REJECTED" and outcome.idempotency_key == "ord-1001:REJECTED"
-    assert outcome.order_id == "ord-1001" and outcome.missing == ["inventory"]
+    assert detail["order_id"] == "ord-1001" and outcome.missing == ["inventory"]
+    assert list(detail)[-1] == "order_id"  # the workflow's own id field closes the detail
     assert list(outcome.results) == ["fraud", "shipping"]  # stable order
     assert outcome.timings["finished_at"] == "2026-11-26T11:07:09.000Z"
 
 
-def test_order_record_carries_the_order_and_a_results_summary():
+def test_order_projection_carries_the_order_and_a_results_summary():
     rec = record(res("fraud"), res("inventory"), res("shipping"))
     rec.outcome = build_outcome(rec, WORKFLOW, decide(rec, WORKFLOW), datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
     rec.status = COMPLETED
-    item = order_record(rec)
+    item = order_item(finished_workflow(rec, WORKFLOW))
     assert item["order_id"] == "ord-1001" and item["status"] == "COMPLETED"
     assert item["customer_id"] == "cus-42" and item["currency"] == "EUR"
     assert item["total"] == Decimal("1349.0")
@@ -181,10 +223,12 @@ def test_order_record_carries_the_order_and_a_results_summary():
     assert item["idempotency_key"] == "ord-1001:COMPLETED"
 
 
-def test_order_record_of_an_invalid_order_has_no_total():
-    rec = record(order_error="bad")
-    rec.order = load_detail("order-placed.json") | {"items": [{"sku": "A", "quantity": "lots", "unit_price": "x"}]}
-    assert order_record(rec)["total"] is None
+@pytest.mark.parametrize("price", ["x", "NaN", "Infinity"])
+def test_order_projection_of_an_invalid_order_has_no_total(price):
+    rec = record(trigger_error="bad")
+    rec.trigger = load_detail("order-placed.json") | {"items": [{"sku": "A", "quantity": 1, "unit_price": price}]}
+    rec.outcome, rec.status = {}, REJECTED
+    assert order_item(finished_workflow(rec, WORKFLOW))["total"] is None
 
 
 # --- names and times --------------------------------------------------------------------------------
@@ -221,20 +265,20 @@ def test_deadline_rounds_up_to_the_second():
 def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical():
     from functions.coordinator.store import compact_slot, expand_slot
 
-    slot = {"workflow": WORKFLOW.name, "workflow_id": "ord-1001", "order_id": "ord-1001", "agent": "fraud",
+    slot = {"workflow": WORKFLOW.name, "workflow_id": "ord-1001", "agent": "fraud",
             "outcome": "success", "reason": None, "data": {"score": 0}, "started_at": "s", "finished_at": "f",
-            "duration_ms": 3, "idempotency_key": "ord-1001:fraud", "detail_type": "Order Verified",
-            "event_id": "e", "received_at": "r"}
+            "duration_ms": 3, "idempotency_key": "ord-1001:fraud", "trigger_digest": "v1",
+            "detail_type": "Order Verified", "event_id": "e", "received_at": "r"}
     stored = compact_slot("ord-1001", "fraud", slot, WORKFLOW.name)
-    assert not {"workflow", "workflow_id", "order_id", "agent", "idempotency_key"} & set(stored)
+    assert not {"workflow", "workflow_id", "agent", "idempotency_key"} & set(stored)
     restored = expand_slot("ord-1001", "fraud", stored, WORKFLOW.name)
     assert restored == slot and list(restored) == list(slot)
     # A slot from another workflow than the record's keeps its name.
     assert compact_slot("ord-1001", "fraud", slot, "other-workflow")["workflow"] == WORKFLOW.name
     # Values that differ from what the key and the slot name give are kept as they came.
-    odd = slot | {"order_id": "another-order", "idempotency_key": "agent-chose-this"}
-    assert {"order_id", "idempotency_key"} <= set(compact_slot("ord-1001", "fraud", odd))
-    assert expand_slot("ord-1001", "fraud", compact_slot("ord-1001", "fraud", odd)) == odd
+    odd = slot | {"idempotency_key": "agent-chose-this"}
+    assert {"idempotency_key"} <= set(compact_slot("ord-1001", "fraud", odd, WORKFLOW.name))
+    assert expand_slot("ord-1001", "fraud", compact_slot("ord-1001", "fraud", odd, WORKFLOW.name), WORKFLOW.name) == odd
 
 
 def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_built():
@@ -242,8 +286,8 @@ def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_buil
 
     rec = record(res("fraud"), res("inventory", ok=False))
     detail = build_outcome(rec, WORKFLOW, decide(rec, WORKFLOW), datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
-    stored = compact_outcome("ord-1001", detail)
-    assert not {"results", "workflow_id", "order_id", "idempotency_key"} & set(stored)
-    restored = expand_outcome("ord-1001", stored, rec.results)
+    stored = compact_outcome("ord-1001", detail, WORKFLOW.name, WORKFLOW.id_field)
+    assert not {"results", "workflow", "workflow_id", "order_id", "idempotency_key"} & set(stored)
+    restored = expand_outcome("ord-1001", stored, rec.counted_results, WORKFLOW.name, WORKFLOW.id_field)
     assert restored == detail and list(restored) == list(detail)
     assert list(restored["results"]) == ["fraud", "inventory"]

@@ -11,9 +11,11 @@ from pydantic import ValidationError
 
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.agent import AgentOutput, AgentRunner, locate
-from functions.common.models import BusEvent, OrderPlaced, WorkflowOutcome
+from functions.manifest import MANIFEST
+from functions.common.models import BusEvent, WorkflowOutcome
+from functions.orders.models import OrderPlaced
 from functions.common.publisher import Event
-from functions.inventory.logic import (
+from functions.orders.inventory.logic import (
     ALREADY_FINISHED,
     MAX_LINES,
     RESERVED,
@@ -27,7 +29,7 @@ from functions.inventory.logic import (
     Shortfall,
     Status,
 )
-from functions.inventory.store import DynamoInventoryStore
+from functions.orders.inventory.store import DynamoInventoryStore
 
 
 class MemoryStore:
@@ -108,7 +110,7 @@ class Harness:
         self.slept: list[float] = []
         self.inventory = Inventory(self.store, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
                                    sleep=self.slept.append)
-        agent, workflow = locate("inventory")
+        agent, workflow = locate("inventory", MANIFEST)
         self.published: list[Event] = []
         self.runner = AgentRunner(agent, workflow, publisher=self, act=self.inventory.reserve,  # type: ignore[arg-type]
                                   clock=self._tick)

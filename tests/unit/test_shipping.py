@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from functions.common.models import OrderPlaced
-from functions.shipping.catalog import DEFAULT_WEIGHT_KG, MAX_WEIGHT_KG, WEIGHT_KG, ZONES, zone_for
-from functions.shipping.logic import QUOTED, UNAVAILABLE, parcel_weight, quote
+from functions.orders.models import OrderPlaced
+from functions.orders.shipping.catalog import DEFAULT_WEIGHT_KG, MAX_WEIGHT_KG, WEIGHT_KG, ZONES, zone_for
+from functions.orders.shipping.logic import QUOTED, UNAVAILABLE, parcel_weight, quote
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

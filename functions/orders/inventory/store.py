@@ -14,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.common.agent import AgentOutput
-from functions.inventory.logic import (
+from functions.orders.inventory.logic import (
     Contention,
     Line,
     OutOfStock,
@@ -47,7 +47,7 @@ def to_item(reservation: Reservation) -> dict[str, Any]:
     }
     if reservation.result is not None:
         item["result_detail_type"] = reservation.result.detail_type
-        item["result"] = json.dumps(reservation.result.detail, separators=(",", ":"))
+        item["result"] = json.dumps(reservation.result.detail, separators=(",", ":"), ensure_ascii=False)
     if reservation.reason:
         item["reason"] = reservation.reason
     return {name: _serialize(value) for name, value in item.items()}
@@ -182,3 +182,17 @@ class DynamoInventoryStore:
             if codes and codes[0] == "ConditionalCheckFailed":
                 return False  # no longer HELD: released (or changed) by someone else
             raise
+
+
+def seed_items(seed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stock items of a seed file (``{"stock": {"SKU": units}}``), as DynamoDB items."""
+    stock = seed.get("stock")
+    if not isinstance(stock, dict) or not stock:
+        raise ValueError('a stock seed file looks like {"stock": {"SKU-1": 10000, ...}}')
+    items = []
+    for sku, units in stock.items():
+        if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+            raise ValueError(f"stock of {sku!r} must be a whole number >= 0, got {units!r}")
+        items.append({"pk": {"S": f"sku#{sku}"}, "sku": {"S": sku}, "on_hand": {"N": str(units)},
+                      "reserved": {"N": "0"}})
+    return items

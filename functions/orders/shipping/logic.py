@@ -10,8 +10,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from functions.common.agent import Decision
-from functions.common.models import OrderPlaced
-from functions.shipping.catalog import DEFAULT_WEIGHT_KG, MAX_WEIGHT_KG, TARIFF_CURRENCY, WEIGHT_KG, zone_for
+from functions.orders.models import OrderPlaced
+from functions.orders.shipping.catalog import DEFAULT_WEIGHT_KG, MAX_WEIGHT_KG, TARIFF_CURRENCY, WEIGHT_KG, zone_for
 
 QUOTED = "Shipping Quoted"
 UNAVAILABLE = "Shipping Unavailable"

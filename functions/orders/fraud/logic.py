@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from functions.common.agent import Decision
-from functions.common.models import OrderPlaced
+from functions.orders.models import OrderPlaced
 
 VERIFIED = "Order Verified"
 FLAGGED = "Order Flagged"

@@ -24,7 +24,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from functions.common.agent import AgentOutput, Decision, Finish, iso_ms, utc_now
-from functions.common.models import OrderPlaced, WorkflowOutcome
+from functions.common.models import WorkflowOutcome
+from functions.orders.models import OrderPlaced
 
 RESERVED = "Items Reserved"
 UNAVAILABLE = "Items Unavailable"
@@ -165,6 +166,16 @@ class Inventory:
     def _replay(self, existing: Reservation, finish: Finish) -> AgentOutput:
         if existing.status is Status.CANCELLED or existing.result is None:
             return finish(Decision(UNAVAILABLE, ALREADY_FINISHED, {"finished": existing.reason}))
+        held_for = existing.result.detail.get("trigger_digest")
+        this_version = getattr(finish, "trigger_digest", None)
+        if held_for and this_version and held_for != this_version:
+            # Another version of the same order id (other contents) made the reservation: nothing is reserved
+            # for this one. Its result says so, so the workflow that stored this version is rejected and the
+            # compensation releases what the other version holds.
+            return finish(Decision(UNAVAILABLE, (
+                f"conflicting versions of order {existing.order_id}: the reservation was made for trigger "
+                f"version {held_for}, this is version {this_version}; nothing reserved for it"),
+                {"conflict": {"held_for": held_for, "this_version": this_version}}))
         return existing.result  # the very result published the first time
 
     def _reservation(self, order_id: str, status: Status, lines: tuple[Line, ...],
@@ -179,11 +190,11 @@ class Inventory:
         """Undo the order's reservation once. Returns what happened: released, tombstoned or nothing."""
         why = f"order {outcome.status}" + (f": {outcome.reason}" if outcome.reason else "")
         for attempt in range(MAX_ATTEMPTS):
-            existing = self.store.get(outcome.order_id)
+            existing = self.store.get(outcome.workflow_id)
             now = iso_ms(self.clock())
             if existing is None:
                 try:
-                    self.store.record(Reservation(order_id=outcome.order_id, status=Status.CANCELLED, lines=(),
+                    self.store.record(Reservation(order_id=outcome.workflow_id, status=Status.CANCELLED, lines=(),
                                                   created_at=now, updated_at=now, reason=why))
                     return "tombstoned"
                 except ReservationExists:
@@ -197,4 +208,4 @@ class Inventory:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
                 self._back_off(attempt)
-        raise Contention(f"the reservation of order {outcome.order_id} kept changing; retry")
+        raise Contention(f"the reservation of order {outcome.workflow_id} kept changing; retry")

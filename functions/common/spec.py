@@ -1,0 +1,501 @@
+"""The manifest's vocabulary: what a workflow, an agent, a subscription and a table are.
+
+This module is the generic core's whole knowledge of workflows: it names none. A manifest (the shipped one is
+``functions/manifest.py``; a test may bring its own) is a ``Manifest`` of ``Workflow`` entries, and every
+reader derives what it needs from it:
+
+- the CDK app (``infrastructure/``): rules, queues, DLQs, functions, IAM, alarms, tables;
+- the coordinator (``functions/coordinator``): which events open a workflow, which results it waits for, which
+  terminal event it publishes, what it writes to the workflow's main table (its *projection*);
+- the agent runner (``functions/common/agent.py``): which trigger model an agent validates, which results it
+  may publish;
+- the local runtime (``agentbus/local``), the CLI, the event catalogue, the benchmark and the invariants.
+
+Two kinds of workflow:
+
+- **coordinated** (``outcomes`` given): a trigger, agents in parallel, one record per request, one outcome,
+  a deadline, compensations and an optional projection into the workflow's own main table;
+- **standalone** (``outcomes=None``): agents subscribed to an event, nothing else: no record, no deadline, no
+  outcome, no table row. Nobody waits for them.
+
+Code is named by import path (``"package.module:attribute"``), resolved when first used, so that reading the
+manifest (the CDK app, the CLI) never imports an agent's code.
+
+A Lambda function finds its manifest through the environment variable ``AGENTBUS_MANIFEST`` (an import path,
+default ``functions.manifest:MANIFEST``), so a deployment of another manifest needs no code change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+BUS_NAME = "agentbus"
+COORDINATOR_SOURCE = "agentbus.coordinator"
+DEADLINE_SOURCE = "agentbus.deadline"
+DEADLINE_DETAIL_TYPE = "Workflow Deadline Reached"
+REFUSED_DETAIL_TYPE = "Workflow Trigger Refused"
+AGENT_SOURCE_PREFIX = "agentbus.agent."
+DEFAULT_MANIFEST = "functions.manifest:MANIFEST"
+MANIFEST_VARIABLE = "AGENTBUS_MANIFEST"
+# The coordinator's own table: one record per coordinated workflow (layout: functions/coordinator/store.py).
+WORKFLOW_TABLE = "workflows"
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class WorkflowStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not WorkflowStatus.RUNNING
+
+
+def resolve(path: str) -> Any:
+    """``"package.module:attribute"`` -> the attribute (imported on first use)."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"an import path looks like 'package.module:attribute', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"cannot import {module_name!r} (from {path!r}): {error}") from None
+    try:
+        value: Any = module
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except AttributeError:
+        raise ValueError(f"{module_name!r} has no attribute {attribute!r} (from {path!r})") from None
+    return value
+
+
+@dataclass(frozen=True)
+class ResultType:
+    """An event an agent may publish: its detail-type and whether it lets the workflow go on."""
+
+    detail_type: str
+    outcome: Outcome
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One EventBridge rule: which events a consumer receives. ``pattern()`` is the exact rule pattern."""
+
+    name: str
+    sources: tuple[str, ...]
+    detail_types: tuple[str, ...]
+
+    def pattern(self) -> dict[str, Any]:
+        # Only `source` and `detail-type` equality lists: both AWS and the local emulator evaluate
+        # these identically (moto's matcher differs from AWS on arrays of objects and operators).
+        return {"source": list(self.sources), "detail-type": list(self.detail_types)}
+
+    def matches(self, source: str, detail_type: str) -> bool:
+        return source in self.sources and detail_type in self.detail_types
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A setting of one function, declared in the manifest: its environment variable, its default, and the
+    CDK context key that overrides it (``cdk deploy -c fraud_limit=5000``). ``check`` (an import path of a
+    ``str -> object`` callable that raises ``ValueError``) validates it at synth time and at cold start."""
+
+    env: str
+    default: str
+    description: str = ""
+    context: str | None = None
+    check: str | None = None
+
+    def validate(self, value: str) -> None:
+        if self.check:
+            try:
+                resolve(self.check)(value)
+            except ValueError as error:
+                raise ValueError(f"{self.env}: {error}") from None
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Anything with a queue and a Lambda function: an agent or the coordinator.
+
+    ``handler`` is the Lambda handler path relative to the repository root, which is also the root
+    of the Lambda code asset (``functions.<workflow>.<agent>.handler.handler``).
+    """
+
+    name: str
+    handler: str
+    source: str
+    # None: derived (an agent gets its workflow's trigger; the coordinator, triggers, results and deadlines);
+    # () : subscribed to nothing (the benchmark's chained mode feeds the queue itself).
+    subscriptions: tuple[Subscription, ...] | None = None
+    description: str = ""
+    batch_size: int = 10
+    max_batching_window_s: int = 0
+    max_concurrency: int = 10
+    timeout_s: int = 30
+    memory_mb: int = 256
+    # AWS recommends at least 5 for a queue feeding Lambda: throttled batches return to the queue and count
+    # as receives (Lambda developer guide, "Using Lambda with Amazon SQS", retries).
+    max_receive_count: int = 5
+    # Records of one batch processed at once (threads in one invocation); 1 = one after the other.
+    record_concurrency: int = 1
+    # Tables the function reads or writes, by logical name (see Manifest.tables).
+    tables: tuple[str, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    schedules: bool = False
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        # AWS guidance for SQS event sources: at least 6x the function timeout.
+        return self.timeout_s * 6
+
+    @property
+    def module(self) -> str:
+        """The handler's module (``functions.orders.fraud.handler``)."""
+        return self.handler.rpartition(".")[0]
+
+
+@dataclass(frozen=True)
+class Agent(Consumer):
+    results: tuple[ResultType, ...] = ()
+    required: bool = True
+    # Terminal detail-types of its workflow on which this agent undoes its side effect (compensation).
+    compensate_on: tuple[str, ...] = ()
+
+    def result(self, detail_type: str) -> ResultType:
+        for result in self.results:
+            if result.detail_type == detail_type:
+                return result
+        raise KeyError(f"agent {self.name!r} does not emit {detail_type!r}")
+
+    @property
+    def failure_results(self) -> tuple[ResultType, ...]:
+        return tuple(r for r in self.results if r.outcome is Outcome.FAILURE)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What opens a workflow: the events (``subscription``), the Pydantic model of their detail (an import
+    path) and the detail field holding the workflow id."""
+
+    subscription: Subscription
+    model: str
+    id_field: str
+
+    @property
+    def model_class(self) -> type:
+        return resolve(self.model)
+
+    def matches(self, source: str, detail_type: str) -> bool:
+        return self.subscription.matches(source, detail_type)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """The terminal detail-types a coordinated workflow publishes, one per final status."""
+
+    completed: str
+    rejected: str
+    timed_out: str
+
+    def detail_type(self, status: WorkflowStatus) -> str:
+        return {
+            WorkflowStatus.COMPLETED: self.completed,
+            WorkflowStatus.REJECTED: self.rejected,
+            WorkflowStatus.TIMED_OUT: self.timed_out,
+        }[status]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (self.completed, self.rejected, self.timed_out)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Where a finished workflow is written: a table (logical name) and a function (import path) from the
+    finished workflow (``functions.common.projection.FinishedWorkflow``) to that table's item."""
+
+    table: str
+    function: str
+
+
+@dataclass(frozen=True)
+class Table:
+    logical_name: str
+    partition_key: str
+    description: str
+    sort_key: str | None = None
+    retain: bool = False
+    # A JSON file of items (``{"items": [...]}``) or of stock (``{"stock": {...}}``) put by ``agentbus seed``
+    # and by the local runtime; ``seeder`` (an import path) turns that file into items.
+    seed_file: str | None = None
+    seeder: str | None = None
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    trigger: Trigger
+    agents: tuple[Agent, ...]
+    # None: a standalone subscription (no record, no deadline, no outcome, nobody waits).
+    outcomes: Outcomes | None = None
+    deadline_s: int = 300
+    projection: Projection | None = None
+    description: str = ""
+
+    @property
+    def coordinated(self) -> bool:
+        return self.outcomes is not None
+
+    @property
+    def id_field(self) -> str:
+        return self.trigger.id_field
+
+    @property
+    def terminal_detail_types(self) -> dict[WorkflowStatus, str]:
+        if self.outcomes is None:
+            return {}
+        return {status: self.outcomes.detail_type(status) for status in WorkflowStatus if status.is_final}
+
+    @property
+    def required_agents(self) -> frozenset[str]:
+        return frozenset(agent.name for agent in self.agents if agent.required)
+
+    def agent(self, name: str) -> Agent:
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        raise KeyError(f"unknown agent {name!r}; known: {', '.join(a.name for a in self.agents)}")
+
+    def agent_for_result(self, source: str, detail_type: str) -> Agent | None:
+        for agent in self.agents:
+            if agent.source == source and any(r.detail_type == detail_type for r in agent.results):
+                return agent
+        return None
+
+    @property
+    def result_subscription(self) -> Subscription:
+        return Subscription(
+            name="results",
+            sources=tuple(agent.source for agent in self.agents),
+            detail_types=tuple(r.detail_type for agent in self.agents for r in agent.results),
+        )
+
+    @property
+    def deadline_subscription(self) -> Subscription:
+        return Subscription(name="deadline", sources=(DEADLINE_SOURCE,), detail_types=(DEADLINE_DETAIL_TYPE,))
+
+
+def coordinator_consumer(**overrides: Any) -> Consumer:
+    """The coordinator: generic, the same for every manifest (its tables are added by ``Manifest``)."""
+    settings: dict[str, Any] = {
+        "name": "coordinator",
+        "description": "Gathers results per workflow and finalizes each exactly once.",
+        "handler": "functions.coordinator.handler.handler",
+        "source": COORDINATOR_SOURCE,
+        "max_concurrency": 20,
+        # Its writes are conditional (one finisher, results counted once), so records of a batch can race safely.
+        "record_concurrency": 10,
+        "schedules": True,
+    }
+    settings.update(overrides)
+    return Consumer(**settings)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    workflows: tuple[Workflow, ...]
+    tables: tuple[Table, ...] = ()
+    bus_name: str = BUS_NAME
+    coordinator_settings: dict[str, Any] = field(default_factory=dict)
+    # Where a Lambda function imports this manifest from (its AGENTBUS_MANIFEST).
+    import_path: str = DEFAULT_MANIFEST
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    # -- validation: a wrong manifest fails where it is read (synth, cold start, CLI), naming the problem ----
+
+    def check(self) -> None:
+        problems: list[str] = []
+        workflow_names = [w.name for w in self.workflows]
+        consumers = [a for w in self.workflows for a in w.agents]
+        table_names = [t.logical_name for t in self.tables]
+        for kind, names in (("workflow", workflow_names), ("agent", [c.name for c in consumers]),
+                            ("table", table_names)):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                problems.append(f"{kind} names must be unique: {', '.join(duplicates)} appear twice")
+        for name in workflow_names + [c.name for c in consumers]:
+            if not _NAME.match(name):
+                problems.append(f"name {name!r}: 2-40 lowercase letters, digits and hyphens, starting with a letter")
+        if "coordinator" in (c.name for c in consumers):
+            problems.append("'coordinator' is the coordinator's name; an agent cannot use it")
+        if WORKFLOW_TABLE in table_names:
+            problems.append(f"table {WORKFLOW_TABLE!r} is the coordinator's own; give yours another name")
+        known_tables = set(table_names)
+        for workflow in self.workflows:
+            if not workflow.agents:
+                problems.append(f"workflow {workflow.name!r} has no agents")
+            if workflow.projection and workflow.projection.table not in known_tables:
+                problems.append(f"workflow {workflow.name!r} projects into unknown table {workflow.projection.table!r}")
+            if workflow.projection and not workflow.coordinated:
+                problems.append(f"workflow {workflow.name!r} is standalone (no outcomes), so it cannot have a projection")
+            if workflow.coordinated and workflow.deadline_s <= 0:
+                problems.append(f"workflow {workflow.name!r}: deadline_s must be > 0")
+            for agent in workflow.agents:
+                for table in agent.tables:
+                    if table not in known_tables:
+                        problems.append(f"agent {agent.name!r} uses unknown table {table!r}")
+                for parameter in agent.parameters:
+                    if not _ENV_NAME.match(parameter.env):
+                        problems.append(f"agent {agent.name!r}: parameter {parameter.env!r} is not an "
+                                        "UPPER_CASE environment variable name")
+                if not agent.results:
+                    problems.append(f"agent {agent.name!r} declares no result types")
+                if agent.compensate_on and not set(agent.compensate_on) <= set(workflow.terminal_detail_types.values()):
+                    problems.append(f"agent {agent.name!r} compensates on {', '.join(agent.compensate_on)}, "
+                                    f"not all terminal detail-types of workflow {workflow.name!r}")
+        triggers = [(s, d) for w in self.workflows if w.coordinated
+                    for s in w.trigger.subscription.sources for d in w.trigger.subscription.detail_types]
+        clashes = sorted({f"{d!r} from {s!r}" for s, d in triggers if triggers.count((s, d)) > 1})
+        if clashes:
+            problems.append(f"two coordinated workflows share a trigger: {', '.join(clashes)}")
+        if problems:
+            raise ValueError("invalid manifest: " + "; ".join(problems))
+
+    # -- lookups --------------------------------------------------------------------------------------
+
+    def workflow(self, name: str) -> Workflow:
+        for workflow in self.workflows:
+            if workflow.name == name:
+                return workflow
+        raise KeyError(f"unknown workflow {name!r}; known: {', '.join(w.name for w in self.workflows)}")
+
+    @property
+    def coordinated(self) -> tuple[Workflow, ...]:
+        return tuple(w for w in self.workflows if w.coordinated)
+
+    def workflow_for_trigger(self, source: str, detail_type: str) -> Workflow | None:
+        """The coordinated workflow this event opens, if any."""
+        return next((w for w in self.coordinated if w.trigger.matches(source, detail_type)), None)
+
+    def workflow_for_result(self, source: str, detail_type: str) -> tuple[Workflow, Agent] | None:
+        for workflow in self.coordinated:
+            agent = workflow.agent_for_result(source, detail_type)
+            if agent:
+                return workflow, agent
+        return None
+
+    def workflow_of(self, agent_name: str) -> Workflow:
+        for workflow in self.workflows:
+            if any(agent.name == agent_name for agent in workflow.agents):
+                return workflow
+        raise KeyError(f"unknown agent {agent_name!r}; known: {', '.join(a.name for a in self.agents)}")
+
+    @property
+    def agents(self) -> tuple[Agent, ...]:
+        return tuple(agent for workflow in self.workflows for agent in workflow.agents)
+
+    def agent(self, name: str) -> Agent:
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        raise KeyError(f"unknown agent {name!r}; known: {', '.join(a.name for a in self.agents)}")
+
+    @property
+    def all_tables(self) -> tuple[Table, ...]:
+        """The manifest's tables and, when a workflow is coordinated, the coordinator's own."""
+        own = (Table(WORKFLOW_TABLE, "workflow_id", "one record per coordinated workflow: status, results, timings",
+                     sort_key="workflow"),) if self.coordinated else ()
+        return (*own, *self.tables)
+
+    def table(self, logical_name: str) -> Table:
+        for table in self.all_tables:
+            if table.logical_name == logical_name:
+                return table
+        raise KeyError(f"unknown table {logical_name!r}; known: {', '.join(t.logical_name for t in self.all_tables)}")
+
+    @property
+    def coordinator(self) -> Consumer | None:
+        """The coordinator, with the tables it writes: its own and every projection's; None if nothing is
+        coordinated (a manifest of standalone subscriptions only)."""
+        if not self.coordinated:
+            return None
+        projections = tuple(dict.fromkeys(w.projection.table for w in self.coordinated if w.projection))
+        return coordinator_consumer(tables=(WORKFLOW_TABLE, *projections), **self.coordinator_settings)
+
+    @property
+    def consumers(self) -> tuple[Consumer, ...]:
+        """Every queue-fed function: the agents, then the coordinator."""
+        coordinator = self.coordinator
+        return (*self.agents, coordinator) if coordinator else self.agents
+
+    def consumer(self, name: str) -> Consumer:
+        for consumer in self.consumers:
+            if consumer.name == name:
+                return consumer
+        raise KeyError(f"unknown agent {name!r}; known: {', '.join(c.name for c in self.consumers)}")
+
+    @property
+    def reserved_sources(self) -> dict[str, str]:
+        """source -> the one consumer allowed to publish under it (the deadline source: the scheduler)."""
+        owners = {consumer.source: consumer.name for consumer in self.consumers}
+        if self.coordinated:
+            owners[DEADLINE_SOURCE] = "scheduler"
+        return owners
+
+    def subscriptions(self, consumer: Consumer) -> tuple[Subscription, ...]:
+        """Every rule feeding ``consumer``'s queue, derived for agents' compensation and the coordinator."""
+        subscriptions = list(consumer.subscriptions or ())
+        if isinstance(consumer, Agent):
+            workflow = self.workflow_of(consumer.name)
+            if consumer.subscriptions is None:
+                subscriptions.append(workflow.trigger.subscription)
+            if consumer.compensate_on:
+                subscriptions.append(
+                    Subscription(name="compensation", sources=(COORDINATOR_SOURCE,), detail_types=consumer.compensate_on)
+                )
+        elif consumer.name == "coordinator":
+            coordinated = self.coordinated
+            for workflow in coordinated:
+                prefix = "" if len(coordinated) == 1 else f"{workflow.name}-"
+                subscriptions += [
+                    Subscription(f"{prefix}trigger", workflow.trigger.subscription.sources,
+                                 workflow.trigger.subscription.detail_types),
+                    Subscription(f"{prefix}results", workflow.result_subscription.sources,
+                                 workflow.result_subscription.detail_types),
+                ]
+            subscriptions.append(Subscription("deadline", (DEADLINE_SOURCE,), (DEADLINE_DETAIL_TYPE,)))
+        return tuple(subscriptions)
+
+    def rules(self) -> list[tuple[Consumer, Subscription]]:
+        return [(consumer, sub) for consumer in self.consumers for sub in self.subscriptions(consumer)]
+
+
+@cache
+def load_manifest(path: str = DEFAULT_MANIFEST) -> Manifest:
+    """The manifest at an import path (``AGENTBUS_MANIFEST``), checked."""
+    manifest = resolve(path)
+    if not isinstance(manifest, Manifest):
+        raise ValueError(f"{path!r} is a {type(manifest).__name__}, not a Manifest")
+    return manifest
+
+
+Check = Callable[[str], object]
