@@ -34,8 +34,8 @@ attribute                  type  meaning
 ``late_<agent>``           M     a result that arrived after the finish: kept for the record, decides nothing
 ``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
 ``refused_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
-``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, without its
-                                 ``results`` (they are the counted ``result_<agent>`` slots, which cannot
+``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, its ``results`` by
+                                 agent name only (they are those ``result_<agent>`` slots, which cannot
                                  change once the finish has won: it is conditional on ``version``, which
                                  every result write bumps, and slots are only written while RUNNING) and
                                  without ``workflow``, ``workflow_id``, the workflow's id field and
@@ -187,16 +187,21 @@ def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any], workflow: 
 
 
 def compact_outcome(workflow_id: str, outcome: dict[str, Any], workflow: str, id_field: str) -> dict[str, Any]:
-    """What ``outcome`` stores of a ``WorkflowOutcome`` detail: no ``results``, no derivable ids."""
-    stored = {key: item for key, item in outcome.items() if key != "results"}
+    """What ``outcome`` stores of a ``WorkflowOutcome`` detail: its results by agent name only (the slots hold
+    them), no derivable ids."""
+    stored = {key: (sorted(item) if key == "results" else item) for key, item in outcome.items()}
     return _elide(stored, _outcome_defaults(workflow_id, outcome.get("status"), workflow, id_field))
 
 
-def expand_outcome(workflow_id: str, stored: dict[str, Any], results: dict[str, dict[str, Any]],
+def expand_outcome(workflow_id: str, stored: dict[str, Any], slots: dict[str, dict[str, Any]],
                    workflow: str, id_field: str) -> dict[str, Any]:
-    """The ``WorkflowOutcome`` detail back from its stored part and the record's counted result slots."""
-    return _restore(stored, _outcome_defaults(workflow_id, stored.get("status"), workflow, id_field),
-                    (*OUTCOME_KEYS, id_field), extra={"results": dict(sorted(results.items()))})
+    """The ``WorkflowOutcome`` detail back from its stored part and the record's result slots (those it
+    named: a trigger that arrives after the finish must not change a published outcome)."""
+    names = stored.get("results") or []
+    results = {name: slots[name] for name in sorted(names) if name in slots}
+    return _restore({**stored, "results": results},
+                    _outcome_defaults(workflow_id, stored.get("status"), workflow, id_field),
+                    (*OUTCOME_KEYS, id_field))
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -479,7 +484,7 @@ class WorkflowStore:
             "workflow_id": record.workflow_id,
             "workflow": record.workflow,
             "status": record.status.value,
-            "results": counted,
+            "results": record.outcome.get("results", {}) if record.outcome is not None else counted,
             "missing": missing,
             "reason": record.reason,
             "timings": view_timings,
@@ -533,6 +538,6 @@ class WorkflowStore:
         )
         outcome = data.get("outcome")
         if outcome is not None:
-            record.outcome = expand_outcome(workflow_id, outcome, record.counted_results, workflow,
+            record.outcome = expand_outcome(workflow_id, outcome, record.results, workflow,
                                             self._id_field(workflow))
         return record

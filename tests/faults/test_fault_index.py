@@ -1,12 +1,13 @@
 """Fault tests the fault index (docs/guarantees.md) needed beyond the handler suites: real handlers on moto.
 
-- fault 2/5: a trigger arriving after the workflow was already rejected, whose invocation fails after
-  opening the record, still gives the orders table the order's details on the retry;
+- fault 2/5: a trigger arriving after the workflow already timed out without it, whose invocation fails
+  after opening the record, still gives the orders table the order's details on the retry;
 - fault 6: PutEvents rejecting an agent's result: only that entry is retried, with backoff, within the
   invocation; when it keeps failing the record goes back to the queue, and its redelivery publishes it —
   nothing dropped, nothing published twice;
-- fault 11: an agent result over the PutEvents size limit fails its record with a clear error (SQS
-  retries it, then the redrive policy keeps it in the DLQ); nothing is sent, the rest of the batch is;
+- fault 11: an agent result over the PutEvents size limit (measured as EventBridge measures it) becomes
+  the agent's failure result at once, naming the size: never sent whole, never retried, the rest of the
+  batch is published;
 - faults 3/9: a deadline decided on a record that changed before its finish (the last result landed in
   between) loses the finish and decides again. This is the finish's version condition, which the racing
   tests in ``tests/functions/test_coordinator_handler.py`` do not pin down: there, thread scheduling
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,24 +28,32 @@ from botocore.exceptions import ClientError
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
 from functions.common.agent import AgentRunner, Decision, dead_letter_sink, locate, sqs_function
 from functions.common.clients import Clients
+from functions.common.digest import trigger_digest
 from functions.common.publisher import MAX_ENTRY_BYTES, EventPublisher
-from functions.common.settings import Settings
 from functions.coordinator import handler as coordinator
-from functions.coordinator.store import WorkflowStore
+from functions.manifest import COORDINATOR_SOURCE, MANIFEST
 from functions.orders.fraud import handler as fraud
-from functions.manifest import COORDINATOR_SOURCE, PRODUCER_SOURCE
+from functions.orders.workflow import PRODUCER_SOURCE
 from tests.conftest import delivered_to_coordinator as on_the_bus
 from tests.conftest import drain_queue as drain
-from tests.conftest import load_detail, load_entries
+from tests.conftest import load_detail, load_entries, workflow_store
+from tests.conftest import settings_for as shared_settings_for
+
+WORKFLOW = "order-fulfillment"
 
 ORDER_ID = "ord-1001"
 
 
 # --- helpers ------------------------------------------------------------------------------------------
 
-def settings_for(resources, consumer: str) -> Settings:
+def settings_for(resources, consumer: str):
     # One record at a time: moto in-process is not thread-safe.
-    return replace(Settings.from_env(resources.function_environment(consumer)), record_concurrency=1)
+    return shared_settings_for(resources, consumer, record_concurrency=1)
+
+
+def an_hour_on() -> datetime:
+    """The clock of a coordinator that runs when a deadline is due."""
+    return datetime.now(UTC) + timedelta(hours=1)
 
 
 def with_clients(session, **overrides: Any) -> Clients:
@@ -72,16 +81,24 @@ def capture_outcomes(session, resources) -> str:
     return url
 
 
+def order(order_id: str = ORDER_ID, **changes: Any) -> dict:
+    return {**load_detail("order-placed.json"), "order_id": order_id, **changes}
+
+
 def placed(order_id: str = ORDER_ID, **changes: Any) -> dict:
-    return eventbridge_envelope("Order Placed", PRODUCER_SOURCE,
-                                {**load_detail("order-placed.json"), "order_id": order_id, **changes})
+    return eventbridge_envelope("Order Placed", PRODUCER_SOURCE, order(order_id, **changes))
 
 
-def flagged(order_id: str = ORDER_ID) -> dict:
-    [entry] = load_entries("order-flagged.json")
-    detail = {**json.loads(entry["Detail"]), "workflow_id": order_id, "order_id": order_id,
-              "idempotency_key": f"{order_id}:fraud"}
+def verified(order_id: str = ORDER_ID) -> dict:
+    [entry] = load_entries("order-verified.json")
+    detail = {**json.loads(entry["Detail"]), "workflow_id": order_id, "idempotency_key": f"{order_id}:fraud",
+              "trigger_digest": trigger_digest(order(order_id))}
     return eventbridge_envelope(entry["DetailType"], entry["Source"], detail)
+
+
+def deadline(order_id: str = ORDER_ID) -> dict:
+    return eventbridge_envelope("Workflow Deadline Reached", "agentbus.deadline",
+                                {"workflow": WORKFLOW, "workflow_id": order_id})
 
 
 class FailingPut:
@@ -108,8 +125,8 @@ class RejectingEvents:
         self.calls: list[list[str]] = []
 
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
-        self.calls.append([json.loads(e["Detail"])["order_id"] for e in Entries])
-        reject = [self.left > 0 and json.loads(e["Detail"])["order_id"] == self.order_id for e in Entries]
+        self.calls.append([json.loads(e["Detail"])["workflow_id"] for e in Entries])
+        reject = [self.left > 0 and json.loads(e["Detail"])["workflow_id"] == self.order_id for e in Entries]
         if any(reject):
             self.left -= 1
         sent = [e for e, no in zip(Entries, reject, strict=True) if not no]
@@ -122,29 +139,35 @@ class RejectingEvents:
 # --- fault 2/5: a late trigger, retried, still fills in the order -------------------------------------
 
 def test_fault_late_trigger_retried_after_a_failure_still_fills_in_the_order(aws):
-    """A failure result rejects the order before its trigger came in; the trigger's invocation opens the
-    record, then fails before writing the orders table. Its retry must still write the order's details
-    (the orders table is the main database: it must not keep an order without its customer and items)."""
+    """A result opens the record and the deadline times it out before its trigger came in; the trigger's
+    invocation opens the record, then fails before writing the orders table. Its retry must still write the
+    order's details (the orders table is the main database: it must not keep an order without its customer
+    and items)."""
     session, resources = aws
     settings = settings_for(resources, "coordinator")
-    dynamodb = FailingPut(session.client("dynamodb"), settings.orders_table)
+    dynamodb = FailingPut(session.client("dynamodb"), settings.table("orders"))
     handle = coordinator.build(settings, with_clients(session, dynamodb=dynamodb))
-    store = WorkflowStore(session.client("dynamodb"), settings.workflow_table, settings.orders_table)
+    later = coordinator.build(settings, with_clients(session, dynamodb=dynamodb), clock=an_hour_on)
+    store = workflow_store(session.client("dynamodb"), resources)
 
-    assert deliver(handle, resources, "coordinator", flagged()) == {"batchItemFailures": []}
-    assert store.get_order(ORDER_ID)["status"] == "REJECTED"
-    assert store.get_order(ORDER_ID)["customer_id"] is None  # no trigger yet
+    def row():
+        return store.get_row("orders", {"order_id": ORDER_ID})
+
+    assert deliver(handle, resources, "coordinator", verified()) == {"batchItemFailures": []}
+    assert deliver(later, resources, "coordinator", deadline()) == {"batchItemFailures": []}
+    assert row()["status"] == "TIMED_OUT"
+    assert row()["customer_id"] is None  # no trigger yet
 
     trigger = placed()
     dynamodb.armed = True
     first = deliver(handle, resources, "coordinator", trigger)
     assert dynamodb.failed and first == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert store.load(ORDER_ID).order is not None  # the record was opened before the failure
+    assert store.load(WORKFLOW, ORDER_ID).trigger is not None  # the record was opened before the failure
 
     assert deliver(handle, resources, "coordinator", trigger, receive_count=2) == {"batchItemFailures": []}
-    order = store.get_order(ORDER_ID)
-    assert order["status"] == "REJECTED"
-    assert order["customer_id"] == "cus-42" and len(order["items"]) == 2
+    stored = row()
+    assert stored["status"] == "TIMED_OUT"
+    assert stored["customer_id"] == "cus-42" and len(stored["items"]) == 2
 
 
 # --- fault 6: PutEvents partial failure -------------------------------------------------------------------
@@ -158,7 +181,7 @@ def test_fault_put_events_partial_failure_retries_only_the_failed_entry(aws):
 
     assert response == {"batchItemFailures": []}
     assert events.calls == [["ord-1"], ["ord-2"], ["ord-2"], ["ord-2"], ["ord-3"]]  # the rejected one, again
-    assert sorted(e["detail"]["order_id"] for e in on_the_bus(session, resources)) == ["ord-1", "ord-2", "ord-3"]
+    assert sorted(e["detail"]["workflow_id"] for e in on_the_bus(session, resources)) == ["ord-1", "ord-2", "ord-3"]
 
 
 def test_fault_put_events_failing_every_attempt_goes_back_to_the_queue_and_nothing_is_dropped(aws):
@@ -171,22 +194,23 @@ def test_fault_put_events_failing_every_attempt_goes_back_to_the_queue_and_nothi
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}  # SQS will deliver it again
     assert events.calls.count(["ord-2"]) == attempts
-    assert [e["detail"]["order_id"] for e in on_the_bus(session, resources)] == ["ord-1"]
+    assert [e["detail"]["workflow_id"] for e in on_the_bus(session, resources)] == ["ord-1"]
 
     assert deliver(handle, resources, "fraud", placed("ord-2"), receive_count=2) == {"batchItemFailures": []}
-    assert [e["detail"]["order_id"] for e in on_the_bus(session, resources)] == ["ord-2"]  # once, not dropped
+    assert [e["detail"]["workflow_id"] for e in on_the_bus(session, resources)] == ["ord-2"]  # once, not dropped
 
 
 # --- fault 11: an event over the PutEvents size limit -------------------------------------------------------
 
-def test_fault_result_over_the_size_limit_fails_its_record_and_is_never_sent(aws):
+def test_fault_result_over_the_size_limit_becomes_a_failure_result_at_once(aws):
     session, resources = aws
     settings = settings_for(resources, "fraud")
     clients = Clients.create(session)
-    agent, workflow = locate("fraud")
+    agent, workflow = locate("fraud", MANIFEST)
 
     def decide(order) -> Decision:
-        pad = "x" * (MAX_ENTRY_BYTES if order.order_id == "ord-big" else 10)
+        # Non-ASCII text: 3 bytes a character in UTF-8, as EventBridge counts it (not 6 as an ASCII escape).
+        pad = ("é" * (MAX_ENTRY_BYTES // 2)) if order.order_id == "ord-big" else "é" * (MAX_ENTRY_BYTES // 4)
         return Decision("Order Verified", "fine", {"pad": pad})
 
     runner = AgentRunner(agent, workflow, EventPublisher(clients.events, settings.event_bus_name), decide=decide)
@@ -194,10 +218,13 @@ def test_fault_result_over_the_size_limit_fails_its_record_and_is_never_sent(aws
 
     response = deliver(handle, resources, "fraud", placed("ord-big"), placed("ord-small"))
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}  # not acknowledged: never silent
-    assert [e["detail"]["order_id"] for e in on_the_bus(session, resources)] == ["ord-small"]
-    assert drain(session.client("sqs"), resources.consumers["fraud"].dlq_url) == []  # retried by SQS first
-    assert all(e["source"] != COORDINATOR_SOURCE for e in on_the_bus(session, resources))
+    assert response == {"batchItemFailures": []}  # nothing to retry: the answer is final
+    published = {e["detail"]["workflow_id"]: e for e in on_the_bus(session, resources)}
+    assert published["ord-small"]["detail-type"] == "Order Verified"  # 192 KB of UTF-8: within the limit
+    big = published["ord-big"]
+    assert big["detail-type"] == "Order Flagged" and big["detail"]["outcome"] == "failure"
+    assert "result too large to publish" in big["detail"]["reason"] and str(MAX_ENTRY_BYTES) in big["detail"]["reason"]
+    assert drain(session.client("sqs"), resources.consumers["fraud"].dlq_url) == []
 
 
 # --- fault 3/9: a decision made on a stale record never wins the finish ----------------------------------
@@ -234,9 +261,10 @@ def is_finish(operation: str, kwargs: dict) -> bool:
 
 def result(agent: str, detail_type: str, order_id: str = ORDER_ID) -> dict:
     detail = {
-        "workflow": "order-fulfillment", "workflow_id": order_id, "order_id": order_id, "agent": agent,
+        "workflow": "order-fulfillment", "workflow_id": order_id, "agent": agent,
         "outcome": "success", "reason": None, "data": {}, "started_at": "2026-11-26T11:07:08.123Z",
         "finished_at": "2026-11-26T11:07:08.500Z", "duration_ms": 120.0, "idempotency_key": f"{order_id}:{agent}",
+        "trigger_digest": trigger_digest(order(order_id)),
     }
     return eventbridge_envelope(detail_type, f"agentbus.agent.{agent}", detail)
 
@@ -289,7 +317,9 @@ def test_fault_deadline_decided_on_a_stale_record_does_not_win_the_finish(aws):
     def run(role: str, envelope: dict) -> None:
         roles[threading.get_ident()] = role
         try:
-            responses[role] = deliver(coordinator.build(settings, clients()), resources, "coordinator", envelope)
+            clock = an_hour_on if role == "deadline" else (lambda: datetime.now(UTC))
+            responses[role] = deliver(coordinator.build(settings, clients(), clock=clock), resources, "coordinator",
+                                      envelope)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -301,7 +331,7 @@ def test_fault_deadline_decided_on_a_stale_record_does_not_win_the_finish(aws):
         thread.join(timeout=60)
     assert not errors and responses == {"deadline": {"batchItemFailures": []}, "result": {"batchItemFailures": []}}
     assert deadline_read.is_set() and result_recorded.is_set() and deadline_tried.is_set()
-    record = WorkflowStore(session.client("dynamodb"), settings.workflow_table, settings.orders_table).load(ORDER_ID)
+    record = workflow_store(session.client("dynamodb"), resources).load(WORKFLOW, ORDER_ID)
     assert record.status.value == "COMPLETED" and record.published
     terminal = [json.loads(m["Body"]) for m in drain(session.client("sqs"), capture)]
     assert [e["detail-type"] for e in terminal] == ["Order Completed"]

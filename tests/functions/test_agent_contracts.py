@@ -24,7 +24,7 @@ def sample_file(detail_type: str) -> str:
 @pytest.mark.parametrize("agent", AGENTS, ids=lambda a: a.name)
 def test_lambda_entry_point_builds_from_its_environment(agent, aws, monkeypatch):
     session, resources = aws
-    for key, value in resources.function_environment(agent.name).items():
+    for key, value in resources.function_environment(agent.name, MANIFEST).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("RECORD_CONCURRENCY", "1")  # moto in-process is not thread-safe
     module = importlib.import_module(agent.handler.rpartition(".")[0])
@@ -49,7 +49,7 @@ def test_each_result_has_a_valid_put_events_sample(agent, result, aws):
     assert (entry["EventBusName"], entry["Source"], entry["DetailType"]) == ("agentbus", agent.source,
                                                                             result.detail_type)
     detail = AgentResult.model_validate(json.loads(entry["Detail"]))
-    assert (detail.order_id, detail.workflow_id, detail.agent) == ("ord-1001", "ord-1001", agent.name)
+    assert (detail.workflow_id, detail.agent) == ("ord-1001", agent.name)
     assert detail.outcome == result.outcome.value
     assert detail.idempotency_key == f"ord-1001:{agent.name}"
     # What `aws events put-events --entries file://events/<sample>` does: the bus routes it to the coordinator.

@@ -29,7 +29,6 @@ from functions.common.dead_letters import REASON_ATTRIBUTE, PoisonMessage
 from functions.common.digest import trigger_digest
 from functions.common.models import BusEvent, WorkflowOutcome
 from functions.common.publisher import EventPublisher
-from functions.common.settings import Settings
 from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.handler import build
 from functions.coordinator.logic import Coordinator, schedule_name
@@ -533,35 +532,13 @@ def test_fault_republished_outcome_is_byte_for_byte_the_first_one_though_stored_
     assert detail["results"]["fraud"]["workflow_id"] == ORDER_ID and detail["results"]["fraud"]["agent"] == "fraud"
     [terminal] = h.terminal()
     assert terminal["detail"] == detail
-    # The record keeps each result once: in its slot, not again in the stored outcome.
+    # The record keeps each result once: in its slot; the stored outcome names them.
     item = h.clients.dynamodb.get_item(TableName=h.store.workflow_table,
                                        Key=record_key())["Item"]
-    assert "results" not in item["outcome"]["M"]
+    assert item["outcome"]["M"]["results"] == {"L": [{"S": "fraud"}, {"S": "inventory"}, {"S": "shipping"}]}
     assert not {"workflow_id", "order_id", "agent", "idempotency_key"} & set(item["result_fraud"]["M"])
     view = h.store.get(ORDER_ID)
     assert view["outcome"] == detail and view["results"] == detail["results"]
-
-
-def test_record_stored_whole_before_the_compact_layout_publishes_its_stored_outcome(h):
-    """A final, unpublished record written with the whole outcome and full result slots is published
-    exactly as stored."""
-    from functions.coordinator.store import to_attribute
-
-    h.deliver(trigger(), result("fraud"), result("inventory"), result("shipping"))
-    [published] = h.terminal()
-    legacy = published["detail"] | {"reason": "stored whole"}
-    item = h.clients.dynamodb.get_item(TableName=h.store.workflow_table,
-                                       Key=record_key())["Item"]
-    item["outcome"] = to_attribute(legacy)
-    for agent, slot in legacy["results"].items():
-        item[f"result_{agent}"] = to_attribute(slot)
-    item["published"], item["publish_lease_until"] = {"BOOL": False}, {"N": "0"}
-    h.clients.dynamodb.put_item(TableName=h.store.workflow_table, Item=item)
-
-    h.deliver(result("fraud"))  # any later message publishes a final, unpublished record
-
-    first, republished = h.terminal()
-    assert republished["detail"] == legacy and list(republished["detail"]) == list(legacy)
 
 
 def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from functions.common.settings import Settings
 from functions.orders.fraud import handler as fraud
 from tests.conftest import delivered_to_coordinator as published
 from tests.conftest import drain_queue as drain
+from tests.conftest import settings_for as shared_settings_for
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NAME = "fraud"
@@ -35,8 +35,7 @@ def body(name: str, **changes: Any) -> str:
 
 def settings_for(resources, **overrides: Any) -> Settings:
     # One record at a time: moto in-process is not thread-safe (records of a batch run in threads otherwise).
-    settings = Settings.from_env(resources.function_environment(NAME))
-    return Settings(**{**settings.__dict__, "record_concurrency": 1, **overrides})
+    return shared_settings_for(resources, NAME, **{"record_concurrency": 1, **overrides})
 
 
 def batch(resources, *bodies: str) -> dict[str, Any]:
@@ -60,7 +59,7 @@ def test_order_verified_published_on_the_bus(aws):
     [event] = published(session, resources)
     assert (event["source"], event["detail-type"]) == ("agentbus.agent.fraud", "Order Verified")
     result = AgentResult.model_validate(event["detail"])
-    assert (result.order_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:fraud")
+    assert (result.workflow_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:fraud")
     assert result.data["score"] == 0
 
 
@@ -76,7 +75,7 @@ def test_order_over_the_limit_flagged(aws):
 
 def test_limit_comes_from_settings(aws):
     session, resources = aws
-    handle = fraud.build(settings_for(resources, fraud_limit=Decimal("1000.00")), Clients.create(session))
+    handle = fraud.build(settings_for(resources, parameters={"FRAUD_LIMIT": "1000.00"}), Clients.create(session))
     handle(batch(resources, body("order-placed.json")), context())  # total 1349.00
     [event] = published(session, resources)
     assert event["detail-type"] == "Order Flagged"
@@ -95,7 +94,7 @@ def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_is_processed(aws):
     assert kept["{not json"].startswith("body is not JSON")
     assert "items.0.quantity" in kept[bodies[1]]
     assert "customer_id: Field required" in kept[bodies[2]]
-    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
+    assert [e["detail"]["workflow_id"] for e in published(session, resources)] == ["ord-1001"]
 
 
 class FlakyEvents:
@@ -105,7 +104,7 @@ class FlakyEvents:
         self.client, self.order_id = client, order_id
 
     def put_events(self, Entries, **kwargs):  # noqa: N803
-        if any(json.loads(e["Detail"]).get("order_id") == self.order_id for e in Entries):
+        if any(json.loads(e["Detail"]).get("workflow_id") == self.order_id for e in Entries):
             raise ClientError({"Error": {"Code": "InternalException", "Message": "try later"}}, "PutEvents")
         return self.client.put_events(Entries=Entries, **kwargs)
 
@@ -117,7 +116,7 @@ def test_transient_error_fails_only_that_record(aws):
     handle = fraud.build(settings_for(resources), flaky)
     response = handle(batch(resources, body("order-placed-over-limit.json"), body("order-placed.json")), context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
+    assert [e["detail"]["workflow_id"] for e in published(session, resources)] == ["ord-1001"]
     assert dead_letters(session, resources) == []
 
 

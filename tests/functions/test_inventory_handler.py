@@ -15,21 +15,22 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
-from agentbus.local.provision import seed_stock
+from agentbus.seeds import seed_items
 from functions.common.agent import AgentOutput
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.models import AgentResult
-from functions.common.settings import Settings
+from functions.manifest import MANIFEST
 from functions.orders.inventory import handler as inventory
 from functions.orders.inventory.logic import MAX_LINES, Line, Reservation, ReservationExists, Status
 from functions.orders.inventory.store import DynamoInventoryStore
 from tests.conftest import delivered_to_coordinator as published
 from tests.conftest import drain_queue as drain
+from tests.conftest import settings_for
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NAME = "inventory"
-STOCK = seed_stock()
+STOCK = {item["sku"]["S"]: int(item["on_hand"]["N"]) for item in seed_items(MANIFEST.table("inventory"))}
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -67,7 +68,7 @@ def context() -> LambdaContext:
 
 def build(session, resources, clients: Clients | None = None, record_concurrency: int = 1):
     # One record at a time by default: moto in-process is not thread-safe.
-    settings = replace(Settings.from_env(resources.function_environment(NAME)), record_concurrency=record_concurrency)
+    settings = settings_for(resources, NAME, record_concurrency=record_concurrency)
     return inventory.build(settings, clients or Clients.create(session))
 
 
@@ -130,7 +131,7 @@ def test_reserves_every_line(aws):
     [event] = published(session, resources)
     assert (event["source"], event["detail-type"]) == ("agentbus.agent.inventory", "Items Reserved")
     result = AgentResult.model_validate(event["detail"])
-    assert (result.order_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:inventory")
+    assert (result.workflow_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:inventory")
     assert stock(session, resources)["SKU-LAPTOP-14"] == (9999, 1)
     assert stock(session, resources)["SKU-MOUSE"] == (9998, 2)
     record = reservations(session, resources)["ord-1001"]
@@ -180,7 +181,7 @@ def test_largest_order_fits_one_transaction(aws):
     handle = build(session, resources)
     handle(batch(resources, order("ord-99", *[(sku, 1) for sku in skus[:MAX_LINES]]),
                  order("ord-100", *[(sku, 1) for sku in skus])), context())
-    events = {e["detail"]["order_id"]: e for e in published(session, resources)}
+    events = {e["detail"]["workflow_id"]: e for e in published(session, resources)}
     assert events["ord-99"]["detail-type"] == "Items Reserved"
     # One line more than a transaction holds is refused by the order contract itself: kept with its reason.
     assert "ord-100" not in events
@@ -365,7 +366,7 @@ def test_concurrent_reservations_of_the_last_units_never_oversell(mode, serializ
 def test_poison_goes_to_the_dlq_and_the_rest_is_processed(aws):
     session, resources = aws
     bad_outcome = json.loads(finished("REJECTED"))
-    del bad_outcome["detail"]["order_id"]
+    del bad_outcome["detail"]["workflow_id"]
     stranger = json.dumps(eventbridge_envelope("Order Completed", "agentbus.coordinator", {"order_id": "x"}))
     bodies = ["not json", placed("order-placed-invalid.json"), json.dumps(bad_outcome), stranger, placed()]
     assert build(session, resources)(batch(resources, *bodies), context()) == {"batchItemFailures": []}
@@ -373,9 +374,9 @@ def test_poison_goes_to_the_dlq_and_the_rest_is_processed(aws):
             for m in drain(session.client("sqs"), resources.consumers[NAME].dlq_url)}
     assert set(kept) == set(bodies[:4])
     assert "items.0.quantity" in kept[bodies[1]]
-    assert "invalid WorkflowOutcome: order_id" in kept[bodies[2]]
-    assert "does not handle 'Order Completed'" in kept[stranger]
-    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
+    assert "invalid WorkflowOutcome: workflow_id" in kept[bodies[2]]
+    assert "not 'Order Completed' from 'agentbus.coordinator'" in kept[stranger]
+    assert [e["detail"]["workflow_id"] for e in published(session, resources)] == ["ord-1001"]
     assert stock(session, resources)["SKU-MOUSE"] == (9998, 2)
 
 
@@ -384,7 +385,7 @@ def test_transient_error_fails_only_that_record(aws):
     handle = build(session, resources, with_events(session, CrashingEvents(Clients.create(session).events)))
     response = handle(batch(resources, placed(), placed("order-placed-over-limit.json")), context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1002"]
+    assert [e["detail"]["workflow_id"] for e in published(session, resources)] == ["ord-1002"]
 
 
 def test_success_sample_is_what_the_agent_decides_for_the_sample_order(aws):

@@ -13,10 +13,10 @@ from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sq
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.models import AgentResult
-from functions.common.settings import Settings
 from functions.orders.shipping import handler as shipping
 from tests.conftest import delivered_to_coordinator as published
 from tests.conftest import drain_queue as drain
+from tests.conftest import settings_for
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NAME = "shipping"
@@ -35,7 +35,7 @@ def batch(resources, *bodies: str) -> dict[str, Any]:
 
 def build(session, resources, clients: Clients | None = None):
     # One record at a time: moto in-process is not thread-safe (records of a batch run in threads otherwise).
-    settings = replace(Settings.from_env(resources.function_environment(NAME)), record_concurrency=1)
+    settings = settings_for(resources, NAME, record_concurrency=1)
     return shipping.build(settings, clients or Clients.create(session))
 
 
@@ -50,7 +50,7 @@ def test_quote_published_on_the_bus(aws):
     [event] = published(session, resources)
     assert (event["source"], event["detail-type"]) == ("agentbus.agent.shipping", "Shipping Quoted")
     result = AgentResult.model_validate(event["detail"])
-    assert (result.order_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:shipping")
+    assert (result.workflow_id, result.outcome, result.idempotency_key) == ("ord-1001", "success", "ord-1001:shipping")
     assert result.data["price"] == "6.10" and result.data["zone"] == "domestic"
 
 
@@ -58,7 +58,7 @@ def test_every_sample_order_is_quoted(aws):
     session, resources = aws
     bodies = [body("orders-batch.json", i) for i in range(5)] + [body("order-placed-over-limit.json")]
     assert build(session, resources)(batch(resources, *bodies), context()) == {"batchItemFailures": []}
-    assert sorted((e["detail"]["order_id"], e["detail-type"]) for e in published(session, resources)) == [
+    assert sorted((e["detail"]["workflow_id"], e["detail-type"]) for e in published(session, resources)) == [
         ("ord-1002", "Shipping Quoted"), ("ord-2001", "Shipping Quoted"), ("ord-2002", "Shipping Quoted"),
         ("ord-2003", "Shipping Quoted"), ("ord-2004", "Shipping Quoted"), ("ord-2005", "Shipping Quoted"),
     ]
@@ -85,7 +85,7 @@ def test_poison_goes_to_the_dlq_and_the_rest_is_processed(aws):
     assert "not an EventBridge event" in kept["[]"]
     assert "items.0.quantity" in kept[bodies[1]]
     assert "shipping_address.country" in kept[bad_country]
-    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1001"]
+    assert [e["detail"]["workflow_id"] for e in published(session, resources)] == ["ord-1001"]
 
 
 def test_transient_error_fails_only_that_record(aws):
@@ -104,7 +104,7 @@ def test_transient_error_fails_only_that_record(aws):
     response = build(session, resources, flaky)(
         batch(resources, body("order-placed.json"), body("order-placed-over-limit.json")), context())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert [e["detail"]["order_id"] for e in published(session, resources)] == ["ord-1002"]
+    assert [e["detail"]["workflow_id"] for e in published(session, resources)] == ["ord-1002"]
 
 
 def test_success_sample_is_what_the_agent_decides_for_the_sample_order(aws):

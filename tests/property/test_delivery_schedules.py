@@ -50,7 +50,7 @@ import itertools
 import json
 import os
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -71,11 +71,11 @@ from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
 from functions.common.settings import Settings
 from functions.coordinator import handler as coordinator_handler
 from functions.coordinator.logic import schedule_name
-from functions.coordinator.store import WorkflowStore
+from functions.manifest import COORDINATOR_SOURCE, MANIFEST, PRODUCER_SOURCE, WorkflowStatus
 from functions.orders.fraud import handler as fraud_handler
 from functions.orders.inventory import handler as inventory_handler
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST, PRODUCER_SOURCE, WorkflowStatus
 from functions.orders.shipping import handler as shipping_handler
+from tests.conftest import settings_for, workflow_store
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
 TERMINAL = {detail_type: status.value for status, detail_type in WORKFLOW.terminal_detail_types.items()}
@@ -276,13 +276,13 @@ class Harness:
         self._schedules: dict[str, datetime] | None = None
         self.offline: str | None = None  # a paused consumer: its messages wait in its queue
         self.stale_schedules: list[str] = []  # schedules that fired although their outcome was published
-        self.store = WorkflowStore(self.dynamodb, resources.tables["workflows"], resources.tables["orders"])
+        self.store = workflow_store(self.dynamodb, resources)
 
     # wiring -----------------------------------------------------------------------------------------
 
     def _settings(self, consumer: str) -> Settings:
         # One record at a time: moto in-process is not thread-safe, and the schedule decides the order.
-        return replace(Settings.from_env(self.resources.function_environment(consumer)), record_concurrency=1)
+        return settings_for(self.resources, consumer, record_concurrency=1)
 
     def _clients(self) -> Clients:
         return Clients(
@@ -410,7 +410,7 @@ class Harness:
         schedule = self.scheduler.get_schedule(Name=name, GroupName=self.group)
         target = schedule["Target"]
         workflow_id = json.loads(target["Input"])["workflow_id"]
-        record = self.store.load(workflow_id)
+        record = self.store.load(WORKFLOW.name, workflow_id)
         if record is not None and record.published:
             # Publishing deletes the schedule before marking the record published: one still there was never deleted.
             self.stale_schedules.append(name)
@@ -537,7 +537,7 @@ def check_promises(h: Harness) -> None:
         status[workflow_id] = first["detail"]["status"]
         assert TERMINAL[first["detail-type"]] == status[workflow_id]
         assert first["detail"]["idempotency_key"] == f"{workflow_id}:{status[workflow_id]}"
-        record = store.load(workflow_id)
+        record = store.load(WORKFLOW.name, workflow_id)
         assert record is not None and record.status.value == status[workflow_id]
         assert record.published and record.outcome == first["detail"], f"{workflow_id}: record and event differ"
 

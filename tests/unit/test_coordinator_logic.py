@@ -287,7 +287,8 @@ def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_buil
     rec = record(res("fraud"), res("inventory", ok=False))
     detail = build_outcome(rec, WORKFLOW, decide(rec, WORKFLOW), datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
     stored = compact_outcome("ord-1001", detail, WORKFLOW.name, WORKFLOW.id_field)
-    assert not {"results", "workflow", "workflow_id", "order_id", "idempotency_key"} & set(stored)
-    restored = expand_outcome("ord-1001", stored, rec.counted_results, WORKFLOW.name, WORKFLOW.id_field)
+    assert not {"workflow", "workflow_id", "order_id", "idempotency_key"} & set(stored)
+    assert stored["results"] == ["fraud", "inventory"]  # by name: the slots hold them
+    restored = expand_outcome("ord-1001", stored, rec.results, WORKFLOW.name, WORKFLOW.id_field)
     assert restored == detail and list(restored) == list(detail)
     assert list(restored["results"]) == ["fraud", "inventory"]
