@@ -31,8 +31,9 @@ data escaped, never as markup.
 
 **Names** (agents, workflows, consumers) are 1 to 32 characters: lowercase ASCII letters, digits and
 single hyphens, starting with a letter (``fraud``, ``order-fulfillment``). 32 keeps the derived AWS names
-within theirs: local rule names ``<prefix>-<consumer>-<subscription>`` within EventBridge's 64,
-``agentbus.agent.<name>`` sources, queue names ``<prefix>-<name>-dlq`` within SQS's 80.
+within theirs: queue names ``agentbus-<name>-dlq`` within SQS's 80, Lambda function names within 64, and
+local rule names ``agentbus-<consumer>-<subscription>`` within EventBridge's 64 as long as subscription names
+stay at most 22 characters (today's longest, ``compensation``, has 12).
 
 Use ``WorkflowId`` as the field type in any trigger or result model, ``check_workflow_id(value, field)``
 anywhere else (CLI arguments, the coordinator), ``idempotency_key`` and ``record_key`` to build keys.
