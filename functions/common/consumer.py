@@ -3,8 +3,11 @@
 Each record is an EventBridge event delivered by a rule to the function's queue. A record that can
 never be processed (not JSON, not an event, invalid detail) is a poison message: it is kept in the
 function's dead-letter queue with its reason and acknowledged, so it is neither lost nor retried
-forever. Any other exception fails only that record; SQS retries it, and after ``maxReceiveCount``
-receives its redrive policy moves it to the same dead-letter queue.
+forever. Any other exception fails only that record and SQS delivers it again; on its last allowed receive
+(``ApproximateReceiveCount >= max_receive_count``, the queue's ``maxReceiveCount``) the function keeps it in
+the dead-letter queue itself, with the last error's type and message as the reason, and acknowledges it.
+The redrive policy stays as the backstop for what the function cannot report: a crash or a timeout on the
+last receive, or a failure to send to the dead-letter queue (those arrive there without a reason).
 
 With ``concurrency > 1`` (the manifest's ``record_concurrency``, passed as RECORD_CONCURRENCY) the records
 of a batch are processed concurrently, each in its own thread: an agent's work is mostly waiting on
@@ -30,7 +33,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from functions.common.dead_letters import DeadLetterSink, PoisonMessage
+from functions.common.dead_letters import DeadLetterSink, PoisonMessage, failure_reason
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
 
@@ -64,6 +67,25 @@ def consume(
     concurrency: int = 1,
     max_receive_count: int | None = None,
 ) -> dict[str, Any]:
+    """Process an SQS batch, one ``handle`` call per record; returns the partial batch response.
+
+    ``max_receive_count``: the queue's redrive ``maxReceiveCount``. When given (with a ``dead_letters``
+    sink), a record failing on that receive is dead-lettered with its error as the reason and acknowledged;
+    None leaves every failure to SQS's retries and redrive policy.
+    """
+    if max_receive_count is not None and max_receive_count < 1:
+        raise ValueError(f"max_receive_count must be at least 1, got {max_receive_count}")
+
+    def last_receive(record: SQSRecord) -> int | None:
+        """The record's receive count if this is its last allowed receive (and we can keep it), else None."""
+        if max_receive_count is None or dead_letters is None:
+            return None
+        try:
+            receives = int(record.attributes.approximate_receive_count)
+        except (TypeError, ValueError):
+            return None  # unknown: leave it to SQS rather than dead-letter early
+        return receives if receives >= max_receive_count else None
+
     def record_handler(record: SQSRecord) -> None:
         try:
             bus_event = parse_record(record.body)
@@ -78,11 +100,22 @@ def consume(
                 raise  # no sink configured: let the redrive policy move it after maxReceiveCount
             dead_letters.keep(record.body, reason, record.event_source_arn)
         except Exception as error:
-            # Not poison: SQS delivers it again, and after maxReceiveCount the redrive policy keeps it in the DLQ.
-            receives = record.attributes.approximate_receive_count
-            logger.warning("record failed; SQS will deliver it again", exc_info=True,
-                           extra={"error": f"{type(error).__name__}: {error}", "receive_count": receives})
-            raise
+            final = last_receive(record)
+            if final is None:
+                # Not poison, not its last receive: SQS delivers it again.
+                receives = record.attributes.approximate_receive_count
+                logger.warning("record failed; SQS will deliver it again", exc_info=True,
+                               extra={"error": f"{type(error).__name__}: {error}", "receive_count": receives})
+                raise
+            reason = failure_reason(error, final, max_receive_count)
+            try:
+                dead_letters.keep(record.body, reason, record.event_source_arn)
+            except Exception:
+                logger.exception("record failed on its last receive and could not be dead-lettered; "
+                                 "the redrive policy will move it without a reason", extra={"reason": reason})
+                raise error from None
+            logger.error("record failed on its last allowed receive; kept in the dead-letter queue with its reason",
+                         exc_info=error, extra={"reason": reason, "receive_count": final})
         finally:
             logger.thread_safe_clear_keys()
 

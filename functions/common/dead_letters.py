@@ -1,17 +1,48 @@
-"""Poison messages are kept, with their reason, in the consumer's own dead-letter queue."""
+"""Messages that will never be processed are kept, with their reason, in the consumer's own dead-letter queue.
+
+Two kinds arrive there with a reason (message attribute ``agentbus.reason``, read by ``agentbus dead-letters``):
+poison messages (malformed or invalid: retrying cannot help) at once, and messages whose processing failed
+on every allowed receive, with the last error's type and message. Only a crash or a timeout on the last
+receive leaves a message to SQS's redrive policy, which moves it without a reason.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 REASON_ATTRIBUTE = "agentbus.reason"
 CONSUMER_ATTRIBUTE = "agentbus.consumer"
 SOURCE_QUEUE_ATTRIBUTE = "agentbus.source_queue"
+MAX_REASON_CHARS = 1024
+
+# SQS accepts in attribute values only #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF; an error
+# message quoting bad data (a NUL, an unpaired surrogate) would make the send itself fail.
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_WHITESPACE_RUN = re.compile(r"\s+")
 
 
 class PoisonMessage(Exception):
     """The message can never be processed (malformed or invalid): retrying it would not help."""
+
+
+def bounded(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """One line of at most ``limit`` characters that SQS accepts as an attribute value."""
+    text = _NOT_SQS_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", reason)
+    text = _WHITESPACE_RUN.sub(" ", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text or "unknown"
+
+
+def failure_reason(error: BaseException, receives: int | None = None, max_receives: int | None = None,
+                   limit: int = MAX_REASON_CHARS) -> str:
+    """``ValueError: boom (failed on receive 3 of at most 3)``: the last error, bounded, on one line."""
+    message = str(error)
+    what = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    suffix = f" (failed on receive {receives} of at most {max_receives})" if receives and max_receives else ""
+    return bounded(bounded(what, limit - len(suffix)) + suffix, limit)
 
 
 @dataclass
@@ -22,7 +53,7 @@ class DeadLetterSink:
 
     def keep(self, body: str, reason: str, source_queue_arn: str | None = None) -> None:
         attributes: dict[str, Any] = {
-            REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:1024] or "unknown"},
+            REASON_ATTRIBUTE: {"DataType": "String", "StringValue": bounded(reason)},
             CONSUMER_ATTRIBUTE: {"DataType": "String", "StringValue": self.consumer},
         }
         if source_queue_arn:

@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from functions.common.ids import WorkflowId
+
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 # A workflow id as a trigger model's id field (the rules: functions/common/ids.py).
-WorkflowIdField = NonEmpty
+WorkflowIdField = WorkflowId
 
 
 class BusEvent(BaseModel):
@@ -41,7 +43,7 @@ class AgentResult(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     workflow: NonEmpty
-    workflow_id: NonEmpty
+    workflow_id: WorkflowId
     agent: NonEmpty
     outcome: Literal["success", "failure"]
     reason: str | None = None

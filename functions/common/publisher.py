@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.common.observability import logger
+from functions.common.storable import problems as storable_problems
 
 MAX_ENTRIES_PER_CALL = 10
 # PutEvents' limit for one entry (and for the whole call): 256 KB, as AWS computes it.
@@ -28,7 +29,23 @@ class PublishError(RuntimeError):
 
 
 class EventTooLargeError(ValueError):
-    """An entry exceeds the PutEvents size limit: it would never be accepted, so it is not sent."""
+    """An entry exceeds the PutEvents size limit: it would never be accepted, so it is not sent.
+
+    ``size`` is the entry's size as EventBridge counts it, ``limit`` the most it accepts; retrying cannot
+    help, so a caller turns this into a failure result or a refusal at once.
+    """
+
+    def __init__(self, size: int, limit: int, detail_type: str, source: str | None = None):
+        self.size = size
+        self.limit = limit
+        self.detail_type = detail_type
+        self.source = source
+        origin = f" from {source}" if source else ""
+        super().__init__(
+            f"event {detail_type!r}{origin} is {size} bytes as a PutEvents entry (UTF-8 bytes of Source, "
+            f"DetailType, Detail and Resources, +14 with Time); EventBridge accepts at most {limit} bytes "
+            f"({limit // 1024} KB)"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,8 +57,17 @@ class Event:
     time: datetime | None = None
 
 
-def entry_size(entry: dict[str, Any]) -> int:
-    """Size of a PutEvents entry as EventBridge computes it (Time counts 14 bytes when set)."""
+def entry_size(event: Event | dict[str, Any]) -> int:
+    """Size of a PutEvents entry as EventBridge computes it, for an ``Event`` or an entry already built.
+
+    As documented in "Calculating Amazon EventBridge PutEvents event entry size": the UTF-8 bytes of
+    Source, DetailType, Detail and each of Resources, plus 14 bytes when Time is set. An ``Event``'s
+    detail is measured as the publisher serializes it (``to_json``), so a caller can decide before
+    publishing whether a result fits (``entry_size(event) <= MAX_ENTRY_BYTES``).
+    """
+    if isinstance(event, Event):
+        return entry_size(_fields(event))
+    entry = event
     size = 14 if entry.get("Time") is not None else 0
     for key in ("Source", "DetailType", "Detail"):
         if entry.get(key):
@@ -65,6 +91,16 @@ def batches(entries: Sequence[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]
         yield batch
 
 
+def _fields(event: Event) -> dict[str, Any]:
+    """The parts of an ``Event``'s PutEvents entry that depend on the event alone (not bus or trace)."""
+    fields: dict[str, Any] = {"Source": event.source, "DetailType": event.detail_type, "Detail": to_json(event.detail)}
+    if event.resources:
+        fields["Resources"] = list(event.resources)
+    if event.time is not None:
+        fields["Time"] = event.time
+    return fields
+
+
 def _json_default(value: Any) -> Any:
     # DynamoDB hands back Decimals; sets come from string sets.
     from decimal import Decimal
@@ -77,7 +113,23 @@ def _json_default(value: Any) -> Any:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
+    """Compact JSON with non-ASCII characters kept as they are (EventBridge counts UTF-8 bytes: an escaped
+    ``\\u20ac`` costs 6 bytes where ``€`` costs 3), always valid JSON: NaN and Infinity, which JSON does not
+    have, raise ``ValueError`` naming their paths. A string with an unpaired surrogate (which has no UTF-8
+    form) is written escaped instead, so the text can always be encoded.
+    """
+    try:
+        text = json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as error:
+        if "Out of range float values" not in str(error):
+            raise
+        found = [p for p in storable_problems(value, "value", max_bytes=None) if "not a finite number" in p]
+        raise ValueError(f"not valid JSON: {'; '.join(found) or error}") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 @dataclass
@@ -91,25 +143,13 @@ class EventPublisher:
     put_events: Callable[..., dict[str, Any]] | None = field(default=None, repr=False)
 
     def entry(self, event: Event) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "EventBusName": self.bus_name,
-            "Source": event.source,
-            "DetailType": event.detail_type,
-            "Detail": to_json(event.detail),
-        }
-        if event.resources:
-            entry["Resources"] = list(event.resources)
-        if event.time is not None:
-            entry["Time"] = event.time
+        entry: dict[str, Any] = {"EventBusName": self.bus_name, **_fields(event)}
         trace_header = os.environ.get("_X_AMZN_TRACE_ID")
         if trace_header:
             entry["TraceHeader"] = trace_header
         size = entry_size(entry)
         if size > MAX_ENTRY_BYTES:
-            raise EventTooLargeError(
-                f"event {event.detail_type!r} from {event.source} is {size} bytes; "
-                f"PutEvents accepts at most {MAX_ENTRY_BYTES} bytes per entry"
-            )
+            raise EventTooLargeError(size, MAX_ENTRY_BYTES, event.detail_type, event.source)
         return entry
 
     def publish(self, events: Iterable[Event]) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit

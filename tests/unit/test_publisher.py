@@ -14,6 +14,7 @@ from functions.common.publisher import (
     EventTooLargeError,
     PublishError,
     entry_size,
+    to_json,
 )
 
 SOURCE = "agentbus.agent.fraud"
@@ -143,3 +144,77 @@ def test_no_trace_header_outside_a_traced_invocation(monkeypatch):
     client = FakeEvents()
     publisher(client).publish(events(1))
     assert "TraceHeader" not in client.calls[0][0]
+
+
+# -- sizes counted as AWS counts them (issue 10, case 6) ---------------------------------------------------
+
+def non_ascii_order(lines: int, sku_chars: int) -> dict[str, Any]:
+    """An order whose SKUs are long non-ASCII strings (ü: 2 UTF-8 bytes, 6 as a JSON \\u escape)."""
+    return {"order_id": "ord-utf8", "items": [
+        {"sku": f"{index:02d}-€-" + "ü" * sku_chars, "quantity": 1, "unit_price": 9.5}
+        for index in range(lines)]}
+
+
+def test_a_105_kb_utf8_detail_is_measured_at_its_utf8_size_and_accepted():
+    detail = non_ascii_order(lines=99, sku_chars=520)
+    utf8 = json.dumps(detail, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert 100 * 1024 < len(utf8) < 110 * 1024
+    assert len(json.dumps(detail, separators=(",", ":"))) > MAX_ENTRY_BYTES  # escaped, it would be refused
+    event = Event(detail_type="Shipping Quoted", detail=detail, source="agentbus.agent.shipping")
+    assert entry_size(event) == len(utf8) + len(b"agentbus.agent.shipping") + len(b"Shipping Quoted")
+    client = FakeEvents()
+    publisher(client).publish([event])
+    [[entry]] = client.calls
+    assert entry_size(entry) == entry_size(event)
+    assert "€-üü" in entry["Detail"] and "\\u" not in entry["Detail"]  # sent as UTF-8, not escaped
+    assert json.loads(entry["Detail"]) == detail
+
+
+def test_a_257_kb_detail_is_refused_naming_its_size_the_limit_and_the_detail_type():
+    detail = non_ascii_order(lines=99, sku_chars=1310)
+    event = Event(detail_type="Shipping Quoted", detail=detail, source="agentbus.agent.shipping")
+    size = entry_size(event)
+    assert MAX_ENTRY_BYTES < size < 260 * 1024
+    client = FakeEvents()
+    with pytest.raises(EventTooLargeError) as raised:
+        publisher(client).publish([event])
+    error = raised.value
+    assert (error.size, error.limit, error.detail_type, error.source) == (
+        size, MAX_ENTRY_BYTES, "Shipping Quoted", "agentbus.agent.shipping")
+    assert str(error).startswith(f"event 'Shipping Quoted' from agentbus.agent.shipping is {size} bytes")
+    assert "at most 262144 bytes (256 KB)" in str(error)
+    assert isinstance(error, ValueError)
+    assert client.calls == []
+
+
+def test_entry_size_of_an_event_counts_resources_and_time():
+    from datetime import UTC, datetime
+
+    event = Event(detail_type="é", detail={}, source="s", resources=("r1", "ü"),
+                  time=datetime(2026, 1, 1, tzinfo=UTC))
+    assert entry_size(event) == 1 + 2 + 2 + 2 + 2 + 14
+
+
+def test_to_json_keeps_non_ascii_and_stays_valid_json():
+    from decimal import Decimal
+
+    value = {"sku": "Größe-€", "price": Decimal("19.99"), "qty": Decimal(3), "tags": {"b", "a"}}
+    text = to_json(value)
+    assert text == '{"sku":"Größe-€","price":19.99,"qty":3,"tags":["a","b"]}'
+    assert json.loads(text)["sku"] == "Größe-€"
+
+
+def test_to_json_refuses_nan_and_infinity_naming_their_paths():
+    with pytest.raises(ValueError) as raised:
+        to_json({"items": [{"unit_price": float("nan")}], "points": json.loads("1e400")})
+    message = str(raised.value)
+    assert message.startswith("not valid JSON: value.items.0.unit_price: nan is not a finite number")
+    assert "value.points: inf is not a finite number" in message
+
+
+def test_to_json_escapes_an_unpaired_surrogate_so_the_text_stays_utf8():
+    value = json.loads('{"sku": "A\\ud800", "name": "é"}')
+    text = to_json(value)
+    text.encode("utf-8")  # would raise if the surrogate were written raw
+    assert json.loads(text) == value
+    assert entry_size(Event(detail_type="x", detail=value, source="s")) == 2 + len(text.encode("utf-8"))
