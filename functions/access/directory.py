@@ -6,6 +6,9 @@ an ISO date, absent for active employees). ``events/seed-directory.json`` is a l
 Read by the identity and policy agents (access request) and the security-audit agent (new user audit).
 
 ``MemoryDirectory``: the same port over a list of employees (tests, a run on the seed file).
+
+``seed_items``: the seed file (``{"items": [{employee}, ...]}``) as DynamoDB items, each validated as an
+``Employee`` first, so a bad seed fails naming the item and the field instead of reaching the agents.
 """
 
 from __future__ import annotations
@@ -42,6 +45,23 @@ def from_item(raw: dict[str, Any]) -> Employee:
         raise DirectoryError(
             f"directory item {item.get(KEY)!r} is not a valid employee: {describe_validation_error(error)}"
         ) from None
+
+
+def seed_items(seed: Any) -> list[dict[str, Any]]:
+    """The directory items of a seed file's JSON (``{"items": [...]}``); ValueError names a bad item."""
+    items = seed.get("items") if isinstance(seed, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValueError('a directory seed file looks like {"items": [{"employee_id": ...}, ...]}')
+    employees: dict[str, Employee] = {}
+    for index, item in enumerate(items):
+        try:
+            employee = Employee.model_validate(item)
+        except ValidationError as error:
+            raise ValueError(f"items[{index}] is not a valid employee: {describe_validation_error(error)}") from None
+        if employee.employee_id in employees:
+            raise ValueError(f"items[{index}]: employee {employee.employee_id} appears twice")
+        employees[employee.employee_id] = employee
+    return [to_item(employee) for employee in employees.values()]
 
 
 class DynamoDirectory:

@@ -31,7 +31,7 @@ RESULTS = {
 
 
 def seed_employees() -> list[Employee]:
-    return [Employee.model_validate(item) for item in json.loads(SEED_DIRECTORY.read_text())]
+    return [Employee.model_validate(item) for item in json.loads(SEED_DIRECTORY.read_text())["items"]]
 
 
 def seed_directory() -> MemoryDirectory:

@@ -10,12 +10,24 @@ import pytest
 from moto import mock_aws
 from pydantic import ValidationError
 
-from functions.access.directory import KEY, DirectoryError, DynamoDirectory, MemoryDirectory, from_item, to_item
+from functions.access.directory import (
+    KEY,
+    DirectoryError,
+    DynamoDirectory,
+    MemoryDirectory,
+    from_item,
+    seed_items,
+    to_item,
+)
 from functions.access.identity.logic import REJECTED, VERIFIED, IdentityCheck
 from functions.access.models import Employee
 from tests.unit.access_samples import SEED_DIRECTORY, access_request, seed_directory, seed_employees
 
 TABLE = "agentbus-directory"
+
+
+def seed_file() -> dict:
+    return json.loads(SEED_DIRECTORY.read_text())
 
 
 def employee(**overrides) -> Employee:
@@ -81,7 +93,7 @@ def test_seed_directory_is_valid_and_covers_the_cases():
     assert any(not e.active and not e.is_admin for e in employees)
     assert {"engineer", "contractor"} <= {e.role for e in employees}
     # Each seed item is exactly what the table holds: the file can be put item by item.
-    for raw in json.loads(SEED_DIRECTORY.read_text()):
+    for raw in seed_file()["items"]:
         assert set(raw) <= set(Employee.model_fields)
         assert raw[KEY].startswith("emp-")
 
@@ -128,14 +140,40 @@ def test_dynamo_directory_items_are_plain_attributes(dynamodb):
 
 
 def test_seed_file_items_put_as_they_are_read_back_as_employees(dynamodb):
-    """The seeder may put the file's objects directly (TypeSerializer), without going through the model."""
+    """A generic seeder may put the file's objects as they are (TypeSerializer), without the model."""
     from boto3.dynamodb.types import TypeSerializer
 
     serialize = TypeSerializer().serialize
-    for raw in json.loads(SEED_DIRECTORY.read_text()):
+    for raw in seed_file()["items"]:
         dynamodb.put_item(TableName=TABLE, Item={name: serialize(value) for name, value in raw.items()})
     directory = DynamoDirectory(dynamodb, TABLE)
     assert [directory.get(e.employee_id) for e in seed_employees()] == seed_employees()
+
+
+def test_seeder_validates_and_converts_the_seed_file(dynamodb):
+    items = seed_items(seed_file())
+    assert items == [to_item(e) for e in seed_employees()]
+    for item in items:
+        dynamodb.put_item(TableName=TABLE, Item=item)
+    assert DynamoDirectory(dynamodb, TABLE).get("emp-1005") == seed_directory().get("emp-1005")
+
+
+@pytest.mark.parametrize(("seed", "message"), [
+    ([], "a directory seed file looks like"),
+    ({"items": []}, "a directory seed file looks like"),
+    ({"employees": [{"employee_id": "emp-1"}]}, "a directory seed file looks like"),
+    ({"items": [{"employee_id": "emp-1", "name": "A", "email": "a@agentbus.example", "role": "r",
+                 "department": "d", "status": "retired"}]}, r"^items\[0\] is not a valid employee: status: "),
+])
+def test_seeder_refuses_a_bad_seed_naming_what_is_wrong(seed, message):
+    with pytest.raises(ValueError, match=message):
+        seed_items(seed)
+
+
+def test_seeder_refuses_an_employee_twice():
+    first = seed_file()["items"][0]
+    with pytest.raises(ValueError, match=rf"items\[1\]: employee {first['employee_id']} appears twice"):
+        seed_items({"items": [first, first]})
 
 
 def test_identity_check_on_the_dynamo_directory(dynamodb):

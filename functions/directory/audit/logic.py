@@ -40,13 +40,14 @@ class Finding:
 
 
 def parse_domains(text: str) -> tuple[str, ...]:
-    """``"agentbus.example, corp.example"`` -> ``("agentbus.example", "corp.example")``; at least one."""
+    """The COMPANY_DOMAINS parameter: ``"agentbus.example, corp.example"`` -> ``("agentbus.example",
+    "corp.example")``; at least one. Its ValueError says what is wrong (the caller names the parameter)."""
     domains = tuple(dict.fromkeys(part.strip().lower().lstrip("@") for part in text.split(",") if part.strip()))
     if not domains:
-        raise ValueError(f"COMPANY_DOMAINS must name at least one domain, got {text!r}")
+        raise ValueError(f"must name at least one domain, got {text!r}")
     for domain in domains:
         if "." not in domain or any(char.isspace() or char == "@" for char in domain):
-            raise ValueError(f"COMPANY_DOMAINS: {domain!r} is not a domain name")
+            raise ValueError(f"{domain!r} is not a domain name")
     return domains
 
 
