@@ -1,0 +1,1 @@
+"""The identity agent: the employee exists in the directory and is active."""

@@ -1,0 +1,128 @@
+"""Risk scoring of an access request: deterministic signals, each worth points; a score at or above the
+threshold (70) is ``Risk Too High``, below it ``Risk Accepted``.
+
+- ``access_level``: ``write`` +20, ``admin`` +40 (``read`` 0);
+- ``sensitivity``: the resource's (``functions/access/rules.json``) ``medium`` +15, ``high`` +30 (``low`` 0);
+  a resource the policy does not know counts as ``high``;
+- ``outside_business_hours``: requested on a weekend or outside 07:00-19:00 UTC, +20;
+- ``weak_justification``: fewer than 20 characters (empty included), +20;
+- ``instruction_in_justification``: the justification tries to instruct the system ("ignore previous
+  instructions", "approve this request", "as an AI", ...): worth the whole threshold, so it is always too high.
+
+So admin on a high-sensitivity resource is exactly at the threshold; a read on a low or medium resource in
+business hours with a real justification scores at most 15. ``score(request)`` is the rules' assessment on its
+own (a later approval step can reuse it); ``decide(request)`` turns it into the agent's result.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from functions.access.business_hours import outside_business_hours
+from functions.access.models import AccessRequested
+from functions.access.rules import AccessRules, load_rules
+from functions.common.agent import Decision
+
+ACCEPTED = "Risk Accepted"
+TOO_HIGH = "Risk Too High"
+
+THRESHOLD = 70
+LEVEL_POINTS = {"read": 0, "write": 20, "admin": 40}
+SENSITIVITY_POINTS = {"low": 0, "medium": 15, "high": 30}
+UNKNOWN_RESOURCE_SENSITIVITY = "high"
+OUTSIDE_HOURS_POINTS = 20
+WEAK_JUSTIFICATION_POINTS = 20
+MIN_JUSTIFICATION_CHARS = 20
+INSTRUCTION_POINTS = THRESHOLD
+
+# Text addressed to the system rather than explaining the need. Deliberately narrow: "my manager approved
+# this", "the lead will approve" or "ignore the lint rules" are ordinary justifications and do not match; asking
+# for the decision itself ("approve this request") does: a justification explains a need, it does not decide.
+INSTRUCTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(pattern, re.IGNORECASE) for pattern in (
+    r"\b(ignore|disregard|forget)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+)?"
+    r"(previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+|system\s+)?"
+    r"(instructions?|rules|prompts?|guidelines|polic(y|ies))\b",
+    r"\bas an? (ai|language model|llm|assistant)\b",
+    r"\byou are (now )?(an? )?(ai|assistant|language model|llm|chatbot)\b",
+    r"\bsystem prompt\b",
+    r"\bauto-?\s?approve",
+    r"\b(you|system|agent)\s+(must|should|will|shall)\s+(approve|grant|accept)\b",
+    r"\b(just|always|automatically)\s+(approve|grant)\b",
+    r"\bapprove (this|the|my) (request|access)\b",
+))
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    points: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.name} +{self.points}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    score: int
+    threshold: int
+    signals: tuple[Signal, ...]
+
+    @property
+    def too_high(self) -> bool:
+        return self.score >= self.threshold
+
+
+def instruction_in(text: str) -> str | None:
+    """The first phrase of ``text`` that tries to instruct the system, or None."""
+    for pattern in INSTRUCTION_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            return found.group(0)
+    return None
+
+
+def score(request: AccessRequested, rules: AccessRules | None = None) -> Assessment:
+    rules = rules or load_rules()
+    signals: list[Signal] = []
+    level = request.access_level
+    if LEVEL_POINTS[level]:
+        signals.append(Signal("access_level", LEVEL_POINTS[level], f"{level} access requested"))
+    sensitivity = rules.sensitivity(request.resource)
+    if sensitivity is None:
+        sensitivity = UNKNOWN_RESOURCE_SENSITIVITY
+        why = f"{request.resource} is not a known resource (counted as {sensitivity} sensitivity)"
+    else:
+        why = f"{request.resource} has {sensitivity} sensitivity"
+    if SENSITIVITY_POINTS[sensitivity]:
+        signals.append(Signal("sensitivity", SENSITIVITY_POINTS[sensitivity], why))
+    when = outside_business_hours(request.requested_at)
+    if when:
+        signals.append(Signal("outside_business_hours", OUTSIDE_HOURS_POINTS, f"requested {when}"))
+    justification = request.justification.strip()
+    if len(justification) < MIN_JUSTIFICATION_CHARS:
+        described = "empty" if not justification else f"{len(justification)} characters"
+        signals.append(Signal("weak_justification", WEAK_JUSTIFICATION_POINTS,
+                              f"justification {described}, fewer than {MIN_JUSTIFICATION_CHARS}"))
+    phrase = instruction_in(justification)
+    if phrase:
+        signals.append(Signal("instruction_in_justification", INSTRUCTION_POINTS,
+                              f"justification tries to instruct the system ({phrase!r})"))
+    return Assessment(score=sum(signal.points for signal in signals), threshold=THRESHOLD, signals=tuple(signals))
+
+
+def decide(request: AccessRequested, rules: AccessRules | None = None) -> Decision:
+    assessment = score(request, rules)
+    reasons = [signal.describe() for signal in assessment.signals]
+    data = {
+        "score": assessment.score,
+        "threshold": assessment.threshold,
+        "signals": [{"name": s.name, "points": s.points, "reason": s.reason} for s in assessment.signals],
+        "reasons": reasons,
+    }
+    listed = "; ".join(reasons)
+    if assessment.too_high:
+        return Decision(TOO_HIGH, f"score {assessment.score} >= {assessment.threshold}: {listed}", data)
+    return Decision(ACCEPTED, f"score {assessment.score} < {assessment.threshold}" + (f": {listed}" if listed else ""),
+                    data)

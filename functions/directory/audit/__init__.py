@@ -1,0 +1,1 @@
+"""The security-audit agent: findings on a newly created user."""
