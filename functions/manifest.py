@@ -13,6 +13,8 @@ No infrastructure or core code changes (see README "Add a workflow").
 
 from __future__ import annotations
 
+from functions.access.workflow import ACCESS_REQUEST
+from functions.access.workflow import TABLES as ACCESS_TABLES
 from functions.common.spec import (  # noqa: F401 - re-exported: the vocabulary with the manifest
     AGENT_SOURCE_PREFIX,
     BUS_NAME,
@@ -33,10 +35,11 @@ from functions.common.spec import (  # noqa: F401 - re-exported: the vocabulary 
     Workflow,
     WorkflowStatus,
 )
+from functions.directory.workflow import NEW_USER_AUDIT
 from functions.orders.workflow import ORDER_FULFILLMENT, ORDER_PLACED, PRODUCER_SOURCE  # noqa: F401
 from functions.orders.workflow import TABLES as ORDER_TABLES
 
 MANIFEST = Manifest(
-    workflows=(ORDER_FULFILLMENT,),
-    tables=(*ORDER_TABLES,),
+    workflows=(ORDER_FULFILLMENT, ACCESS_REQUEST, NEW_USER_AUDIT),
+    tables=(*ORDER_TABLES, *ACCESS_TABLES),
 )

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
 
-from functions.common.models import NonEmpty
+from functions.common.models import NonEmpty, WorkflowIdField
 
 AccessLevel = Literal["read", "write", "admin"]
 # From least to most privilege: a role allowed a level is allowed every level before it.
@@ -24,7 +24,7 @@ class AccessRequested(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    request_id: NonEmpty
+    request_id: WorkflowIdField
     employee_id: NonEmpty
     resource: NonEmpty
     access_level: AccessLevel

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from functions.common.models import NonEmpty
+from functions.common.models import NonEmpty, WorkflowIdField
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254,
                                          pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -18,7 +18,7 @@ class UserCreated(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    user_id: NonEmpty
+    user_id: WorkflowIdField
     email: Email
     groups: list[Group] = Field(max_length=100)
     created_by: NonEmpty  # the creator's employee id, looked up in the directory

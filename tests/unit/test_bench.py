@@ -35,8 +35,8 @@ from agentbus.bench import (
     workflow_update_units,
     write_units,
 )
-from functions.orders.models import OrderPlaced
 from functions.manifest import MANIFEST, PRODUCER_SOURCE
+from functions.orders.models import OrderPlaced
 
 
 def test_percentile_interpolates_linearly_between_ranks():

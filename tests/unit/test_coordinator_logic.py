@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from functions.common.models import WorkflowOutcome
+from functions.common.models import BusEvent, WorkflowOutcome
 from functions.coordinator.logic import (
     DEADLINE_REASON,
     NO_TRIGGER_REASON,
@@ -23,7 +23,6 @@ from functions.coordinator.logic import (
     schedule_name,
     timings,
 )
-from functions.common.models import BusEvent
 from functions.manifest import MANIFEST, Agent, Outcome, ResultType, WorkflowStatus
 from functions.orders.projection import order_item
 from tests.conftest import load_detail

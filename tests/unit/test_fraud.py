@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from functions.orders.models import OrderPlaced
 from functions.orders.fraud.logic import FLAGGED, THRESHOLD, VERIFIED, FraudPolicy
+from functions.orders.models import OrderPlaced
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

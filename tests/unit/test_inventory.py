@@ -11,10 +11,9 @@ from pydantic import ValidationError
 
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.agent import AgentOutput, AgentRunner, locate
-from functions.manifest import MANIFEST
 from functions.common.models import BusEvent, WorkflowOutcome
-from functions.orders.models import OrderPlaced
 from functions.common.publisher import Event
+from functions.manifest import MANIFEST
 from functions.orders.inventory.logic import (
     ALREADY_FINISHED,
     MAX_LINES,
@@ -30,6 +29,7 @@ from functions.orders.inventory.logic import (
     Status,
 )
 from functions.orders.inventory.store import DynamoInventoryStore
+from functions.orders.models import OrderPlaced
 
 
 class MemoryStore:

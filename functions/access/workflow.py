@@ -1,0 +1,71 @@
+"""The access-request workflow: an employee asks for access to a secure application; identity, policy and
+risk judge it in parallel; the coordinator grants it when all three agree, and writes the request's row to
+the access-requests table."""
+
+from __future__ import annotations
+
+from functions.common.spec import (
+    AGENT_SOURCE_PREFIX,
+    Agent,
+    Outcome,
+    Outcomes,
+    Projection,
+    ResultType,
+    Subscription,
+    Table,
+    Trigger,
+    Workflow,
+)
+
+PRODUCER_SOURCE = "agentbus.access"
+ACCESS_REQUESTED = Subscription(name="trigger", sources=(PRODUCER_SOURCE,), detail_types=("Access Requested",))
+
+TABLES = (
+    Table("directory", "employee_id", "the employee directory (role, status, admin rights)",
+          seed_file="events/seed-directory.json", seeder="functions.access.directory:seed_items"),
+    Table("access-requests", "request_id", "each access request's final record", retain=True),
+)
+
+ACCESS_REQUEST = Workflow(
+    name="access-request",
+    description="An employee's request for access is checked for identity, policy and risk, in parallel.",
+    trigger=Trigger(ACCESS_REQUESTED, model="functions.access.models:AccessRequested", id_field="request_id"),
+    deadline_s=120,
+    outcomes=Outcomes(completed="Access Granted", rejected="Access Denied", timed_out="Access Request Timed Out"),
+    projection=Projection(table="access-requests", function="functions.access.projection:request_item"),
+    agents=(
+        Agent(
+            name="identity",
+            description="The employee exists in the directory and is active.",
+            handler="functions.access.identity.handler.handler",
+            source=f"{AGENT_SOURCE_PREFIX}identity",
+            tables=("directory",),
+            results=(
+                ResultType("Identity Verified", Outcome.SUCCESS, "the employee is in the directory and active"),
+                ResultType("Identity Rejected", Outcome.FAILURE, "unknown employee, or inactive (since when)"),
+            ),
+        ),
+        Agent(
+            name="policy",
+            description="The employee's role permits the level asked on the resource (rules kept as data).",
+            handler="functions.access.policy.handler.handler",
+            source=f"{AGENT_SOURCE_PREFIX}policy",
+            tables=("directory",),
+            results=(
+                ResultType("Access Permitted", Outcome.SUCCESS, "the role allows the level asked on the resource"),
+                ResultType("Access Not Permitted", Outcome.FAILURE,
+                           "role, resource, level asked and level allowed; or an unknown resource or employee"),
+            ),
+        ),
+        Agent(
+            name="risk",
+            description="Scores level, resource sensitivity, request hour and justification.",
+            handler="functions.access.risk.handler.handler",
+            source=f"{AGENT_SOURCE_PREFIX}risk",
+            results=(
+                ResultType("Risk Accepted", Outcome.SUCCESS, "score below the threshold, with its signals"),
+                ResultType("Risk Too High", Outcome.FAILURE, "score at or above the threshold, with its signals"),
+            ),
+        ),
+    ),
+)
