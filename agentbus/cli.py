@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 
 from rich.console import Console
 from rich.table import Table
@@ -61,11 +60,20 @@ def _time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _decimal(text: str) -> Decimal:
+def _parameter(text: str) -> tuple[str, str]:
+    """``NAME=VALUE``, NAME a parameter some function of the manifest declares, VALUE valid for it."""
+    from functions.manifest import MANIFEST
+
+    name, sep, value = text.partition("=")
+    declared = {p.env: p for c in MANIFEST.consumers for p in c.parameters}
+    if not sep or name not in declared:
+        known = ", ".join(sorted(declared)) or "none"
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME a manifest parameter ({known}), got {text!r}")
     try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        declared[name].validate(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return name, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,10 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--deadline", type=_positive_int, default=30, metavar="SECONDS",
                       help="every workflow's deadline (default 30)")
     demo.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
-                      help="simulated agent work, e.g. fraud=300,inventory=100,shipping=200 (the default); "
-                           "'none' style: pass an empty string")
-    demo.add_argument("--orders", action="append", metavar="FILE",
-                      help="PutEvents entries file(s) to put (default: events/order-placed.json, orders-batch.json)")
+                      help="simulated agent work per agent, e.g. fraud=300,risk=250 (default: each agent's "
+                           "simulated_work_ms in the manifest; an empty string for none)")
+    demo.add_argument("--workflow", action="append", metavar="NAME",
+                      help="run only this workflow's samples (repeatable; default: every workflow of the manifest)")
+    demo.add_argument("--orders", "--events", dest="orders", action="append", metavar="FILE",
+                      help="PutEvents entries file(s) to put instead of the workflows' samples")
     demo.add_argument("--timeline", default="out/demo-timeline.html", metavar="PATH",
                       help="where to write the timeline page")
     demo.add_argument("--seed", type=int, help="random seed for --chaos")
@@ -101,16 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--deadline", type=_positive_int, metavar="SECONDS", help="override every workflow's deadline")
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE", help="simulated agent work")
-    up.add_argument("--fraud-limit", type=_decimal, metavar="AMOUNT", help="fraud's order total limit")
+    up.add_argument("--param", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
+                    help="a manifest parameter of the functions, e.g. FRAUD_LIMIT=5000 (repeatable)")
     up.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="the functions' log level (JSON lines on stdout; default WARNING)")
 
     status = deployed("status", "a workflow's status, results and what is missing")
     status.add_argument("workflow_id", metavar="ID")
+    status.add_argument("--workflow", metavar="NAME", help="which workflow, when the id is used by two")
     status.add_argument("--json", action="store_true")
 
     trace = deployed("trace", "the timeline of one workflow, agent by agent")
     trace.add_argument("workflow_id", metavar="ID")
+    trace.add_argument("--workflow", metavar="NAME", help="which workflow, when the id is used by two")
 
     agent = deployed("agent", "take an agent offline and back, or list the agents")
     agent.add_argument("action", choices=["pause", "resume", "list"])
@@ -126,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     put = deployed("put", "same as `aws events put-events --entries file://FILE`")
     put.add_argument("file", metavar="FILE")
 
-    seed = deployed("seed", "put the seed stock into the inventory table (new SKUs only; live stock is kept)")
-    seed.add_argument("--file", default="events/seed-stock.json", metavar="PATH")
+    seed = deployed("seed", "put the manifest's seed data into its tables (new items only; live data is kept)")
+    seed.add_argument("--table", metavar="NAME", help="only this table (default: every table with a seed file)")
+    seed.add_argument("--file", metavar="PATH", help="another seed file for --table")
 
     replay = deployed("replay", "replay archived events between two times onto the bus")
     replay.add_argument("--from", dest="start", type=_time, required=True, metavar="TIME")
@@ -189,7 +203,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentbus.demo import run_demo
 
         return run_demo(chaos_rate=args.chaos, deadline_s=args.deadline, work_profile=args.work,
-                        order_files=args.orders, timeline_path=args.timeline, seed=args.seed,
+                        order_files=args.orders, workflows=args.workflow, timeline_path=args.timeline, seed=args.seed,
                         interval_s=args.interval, console=console)
     if args.verb == "up":
         return _up(args)
@@ -213,14 +227,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     deployment = find_deployment(args.endpoint_url, args.stack)
     if args.verb == "status":
-        view = ops.workflow_status(deployment, args.workflow_id)
+        view = ops.workflow_status(deployment, args.workflow_id, args.workflow)
         if args.json:
             print(ops.as_json(view))
         else:
             _print_status(view)
         return 0
     if args.verb == "trace":
-        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id)))
+        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id, args.workflow)))
         return 0
     if args.verb == "agent":
         return _agent(deployment, args)
@@ -233,7 +247,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             for letter in letters:
                 event = letter.event
-                summary = (f"{event.get('detail-type')} {event.get('detail', {}).get('order_id', '')}"
+                summary = (f"{event.get('detail-type')} {ops.event_workflow_id(event) or ''}"
                            if isinstance(event, dict) else str(event)[:80])
                 console.print(f"[bold]{letter.agent}[/bold] {letter.message_id}  {summary}\n  reason: {letter.reason}",
                               markup=True)
@@ -248,9 +262,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(ops.as_json(response))
         return 1 if response["FailedEntryCount"] else 0
     if args.verb == "seed":
-        written = ops.seed_stock(deployment, args.file)
-        console.print(f"seeded {written} SKU(s) into {deployment.resources.tables['inventory']} "
-                      "(SKUs already there keep their stock)", markup=False)
+        for table, written, total in ops.seed(deployment, args.table, args.file):
+            console.print(f"seeded {written} new item(s) of {total} into {table} (items already there are kept)",
+                          markup=False)
         return 0
     if args.verb == "replay":
         print(ops.as_json(ops.replay(deployment, args.start, args.end)))
@@ -300,7 +314,7 @@ def _up(args: argparse.Namespace) -> int:
 
     chaos = Chaos(args.chaos) if args.chaos else None
     options = RuntimeOptions(deadline_seconds=args.deadline, simulated_work_ms=args.work or None,
-                             fraud_limit=args.fraud_limit, chaos=chaos)
+                             parameters=dict(args.param), chaos=chaos)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

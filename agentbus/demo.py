@@ -1,9 +1,9 @@
 """`agentbus demo`: the main job on one machine, with no AWS account and nothing started by hand.
 
-Starts a local endpoint, provisions the manifest's topology, runs the agents and the coordinator, puts a
-handful of sample orders on the bus, shows each event as it arrives, and ends with a per-order summary
-(outcome, each agent's time, end to end next to the sum of the agents: the chained alternative) and a
-timeline picture of the run.
+Starts a local endpoint, provisions the manifest's topology, runs the agents and the coordinator, puts every
+workflow's sample requests on the bus (the manifest's ``samples``; ``--workflow`` picks some), shows each
+event as it arrives, and ends with a summary per workflow (outcome, each agent's time, end to end next to the
+sum of the agents: the chained alternative), the invariants of each, and a timeline picture of the run.
 """
 
 from __future__ import annotations
@@ -17,24 +17,31 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agentbus import invariants
 from agentbus.local.chaos import Chaos
-from agentbus.local.provision import REPO_ROOT, seed_stock
+from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
-from agentbus.observe import BusObserver, ObservedEvent
+from agentbus.observe import BusObserver, ObservedEvent, locate_event
+from functions.common.spec import Manifest, Workflow
 from functions.manifest import MANIFEST
 
-DEFAULT_ORDER_FILES = ("events/order-placed.json", "events/orders-batch.json")
-DEFAULT_WORK_PROFILE = {"fraud": 300, "inventory": 100, "shipping": 200}
 STATUS_STYLE = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red"}
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
+
+
+def default_work_profile(manifest: Manifest = MANIFEST) -> dict[str, int]:
+    """Each agent's simulated work time, as its manifest entry declares it."""
+    return {a.name: a.simulated_work_ms for a in manifest.agents if a.simulated_work_ms}
 
 
 @dataclass
-class OrderSummary:
-    order_id: str
+class RequestSummary:
+    workflow: str
+    workflow_id: str
     status: str
     reason: str | None
     agent_ms: dict[str, float]
@@ -55,65 +62,91 @@ def load_entries(paths: list[str]) -> list[dict[str, Any]]:
         try:
             loaded = json.loads(file.read_text())
         except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(f"agentbus demo: cannot read orders from {path}: {error}") from None
+            raise SystemExit(f"agentbus demo: cannot read events from {path}: {error}") from None
         entries += loaded if isinstance(loaded, list) else [loaded]
     return entries
 
 
-def summarize(order_id: str, outcome: ObservedEvent, put_at: float) -> OrderSummary:
+def summarize(workflow: str, workflow_id: str, outcome: ObservedEvent, put_at: float) -> RequestSummary:
     detail = outcome.detail
     timings = detail.get("timings", {})
     results = detail.get("results", {})
     agent_ms = {name: float(r.get("duration_ms", 0)) for name, r in results.items()}
-    return OrderSummary(
-        order_id=order_id, status=detail["status"], reason=detail.get("reason"), agent_ms=agent_ms,
-        end_to_end_ms=float(timings.get("duration_ms", 0)), put_to_outcome_ms=(outcome.received_at - put_at) * 1000,
-        timings=timings, results=results,
+    return RequestSummary(
+        workflow=workflow, workflow_id=workflow_id, status=detail["status"], reason=detail.get("reason"),
+        agent_ms=agent_ms, end_to_end_ms=float(timings.get("duration_ms") or 0),
+        put_to_outcome_ms=(outcome.received_at - put_at) * 1000, timings=timings, results=results,
     )
 
 
+def summarize_standalone(workflow: Workflow, workflow_id: str, events: list[ObservedEvent],
+                         put_at: float) -> RequestSummary:
+    """A standalone workflow has no outcome: its summary is its agents' results."""
+    results = {e.detail.get("agent"): {**e.detail, "detail_type": e.detail_type} for e in events
+               if e.detail.get("agent") and e.source in {a.source for a in workflow.agents}}
+    agent_ms = {name: float(r.get("duration_ms", 0)) for name, r in results.items()}
+    done = max((e.received_at for e in events if e.detail.get("agent")), default=put_at)
+    reason = "; ".join(str(r.get("reason")) for r in results.values() if r.get("reason")) or None
+    starts = [r.get("started_at") for r in results.values() if r.get("started_at")]
+    ends = [r.get("finished_at") for r in results.values() if r.get("finished_at")]
+    timings = {"started_at": min(starts) if starts else None, "finished_at": max(ends) if ends else None}
+    return RequestSummary(workflow=workflow.name, workflow_id=workflow_id, status="AUDITED" if results else "RUNNING",
+                          reason=reason, agent_ms=agent_ms, end_to_end_ms=max(agent_ms.values(), default=0),
+                          put_to_outcome_ms=(done - put_at) * 1000, timings=timings, results=results)
+
+
 def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dict[str, int] | None = None,
-             order_files: list[str] | None = None, timeline_path: str = "out/demo-timeline.html",
-             seed: int | None = None, timeout_s: float = 120, interval_s: float = 0.5,
-             console: Console | None = None) -> int:
+             order_files: list[str] | None = None, workflows: list[str] | None = None,
+             timeline_path: str = "out/demo-timeline.html", seed: int | None = None, timeout_s: float = 120,
+             interval_s: float = 0.5, console: Console | None = None, manifest: Manifest = MANIFEST) -> int:
     console = console or Console(highlight=False)
-    profile = DEFAULT_WORK_PROFILE if work_profile is None else work_profile
-    entries = load_entries(list(order_files or DEFAULT_ORDER_FILES))
+    try:
+        chosen = [manifest.workflow(name) for name in workflows] if workflows else list(manifest.workflows)
+    except KeyError as error:
+        raise SystemExit(f"agentbus demo: {str(error).strip(chr(34))}") from None
+    profile = default_work_profile(manifest) if work_profile is None else work_profile
+    files = list(order_files) if order_files else [f for w in chosen for f in w.samples]
+    entries = load_entries(files)
     chaos = Chaos(chaos_rate, seed=seed) if chaos_rate else None
     options = RuntimeOptions(deadline_seconds=deadline_s, simulated_work_ms=profile or None, chaos=chaos)
-    agents = [a.name for a in MANIFEST.agents]
 
-    console.print("[bold]agentbus demo[/bold] — the order-fulfillment workflow on a local AWS endpoint (moto)")
-    with LocalStack(options=options) as stack:
+    names = ", ".join(w.name for w in chosen)
+    console.print(f"[bold]agentbus demo[/bold] — {escape(names)} on a local AWS endpoint (moto)")
+    with LocalStack(options=options, manifest=manifest) as stack:
         resources = stack.resources
-        rules = len(MANIFEST.rules())
+        rules = len(manifest.rules())
         console.print(f"  endpoint {stack.url}: bus [cyan]{resources.bus_name}[/cyan] with archive, {rules} rules, "
-                      f"{len(resources.consumers)} queues each with a DLQ, {len(resources.tables)} tables, seed stock")
-        console.print(f"  agents {', '.join(agents)} and the coordinator polling their queues; deadline {deadline_s}s")
+                      f"{len(resources.consumers)} queues each with a DLQ, {len(resources.tables)} tables, seed data")
+        for workflow in chosen:
+            kind = (f"coordinated, deadline {deadline_s}s" if workflow.coordinated
+                    else "standalone: nobody waits for it")
+            console.print(f"  {escape(workflow.name)} ({kind}): agents {escape(', '.join(a.name for a in workflow.agents))}")
         if profile:
-            console.print("  simulated agent work: " + ", ".join(f"{k} {v} ms" for k, v in profile.items()))
+            console.print("  simulated agent work: " + ", ".join(f"{escape(k)} {v} ms" for k, v in profile.items()))
         if chaos:
             console.print(f"  [magenta]chaos {chaos_rate}[/magenta]: duplicates, crashes, delays, PutEvents failures")
 
         def show(event: ObservedEvent) -> None:
             detail = event.detail
             who = event.source.rsplit(".", 1)[-1]
+            label = escape(f"{event.workflow_id or '?':<10}")
             if event.detail_type in observer.terminal_types:
                 style = STATUS_STYLE.get(detail.get("status"), "white")
-                reason = f" — {detail['reason']}" if detail.get("reason") else ""
-                console.print(f"  {event.workflow_id:<10} [{style}]{event.detail_type}[/{style}]{reason}")
+                reason = escape(f" — {detail['reason']}") if detail.get("reason") else ""
+                console.print(f"  {label} [{style}]{escape(event.detail_type)}[/{style}]{reason}")
             elif detail.get("agent"):
-                ms = detail.get("duration_ms", 0)
+                ms = float(detail.get("duration_ms") or 0)
                 mark = "✓" if detail.get("outcome") == "success" else "✗"
-                console.print(f"  {event.workflow_id:<10} {mark} {who:<10} {event.detail_type} ({ms:.0f} ms)")
+                console.print(f"  {label} {mark} {escape(f'{who:<14}')} {escape(event.detail_type)} ({ms:.0f} ms)")
 
-        observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name, on_event=show).start()
+        observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name, manifest=manifest,
+                               on_event=show).start()
         events = stack.client("events")
-        order_ids, put_at = [], {}
+        put: list[tuple[str, str]] = []  # (workflow, id) in the order put
+        put_at: dict[tuple[str, str], float] = {}
         if interval_s > 0:
-            console.print(f"  orders arrive {interval_s:g} s apart (--interval 0 puts them all at once)")
-        # Ten entries per PutEvents call at most; one entry per call when orders arrive apart.
-        step = 10 if interval_s <= 0 else 1
+            console.print(f"  requests arrive {interval_s:g} s apart (--interval 0 puts them all at once)")
+        step = 10 if interval_s <= 0 else 1  # ten entries per PutEvents call at most
         for start in range(0, len(entries), step):
             if start and interval_s > 0:
                 time.sleep(interval_s)
@@ -123,44 +156,79 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
             if response.get("FailedEntryCount"):
                 console.print(f"[red]PutEvents rejected {response['FailedEntryCount']} entries[/red]")
             for entry in batch:
-                order_id = json.loads(entry["Detail"]).get("order_id")
-                order_ids.append(order_id)
-                put_at[order_id] = now
-        console.print(f"  put {len(order_ids)} orders on the bus: {', '.join(order_ids)}")
+                detail = json.loads(entry["Detail"])
+                key = locate_event(manifest, entry["DetailType"], entry["Source"], detail)
+                if key[0] and key[1] and key not in put_at:
+                    put.append(key)  # type: ignore[arg-type]
+                    put_at[key] = now  # type: ignore[index]
+        console.print(f"  put {len(put)} requests on the bus: " + escape(", ".join(i for _, i in put)))
 
-        pending = observer.wait_for_outcomes(order_ids, timeout_s)
-        time.sleep(1.0)  # duplicate outcome deliveries, if any, arrive now
+        coordinated = [f"{w}/{i}" for w, i in put if manifest.workflow(w).coordinated]
+        pending = observer.wait_for_outcomes(coordinated, timeout_s)
+        pending |= _wait_for_standalone(observer, manifest, [k for k in put if not manifest.workflow(k[0]).coordinated],
+                                        timeout_s)
+        time.sleep(1.0)  # duplicate deliveries, if any, arrive now
+        by_workflow: dict[str, list[str]] = {}
+        for name, workflow_id in put:
+            by_workflow.setdefault(name, []).append(workflow_id)
         # Compensations are eventual (under chaos, delayed and retried too): wait for them, boundedly.
-        report = invariants.check_until_held(stack.client("dynamodb"), resources, observer, order_ids,
-                                             seed_stock(), timeout_s=30)
-        summaries = [summarize(o, observer.outcomes(o)[0], put_at[o]) for o in order_ids if observer.outcomes(o)]
+        report = invariants.check_until_held(stack.client("dynamodb"), resources, observer, by_workflow, manifest,
+                                             timeout_s=30)
+        summaries = []
+        for name, workflow_id in put:
+            workflow = manifest.workflow(name)
+            if workflow.coordinated and observer.outcomes(workflow_id, name):
+                summaries.append(summarize(name, workflow_id, observer.outcomes(workflow_id, name)[0],
+                                           put_at[(name, workflow_id)]))
+            elif not workflow.coordinated:
+                summaries.append(summarize_standalone(workflow, workflow_id, observer.events(workflow_id, name),
+                                                      put_at[(name, workflow_id)]))
         observer.stop()
         stats = stack.runtime.stats
 
-    print_summary(console, summaries, agents)
+    for workflow in chosen:
+        print_summary(console, workflow, [s for s in summaries if s.workflow == workflow.name])
+    agents = [a.name for w in chosen for a in w.agents]
     path = write_timeline(Path(timeline_path), summaries, agents)
     console.print(f"\ntimeline of the run: [cyan]{path}[/cyan]")
     invocations = ", ".join(f"{name} {s.invocations}" for name, s in stats.items())
-    console.print(f"function invocations: {invocations}")
+    console.print(f"function invocations: {escape(invocations)}")
     if chaos:
         injected = ", ".join(f"{k} {v}" for k, v in sorted(chaos.injected.items())) or "nothing"
         console.print(f"chaos injected: {injected}")
     if pending:
-        console.print(f"[red]no outcome within {timeout_s:.0f}s for: {', '.join(sorted(pending))}[/red]")
+        console.print(f"[red]no outcome within {timeout_s:.0f}s for: {escape(', '.join(sorted(pending)))}[/red]")
     if report.held:
-        console.print(f"[green]invariants held[/green] for {report.workflows} orders: one outcome each "
-                      f"({report.duplicate_deliveries} duplicate deliveries, same idempotency key), stock conserved, "
-                      "no reservation left on a failed order, orders table agrees with the outcomes")
+        console.print(f"[green]invariants held[/green] for {report.workflows} requests: one outcome each "
+                      f"({report.duplicate_deliveries} duplicate deliveries, same idempotency key), main tables agree "
+                      "with the outcomes, each workflow's own invariants hold (orders: stock conserved, no "
+                      "reservation left on a failed order), standalone agents answered once and opened no record")
         return 0 if not pending else 1
     console.print("[red]invariant violations:[/red]")
     for violation in report.violations:
-        console.print(f"  - {violation}")
+        console.print(f"  - {escape(violation)}")
     return 1
 
 
-def print_summary(console: Console, summaries: list[OrderSummary], agents: list[str]) -> None:
-    table = Table(title="per-order summary", title_justify="left")
-    table.add_column("order")
+def _wait_for_standalone(observer: BusObserver, manifest: Manifest, keys: list[tuple[str, str]],
+                         timeout_s: float) -> set[str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = set()
+        for name, workflow_id in keys:
+            sources = {a.source for a in manifest.workflow(name).agents}
+            answered = {e.source for e in observer.events(workflow_id, name)} & sources
+            if answered != sources:
+                pending.add(f"{name}/{workflow_id}")
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.2)
+
+
+def print_summary(console: Console, workflow: Workflow, summaries: list[RequestSummary]) -> None:
+    agents = [a.name for a in workflow.agents]
+    table = Table(title=f"{workflow.name}: per-request summary", title_justify="left")
+    table.add_column(workflow.id_field)
     table.add_column("outcome")
     for agent in agents:
         table.add_column(f"{agent} ms", justify="right")
@@ -172,18 +240,18 @@ def print_summary(console: Console, summaries: list[OrderSummary], agents: list[
         style = STATUS_STYLE.get(s.status, "white")
         ratio = f"{s.end_to_end_ms / s.agents_sum_ms:.2f}" if s.agents_sum_ms else "–"
         table.add_row(
-            s.order_id, f"[{style}]{s.status}[/{style}]",
+            escape(s.workflow_id), f"[{style}]{s.status}[/{style}]",
             *[f"{s.agent_ms[a]:.0f}" if a in s.agent_ms else "–" for a in agents],
-            f"{s.end_to_end_ms:.0f}", f"{s.agents_sum_ms:.0f}", ratio, s.reason or "",
+            f"{s.end_to_end_ms:.0f}", f"{s.agents_sum_ms:.0f}", ratio, escape(s.reason or ""),
         )
     console.print()
     console.print(table)
     complete = [s for s in summaries if len(s.agent_ms) == len(agents) and s.agents_sum_ms]
-    if complete:
+    if complete and len(agents) > 1:
         e2e = sum(s.end_to_end_ms for s in complete) / len(complete)
         chained = sum(s.agents_sum_ms for s in complete) / len(complete)
         slowest = sum(max(s.agent_ms.values()) for s in complete) / len(complete)
-        console.print(f"mean over {len(complete)} orders with every agent's result: end-to-end {e2e:.0f} ms, "
+        console.print(f"mean over {len(complete)} requests with every agent's result: end-to-end {e2e:.0f} ms, "
                       f"slowest agent {slowest:.0f} ms, chained would take ≥ {chained:.0f} ms "
                       f"→ parallel is {chained / e2e:.1f}× faster")
 
@@ -194,23 +262,23 @@ def _parse_time(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def write_timeline(path: Path, summaries: list[OrderSummary], agents: list[str]) -> Path:
-    """A self-contained HTML page with an SVG Gantt chart: each order's agents side by side in time."""
-    rows: list[tuple[str, str, float, float, str]] = []  # (order, label, start, end, colour)
-    colours = {"fraud": "#4e79a7", "inventory": "#f28e2b", "shipping": "#59a14f"}
+def write_timeline(path: Path, summaries: list[RequestSummary], agents: list[str]) -> Path:
+    """A self-contained HTML page with an SVG Gantt chart: each request's agents side by side in time."""
+    rows: list[tuple[str, str, float, float, str]] = []  # (request, label, start, end, colour)
+    colours = {agent: PALETTE[i % len(PALETTE)] for i, agent in enumerate(agents)}
     for s in summaries:
         start = _parse_time(s.timings.get("started_at"))
         end = _parse_time(s.timings.get("finished_at"))
         if start and end:
-            rows.append((s.order_id, f"{s.order_id} end to end ({s.status})", start, end, "#9c9c9c"))
+            rows.append((s.workflow_id, f"{s.workflow_id} end to end ({s.status})", start, end, "#9c9c9c"))
         for agent in agents:
             result = s.results.get(agent, {})
             a_start, a_end = _parse_time(result.get("started_at")), _parse_time(result.get("finished_at"))
             if a_start and a_end:
-                rows.append((s.order_id, f"{agent}", a_start, a_end, colours.get(agent, "#b07aa1")))
+                rows.append((s.workflow_id, f"{agent}", a_start, a_end, colours.get(agent, "#b07aa1")))
     path.parent.mkdir(parents=True, exist_ok=True)
     if not rows:
-        path.write_text("<!doctype html><title>agentbus demo timeline</title><p>No finished orders.</p>")
+        path.write_text("<!doctype html><title>agentbus demo timeline</title><p>No finished requests.</p>")
         return path.resolve()
     t0 = min(r[2] for r in rows)
     span = max(r[3] for r in rows) - t0 or 1
@@ -235,7 +303,7 @@ def write_timeline(path: Path, summaries: list[OrderSummary], agents: list[str])
     path.write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>agentbus demo timeline</title>
 <style>body{{font-family:sans-serif;margin:24px}}</style></head><body>
 <h1>agentbus demo — timeline</h1>
-<p>Each order: its end-to-end span (grey) and each agent's work. Agents run side by side, so an order takes
-about as long as its slowest agent, not the sum of all of them.</p>
+<p>Each request: its end-to-end span (grey) and each agent's work. Agents run side by side, so a request
+takes about as long as its slowest agent, not the sum of all of them.</p>
 {svg}</body></html>""")
     return path.resolve()

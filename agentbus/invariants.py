@@ -1,14 +1,19 @@
-"""The promises agentbus makes, checked against what the tables and the bus actually hold.
+"""The promises agentbus makes, checked against what the tables and the bus actually hold, for any manifest.
 
+Generic, for every coordinated workflow:
 - exactly one outcome per workflow (copies of it may be delivered, all with the same idempotency key);
-- stock is conserved: for every SKU, on hand + reserved = initial stock;
-- reserved counts only HELD reservations, and only completed orders hold one;
-- the orders table (the main database) agrees with the outcome events.
+- its main table (the manifest's projection), if it has one, agrees with the outcome event;
+- no record is RUNNING once its deadline has passed (checked by ``check_settled``).
+For every standalone workflow: each agent published its result, and no workflow record exists.
+Per workflow, a hook of its own (``Workflow.invariants``, an import path), e.g. for orders: stock conserved,
+and only completed orders hold a reservation.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +21,8 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from agentbus.observe import BusObserver
 from agentbus.resources import Resources
+from functions.common.spec import Manifest, resolve
+from functions.manifest import MANIFEST
 
 _deserialize = TypeDeserializer().deserialize
 
@@ -39,69 +46,73 @@ class InvariantReport:
         return not self.violations
 
 
-def check(dynamodb: Any, resources: Resources, observer: BusObserver, workflow_ids: list[str],
-          initial_stock: dict[str, int]) -> InvariantReport:
-    report = InvariantReport(workflows=len(workflow_ids))
-    status_by_order: dict[str, str] = {}
+def check(dynamodb: Any, resources: Resources, observer: BusObserver, workflows: Mapping[str, Sequence[str]],
+          manifest: Manifest = MANIFEST) -> InvariantReport:
+    """``workflows``: workflow name -> the ids put for it."""
+    report = InvariantReport(workflows=sum(len(ids) for ids in workflows.values()))
     counts: dict[str, int] = defaultdict(int)
-    for workflow_id in workflow_ids:
-        outcomes = observer.outcomes(workflow_id)
-        keys = {e.detail.get("idempotency_key") for e in outcomes}
-        statuses = {e.detail.get("status") for e in outcomes}
-        if not outcomes:
-            report.violations.append(f"{workflow_id}: no outcome")
+    for name, ids in workflows.items():
+        workflow = manifest.workflow(name)
+        if not workflow.coordinated:
+            report.violations += _check_standalone(dynamodb, resources, observer, workflow, ids)
             continue
-        if len(keys) != 1 or len(statuses) != 1:
-            report.violations.append(f"{workflow_id}: {len(statuses)} different outcomes {sorted(map(str, statuses))}")
-        report.duplicate_deliveries += len(outcomes) - 1
-        status = outcomes[0].detail["status"]
-        status_by_order[workflow_id] = status
-        counts[status] += 1
+        statuses: dict[str, str] = {}
+        for workflow_id in ids:
+            outcomes = observer.outcomes(workflow_id, name)
+            if not outcomes:
+                report.violations.append(f"{name} {workflow_id}: no outcome")
+                continue
+            keys = {e.detail.get("idempotency_key") for e in outcomes}
+            kinds = {e.detail.get("status") for e in outcomes}
+            if len(keys) != 1 or len(kinds) != 1:
+                report.violations.append(f"{name} {workflow_id}: {len(kinds)} different outcomes "
+                                         f"{sorted(map(str, kinds))}")
+            report.duplicate_deliveries += len(outcomes) - 1
+            statuses[workflow_id] = outcomes[0].detail["status"]
+            counts[statuses[workflow_id]] += 1
+        if workflow.projection:
+            table = manifest.table(workflow.projection.table)
+            for workflow_id, status in statuses.items():
+                item = dynamodb.get_item(TableName=resources.tables[table.logical_name],
+                                         Key={table.partition_key: {"S": workflow_id}}, ConsistentRead=True)
+                stored = _deserialize(item["Item"]["status"]) if "status" in item.get("Item", {}) else None
+                if stored != status:
+                    report.violations.append(f"{name} {workflow_id}: {table.logical_name} table says {stored!r}, "
+                                             f"the outcome event {status!r}")
+        if workflow.invariants:
+            report.violations += resolve(workflow.invariants)(dynamodb, resources.tables, statuses)
     report.outcomes = dict(counts)
-
-    orders = {item["order_id"]: item for item in scan(dynamodb, resources.tables["orders"])}
-    for order_id, status in status_by_order.items():
-        stored = orders.get(order_id, {}).get("status")
-        if stored != status:
-            report.violations.append(f"{order_id}: orders table says {stored!r}, the outcome event {status!r}")
-
-    inventory = scan(dynamodb, resources.tables["inventory"])
-    stock = {i["sku"]: i for i in inventory if str(i["pk"]).startswith("sku#")}
-    held: dict[str, int] = defaultdict(int)
-    for item in inventory:
-        if not str(item["pk"]).startswith("reservation#"):
-            continue
-        order_id = item.get("order_id")
-        if item.get("status") == "HELD":
-            for line in item.get("lines", []):
-                held[line["sku"]] += int(line["quantity"])
-            if order_id in status_by_order and status_by_order[order_id] != "COMPLETED":
-                report.violations.append(f"{order_id}: {status_by_order[order_id]} but its reservation is still held")
-    for sku, initial in initial_stock.items():
-        item = stock.get(sku)
-        if item is None:
-            report.violations.append(f"{sku}: stock item missing")
-            continue
-        on_hand, reserved = int(item["on_hand"]), int(item["reserved"])
-        if on_hand + reserved != initial:
-            report.violations.append(f"{sku}: on hand {on_hand} + reserved {reserved} != initial {initial}")
-        if reserved != held[sku]:
-            report.violations.append(f"{sku}: reserved {reserved} but held reservations add up to {held[sku]}")
     return report
 
 
-def check_until_held(dynamodb: Any, resources: Resources, observer: BusObserver, workflow_ids: list[str],
-                     initial_stock: dict[str, int], timeout_s: float = 30.0) -> InvariantReport:
+def _check_standalone(dynamodb: Any, resources: Resources, observer: BusObserver, workflow: Any,
+                      ids: Sequence[str]) -> list[str]:
+    violations = []
+    for workflow_id in ids:
+        events = observer.events(workflow_id, workflow.name)
+        for agent in workflow.agents:
+            keys = {e.detail.get("idempotency_key") for e in events if e.source == agent.source}
+            if len(keys) != 1:
+                violations.append(f"{workflow.name} {workflow_id}: {len(keys)} different results from {agent.name}")
+        if "workflows" in resources.tables:
+            found = dynamodb.get_item(TableName=resources.tables["workflows"], ConsistentRead=True,
+                                      Key={"workflow_id": {"S": workflow_id}, "workflow": {"S": workflow.name}})
+            if found.get("Item"):
+                violations.append(f"{workflow.name} {workflow_id}: a standalone workflow got a workflow record")
+    return violations
+
+
+def check_until_held(dynamodb: Any, resources: Resources, observer: BusObserver,
+                     workflows: Mapping[str, Sequence[str]], manifest: Manifest = MANIFEST,
+                     timeout_s: float = 30.0) -> InvariantReport:
     """Check until every invariant holds or ``timeout_s`` passes; return the last report.
 
     Compensation is eventual: an order's reservation is released after its outcome, and under chaos that
     release may itself be delayed, crashed and retried. A leak that is real is still there at the end.
     """
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
-        report = check(dynamodb, resources, observer, workflow_ids, initial_stock)
+        report = check(dynamodb, resources, observer, workflows, manifest)
         if report.held or time.monotonic() >= deadline:
             return report
         time.sleep(0.5)

@@ -20,10 +20,21 @@ class ObservedEvent:
     source: str
     detail: dict[str, Any]
     received_at: float  # time.time() when the observer received it
+    # The workflow it belongs to: named in results, outcomes and deadlines; the manifest's for a trigger.
+    workflow: str | None = None
+    workflow_id: str | None = None
 
-    @property
-    def workflow_id(self) -> str | None:
-        return self.detail.get("workflow_id") or self.detail.get("order_id")
+
+def locate_event(manifest: Manifest, detail_type: str, source: str, detail: dict[str, Any]
+                 ) -> tuple[str | None, str | None]:
+    """(workflow name, workflow id) of an event on the bus, or (None, None) when it names none."""
+    if isinstance(detail.get("workflow"), str) and detail.get("workflow_id") is not None:
+        return detail["workflow"], str(detail["workflow_id"])
+    for workflow in manifest.workflows:
+        if workflow.trigger.matches(source, detail_type):
+            value = detail.get(workflow.id_field)
+            return workflow.name, (str(value) if value is not None else None)
+    return None, None
 
 
 @dataclass
@@ -49,7 +60,8 @@ class BusObserver:
         return {t for w in self.manifest.workflows for t in w.terminal_detail_types.values()}
 
     def start(self) -> BusObserver:
-        sources = sorted({s for _, sub in self.manifest.rules() for s in sub.sources} | {COORDINATOR_SOURCE})
+        sources = sorted({s for _, sub in self.manifest.rules() for s in sub.sources}
+                         | {c.source for c in self.manifest.consumers} | {COORDINATOR_SOURCE})
         self.queue_url = self.sqs_client.create_queue(QueueName=self.name)["QueueUrl"]
         queue_arn = self.sqs_client.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -88,24 +100,36 @@ class BusObserver:
             observed = []
             for message in messages:
                 body = json.loads(message["Body"])
-                observed.append(ObservedEvent(body["detail-type"], body["source"], body.get("detail", {}), now))
+                detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
+                workflow, workflow_id = locate_event(self.manifest, body["detail-type"], body["source"], detail)
+                observed.append(ObservedEvent(body["detail-type"], body["source"], detail, now, workflow, workflow_id))
             self.sqs_client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
             with self._changed:
                 for event in observed:
                     if event.workflow_id:
                         self.by_workflow[event.workflow_id].append(event)
+                        if event.workflow:
+                            self.by_workflow[f"{event.workflow}/{event.workflow_id}"].append(event)
                 self._changed.notify_all()
             if self.on_event:
                 for event in observed:
                     self.on_event(event)
 
-    def outcomes(self, workflow_id: str) -> list[ObservedEvent]:
+    def outcomes(self, workflow_id: str, workflow: str | None = None) -> list[ObservedEvent]:
+        """Terminal events of one workflow id (of ``workflow`` only, when given: ids may repeat across them)."""
+        key = f"{workflow}/{workflow_id}" if workflow else workflow_id
         with self._lock:
-            return [e for e in self.by_workflow.get(workflow_id, []) if e.detail_type in self.terminal_types]
+            return [e for e in self.by_workflow.get(key, []) if e.detail_type in self.terminal_types]
+
+    def events(self, workflow_id: str, workflow: str | None = None) -> list[ObservedEvent]:
+        key = f"{workflow}/{workflow_id}" if workflow else workflow_id
+        with self._lock:
+            return list(self.by_workflow.get(key, []))
 
     def wait_for_outcomes(self, workflow_ids: list[str], timeout_s: float) -> set[str]:
-        """Wait until every workflow has a terminal event; returns the ids still without one."""
+        """Wait until every workflow has a terminal event; returns the ids still without one. An id may be
+        ``workflow/id`` to wait for that workflow's outcome only."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
             while True:

@@ -55,15 +55,36 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
 
 # -- status and trace ---------------------------------------------------------------------------------
 
-def workflow_status(deployment: Deployment, workflow_id: str) -> dict[str, Any]:
+def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | None = None) -> dict[str, Any]:
+    """The status view of one workflow (``functions.coordinator.store.WorkflowStore.view``); ``workflow`` is
+    needed only when two workflows use the same id."""
     from functions.coordinator.store import WorkflowStore
 
     tables = deployment.resources.tables
-    store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], tables["orders"])
-    view = store.get(workflow_id)
-    if view is None:
-        raise OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in {tables['workflows']}")
-    return view
+    if "workflows" not in tables:
+        raise OperationError("this deployment coordinates no workflow (no workflow table)")
+    if workflow is not None:
+        try:
+            MANIFEST.workflow(workflow)
+        except KeyError as error:
+            raise OperationError(str(error).strip("\"'")) from None
+    store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], MANIFEST, tables)
+    records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
+    if not records:
+        where = f"workflow {workflow!r}" if workflow else tables["workflows"]
+        raise OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in {where}")
+    if len(records) > 1:
+        names = ", ".join(sorted(r.workflow for r in records))
+        raise OperationError(f"id {workflow_id!r} is used by several workflows ({names}): pass --workflow NAME")
+    return store.view(records[0])
+
+
+def event_workflow_id(event: dict[str, Any]) -> str | None:
+    """The workflow id an event on the bus belongs to (a trigger's id field, or a result's workflow_id)."""
+    from agentbus.observe import locate_event
+
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    return locate_event(MANIFEST, str(event.get("detail-type")), str(event.get("source")), detail)[1]
 
 
 def _ts(value: str | None) -> float | None:
@@ -212,27 +233,30 @@ def _eventbridge_reason(attributes: dict[str, Any]) -> str | None:
     return f"EventBridge could not deliver it ({code}: {message}) for rule {rule}".strip()
 
 
-def seed_stock(deployment: Deployment, path: str, progress: Callable[[int], None] | None = None) -> int:
-    """Put (or top up to) the stock levels of a seed file into the inventory table; returns the SKUs written."""
+def seed(deployment: Deployment, table: str | None = None, path: str | None = None,
+         progress: Callable[[int], None] | None = None) -> list[tuple[str, int, int]]:
+    """Put the manifest's seed data (or ``path``'s, for ``table``) into the deployment's tables, new items only:
+    seeding twice never overwrites live data. Returns (physical table, new items, items in the file) per table."""
+    from agentbus.seeds import SeedError, put_new, seed_items, seeded_tables
+
+    if path and not table:
+        raise OperationError("--file needs --table: which table the file seeds")
     try:
-        stock = json.loads(Path(path).read_text())["stock"]
-    except (OSError, KeyError, json.JSONDecodeError) as error:
-        raise OperationError(f"cannot read stock from {path}: {error}") from None
-    if not isinstance(stock, dict) or not all(isinstance(v, int) and v >= 0 for v in stock.values()):
-        raise OperationError(f"{path}: 'stock' must map each SKU to a whole number of units >= 0")
+        tables = [MANIFEST.table(table)] if table else list(seeded_tables(MANIFEST))
+    except KeyError as error:
+        raise OperationError(str(error).strip("\"'")) from None
+    done = []
     dynamodb = deployment.client("dynamodb")
-    table = deployment.resources.tables["inventory"]
-    for count, (sku, units) in enumerate(sorted(stock.items()), start=1):
-        # on_hand is set only where the SKU is new: seeding twice never overwrites live stock or reservations.
-        dynamodb.update_item(
-            TableName=table, Key={"pk": {"S": f"sku#{sku}"}},
-            UpdateExpression="SET sku = :sku, on_hand = if_not_exists(on_hand, :units), "
-                             "reserved = if_not_exists(reserved, :zero)",
-            ExpressionAttributeValues={":sku": {"S": sku}, ":units": {"N": str(units)}, ":zero": {"N": "0"}},
-        )
-        if progress:
-            progress(count)
-    return len(stock)
+    for spec in tables:
+        if not (path or spec.seed_file):
+            raise OperationError(f"table {spec.logical_name!r} has no seed file; pass --file")
+        try:
+            items = seed_items(spec, path)
+        except SeedError as error:
+            raise OperationError(str(error)) from None
+        physical = deployment.resources.tables[spec.logical_name]
+        done.append((physical, put_new(dynamodb, physical, spec, items, progress), len(items)))
+    return done
 
 
 def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] | None = None) -> int:

@@ -33,9 +33,11 @@ ACCESS_REQUEST = Workflow(
     deadline_s=120,
     outcomes=Outcomes(completed="Access Granted", rejected="Access Denied", timed_out="Access Request Timed Out"),
     projection=Projection(table="access-requests", function="functions.access.projection:request_item"),
+    samples=('events/access-requested.json', 'events/access-requested-contractor-admin.json', 'events/access-requested-inactive.json'),
     agents=(
         Agent(
             name="identity",
+            simulated_work_ms=150,
             description="The employee exists in the directory and is active.",
             handler="functions.access.identity.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}identity",
@@ -47,6 +49,7 @@ ACCESS_REQUEST = Workflow(
         ),
         Agent(
             name="policy",
+            simulated_work_ms=100,
             description="The employee's role permits the level asked on the resource (rules kept as data).",
             handler="functions.access.policy.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}policy",
@@ -59,6 +62,7 @@ ACCESS_REQUEST = Workflow(
         ),
         Agent(
             name="risk",
+            simulated_work_ms=250,
             description="Scores level, resource sensitivity, request hour and justification.",
             handler="functions.access.risk.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}risk",

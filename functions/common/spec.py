@@ -175,6 +175,9 @@ class Consumer:
 class Agent(Consumer):
     results: tuple[ResultType, ...] = ()
     required: bool = True
+    # How long the demo and the benchmark make this agent wait before deciding, standing in for the slow
+    # downstream API a real agent calls (0: none). Never applied on AWS unless SIMULATED_WORK_MS is set.
+    simulated_work_ms: int = 0
     # Terminal detail-types of its workflow on which this agent undoes its side effect (compensation).
     compensate_on: tuple[str, ...] = ()
 
@@ -258,6 +261,11 @@ class Workflow:
     deadline_s: int = 300
     projection: Projection | None = None
     description: str = ""
+    # An import path of ``check(dynamodb, tables, statuses: {id: status}) -> [violation, ...]``: what this
+    # workflow promises beyond the generic invariants (agentbus/invariants.py), e.g. stock conserved.
+    invariants: str | None = None
+    # Sample ``events/`` files (PutEvents entries) that ``agentbus demo`` puts for this workflow.
+    samples: tuple[str, ...] = ()
 
     @property
     def coordinated(self) -> bool:

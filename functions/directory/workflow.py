@@ -24,9 +24,11 @@ NEW_USER_AUDIT = Workflow(
     name="new-user-audit",
     description="A new user is audited in the background: privileged groups, external e-mail, odd hours, creator.",
     trigger=Trigger(USER_CREATED, model="functions.directory.models:UserCreated", id_field="user_id"),
+    samples=('events/user-created.json', 'events/user-created-privileged.json'),
     agents=(
         Agent(
             name="security-audit",
+            simulated_work_ms=200,
             description="Audits a new user account and publishes its findings, each with a severity.",
             handler="functions.directory.audit.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}security-audit",

@@ -50,9 +50,12 @@ ORDER_FULFILLMENT = Workflow(
     deadline_s=300,
     outcomes=Outcomes(completed="Order Completed", rejected="Order Rejected", timed_out="Order Timed Out"),
     projection=Projection(table="orders", function="functions.orders.projection:order_item"),
+    invariants="functions.orders.invariants:check",
+    samples=('events/order-placed.json', 'events/orders-batch.json'),
     agents=(
         Agent(
             name="fraud",
+            simulated_work_ms=300,
             description="Scores the order: total against a limit, quantity and destination signals.",
             handler="functions.orders.fraud.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}fraud",
@@ -65,6 +68,7 @@ ORDER_FULFILLMENT = Workflow(
         ),
         Agent(
             name="inventory",
+            simulated_work_ms=100,
             description="Reserves every line atomically, or none; releases the reservation on rejection or time-out.",
             handler="functions.orders.inventory.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}inventory",
@@ -78,6 +82,7 @@ ORDER_FULFILLMENT = Workflow(
         ),
         Agent(
             name="shipping",
+            simulated_work_ms=200,
             description="Quotes shipping by destination zone and parcel weight.",
             handler="functions.orders.shipping.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}shipping",
