@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from agentbus import invariants
 from agentbus.local.chaos import Chaos
@@ -101,11 +103,13 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
             if event.detail_type in observer.terminal_types:
                 style = STATUS_STYLE.get(detail.get("status"), "white")
                 reason = f" — {detail['reason']}" if detail.get("reason") else ""
-                console.print(f"  {event.workflow_id:<10} [{style}]{event.detail_type}[/{style}]{reason}")
+                console.print(f"  {escape(f'{event.workflow_id:<10}')} [{style}]{escape(event.detail_type)}[/{style}]"
+                              f"{escape(reason)}")
             elif detail.get("agent"):
                 ms = detail.get("duration_ms", 0)
                 mark = "✓" if detail.get("outcome") == "success" else "✗"
-                console.print(f"  {event.workflow_id:<10} {mark} {who:<10} {event.detail_type} ({ms:.0f} ms)")
+                console.print(f"  {event.workflow_id:<10} {mark} {who:<10} {event.detail_type} ({ms:.0f} ms)",
+                              markup=False)
 
         observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name, on_event=show).start()
         events = stack.client("events")
@@ -126,7 +130,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                 order_id = json.loads(entry["Detail"]).get("order_id")
                 order_ids.append(order_id)
                 put_at[order_id] = now
-        console.print(f"  put {len(order_ids)} orders on the bus: {', '.join(order_ids)}")
+        console.print(f"  put {len(order_ids)} orders on the bus: {', '.join(map(str, order_ids))}", markup=False)
 
         pending = observer.wait_for_outcomes(order_ids, timeout_s)
         time.sleep(1.0)  # duplicate outcome deliveries, if any, arrive now
@@ -146,7 +150,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         injected = ", ".join(f"{k} {v}" for k, v in sorted(chaos.injected.items())) or "nothing"
         console.print(f"chaos injected: {injected}")
     if pending:
-        console.print(f"[red]no outcome within {timeout_s:.0f}s for: {', '.join(sorted(pending))}[/red]")
+        console.print(f"[red]no outcome within {timeout_s:.0f}s for: {escape(', '.join(sorted(pending)))}[/red]")
     if report.held:
         console.print(f"[green]invariants held[/green] for {report.workflows} orders: one outcome each "
                       f"({report.duplicate_deliveries} duplicate deliveries, same idempotency key), stock conserved, "
@@ -154,7 +158,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         return 0 if not pending else 1
     console.print("[red]invariant violations:[/red]")
     for violation in report.violations:
-        console.print(f"  - {violation}")
+        console.print(f"  - {violation}", markup=False)
     return 1
 
 
@@ -172,9 +176,9 @@ def print_summary(console: Console, summaries: list[OrderSummary], agents: list[
         style = STATUS_STYLE.get(s.status, "white")
         ratio = f"{s.end_to_end_ms / s.agents_sum_ms:.2f}" if s.agents_sum_ms else "–"
         table.add_row(
-            s.order_id, f"[{style}]{s.status}[/{style}]",
+            Text(str(s.order_id)), Text(str(s.status), style=style),
             *[f"{s.agent_ms[a]:.0f}" if a in s.agent_ms else "–" for a in agents],
-            f"{s.end_to_end_ms:.0f}", f"{s.agents_sum_ms:.0f}", ratio, s.reason or "",
+            f"{s.end_to_end_ms:.0f}", f"{s.agents_sum_ms:.0f}", ratio, Text(s.reason or ""),
         )
     console.print()
     console.print(table)
