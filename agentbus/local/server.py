@@ -174,9 +174,10 @@ class WireCounter:
 def make_app(observer: Callable[[str, str], None] | None = None) -> SerializingMiddleware:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from agentbus.local import moto_speedups
+    from agentbus.local import moto_gaps, moto_speedups
 
     moto_speedups.apply()
+    moto_gaps.apply()
     return SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=observer)
 
 
