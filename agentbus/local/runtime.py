@@ -145,13 +145,15 @@ class LocalRuntime:
 
     # -- Lambda's SQS poller ------------------------------------------------------------------------
 
-    def _paused_checker(self, consumer: Consumer) -> Callable[[], bool]:
+    def _paused_checker(self, consumer: Consumer) -> Callable[..., bool]:
+        """``paused()``: the agent's state, cached ``pause_check_s`` (to idle while paused without asking the
+        endpoint all the time); ``paused(fresh=True)``: asked now, one call (what every receive is checked with)."""
         queue_url = self.resources.consumers[consumer.name].queue_url
-        state = {"paused": False, "checked": 0.0}
+        state = {"paused": False, "checked": float("-inf")}
 
-        def paused() -> bool:
+        def paused(fresh: bool = False) -> bool:
             now = time.monotonic()
-            if now - state["checked"] >= self.options.pause_check_s:
+            if fresh or now - state["checked"] >= self.options.pause_check_s:
                 tags = self.sqs.list_queue_tags(QueueUrl=queue_url).get("Tags", {})
                 state["paused"], state["checked"] = tags.get(PAUSED_TAG) == "true", now
             return state["paused"]
@@ -174,6 +176,13 @@ class LocalRuntime:
                     WaitTimeSeconds=self.options.poll_wait_s, AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
+                # Pause holds from the moment `agentbus agent pause` returns: a long poll that was already
+                # waiting then may still return a message, so the state is asked again (not from the cache)
+                # after every receive, and what came while paused goes back to the queue unprocessed, at once.
+                # The endpoint serializes requests, so a receive that follows the pause sees it here.
+                if messages and paused(fresh=True):
+                    self._give_back(queue.queue_url, messages)
+                    messages = []
                 messages = self._inject_delivery_faults(consumer, messages)
                 if not messages:
                     slots.release()
@@ -185,6 +194,12 @@ class LocalRuntime:
                     return
                 log.exception("poller for %s failed; retrying", consumer.name)
                 self._stop.wait(0.5)
+
+    def _give_back(self, queue_url: str, messages: list[dict]) -> None:
+        """Make received messages visible again at once, unprocessed (each keeps this receive in its count)."""
+        self.sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages)])
 
     def _inject_delivery_faults(self, consumer: Consumer, messages: list[dict]) -> list[dict]:
         chaos = self.options.chaos

@@ -56,12 +56,12 @@ def test_a_client_added_rule_receives_the_terminal_event(up):
 def test_pause_keeps_the_order_running_and_resume_completes_it(up):
     paused = up.agentbus("agent", "pause", "shipping")
     assert paused.returncode == 0, paused.stderr
-    time.sleep(1.0)
+    # No grace period: the pause holds from the moment the command returns.
+    order_id = f"ord-{uuid.uuid4().hex[:8]}"
+    up.boto3("events").put_events(Entries=[order_entry(order_id)])
     listing = up.agentbus("agent", "list")
     assert "paused" in listing.stdout
 
-    order_id = f"ord-{uuid.uuid4().hex[:8]}"
-    up.boto3("events").put_events(Entries=[order_entry(order_id)])
     view = up.wait_status(order_id, lambda v: {"fraud", "inventory"} <= set(v["results"]))
     assert view["status"] == "RUNNING"
     assert view["missing"] == ["shipping"]
