@@ -28,6 +28,7 @@ import boto3
 from agentbus.control import PAUSED_TAG
 from agentbus.local.chaos import Chaos, InjectedCrash
 from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
+from agentbus.local.principals import LocalPrincipals
 from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, Clients
 from functions.common.observability import metrics
@@ -67,6 +68,8 @@ class LocalRuntime:
     manifest: Manifest = MANIFEST
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     session: boto3.session.Session | None = None
+    # The access key ids the functions and the scheduler call with (the endpoint's SourceGuard knows them).
+    principals: LocalPrincipals = field(default_factory=LocalPrincipals)
 
     def __post_init__(self) -> None:
         self.session = self.session or boto3.session.Session()
@@ -77,11 +80,13 @@ class LocalRuntime:
         self.fired_deadlines = 0
         self._stats_lock = threading.Lock()
         self.sqs = self._client("sqs")
-        self.events = self._client("events")
+        # The scheduler's firing publishes the deadline source, which only the scheduler's key may use.
+        self.events = self._client("events", self.principals.scheduler_key)
         self.scheduler = self._client("scheduler")
 
-    def _client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+    def _client(self, service: str, access_key: str | None = None) -> Any:
+        session = self.principals.session(self.session, access_key) if access_key else self.session
+        return session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     # -- wiring -------------------------------------------------------------------------------------
 
@@ -95,7 +100,9 @@ class LocalRuntime:
         return dataclasses.replace(settings, **overrides)
 
     def clients_for(self, consumer: Consumer) -> Clients:
-        clients = Clients.create(self.session, self.endpoint_url)
+        """The function's clients, signing with its own access key id (as its own role does on AWS)."""
+        clients = Clients.create(self.principals.session(self.session, self.principals.function_key(consumer.name)),
+                                 self.endpoint_url)
         if self.options.chaos:
             clients = dataclasses.replace(clients, events=self.options.chaos.wrap_events_client(clients.events))
         return clients

@@ -114,6 +114,15 @@ def test_a_hundred_orders_in_batches_of_ten_all_reach_an_outcome(up):
     assert not pending, f"{len(pending)} orders without an outcome"
 
 
+def test_a_forged_agent_result_is_refused_as_aws_refuses_it(up):
+    """Anyone may place an order; only the fraud function may publish under the fraud agent's source."""
+    response = up.aws("events", "put-events", "--entries", "file://events/order-verified.json")
+    assert response["FailedEntryCount"] == 1
+    assert response["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+    deadline = up.aws("events", "put-events", "--entries", "file://events/workflow-deadline-reached.json")
+    assert deadline["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+
+
 def test_put_is_the_same_as_aws_events_put_events(up):
     result = up.agentbus("put", "events/order-placed-over-limit.json")
     assert result.returncode == 0, result.stderr
