@@ -94,8 +94,13 @@ def _local_resources(session: boto3.session.Session, endpoint_url: str) -> Resou
         raise DeploymentNotFound(f"{endpoint_url}: {_one_line(error.response['Error'].get('Message', code))}") from None
     except BotoCoreError as error:  # the connection broke, timed out, or the answer was not HTTP
         raise DeploymentNotFound(f"cannot talk to {endpoint_url}: {_one_line(str(error))}") from None
+    value = (response.get("Parameter") or {}).get("Value")
+    if not isinstance(value, str):
+        raise DeploymentNotFound(f"{endpoint_url} answers HTTP {response['ResponseMetadata']['HTTPStatusCode']} "
+                                 "but is not an AWS endpoint: is another server on that port? "
+                                 "(start the local stack with `agentbus up`)")
     try:
-        return Resources.from_json(response["Parameter"]["Value"])
+        return Resources.from_json(value)
     except (ValueError, TypeError, KeyError) as error:
         raise DeploymentNotFound(
             f"{endpoint_url}: {LOCAL_RESOURCES_PARAMETER} is not an agentbus resources record ({error})") from None

@@ -148,12 +148,32 @@ def test_an_endpoint_url_that_is_not_a_url_is_one_line(capsys, url):
     assert f"endpoint URL {url!r} is not a URL" in _one_line(err)
 
 
-def test_an_endpoint_where_another_http_server_answers_is_one_line(capsys):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
+class _NotAws(http.server.SimpleHTTPRequestHandler):
+    """A web server on the port: answers POST with 501 (http.server's own), or with a page when ``page`` is set."""
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    page = False
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        if not self.page:
+            return super().send_error(501, "Unsupported method ('POST')")
+        body = b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _Page(_NotAws):
+    page = True
+
+
+@pytest.mark.parametrize("handler, status", [(_NotAws, 501), (_Page, 200)])
+def test_an_endpoint_where_another_http_server_answers_is_one_line(capsys, handler, status):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -161,7 +181,7 @@ def test_an_endpoint_where_another_http_server_answers_is_one_line(capsys):
         for verb in (["status", "x"], ["dead-letters"], ["agent", "list"]):
             code, _, err = _run(capsys, *verb, "--endpoint-url", url)
             assert code == 2
-            assert f"{url} answers HTTP 501 but is not an AWS endpoint" in _one_line(err)
+            assert f"{url} answers HTTP {status} but is not an AWS endpoint" in _one_line(err)
     finally:
         server.shutdown()
         server.server_close()
