@@ -378,6 +378,9 @@ def _up(args: argparse.Namespace) -> int:
     except RuntimeError as error:
         errors.print(f"agentbus up: {error}", markup=False)
         return 2
+    except OSError as error:  # the host does not resolve, or has no free port
+        errors.print(f"agentbus up: cannot listen on {args.host}: {error.strerror or error}", markup=False)
+        return 2
     console.print(f"agentbus local endpoint ready at {stack.url} "
                   f"(bus {stack.resources.bus_name}; agents: {', '.join(stack.resources.consumers)})", markup=False)
     console.print(f"  try: aws --endpoint-url {stack.url} events put-events --entries file://events/order-placed.json",

@@ -308,8 +308,8 @@ def serve(host: str, port: int) -> int:
     try:
         server = create_server(make_app(WireCounter(), guard), host=host, port=port, threads=SERVER_THREADS,
                                connection_limit=CONNECTION_LIMIT, ident="agentbus-local")
-    except OSError as error:
-        print(f"error cannot listen on {host}:{port}: {error.strerror}", flush=True)
+    except (OSError, ValueError) as error:  # ValueError: waitress could not resolve the host
+        print(f"error cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}", flush=True)
         return 2
 
     def stop(*_: object) -> None:

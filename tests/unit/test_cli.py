@@ -63,6 +63,15 @@ def test_markup_in_a_workflow_never_crashes_status_or_trace(deployment, monkeypa
         assert "score [/bold] >= 100" in out and "fraud: [red]x[/] [/bold]" in out and "[/shipping]" in out
 
 
+def test_markup_in_an_error_prints_as_it_is(deployment, monkeypatch, capsys):
+    def unknown(_d, workflow_id):
+        raise ops.OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in w")
+
+    monkeypatch.setattr(ops, "workflow_status", unknown)
+    code, _, err = _run(capsys, "status", HOSTILE)
+    assert code == 2 and f"unknown workflow id '{HOSTILE}'" in err
+
+
 def test_markup_in_a_dead_letter_never_crashes_the_listing(deployment, monkeypatch, capsys):
     letters = [ops.DeadLetter(agent="fraud", message_id="m-1", reason="invalid [/bold] order_id",
                               event={"detail-type": "Order Placed", "detail": {"order_id": HOSTILE}}, receive_count=1),
@@ -139,6 +148,14 @@ def test_a_port_out_of_range_is_one_line():
                             timeout=60)
     assert result.returncode == 2
     assert "--port" in _one_line(result.stderr) and "99999" in result.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "45679"])  # 0: the CLI picks a free port; else the endpoint process binds
+def test_a_host_that_does_not_resolve_is_one_line(port):
+    result = subprocess.run([str(BIN / "agentbus"), "up", "--host", "nohost.invalid", "--port", port],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "agentbus up: cannot listen on nohost.invalid" in _one_line(result.stderr)
 
 
 @pytest.mark.parametrize("url", ["notaurl", "http://127.0.0.1:99999", "ftp://127.0.0.1:4566", "http://"])
