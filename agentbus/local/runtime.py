@@ -5,7 +5,9 @@ Everything else is the real thing on the emulator: rules deliver to queues, queu
 ``maxReceiveCount`` receives, functions write DynamoDB and publish to the bus. The poller emulates what
 Lambda's event source mapping does: batches of up to ``batch_size`` messages, bounded concurrency per
 function, partial batch responses (successes deleted, failures left for another receive), and honours the
-agent's paused state (``agentbus agent pause``).
+agent's paused state (``agentbus agent pause``) from the moment it is set. Each function, and the scheduler's
+firing, calls the endpoint with an access key id of its own (``principals.py``), as each runs under its own
+role on AWS: the endpoint refuses a reserved source from anyone else.
 """
 
 from __future__ import annotations
