@@ -356,6 +356,9 @@ def _agent(deployment, args: argparse.Namespace) -> int:
     if not args.name:
         raise ops.OperationError(f"agent {args.action} needs an agent NAME")
     ctl = ops.control(deployment)
+    if not deployment.resources.local:  # disabling / enabling a mapping takes a while on AWS
+        state = "Disabled" if args.action == "pause" else "Enabled"
+        errors.print(f"  waiting for {args.name}'s event source mapping to be {state}…", markup=False)
     ctl.set_paused(args.name, args.action == "pause")
     where = "its events wait in its queue" if args.action == "pause" else "it processes its queue again"
     console.print(f"agent {args.name} {'paused' if args.action == 'pause' else 'resumed'}: {where}", markup=False)
