@@ -14,15 +14,19 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from functions.common.settings import parse_work_profile
 
+# Data is never markup or emoji codes (an order id "ord-[/bold]" or ":x:" prints as it is).
 # Wide enough for the demo's summary table when the output is a file or a CI log, not a terminal.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line, however long
+console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # an error stays one line, however long
 
 
 def _rate(text: str) -> float:
@@ -60,6 +64,16 @@ def _time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 65535 (0: any free port), got {value}")
+    return value
+
+
 def _parameter(text: str) -> tuple[str, str]:
     """``NAME=VALUE``, NAME a parameter some function of the manifest declares, VALUE valid for it."""
     from functions.manifest import MANIFEST
@@ -76,22 +90,44 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default where it has one and its help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_ = action.help or ""
+        if (not action.option_strings or "default" in help_
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return help_
+        return f"{help_} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too, naming the verb and pointing at its help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentbus", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="agentbus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def deployed(name: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, formatter_class=_HelpFormatter)
         p.add_argument("--endpoint-url", help="local endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
         p.add_argument("--stack", help="CloudFormation stack name on AWS (default: $AGENTBUS_STACK or AgentbusStack)")
         return p
 
-    demo = sub.add_parser("demo", help="self-contained local run of the main job")
+    def local(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_,
+                              formatter_class=_HelpFormatter)
+
+    demo = local("demo", "self-contained local run of the main job: starts a local endpoint, puts the sample "
+                         "orders, shows each agent's result and each outcome, checks the invariants, stops")
     demo.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
                       help="inject duplicates, crashes, delays and PutEvents failures at this rate (0-1)")
     demo.add_argument("--deadline", type=_positive_int, default=30, metavar="SECONDS",
-                      help="every workflow's deadline (default 30)")
+                      help="every workflow's deadline")
     demo.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                       help="simulated agent work per agent, e.g. fraud=300,risk=250 (default: each agent's "
                            "simulated_work_ms in the manifest; an empty string for none)")
@@ -101,67 +137,75 @@ def build_parser() -> argparse.ArgumentParser:
                       help="PutEvents entries file(s) to put instead of the workflows' samples")
     demo.add_argument("--timeline", default="out/demo-timeline.html", metavar="PATH",
                       help="where to write the timeline page")
-    demo.add_argument("--seed", type=int, help="random seed for --chaos")
+    demo.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
     demo.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
-                      help="time between two orders (default 0.5; 0 puts them all at once)")
+                      help="time between two orders (0 puts them all at once)")
 
-    up = sub.add_parser("up", help="local AWS endpoint with the whole topology, in the foreground")
-    up.add_argument("--port", type=int, default=4566)
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--deadline", type=_positive_int, metavar="SECONDS", help="override every workflow's deadline")
+    up = local("up", "local AWS endpoint with the whole topology provisioned and the agents running, in the "
+                     "foreground until Ctrl-C / SIGTERM")
+    up.add_argument("--port", type=_port, default=4566, help="port to listen on (0: any free port)")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    up.add_argument("--deadline", type=_positive_int, metavar="SECONDS",
+                    help="override every workflow's deadline (default: the manifest's)")
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
-    up.add_argument("--work", type=_profile, default=None, metavar="PROFILE", help="simulated agent work")
+    up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
+                    help="simulated agent work, e.g. fraud=300,inventory=100 (default: none)")
     up.add_argument("--param", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
-                    help="a manifest parameter of the functions, e.g. FRAUD_LIMIT=5000 (repeatable)")
+                    help="a manifest parameter of the functions, e.g. FRAUD_LIMIT=5000 (repeatable; "
+                         "default: each parameter's default in the manifest)")
     up.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="the functions' log level (JSON lines on stdout; default WARNING)")
 
     status = deployed("status", "a workflow's status, results and what is missing")
-    status.add_argument("workflow_id", metavar="ID")
-    status.add_argument("--workflow", metavar="NAME", help="which workflow, when the id is used by two")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. order_id)")
+    status.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
+    status.add_argument("--json", action="store_true", help="print the whole record as JSON")
 
     trace = deployed("trace", "the timeline of one workflow, agent by agent")
-    trace.add_argument("workflow_id", metavar="ID")
-    trace.add_argument("--workflow", metavar="NAME", help="which workflow, when the id is used by two")
+    trace.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. order_id)")
+    trace.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
 
     agent = deployed("agent", "take an agent offline and back, or list the agents")
-    agent.add_argument("action", choices=["pause", "resume", "list"])
-    agent.add_argument("name", nargs="?", metavar="NAME")
+    agent.add_argument("action", choices=["pause", "resume", "list"],
+                       help="pause: its events wait in its queue; resume: it processes them again; list: every "
+                            "agent's state and queue depths")
+    agent.add_argument("name", nargs="?", metavar="NAME", help="the agent (for pause and resume)")
 
     dead = deployed("dead-letters", "every dead-lettered message with agent, reason and original event")
-    dead.add_argument("--json", action="store_true")
+    dead.add_argument("--json", action="store_true", help="print them as JSON")
     dead.add_argument("--agent", metavar="NAME", help="only this agent's")
 
     redrive = deployed("redrive", "move an agent's dead letters back to its queue for another try")
-    redrive.add_argument("name", metavar="NAME")
+    redrive.add_argument("name", metavar="NAME", help="the agent whose dead letters go back")
 
     put = deployed("put", "same as `aws events put-events --entries file://FILE`")
-    put.add_argument("file", metavar="FILE")
+    put.add_argument("file", metavar="FILE", help="a JSON list of PutEvents entries (file:// prefix optional)")
 
     seed = deployed("seed", "put the manifest's seed data into its tables (new items only; live data is kept)")
     seed.add_argument("--table", metavar="NAME", help="only this table (default: every table with a seed file)")
     seed.add_argument("--file", metavar="PATH", help="another seed file for --table")
 
     replay = deployed("replay", "replay archived events between two times onto the bus")
-    replay.add_argument("--from", dest="start", type=_time, required=True, metavar="TIME")
-    replay.add_argument("--to", dest="end", type=_time, required=True, metavar="TIME")
+    replay.add_argument("--from", dest="start", type=_time, required=True, metavar="TIME",
+                        help="replay events whose time is at or after this ISO-8601 time (UTC unless it says)")
+    replay.add_argument("--to", dest="end", type=_time, required=True, metavar="TIME",
+                        help="... and before this one")
 
-    sub.add_parser("catalogue", help="print the event catalogue (Markdown) derived from the manifest")
+    local("catalogue", "print the event catalogue (Markdown) derived from the manifest")
 
-    bench = sub.add_parser("bench", help="benchmark on the local runtime: parallel vs chained, cost per million")
+    bench = local("bench", "benchmark on the local runtime: parallel vs chained, cost per million")
     bench.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     bench.add_argument("--levels", type=lambda t: [_positive_int(x) for x in t.split(",")], metavar="N,N,…",
                        help="concurrency levels (default 1,10,100,1000; quick: 1,10,50)")
     bench.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                        help="simulated agent work (default fraud=300,inventory=100,shipping=200)")
-    bench.add_argument("--output", default="bench/results.json", metavar="PATH")
-    bench.add_argument("--chart", default="bench/chart.html", metavar="PATH")
+    bench.add_argument("--output", default="bench/results.json", metavar="PATH", help="where to write the results")
+    bench.add_argument("--chart", default="bench/chart.html", metavar="PATH", help="where to write the chart page")
 
-    soak = sub.add_parser("soak", help="many orders under chaos; checks every invariant")
-    soak.add_argument("--orders", type=_positive_int, default=1000)
-    soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE")
-    soak.add_argument("--seed", type=int)
+    soak = local("soak", "many orders under chaos on the local runtime; checks every invariant")
+    soak.add_argument("--orders", type=_positive_int, default=1000, metavar="N", help="how many orders to put")
+    soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE", help="inject faults at this rate (0-1)")
+    soak.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
     return parser
 
 
@@ -249,13 +293,13 @@ def _dispatch(args: argparse.Namespace) -> int:
                 event = letter.event
                 summary = (f"{event.get('detail-type')} {ops.event_workflow_id(event) or ''}"
                            if isinstance(event, dict) else str(event)[:80])
-                console.print(f"[bold]{letter.agent}[/bold] {letter.message_id}  {summary}\n  reason: {letter.reason}",
-                              markup=True)
+                console.print(f"[bold]{escape(str(letter.agent))}[/bold] {escape(str(letter.message_id))}  "
+                              f"{escape(summary)}\n  reason: {escape(str(letter.reason))}")
             console.print(f"{len(letters)} dead letter(s); `agentbus redrive NAME` puts an agent's back on its queue")
         return 0
     if args.verb == "redrive":
         moved = ops.redrive(deployment, args.name, progress=lambda n: errors.print(f"  moved {n}…"))
-        console.print(f"redrove {moved} message(s) from {args.name}'s dead-letter queue to its queue")
+        console.print(f"redrove {moved} message(s) from {args.name}'s dead-letter queue to its queue", markup=False)
         return 0
     if args.verb == "put":
         response = ops.put(deployment, args.file)
@@ -273,19 +317,38 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _print_status(view: dict) -> None:
+    """The human view of one workflow. Every piece of data is escaped: an id or a reason is never markup."""
     style = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red"}.get(view.get("status"), "cyan")
-    console.print(f"workflow [bold]{view['workflow_id']}[/bold]: [{style}]{view.get('status')}[/{style}]"
-                  + (f" — {view['reason']}" if view.get("reason") else ""))
+    status = escape(str(view.get("status")))
+    console.print(f"workflow [bold]{escape(str(view['workflow_id']))}[/bold]: [{style}]{status}[/{style}]"
+                  + (f" — {escape(str(view['reason']))}" if view.get("reason") else ""))
+    for note in status_notes(view):
+        console.print(f"  [yellow]{escape(note)}[/yellow]")
     table = Table("agent", "result", "ms", "reason")
     for agent, result in sorted((view.get("results") or {}).items()):
-        table.add_row(agent, str(result.get("detail_type") or result.get("outcome")),
-                      f"{float(result.get('duration_ms', 0)):.0f}", str(result.get("reason") or ""))
+        table.add_row(Text(str(agent)), Text(str(result.get("detail_type") or result.get("outcome"))),
+                      f"{float(result.get('duration_ms', 0)):.0f}", Text(str(result.get("reason") or "")))
     for agent in view.get("missing") or []:
-        table.add_row(agent, "[dim]missing[/dim]", "", "")
+        table.add_row(Text(str(agent)), Text("missing", style="dim"), "", "")
     console.print(table)
     timings = view.get("timings") or {}
     if timings.get("duration_ms") is not None:
         console.print(f"end to end {float(timings['duration_ms']):.0f} ms")
+
+
+def status_notes(view: dict) -> list[str]:
+    """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
+    outcome. (Reads the trigger as ``trigger``, or ``order`` as older records name it.)"""
+    notes = []
+    trigger = view.get("trigger", view.get("order"))
+    trigger_error = view.get("trigger_error", view.get("order_error"))
+    if trigger_error:
+        notes.append(f"the trigger was invalid: {trigger_error}")
+    elif not trigger:
+        notes.append("the trigger never arrived: this record was opened by a result or a deadline")
+    if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
+        notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
+    return notes
 
 
 def _agent(deployment, args: argparse.Namespace) -> int:
@@ -294,16 +357,20 @@ def _agent(deployment, args: argparse.Namespace) -> int:
     if args.action == "list":
         table = Table("agent", "state", "waiting", "in flight", "dead letters")
         for row in ops.agent_list(deployment):
-            state = f"[yellow]{row['state']}[/yellow]" if row["state"] == "paused" else row["state"]
-            table.add_row(row["agent"], state, str(row["waiting"]), str(row["in_flight"]), str(row["dead_letters"]))
+            state = Text(row["state"], style="yellow" if row["state"] == "paused" else "")
+            table.add_row(Text(row["agent"]), state, str(row["waiting"]), str(row["in_flight"]),
+                          str(row["dead_letters"]))
         console.print(table)
         return 0
     if not args.name:
         raise ops.OperationError(f"agent {args.action} needs an agent NAME")
     ctl = ops.control(deployment)
+    if not deployment.resources.local:  # disabling / enabling a mapping takes a while on AWS
+        state = "Disabled" if args.action == "pause" else "Enabled"
+        errors.print(f"  waiting for {args.name}'s event source mapping to be {state}…", markup=False)
     ctl.set_paused(args.name, args.action == "pause")
     where = "its events wait in its queue" if args.action == "pause" else "it processes its queue again"
-    console.print(f"agent {args.name} {'paused' if args.action == 'pause' else 'resumed'}: {where}")
+    console.print(f"agent {args.name} {'paused' if args.action == 'pause' else 'resumed'}: {where}", markup=False)
     return 0
 
 
@@ -322,6 +389,9 @@ def _up(args: argparse.Namespace) -> int:
         stack = LocalStack(port=args.port, host=args.host, options=options).start()
     except RuntimeError as error:
         errors.print(f"agentbus up: {error}", markup=False)
+        return 2
+    except OSError as error:  # the host does not resolve, or has no free port
+        errors.print(f"agentbus up: cannot listen on {args.host}: {error.strerror or error}", markup=False)
         return 2
     console.print(f"agentbus local endpoint ready at {stack.url} "
                   f"(bus {stack.resources.bus_name}; agents: {', '.join(stack.resources.consumers)})", markup=False)

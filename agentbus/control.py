@@ -1,13 +1,20 @@
 """Taking an agent offline and back.
 
 On AWS an agent is paused by disabling its Lambda event source mapping: its queue keeps every event
-(14 days) until the mapping is enabled again. Locally moto must never hold an enabled mapping (it would
-try to run the function itself and swallow the message), so the local poller reads the agent's state
-from a tag on its queue, which the same CLI verb sets.
+(14 days) until the mapping is enabled again. Disabling is asynchronous (the mapping goes through
+``Disabling``, and may still hand out a batch meanwhile): ``set_paused`` returns only once every mapping
+reports ``Disabled`` (resp. ``Enabled``), or fails with a clear message after ``settle_timeout_s``.
+
+Locally moto must never hold an enabled mapping (it would try to run the function itself and swallow the
+message), so the local poller reads the agent's state from a tag on its queue, which the same CLI verb
+sets. The tag holds at once: the poller asks for it after every receive and gives back what came while
+paused (``agentbus/local/runtime.py``).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +32,11 @@ class AgentControl:
     resources: Resources
     sqs: Any
     lambda_client: Any = None
+    # How long to wait for a mapping to settle in its new state, and how often to look.
+    settle_timeout_s: float = 60.0
+    settle_poll_s: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     def _consumer(self, name: str):
         try:
@@ -50,8 +62,30 @@ class AgentControl:
             else:
                 self.sqs.untag_queue(QueueUrl=consumer.queue_url, TagKeys=[PAUSED_TAG])
             return
-        for mapping in self._mappings(name):
+        mappings = self._mappings(name)
+        for mapping in mappings:
             self.lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=not paused)
+        self._wait_until(name, [m["UUID"] for m in mappings], "Disabled" if paused else "Enabled")
+
+    def _wait_until(self, name: str, uuids: list[str], wanted: str) -> None:
+        deadline = self.clock() + self.settle_timeout_s
+        pending = dict.fromkeys(uuids, "?")
+        while True:
+            for uuid in list(pending):
+                state = self.lambda_client.get_event_source_mapping(UUID=uuid)["State"]
+                if state == wanted:
+                    del pending[uuid]
+                else:
+                    pending[uuid] = state
+            if not pending:
+                return
+            if self.clock() >= deadline:
+                states = ", ".join(f"{uuid} is {state}" for uuid, state in pending.items())
+                doing = "may still process its events" if wanted == "Disabled" else "is not processing its events yet"
+                raise ControlError(f"agent {name!r}: its event source mapping did not become {wanted} within "
+                                   f"{self.settle_timeout_s:g} s ({states}); it {doing}: "
+                                   "check `agentbus agent list` and run the command again")
+            self.sleep(self.settle_poll_s)
 
     def is_paused(self, name: str) -> bool:
         consumer = self._consumer(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -48,8 +49,24 @@ def make_session(endpoint_url: str | None) -> boto3.session.Session:
     return boto3.session.Session()
 
 
+def check_endpoint_url(endpoint_url: str) -> str:
+    """``endpoint_url`` if it is an http(s) URL with a host and a valid port; else DeploymentNotFound."""
+    try:
+        parts = urlsplit(endpoint_url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError when the port is not a number in 0-65535
+    except ValueError:
+        valid = False
+    if not valid:
+        raise DeploymentNotFound(f"endpoint URL {endpoint_url!r} is not a URL like http://127.0.0.1:4566 "
+                                 "(from --endpoint-url or AWS_ENDPOINT_URL)")
+    return endpoint_url
+
+
 def find_deployment(endpoint_url: str | None = None, stack_name: str | None = None) -> Deployment:
     endpoint_url = resolve_endpoint(endpoint_url)
+    if endpoint_url:
+        check_endpoint_url(endpoint_url)
     session = make_session(endpoint_url)
     if endpoint_url:
         return Deployment(session, endpoint_url, _local_resources(session, endpoint_url))
@@ -60,16 +77,38 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
 def _local_resources(session: boto3.session.Session, endpoint_url: str) -> Resources:
     ssm = session.client("ssm", endpoint_url=endpoint_url, config=_CONFIG)
     try:
-        value = ssm.get_parameter(Name=LOCAL_RESOURCES_PARAMETER)["Parameter"]["Value"]
+        response = ssm.get_parameter(Name=LOCAL_RESOURCES_PARAMETER)
     except EndpointConnectionError:
         raise DeploymentNotFound(
             f"cannot reach {endpoint_url}: is `agentbus up` running there?") from None
     except ClientError as error:
-        if error.response["Error"]["Code"] == "ParameterNotFound":
+        code = error.response["Error"].get("Code", "")
+        if code == "ParameterNotFound":
             raise DeploymentNotFound(
                 f"{endpoint_url} answers but holds no agentbus deployment (start it with `agentbus up`)") from None
-        raise DeploymentNotFound(f"{endpoint_url}: {error.response['Error']['Message']}") from None
-    return Resources.from_json(value)
+        if not code or code.isdigit():  # botocore could not read an AWS error from the answer (HTML, plain text)
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code or "?")
+            raise DeploymentNotFound(
+                f"{endpoint_url} answers HTTP {status} but is not an AWS endpoint: is another server on that port? "
+                "(start the local stack with `agentbus up`)") from None
+        raise DeploymentNotFound(f"{endpoint_url}: {_one_line(error.response['Error'].get('Message', code))}") from None
+    except BotoCoreError as error:  # the connection broke, timed out, or the answer was not HTTP
+        raise DeploymentNotFound(f"cannot talk to {endpoint_url}: {_one_line(str(error))}") from None
+    value = (response.get("Parameter") or {}).get("Value")
+    if not isinstance(value, str):
+        raise DeploymentNotFound(f"{endpoint_url} answers HTTP {response['ResponseMetadata']['HTTPStatusCode']} "
+                                 "but is not an AWS endpoint: is another server on that port? "
+                                 "(start the local stack with `agentbus up`)")
+    try:
+        return Resources.from_json(value)
+    except (ValueError, TypeError, KeyError) as error:
+        raise DeploymentNotFound(
+            f"{endpoint_url}: {LOCAL_RESOURCES_PARAMETER} is not an agentbus resources record ({error})") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit] + "…"
 
 
 def _stack_resources(session: boto3.session.Session, stack_name: str) -> Resources:

@@ -5,7 +5,9 @@ Everything else is the real thing on the emulator: rules deliver to queues, queu
 ``maxReceiveCount`` receives, functions write DynamoDB and publish to the bus. The poller emulates what
 Lambda's event source mapping does: batches of up to ``batch_size`` messages, bounded concurrency per
 function, partial batch responses (successes deleted, failures left for another receive), and honours the
-agent's paused state (``agentbus agent pause``).
+agent's paused state (``agentbus agent pause``) from the moment it is set. Each function, and the scheduler's
+firing, calls the endpoint with an access key id of its own (``principals.py``), as each runs under its own
+role on AWS: the endpoint refuses a reserved source from anyone else.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import boto3
 from agentbus.control import PAUSED_TAG
 from agentbus.local.chaos import Chaos, InjectedCrash
 from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
+from agentbus.local.principals import LocalPrincipals
 from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, Clients
 from functions.common.observability import metrics
@@ -68,6 +71,8 @@ class LocalRuntime:
     manifest: Manifest = MANIFEST
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     session: boto3.session.Session | None = None
+    # The access key ids the functions and the scheduler call with (the endpoint's SourceGuard knows them).
+    principals: LocalPrincipals = field(default_factory=LocalPrincipals)
 
     def __post_init__(self) -> None:
         self.session = self.session or boto3.session.Session()
@@ -78,11 +83,13 @@ class LocalRuntime:
         self.fired_deadlines = 0
         self._stats_lock = threading.Lock()
         self.sqs = self._client("sqs")
-        self.events = self._client("events")
+        # The scheduler's firing publishes the deadline source, which only the scheduler's key may use.
+        self.events = self._client("events", self.principals.scheduler_key)
         self.scheduler = self._client("scheduler")
 
-    def _client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+    def _client(self, service: str, access_key: str | None = None) -> Any:
+        session = self.principals.session(self.session, access_key) if access_key else self.session
+        return session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     # -- wiring -------------------------------------------------------------------------------------
 
@@ -100,7 +107,9 @@ class LocalRuntime:
         return Settings.from_env(self.environment_for(consumer))
 
     def clients_for(self, consumer: Consumer) -> Clients:
-        clients = Clients.create(self.session, self.endpoint_url)
+        """The function's clients, signing with its own access key id (as its own role does on AWS)."""
+        clients = Clients.create(self.principals.session(self.session, self.principals.function_key(consumer.name)),
+                                 self.endpoint_url)
         if self.options.chaos:
             clients = dataclasses.replace(clients, events=self.options.chaos.wrap_events_client(clients.events))
         return clients
@@ -150,13 +159,15 @@ class LocalRuntime:
 
     # -- Lambda's SQS poller ------------------------------------------------------------------------
 
-    def _paused_checker(self, consumer: Consumer) -> Callable[[], bool]:
+    def _paused_checker(self, consumer: Consumer) -> Callable[..., bool]:
+        """``paused()``: the agent's state, cached ``pause_check_s`` (to idle while paused without asking the
+        endpoint all the time); ``paused(fresh=True)``: asked now, one call (what every receive is checked with)."""
         queue_url = self.resources.consumers[consumer.name].queue_url
-        state = {"paused": False, "checked": 0.0}
+        state = {"paused": False, "checked": float("-inf")}
 
-        def paused() -> bool:
+        def paused(fresh: bool = False) -> bool:
             now = time.monotonic()
-            if now - state["checked"] >= self.options.pause_check_s:
+            if fresh or now - state["checked"] >= self.options.pause_check_s:
                 tags = self.sqs.list_queue_tags(QueueUrl=queue_url).get("Tags", {})
                 state["paused"], state["checked"] = tags.get(PAUSED_TAG) == "true", now
             return state["paused"]
@@ -179,6 +190,13 @@ class LocalRuntime:
                     WaitTimeSeconds=self.options.poll_wait_s, AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
+                # Pause holds from the moment `agentbus agent pause` returns: a long poll that was already
+                # waiting then may still return a message, so the state is asked again (not from the cache)
+                # after every receive, and what came while paused goes back to the queue unprocessed, at once.
+                # The endpoint serializes requests, so a receive that follows the pause sees it here.
+                if messages and paused(fresh=True):
+                    self._give_back(queue.queue_url, messages)
+                    messages = []
                 messages = self._inject_delivery_faults(consumer, messages)
                 if not messages:
                     slots.release()
@@ -190,6 +208,12 @@ class LocalRuntime:
                     return
                 log.exception("poller for %s failed; retrying", consumer.name)
                 self._stop.wait(0.5)
+
+    def _give_back(self, queue_url: str, messages: list[dict]) -> None:
+        """Make received messages visible again at once, unprocessed (each keeps this receive in its count)."""
+        self.sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages)])
 
     def _inject_delivery_faults(self, consumer: Consumer, messages: list[dict]) -> list[dict]:
         chaos = self.options.chaos

@@ -13,6 +13,10 @@ in ``moto_speedups.py``.
 local runtime's functions, the benchmark) then use a core each instead of sharing one interpreter lock.
 The endpoint counts the API calls it serves by ``service:Action`` and answers ``GET /_agentbus/calls``
 with the counts (the benchmark's calls counted on the wire).
+
+It also enforces what the bus policy enforces on AWS (``SourceGuard``): a ``PutEvents`` entry with a
+reserved ``source`` is refused unless the caller signs with the access key id that owns the source
+(see ``principals.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ SERVER_THREADS = 128
 CONNECTION_LIMIT = 2000
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
+# The endpoint process reads its SourceGuard from this variable (JSON, set by LocalEndpoint).
+GUARD_VARIABLE = "AGENTBUS_RESERVED_SOURCES"
+NOT_AUTHORIZED_FOR_SOURCE = "NotAuthorizedForSourceException"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -64,11 +71,82 @@ class _Captured:
         return lambda data: None
 
 
+class SourceGuard:
+    """Refuses ``PutEvents`` entries whose ``Source`` is reserved, on ``bus_name``, from any access key id but
+    the source's owner, the way EventBridge reports a bus-policy denial of one entry: that entry gets
+    ``ErrorCode`` ``NotAuthorizedForSourceException`` and counts in ``FailedEntryCount``, the call's other
+    entries go through (``PutEventsResultEntry`` in the EventBridge API reference)."""
+
+    def __init__(self, bus_name: str, owners: dict[str, str]) -> None:
+        self.bus_name = bus_name
+        self.owners = dict(owners)
+
+    def to_json(self) -> str:
+        return json.dumps({"bus_name": self.bus_name, "owners": self.owners})
+
+    @classmethod
+    def from_json(cls, text: str) -> SourceGuard:
+        data = json.loads(text)
+        return cls(data["bus_name"], data["owners"])
+
+    def refusals(self, access_key: str | None, entries: list[Any]) -> dict[int, dict[str, str]]:
+        """The result entry of every refused entry, by its index in the request."""
+        refused = {}
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            source = entry.get("Source")
+            owner = self.owners.get(source) if isinstance(source, str) else None
+            bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
+            if owner is not None and owner != access_key and bus == self.bus_name:
+                refused[index] = {
+                    "ErrorCode": NOT_AUTHORIZED_FOR_SOURCE,
+                    "ErrorMessage": "You do not have permissions to publish events with this source onto this "
+                                    f"event bus (source {source!r} is reserved to the agentbus function that owns it)",
+                }
+        return refused
+
+    def screen(self, environ: dict[str, Any], body: bytes) -> tuple[dict[int, dict[str, str]], int, bytes]:
+        """(refused result entries by index, entries in the request, the request without them)."""
+        try:
+            request = json.loads(body or b"{}")
+            entries = request["Entries"]
+        except (ValueError, KeyError, TypeError):
+            return {}, 0, body  # malformed: moto answers it as AWS would
+        if not isinstance(entries, list):
+            return {}, 0, body
+        refused = self.refusals(_access_key(environ), entries)
+        if not refused:
+            return {}, len(entries), body
+        request["Entries"] = [e for i, e in enumerate(entries) if i not in refused]
+        return refused, len(entries), json.dumps(request).encode()
+
+    @staticmethod
+    def merge(payload: bytes | None, refused: dict[int, dict[str, str]], total: int) -> bytes:
+        """The response to the whole request: the backend's answer for the entries it got (None: it got none),
+        with the refused entries' results put back at their places."""
+        response = json.loads(payload) if payload else {"FailedEntryCount": 0, "Entries": []}
+        accepted = iter(response.get("Entries", []))
+        response["Entries"] = [refused[i] if i in refused else next(accepted, {}) for i in range(total)]
+        response["FailedEntryCount"] = int(response.get("FailedEntryCount", 0)) + len(refused)
+        return json.dumps(response).encode()
+
+
+def _access_key(environ: dict[str, Any]) -> str | None:
+    """The access key id a SigV4-signed request was signed with (``Credential=KEY/date/region/...``)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" not in auth:
+        return None
+    return auth.split("Credential=", 1)[1].split("/", 1)[0]
+
+
 class SerializingMiddleware:
     """Runs one request at a time through the wrapped WSGI app; SQS long polls wait outside the lock."""
 
-    def __init__(self, app: Callable, observer: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, app: Callable, observer: Callable[[str, str], None] | None = None,
+                 guard: SourceGuard | None = None) -> None:
         self.app = app
+        self.guard = guard
         self.lock = threading.Lock()
         # Bumped (and waiting polls woken) after every request in WAKING_ACTIONS.
         self._changed = threading.Condition()
@@ -84,6 +162,10 @@ class SerializingMiddleware:
         service, action = _service_and_action(environ, body)
         if self.observer:
             self.observer(service, action)
+        if self.guard and service == "events" and action == "PutEvents":
+            refused, total, body = self.guard.screen(environ, body)
+            if refused:
+                return self._put_events_screened(environ, start_response, refused, total, body)
         wait_s, body = _strip_long_poll(environ, action, body)
         deadline = time.monotonic() + wait_s
         while True:
@@ -109,6 +191,34 @@ class SerializingMiddleware:
             with self._changed:
                 if self._generation == seen:  # nothing new since this poll started: wait for a change
                     self._changed.wait(min(remaining, POLL_INTERVAL_S))
+
+
+    def _put_events_screened(self, environ: dict[str, Any], start_response: Callable,
+                             refused: dict[int, dict[str, str]], total: int, body: bytes) -> Iterable[bytes]:
+        """PutEvents with some entries refused: the others go to moto, the answer covers them all."""
+        status, headers, payload = "200 OK", [("Content-Type", "application/x-amz-json-1.1")], None
+        if len(refused) < total:
+            captured = _Captured()
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            with self.lock:
+                result = self.app(environ, captured.start_response)
+                try:
+                    payload = b"".join(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+            with self._changed:
+                self._generation += 1
+                self._changed.notify_all()
+            if not captured.status.startswith("200"):  # the whole call failed: that is the answer
+                start_response(captured.status, captured.headers)
+                return [payload]
+            status = captured.status
+            headers = [(k, v) for k, v in captured.headers if k.lower() != "content-length"]
+        merged = SourceGuard.merge(payload, refused, total)
+        start_response(status, [*headers, ("Content-Length", str(len(merged)))])
+        return [merged]
 
 
 def _service_and_action(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
@@ -171,13 +281,15 @@ class WireCounter:
             return dict(self._counts)
 
 
-def make_app(observer: Callable[[str, str], None] | None = None) -> SerializingMiddleware:
+def make_app(observer: Callable[[str, str], None] | None = None,
+             guard: SourceGuard | None = None) -> SerializingMiddleware:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from agentbus.local import moto_speedups
+    from agentbus.local import moto_gaps, moto_speedups
 
     moto_speedups.apply()
-    return SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=observer)
+    moto_gaps.apply()
+    return SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=observer, guard=guard)
 
 
 def serve(host: str, port: int) -> int:
@@ -192,11 +304,12 @@ def serve(host: str, port: int) -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the owner stops us
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queued requests are normal under load
+    guard = SourceGuard.from_json(os.environ[GUARD_VARIABLE]) if os.environ.get(GUARD_VARIABLE) else None
     try:
-        server = create_server(make_app(WireCounter()), host=host, port=port, threads=SERVER_THREADS,
+        server = create_server(make_app(WireCounter(), guard), host=host, port=port, threads=SERVER_THREADS,
                                connection_limit=CONNECTION_LIMIT, ident="agentbus-local")
-    except OSError as error:
-        print(f"error cannot listen on {host}:{port}: {error.strerror}", flush=True)
+    except (OSError, ValueError) as error:  # ValueError: waitress could not resolve the host
+        print(f"error cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}", flush=True)
         return 2
 
     def stop(*_: object) -> None:
@@ -219,9 +332,10 @@ def serve(host: str, port: int) -> int:
 class LocalEndpoint:
     """moto's server on 127.0.0.1, in a process of its own, behind the serializing middleware."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, guard: SourceGuard | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.guard = guard
         self._process: subprocess.Popen | None = None
 
     @property
@@ -231,6 +345,9 @@ class LocalEndpoint:
     def start(self) -> LocalEndpoint:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO_ROOT),
                                                                            os.environ.get("PYTHONPATH")]))}
+        env.pop(GUARD_VARIABLE, None)
+        if self.guard:
+            env[GUARD_VARIABLE] = self.guard.to_json()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "agentbus.local.server", "--host", self.host, "--port", str(self.port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 import boto3
 
+from agentbus.local.principals import LocalPrincipals
 from agentbus.local.provision import provision
 from agentbus.local.runtime import LocalRuntime, RuntimeOptions
-from agentbus.local.server import LocalEndpoint
+from agentbus.local.server import LocalEndpoint, SourceGuard
 from agentbus.resources import Resources
 from functions.manifest import MANIFEST, Manifest
 
@@ -34,7 +35,11 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.session = local_session()
-        self.endpoint = LocalEndpoint(self.host, self.port)
+        # Each function and the scheduler call with keys of their own; the endpoint refuses a reserved
+        # source from anyone else, as the bus policy does on AWS.
+        self.principals = LocalPrincipals()
+        guard = SourceGuard(self.manifest.bus_name, self.principals.reserved_sources(self.manifest))
+        self.endpoint = LocalEndpoint(self.host, self.port, guard=guard)
         self.resources: Resources | None = None
         self.runtime: LocalRuntime | None = None
 
@@ -49,7 +54,8 @@ class LocalStack:
         self.endpoint.start()
         try:
             self.resources = provision(self.session, manifest=self.manifest, endpoint_url=self.url)
-            self.runtime = LocalRuntime(self.url, self.resources, self.manifest, self.options, self.session).start()
+            self.runtime = LocalRuntime(self.url, self.resources, self.manifest, self.options, self.session,
+                                        self.principals).start()
         except BaseException:
             self.endpoint.stop()
             raise

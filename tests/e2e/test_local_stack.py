@@ -56,12 +56,12 @@ def test_a_client_added_rule_receives_the_terminal_event(up):
 def test_pause_keeps_the_order_running_and_resume_completes_it(up):
     paused = up.agentbus("agent", "pause", "shipping")
     assert paused.returncode == 0, paused.stderr
-    time.sleep(1.0)
+    # No grace period: the pause holds from the moment the command returns.
+    order_id = f"ord-{uuid.uuid4().hex[:8]}"
+    up.boto3("events").put_events(Entries=[order_entry(order_id)])
     listing = up.agentbus("agent", "list")
     assert "paused" in listing.stdout
 
-    order_id = f"ord-{uuid.uuid4().hex[:8]}"
-    up.boto3("events").put_events(Entries=[order_entry(order_id)])
     view = up.wait_status(order_id, lambda v: {"fraud", "inventory"} <= set(v["results"]))
     assert view["status"] == "RUNNING"
     assert view["missing"] == ["shipping"]
@@ -112,6 +112,15 @@ def test_a_hundred_orders_in_batches_of_ten_all_reach_an_outcome(up):
                 pass
         time.sleep(1)
     assert not pending, f"{len(pending)} orders without an outcome"
+
+
+def test_a_forged_agent_result_is_refused_as_aws_refuses_it(up):
+    """Anyone may place an order; only the fraud function may publish under the fraud agent's source."""
+    response = up.aws("events", "put-events", "--entries", "file://events/order-verified.json")
+    assert response["FailedEntryCount"] == 1
+    assert response["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+    deadline = up.aws("events", "put-events", "--entries", "file://events/workflow-deadline-reached.json")
+    assert deadline["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
 
 
 def test_put_is_the_same_as_aws_events_put_events(up):

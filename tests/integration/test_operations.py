@@ -68,3 +68,30 @@ def test_replay_puts_archived_events_back_and_changes_no_outcome(local_stack):
     assert stock_of(local_stack, "SKU-MOUSE") == stock_after_order
     view = operations.workflow_status(deployment(local_stack), order_id)
     assert view["status"] == "COMPLETED"
+
+
+def test_replay_puts_back_only_the_events_inside_its_window(local_stack):
+    """moto replays the whole archive whatever the window; the local endpoint honours it, as EventBridge does."""
+    events, observer = local_stack.client("events"), local_stack.observer_
+    before, inside = "ord-replay-before", "ord-replay-inside"
+    events.put_events(Entries=[order_entry(before)])
+    assert observer.wait_for_outcomes([before], 60) == set()
+    time.sleep(1.0)
+    window_start = datetime.now(UTC)
+    time.sleep(1.0)
+    events.put_events(Entries=[order_entry(inside)])
+    assert observer.wait_for_outcomes([inside], 60) == set()
+    seen_before = len(observer.by_workflow[before])
+
+    operations.replay(deployment(local_stack), window_start, datetime.now(UTC) + timedelta(minutes=1))
+
+    def placed(order_id: str) -> int:
+        return sum(e.detail_type == "Order Placed" for e in observer.by_workflow[order_id])
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and placed(inside) < 2:
+        time.sleep(0.2)
+    assert placed(inside) == 2, "the trigger inside the window was not replayed"
+    time.sleep(3)  # anything replayed from before the window would have arrived by now
+    assert placed(before) == 1
+    assert len(observer.by_workflow[before]) == seen_before, "events from before the window were replayed"

@@ -1,0 +1,233 @@
+"""The CLI as an operator meets it: data is never markup, errors are one line, every verb and option has help."""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentbus import cli, discovery
+from agentbus import operations as ops
+from agentbus.resources import ConsumerResources, Resources
+
+BIN = Path(sys.executable).parent
+HOSTILE = "ord-[/bold]"  # closes a tag nobody opened: rich.markup raises MarkupError on it
+
+
+def _resources() -> Resources:
+    queue = ConsumerResources(queue_url="http://q", queue_arn="arn:q", dlq_url="http://dlq", dlq_arn="arn:dlq")
+    return Resources(bus_name="agentbus", bus_arn="arn:bus", archive_name="a", schedule_group="g",
+                     scheduler_role_arn="arn:role", tables={"workflows": "w", "orders": "o", "inventory": "i"},
+                     consumers={"fraud": queue}, local=True)
+
+
+def _view(**changes) -> dict:
+    view = {
+        "workflow_id": HOSTILE, "workflow": "orders", "status": "REJECTED", "reason": "fraud: [red]x[/] [/bold]",
+        "results": {"fraud": {"detail_type": "Order Flagged [/i]", "outcome": "failure", "duration_ms": 3,
+                              "reason": "score [/bold] >= 100", "started_at": "2026-11-26T10:00:00+00:00",
+                              "finished_at": "2026-11-26T10:00:00.003000+00:00"}},
+        "missing": ["[/shipping]"], "timings": {"duration_ms": 12}, "order": {"order_id": HOSTILE},
+        "order_error": None, "trigger_received_at": "2026-11-26T10:00:00+00:00",
+        "finished_at": "2026-11-26T10:00:00.012000+00:00", "published": True, "late_results": [], "outcome": {},
+    }
+    return {**view, **changes}
+
+
+@pytest.fixture
+def deployment(monkeypatch):
+    """The CLI's verbs against a fake deployment: only what each verb reads is faked."""
+    deployment = discovery.Deployment(session=None, endpoint_url="http://127.0.0.1:9", resources=_resources())
+    monkeypatch.setattr(discovery, "find_deployment", lambda *_: deployment)
+    return deployment
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv", [["status", HOSTILE], ["status", HOSTILE, "--json"], ["trace", HOSTILE]])
+def test_markup_in_a_workflow_never_crashes_status_or_trace(deployment, monkeypatch, capsys, argv):
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view())
+    code, out, err = _run(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert HOSTILE in out
+    if "--json" not in argv and argv[0] == "status":
+        assert "score [/bold] >= 100" in out and "fraud: [red]x[/] [/bold]" in out and "[/shipping]" in out
+
+
+def test_markup_in_an_error_prints_as_it_is(deployment, monkeypatch, capsys):
+    def unknown(_d, workflow_id):
+        raise ops.OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in w")
+
+    monkeypatch.setattr(ops, "workflow_status", unknown)
+    code, _, err = _run(capsys, "status", HOSTILE)
+    assert code == 2 and f"unknown workflow id '{HOSTILE}'" in err
+
+
+def test_markup_in_a_dead_letter_never_crashes_the_listing(deployment, monkeypatch, capsys):
+    letters = [ops.DeadLetter(agent="fraud", message_id="m-1", reason="invalid [/bold] order_id",
+                              event={"detail-type": "Order Placed", "detail": {"order_id": HOSTILE}}, receive_count=1),
+               ops.DeadLetter(agent="fraud", message_id="m-2", reason="fine", event="[/oops] not JSON",
+                              receive_count=3)]
+    monkeypatch.setattr(ops, "dead_letters", lambda _d, _agent=None: letters)
+    code, out, err = _run(capsys, "dead-letters")
+    assert (code, err) == (0, "")
+    assert f"Order Placed {HOSTILE}" in out and "reason: invalid [/bold] order_id" in out and "[/oops]" in out
+    assert "2 dead letter(s)" in out
+
+
+def test_markup_in_the_agent_list_never_crashes(deployment, monkeypatch, capsys):
+    monkeypatch.setattr(ops, "agent_list", lambda _d: [
+        {"agent": "[/b]", "state": "paused", "waiting": 1, "in_flight": 0, "dead_letters": 0}])
+    code, out, _ = _run(capsys, "agent", "list")
+    assert code == 0 and "[/b]" in out
+
+
+def test_emoji_codes_in_data_print_as_they_are(deployment, monkeypatch, capsys):
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view(workflow_id="ord-:smile:"))
+    code, out, _ = _run(capsys, "status", "ord-:smile:")
+    assert code == 0 and "ord-:smile:" in out
+
+
+def test_the_demo_summary_prints_markup_in_data_as_it_is():
+    from rich.console import Console
+
+    from agentbus.demo import OrderSummary, print_summary
+
+    console = Console(record=True, width=200)
+    summary = OrderSummary(order_id=HOSTILE, status="REJECTED", reason="[/bold] reason", agent_ms={"fraud": 1.0},
+                           end_to_end_ms=5.0, put_to_outcome_ms=5.0, timings={}, results={})
+    print_summary(console, [summary], ["fraud"])
+    text = console.export_text()
+    assert HOSTILE in text and "[/bold] reason" in text
+
+
+# -- what status says beyond the status -------------------------------------------------------------------
+
+def test_status_says_when_the_trigger_never_arrived(deployment, monkeypatch, capsys):
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view(status="RUNNING", order=None, reason=None))
+    code, out, _ = _run(capsys, "status", HOSTILE)
+    assert code == 0 and "the trigger never arrived" in out
+
+
+def test_status_reads_the_trigger_under_its_new_name_too():
+    renamed = {k: v for k, v in _view().items() if k not in ("order", "order_error")}
+    assert cli.status_notes({**renamed, "trigger": {"order_id": "x"}}) == []
+    assert any("never arrived" in n for n in cli.status_notes({**renamed, "trigger": None}))
+    assert cli.status_notes({**renamed, "trigger": {}, "trigger_error": "items: empty"}) == [
+        "the trigger was invalid: items: empty"]
+
+
+def test_status_says_when_the_outcome_was_not_published(deployment, monkeypatch, capsys):
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view(published=False))
+    code, out, _ = _run(capsys, "status", HOSTILE)
+    assert code == 0 and "the outcome was not published" in out
+    assert "not published" not in " ".join(cli.status_notes(_view(status="RUNNING", published=False)))
+    assert cli.status_notes(_view()) == []
+
+
+# -- errors are one line -----------------------------------------------------------------------------------
+
+def _one_line(text: str) -> str:
+    assert "Traceback" not in text and "<html" not in text.lower()
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_a_port_out_of_range_is_one_line():
+    result = subprocess.run([str(BIN / "agentbus"), "up", "--port", "99999"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "--port" in _one_line(result.stderr) and "99999" in result.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "45679"])  # 0: the CLI picks a free port; else the endpoint process binds
+def test_a_host_that_does_not_resolve_is_one_line(port):
+    result = subprocess.run([str(BIN / "agentbus"), "up", "--host", "nohost.invalid", "--port", port],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "agentbus up: cannot listen on nohost.invalid" in _one_line(result.stderr)
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://127.0.0.1:99999", "ftp://127.0.0.1:4566", "http://"])
+def test_an_endpoint_url_that_is_not_a_url_is_one_line(capsys, url):
+    code, _, err = _run(capsys, "status", "x", "--endpoint-url", url)
+    assert code == 2
+    assert f"endpoint URL {url!r} is not a URL" in _one_line(err)
+
+
+class _NotAws(http.server.SimpleHTTPRequestHandler):
+    """A web server on the port: answers POST with 501 (http.server's own), or with a page when ``page`` is set."""
+
+    page = False
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        if not self.page:
+            return super().send_error(501, "Unsupported method ('POST')")
+        body = b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _Page(_NotAws):
+    page = True
+
+
+@pytest.mark.parametrize("handler, status", [(_NotAws, 501), (_Page, 200)])
+def test_an_endpoint_where_another_http_server_answers_is_one_line(capsys, handler, status):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for verb in (["status", "x"], ["dead-letters"], ["agent", "list"]):
+            code, _, err = _run(capsys, *verb, "--endpoint-url", url)
+            assert code == 2
+            assert f"{url} answers HTTP {status} but is not an AWS endpoint" in _one_line(err)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- help on every verb and option ---------------------------------------------------------------------------
+
+def _verbs() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(subparsers.choices)
+
+
+def test_every_verb_and_every_option_has_help():
+    verbs = _verbs()
+    assert {"demo", "up", "bench", "soak", "catalogue", "status", "replay"} <= set(verbs)
+    for name, sub in verbs.items():
+        assert sub.description, f"agentbus {name} --help has no description"
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, f"agentbus {name}: {action.dest} has no help"
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["up", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: 4566)" in " ".join(out.split())
+    with pytest.raises(SystemExit):
+        cli.main(["soak", "--help"])
+    assert "(default: 1000)" in " ".join(capsys.readouterr().out.split())
