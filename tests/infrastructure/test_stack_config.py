@@ -20,14 +20,14 @@ class FakeNode:
 
 def test_defaults_when_context_is_empty() -> None:
     config = StackConfig.from_context(FakeNode())
-    assert config == StackConfig(bus_name="agentbus", fraud_limit="10000.00", alarm_email=None,
+    assert config == StackConfig(bus_name="agentbus", parameters={}, alarm_email=None,
                                  deadline_seconds=None, powertools_layer_version=POWERTOOLS_LAYER_VERSION)
 
 
 def test_context_values_arrive_as_strings_from_the_cli() -> None:
     config = StackConfig.from_context(FakeNode(bus_name="orders-bus", fraud_limit="250", alarm_email="a@b.io",
                                                deadline_seconds="30", powertools_layer_version="28"))
-    assert (config.bus_name, config.fraud_limit, config.alarm_email) == ("orders-bus", "250", "a@b.io")
+    assert (config.bus_name, config.parameters["FRAUD_LIMIT"], config.alarm_email) == ("orders-bus", "250", "a@b.io")
     assert (config.deadline_seconds, config.powertools_layer_version) == (30, 28)
 
 

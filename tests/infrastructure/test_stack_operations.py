@@ -117,7 +117,7 @@ def test_resources_output_has_exactly_the_resources_shape(
     assert set(data) == {f.name for f in fields(Resources)}
     assert data["local"] is False
     assert data["extra"] == {}
-    assert set(data["tables"]) == {t.logical_name for t in MANIFEST.tables}
+    assert set(data["tables"]) == {t.logical_name for t in MANIFEST.all_tables}
     assert set(data["consumers"]) == set(CONSUMERS)
     for name, view in consumers.items():
         entry = data["consumers"][name]

@@ -114,7 +114,8 @@ def test_only_the_scheduling_consumer_manages_schedules_and_passes_only_the_sche
         return
     group_id = synth.one("AWS::Scheduler::ScheduleGroup")[0]
     scheduler_role_id = ref_id(view.function["Properties"]["Environment"]["Variables"]["SCHEDULER_ROLE_ARN"])
-    schedules = [s for s in found if _actions(s) == ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]]
+    schedules = [s for s in found if _actions(s) == [
+        "scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"]]
     (schedules,) = schedules
     parts = schedules["Resource"]["Fn::Join"][1]
     assert {"Ref": group_id} in parts and parts[-1] == "/*" and ":schedule/" in parts
@@ -214,15 +215,16 @@ def test_every_queue_and_the_topic_refuse_requests_without_tls(synth: Synth) -> 
 def test_point_in_time_recovery_on_every_table_and_keys_from_the_manifest(synth: Synth) -> None:
     tables = {synth.stack.get_logical_id(table.node.default_child): logical
               for logical, table in synth.stack.state.tables.items()}
-    specs = {t.logical_name: t for t in MANIFEST.tables}
+    specs = {t.logical_name: t for t in MANIFEST.all_tables}
     assert set(tables) == set(synth.of_type("AWS::DynamoDB::Table"))
     for table_id, table in synth.of_type("AWS::DynamoDB::Table").items():
         props = table["Properties"]
         spec = specs[tables[table_id]]
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         assert props["BillingMode"] == "PAY_PER_REQUEST"
-        assert props["KeySchema"] == [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
-        assert props["AttributeDefinitions"] == [{"AttributeName": spec.partition_key, "AttributeType": "S"}]
+        keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
+        assert props["KeySchema"] == [{"AttributeName": k, "KeyType": kind} for k, kind in keys]
+        assert props["AttributeDefinitions"] == [{"AttributeName": k, "AttributeType": "S"} for k, _ in keys]
 
 
 def test_retained_tables_have_deletion_protection_and_retain_policies(synth: Synth) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentbus.resources import ConsumerResources, Resources
-from functions.common.settings import Settings
+from functions.common.settings import Settings, table_variable
 from functions.manifest import MANIFEST
 from tests.infrastructure.template import CONTEXT, ConsumerView, Synth, ref_id, statements
 
@@ -95,25 +95,31 @@ def test_function_environment_is_what_settings_parses(
         synth: Synth, consumers: dict[str, ConsumerView], name: str) -> None:
     view = consumers[name]
     env = view.function["Properties"]["Environment"]["Variables"]
+    consumer = MANIFEST.consumer(name)
     local_like = Resources(bus_name="b", bus_arn="a", archive_name="r", schedule_group="g", scheduler_role_arn="s",
-                           tables={t.logical_name: t.logical_name for t in MANIFEST.tables},
+                           tables={t.logical_name: t.logical_name for t in MANIFEST.all_tables},
                            consumers={name: ConsumerResources("q", "qa", "d", "da")})
-    # The same variables the local runtime sets, plus the deployment's configuration.
-    expected = set(local_like.function_environment(name)) | {
-        "FRAUD_LIMIT", "DEADLINE_SECONDS", "POWERTOOLS_METRICS_NAMESPACE"}
+    # The same variables the local runtime sets (one contract: functions/common/settings.py), plus the
+    # deployment's configuration; only the tables and parameters this function uses.
+    expected = set(local_like.function_environment(name, MANIFEST, deadline_seconds=1)) | {
+        "POWERTOOLS_METRICS_NAMESPACE"}
     assert set(env) == expected
-    assert env["POWERTOOLS_SERVICE_NAME"] == name
+    assert {v for v in env if v.startswith("TABLE_")} == {table_variable(t) for t in consumer.tables}
+    assert env["POWERTOOLS_SERVICE_NAME"] == name == env["AGENTBUS_FUNCTION"]
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "agentbus"
     assert ref_id(env["DEAD_LETTER_QUEUE_URL"]) == view.dlq_id, "poison messages go to the consumer's own DLQ"
     assert ref_id(env["EVENT_BUS_NAME"]) == synth.one("AWS::Events::EventBus")[0]
-    tables = {ref_id(env[var]) for var in ("WORKFLOW_TABLE", "ORDERS_TABLE", "INVENTORY_TABLE")}
-    assert tables == set(synth.of_type("AWS::DynamoDB::Table"))
-    assert ref_id(env["SCHEDULE_GROUP"]) == synth.one("AWS::Scheduler::ScheduleGroup")[0]
+    tables = synth.of_type("AWS::DynamoDB::Table")
+    assert all(ref_id(env[table_variable(t)]) in tables for t in consumer.tables)
+    if consumer.schedules:
+        assert ref_id(env["SCHEDULE_GROUP"]) == synth.one("AWS::Scheduler::ScheduleGroup")[0]
 
     # Tokens resolve to strings on AWS; stand-ins must parse the way settings.py parses the real values.
     parsed = Settings.from_env({k: v if isinstance(v, str) else f"<{ref_id(v)}>" for k, v in env.items()})
-    assert str(parsed.fraud_limit) == CONTEXT["fraud_limit"]
-    assert parsed.deadline_seconds == int(CONTEXT["deadline_seconds"])
+    if "FRAUD_LIMIT" in env:
+        assert parsed.parameter("FRAUD_LIMIT") == CONTEXT["fraud_limit"]
+    if consumer.schedules:
+        assert parsed.deadline_seconds == int(CONTEXT["deadline_seconds"])
 
 
 def test_one_lambda_code_asset_shared_by_every_function(consumers: dict[str, ConsumerView]) -> None:
