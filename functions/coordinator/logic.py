@@ -28,6 +28,7 @@ on the store's atomic conditional writes, never on the order or uniqueness of de
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import uuid
@@ -65,6 +66,8 @@ NO_TRIGGER_REASON = "deadline reached: the trigger never arrived"
 # which time its lease has expired; an invocation that fails cleanly releases its lease at once.
 PUBLISH_LEASE_S = 30
 SCHEDULE_NAME_MAX = 64
+# A result's data kept in the workflow record (the record holds every agent's result and the trigger).
+MAX_RESULT_DATA_BYTES = 16 * 1024
 # Conflicting trigger versions kept in a record (each ~200 bytes): a flood of versions cannot grow it further.
 MAX_REFUSED_VERSIONS = 10
 _SCHEDULE_NAME_OK = re.compile(r"[0-9A-Za-z_.-]+")
@@ -274,6 +277,18 @@ def schedule_name(workflow: str, workflow_id: str) -> str:
     return f"{readable}-{digest}"
 
 
+def bounded_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A result as its slot keeps it: its ``data`` left out (and said so) when larger than
+    ``MAX_RESULT_DATA_BYTES``, so that a record holding every agent's result stays far below DynamoDB's
+    400 KB item limit whatever the agents answer. The published result event keeps its data."""
+    data = result.get("data")
+    size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")) if data else 0
+    if size <= MAX_RESULT_DATA_BYTES:
+        return result
+    return {**result, "data": {"omitted": f"{size} bytes of data, more than the {MAX_RESULT_DATA_BYTES} a workflow "
+                                          "record keeps per result; see the published result event"}}
+
+
 def trigger_problems(workflow: Workflow, detail: dict[str, Any]) -> str | None:
     """Why the trigger's detail cannot be processed (its model, or what a record cannot store), or None."""
     try:
@@ -437,7 +452,7 @@ class Coordinator:
                                 "it acted on, so it cannot count toward any")
         workflow_id = _workflow_id({"workflow_id": result.workflow_id}, "workflow_id")
         slot = {
-            **result.model_dump(mode="json"),
+            **bounded_result(result.model_dump(mode="json")),
             "detail_type": event.detail_type,
             "event_id": event.id,
             "received_at": iso(self.clock()),

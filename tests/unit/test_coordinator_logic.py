@@ -291,3 +291,14 @@ def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_buil
     restored = expand_outcome("ord-1001", stored, rec.results, WORKFLOW.name, WORKFLOW.id_field)
     assert restored == detail and list(restored) == list(detail)
     assert list(restored["results"]) == ["fraud", "inventory"]
+
+
+def test_a_large_result_is_kept_without_its_data_so_the_record_stays_small():
+    from functions.coordinator.logic import MAX_RESULT_DATA_BYTES, bounded_result
+
+    small = res("fraud") | {"data": {"score": 1}}
+    assert bounded_result(small) == small
+    big = res("fraud") | {"data": {"evidence": "é" * MAX_RESULT_DATA_BYTES}}
+    kept = bounded_result(big)
+    assert kept["outcome"] == big["outcome"] and kept["reason"] == big["reason"]
+    assert "omitted" in kept["data"] and kept["data"]["omitted"].startswith(f"{2 * MAX_RESULT_DATA_BYTES + 16} bytes")
