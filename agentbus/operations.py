@@ -60,6 +60,12 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     needed only when two workflows use the same id."""
     from functions.coordinator.store import WorkflowStore
 
+    from functions.common.ids import check_workflow_id
+
+    try:
+        check_workflow_id(workflow_id, "ID")  # the same rule the agents and the coordinator enforce
+    except ValueError as error:
+        raise OperationError(f"{error}: no workflow can have this id") from None
     tables = deployment.resources.tables
     if "workflows" not in tables:
         raise OperationError("this deployment coordinates no workflow (no workflow table)")

@@ -30,7 +30,8 @@ def test_seed_adds_new_skus_and_never_overwrites_live_stock(local_stack, tmp_pat
 
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"stock": {"SKU-MOUSE": 50, "SKU-NEW": 7}}))
-    assert operations.seed_stock(deployment(local_stack), str(seed)) == 2
+    [(table, new, total)] = operations.seed(deployment(local_stack), "inventory", str(seed))
+    assert (table, new, total) == (local_stack.resources.tables["inventory"], 1, 2)
     assert stock_of(local_stack, "SKU-MOUSE") == before
     assert stock_of(local_stack, "SKU-NEW") == (7, 0)
 
@@ -39,12 +40,16 @@ def test_seed_refuses_a_malformed_file(local_stack, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"stock": {"SKU-MOUSE": -1}}))
     try:
-        operations.seed_stock(deployment(local_stack), str(bad))
+        operations.seed(deployment(local_stack), "inventory", str(bad))
     except operations.OperationError as error:
-        assert "whole number of units" in str(error)
+        assert "whole number >= 0" in str(error) and "SKU-MOUSE" in str(error)
     else:
         raise AssertionError("a negative stock level was accepted")
-    assert operations.seed_stock(deployment(local_stack), str(EVENTS_DIR / "seed-stock.json")) == 6
+    # Every table with a seed file, new items only: the provisioned stack has them all already.
+    done = operations.seed(deployment(local_stack))
+    assert {table: (new, total) for table, new, total in done} == {
+        local_stack.resources.tables["inventory"]: (0, 6), local_stack.resources.tables["directory"]: (0, 11)}
+    assert len(operations.seed(deployment(local_stack), "inventory", str(EVENTS_DIR / "seed-stock.json"))) == 1
 
 
 def test_replay_puts_archived_events_back_and_changes_no_outcome(local_stack):

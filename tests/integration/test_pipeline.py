@@ -10,9 +10,8 @@ import pytest
 from agentbus import invariants, operations
 from agentbus.discovery import Deployment
 from agentbus.local.chaos import Chaos
-from agentbus.local.provision import seed_stock
 from agentbus.local.runtime import RuntimeOptions
-from tests.conftest import load_entries, order_entry
+from tests.conftest import ORDERS, load_entries, order_entry
 
 TIMEOUT_S = 60
 
@@ -58,7 +57,7 @@ def test_sample_orders_reach_their_outcomes_once_and_the_orders_table_agrees(loc
     assert "limit" in (rejected["reason"] or "").lower()
 
     dynamodb = local_stack.client("dynamodb")
-    report = invariants.check(dynamodb, local_stack.resources, observer, order_ids, seed_stock())
+    report = invariants.check(dynamodb, local_stack.resources, observer, {ORDERS: order_ids})
     assert report.violations == []
     assert report.outcomes == {"COMPLETED": 5, "REJECTED": 1}
     order = dynamodb.get_item(TableName=local_stack.resources.tables["orders"],
@@ -107,7 +106,7 @@ def test_deadline_times_out_a_workflow_and_releases_its_reservation(local_stack)
     assert operations.workflow_status(deployment(local_stack), order_id)["status"] == "TIMED_OUT"
     assert [e.detail["status"] for e in local_stack.observer_.outcomes(order_id)] == ["TIMED_OUT"]
     report = invariants.check(local_stack.client("dynamodb"), local_stack.resources, local_stack.observer_,
-                              [order_id], seed_stock())
+                              {ORDERS: [order_id]})
     assert report.violations == []
 
 
@@ -142,6 +141,6 @@ def test_invariants_hold_under_chaos(local_stack):
     assert local_stack.observer_.wait_for_outcomes(order_ids, 90) == set()
     # Compensations are eventual (and chaos delays and crashes them too): a real leak outlasts the wait.
     report = invariants.check_until_held(local_stack.client("dynamodb"), local_stack.resources,
-                                         local_stack.observer_, order_ids, seed_stock(), timeout_s=30)
+                                         local_stack.observer_, {ORDERS: order_ids}, timeout_s=30)
     assert report.violations == []
     assert sum(local_stack.runtime.options.chaos.injected.values()) > 0
