@@ -120,7 +120,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         for workflow in chosen:
             kind = (f"coordinated, deadline {deadline_s}s" if workflow.coordinated
                     else "standalone: nobody waits for it")
-            console.print(f"  {escape(workflow.name)} ({kind}): agents {escape(', '.join(a.name for a in workflow.agents))}")
+            agents_of = ", ".join(a.name for a in workflow.agents)
+            console.print(f"  {escape(workflow.name)} ({kind}): agents {escape(agents_of)}")
         if profile:
             console.print("  simulated agent work: " + ", ".join(f"{escape(k)} {v} ms" for k, v in profile.items()))
         if chaos:

@@ -30,10 +30,11 @@ def locate_event(manifest: Manifest, detail_type: str, source: str, detail: dict
     """(workflow name, workflow id) of an event on the bus, or (None, None) when it names none."""
     if isinstance(detail.get("workflow"), str) and detail.get("workflow_id") is not None:
         return detail["workflow"], str(detail["workflow_id"])
-    for workflow in manifest.workflows:
-        if workflow.trigger.matches(source, detail_type):
-            value = detail.get(workflow.id_field)
-            return workflow.name, (str(value) if value is not None else None)
+    triggers = [w for w in manifest.workflows if w.trigger.matches(source, detail_type)] or [
+        w for w in manifest.workflows if detail_type in w.trigger.subscription.detail_types]  # no source given
+    for workflow in triggers:
+        value = detail.get(workflow.id_field)
+        return workflow.name, (str(value) if value is not None else None)
     return None, None
 
 

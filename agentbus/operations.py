@@ -58,9 +58,8 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
 def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | None = None) -> dict[str, Any]:
     """The status view of one workflow (``functions.coordinator.store.WorkflowStore.view``); ``workflow`` is
     needed only when two workflows use the same id."""
-    from functions.coordinator.store import WorkflowStore
-
     from functions.common.ids import check_workflow_id
+    from functions.coordinator.store import WorkflowStore
 
     try:
         check_workflow_id(workflow_id, "ID")  # the same rule the agents and the coordinator enforce

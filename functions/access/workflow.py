@@ -33,7 +33,8 @@ ACCESS_REQUEST = Workflow(
     deadline_s=120,
     outcomes=Outcomes(completed="Access Granted", rejected="Access Denied", timed_out="Access Request Timed Out"),
     projection=Projection(table="access-requests", function="functions.access.projection:request_item"),
-    samples=('events/access-requested.json', 'events/access-requested-contractor-admin.json', 'events/access-requested-inactive.json'),
+    samples=("events/access-requested.json", "events/access-requested-contractor-admin.json",
+             "events/access-requested-inactive.json"),
     agents=(
         Agent(
             name="identity",

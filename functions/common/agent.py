@@ -227,7 +227,8 @@ class AgentRunner:
             failures = self.agent.failure_results
             if fallback or not failures:
                 raise PoisonMessage(f"result cannot be published: {error}") from None
-            logger.error("result too large to publish; publishing a failure result instead", extra={"error": str(error)})
+            logger.error("result too large to publish; publishing a failure result instead",
+                         extra={"error": str(error)})
             return self.result(request, Decision(failures[0].detail_type,
                                                  reason=f"result too large to publish: {error}"[:1024]),
                                started, finished, digest, fallback=True)

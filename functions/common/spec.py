@@ -362,7 +362,8 @@ class Manifest:
             if not workflow.agents:
                 problems.append(f"workflow {workflow.name!r} has no agents")
             if workflow.projection and workflow.projection.table not in known_tables:
-                problems.append(f"workflow {workflow.name!r} projects into unknown table {workflow.projection.table!r}")
+                problems.append(f"workflow {workflow.name!r} projects into unknown table "
+                                f"{workflow.projection.table!r}")
             if workflow.projection and not workflow.coordinated:
                 problems.append(f"workflow {workflow.name!r} is standalone (no outcomes), so it cannot have a projection")
             if workflow.coordinated and workflow.deadline_s <= 0:
@@ -478,7 +479,8 @@ class Manifest:
                 subscriptions.append(workflow.trigger.subscription)
             if consumer.compensate_on:
                 subscriptions.append(
-                    Subscription(name="compensation", sources=(COORDINATOR_SOURCE,), detail_types=consumer.compensate_on)
+                    Subscription(name="compensation", sources=(COORDINATOR_SOURCE,),
+                                 detail_types=consumer.compensate_on)
                 )
         elif consumer.name == "coordinator":
             coordinated = self.coordinated

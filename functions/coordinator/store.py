@@ -33,7 +33,7 @@ attribute                  type  meaning
                                  can be derived is stored
 ``late_<agent>``           M     a result that arrived after the finish: kept for the record, decides nothing
 ``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
-``refused_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
+``refusal_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
 ``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, its ``results`` by
                                  agent name only (they are those ``result_<agent>`` slots, which cannot
                                  change once the finish has won: it is conditional on ``version``, which
@@ -323,7 +323,7 @@ class WorkflowStore:
         """Keep another version of the trigger in the record, once per version and at most a few."""
         x = _Expression()
         slot = x.name(REFUSED_PREFIX + refusal["trigger_digest"])
-        count = x.name("refused_count")
+        count = x.name("refusal_count")
         kept = {key: value for key, value in refusal.items() if key != "trigger_digest"}
         update = f"SET {slot} = {x.value(kept)} ADD {count} {x.value(1)}"
         condition = (f"attribute_not_exists({slot}) AND "

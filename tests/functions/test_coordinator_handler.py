@@ -770,3 +770,28 @@ def test_lambda_entry_point_builds_from_the_environment(h, monkeypatch):
         assert h.store.load(ORDER_ID).status.value == "RUNNING" and h.schedule() is not None
     finally:
         module.handler.reset()
+
+
+def test_another_version_of_the_trigger_is_refused_named_and_the_workflow_still_finishes(h):
+    """Issue 10, case 1: the same order id with other contents is another version; the first kept wins."""
+    cheap, racks = trigger(), trigger(load_detail("order-placed-over-limit.json") | {"order_id": ORDER_ID})
+    h.deliver(cheap)
+    response = h.deliver(racks)
+    assert response == {"batchItemFailures": []}  # poison: kept with its reason, not retried
+    [letter] = h.dead_letters()
+    reason = letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    kept, other = version_of(ORDER_ID), trigger_digest(racks["detail"])
+    assert "conflicting version" in reason and kept in reason and other in reason
+    view = h.store.get(ORDER_ID)
+    assert [r["trigger_digest"] for r in view["refused"]] == [other]
+    assert view["trigger"]["items"] == cheap["detail"]["items"]
+    h.deliver(racks)  # the same refused version again: kept once
+    assert len(h.store.get(ORDER_ID)["refused"]) == 1
+    # A result for the refused version does not count; the kept version's results complete the order.
+    h.deliver(result("fraud", ok=False, version=other))
+    assert h.terminal() == [] and h.store.get(ORDER_ID)["results"] == {}
+    h.deliver(*(result(agent) for agent in SUCCESS))
+    [terminal] = h.terminal()
+    assert terminal["detail-type"] == "Order Completed"
+    assert {r["trigger_digest"] for r in terminal["detail"]["results"].values()} == {kept}
+    assert h.store.get_order(ORDER_ID)["items"] == cheap["detail"]["items"]

@@ -41,7 +41,8 @@ def test_cli_synth_writes_the_template_with_default_context_and_no_nag_error(tmp
     assert bus["Properties"]["Name"] == MANIFEST.bus_name
     functions = [r["Properties"] for r in resources if r["Type"] == "AWS::Lambda::Function"]
     # A manifest parameter goes to the functions that declare it, with its default when no context sets it.
-    limits = [f["Environment"]["Variables"]["FRAUD_LIMIT"] for f in functions if "FRAUD_LIMIT" in f["Environment"]["Variables"]]
+    variables = [f["Environment"]["Variables"] for f in functions]
+    limits = [v["FRAUD_LIMIT"] for v in variables if "FRAUD_LIMIT" in v]
     assert limits == ["10000.00"]
     assert not any("DEADLINE_SECONDS" in f["Environment"]["Variables"] for f in functions)
     assert not [r for r in resources if r["Type"] == "AWS::SNS::Subscription"], "no alarm_email, no subscription"

@@ -55,7 +55,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("argv", [["status", HOSTILE], ["status", HOSTILE, "--json"], ["trace", HOSTILE]])
 def test_markup_in_a_workflow_never_crashes_status_or_trace(deployment, monkeypatch, capsys, argv):
-    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view())
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id, _workflow=None: _view())
     code, out, err = _run(capsys, *argv)
     assert (code, err) == (0, "")
     assert HOSTILE in out
@@ -64,7 +64,7 @@ def test_markup_in_a_workflow_never_crashes_status_or_trace(deployment, monkeypa
 
 
 def test_markup_in_an_error_prints_as_it_is(deployment, monkeypatch, capsys):
-    def unknown(_d, workflow_id):
+    def unknown(_d, workflow_id, _workflow=None):
         raise ops.OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in w")
 
     monkeypatch.setattr(ops, "workflow_status", unknown)
@@ -92,7 +92,7 @@ def test_markup_in_the_agent_list_never_crashes(deployment, monkeypatch, capsys)
 
 
 def test_emoji_codes_in_data_print_as_they_are(deployment, monkeypatch, capsys):
-    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view(workflow_id="ord-:smile:"))
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id, _workflow=None: _view(workflow_id="ord-:smile:"))
     code, out, _ = _run(capsys, "status", "ord-:smile:")
     assert code == 0 and "ord-:smile:" in out
 
@@ -100,12 +100,14 @@ def test_emoji_codes_in_data_print_as_they_are(deployment, monkeypatch, capsys):
 def test_the_demo_summary_prints_markup_in_data_as_it_is():
     from rich.console import Console
 
-    from agentbus.demo import OrderSummary, print_summary
+    from agentbus.demo import RequestSummary, print_summary
+    from functions.manifest import MANIFEST
 
     console = Console(record=True, width=200)
-    summary = OrderSummary(order_id=HOSTILE, status="REJECTED", reason="[/bold] reason", agent_ms={"fraud": 1.0},
-                           end_to_end_ms=5.0, put_to_outcome_ms=5.0, timings={}, results={})
-    print_summary(console, [summary], ["fraud"])
+    summary = RequestSummary(workflow="order-fulfillment", workflow_id=HOSTILE, status="REJECTED",
+                             reason="[/bold] reason", agent_ms={"fraud": 1.0}, end_to_end_ms=5.0,
+                             put_to_outcome_ms=5.0, timings={}, results={})
+    print_summary(console, MANIFEST.workflow("order-fulfillment"), [summary])
     text = console.export_text()
     assert HOSTILE in text and "[/bold] reason" in text
 
@@ -113,7 +115,8 @@ def test_the_demo_summary_prints_markup_in_data_as_it_is():
 # -- what status says beyond the status -------------------------------------------------------------------
 
 def test_status_says_when_the_trigger_never_arrived(deployment, monkeypatch, capsys):
-    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view(status="RUNNING", order=None, reason=None))
+    monkeypatch.setattr(ops, "workflow_status",
+                        lambda _d, _id, _workflow=None: _view(status="RUNNING", order=None, reason=None))
     code, out, _ = _run(capsys, "status", HOSTILE)
     assert code == 0 and "the trigger never arrived" in out
 
@@ -127,7 +130,7 @@ def test_status_reads_the_trigger_under_its_new_name_too():
 
 
 def test_status_says_when_the_outcome_was_not_published(deployment, monkeypatch, capsys):
-    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id: _view(published=False))
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id, _workflow=None: _view(published=False))
     code, out, _ = _run(capsys, "status", HOSTILE)
     assert code == 0 and "the outcome was not published" in out
     assert "not published" not in " ".join(cli.status_notes(_view(status="RUNNING", published=False)))
