@@ -431,3 +431,13 @@ def test_results_keep_the_first_workflows_figures_on_top_and_every_workflow_unde
     with pytest.raises(ValueError):
         combine_results({})
 
+
+
+def test_the_committed_results_cover_each_coordinated_workflow():
+    results = json.loads((bench.REPO_ROOT / "bench" / "results.json").read_text())
+    assert results["workflow"] == "order-fulfillment"
+    assert set(results["workflows"]) == {w.name for w in MANIFEST.coordinated}
+    for figures in results["workflows"].values():
+        assert figures["levels"] and all(sum(r["missing_outcomes"].values()) == 0 for r in figures["levels"])
+        assert figures["cost_per_million_usd"] > 0
+    assert results["levels"] == results["workflows"]["order-fulfillment"]["levels"]
