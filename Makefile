@@ -54,13 +54,13 @@ destroy: $(VENV)/.synced $(CDK) ## cdk destroy (the orders table is retained)
 lint: $(VENV)/.synced ## ruff on the code; cfn-lint runs on the synthesized template in the tests
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.synced ## full benchmark: 1, 10, 100, 1000 concurrent orders, parallel vs chained, cost per million
+bench: $(VENV)/.synced ## full benchmark of each coordinated workflow: 1, 10, 100, 1000 concurrent requests, parallel vs chained, cost per million
 	$(VENV)/bin/agentbus bench $(ARGS)
 
-bench-quick: $(VENV)/.synced ## benchmark in under a minute
+bench-quick: $(VENV)/.synced ## benchmark of each coordinated workflow at 1, 10, 50 requests (a minute or two)
 	$(VENV)/bin/agentbus bench --quick $(ARGS)
 
-soak: $(VENV)/.synced ## 1,000 orders at chaos 0.2; prints the invariants
+soak: $(VENV)/.synced ## 1,000 requests of all workflows (with conflicting versions, unstorable values) at chaos 0.2; prints the invariants
 	$(VENV)/bin/agentbus soak $(ARGS)
 
 catalogue: $(VENV)/.synced ## regenerate docs/events.md from the manifest

@@ -1,28 +1,33 @@
 """`agentbus bench` and `agentbus soak`: what the orchestration costs, in time and in AWS API calls.
 
-Benchmark (``run_bench``): the sample workflow on the local runtime, with a benchmark-only simulated work
-time per agent (default fraud 300 ms, inventory 100 ms, shipping 200 ms) so the figures isolate the
-orchestration's own overhead. For each concurrency level N, N orders are put on the bus at once and the
-harness measures, per order, **end to end = from the harness's PutEvents call to the outcome event
+Benchmark (``run_bench``): every coordinated workflow of the manifest (or those named), on the local runtime,
+with the simulated work time each agent declares (``Agent.simulated_work_ms``; for orders fraud 300 ms,
+inventory 100 ms, shipping 200 ms) so the figures isolate the orchestration's own overhead. A workflow's
+requests come from the manifest: its ``workload`` (an import path) if it declares one, else copies of its
+first sample trigger under new ids. For each concurrency level N, N requests are put on the bus at once and
+the harness measures, per request, **end to end = from the harness's PutEvents call to the outcome event
 observed on the bus** (a rule + queue of the harness's own), plus the coordinator's own
 ``timings.duration_ms`` (first sighting of the workflow to its finish). Every level runs twice:
 
-- **parallel**: the real topology, every agent subscribed to ``Order Placed``;
+- **parallel**: the real topology, every agent subscribed to its workflow's trigger;
 - **chained**: the same queues, pollers, functions and simulated times, provisioned from a manifest
-  variant where the agents have no subscription (only the coordinator sees the trigger); the harness
-  plays the sequential orchestrator: it sends the delivered trigger envelope to fraud's queue, waits for
-  fraud's result on the bus, then inventory's queue, then shipping's. The coordinator gathers as usual.
+  variant where the coordinated workflows' agents have no subscription (only the coordinator sees the
+  trigger); the harness plays the sequential orchestrator: it sends the delivered trigger envelope to the
+  first agent's queue, waits for its result on the bus, then the next agent's, in manifest order. The
+  coordinator gathers as usual.
 
 AWS API calls are counted on the wire (the endpoint's observer sees every request). Each call is also
 attributed on the client side (a botocore hook, by the thread that made it) so the harness's own calls
 (its PutEvents, its observer queue, its queue checks) and the calls that only exist locally (the pause
 check of the emulated poller, the emulated Scheduler's listing) are excluded; the Lambda poller's
 receives and deletes stay in: on AWS they are billed SQS requests too. From the counts and the pricing
-table in ``bench/pricing.json`` come the cost per million orders, next to the same workflow on Step
+table in ``bench/pricing.json`` come the cost per million requests, next to the same workflow on Step
 Functions Standard and Express.
 
-Soak (``run_soak``): many orders under chaos (duplicates, crashes, delays, PutEvents failures); every
-invariant of ``agentbus.invariants`` checked at the end; non-zero exit if one fails.
+Soak (``run_soak``): mixed traffic of every workflow of the manifest (their samples under new ids, the same ids
+in every workflow), with conflicting versions (two entries, one id, different contents) and values a table
+cannot store, under chaos (duplicates, crashes, delays, PutEvents failures); every invariant of
+``agentbus.invariants`` checked at the end, and each edge case's own promise; non-zero exit if one fails.
 """
 
 from __future__ import annotations
@@ -52,14 +57,11 @@ from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
+from functions.common.spec import WORKFLOW_TABLE, Workflow, resolve
 from functions.manifest import MANIFEST, Manifest
-
-# The benchmark drives the order workflow (issue 15 makes it take any workflow).
-ORDERS = "order-fulfillment"
 
 DEFAULT_LEVELS = (1, 10, 100, 1000)
 QUICK_LEVELS = (1, 10, 50)
-DEFAULT_WORK_PROFILE = {"fraud": 300, "inventory": 100, "shipping": 200}
 PRICING_FILE = REPO_ROOT / "bench" / "pricing.json"
 # Long enough that no deadline fires during a run: the benchmark measures the happy path.
 BENCH_DEADLINE_S = 900
@@ -209,24 +211,30 @@ def cost_per_million(usage: dict[str, float], prices: dict[str, float]) -> dict[
 
 
 def step_functions_usage(model: dict[str, Any], agents: dict[str, dict[str, float]], *, end_to_end_ms: float,
-                         order_write_units: float, inventory_write_units: float) -> dict[str, dict[str, float]]:
-    """Per-order usage of the same workflow on Step Functions Standard and Express.
+                         main_table_write_units: float | None, agent_write_units: float
+                         ) -> dict[str, dict[str, float]]:
+    """Per-request usage of the same workflow on Step Functions Standard and Express.
 
-    The state machine (``model``, from pricing.json): a Parallel state invoking the three agents as Lambda
-    tasks, a Choice, a DynamoDB PutItem of the order's record and an EventBridge PutEvents of the outcome.
-    The agents do the same work as on agentbus (same Lambda duration per record, one invocation each).
+    The state machine (``model``, from pricing.json): a Parallel state invoking each agent as a Lambda task,
+    a Choice, a DynamoDB PutItem of the request's row in the workflow's main table (when it has one:
+    ``main_table_write_units`` is None otherwise) and an EventBridge PutEvents of the outcome. The agents do
+    the same work as on agentbus (same Lambda duration per record, one invocation each, the same writes to
+    their own tables: ``agent_write_units``).
     """
     lambda_requests = float(len(agents))
     lambda_gb_s = sum(a["ms_per_record"] / 1000 * a["memory_mb"] / 1024 for a in agents.values())
+    transitions = model["state_transitions"]
     common = {
         "lambda_requests": lambda_requests,
         "lambda_gb_s": lambda_gb_s,
-        "dynamodb_write_units": order_write_units + inventory_write_units,
+        "dynamodb_write_units": (main_table_write_units or 0) + agent_write_units,
         "eventbridge_events": float(model["outcome_events_per_order"]),
     }
+    state_transitions = (transitions["fixed"] + transitions["per_agent"] * len(agents)
+                         + (transitions["main_table_write"] if main_table_write_units is not None else 0))
     billed_ms = math.ceil(end_to_end_ms / model["express_billing_increment_ms"]) * model["express_billing_increment_ms"]
     return {
-        "standard": {**common, "stepfunctions_standard_transitions": float(model["state_transitions_per_order"])},
+        "standard": {**common, "stepfunctions_standard_transitions": float(state_transitions)},
         "express": {
             **common,
             "stepfunctions_express_requests": 1.0,
@@ -344,38 +352,98 @@ class CallSnapshot:
                             self.dynamodb - other.dynamodb)
 
 
+# --- requests: from the manifest -------------------------------------------------------------------
+
+def coordinated_workflows(manifest: Manifest, names: Sequence[str] | None = None) -> list[Workflow]:
+    """The workflows named (in the order given), or every coordinated one; a clear error for any other name."""
+    coordinated = list(manifest.coordinated)
+    if not names:
+        if not coordinated:
+            raise ValueError("the manifest has no coordinated workflow: nothing waits for an outcome to measure")
+        return coordinated
+    chosen = []
+    for name in dict.fromkeys(names):
+        try:
+            workflow = manifest.workflow(name)
+        except KeyError:
+            raise ValueError(f"unknown workflow {name!r}; coordinated workflows: "
+                             f"{', '.join(w.name for w in coordinated)}") from None
+        if not workflow.coordinated:
+            raise ValueError(f"workflow {name!r} is standalone (no outcome to wait for); coordinated workflows: "
+                             f"{', '.join(w.name for w in coordinated)}")
+        chosen.append(workflow)
+    return chosen
+
+
+def sample_triggers(workflow: Workflow) -> list[dict[str, Any]]:
+    """The PutEvents entries of the workflow's samples (``Workflow.samples``) that open it, in file order."""
+    entries = []
+    for name in workflow.samples:
+        loaded = json.loads((REPO_ROOT / name).read_text())
+        for entry in loaded if isinstance(loaded, list) else [loaded]:
+            if not workflow.trigger.matches(entry.get("Source", ""), entry.get("DetailType", "")):
+                continue
+            detail = json.loads(entry["Detail"])
+            if isinstance(detail, dict) and detail.get(workflow.id_field) is not None:
+                entries.append({key: entry[key] for key in ("Source", "DetailType", "Detail")})
+    return entries
+
+
+def with_id(entry: dict[str, Any], workflow: Workflow, workflow_id: str, **changes: Any) -> dict[str, Any]:
+    """A copy of a trigger entry under another id (and other detail fields, if given)."""
+    detail = {**json.loads(entry["Detail"]), **changes, workflow.id_field: workflow_id}
+    return {"Source": entry["Source"], "DetailType": entry["DetailType"], "Detail": json.dumps(detail)}
+
+
+def copy_samples(workflow: Workflow, prefix: str, count: int) -> list[dict[str, Any]]:
+    """The default workload: ``count`` copies of the workflow's first sample trigger, ids ``<prefix>-00000``…"""
+    triggers = sample_triggers(workflow)
+    if not triggers:
+        trigger = workflow.trigger.subscription
+        raise ValueError(f"workflow {workflow.name!r} has no sample {'/'.join(trigger.detail_types)} event in its "
+                         "samples: give it one, or a workload")
+    return [with_id(triggers[0], workflow, f"{prefix}-{index:05d}") for index in range(count)]
+
+
+def make_requests(workflow: Workflow, prefix: str, count: int) -> list[dict[str, Any]]:
+    """The benchmark's ``count`` requests for ``workflow`` as PutEvents entries: its ``workload`` if it declares
+    one, else copies of its first sample trigger; checked to be that many distinct triggers of the workflow."""
+    make = resolve(workflow.workload) if workflow.workload else copy_samples
+    entries = list(make(workflow, prefix, count))
+    ids = []
+    for entry in entries:
+        if not workflow.trigger.matches(entry.get("Source", ""), entry.get("DetailType", "")):
+            raise ValueError(f"workload of {workflow.name!r} made a {entry.get('DetailType')!r} entry from "
+                             f"{entry.get('Source')!r}, not its trigger")
+        ids.append(str(json.loads(entry["Detail"]).get(workflow.id_field)))
+    if len(entries) != count or len(set(ids)) != count:
+        raise ValueError(f"workload of {workflow.name!r} made {len(set(ids))} distinct requests, {count} asked")
+    return entries
+
+
+def request_id(workflow: Workflow, entry: dict[str, Any]) -> str:
+    return str(json.loads(entry["Detail"])[workflow.id_field])
+
+
+def default_work_profile(workflows: Iterable[Workflow]) -> dict[str, int]:
+    """Each agent's simulated work time, as its manifest entry declares it."""
+    return {a.name: a.simulated_work_ms for w in workflows for a in w.agents if a.simulated_work_ms}
+
+
 # --- the harness -----------------------------------------------------------------------------------
 
-def seed_skus(manifest: Manifest = MANIFEST) -> list[str]:
-    """Every SKU of the stock seed file (the benchmark's orders draw their lines from them)."""
-    table = manifest.table("inventory")
-    return sorted(json.loads((REPO_ROOT / str(table.seed_file)).read_text())["stock"])
-
-
 def bench_manifest(manifest: Manifest = MANIFEST, *, chained: bool) -> Manifest:
-    """The manifest as is (parallel), or with no agent subscribed to anything (chained: the harness feeds
-    each agent's queue in turn; the coordinator still sees the trigger and every result)."""
+    """The manifest as is (parallel), or with no agent of a coordinated workflow subscribed to anything
+    (chained: the harness feeds each agent's queue in turn; the coordinator still sees the trigger and every
+    result; compensations, derived, stay). Standalone subscriptions are left as they are."""
     if not chained:
         return manifest
     workflows = tuple(
         dataclasses.replace(w, agents=tuple(dataclasses.replace(a, subscriptions=()) for a in w.agents))
+        if w.coordinated else w
         for w in manifest.workflows
     )
     return dataclasses.replace(manifest, workflows=workflows)
-
-
-def make_orders(prefix: str, count: int, skus: Sequence[str]) -> list[dict[str, Any]]:
-    """``count`` valid orders (one line of one unit each, SKUs in turn) as PutEvents entries."""
-    template = json.loads((REPO_ROOT / "events" / "order-placed.json").read_text())
-    template = template[0] if isinstance(template, list) else template
-    base = json.loads(template["Detail"])
-    entries = []
-    for index in range(count):
-        detail = {**base, "order_id": f"{prefix}-{index:05d}",
-                  "items": [{"sku": skus[index % len(skus)], "quantity": 1, "unit_price": 20.0}]}
-        entries.append({"Source": template["Source"], "DetailType": template["DetailType"],
-                        "Detail": json.dumps(detail)})
-    return entries
 
 
 @dataclass
@@ -390,6 +458,7 @@ class LevelRun:
     missing: list[str]
     calls: CallSnapshot | None = None
     lambda_usage: dict[str, dict[str, float]] = field(default_factory=dict)
+    workflow: str = ""
 
     @property
     def completed(self) -> int:
@@ -397,39 +466,41 @@ class LevelRun:
 
 
 class ChainedOrchestrator:
-    """The harness as a sequential orchestrator: trigger -> fraud, fraud's result -> inventory, -> shipping."""
+    """The harness as a sequential orchestrator, for any coordinated workflow: its trigger -> its first agent,
+    that agent's successful result -> the next agent, in manifest order."""
 
-    def __init__(self, sqs: Any, queue_urls: dict[str, str], agents: Sequence[Any]) -> None:
+    def __init__(self, sqs: Any, queue_urls: dict[str, str], workflows: Iterable[Workflow]) -> None:
         self.sqs = sqs
         self.queue_urls = queue_urls
-        self.agents = list(agents)
-        self.envelopes: dict[str, dict[str, Any]] = {}
+        self.workflows = {w.name: w for w in workflows}
+        self.envelopes: dict[tuple[str, str], dict[str, Any]] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bench-chain")
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def on_event(self, event: ObservedEvent, trigger_source: str, trigger_type: str) -> None:
-        order_id = event.workflow_id
-        if not order_id:
+    def on_event(self, event: ObservedEvent) -> None:
+        workflow = self.workflows.get(event.workflow or "")
+        if workflow is None or not event.workflow_id:
             return
-        if event.source == trigger_source and event.detail_type == trigger_type:
+        key = (workflow.name, event.workflow_id)
+        if workflow.trigger.matches(event.source, event.detail_type):
             envelope = {"version": "0", "id": str(uuid.uuid4()), "detail-type": event.detail_type,
                         "source": event.source, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                         "region": "us-east-1", "resources": [], "detail": event.detail}
             with self._lock:
-                if order_id in self.envelopes:
+                if key in self.envelopes:
                     return
-                self.envelopes[order_id] = envelope
-            self._send(self.agents[0].name, envelope)
+                self.envelopes[key] = envelope
+            self._send(workflow.agents[0].name, envelope)
             return
-        for index, agent in enumerate(self.agents[:-1]):
+        for index, agent in enumerate(workflow.agents[:-1]):
             if event.source == agent.source and event.detail.get("outcome") == "success":
                 with self._lock:
-                    envelope = self.envelopes.get(order_id)
+                    envelope = self.envelopes.get(key)
                 if envelope:
-                    self._send(self.agents[index + 1].name, envelope)
+                    self._send(workflow.agents[index + 1].name, envelope)
                 return
 
     def _send(self, agent: str, envelope: dict[str, Any]) -> None:
@@ -438,7 +509,8 @@ class ChainedOrchestrator:
 
 @dataclass
 class Harness:
-    """One local stack (parallel or chained) and what it takes to measure it."""
+    """One local stack (parallel or chained) of the whole manifest and what it takes to measure it; each
+    level runs one coordinated workflow (the first of the manifest unless named)."""
 
     chained: bool
     work_profile: dict[str, int]
@@ -450,9 +522,8 @@ class Harness:
                                 options=RuntimeOptions(deadline_seconds=BENCH_DEADLINE_S,
                                                        simulated_work_ms=self.work_profile or None))
         self.counter.install(self.stack.session)
-        self.workflow = self.manifest.workflow(ORDERS)
         self._progress: Callable[[int], None] | None = None
-        self._outcomes_seen = 0
+        self._current: str | None = None
 
     def __enter__(self) -> Harness:
         self.stack.start()
@@ -462,7 +533,7 @@ class Harness:
         self.sqs = self.stack.client("sqs")
         self.dynamodb = self.stack.client("dynamodb")
         self.chain = ChainedOrchestrator(self.sqs, {n: c.queue_url for n, c in resources.consumers.items()},
-                                         self.workflow.agents) if self.chained else None
+                                         self.manifest.coordinated) if self.chained else None
         self.observer = BusObserver(self.events, self.stack.client("sqs"), resources.bus_name,
                                     manifest=self.manifest, on_event=self._on_event).start()
         return self
@@ -477,19 +548,20 @@ class Harness:
 
     def _on_event(self, event: ObservedEvent) -> None:
         if self.chain:
-            trigger = self.workflow.trigger
-            self.chain.on_event(event, trigger.sources[0], trigger.detail_types[0])
-        if event.detail_type in self.observer.terminal_types and self._progress:
+            self.chain.on_event(event)
+        if (event.detail_type in self.observer.terminal_types and event.workflow == self._current
+                and self._progress):
             self._progress(1)
 
-    def run_level(self, concurrency: int, run_id: str, *, timeout_s: float,
+    def run_level(self, concurrency: int, run_id: str, *, timeout_s: float, workflow: str | None = None,
                   progress: Callable[[int], None] | None = None) -> LevelRun:
+        chosen = self.manifest.workflow(workflow) if workflow else coordinated_workflows(self.manifest)[0]
         mode = "chained" if self.chained else "parallel"
-        entries = make_orders(f"bench-{run_id}-{mode}-{concurrency}", concurrency, sorted(seed_skus()))
-        order_ids = [json.loads(e["Detail"])["order_id"] for e in entries]
+        entries = make_requests(chosen, f"bench-{run_id}-{mode}-{concurrency}", concurrency)
+        ids = [request_id(chosen, e) for e in entries]
         bus = self.stack.resources.bus_name
-        self._progress = progress
         self.settle()
+        self._progress, self._current = progress, chosen.name
         stats_before = self._stats()
         calls_before = self.counter.snapshot()
         put_at: dict[str, float] = {}
@@ -499,22 +571,23 @@ class Harness:
             sent_at = time.time()
             response = self.events.put_events(Entries=batch)
             if response.get("FailedEntryCount"):
-                raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} benchmark orders")
+                raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} benchmark requests")
             for entry in batch:
-                put_at[json.loads(entry["Detail"])["order_id"]] = sent_at
-        missing = sorted(self.observer.wait_for_outcomes(order_ids, timeout_s))
+                put_at[request_id(chosen, entry)] = sent_at
+        pending = self.observer.wait_for_outcomes([f"{chosen.name}/{i}" for i in ids], timeout_s)
+        missing = sorted(key.split("/", 1)[1] for key in pending)
         self.settle()
         calls = self.counter.snapshot() - calls_before
         stats_after = self._stats()
         self._progress = None
 
         end_to_end, coordinator, statuses, last = [], [], Counter(), first_put
-        for order_id in order_ids:
-            outcomes = self.observer.outcomes(order_id)
+        for workflow_id in ids:
+            outcomes = self.observer.outcomes(workflow_id, chosen.name)
             if not outcomes:
                 continue
             outcome = min(outcomes, key=lambda e: e.received_at)
-            end_to_end.append((outcome.received_at - put_at[order_id]) * 1000)
+            end_to_end.append((outcome.received_at - put_at[workflow_id]) * 1000)
             duration = (outcome.detail.get("timings") or {}).get("duration_ms")
             if duration is not None:
                 coordinator.append(float(duration))
@@ -522,7 +595,8 @@ class Harness:
             last = max(last, outcome.received_at)
         usage = {name: {key: stats_after[name][key] - stats_before[name][key] for key in stats_after[name]}
                  for name in stats_after}
-        return LevelRun(mode, concurrency, end_to_end, coordinator, first_put, last, statuses, missing, calls, usage)
+        return LevelRun(mode, concurrency, end_to_end, coordinator, first_put, last, statuses, missing, calls, usage,
+                        workflow=chosen.name)
 
     def _stats(self) -> dict[str, dict[str, float]]:
         return {name: {"invocations": s.invocations, "records": s.records, "busy_ms": s.busy_ms}
@@ -544,49 +618,56 @@ class Harness:
             previous = records
             time.sleep(0.2)
 
-    def item_sizes(self) -> dict[str, float]:
-        """Average stored item size (bytes) per table and kind of inventory item, and the workflow records'
-        average write units per update (``workflow-update-units``)."""
+    def item_sizes(self, workflow: Workflow) -> dict[str, float]:
+        """Average stored item size (bytes) per table ``workflow`` uses (the coordinator's table: its records
+        only; its main table; its agents' tables), and its records' average write units per update
+        (``workflow-update-units``)."""
+        logical_names = [WORKFLOW_TABLE, *([workflow.projection.table] if workflow.projection else []),
+                         *(t for a in workflow.agents for t in a.tables)]
         sizes: dict[str, list[float]] = {}
-        for logical, table in self.stack.resources.tables.items():
+        for logical in dict.fromkeys(logical_names):
+            table = self.stack.resources.tables.get(logical)
+            if table is None:
+                continue
             for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
                 for item in page.get("Items", []):
-                    kind = logical
-                    if logical == "inventory":
-                        kind = "inventory-stock" if item["pk"]["S"].startswith("sku#") else "inventory-reservation"
-                    if logical == "workflows":
-                        sizes.setdefault("workflow-update-units", []).append(workflow_update_units(item))
-                    sizes.setdefault(kind, []).append(item_size(item))
+                    if logical == WORKFLOW_TABLE:
+                        if item.get("workflow", {}).get("S") != workflow.name:
+                            continue
+                        sizes.setdefault(UPDATE_UNITS, []).append(workflow_update_units(item))
+                    sizes.setdefault(logical, []).append(item_size(item))
         return {kind: sum(values) / len(values) for kind, values in sizes.items()}
 
 
 # --- cost model ------------------------------------------------------------------------------------
 
+UPDATE_UNITS = "workflow-update-units"
+
+
 def load_pricing(path: Path = PRICING_FILE) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def dynamodb_units(dynamodb_calls: Counter, tables: dict[str, str], sizes: dict[str, float]
-                   ) -> tuple[float, float]:
-    """(write units, read units) of the functions' DynamoDB calls, from each table's average item size.
+def dynamodb_units(dynamodb_calls: Counter, tables: dict[str, str], sizes: dict[str, float],
+                   only: Iterable[str] | None = None) -> tuple[float, float]:
+    """(write units, read units) of the functions' DynamoDB calls, from each table's average item size
+    (of the tables named in ``only``, by logical name, if given).
 
     Updates of a workflow record cost its average units per update over its growth (see
     ``workflow_update_units``); other writes cost the table's average item size. Transactional writes
     cost twice; conditional writes that fail still cost.
     """
     by_name = {name: logical for logical, name in tables.items()}
+    wanted = set(only) if only is not None else None
     writes = reads = 0.0
     for key, count in dynamodb_calls.items():
         operation, _, table = key.partition("@")
         logical = by_name.get(table, table)
-        if logical == "inventory":
-            size = sizes.get("inventory-reservation", 1024)
-            if operation == "TransactWriteItems":  # stock items and the reservation record
-                size = (sizes.get("inventory-stock", 100) + size) / 2
-        else:
-            size = sizes.get(logical, 1024)
-        if operation == "UpdateItem" and logical == "workflows" and "workflow-update-units" in sizes:
-            writes += count * sizes["workflow-update-units"]
+        if wanted is not None and logical not in wanted:
+            continue
+        size = sizes.get(logical, 1024)
+        if operation == "UpdateItem" and logical == WORKFLOW_TABLE and UPDATE_UNITS in sizes:
+            writes += count * sizes[UPDATE_UNITS]
         elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
             writes += count * write_units(size)
         elif operation == "TransactWriteItems":
@@ -603,14 +684,14 @@ def ms_per_record(run: LevelRun) -> dict[str, float]:
 
 def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float],
                    manifest: Manifest = MANIFEST, durations_ms: dict[str, float] | None = None) -> dict[str, float]:
-    """Per-order billed usage of agentbus on AWS, from a parallel run's counts.
+    """Per-request billed usage of agentbus on AWS, from a parallel run's counts.
 
     Lambda duration: ``durations_ms`` (ms per record, by function) times the records each function handled,
     when given; else the run's own busy time.
     """
     calls = run.calls
     assert calls is not None
-    orders = run.concurrency
+    requests = run.concurrency
     billed = calls.by_role["function"] + calls.by_role["poller"]
     deliveries = sum(u["records"] for u in run.lambda_usage.values())  # EventBridge -> SQS SendMessage
     sqs_requests = sum(c for k, c in billed.items() if k.startswith("sqs:")) + deliveries
@@ -618,15 +699,21 @@ def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float
                / 1000 * manifest.consumer(name).memory_mb / 1024 for name, u in run.lambda_usage.items())
     writes, reads = dynamodb_units(calls.dynamodb, tables, sizes)
     return {
-        "eventbridge_events": calls.put_entries["function"] / orders,
-        "sqs_requests": sqs_requests / orders,
-        "lambda_requests": sum(u["invocations"] for u in run.lambda_usage.values()) / orders,
-        "lambda_gb_s": gb_s / orders,
-        "dynamodb_write_units": writes / orders,
-        "dynamodb_read_units": reads / orders,
+        "eventbridge_events": calls.put_entries["function"] / requests,
+        "sqs_requests": sqs_requests / requests,
+        "lambda_requests": sum(u["invocations"] for u in run.lambda_usage.values()) / requests,
+        "lambda_gb_s": gb_s / requests,
+        "dynamodb_write_units": writes / requests,
+        "dynamodb_read_units": reads / requests,
         # One-time deadline schedules are created and deleted (API calls, not billed) but never fire.
         "scheduler_invocations": 0.0,
     }
+
+
+def agent_tables(workflow: Workflow, manifest: Manifest = MANIFEST) -> list[str]:
+    """The tables ``workflow``'s agents write that the coordinator does not (their own side effects)."""
+    coordinator = set(manifest.coordinator.tables) if manifest.coordinator else set()
+    return [t for t in dict.fromkeys(t for a in workflow.agents for t in a.tables) if t not in coordinator]
 
 
 # --- running it ------------------------------------------------------------------------------------
@@ -657,44 +744,63 @@ def _level_timeout(concurrency: int) -> float:
     return 120 + concurrency * 1.0
 
 
+MODES = ("parallel", "chained")
+
+
 def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile: dict[str, int] | None = None,
               output: str = "bench/results.json", chart: str = "bench/chart.html",
-              console: Console | None = None) -> int:
+              console: Console | None = None, workflows: Sequence[str] | None = None,
+              manifest: Manifest = MANIFEST) -> int:
     console = console or Console(highlight=False)
+    try:
+        chosen = coordinated_workflows(manifest, workflows)
+    except ValueError as error:
+        raise SystemExit(f"agentbus bench: {error}") from None
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would flood the console
     levels = list(levels or (QUICK_LEVELS if quick else DEFAULT_LEVELS))
-    profile = dict(DEFAULT_WORK_PROFILE if work_profile is None else work_profile)
-    slowest = max(profile.values(), default=0)
+    profile = dict(default_work_profile(chosen) if work_profile is None else work_profile)
     pricing = load_pricing()
     run_id = uuid.uuid4().hex[:6]
     started = time.time()
-    console.print(f"[bold]agentbus bench[/bold] — levels {', '.join(map(str, levels))}; simulated agent work "
+    console.print(f"[bold]agentbus bench[/bold] — {', '.join(w.name for w in chosen)}; levels "
+                  f"{', '.join(map(str, levels))}; simulated agent work "
                   + (", ".join(f"{k} {v} ms" for k, v in profile.items()) or "none")
                   + "; end to end = harness PutEvents → outcome event observed on the bus")
 
-    runs: dict[str, dict[int, LevelRun]] = {"parallel": {}, "chained": {}}
-    sizes: dict[str, float] = {}
+    runs: dict[str, dict[str, dict[int, LevelRun]]] = {w.name: {mode: {} for mode in MODES} for w in chosen}
+    sizes: dict[str, dict[str, float]] = {}
     tables: dict[str, str] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
-        for mode in ("parallel", "chained"):
+        for mode in MODES:
             startup = progress.add_task(f"{mode}: starting the local stack", total=None)
-            with Harness(chained=mode == "chained", work_profile=profile) as harness:
-                harness.run_level(1, f"{run_id}-warmup", timeout_s=_level_timeout(1))  # cold paths, not measured
+            with Harness(chained=mode == "chained", work_profile=profile, manifest=manifest) as harness:
+                for workflow in chosen:  # cold paths, not measured
+                    harness.run_level(1, f"{run_id}-warmup", timeout_s=_level_timeout(1), workflow=workflow.name)
                 progress.remove_task(startup)
-                for level in levels:
-                    task = progress.add_task(f"{mode:>8} × {level:<5}", total=level)
-                    run = harness.run_level(level, run_id, timeout_s=_level_timeout(level),
-                                            progress=lambda n, t=task: progress.advance(t, n))
-                    progress.update(task, completed=run.completed)
-                    runs[mode][level] = run
-                    if run.missing:
-                        progress.console.print(f"[red]{mode} × {level}: no outcome for {len(run.missing)} orders[/red]")
+                for workflow in chosen:
+                    for level in levels:
+                        task = progress.add_task(f"{workflow.name} {mode:>8} × {level:<5}", total=level)
+                        run = harness.run_level(level, run_id, timeout_s=_level_timeout(level),
+                                                workflow=workflow.name,
+                                                progress=lambda n, t=task: progress.advance(t, n))
+                        progress.update(task, completed=run.completed)
+                        runs[workflow.name][mode][level] = run
+                        if run.missing:
+                            progress.console.print(f"[red]{workflow.name} {mode} × {level}: no outcome for "
+                                                   f"{len(run.missing)} requests[/red]")
+                    if mode == "parallel":
+                        sizes[workflow.name] = harness.item_sizes(workflow)
                 if mode == "parallel":
-                    sizes = harness.item_sizes()
                     tables = dict(harness.stack.resources.tables)
 
-    results = build_results(runs, levels, profile, slowest, pricing, sizes, tables)
+    per_workflow = {
+        w.name: build_results(runs[w.name], levels, {a.name: profile[a.name] for a in w.agents if a.name in profile},
+                              max((profile.get(a.name, 0) for a in w.agents), default=0), pricing, sizes[w.name],
+                              tables, workflow=w, manifest=manifest)
+        for w in chosen
+    }
+    results = combine_results(per_workflow)
     results["duration_s"] = round(time.time() - started, 1)
     print_results(console, results)
     out = Path(output)
@@ -702,12 +808,30 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
     out.write_text(json.dumps(results, indent=2) + "\n")
     chart_path = write_chart(Path(chart), results)
     console.print(f"\nresults: [cyan]{out}[/cyan]   chart: [cyan]{chart_path}[/cyan]")
-    incomplete = [f"{m} × {lv}" for m in runs for lv, r in runs[m].items() if r.missing]
+    incomplete = [f"{name} {m} × {lv}" for name, by_mode in runs.items() for m in by_mode
+                  for lv, r in by_mode[m].items() if r.missing]
     return 1 if incomplete else 0
 
 
+# Keys of a run's results that are the run's, not one workflow's: kept once, at the top level.
+RUN_KEYS = ("generated_at", "machine", "idle_polling", "pricing", "assumptions")
+
+
+def combine_results(per_workflow: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One results document: the first workflow's figures at the top level (the keys the README and other
+    readers know, with ``workflow`` naming it), and every workflow's under ``workflows``."""
+    if not per_workflow:
+        raise ValueError("no workflow results to combine")
+    first, results = next(iter(per_workflow.items()))
+    return {"workflow": first, **results,
+            "workflows": {name: {k: v for k, v in r.items() if k not in RUN_KEYS} for name, r in per_workflow.items()}}
+
+
 def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profile: dict[str, int], slowest: int,
-                  pricing: dict[str, Any], sizes: dict[str, float], tables: dict[str, str]) -> dict[str, Any]:
+                  pricing: dict[str, Any], sizes: dict[str, float], tables: dict[str, str],
+                  workflow: Workflow | None = None, manifest: Manifest = MANIFEST) -> dict[str, Any]:
+    """One workflow's figures (the first coordinated workflow of the manifest unless given)."""
+    workflow = workflow or coordinated_workflows(manifest)[0]
     level_rows = []
     for level in levels:
         parallel, chained = runs["parallel"][level], runs["chained"][level]
@@ -730,29 +854,28 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
         row["missing_outcomes"] = {"parallel": len(parallel.missing), "chained": len(chained.missing)}
         level_rows.append(row)
 
-    # Calls and cost from the largest parallel level (the most orders to amortize the pollers' idle receives).
+    # Calls and cost from the largest parallel level (the most requests to amortize the pollers' idle receives).
     largest = runs["parallel"][max(levels)]
     calls = largest.calls
     assert calls is not None
-    orders = largest.concurrency
+    requests = largest.concurrency
     system = system_calls(calls.wire, [calls.by_role["harness"], calls.by_role["emulation"]])
     # Lambda duration per record from the smallest level: there the local endpoint is not queueing calls,
     # so a function's time is its work plus uncontended calls (under load, the emulator's queue would be
     # billed as Lambda time). Both sides use the same figures.
     durations_level = min(levels) if ms_per_record(runs["parallel"][min(levels)]) else max(levels)
     durations = ms_per_record(runs["parallel"][durations_level])
-    usage = agentbus_usage(largest, tables, sizes, durations_ms=durations)
+    usage = agentbus_usage(largest, tables, sizes, manifest, durations_ms=durations)
     prices = pricing["prices"]
     agentbus_cost = cost_per_million(usage, prices)
     agents = {a.name: {"ms_per_record": durations.get(a.name, 0.0), "memory_mb": a.memory_mb}
-              for a in MANIFEST.agents}
-    order_writes = write_units(sizes.get("orders", 1024))
-    inventory_writes = 2 * 2 * write_units((sizes.get("inventory-stock", 100) + sizes.get(
-        "inventory-reservation", 1024)) / 2)  # one line + the reservation record, transactional
+              for a in workflow.agents}
+    main_table_writes = write_units(sizes.get(workflow.projection.table, 1024)) if workflow.projection else None
+    agent_writes, _ = dynamodb_units(calls.dynamodb, tables, sizes, only=agent_tables(workflow, manifest))
     level_one = next((r for r in level_rows if r["concurrency"] == min(levels) and "p50_ms" in r), None)
     sfn_usage = step_functions_usage(
         pricing["step_functions"], agents, end_to_end_ms=level_one["p50_ms"] if level_one else slowest,
-        order_write_units=order_writes, inventory_write_units=inventory_writes)
+        main_table_write_units=main_table_writes, agent_write_units=agent_writes / requests)
     standard = cost_per_million(sfn_usage["standard"], prices)
     express = cost_per_million(sfn_usage["express"], prices)
     by_role = {role: sum(c.values()) for role, c in calls.by_role.items()}
@@ -765,23 +888,23 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
                       "observer queue (a rule on the bus); coordinator_duration_ms is the coordinator's own "
                       "timings.duration_ms (first sighting of the workflow to its finish)",
         "levels": level_rows,
-        "api_calls_per_order": per_order(system, orders),
-        "api_calls_measured_at_concurrency": orders,
+        "api_calls_per_order": per_order(system, requests),
+        "api_calls_measured_at_concurrency": requests,
         "api_calls_excluded_per_order": {
-            "harness": round(by_role["harness"] / orders, 3),
-            "local_emulation_only": round(by_role["emulation"] / orders, 3),
-            "detail": {role: per_order(calls.by_role[role], orders) for role in ("harness", "emulation")
+            "harness": round(by_role["harness"] / requests, 3),
+            "local_emulation_only": round(by_role["emulation"] / requests, 3),
+            "detail": {role: per_order(calls.by_role[role], requests) for role in ("harness", "emulation")
                        if calls.by_role[role]},
         },
-        "poller_empty_receives_per_order": round(calls.empty_receives["poller"] / orders, 3),
+        "poller_empty_receives_per_order": round(calls.empty_receives["poller"] / requests, 3),
         "eventbridge_to_sqs_deliveries_per_order": round(sum(u["records"] for u in largest.lambda_usage.values())
-                                                         / orders, 3),
+                                                         / requests, 3),
         "usage_per_order": {k: round(v, 6) for k, v in usage.items()},
         # The Lambda time per record both cost models bill (ms, by function), and the level it was measured at.
         "lambda_ms_per_record": {name: round(ms, 1) for name, ms in sorted(durations.items())},
         "lambda_ms_per_record_measured_at_concurrency": durations_level,
-        "item_sizes_bytes": {k: round(v) for k, v in sizes.items() if k != "workflow-update-units"},
-        "workflow_write_units_per_update": round(sizes.get("workflow-update-units", 0), 2),
+        "item_sizes_bytes": {k: round(v) for k, v in sizes.items() if k != UPDATE_UNITS},
+        "workflow_write_units_per_update": round(sizes.get(UPDATE_UNITS, 0), 2),
         "cost_per_million_usd": agentbus_cost["total"],
         "cost_breakdown_per_million_usd": agentbus_cost,
         "step_functions_standard_cost_per_million_usd": standard["total"],
@@ -789,7 +912,7 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
         "step_functions_express_cost_per_million_usd": express["total"],
         "step_functions_express_breakdown_per_million_usd": express,
         "cost_ratio_agentbus_over_standard": ratio(agentbus_cost["total"], standard["total"]),
-        "idle_polling": idle_polling(pricing, len(MANIFEST.consumers)),
+        "idle_polling": idle_polling(pricing, len(manifest.consumers)),
         "pricing": {"region": pricing["region"], "as_of": pricing["as_of"], "prices": prices},
         "assumptions": pricing["assumptions"],
     }
@@ -802,8 +925,24 @@ def _fmt(value: Any, digits: int = 0) -> str:
 
 
 def print_results(console: Console, results: dict[str, Any]) -> None:
-    table = Table(title="end to end per order (ms): harness PutEvents → outcome observed", title_justify="left")
-    for column in ("orders at once", "p50", "p95", "p99", "orders/s", "p50 ÷ slowest agent",
+    for name, figures in results["workflows"].items():
+        _print_workflow(console, name, figures)
+    idle = results["idle_polling"]
+    console.print(f"\nidle: Lambda pollers make ~{idle['receives_per_minute_per_queue']:.0f} empty receives a minute "
+                  f"per queue ≈ {idle['receives_per_month'] / 1e6:.1f} M a month ≈ ${idle['usd_per_month']} a month "
+                  "for the whole deployment, whatever the traffic")
+    console.print("assumptions:")
+    for line in results["assumptions"]:
+        console.print(f"  - {line}")
+    m = results["machine"]
+    console.print(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+                  f"moto {m['moto']}; run took {results.get('duration_s', '?')} s")
+
+
+def _print_workflow(console: Console, name: str, results: dict[str, Any]) -> None:
+    table = Table(title=f"{name}: end to end per request (ms): harness PutEvents → outcome observed",
+                  title_justify="left")
+    for column in ("requests at once", "p50", "p95", "p99", "requests/s", "p50 ÷ slowest agent",
                    "chained p50", "chained ÷ parallel", "coordinator p50"):
         table.add_column(column, justify="right")
     for row in results["levels"]:
@@ -816,48 +955,47 @@ def print_results(console: Console, results: dict[str, Any]) -> None:
     console.print()
     console.print(table)
     calls = results["api_calls_per_order"]
-    console.print(f"\nAWS API calls per order (on the wire, {results['api_calls_measured_at_concurrency']} orders; "
+    console.print(f"\nAWS API calls per request (on the wire, {results['api_calls_measured_at_concurrency']} requests; "
                   f"harness and local-only calls excluded): [bold]{calls['total']}[/bold]")
     console.print("  " + ", ".join(f"{k} {v}" for k, v in calls.items() if k != "total"))
     excluded = results["api_calls_excluded_per_order"]
-    console.print(f"  excluded per order: harness {excluded['harness']} (its PutEvents, observer queue, checks), "
+    console.print(f"  excluded per request: harness {excluded['harness']} (its PutEvents, observer queue, checks), "
                   f"local emulation only {excluded['local_emulation_only']} (pause checks, schedule listing); "
-                  f"poller receives that came back empty: {results['poller_empty_receives_per_order']} per order")
+                  f"poller receives that came back empty: {results['poller_empty_receives_per_order']} per request")
     console.print(f"  not visible on the wire but billed: EventBridge → SQS deliveries "
-                  f"{results['eventbridge_to_sqs_deliveries_per_order']} per order (counted as SQS requests)")
+                  f"{results['eventbridge_to_sqs_deliveries_per_order']} per request (counted as SQS requests)")
     cost = results["cost_breakdown_per_million_usd"]
-    pricing = results["pricing"]
-    console.print(f"\ncost per million orders ({pricing['region']}, prices of {pricing['as_of']}):"
-                  f" agentbus [bold]${cost['total']:,.2f}[/bold] ("
+    pricing = results.get("pricing")
+    prices_of = f" ({pricing['region']}, prices of {pricing['as_of']})" if pricing else ""
+    console.print(f"cost per million requests{prices_of}: agentbus [bold]${cost['total']:,.2f}[/bold] ("
                   + ", ".join(f"{k} ${v:,.2f}" for k, v in cost.items() if k != "total") + ")")
     console.print(f"  Step Functions Standard ${results['step_functions_standard_cost_per_million_usd']:,.2f}, "
                   f"Express ${results['step_functions_express_cost_per_million_usd']:,.2f} "
                   f"(same agents, same work); agentbus ÷ Standard = {results['cost_ratio_agentbus_over_standard']}")
-    idle = results["idle_polling"]
-    console.print(f"  idle: Lambda pollers make ~{idle['receives_per_minute_per_queue']:.0f} empty receives a minute "
-                  f"per queue ≈ {idle['receives_per_month'] / 1e6:.1f} M a month ≈ ${idle['usd_per_month']} a month, "
-                  "whatever the traffic")
-    console.print("assumptions:")
-    for line in results["assumptions"]:
-        console.print(f"  - {line}")
-    m = results["machine"]
-    console.print(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
-                  f"moto {m['moto']}; run took {results.get('duration_s', '?')} s")
 
 
 # --- chart -----------------------------------------------------------------------------------------
 
+def chart_series(results: dict[str, Any]) -> tuple[list[int], dict[str, list[float | None]]]:
+    """The levels and, per workflow, its parallel and chained p50 and p95 at each."""
+    levels: list[int] = []
+    series: dict[str, list[float | None]] = {}
+    for name, figures in results["workflows"].items():
+        rows = [r for r in figures["levels"] if "p50_ms" in r]
+        levels = levels or [r["concurrency"] for r in rows]
+        by_level = {r["concurrency"]: r for r in rows}
+        for mode in MODES:
+            for p in ("p50", "p95"):
+                series[f"{name} {mode} {p}"] = [
+                    (by_level[lv] if mode == "parallel" else by_level[lv].get("chained", {})).get(f"{p}_ms")
+                    if lv in by_level else None for lv in levels]
+    return levels, series
+
+
 def write_chart(path: Path, results: dict[str, Any]) -> Path:
-    """Latency against concurrency, parallel and chained: a PNG (matplotlib) or a self-contained HTML page."""
+    """Latency against concurrency, parallel and chained, per workflow: a PNG (matplotlib) or an HTML page."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [r for r in results["levels"] if "p50_ms" in r]
-    series = {
-        "parallel p50": [r["p50_ms"] for r in rows],
-        "parallel p95": [r["p95_ms"] for r in rows],
-        "chained p50": [r.get("chained", {}).get("p50_ms") for r in rows],
-        "chained p95": [r.get("chained", {}).get("p95_ms") for r in rows],
-    }
-    levels = [r["concurrency"] for r in rows]
+    levels, series = chart_series(results)
     if path.suffix.lower() == ".png":
         import matplotlib
 
@@ -865,15 +1003,17 @@ def write_chart(path: Path, results: dict[str, Any]) -> Path:
         import matplotlib.pyplot as plt
 
         figure, axes = plt.subplots(figsize=(8, 5))
-        for name, values in series.items():
-            axes.plot(levels, values, marker="o", linestyle="-" if "p50" in name else "--", label=name)
-        axes.axhline(results["slowest_agent_ms"], color="grey", linewidth=0.8, label="slowest agent")
+        for index, (name, values) in enumerate(series.items()):
+            axes.plot(levels, values, marker="o", linestyle="-" if name.endswith("p50") else "--", label=name,
+                      color=PALETTE[(index // 2) % len(PALETTE)])
+        axes.axhline(results["slowest_agent_ms"], color="grey", linewidth=0.8,
+                     label=f"slowest agent ({results['workflow']})")
         axes.set_xscale("log")
         axes.set_yscale("log")
-        axes.set_xlabel("orders put at once")
+        axes.set_xlabel("requests put at once")
         axes.set_ylabel("end to end (ms)")
-        axes.set_title("agentbus: parallel vs chained, end to end per order")
-        axes.legend()
+        axes.set_title("agentbus: parallel vs chained, end to end per request")
+        axes.legend(fontsize="small")
         figure.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(figure)
         return path.resolve()
@@ -881,8 +1021,11 @@ def write_chart(path: Path, results: dict[str, Any]) -> Path:
     return path.resolve()
 
 
+PALETTE = ("#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
+
+
 def _chart_html(levels: list[int], series: dict[str, list[float | None]], results: dict[str, Any]) -> str:
-    width, height, left, bottom, top, right = 760, 420, 70, 50, 30, 170
+    width, height, left, bottom, top, right = 860, 460, 70, 50, 30, 270
     values = [v for vs in series.values() for v in vs if v] + [results["slowest_agent_ms"] or 1]
     low, high = math.log10(max(1.0, min(values) / 1.5)), math.log10(max(values) * 1.5)
 
@@ -892,8 +1035,6 @@ def _chart_html(levels: list[int], series: dict[str, list[float | None]], result
     def y(value: float) -> float:
         return height - bottom - (math.log10(value) - low) / ((high - low) or 1) * (height - bottom - top)
 
-    colours = {"parallel p50": "#4e79a7", "parallel p95": "#a0cbe8", "chained p50": "#e15759",
-               "chained p95": "#ff9d9a"}
     parts = []
     for exponent in range(math.floor(low), math.ceil(high) + 1):
         for mantissa in (1, 2, 5):
@@ -908,28 +1049,31 @@ def _chart_html(levels: list[int], series: dict[str, list[float | None]], result
     if slowest:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(slowest):.1f}" y2="{y(slowest):.1f}" '
                      f'stroke="#999" stroke-dasharray="4 3"/><text x="{width - right + 6}" y="{y(slowest) + 4:.1f}">'
-                     f'slowest agent</text>')
+                     f'slowest agent ({html.escape(str(results["workflow"]))})</text>')
     for row, (name, vs) in enumerate(series.items()):
+        colour = PALETTE[(row // 2) % len(PALETTE)]
         points = [(x(i), y(v)) for i, v in enumerate(vs) if v]
-        dash = "" if "p50" in name else ' stroke-dasharray="6 4"'
-        parts.append(f'<polyline fill="none" stroke="{colours[name]}" stroke-width="2"{dash} points="'
+        dash = "" if name.endswith("p50") else ' stroke-dasharray="6 4"'
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="'
                      + " ".join(f"{px:.1f},{py:.1f}" for px, py in points) + '"/>')
-        parts += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colours[name]}"><title>{html.escape(name)}: '
+        parts += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"><title>{html.escape(name)}: '
                   f'{v:,.0f} ms</title></circle>' for (px, py), v in zip(points, [v for v in vs if v], strict=True)]
-        parts.append(f'<rect x="{width - right + 6}" y="{top + row * 20}" width="14" height="4" '
-                     f'fill="{colours[name]}"/><text x="{width - right + 26}" y="{top + row * 20 + 6}">'
+        parts.append(f'<rect x="{width - right + 6}" y="{top + 20 + row * 18}" width="14" height="4" '
+                     f'fill="{colour}"/><text x="{width - right + 26}" y="{top + 26 + row * 18}">'
                      f'{html.escape(name)}</text>')
-    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">orders put at once'
-                 f'</text><text transform="translate(16,{(height - bottom + top) / 2}) rotate(-90)" '
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">requests put at '
+                 f'once</text><text transform="translate(16,{(height - bottom + top) / 2}) rotate(-90)" '
                  f'text-anchor="middle">end to end, ms (log)</text>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
            f'font-size="12">{"".join(parts)}</svg>')
     m = results["machine"]
+    work = "; ".join(f"{name}: " + ", ".join(f"{k} {v} ms" for k, v in r["work_profile_ms"].items())
+                     for name, r in results["workflows"].items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>agentbus benchmark</title>
-<style>body{{font-family:sans-serif;margin:24px;max-width:960px}}</style></head><body>
+<style>body{{font-family:sans-serif;margin:24px;max-width:1060px}}</style></head><body>
 <h1>agentbus benchmark — parallel vs chained</h1>
-<p>End to end per order (harness PutEvents → outcome event observed), on the local runtime with simulated agent
-work {html.escape(", ".join(f"{k} {v} ms" for k, v in results["work_profile_ms"].items()))}.
+<p>End to end per request (harness PutEvents → outcome event observed), on the local runtime with simulated agent
+work ({html.escape(work)}).
 Measured {html.escape(results["generated_at"])} on {html.escape(str(m["cpu"]))}, {m["cores"]} cores.</p>
 {svg}</body></html>
 """
@@ -937,25 +1081,146 @@ Measured {html.escape(results["generated_at"])} on {html.escape(str(m["cpu"]))},
 
 # --- soak ------------------------------------------------------------------------------------------
 
-SOAK_ORDER_FILES = ("events/order-placed.json", "events/orders-batch.json", "events/order-placed-over-limit.json")
+# In each coordinated workflow's share of the traffic, one request in EDGE_EVERY is a pair of conflicting
+# versions and one an unstorable value (issue 10: each must end in exactly one published outcome).
+EDGE_EVERY = 20
+# An extra field no trigger model declares, with numbers DynamoDB cannot store (range 1e-130..1e126,
+# 38 significant digits): each must be refused at validation with a reason naming the field.
+UNSTORABLE_FIELD = "loyalty_points"
+UNSTORABLE_EXTRAS = (1e308, 10 ** 39)  # 1e308; a 40-digit integer
 
 
-def soak_orders(count: int, run_id: str) -> list[dict[str, Any]]:
-    """``count`` orders cycling through the sample orders (completions and rejections), under new ids."""
-    samples: list[dict[str, Any]] = []
-    for name in SOAK_ORDER_FILES:
-        loaded = json.loads((REPO_ROOT / name).read_text())
-        samples += loaded if isinstance(loaded, list) else [loaded]
-    entries = []
+@dataclass(frozen=True)
+class SoakRequest:
+    """One request of the soak: its entries go in one PutEvents call."""
+
+    workflow: str
+    workflow_id: str
+    kind: str  # "sample", "conflict" (two versions, one id) or "unstorable"
+    entries: tuple[dict[str, Any], ...]
+    field: str | None = None  # unstorable: the field the rejection's reason must name
+
+
+def first_float_path(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The path (keys and indexes) of the first non-integer number in a JSON value, or None."""
+    if isinstance(value, float):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = first_float_path(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+def unstorable_variants(detail: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(the field a rejection must name, a detail with a value no table can store) for a valid trigger detail:
+    the extra field ``loyalty_points`` as 1e308 and as a 40-digit integer, and its first decimal number (e.g.
+    an order's ``unit_price``) as the string "NaN", when it has one."""
+    variants = [(UNSTORABLE_FIELD, {**detail, UNSTORABLE_FIELD: value}) for value in UNSTORABLE_EXTRAS]
+    path = first_float_path(detail)
+    if path:
+        variants.append((str(path[-1]), _replaced(detail, path, "NaN")))
+    return variants
+
+
+def soak_traffic(count: int, run_id: str, manifest: Manifest = MANIFEST,
+                 edge_every: int = EDGE_EVERY) -> list[SoakRequest]:
+    """``count`` requests, the workflows of the manifest in turn, each a copy of one of its sample triggers in
+    turn (completions and rejections alike). Ids are the same in every workflow (``soak-<run>-00000``…: one
+    workflow's request must not disturb another's with the same id). In each coordinated workflow's share, one
+    request in ``edge_every`` is two conflicting versions (two different samples under one id, in one
+    PutEvents call) and one is an unstorable value (``unstorable_variants``, in turn)."""
+    workflows = [(w, sample_triggers(w)) for w in manifest.workflows]
+    workflows = [(w, samples) for w, samples in workflows if samples]
+    if not workflows:
+        raise ValueError("no workflow of the manifest has a sample trigger to soak with")
+    requests: list[SoakRequest] = []
+    made: Counter = Counter()
     for index in range(count):
-        sample = samples[index % len(samples)]
-        detail = {**json.loads(sample["Detail"]), "order_id": f"soak-{run_id}-{index:05d}"}
-        entries.append({"Source": sample["Source"], "DetailType": sample["DetailType"], "Detail": json.dumps(detail)})
-    return entries
+        workflow, samples = workflows[index % len(workflows)]
+        n = made[workflow.name]
+        made[workflow.name] += 1
+        workflow_id = f"soak-{run_id}-{n:05d}"
+        sample = samples[n % len(samples)]
+        edge, turn = n % edge_every, n // edge_every
+        if workflow.coordinated and len(samples) > 1 and edge == edge_every // 3:
+            first = samples[turn % len(samples)]
+            # A different sample each turn, the first turn's from the middle of the list (for orders: the
+            # first sample beside the over-limit one of the batch, the mouse-and-racks case of issue 10).
+            second = samples[(turn + 1 + (len(samples) // 2 + turn) % (len(samples) - 1)) % len(samples)]
+            versions = (with_id(first, workflow, workflow_id), with_id(second, workflow, workflow_id))
+            requests.append(SoakRequest(workflow.name, workflow_id, "conflict", versions))
+        elif workflow.coordinated and edge == 2 * edge_every // 3:
+            variants = unstorable_variants(json.loads(sample["Detail"]))
+            name, detail = variants[turn % len(variants)]
+            entry = {**sample, "Detail": json.dumps(detail)}
+            requests.append(SoakRequest(workflow.name, workflow_id, "unstorable",
+                                        (with_id(entry, workflow, workflow_id),), field=name))
+        else:
+            entries = (with_id(sample, workflow, workflow_id),)
+            requests.append(SoakRequest(workflow.name, workflow_id, "sample", entries))
+    return requests
+
+
+def put_batches(requests: Sequence[SoakRequest], size: int = PUT_BATCH) -> list[list[dict[str, Any]]]:
+    """The requests' entries in PutEvents calls of at most ``size`` entries, a request never split."""
+    batches: list[list[dict[str, Any]]] = [[]]
+    for request in requests:
+        if len(batches[-1]) + len(request.entries) > size:
+            batches.append([])
+        batches[-1].extend(request.entries)
+    return [b for b in batches if b]
+
+
+def edge_case_violations(requests: Sequence[SoakRequest], observer: BusObserver) -> list[str]:
+    """What each edge case promises beyond the generic invariants: an unstorable value ends REJECTED with a
+    reason naming its field; a conflicting pair's outcome counts results of one version of the trigger only."""
+    violations = []
+    for request in requests:
+        if request.kind == "sample":
+            continue
+        outcomes = observer.outcomes(request.workflow_id, request.workflow)
+        if not outcomes:
+            continue  # reported by the generic invariants
+        detail = outcomes[0].detail
+        label = f"{request.workflow} {request.workflow_id} ({request.kind})"
+        if request.kind == "unstorable":
+            reason = str(detail.get("reason") or "")
+            if detail.get("status") != "REJECTED" or (request.field or "") not in reason:
+                violations.append(f"{label}: {detail.get('status')} with reason {reason!r}, expected REJECTED "
+                                  f"naming {request.field!r}")
+        elif request.kind == "conflict":
+            versions = {r.get("trigger_digest") for r in (detail.get("results") or {}).values()
+                        if isinstance(r, dict) and r.get("trigger_digest")}
+            if len(versions) > 1:
+                violations.append(f"{label}: the outcome counts results of {len(versions)} versions of the trigger")
+    return violations
+
+
+def wait_for_results(observer: BusObserver, workflow: Workflow, ids: Sequence[str], timeout_s: float) -> set[str]:
+    """Wait until every agent of a standalone workflow published its result for each id; the ids still waiting."""
+    deadline = time.monotonic() + timeout_s
+    sources = {a.source for a in workflow.agents}
+    while True:
+        pending = {i for i in ids if not sources <= {e.source for e in observer.events(i, workflow.name)}}
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.5)
 
 
 def run_soak(orders: int = 1000, chaos_rate: float = 0.2, seed: int | None = None,
-             console: Console | None = None, *, deadline_s: int = 120, timeout_s: float | None = None) -> int:
+             console: Console | None = None, *, deadline_s: int = 120, timeout_s: float | None = None,
+             manifest: Manifest = MANIFEST) -> int:
+    """``orders`` requests of mixed traffic (``soak_traffic``) under chaos; 0 when every invariant held."""
     from agentbus import invariants
     from agentbus.local.chaos import Chaos
 
@@ -963,67 +1228,98 @@ def run_soak(orders: int = 1000, chaos_rate: float = 0.2, seed: int | None = Non
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     chaos = Chaos(chaos_rate, seed=seed)
     run_id = uuid.uuid4().hex[:6]
-    entries = soak_orders(orders, run_id)
-    order_ids = [json.loads(e["Detail"])["order_id"] for e in entries]
+    requests = soak_traffic(orders, run_id, manifest)
+    ids: dict[str, list[str]] = {}
+    for request in requests:
+        ids.setdefault(request.workflow, []).append(request.workflow_id)
+    coordinated = {w.name for w in manifest.coordinated}
+    awaited = [f"{r.workflow}/{r.workflow_id}" for r in requests if r.workflow in coordinated]
+    kinds = Counter(r.kind for r in requests)
     timeout_s = timeout_s if timeout_s is not None else 300 + orders * 1.0
-    console.print(f"[bold]agentbus soak[/bold] — {orders} orders, chaos {chaos_rate} (seed {seed}): duplicates, "
-                  f"crashes before/after the handler, delays, PutEvents partial failures; deadline {deadline_s}s")
+    console.print(f"[bold]agentbus soak[/bold] — {orders} requests ("
+                  + ", ".join(f"{name} {len(v)}" for name, v in ids.items())
+                  + f"; {kinds['conflict']} conflicting pairs, {kinds['unstorable']} unstorable values), "
+                  f"chaos {chaos_rate} (seed {seed}): duplicates, crashes before/after the handler, delays, "
+                  f"PutEvents partial failures; deadline {deadline_s}s")
     started = time.time()
-    with LocalStack(options=RuntimeOptions(deadline_seconds=deadline_s, chaos=chaos)) as stack:
+    with LocalStack(manifest=manifest, options=RuntimeOptions(deadline_seconds=deadline_s, chaos=chaos)) as stack:
         resources = stack.resources
-        seen = Counter()
+        seen: Counter = Counter()
         lock = threading.Lock()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
-            task = progress.add_task("orders with an outcome", total=orders)
+            task = progress.add_task("requests with an outcome", total=len(awaited))
 
             def on_event(event: ObservedEvent) -> None:
                 if event.detail_type in observer.terminal_types:
+                    key = f"{event.workflow}/{event.workflow_id}"
                     with lock:
-                        first = event.workflow_id not in seen
-                        seen[event.workflow_id] += 1
+                        first = key not in seen
+                        seen[key] += 1
                     if first:
                         progress.advance(task)
 
             observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name,
-                                   on_event=on_event).start()
+                                   manifest=manifest, on_event=on_event).start()
             events = stack.client("events")
-            for start in range(0, len(entries), PUT_BATCH):
-                batch = [{**e, "EventBusName": resources.bus_name} for e in entries[start:start + PUT_BATCH]]
-                response = events.put_events(Entries=batch)
+            for batch in put_batches(requests):
+                response = events.put_events(Entries=[{**e, "EventBusName": resources.bus_name} for e in batch])
                 if response.get("FailedEntryCount"):
-                    raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} soak orders")
-            pending = observer.wait_for_outcomes(order_ids, timeout_s)
+                    raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} soak entries: "
+                                       + "; ".join(sorted({str(e.get("ErrorMessage")) for e in response["Entries"]
+                                                           if e.get("ErrorCode")})))
+            pending = observer.wait_for_outcomes(awaited, timeout_s)
+            for name in ids:
+                workflow = manifest.workflow(name)
+                if not workflow.coordinated:
+                    pending |= {f"{name}/{i}" for i in wait_for_results(observer, workflow, ids[name], 60)}
         # Compensations, duplicate deliveries and retried messages may still be in flight: let them land.
         _drain(stack, timeout_s=60)
-        report = invariants.check(stack.client("dynamodb"), resources, observer, {ORDERS: order_ids})
+        report = invariants.check_until_held(stack.client("dynamodb"), resources, observer, ids, manifest)
+        edge_violations = edge_case_violations(requests, observer)
         observer.stop()
         stats = stack.runtime.stats
         dead_letters = _dead_letter_counts(stack)
 
     elapsed = time.time() - started
-    console.print(f"\n{orders} orders in {elapsed:.0f} s; outcomes: "
+    console.print(f"\n{orders} requests in {elapsed:.0f} s; outcomes: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())))
-    console.print(f"outcome events delivered: {sum(seen.values())} for {len(seen)} orders "
+    for name in ids:
+        statuses = Counter(str(observer.outcomes(i, name)[0].detail.get("status")) for i in ids[name]
+                           if observer.outcomes(i, name))
+        if statuses:
+            console.print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    for kind in ("conflict", "unstorable"):
+        statuses = Counter(str(observer.outcomes(r.workflow_id, r.workflow)[0].detail.get("status"))
+                           for r in requests if r.kind == kind and observer.outcomes(r.workflow_id, r.workflow))
+        if kinds[kind]:
+            console.print(f"  {kind} ({kinds[kind]}): " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+                                                          or "no outcome"))
+    console.print(f"outcome events delivered: {sum(seen.values())} for {len(seen)} requests "
                   f"({report.duplicate_deliveries} duplicate deliveries, each with the same idempotency key)")
     injected = ", ".join(f"{k} {v}" for k, v in sorted(chaos.injected.items())) or "nothing"
     console.print(f"chaos injected: {injected}")
     console.print("function invocations: " + ", ".join(
         f"{n} {s.invocations} ({s.failed_records} records retried, {s.crashed_invocations} crashed)"
         for n, s in stats.items()))
-    console.print("dead letters: " + (", ".join(f"{k} {v}" for k, v in dead_letters.items() if v) or "none"))
+    console.print("dead letters: " + (", ".join(f"{k} {v}" for k, v in dead_letters.items() if v) or "none")
+                  + (f" (the second version of each of {kinds['conflict']} conflicting pairs is refused, "
+                     "dead-lettered with its reason)" if kinds["conflict"] else ""))
     if pending:
-        console.print(f"[red]no outcome within {timeout_s:.0f}s for {len(pending)} orders, e.g. "
+        console.print(f"[red]nothing final within {timeout_s:.0f}s for {len(pending)} requests, e.g. "
                       f"{', '.join(sorted(pending)[:5])}[/red]")
-    if report.held and not pending:
-        console.print(f"[green]invariants held[/green]: every one of {orders} orders has exactly one outcome, stock "
-                      "conserved (on hand + reserved = initial for every SKU), no reservation held by a failed "
-                      "order, the orders table agrees with the outcome events")
+    violations = report.violations + edge_violations
+    if not violations and not pending:
+        console.print(f"[green]invariants held[/green]: each of {len(awaited)} coordinated requests has exactly one "
+                      "outcome and its main table agrees; every standalone request got one result per agent and no "
+                      "workflow record; each workflow's own invariants (orders: stock conserved, nothing reserved "
+                      "for an order that did not complete); every unstorable value REJECTED naming its field; each "
+                      "conflicting pair's outcome counts one version")
         return 0
-    for violation in report.violations[:50]:
+    for violation in violations[:50]:
         console.print(f"[red]  - {violation}[/red]")
-    if len(report.violations) > 50:
-        console.print(f"[red]  … and {len(report.violations) - 50} more[/red]")
+    if len(violations) > 50:
+        console.print(f"[red]  … and {len(violations) - 50} more[/red]")
     return 1
 
 

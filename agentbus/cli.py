@@ -193,17 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     local("catalogue", "print the event catalogue (Markdown) derived from the manifest")
 
-    bench = local("bench", "benchmark on the local runtime: parallel vs chained, cost per million")
-    bench.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    bench = local("bench", "benchmark on the local runtime: parallel vs chained, cost per million, "
+                           "for every coordinated workflow")
+    bench.add_argument("--workflow", action="append", metavar="NAME",
+                       help="benchmark only this coordinated workflow (repeatable; default: every coordinated "
+                            "workflow of the manifest; the first one's figures are also results.json's top level)")
+    bench.add_argument("--quick", action="store_true", help="a smaller run, a minute or two")
     bench.add_argument("--levels", type=lambda t: [_positive_int(x) for x in t.split(",")], metavar="N,N,…",
                        help="concurrency levels (default 1,10,100,1000; quick: 1,10,50)")
     bench.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
-                       help="simulated agent work (default fraud=300,inventory=100,shipping=200)")
+                       help="simulated agent work by agent name, e.g. fraud=300,inventory=100 (default: each "
+                            "agent's simulated_work_ms in the manifest; agents not named do none)")
     bench.add_argument("--output", default="bench/results.json", metavar="PATH", help="where to write the results")
     bench.add_argument("--chart", default="bench/chart.html", metavar="PATH", help="where to write the chart page")
 
-    soak = local("soak", "many orders under chaos on the local runtime; checks every invariant")
-    soak.add_argument("--orders", type=_positive_int, default=1000, metavar="N", help="how many orders to put")
+    soak = local("soak", "mixed traffic of every workflow under chaos on the local runtime, with conflicting "
+                         "versions and unstorable values; checks every invariant")
+    soak.add_argument("--orders", type=_positive_int, default=1000, metavar="N",
+                      help="how many requests to put, the manifest's workflows in turn (default: 1000)")
     soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE", help="inject faults at this rate (0-1)")
     soak.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
     return parser
@@ -255,7 +262,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentbus.bench import run_bench
 
         return run_bench(quick=args.quick, levels=args.levels, work_profile=args.work, output=args.output,
-                         chart=args.chart, console=console)
+                         chart=args.chart, console=console, workflows=args.workflow)
     if args.verb == "soak":
         from agentbus.bench import run_soak
 

@@ -266,6 +266,9 @@ class Workflow:
     invariants: str | None = None
     # Sample ``events/`` files (PutEvents entries) that ``agentbus demo`` puts for this workflow.
     samples: tuple[str, ...] = ()
+    # An import path of ``make(workflow, prefix, count) -> [PutEvents entry, ...]``: the benchmark's requests
+    # for this workflow, ids ``<prefix>-00000`` on. None: copies of its first sample trigger under new ids.
+    workload: str | None = None
 
     @property
     def coordinated(self) -> bool:

@@ -52,6 +52,7 @@ ORDER_FULFILLMENT = Workflow(
     projection=Projection(table="orders", function="functions.orders.projection:order_item"),
     invariants="functions.orders.invariants:check",
     samples=('events/order-placed.json', 'events/orders-batch.json'),
+    workload="functions.orders.workload:bench_orders",
     agents=(
         Agent(
             name="fraud",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from agentbus.bench import Harness, parse_time
+from functions.manifest import MANIFEST
 
 
 def test_parallel_harness_counts_each_call_where_it_belongs():
     with Harness(chained=False, work_profile={}) as harness:
-        run = harness.run_level(2, "itest", timeout_s=60)
+        run = harness.run_level(2, "itest", timeout_s=60)  # the manifest's first coordinated workflow: orders
+    assert run.workflow == "order-fulfillment"
     assert run.missing == [] and run.completed == 2
     assert run.statuses == {"COMPLETED": 2}
     calls = run.calls
@@ -23,11 +25,40 @@ def test_parallel_harness_counts_each_call_where_it_belongs():
     assert run.lambda_usage["coordinator"]["records"] == 2 * 4
 
 
+def test_harness_runs_the_access_request_workflow_in_both_modes():
+    """Any coordinated workflow: its requests from its sample, its agents chained in manifest order."""
+    access = MANIFEST.workflow("access-request")
+    profile = {agent.name: 20 for agent in access.agents}
+    with Harness(chained=False, work_profile=profile) as harness:
+        parallel = harness.run_level(2, "itest", timeout_s=60, workflow="access-request")
+        sizes = harness.item_sizes(access)
+        row = harness.dynamodb.get_item(TableName=harness.stack.resources.tables["access-requests"],
+                                        Key={"request_id": {"S": "bench-itest-parallel-2-00000"}})
+    assert parallel.workflow == "access-request" and parallel.missing == []
+    assert parallel.statuses == {"COMPLETED": 2}
+    assert row["Item"]["status"]["S"] == "COMPLETED"
+    assert {"workflows", "access-requests", "directory", "workflow-update-units"} <= set(sizes)
+    assert "inventory" not in sizes and "orders" not in sizes  # only the tables this workflow uses
+    # Only this workflow's functions worked: its 3 agents once per request, the coordinator per trigger + result.
+    worked = {name for name, usage in parallel.lambda_usage.items() if usage["records"]}
+    assert worked == {"identity", "policy", "risk", "coordinator"}
+    assert parallel.lambda_usage["coordinator"]["records"] == 2 * 4
+    assert parallel.calls.put_entries["function"] == 2 * 4
+
+    with Harness(chained=True, work_profile=profile) as harness:
+        chained = harness.run_level(1, "itest", timeout_s=60, workflow="access-request")
+        outcome = harness.observer.outcomes("bench-itest-chained-1-00000", "access-request")[0]
+    assert chained.missing == [] and chained.statuses == {"COMPLETED": 1}
+    results = outcome.detail["results"]
+    assert parse_time(results["identity"]["finished_at"]) <= parse_time(results["policy"]["started_at"])
+    assert parse_time(results["policy"]["finished_at"]) <= parse_time(results["risk"]["started_at"])
+    assert all(chained.lambda_usage[agent]["records"] == 1 for agent in ("identity", "policy", "risk"))
+
+
 def test_chained_harness_runs_the_agents_one_after_the_other():
     with Harness(chained=True, work_profile={"fraud": 30, "inventory": 30, "shipping": 30}) as harness:
-        run = harness.run_level(1, "itest", timeout_s=60)
-        order_id = next(iter(harness.observer.by_workflow))
-        outcome = harness.observer.outcomes(order_id)[0]
+        run = harness.run_level(1, "itest", timeout_s=60, workflow="order-fulfillment")
+        outcome = harness.observer.outcomes("bench-itest-chained-1-00000", "order-fulfillment")[0]
     assert run.missing == [] and run.statuses == {"COMPLETED": 1}
     results = outcome.detail["results"]
     assert parse_time(results["fraud"]["finished_at"]) <= parse_time(results["inventory"]["started_at"])
