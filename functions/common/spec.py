@@ -368,7 +368,7 @@ class Manifest:
                 problems.append(f"workflow {workflow.name!r} projects into unknown table "
                                 f"{workflow.projection.table!r}")
             if workflow.projection and not workflow.coordinated:
-                problems.append(f"workflow {workflow.name!r} is standalone (no outcomes), so it cannot have a projection")
+                problems.append(f"workflow {workflow.name!r} is standalone (no outcomes): it cannot have a projection")
             if workflow.coordinated and workflow.deadline_s <= 0:
                 problems.append(f"workflow {workflow.name!r}: deadline_s must be > 0")
             for agent in workflow.agents:
