@@ -138,6 +138,8 @@ class WorkflowRecord:
     deadline_at: str | None = None
     schedule_name: str | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Results received before the trigger for another version than their agent's slot holds: (agent, version).
+    alternatives: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     late_results: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Other versions of the trigger, refused: [{trigger_digest, event_id, received_at}].
     refused: list[dict[str, Any]] = field(default_factory=list)
@@ -156,8 +158,12 @@ class WorkflowRecord:
         """The results that count: those stamped with the stored trigger's version (none before it)."""
         if not self.trigger_seen:
             return {}
-        return {agent: result for agent, result in self.results.items()
-                if result.get("trigger_digest") == self.trigger_digest}
+        counted = {agent: result for agent, result in self.results.items()
+                   if result.get("trigger_digest") == self.trigger_digest}
+        for (agent, version), result in sorted(self.alternatives.items()):
+            if version == self.trigger_digest and agent not in counted:
+                counted[agent] = result
+        return dict(sorted(counted.items()))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ attribute                  type  meaning
                                  (its key, the slot's name: ``<workflow_id>:<agent>``), and put back on
                                  reading. Every write counts its size in 1 KB write units, so nothing that
                                  can be derived is stored
+``result_<agent>@<v>``      M     a result that arrived before the trigger for version ``v`` while the slot
+                                 held another version's: kept beside it, counted if ``v`` is the trigger's
+                                 (at most ``logic.MAX_REFUSED_VERSIONS``; ``alternative_count`` counts them)
 ``late_<agent>``           M     a result that arrived after the finish: kept for the record, decides nothing
 ``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
 ``refusal_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
@@ -75,6 +78,8 @@ from functions.coordinator.logic import MAX_REFUSED_VERSIONS, WorkflowRecord, mi
 from functions.coordinator.logic import schedule_name as derived_schedule_name
 
 RESULT_PREFIX = "result_"
+# ``result_<agent>@<version>``: a result received before the trigger, for another version than its slot holds.
+VERSION_MARK = "@"
 LATE_PREFIX = "late_"
 REFUSED_PREFIX = "refused_"
 # The trigger kept in the record: larger ones are refused at validation (functions.common.storable) and only
@@ -362,7 +367,14 @@ class WorkflowStore:
             raise RuntimeError(f"workflow {workflow_id!r}: result refused but no record found")
         if existing.trigger_seen and existing.trigger_digest != result.get("trigger_digest"):
             return "other-version", existing
-        if agent in existing.results:
+        version = result.get("trigger_digest")
+        held = existing.results.get(agent, {})
+        if (agent in existing.results and held.get("trigger_digest") != version and not existing.trigger_seen
+                and existing.status is WorkflowStatus.RUNNING):
+            # Before the trigger, the slot holds a result for another version: this one may be for the version
+            # the trigger will bring, so keep it beside (``result_<agent>@<version>``) rather than drop it.
+            return self._record_alternative(workflow, workflow_id, agent, result, existing)
+        if agent in existing.results or any(a == agent and d == version for a, d in existing.alternatives):
             return "duplicate", existing
         # Finished without this agent's result: keep it aside, once.
         x = _Expression()
@@ -371,6 +383,24 @@ class WorkflowStore:
         record = self._update(workflow, workflow_id, x, f"SET {late} = {x.value(stored)}",
                               f"attribute_not_exists({late})")
         return ("late", record) if record is not None else ("duplicate", existing)
+
+    def _record_alternative(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
+                            existing: WorkflowRecord) -> tuple[str, WorkflowRecord]:
+        x = _Expression()
+        slot = x.name(f"{RESULT_PREFIX}{agent}{VERSION_MARK}{result.get('trigger_digest')}")
+        count = x.name("alternative_count")
+        update = (f"SET {slot} = {x.value(compact_slot(workflow_id, agent, result, workflow))} "
+                  f"ADD {x.name('version')} {x.value(1)}, {count} {x.value(1)}")
+        condition = (f"attribute_not_exists({slot}) AND attribute_not_exists({x.name('trigger_digest')}) "
+                     f"AND {x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
+                     f"AND (attribute_not_exists({count}) OR {count} < {x.value(MAX_REFUSED_VERSIONS)})")
+        record = self._update(workflow, workflow_id, x, update, condition)
+        if record is not None:
+            return "recorded", record
+        reloaded = self.load(workflow, workflow_id) or existing
+        if reloaded.trigger_seen and not existing.trigger_seen:  # the trigger came in meanwhile: count it now
+            return self.record_result(workflow, workflow_id, agent, result, reloaded.deadline_at or "")
+        return "duplicate", reloaded
 
     def finish(self, workflow: str, workflow_id: str, *, expected_version: int, status: WorkflowStatus,
                outcome: dict[str, Any], finished_at: str, lease_until_ms: int,
@@ -511,7 +541,12 @@ class WorkflowStore:
         workflow_id = data["workflow_id"]
         workflow = data["workflow"]
         results = {k[len(RESULT_PREFIX):]: expand_slot(workflow_id, k[len(RESULT_PREFIX):], v, workflow)
-                   for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX)}
+                   for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX) and VERSION_MARK not in k}
+        alternatives = {}
+        for key, value in sorted(data.items()):
+            if key.startswith(RESULT_PREFIX) and VERSION_MARK in key:
+                agent, _, version = key[len(RESULT_PREFIX):].partition(VERSION_MARK)
+                alternatives[(agent, version)] = expand_slot(workflow_id, agent, value, workflow)
         trigger_text = data.get("trigger")
         record = WorkflowRecord(
             workflow_id=workflow_id,
@@ -527,6 +562,7 @@ class WorkflowStore:
             deadline_at=data.get("deadline_at"),
             schedule_name=data.get("schedule_name") or derived_schedule_name(workflow, workflow_id),
             results=results,
+            alternatives=alternatives,
             late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v, workflow)
                           for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
             refused=sorted(({"trigger_digest": k[len(REFUSED_PREFIX):], **v} for k, v in data.items()
@@ -538,6 +574,6 @@ class WorkflowStore:
         )
         outcome = data.get("outcome")
         if outcome is not None:
-            record.outcome = expand_outcome(workflow_id, outcome, record.results, workflow,
+            record.outcome = expand_outcome(workflow_id, outcome, record.counted_results, workflow,
                                             self._id_field(workflow))
         return record

@@ -294,7 +294,7 @@ def test_deadline_seconds_setting_overrides_the_workflow_deadline(h):
 
 
 def test_schedule_name_for_long_or_odd_ids_is_valid_and_distinct(h):
-    ids = ["x" * 128, "ord/1001-é", "ord:1001"]
+    ids = ["x" * 128, "ord/1001+x=y@z", "ord:1001"]
     for workflow_id in ids:
         h.deliver(trigger(load_detail("order-placed.json") | {"order_id": workflow_id}))
         assert h.schedule(workflow_id) is not None  # moto stored it under the derived name
@@ -795,3 +795,18 @@ def test_another_version_of_the_trigger_is_refused_named_and_the_workflow_still_
     assert terminal["detail-type"] == "Order Completed"
     assert {r["trigger_digest"] for r in terminal["detail"]["results"].values()} == {kept}
     assert h.store.get_order(ORDER_ID)["items"] == cheap["detail"]["items"]
+
+
+def test_results_of_two_versions_before_the_trigger_the_kept_versions_count(h):
+    """Both versions' results reach the coordinator before any trigger, the other version's first: the slot
+    holds it, the kept version's result waits beside it and counts once its trigger is the one stored."""
+    racks = load_detail("order-placed-over-limit.json") | {"order_id": ORDER_ID}
+    other = trigger_digest(racks)
+    h.deliver(result("fraud", ok=False, version=other), result("inventory", version=other))
+    h.deliver(*(result(agent) for agent in SUCCESS))  # the sample's version, still no trigger
+    assert h.terminal() == []
+    h.deliver(trigger())
+    [terminal] = h.terminal()
+    assert terminal["detail-type"] == "Order Completed"
+    assert {r["trigger_digest"] for r in terminal["detail"]["results"].values()} == {version_of()}
+    assert h.store.get(ORDER_ID)["outcome"] == terminal["detail"]
