@@ -34,6 +34,8 @@ class Resources:
     consumers: dict[str, ConsumerResources]
     local: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where Scheduler puts a deadline it could not deliver (the deployed stack; None locally).
+    deadline_dlq_arn: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -57,4 +59,5 @@ class Resources:
             "SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
             "POWERTOOLS_SERVICE_NAME": consumer_name,
             "RECORD_CONCURRENCY": str(MANIFEST.consumer(consumer_name).record_concurrency),
+            **({"DEADLINE_DEAD_LETTER_ARN": self.deadline_dlq_arn} if self.deadline_dlq_arn else {}),
         }

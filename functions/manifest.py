@@ -82,7 +82,7 @@ class Consumer:
     max_concurrency: int = 10
     timeout_s: int = 30
     memory_mb: int = 256
-    max_receive_count: int = 3
+    max_receive_count: int = 5
     # Records of one batch processed at once (threads in one invocation); 1 = one after the other.
     record_concurrency: int = 1
     # Tables the function reads or writes, by logical name (see Manifest.tables).

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.manifest import DEADLINE_SOURCE, Manifest
@@ -60,6 +61,24 @@ class CoordinatorState(Construct):
             actions=["events:PutEvents"],
             resources=[bus.event_bus_arn],
             conditions={"StringEquals": {"events:source": DEADLINE_SOURCE}},
+        ))
+
+        # A deadline Scheduler could not put on the bus (retries exhausted) lands here instead of being
+        # dropped; Scheduler sends it with the schedule's execution role, so that role may send to it.
+        self.deadline_dlq = sqs.Queue(
+            self, "DeadlineDeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.scheduler_role.add_to_policy(iam.PolicyStatement(
+            sid="DeadLetterUndeliveredDeadlines",
+            actions=["sqs:SendMessage"],
+            resources=[self.deadline_dlq.queue_arn],
+        ))
+        self.scheduler_role.add_to_policy(iam.PolicyStatement(
+            sid="EncryptedDeadLetterQueue",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key.key_arn],
         ))
 
     @property

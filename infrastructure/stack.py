@@ -28,15 +28,22 @@ POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
 POWERTOOLS_LAYER_VERSION = 27
 
+_STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
 class StackConfig:
-    """The CDK context the stack reads (``cdk synth -c bus_name=...``)."""
+    """The CDK context the stack reads (``cdk synth -c bus_name=...``).
+
+    ``stage`` (e.g. ``dev``) prefixes every name that must be unique per account and region: the stack
+    (``dev-AgentbusStack``), the bus and the schedule group (``dev-agentbus``). Everything else is named by
+    CloudFormation from the stack name, so two stages deploy side by side in one account.
+    """
 
     bus_name: str = BUS_NAME
+    stage: str | None = None
     fraud_limit: str = "10000.00"
     alarm_email: str | None = None
     deadline_seconds: int | None = None
@@ -50,6 +57,7 @@ class StackConfig:
 
         config = cls(
             bus_name=str(get("bus_name") or cls.bus_name),
+            stage=str(get("stage")) if get("stage") else None,
             fraud_limit=str(get("fraud_limit") or cls.fraud_limit),
             alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
@@ -59,7 +67,18 @@ class StackConfig:
         config.validate()
         return config
 
+    @property
+    def stack_name(self) -> str:
+        return f"{self.stage}-{STACK_NAME}" if self.stage else STACK_NAME
+
+    @property
+    def qualified_bus_name(self) -> str:
+        """The deployed bus name, which is also the schedule group's: ``[stage-]bus_name``."""
+        return f"{self.stage}-{self.bus_name}" if self.stage else self.bus_name
+
     def validate(self) -> None:
+        if self.stage is not None and not _STAGE.match(self.stage):
+            raise ValueError(f"stage {self.stage!r}: a letter, then letters, digits or -, at most 32")
         if not _BUS_NAME.match(self.bus_name):
             raise ValueError(f"bus_name {self.bus_name!r}: letters, digits and . _ - only, at most 256")
         try:
@@ -93,9 +112,9 @@ class AgentbusStack(Stack):
         self.manifest = manifest
 
         self.key = encryption_key(self, "Key")
-        self.bus = Bus(self, "Bus", bus_name=config.bus_name, key=self.key)
+        self.bus = Bus(self, "Bus", bus_name=config.qualified_bus_name, key=self.key)
         self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,
-                                      key=self.key, schedule_group_name=config.bus_name)
+                                      key=self.key, schedule_group_name=config.qualified_bus_name)
 
         # Queues and rules of every consumer first: each function's environment names them.
         self.consumers: dict[str, QueueConsumer] = {
@@ -122,6 +141,7 @@ class AgentbusStack(Stack):
             },
             local=False,
             extra={},
+            deadline_dlq_arn=self.state.deadline_dlq.queue_arn,
         )
 
         code = functions_code()
@@ -152,6 +172,9 @@ class AgentbusStack(Stack):
             self, "Observability",
             consumers=list(self.consumers.values()),
             coordinator_service=manifest.coordinator.name,
+            bus_name=config.qualified_bus_name,
+            schedule_group_name=self.state.schedule_group_name,
+            deadline_dlq=self.state.deadline_dlq,
             key=self.key,
             alarm_email=config.alarm_email,
         )

@@ -62,6 +62,13 @@ def test_queue_has_a_dlq_with_the_manifests_max_receive_count_and_14_day_retenti
 
 
 @pytest.mark.parametrize("name", CONSUMERS)
+def test_source_queue_allows_at_least_five_receives(consumers: dict[str, ConsumerView], name: str) -> None:
+    """AWS recommends maxReceiveCount >= 5 for a queue feeding Lambda: a throttled batch returns to the queue
+    and counts as a receive (Lambda developer guide, "SQS retries"); lower, valid events reach the DLQ."""
+    assert consumers[name].queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 5
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
 def test_event_source_mapping_reports_batch_item_failures_with_manifest_batch_and_concurrency(
         consumers: dict[str, ConsumerView], name: str) -> None:
     view = consumers[name]
@@ -98,9 +105,9 @@ def test_function_environment_is_what_settings_parses(
     local_like = Resources(bus_name="b", bus_arn="a", archive_name="r", schedule_group="g", scheduler_role_arn="s",
                            tables={t.logical_name: t.logical_name for t in MANIFEST.tables},
                            consumers={name: ConsumerResources("q", "qa", "d", "da")})
-    # The same variables the local runtime sets, plus the deployment's configuration.
+    # The same variables the local runtime sets, plus the deployment's configuration and the deadline DLQ.
     expected = set(local_like.function_environment(name)) | {
-        "FRAUD_LIMIT", "DEADLINE_SECONDS", "POWERTOOLS_METRICS_NAMESPACE"}
+        "FRAUD_LIMIT", "DEADLINE_SECONDS", "POWERTOOLS_METRICS_NAMESPACE", "DEADLINE_DEAD_LETTER_ARN"}
     assert set(env) == expected
     assert env["POWERTOOLS_SERVICE_NAME"] == name
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "agentbus"
