@@ -8,12 +8,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 STACK ?= AgentbusStack
+# MiniStack (local AWS emulator) for `make rehearse`: its own virtualenv, since it pins a botocore that
+# conflicts with the project's; exact versions and hashes in the requirements file (uv pip compile).
+MINISTACK_VENV := $(TOOLS)/ministack
+MINISTACK := $(MINISTACK_VENV)/bin/ministack
+MINISTACK_REQUIREMENTS := tests/rehearse/ministack-requirements.txt
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export UV_PYTHON_DOWNLOADS := never
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup demo test test-fast up synth deploy destroy lint bench bench-quick soak catalogue clean
+.PHONY: help setup demo test test-fast rehearse up synth deploy destroy lint typecheck bench bench-quick soak catalogue clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +29,11 @@ $(UV):
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(MINISTACK): $(UV) $(MINISTACK_REQUIREMENTS)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(MINISTACK_VENV)
+	$(UV) pip install --quiet --python $(MINISTACK_VENV)/bin/python --require-hashes -r $(MINISTACK_REQUIREMENTS)
 	@touch $@
 
 $(CDK): package.json package-lock.json
@@ -37,6 +47,9 @@ demo: $(VENV)/.synced ## run the main job locally: sample orders through the who
 
 test: $(VENV)/.synced $(CDK) ## run every test (unit, functions, integration, infrastructure, e2e)
 	$(VENV)/bin/pytest $(ARGS)
+
+rehearse: $(VENV)/.synced $(CDK) $(MINISTACK) ## deploy the real app on MiniStack (cdk bootstrap + deploy) and test it end to end
+	$(VENV)/bin/pytest tests/rehearse -m rehearse $(ARGS)
 
 up: $(VENV)/.synced ## local AWS endpoint with the whole topology on http://127.0.0.1:4566
 	$(VENV)/bin/agentbus up $(ARGS)

@@ -26,10 +26,14 @@ class Deployment:
     resources: Resources
 
     def client(self, service: str) -> Any:
-        kwargs: dict[str, Any] = {"config": _CONFIG}
-        if self.endpoint_url:
-            kwargs["endpoint_url"] = self.endpoint_url
-        return self.session.client(service, **kwargs)
+        return _client(self.session, self.endpoint_url, service)
+
+
+def _client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:
+    kwargs: dict[str, Any] = {"config": _CONFIG}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    return session.client(service, **kwargs)  # type: ignore[call-overload]
 
 
 def resolve_endpoint(endpoint_url: str | None) -> str | None:
@@ -49,49 +53,75 @@ def make_session(endpoint_url: str | None) -> boto3.session.Session:
 
 
 def find_deployment(endpoint_url: str | None = None, stack_name: str | None = None) -> Deployment:
+    """The deployment behind an endpoint (``--endpoint-url`` / ``AWS_ENDPOINT_URL``) or on AWS.
+
+    Wherever it is asked, a deployed stack answers first, through its CloudFormation output (AWS, or an
+    emulator that deploys the real template: MiniStack, LocalStack); then the local stack that
+    `agentbus up` provisions, through the SSM parameter it writes.
+    """
     endpoint_url = resolve_endpoint(endpoint_url)
     session = make_session(endpoint_url)
-    if endpoint_url:
-        return Deployment(session, endpoint_url, _local_resources(session, endpoint_url))
-    return Deployment(session, None, _stack_resources(session, stack_name or os.environ.get("AGENTBUS_STACK")
-                                                      or DEFAULT_STACK_NAME))
-
-
-def _local_resources(session: boto3.session.Session, endpoint_url: str) -> Resources:
-    ssm = session.client("ssm", endpoint_url=endpoint_url, config=_CONFIG)
+    stack_name = stack_name or os.environ.get("AGENTBUS_STACK") or DEFAULT_STACK_NAME
+    where = endpoint_url or f"AWS ({session.region_name or 'no region configured'})"
     try:
-        value = ssm.get_parameter(Name=LOCAL_RESOURCES_PARAMETER)["Parameter"]["Value"]
+        resources = _stack_resources(_client(session, endpoint_url, "cloudformation"), stack_name)
+        if resources is None:
+            resources = _local_resources(_client(session, endpoint_url, "ssm"))
     except EndpointConnectionError:
-        raise DeploymentNotFound(
-            f"cannot reach {endpoint_url}: is `agentbus up` running there?") from None
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ParameterNotFound":
+        if endpoint_url:
             raise DeploymentNotFound(
-                f"{endpoint_url} answers but holds no agentbus deployment (start it with `agentbus up`)") from None
-        raise DeploymentNotFound(f"{endpoint_url}: {error.response['Error']['Message']}") from None
-    return Resources.from_json(value)
-
-
-def _stack_resources(session: boto3.session.Session, stack_name: str) -> Resources:
-    region = session.region_name or "(no region configured)"
-    try:
-        stacks = session.client("cloudformation", config=_CONFIG).describe_stacks(StackName=stack_name)["Stacks"]
+                f"cannot reach {endpoint_url}: is `agentbus up` (or the emulator) running there?") from None
+        raise DeploymentNotFound(f"cannot reach AWS in {where}") from None
     except NoCredentialsError:
         raise DeploymentNotFound(
             "no AWS credentials found: configure them (aws configure / AWS_PROFILE), "
             "or pass --endpoint-url for the local stack") from None
-    except EndpointConnectionError as error:
-        raise DeploymentNotFound(f"cannot reach CloudFormation in {region}: {error}") from None
     except ClientError as error:
-        message = error.response["Error"]["Message"]
-        if "does not exist" in message:
-            raise DeploymentNotFound(
-                f"stack {stack_name} is not deployed in {region}: run `make deploy`, "
-                "or pass --endpoint-url for the local stack") from None
-        raise DeploymentNotFound(f"CloudFormation: {message}") from None
+        raise DeploymentNotFound(f"{where}: {error.response['Error'].get('Message') or error}") from None
     except BotoCoreError as error:
-        raise DeploymentNotFound(str(error)) from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        raise DeploymentNotFound(f"{where}: {error}") from None
+    if resources is None:
+        if endpoint_url:
+            raise DeploymentNotFound(
+                f"{endpoint_url} answers but holds no agentbus deployment: neither stack {stack_name} "
+                "(deploy it, or name it with --stack) nor the local stack (start it with `agentbus up`)")
+        raise DeploymentNotFound(
+            f"stack {stack_name} is not deployed in {where}: run `make deploy`, "
+            "or pass --endpoint-url for the local stack")
+    return Deployment(session, endpoint_url, resources)
+
+
+def _stack_resources(cloudformation: Any, stack_name: str) -> Resources | None:
+    """The stack's ``AgentbusResources`` output; None if the stack does not exist here."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        if _absent(error):
+            return None
+        raise
+    if not stacks:
+        return None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs") or []}
     if RESOURCES_OUTPUT_KEY not in outputs:
         raise DeploymentNotFound(f"stack {stack_name} has no {RESOURCES_OUTPUT_KEY} output: is it an agentbus stack?")
     return Resources.from_json(outputs[RESOURCES_OUTPUT_KEY])
+
+
+def _local_resources(ssm: Any) -> Resources | None:
+    """What `agentbus up` wrote; None if it holds no such parameter."""
+    try:
+        value = ssm.get_parameter(Name=LOCAL_RESOURCES_PARAMETER)["Parameter"]["Value"]
+    except ClientError as error:
+        if _absent(error):
+            return None
+        raise
+    return Resources.from_json(value)
+
+
+def _absent(error: ClientError) -> bool:
+    """Not there: a missing stack or parameter, or an endpoint that does not serve that API at all."""
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (code == "ParameterNotFound" or (code == "ValidationError" and "does not exist" in message)
+            or status in (404, 501))

@@ -46,6 +46,15 @@ TABLE_ACTIONS = (
 KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
 
+def protected_queue(scope: Construct, id: str, key: kms.IKey, *,
+                    visibility_timeout: Duration | None = None,
+                    dead_letter_queue: sqs.DeadLetterQueue | None = None) -> sqs.Queue:
+    """Every agentbus queue: encrypted with the stack's key, TLS only, kept as long as SQS allows."""
+    return sqs.Queue(scope, id, encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+                     retention_period=RETENTION, visibility_timeout=visibility_timeout,
+                     dead_letter_queue=dead_letter_queue)
+
+
 def rule_name(consumer: str, subscription: str) -> str:
     """``coordinator-results``: unique on the bus (each stage has its own bus), so alarms can name it."""
     name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{consumer}-{subscription}")
@@ -78,13 +87,9 @@ class QueueConsumer(Construct):
         self.key = key
         self.bus = bus
 
-        # Both queues: encrypted with the stack's key, TLS only, kept as long as SQS allows.
-        protected = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key, "enforce_ssl": True,
-                     "retention_period": RETENTION}
-        self.dlq = sqs.Queue(self, "DeadLetterQueue", **protected)
-        self.queue = sqs.Queue(
-            self, "Queue",
-            **protected,
+        self.dlq = protected_queue(self, "DeadLetterQueue", key)
+        self.queue = protected_queue(
+            self, "Queue", key,
             visibility_timeout=Duration.seconds(consumer.visibility_timeout_s),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=consumer.max_receive_count, queue=self.dlq),
         )

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.manifest import DEADLINE_SOURCE, Manifest
 
-from .consumer import construct_id
+from .consumer import construct_id, protected_queue
 
 SCHEDULER_PRINCIPAL = "scheduler.amazonaws.com"
 
@@ -65,11 +64,7 @@ class CoordinatorState(Construct):
 
         # A deadline Scheduler could not put on the bus (retries exhausted) lands here instead of being
         # dropped; Scheduler sends it with the schedule's execution role, so that role may send to it.
-        self.deadline_dlq = sqs.Queue(
-            self, "DeadlineDeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        self.deadline_dlq = protected_queue(self, "DeadlineDeadLetterQueue", key)
         self.scheduler_role.add_to_policy(iam.PolicyStatement(
             sid="DeadLetterUndeliveredDeadlines",
             actions=["sqs:SendMessage"],

@@ -20,13 +20,10 @@ from .bus import Bus
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
 from .observability import METRICS_NAMESPACE, Observability
+from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
 from .security import encryption_key
 
 STACK_NAME = DEFAULT_STACK_NAME
-# Powertools for AWS Lambda (Python) v3 public layer, published by AWS in every commercial region.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
-POWERTOOLS_LAYER_VERSION = 27
 
 _STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
