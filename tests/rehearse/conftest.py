@@ -8,6 +8,7 @@ session; the tests share them, each with orders of its own.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from tests.rehearse import harness
 BIN = Path(sys.executable).parent
 # Short, so the deadline test waits little; long enough for cold starts of every function on a busy CI box.
 DEADLINE_SECONDS = 40
+REHEARSAL_TIMEOUT_S = 900
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,6 +33,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.rehearse)
+            # The first test also pays for the session's setup: bootstrap and deploy take minutes.
+            item.add_marker(pytest.mark.timeout(REHEARSAL_TIMEOUT_S))
 
 
 @dataclass
@@ -93,7 +97,9 @@ def new_order_id(prefix: str) -> str:
 def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
     started = time.monotonic()
     workdir = tmp_path_factory.mktemp("rehearse")
-    ministack = harness.MiniStack(port=harness.free_port(), log_path=workdir / "ministack.log").start()
+    # REHEARSE_AUTH=true: MiniStack evaluates IAM policies (AUTH=true); see the README for what that gives.
+    auth = os.environ.get("REHEARSE_AUTH", "").lower() == "true"
+    ministack = harness.MiniStack(port=harness.free_port(), log_path=workdir / "ministack.log", auth=auth).start()
     try:
         harness.publish_powertools_layer(ministack.url)
         context = {"deadline_seconds": str(DEADLINE_SECONDS), "powertools_layer_version": str(harness.LAYER_VERSION)}

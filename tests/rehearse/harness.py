@@ -10,6 +10,7 @@ import importlib.metadata as metadata
 import io
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,6 +30,9 @@ MINISTACK_PYTHON = REPO_ROOT / ".tools" / "ministack" / "bin" / "python"
 LAUNCHER = Path(__file__).with_name("launcher.py")
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 ACCOUNT = "000000000000"  # MiniStack's account for any non-numeric access key
+# MiniStack's root key: every key works without AUTH; with AUTH=true (IAM evaluation) the root may do anything
+# and the deployed functions act with their execution roles' credentials.
+ACCESS_KEY = "test"
 REGION = "us-east-1"
 # Published as version 1 under AWS's own account; the stack is deployed with -c powertools_layer_version=1.
 LAYER_VERSION = 1
@@ -36,6 +40,10 @@ LAYER_VERSION = 1
 # X-Ray SDK), plus boto3, which the Lambda runtime ships and MiniStack's worker lacks.
 LAYER_ROOTS = (("aws-lambda-powertools", frozenset({"tracer", "parser"})), ("boto3", frozenset()))
 STACK_NAME = "AgentbusStack"
+
+
+# The CA file every client trusts when MiniStack serves TLS (set by MiniStack.start); None for plain HTTP.
+CA_BUNDLE: str | None = None
 
 
 class RehearsalError(RuntimeError):
@@ -57,15 +65,18 @@ class MiniStack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        # Under AUTH, TLS: the CDK bootstrap bucket's policy denies requests without aws:SecureTransport.
+        return f"{'https' if self.auth else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60) -> MiniStack:
         if not MINISTACK_PYTHON.exists():
             raise RehearsalError(f"{MINISTACK_PYTHON} is missing: run `make rehearse` (it installs MiniStack)")
         env = {**os.environ, "GATEWAY_PORT": str(self.port), "BIND_HOST": "127.0.0.1",
                "AUTH": "true" if self.auth else "false", "MINISTACK_REGION": REGION,
-               "TMPDIR": str(self.log_path.parent)}
+               "TMPDIR": str(self.log_path.parent), "USE_SSL": "1" if self.auth else "0"}
         env.pop("AWS_ENDPOINT_URL", None)  # its Lambda workers get this server's own URL
+        if self.auth:  # its Lambda workers inherit this: the functions' boto3 trusts the server's certificate
+            env["AWS_CA_BUNDLE"] = str(self.log_path.parent / "ministack-tls" / "server.crt")
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen([str(MINISTACK_PYTHON), str(LAUNCHER)], env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
@@ -74,7 +85,11 @@ class MiniStack:
             if self.process.poll() is not None:
                 raise RehearsalError(f"MiniStack exited with {self.process.returncode}: see {self.log_path}")
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{self.url}/_ministack/health", timeout=2).read()
+                urllib.request.urlopen(f"{self.url}/_ministack/health", timeout=2,
+                                       context=ssl._create_unverified_context()).read()
+                if self.auth:  # MiniStack made its certificate under TMPDIR
+                    global CA_BUNDLE
+                    CA_BUNDLE = str(self.log_path.parent / "ministack-tls" / "server.crt")
                 return self
             time.sleep(0.3)
         self.stop()
@@ -125,9 +140,9 @@ def layer_zip(roots: tuple[tuple[str, frozenset[str]], ...] = LAYER_ROOTS) -> by
     return buffer.getvalue()
 
 
-def client(service: str, endpoint: str, account_key: str = "agentbus-rehearsal"):  # noqa: ANN201
+def client(service: str, endpoint: str, account_key: str = ACCESS_KEY):  # noqa: ANN201
     return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=account_key,
-                        aws_secret_access_key="agentbus-rehearsal")
+                        aws_secret_access_key=ACCESS_KEY, verify=CA_BUNDLE if CA_BUNDLE else True)
 
 
 def publish_powertools_layer(endpoint: str) -> str:
@@ -146,10 +161,12 @@ def publish_powertools_layer(endpoint: str) -> str:
 def aws_env(endpoint: str) -> dict[str, str]:
     """The environment every CLI (cdk, aws, agentbus) gets: this endpoint, throwaway credentials."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "CDK_"))}
-    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "agentbus-rehearsal",
-                "AWS_SECRET_ACCESS_KEY": "agentbus-rehearsal", "AWS_REGION": REGION,
+    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": ACCESS_KEY, "AWS_REGION": REGION,
                 "AWS_DEFAULT_REGION": REGION, "CDK_DISABLE_VERSION_CHECK": "1",
                 "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "AWS_PAGER": ""})
+    if CA_BUNDLE:
+        env.update({"AWS_CA_BUNDLE": CA_BUNDLE, "NODE_EXTRA_CA_CERTS": CA_BUNDLE})
     return env
 
 

@@ -10,6 +10,10 @@ Bridged here, each as AWS behaves:
 - Scheduler's ``EventBridgeParameters``: a schedule whose target is an event bus puts its event with the
   target's ``DetailType`` and ``Source`` on AWS; MiniStack sends "Scheduled Event" from "aws.scheduler",
   which no deadline rule matches. The wrapper below applies the two parameters to a schedule's event.
+- Under ``AUTH=true`` (IAM evaluation), two request facts AWS gives IAM and MiniStack does not: the
+  ``events:source`` condition key of PutEvents (the functions' roles may publish only under their own
+  source), and the schedule's group in its ARN (MiniStack always says ``schedule/default/NAME``, so a
+  grant on ``schedule/agentbus/*`` never matched).
 """
 
 from __future__ import annotations
@@ -85,9 +89,49 @@ def apply_scheduler_eventbridge_parameters() -> None:
     eventbridge._invoke_target = invoke
 
 
+def complete_iam_request_facts() -> None:
+    from ministack.core import iam_actions
+
+    extract_resource_arn = iam_actions.extract_resource_arn
+    request_tag_context = iam_actions.request_tag_context
+
+    def resource_arn(service: str, method: str, path: str, headers: dict, body: bytes, query_params: dict,
+                     region: str, account_id: str) -> str:
+        arn = extract_resource_arn(service, method, path, headers, body, query_params, region, account_id)
+        prefix = f"arn:aws:scheduler:{region}:{account_id}:schedule/default/"
+        if service == "scheduler" and arn.startswith(prefix):
+            group = _json(body).get("GroupName") or _first(query_params.get("groupName")) or "default"
+            arn = f"arn:aws:scheduler:{region}:{account_id}:schedule/{group}/{arn[len(prefix):]}"
+        return arn
+
+    def condition_context(service: str, iam_action: str, body: bytes, params: dict) -> dict:
+        context = dict(request_tag_context(service, iam_action, body, params))
+        if iam_action == "events:PutEvents":
+            sources = sorted({entry.get("Source", "") for entry in _json(body).get("Entries") or []})
+            if sources:
+                context["events:source"] = sources[0] if len(sources) == 1 else sources
+        return context
+
+    iam_actions.extract_resource_arn = resource_arn
+    iam_actions.request_tag_context = condition_context
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
+
+
 def main() -> None:
     register()
     apply_scheduler_eventbridge_parameters()
+    complete_iam_request_facts()
     from ministack.app import main as ministack_main
 
     sys.argv = [sys.argv[0]]
