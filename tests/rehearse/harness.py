@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 from packaging.requirements import Requirement
@@ -140,7 +141,7 @@ def layer_zip(roots: tuple[tuple[str, frozenset[str]], ...] = LAYER_ROOTS) -> by
     return buffer.getvalue()
 
 
-def client(service: str, endpoint: str, account_key: str = ACCESS_KEY):  # noqa: ANN201
+def client(service: str, endpoint: str, account_key: str = ACCESS_KEY) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=account_key,
                         aws_secret_access_key=ACCESS_KEY, verify=CA_BUNDLE if CA_BUNDLE else True)
 
