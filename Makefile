@@ -7,13 +7,21 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
-STACK ?= AgentbusStack
+# STAGE=dev deploys a second copy: stack dev-AgentbusStack, bus and schedule group dev-agentbus.
+STAGE ?=
+STACK ?= $(if $(STAGE),$(STAGE)-)AgentbusStack
+CONTEXT := $(if $(STAGE),-c stage=$(STAGE))
+# MiniStack (local AWS emulator) for `make rehearse`: its own virtualenv, since it pins a botocore that
+# conflicts with the project's; exact versions and hashes in the requirements file (uv pip compile).
+MINISTACK_VENV := $(TOOLS)/ministack
+MINISTACK := $(MINISTACK_VENV)/bin/ministack
+MINISTACK_REQUIREMENTS := tests/rehearse/ministack-requirements.txt
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export UV_PYTHON_DOWNLOADS := never
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup demo test test-fast up synth deploy destroy lint bench bench-quick soak catalogue clean
+.PHONY: help setup demo test test-fast rehearse up synth bootstrap deploy destroy lint typecheck bench bench-quick soak catalogue clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +34,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
+$(MINISTACK): $(UV) $(MINISTACK_REQUIREMENTS)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(MINISTACK_VENV)
+	$(UV) pip install --quiet --python $(MINISTACK_VENV)/bin/python --require-hashes -r $(MINISTACK_REQUIREMENTS)
+	@touch $@
+
 $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -35,24 +48,35 @@ setup: $(VENV)/.synced $(CDK) ## install the pinned Python dependencies and CDK 
 demo: $(VENV)/.synced ## run the main job locally: sample orders through the whole topology on moto
 	$(VENV)/bin/agentbus demo $(ARGS)
 
-test: $(VENV)/.synced $(CDK) ## run every test (unit, functions, integration, infrastructure, e2e)
+test: $(VENV)/.synced $(CDK) ## run every test (unit, functions, integration, infrastructure, e2e) but the rehearsal
 	$(VENV)/bin/pytest $(ARGS)
+
+rehearse: $(VENV)/.synced $(CDK) $(MINISTACK) ## deploy the real app on MiniStack (cdk bootstrap + deploy) and test it end to end
+	$(VENV)/bin/pytest tests/rehearse -m rehearse $(ARGS)
 
 up: $(VENV)/.synced ## local AWS endpoint with the whole topology on http://127.0.0.1:4566
 	$(VENV)/bin/agentbus up $(ARGS)
 
 synth: $(VENV)/.synced $(CDK) ## synthesize the CloudFormation template into cdk.out/
-	$(CDK) synth --quiet $(ARGS)
+	$(CDK) synth --quiet $(CONTEXT) $(ARGS)
 	@echo "template: cdk.out/$(STACK).template.json"
 
-deploy: $(VENV)/.synced $(CDK) ## cdk deploy to the account and region of your AWS credentials
-	$(CDK) deploy $(STACK) $(ARGS)
+bootstrap: $(VENV)/.synced $(CDK) ## cdk bootstrap the account and region of your AWS credentials (once per account/region)
+	$(CDK) bootstrap $(CONTEXT) $(ARGS)
 
-destroy: $(VENV)/.synced $(CDK) ## cdk destroy (the orders table is retained)
-	$(CDK) destroy $(STACK) $(ARGS)
+deploy: $(VENV)/.synced $(CDK) ## cdk deploy to the account and region of your AWS credentials (asks to approve IAM changes)
+	$(CDK) deploy $(STACK) $(CONTEXT) $(ARGS)
+
+destroy: $(VENV)/.synced $(CDK) ## cdk destroy (the orders table and its KMS key are retained)
+	$(CDK) destroy $(STACK) $(CONTEXT) $(ARGS)
 
 lint: $(VENV)/.synced ## ruff on the code; cfn-lint runs on the synthesized template in the tests
 	$(VENV)/bin/ruff check .
+
+# mypy (strict, see [tool.mypy] in pyproject.toml) on the whole code: the Lambda code, the CDK app, the CLI.
+TYPED := functions infrastructure app.py agentbus
+typecheck: $(VENV)/.synced ## mypy (strict, see [tool.mypy] in pyproject.toml) on functions/, infrastructure/, agentbus/
+	$(VENV)/bin/mypy $(TYPED)
 
 bench: $(VENV)/.synced ## full benchmark of each coordinated workflow: 1, 10, 100, 1000 concurrent requests, parallel vs chained, cost per million
 	$(VENV)/bin/agentbus bench $(ARGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The CDK app: `make synth` runs it through cdk.json (`node_modules/.bin/cdk synth`).
 
-Context (``-c name=value``): ``bus_name`` (default ``agentbus``), ``fraud_limit`` (default ``10000.00``),
+Context (``-c name=value``): ``stage`` (optional: prefixes the stack, bus and schedule group names, so two
+copies deploy in one account), ``bus_name`` (default ``agentbus``), ``fraud_limit`` (default ``10000.00``),
 ``alarm_email`` (optional: alarms are e-mailed there), ``deadline_seconds`` (optional: overrides every
 workflow's deadline), ``powertools_layer_version`` (optional: the Powertools public layer version).
 cdk-nag's AwsSolutions and Serverless packs always run; an unacknowledged finding fails the synth.
@@ -14,14 +15,15 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from infrastructure.stack import STACK_NAME, AgentbusStack, StackConfig
+from infrastructure.stack import AgentbusStack, StackConfig
 
 
 def create_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> tuple[cdk.App, AgentbusStack]:
     app = cdk.App(context=context, outdir=outdir)
+    config = StackConfig.from_context(app.node)
     stack = AgentbusStack(
-        app, STACK_NAME,
-        config=StackConfig.from_context(app.node),
+        app, config.stack_name,
+        config=config,
         description="agentbus: event-driven agent orchestration (EventBridge, SQS, Lambda, DynamoDB)",
     )
     cdk.Tags.of(app).add("project", "agentbus")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -27,10 +27,14 @@ class Deployment:
     resources: Resources
 
     def client(self, service: str) -> Any:
-        kwargs: dict[str, Any] = {"config": _CONFIG}
-        if self.endpoint_url:
-            kwargs["endpoint_url"] = self.endpoint_url
-        return self.session.client(service, **kwargs)
+        return _client(self.session, self.endpoint_url, service)
+
+
+def _client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:
+    kwargs: dict[str, Any] = {"config": _CONFIG}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    return session.client(service, **kwargs)  # type: ignore[call-overload]
 
 
 def resolve_endpoint(endpoint_url: str | None) -> str | None:
@@ -64,73 +68,103 @@ def check_endpoint_url(endpoint_url: str) -> str:
 
 
 def find_deployment(endpoint_url: str | None = None, stack_name: str | None = None) -> Deployment:
+    """The deployment behind an endpoint (``--endpoint-url`` / ``AWS_ENDPOINT_URL``) or on AWS.
+
+    Wherever it is asked, a deployed stack answers first, through its CloudFormation output (AWS, or an
+    emulator that deploys the real template: MiniStack, LocalStack); then the local stack that
+    `agentbus up` provisions, through the SSM parameter it writes.
+    """
     endpoint_url = resolve_endpoint(endpoint_url)
     if endpoint_url:
         check_endpoint_url(endpoint_url)
     session = make_session(endpoint_url)
-    if endpoint_url:
-        return Deployment(session, endpoint_url, _local_resources(session, endpoint_url))
-    return Deployment(session, None, _stack_resources(session, stack_name or os.environ.get("AGENTBUS_STACK")
-                                                      or DEFAULT_STACK_NAME))
+    stack_name = stack_name or os.environ.get("AGENTBUS_STACK") or DEFAULT_STACK_NAME
+    where = endpoint_url or f"AWS ({session.region_name or 'no region configured'})"
+    try:
+        resources = _stack_resources(_client(session, endpoint_url, "cloudformation"), stack_name)
+        if resources is None:
+            resources = _local_resources(_client(session, endpoint_url, "ssm"))
+    except EndpointConnectionError:
+        if endpoint_url:
+            raise DeploymentNotFound(
+                f"cannot reach {endpoint_url}: is `agentbus up` (or the emulator) running there?") from None
+        raise DeploymentNotFound(f"cannot reach AWS in {where}") from None
+    except NoCredentialsError:
+        raise DeploymentNotFound(
+            "no AWS credentials found: configure them (aws configure / AWS_PROFILE), "
+            "or pass --endpoint-url for the local stack") from None
+    except NotAnAwsEndpoint as error:
+        raise DeploymentNotFound(
+            f"{endpoint_url} answers HTTP {error.status} but is not an AWS endpoint: is another server on that "
+            "port? (start the local stack with `agentbus up`)") from None
+    except ClientError as error:
+        message = error.response["Error"].get("Message") or str(error)
+        raise DeploymentNotFound(f"{where}: {_one_line(message)}") from None
+    except BotoCoreError as error:  # the connection broke, timed out, or the answer was not HTTP
+        raise DeploymentNotFound(f"cannot talk to {where}: {_one_line(str(error))}") from None
+    if resources is None:
+        if endpoint_url:
+            raise DeploymentNotFound(
+                f"{endpoint_url} answers but holds no agentbus deployment: neither stack {stack_name} "
+                "(deploy it, or name it with --stack) nor the local stack (start it with `agentbus up`)")
+        raise DeploymentNotFound(
+            f"stack {stack_name} is not deployed in {where}: run `make deploy`, "
+            "or pass --endpoint-url for the local stack")
+    return Deployment(session, endpoint_url, resources)
 
 
-def _local_resources(session: boto3.session.Session, endpoint_url: str) -> Resources:
-    ssm = session.client("ssm", endpoint_url=endpoint_url, config=_CONFIG)
+def _stack_resources(cloudformation: Any, stack_name: str) -> Resources | None:
+    """The stack's ``AgentbusResources`` output; None if the stack does not exist here."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        if _absent(error):
+            return None
+        raise
+    if not stacks:
+        return None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs") or []}
+    if RESOURCES_OUTPUT_KEY not in outputs:
+        raise DeploymentNotFound(f"stack {stack_name} has no {RESOURCES_OUTPUT_KEY} output: is it an agentbus stack?")
+    return Resources.from_json(outputs[RESOURCES_OUTPUT_KEY])
+
+
+def _local_resources(ssm: Any) -> Resources | None:
+    """What `agentbus up` wrote; None if it holds no such parameter."""
     try:
         response = ssm.get_parameter(Name=LOCAL_RESOURCES_PARAMETER)
-    except EndpointConnectionError:
-        raise DeploymentNotFound(
-            f"cannot reach {endpoint_url}: is `agentbus up` running there?") from None
     except ClientError as error:
-        code = error.response["Error"].get("Code", "")
-        if code == "ParameterNotFound":
-            raise DeploymentNotFound(
-                f"{endpoint_url} answers but holds no agentbus deployment (start it with `agentbus up`)") from None
-        if not code or code.isdigit():  # botocore could not read an AWS error from the answer (HTML, plain text)
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code or "?")
-            raise DeploymentNotFound(
-                f"{endpoint_url} answers HTTP {status} but is not an AWS endpoint: is another server on that port? "
-                "(start the local stack with `agentbus up`)") from None
-        raise DeploymentNotFound(f"{endpoint_url}: {_one_line(error.response['Error'].get('Message', code))}") from None
-    except BotoCoreError as error:  # the connection broke, timed out, or the answer was not HTTP
-        raise DeploymentNotFound(f"cannot talk to {endpoint_url}: {_one_line(str(error))}") from None
+        if _absent(error):
+            return None
+        raise
     value = (response.get("Parameter") or {}).get("Value")
-    if not isinstance(value, str):
-        raise DeploymentNotFound(f"{endpoint_url} answers HTTP {response['ResponseMetadata']['HTTPStatusCode']} "
-                                 "but is not an AWS endpoint: is another server on that port? "
-                                 "(start the local stack with `agentbus up`)")
+    if not isinstance(value, str):  # an HTTP 200 that is no SSM answer
+        raise NotAnAwsEndpoint(response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?"))
     try:
         return Resources.from_json(value)
     except (ValueError, TypeError, KeyError) as error:
-        raise DeploymentNotFound(
-            f"{endpoint_url}: {LOCAL_RESOURCES_PARAMETER} is not an agentbus resources record ({error})") from None
+        raise DeploymentNotFound(f"{LOCAL_RESOURCES_PARAMETER} is not an agentbus resources record ({error})") from None
+
+
+class NotAnAwsEndpoint(Exception):
+    def __init__(self, status: Any) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+def _absent(error: ClientError) -> bool:
+    """Not there: a missing stack or parameter, or an AWS endpoint that does not serve that API at all.
+    An answer with no AWS error code at all (an HTML page, plain text) is another server: NotAnAwsEndpoint."""
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code == "ParameterNotFound" or (code == "ValidationError" and "does not exist" in message):
+        return True
+    if not code or code.isdigit():
+        raise NotAnAwsEndpoint(status or code or "?")
+    return status in (404, 501)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[:limit] + "…"
-
-
-def _stack_resources(session: boto3.session.Session, stack_name: str) -> Resources:
-    region = session.region_name or "(no region configured)"
-    try:
-        stacks = session.client("cloudformation", config=_CONFIG).describe_stacks(StackName=stack_name)["Stacks"]
-    except NoCredentialsError:
-        raise DeploymentNotFound(
-            "no AWS credentials found: configure them (aws configure / AWS_PROFILE), "
-            "or pass --endpoint-url for the local stack") from None
-    except EndpointConnectionError as error:
-        raise DeploymentNotFound(f"cannot reach CloudFormation in {region}: {error}") from None
-    except ClientError as error:
-        message = error.response["Error"]["Message"]
-        if "does not exist" in message:
-            raise DeploymentNotFound(
-                f"stack {stack_name} is not deployed in {region}: run `make deploy`, "
-                "or pass --endpoint-url for the local stack") from None
-        raise DeploymentNotFound(f"CloudFormation: {message}") from None
-    except BotoCoreError as error:
-        raise DeploymentNotFound(str(error)) from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    if RESOURCES_OUTPUT_KEY not in outputs:
-        raise DeploymentNotFound(f"stack {stack_name} has no {RESOURCES_OUTPUT_KEY} output: is it an agentbus stack?")
-    return Resources.from_json(outputs[RESOURCES_OUTPUT_KEY])

@@ -35,6 +35,8 @@ class Resources:
     consumers: dict[str, ConsumerResources]
     local: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where Scheduler puts a deadline it could not deliver (the deployed stack; None locally).
+    deadline_dlq_arn: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -54,6 +56,6 @@ class Resources:
             bus_name=self.bus_name, bus_arn=self.bus_arn, tables=self.tables,
             dead_letter_queue_url=self.consumers[consumer_name].dlq_url,
             schedule_group=self.schedule_group, scheduler_role_arn=self.scheduler_role_arn,
-            schedule_dead_letter_arn=self.extra.get("schedule_dead_letter_arn"),
+            schedule_dead_letter_arn=self.deadline_dlq_arn,
             parameters=parameters, deadline_seconds=deadline_seconds,
         )

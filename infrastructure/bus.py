@@ -1,10 +1,16 @@
-"""The custom event bus, its archive (every event, for replay) and its resource policy."""
+"""The custom event bus, its archive (every event, for replay) and its resource policy.
+
+The policy is one document on the bus itself (``AWS::Events::EventBus`` ``Policy``), not one
+``AWS::Events::EventBusPolicy`` per statement: those take their statement id as physical id, unique per
+account and region (a second stack, or a renamed bus, failed to deploy), and several of them update the
+one bus policy in parallel through PutPermission, which is not safe concurrently.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -30,12 +36,19 @@ class Bus(Construct):
             retention_days=int(ARCHIVE_RETENTION.to_days()),
             kms_key_identifier=key.key_arn,
         )
+        # The bus's own ARN from its name: Fn::GetAtt on the bus inside its own policy would be circular.
+        self._own_arn = Stack.of(self).format_arn(service="events", resource="event-bus", resource_name=bus_name)
+        self.policy = iam.PolicyDocument()
+        # Resolved at synth time, so statements added later (reserve_sources) are in it.
+        bus = self.event_bus.node.default_child
+        assert isinstance(bus, events.CfnEventBus)
+        bus.policy = self.policy
         # Only this account may put events on the bus.
-        self._add_statement(iam.PolicyStatement(
+        self.policy.add_statements(iam.PolicyStatement(
             sid="OnlyThisAccountPutsEvents",
             principals=[iam.AccountRootPrincipal()],
             actions=["events:PutEvents"],
-            resources=[self.event_bus.event_bus_arn],
+            resources=[self._own_arn],
         ))
 
     @property
@@ -49,24 +62,14 @@ class Bus(Construct):
         account, even one whose identity policy allows ``events:PutEvents``.
         """
         for index, (source, role) in enumerate(sorted(owners.items())):
-            self._add_statement(iam.PolicyStatement(
+            self.policy.add_statements(iam.PolicyStatement(
                 sid=f"ReservedSource{index}",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=["events:PutEvents"],
-                resources=[self.event_bus.event_bus_arn],
+                resources=[self._own_arn],
                 conditions={
                     "StringEquals": {"events:source": source},
                     "ArnNotEquals": {"aws:PrincipalArn": role.role_arn},
                 },
             ))
-
-    def _add_statement(self, statement: iam.PolicyStatement) -> events.CfnEventBusPolicy:
-        # One AWS::Events::EventBusPolicy per statement, as CDK's EventBus.add_to_resource_policy does,
-        # written at the L1 level to keep the statement exactly as given.
-        return events.CfnEventBusPolicy(
-            self, statement.sid,
-            event_bus_name=self.event_bus.event_bus_name,
-            statement_id=statement.sid,
-            statement=statement.to_statement_json(),
-        )

@@ -7,6 +7,8 @@ then each function.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy
@@ -27,6 +29,7 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # EventBridge's own retry window for delivering to the queue; what still fails lands in the DLQ.
 TARGET_RETRY_ATTEMPTS = 185
 TARGET_MAX_EVENT_AGE = Duration.hours(24)
+RULE_NAME_MAX = 64
 
 # DynamoDB actions a function may use on the tables the manifest gives it (TransactWriteItems and
 # TransactGetItems are authorized through these item-level actions).
@@ -41,6 +44,24 @@ TABLE_ACTIONS = (
 )
 # What a function needs on the customer-managed key: read/write encrypted queues and tables.
 KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+
+
+def protected_queue(scope: Construct, id: str, key: kms.IKey, *,
+                    visibility_timeout: Duration | None = None,
+                    dead_letter_queue: sqs.DeadLetterQueue | None = None) -> sqs.Queue:
+    """Every agentbus queue: encrypted with the stack's key, TLS only, kept as long as SQS allows."""
+    return sqs.Queue(scope, id, encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+                     retention_period=RETENTION, visibility_timeout=visibility_timeout,
+                     dead_letter_queue=dead_letter_queue)
+
+
+def rule_name(consumer: str, subscription: str) -> str:
+    """``coordinator-results``: unique on the bus (each stage has its own bus), so alarms can name it."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{consumer}-{subscription}")
+    if len(name) > RULE_NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:RULE_NAME_MAX - 9]}-{digest}"
+    return name
 
 
 def construct_id(name: str) -> str:
@@ -66,13 +87,9 @@ class QueueConsumer(Construct):
         self.key = key
         self.bus = bus
 
-        # Both queues: encrypted with the stack's key, TLS only, kept as long as SQS allows.
-        protected = {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key, "enforce_ssl": True,
-                     "retention_period": RETENTION}
-        self.dlq = sqs.Queue(self, "DeadLetterQueue", **protected)
-        self.queue = sqs.Queue(
-            self, "Queue",
-            **protected,
+        self.dlq = protected_queue(self, "DeadLetterQueue", key)
+        self.queue = protected_queue(
+            self, "Queue", key,
             visibility_timeout=Duration.seconds(consumer.visibility_timeout_s),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=consumer.max_receive_count, queue=self.dlq),
         )
@@ -85,6 +102,7 @@ class QueueConsumer(Construct):
         for subscription in subscriptions:
             rule = events.CfnRule(
                 self, f"{construct_id(subscription.name)}Rule",
+                name=rule_name(consumer.name, subscription.name),
                 event_bus_name=bus.event_bus_name,
                 description=f"{subscription.name} events for {consumer.name}",
                 event_pattern=subscription.pattern(),

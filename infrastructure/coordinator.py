@@ -12,7 +12,7 @@ from constructs import Construct
 
 from functions.common.spec import DEADLINE_SOURCE, Manifest
 
-from .consumer import construct_id
+from .consumer import construct_id, protected_queue
 
 SCHEDULER_PRINCIPAL = "scheduler.amazonaws.com"
 
@@ -62,6 +62,20 @@ class CoordinatorState(Construct):
             actions=["events:PutEvents"],
             resources=[bus.event_bus_arn],
             conditions={"StringEquals": {"events:source": DEADLINE_SOURCE}},
+        ))
+
+        # A deadline Scheduler could not put on the bus (retries exhausted) lands here instead of being
+        # dropped; Scheduler sends it with the schedule's execution role, so that role may send to it.
+        self.deadline_dlq = protected_queue(self, "DeadlineDeadLetterQueue", key)
+        self.scheduler_role.add_to_policy(iam.PolicyStatement(
+            sid="DeadLetterUndeliveredDeadlines",
+            actions=["sqs:SendMessage"],
+            resources=[self.deadline_dlq.queue_arn],
+        ))
+        self.scheduler_role.add_to_policy(iam.PolicyStatement(
+            sid="EncryptedDeadLetterQueue",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key.key_arn],
         ))
 
     @property

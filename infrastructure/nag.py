@@ -49,8 +49,14 @@ XRAY = Ack(
 )
 DEAD_LETTER_QUEUE = Ack(
     "Serverless-SQSRedrivePolicy",
-    "This queue is itself the dead-letter queue of the consumer's queue (and of its rule targets); a DLQ of "
-    "a DLQ would only hide messages. Its messages are alarmed on and redriven with `agentbus redrive`.",
+    "This queue is itself a dead-letter queue (of a consumer's queue and its rule targets, or of the deadline "
+    "schedules); a DLQ of a DLQ would only hide messages. Its messages are alarmed on.",
+)
+
+DEADLINE_DLQ = Ack(
+    "AwsSolutions-SQS3",
+    "This queue is the dead-letter queue of the deadline schedules' target (DeadLetterConfig set per schedule "
+    "at run time, which cdk-nag cannot see); a DLQ of it would only hide messages. It is alarmed on.",
 )
 
 ALARM_EMAIL = Ack(
@@ -70,6 +76,7 @@ def schedules_finding(stack: AgentbusStack) -> str:
 def acknowledge(stack: AgentbusStack) -> None:
     if stack.observability.email_subscription is not None:
         _acknowledge(stack.observability.email_subscription, (ALARM_EMAIL,))
+    _acknowledge(stack.state.deadline_dlq, (DEAD_LETTER_QUEUE, DEADLINE_DLQ))
     for built in stack.consumers.values():
         if built.function is not None:
             _acknowledge(built.function, (*RUNTIME, *SQS_INVOKED))

@@ -11,11 +11,18 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .consumer import QueueConsumer, construct_id
 
 METRICS_NAMESPACE = "agentbus"  # POWERTOOLS_METRICS_NAMESPACE of every function
+# EventBridge rule target failures (AWS/Events, dimensions EventBusName + RuleName for a custom bus):
+# deliveries that failed for good, and those that could not even reach the target's DLQ.
+RULE_FAILURE_METRICS = ("FailedInvocations", "InvocationsFailedToBeSentToDlq")
+# EventBridge Scheduler (AWS/Scheduler, dimension ScheduleGroup): the deadline could not be put on the bus,
+# was dropped after its retries, or could not reach the deadline DLQ either.
+SCHEDULER_FAILURE_METRICS = ("TargetErrorCount", "InvocationDroppedCount", "InvocationsFailedToBeSentToDeadLetterCount")
 TIMED_OUT_METRIC = "WorkflowsTimedOut"  # emitted by the coordinator with Powertools Metrics
 MIN_MESSAGE_AGE_ALARM_S = 300
 
@@ -34,6 +41,9 @@ class Observability(Construct):
         *,
         consumers: Sequence[QueueConsumer],
         coordinator_service: str,
+        bus_name: str,
+        schedule_group_name: str,
+        deadline_dlq: sqs.IQueue,
         key: kms.IKey,
         alarm_email: str | None = None,
     ) -> None:
@@ -92,6 +102,32 @@ class Observability(Construct):
                     threshold=1,
                     description=f"{name}: function throttled",
                 )
+            for subscription, rule in consumer.rules.items():
+                rule_id = construct_id(subscription)
+                for metric_name in RULE_FAILURE_METRICS:
+                    self._alarm(
+                        f"{prefix}{rule_id}{metric_name}",
+                        cw.Metric(namespace="AWS/Events", metric_name=metric_name,
+                                  dimensions_map={"EventBusName": bus_name, "RuleName": str(rule.name)},
+                                  statistic="Sum", period=five_minutes),
+                        threshold=1,
+                        description=f"{name}: rule {rule.name} could not deliver to the queue ({metric_name})",
+                    )
+        for metric_name in SCHEDULER_FAILURE_METRICS:
+            self._alarm(
+                f"Deadline{metric_name}",
+                cw.Metric(namespace="AWS/Scheduler", metric_name=metric_name,
+                          dimensions_map={"ScheduleGroup": schedule_group_name}, statistic="Sum",
+                          period=five_minutes),
+                threshold=1,
+                description=f"deadline schedules failed to reach the bus ({metric_name})",
+            )
+        self.deadline_dlq_alarm = self._alarm(
+            "DeadlineDeadLetters",
+            deadline_dlq.metric_approximate_number_of_messages_visible(period=one_minute, statistic="Maximum"),
+            threshold=1,
+            description="deadline events Scheduler could not put on the bus: their workflows never time out",
+        )
         self.timed_out = cw.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=TIMED_OUT_METRIC,

@@ -24,12 +24,28 @@ def encryption_key(scope: Construct, id: str) -> kms.Key:
         enable_key_rotation=True,
         removal_policy=RemovalPolicy.RETAIN,
     )
+    # The bus and its archive: EventBridge encrypts with the key on this account's behalf. AWS documents
+    # aws:SourceAccount as a condition for this use (EventBridge user guide, "Authorizing EventBridge to
+    # use a customer managed key": docs.aws.amazon.com/eventbridge/latest/userguide/eb-encryption-key-policy.html).
     key.add_to_resource_policy(iam.PolicyStatement(
-        sid="EventBridgeBusArchiveAndQueueTargets",
+        sid="EventBridgeBusAndArchive",
         principals=[iam.ServicePrincipal("events.amazonaws.com")],
         actions=["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
         resources=["*"],
         conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+    ))
+    # Rule targets: EventBridge sending to the encrypted queues and DLQs. SQS calls KMS on the sender's
+    # behalf, and AWS documents this grant without a source condition (SQS developer guide, "Enable
+    # compatibility between event sources from AWS services and encrypted queues":
+    # docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html);
+    # aws:SourceAccount is documented as unsupported for EventBridge delivering to an encrypted SNS topic,
+    # so under that condition alone no event might ever reach a queue. The queue policies still let only
+    # this stack's rules send (aws:SourceArn, infrastructure/consumer.py).
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="EventBridgeToEncryptedQueues",
+        principals=[iam.ServicePrincipal("events.amazonaws.com")],
+        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+        resources=["*"],
     ))
     key.add_to_resource_policy(iam.PolicyStatement(
         sid="CloudWatchAlarmsToEncryptedTopic",

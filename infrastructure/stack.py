@@ -21,23 +21,27 @@ from .bus import Bus
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
 from .observability import METRICS_NAMESPACE, Observability
+from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
 from .security import encryption_key
 
 STACK_NAME = DEFAULT_STACK_NAME
-# Powertools for AWS Lambda (Python) v3 public layer, published by AWS in every commercial region.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
-POWERTOOLS_LAYER_VERSION = 27
 
+_STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
 class StackConfig:
-    """The CDK context the stack reads (``cdk synth -c bus_name=...``)."""
+    """The CDK context the stack reads (``cdk synth -c bus_name=...``).
+
+    ``stage`` (e.g. ``dev``) prefixes every name that must be unique per account and region: the stack
+    (``dev-AgentbusStack``), the bus and the schedule group (``dev-agentbus``). Everything else is named by
+    CloudFormation from the stack name, so two stages deploy side by side in one account.
+    """
 
     bus_name: str = BUS_NAME
+    stage: str | None = None
     # Manifest parameters by environment variable name, from their CDK context keys (``-c fraud_limit=5000``).
     parameters: dict[str, str] = field(default_factory=dict)
     alarm_email: str | None = None
@@ -54,6 +58,7 @@ class StackConfig:
                       if p.context and get(p.context) is not None}
         config = cls(
             bus_name=str(get("bus_name") or cls.bus_name),
+            stage=str(get("stage")) if get("stage") else None,
             parameters=parameters,
             alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
@@ -63,7 +68,18 @@ class StackConfig:
         config.validate(manifest)
         return config
 
+    @property
+    def stack_name(self) -> str:
+        return f"{self.stage}-{STACK_NAME}" if self.stage else STACK_NAME
+
+    @property
+    def qualified_bus_name(self) -> str:
+        """The deployed bus name, which is also the schedule group's: ``[stage-]bus_name``."""
+        return f"{self.stage}-{self.bus_name}" if self.stage else self.bus_name
+
     def validate(self, manifest: Manifest = MANIFEST) -> None:
+        if self.stage is not None and not _STAGE.match(self.stage):
+            raise ValueError(f"stage {self.stage!r}: a letter, then letters, digits or -, at most 32")
         if not _BUS_NAME.match(self.bus_name):
             raise ValueError(f"bus_name {self.bus_name!r}: letters, digits and . _ - only, at most 256")
         for parameter in manifest_parameters(manifest):
@@ -101,9 +117,9 @@ class AgentbusStack(Stack):
         self.manifest = manifest
 
         self.key = encryption_key(self, "Key")
-        self.bus = Bus(self, "Bus", bus_name=config.bus_name, key=self.key)
+        self.bus = Bus(self, "Bus", bus_name=config.qualified_bus_name, key=self.key)
         self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,
-                                      key=self.key, schedule_group_name=config.bus_name)
+                                      key=self.key, schedule_group_name=config.qualified_bus_name)
 
         # Queues and rules of every consumer first: each function's environment names them.
         self.consumers: dict[str, QueueConsumer] = {
@@ -130,6 +146,7 @@ class AgentbusStack(Stack):
             },
             local=False,
             extra={},
+            deadline_dlq_arn=self.state.deadline_dlq.queue_arn,
         )
 
         code = functions_code()
@@ -160,6 +177,9 @@ class AgentbusStack(Stack):
             self, "Observability",
             consumers=list(self.consumers.values()),
             coordinator_service=manifest.coordinator.name,
+            bus_name=config.qualified_bus_name,
+            schedule_group_name=self.state.schedule_group_name,
+            deadline_dlq=self.state.deadline_dlq,
             key=self.key,
             alarm_email=config.alarm_email,
         )
@@ -183,6 +203,7 @@ class AgentbusStack(Stack):
                 bus_name=resources.bus_name, bus_arn=resources.bus_arn, tables=resources.tables,
                 dead_letter_queue_url=resources.consumers[consumer_name].dlq_url,
                 schedule_group=resources.schedule_group, scheduler_role_arn=resources.scheduler_role_arn,
+                schedule_dead_letter_arn=resources.deadline_dlq_arn,
                 parameters=self.config.parameters, deadline_seconds=self.config.deadline_seconds,
             ),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

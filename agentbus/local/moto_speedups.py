@@ -35,7 +35,9 @@ patch below keeps moto's observable behaviour (same responses, same state) and r
    counting the queue's messages three times over (so each send cost grew with the backlog). Within a
    send, the lookup reads the one setting instead.
 
-``apply()`` is idempotent and process-wide; the local endpoint calls it when it starts.
+``apply()`` is idempotent and process-wide; the local endpoint calls it when it starts. Each patch
+replaces moto internals as they are in ``MOTO_VERSION`` (pinned in pyproject.toml): ``apply()`` refuses
+any other version, so an upgrade cannot silently change what the local endpoint does.
 """
 
 from __future__ import annotations
@@ -48,8 +50,26 @@ import time
 import types
 from typing import Any
 
+MOTO_VERSION = "5.2.5"
+
 _applied = False
 _apply_lock = threading.Lock()
+
+
+class UnsupportedMotoVersion(RuntimeError):
+    """The installed moto is not the one these patches were written for."""
+
+
+def check_moto_version(installed: str | None = None) -> None:
+    if installed is None:
+        from importlib.metadata import version
+
+        installed = version("moto")
+    if installed != MOTO_VERSION:
+        raise UnsupportedMotoVersion(
+            f"agentbus/local/moto_speedups.py patches moto {MOTO_VERSION} internals, but moto {installed} is "
+            f"installed: run `make setup` (uv.lock pins moto {MOTO_VERSION}), or re-check every patch "
+            "against the new moto, then update MOTO_VERSION and the pin in pyproject.toml")
 
 
 def apply() -> None:
@@ -57,6 +77,7 @@ def apply() -> None:
     with _apply_lock:
         if _applied:
             return
+        check_moto_version()
         _patch_sqs_message_times()
         _patch_sqs_retention_check()
         _patch_jsonpath_parse()

@@ -30,8 +30,11 @@ def _code(error: ClientError) -> str:
 class DeadlineScheduler:
     def __init__(self, client: Any, group_name: str, target_arn: str | Callable[[], str], role_arn: str,
                  dead_letter_arn: str | None = None):
-        """``target_arn`` is the bus ARN, or a function that finds it (called once, when first needed);
-        ``dead_letter_arn`` a queue that keeps what Scheduler could not deliver to the bus."""
+        """``target_arn`` is the bus ARN, or a function that finds it (called once, when first needed).
+
+        ``dead_letter_arn``: an SQS queue where Scheduler puts a deadline it could not deliver to the bus
+        (the deployed stack's ``DEADLINE_DEAD_LETTER_ARN``); without it such a deadline is dropped.
+        """
         self.client = client
         self.group_name = group_name
         self._target_arn = target_arn
@@ -45,12 +48,14 @@ class DeadlineScheduler:
         return self._target_arn
 
     def request(self, name: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
-        request = self._request(name, at, detail)
+        target: dict[str, Any] = {
+            "Arn": self.target_arn,
+            "RoleArn": self.role_arn,
+            "Input": json.dumps(detail, separators=(",", ":")),
+            "EventBridgeParameters": {"DetailType": DEADLINE_DETAIL_TYPE, "Source": DEADLINE_SOURCE},
+        }
         if self.dead_letter_arn:
-            request["Target"]["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
-        return request
-
-    def _request(self, name: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+            target["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
         return {
             "Name": name,
             "GroupName": self.group_name,
@@ -60,12 +65,7 @@ class DeadlineScheduler:
             "ActionAfterCompletion": "DELETE",
             "State": "ENABLED",
             "Description": f"deadline of workflow {detail.get('workflow')} {detail.get('workflow_id')}"[:512],
-            "Target": {
-                "Arn": self.target_arn,
-                "RoleArn": self.role_arn,
-                "Input": json.dumps(detail, separators=(",", ":")),
-                "EventBridgeParameters": {"DetailType": DEADLINE_DETAIL_TYPE, "Source": DEADLINE_SOURCE},
-            },
+            "Target": target,
         }
 
     def create(self, name: str, at: datetime, detail: dict[str, Any]) -> bool:

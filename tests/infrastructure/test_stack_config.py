@@ -22,6 +22,38 @@ def test_defaults_when_context_is_empty() -> None:
     config = StackConfig.from_context(FakeNode())
     assert config == StackConfig(bus_name="agentbus", parameters={}, alarm_email=None,
                                  deadline_seconds=None, powertools_layer_version=POWERTOOLS_LAYER_VERSION)
+    assert (config.stack_name, config.qualified_bus_name) == ("AgentbusStack", "agentbus")
+
+
+def test_a_stage_prefixes_the_stack_bus_and_schedule_group_names() -> None:
+    config = StackConfig.from_context(FakeNode(stage="dev"))
+    assert (config.stack_name, config.qualified_bus_name) == ("dev-AgentbusStack", "dev-agentbus")
+
+
+def test_two_stages_synthesize_with_no_physical_name_in_common(tmp_path: Path) -> None:
+    """Names unique per account and region carry the stage; the rest CloudFormation derives from the
+    stack name. Two stages must not share one, or the second deploy fails."""
+    from app import create_app
+
+    names: dict[str, set[str]] = {}
+    for stage in ("blue", "green"):
+        app, stack = create_app(context={"stage": stage}, outdir=str(tmp_path / stage))
+        assert stack.stack_name == f"{stage}-AgentbusStack"
+        template = app.synth().get_stack_by_name(stack.stack_name).template
+        found = set()
+        for resource in template["Resources"].values():
+            props = resource.get("Properties", {})
+            if resource["Type"] == "AWS::Events::Rule":
+                continue  # rule names are per bus, and each stage has its own bus
+            for key in ("Name", "QueueName", "TableName", "TopicName", "RoleName", "LogGroupName",
+                        "FunctionName", "AlarmName", "DashboardName", "ArchiveName"):
+                if isinstance(props.get(key), str):
+                    found.add(props[key])
+        names[stage] = found
+        prefixed = {r["Type"] for r in template["Resources"].values()
+                    if r.get("Properties", {}).get("Name") == f"{stage}-agentbus"}
+        assert {"AWS::Events::EventBus", "AWS::Scheduler::ScheduleGroup"} <= prefixed
+    assert names["blue"] and not names["blue"] & names["green"]
 
 
 def test_context_values_arrive_as_strings_from_the_cli() -> None:
@@ -32,6 +64,8 @@ def test_context_values_arrive_as_strings_from_the_cli() -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [
+    ("stage", "has space"),
+    ("stage", "1st"),
     ("bus_name", "has space"),
     ("fraud_limit", "lots"),
     ("fraud_limit", "-1"),

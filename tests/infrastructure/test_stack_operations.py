@@ -132,3 +132,31 @@ def test_resources_output_has_exactly_the_resources_shape(
     resources = Resources.from_json(json.dumps(data))
     assert resources.consumers["fraud"].function_name == f"<{consumers['fraud'].function_id}>"
     assert re.fullmatch(r"<\w+>", resources.scheduler_role_arn)
+
+
+def test_every_rule_alarms_on_failed_deliveries_and_on_failures_to_reach_its_dlq(synth: Synth) -> None:
+    _, bus = synth.one("AWS::Events::EventBus")
+    rule_names = {rule["Properties"]["Name"] for rule in synth.of_type("AWS::Events::Rule").values()}
+    assert len(rule_names) == len(synth.of_type("AWS::Events::Rule")), "every rule has a name of its own"
+    for metric in ("FailedInvocations", "InvocationsFailedToBeSentToDlq"):
+        alarmed = set()
+        for alarm in _alarms(synth, metric, "AWS/Events"):
+            assert _dimension(alarm, "EventBusName") == bus["Properties"]["Name"]
+            assert alarm["Threshold"] == 1
+            assert [ref_id(action) for action in alarm["AlarmActions"]] == [_topic_id(synth)]
+            alarmed.add(_dimension(alarm, "RuleName"))
+        assert alarmed == rule_names, metric
+
+
+def test_deadline_schedules_alarm_on_target_errors_drops_and_their_dead_letters(synth: Synth) -> None:
+    group_id, _ = synth.one("AWS::Scheduler::ScheduleGroup")
+    for metric in ("TargetErrorCount", "InvocationDroppedCount", "InvocationsFailedToBeSentToDeadLetterCount"):
+        (alarm,) = _alarms(synth, metric, "AWS/Scheduler")
+        assert ref_id(_dimension(alarm, "ScheduleGroup")) == group_id
+        assert [ref_id(action) for action in alarm["AlarmActions"]] == [_topic_id(synth)]
+    (coordinator,) = [f for f in synth.of_type("AWS::Lambda::Function").values()
+                      if f["Properties"]["Handler"] == MANIFEST.coordinator.handler]
+    dlq_id = ref_id(coordinator["Properties"]["Environment"]["Variables"]["DEADLINE_DEAD_LETTER_ARN"])
+    (alarm,) = [a for a in _alarms(synth, "ApproximateNumberOfMessagesVisible", "AWS/SQS")
+                if ref_id(_dimension(a, "QueueName")) == dlq_id]
+    assert alarm["Threshold"] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from functions.manifest import DEADLINE_SOURCE, MANIFEST
@@ -12,6 +14,18 @@ CONSUMERS = [consumer.name for consumer in MANIFEST.consumers]
 
 def _key_id(synth: Synth) -> str:
     return synth.one("AWS::KMS::Key")[0]
+
+
+def coordinator_env_var(synth: Synth, name: str) -> object:
+    (coordinator,) = [f for f in synth.of_type("AWS::Lambda::Function").values()
+                      if f["Properties"]["Handler"] == MANIFEST.coordinator.handler]
+    return coordinator["Properties"]["Environment"]["Variables"][name]
+
+
+def bus_policy(synth: Synth) -> list[dict]:
+    """The statements of the one policy on the bus (its ``Policy`` property)."""
+    _, bus = synth.one("AWS::Events::EventBus")
+    return statements(bus["Properties"]["Policy"])
 
 
 def _actions(statement: dict) -> list[str]:
@@ -34,8 +48,8 @@ def _all_policy_documents(synth: Synth) -> list[tuple[str, dict]]:
             documents.append((resource_id, props["PolicyDocument"]))
         elif kind == "AWS::IAM::Role":
             documents += [(resource_id, p["PolicyDocument"]) for p in props.get("Policies", [])]
-        elif kind == "AWS::Events::EventBusPolicy":
-            documents.append((resource_id, {"Statement": props["Statement"]}))
+        elif kind == "AWS::Events::EventBus":
+            documents.append((resource_id, props["Policy"]))
         elif kind == "AWS::KMS::Key":
             documents.append((resource_id, props["KeyPolicy"]))
     return documents
@@ -92,10 +106,20 @@ def test_scheduler_role_only_puts_deadline_events_and_trusts_only_this_accounts_
     assert len(scheduler_roles) == 1
     (trust,) = statements(role["Properties"]["AssumeRolePolicyDocument"])
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
-    (statement,) = [s for d in synth.role_policies(role_id) for s in statements(d)]
+    by_sid = {s["Sid"]: s for d in synth.role_policies(role_id) for s in statements(d)}
+    statement = by_sid.pop("PutDeadlineEvents")
     assert _actions(statement) == ["events:PutEvents"]
     assert ref_id(statement["Resource"]) == bus_id
     assert statement["Condition"] == {"StringEquals": {"events:source": DEADLINE_SOURCE}}
+    # Besides that, only what sending an undelivered deadline to its (encrypted) DLQ takes.
+    dlq_id = ref_id(coordinator_env_var(synth, "DEADLINE_DEAD_LETTER_ARN"))
+    assert synth.resources[dlq_id]["Type"] == "AWS::SQS::Queue"
+    send = by_sid.pop("DeadLetterUndeliveredDeadlines")
+    assert _actions(send) == ["sqs:SendMessage"] and ref_id(send["Resource"]) == dlq_id
+    key = by_sid.pop("EncryptedDeadLetterQueue")
+    assert ref_id(key["Resource"]) == _key_id(synth)
+    assert set(_actions(key)) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert not by_sid
 
     coordinator_env = [v for v in synth.of_type("AWS::Lambda::Function").values()
                        if v["Properties"]["Handler"] == MANIFEST.coordinator.handler][0]
@@ -142,13 +166,23 @@ def test_each_function_has_a_role_of_its_own(consumers: dict[str, ConsumerView])
 
 
 def test_bus_policy_allows_only_this_account(synth: Synth) -> None:
-    bus_id = synth.one("AWS::Events::EventBus")[0]
-    policies = synth.of_type("AWS::Events::EventBusPolicy").values()
-    allows = [p["Properties"]["Statement"] for p in policies if p["Properties"]["Statement"]["Effect"] == "Allow"]
+    allows = [s for s in bus_policy(synth) if s["Effect"] == "Allow"]
     (allow,) = allows
     assert _is_account_root(allow["Principal"])
     assert allow["Action"] == "events:PutEvents"
-    assert all(ref_id(p["Properties"]["EventBusName"]) == bus_id for p in policies)
+
+
+def test_one_policy_on_the_bus_and_no_event_bus_policy_resources(synth: Synth) -> None:
+    """AWS::Events::EventBusPolicy takes its statement id as physical id, unique per account and region
+    (a second stack or a renamed bus failed to deploy), and several of them race on one bus policy."""
+    assert not synth.of_type("AWS::Events::EventBusPolicy")
+    policy = bus_policy(synth)
+    assert len(policy) == 1 + len(MANIFEST.consumers) + 1  # the allow, one deny per reserved source
+    _, bus = synth.one("AWS::Events::EventBus")
+    name = bus["Properties"]["Name"]
+    for statement in policy:
+        # The bus's own ARN built from its name, not Fn::GetAtt on itself (that would be circular).
+        assert name in json.dumps(statement["Resource"]), statement
 
 
 def test_fault_forged_reserved_source_is_denied_to_every_principal_but_its_owner(
@@ -159,8 +193,7 @@ def test_fault_forged_reserved_source_is_denied_to_every_principal_but_its_owner
     owners = {view.spec.source: view.role_id for view in consumers.values()}
     owners[DEADLINE_SOURCE] = scheduler_role
     denies = {}
-    for policy in synth.of_type("AWS::Events::EventBusPolicy").values():
-        statement = policy["Properties"]["Statement"]
+    for statement in bus_policy(synth):
         if statement["Effect"] == "Deny":
             assert statement["Principal"] == {"AWS": "*"}
             assert statement["Action"] == "events:PutEvents"
@@ -199,6 +232,18 @@ def test_key_policy_lets_eventbridge_and_cloudwatch_use_the_key(synth: Synth) ->
     assert {"kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"} <= by_service["events.amazonaws.com"]
     # CloudWatch: alarm notifications to the encrypted topic.
     assert {"kms:GenerateDataKey", "kms:Decrypt"} <= by_service["cloudwatch.amazonaws.com"]
+
+
+def test_eventbridge_may_encrypt_for_the_queues_in_the_form_sqs_documents(synth: Synth) -> None:
+    """AWS documents aws:SourceAccount as unsupported for EventBridge delivering to an encrypted SNS topic;
+    the SQS developer guide's form for an AWS service sending to an encrypted queue has no such condition.
+    Under the condition alone, no event might ever reach a queue on AWS."""
+    policy = synth.resources[_key_id(synth)]["Properties"]["KeyPolicy"]
+    unconditioned = [s for s in statements(policy)
+                     if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
+                     and "Condition" not in s]
+    (statement,) = unconditioned
+    assert set(_actions(statement)) == {"kms:GenerateDataKey", "kms:Decrypt"}
 
 
 def test_every_queue_and_the_topic_refuse_requests_without_tls(synth: Synth) -> None:

@@ -62,6 +62,13 @@ def test_queue_has_a_dlq_with_the_manifests_max_receive_count_and_14_day_retenti
 
 
 @pytest.mark.parametrize("name", CONSUMERS)
+def test_source_queue_allows_at_least_five_receives(consumers: dict[str, ConsumerView], name: str) -> None:
+    """AWS recommends maxReceiveCount >= 5 for a queue feeding Lambda: a throttled batch returns to the queue
+    and counts as a receive (Lambda developer guide, "SQS retries"); lower, valid events reach the DLQ."""
+    assert consumers[name].queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 5
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
 def test_event_source_mapping_reports_batch_item_failures_with_manifest_batch_and_concurrency(
         consumers: dict[str, ConsumerView], name: str) -> None:
     view = consumers[name]

@@ -1,0 +1,146 @@
+"""Finding a deployment on any endpoint: the stack's CloudFormation output first, then `agentbus up`'s SSM
+parameter (issue 12). botocore's Stubber plays the endpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
+
+from agentbus import discovery
+from agentbus.resources import LOCAL_RESOURCES_PARAMETER, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
+
+ENDPOINT = "http://127.0.0.1:4599"
+
+
+def resources(bus: str) -> Resources:
+    return Resources(bus_name=bus, bus_arn=f"arn:aws:events:us-east-1:1:event-bus/{bus}", archive_name="a",
+                     schedule_group=bus, scheduler_role_arn="arn:role", tables={"workflows": "w"},
+                     consumers={"fraud": ConsumerResources("q", "qa", "d", "da", "fn")})
+
+
+def stack(outputs: dict[str, str], name: str = "AgentbusStack") -> dict[str, Any]:
+    return {"Stacks": [{"StackName": name, "CreationTime": "2026-12-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE",
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]}]}
+
+
+class Endpoint:
+    """A stubbed CloudFormation and SSM, handed to find_deployment in place of real clients."""
+
+    def __init__(self) -> None:
+        session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        self.clients = {name: session.client(name, endpoint_url=ENDPOINT) for name in ("cloudformation", "ssm")}
+        self.stubs = {name: Stubber(client) for name, client in self.clients.items()}
+        self.asked: list[str] = []
+
+    def client(self, _session: Any, endpoint_url: str | None, service: str) -> Any:
+        self.asked.append(f"{service}@{endpoint_url}")
+        return self.clients[service]
+
+    def stack(self, name: str, response: dict[str, Any] | None = None,
+              error: tuple[str, str, int] | None = None) -> None:
+        if error:
+            code, message, status = error
+            self.stubs["cloudformation"].add_client_error("describe_stacks", code, message, status,
+                                                          expected_params={"StackName": name})
+        else:
+            self.stubs["cloudformation"].add_response("describe_stacks", response or {},
+                                                      expected_params={"StackName": name})
+
+    def parameter(self, value: str | None) -> None:
+        if value is None:
+            self.stubs["ssm"].add_client_error("get_parameter", "ParameterNotFound", "", 400,
+                                               expected_params={"Name": LOCAL_RESOURCES_PARAMETER})
+        else:
+            self.stubs["ssm"].add_response("get_parameter", {"Parameter": {"Name": LOCAL_RESOURCES_PARAMETER,
+                                                                           "Value": value}},
+                                           expected_params={"Name": LOCAL_RESOURCES_PARAMETER})
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AGENTBUS_STACK", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    fake = Endpoint()
+    monkeypatch.setattr(discovery, "_client", fake.client)
+    for stub in fake.stubs.values():
+        stub.activate()
+    yield fake
+    for stub in fake.stubs.values():
+        stub.assert_no_pending_responses()
+
+
+def test_a_deployed_stack_behind_an_endpoint_is_found_through_its_output(endpoint: Endpoint) -> None:
+    deployed = resources("deployed")
+    endpoint.stack("AgentbusStack", stack({RESOURCES_OUTPUT_KEY: json.dumps(asdict(deployed))}))
+    found = discovery.find_deployment(ENDPOINT)
+    assert found.resources == deployed and found.endpoint_url == ENDPOINT
+    assert endpoint.asked == [f"cloudformation@{ENDPOINT}"], "the SSM parameter is not needed"
+
+
+def test_the_local_stack_is_found_through_its_parameter_when_no_stack_is_deployed(endpoint: Endpoint) -> None:
+    local = resources("local")
+    endpoint.stack("AgentbusStack", error=("ValidationError", "Stack with id AgentbusStack does not exist", 400))
+    endpoint.parameter(local.to_json())
+    assert discovery.find_deployment(ENDPOINT).resources == local
+
+
+def test_an_endpoint_without_cloudformation_falls_back_to_the_parameter(endpoint: Endpoint) -> None:
+    endpoint.stack("AgentbusStack", error=("UnknownOperationException", "not implemented", 501))
+    endpoint.parameter(resources("local").to_json())
+    assert discovery.find_deployment(ENDPOINT).resources.bus_name == "local"
+
+
+def test_the_stack_name_comes_from_the_argument_then_the_environment(
+        endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint.stack("dev-AgentbusStack", stack({RESOURCES_OUTPUT_KEY: resources("dev-agentbus").to_json()}))
+    assert discovery.find_deployment(ENDPOINT, "dev-AgentbusStack").resources.bus_name == "dev-agentbus"
+    monkeypatch.setenv("AGENTBUS_STACK", "blue-AgentbusStack")
+    endpoint.stack("blue-AgentbusStack", stack({RESOURCES_OUTPUT_KEY: resources("blue-agentbus").to_json()}))
+    assert discovery.find_deployment(ENDPOINT).resources.bus_name == "blue-agentbus"
+
+
+def test_an_endpoint_with_neither_says_what_was_looked_for(endpoint: Endpoint) -> None:
+    endpoint.stack("AgentbusStack", error=("ValidationError", "Stack with id AgentbusStack does not exist", 400))
+    endpoint.parameter(None)
+    with pytest.raises(discovery.DeploymentNotFound, match="neither stack AgentbusStack .* `agentbus up`"):
+        discovery.find_deployment(ENDPOINT)
+
+
+def test_aws_without_the_stack_says_to_deploy(endpoint: Endpoint) -> None:
+    endpoint.stack("AgentbusStack", error=("ValidationError", "Stack with id AgentbusStack does not exist", 400))
+    endpoint.parameter(None)
+    with pytest.raises(discovery.DeploymentNotFound, match=r"not deployed in AWS \(us-east-1\): run `make deploy`"):
+        discovery.find_deployment()
+    assert endpoint.asked == ["cloudformation@None", "ssm@None"]
+
+
+def test_a_stack_without_the_output_is_not_taken_for_an_agentbus_stack(endpoint: Endpoint) -> None:
+    endpoint.stack("AgentbusStack", stack({"Other": "x"}))
+    with pytest.raises(discovery.DeploymentNotFound, match=f"no {RESOURCES_OUTPUT_KEY} output"):
+        discovery.find_deployment(ENDPOINT)
+
+
+def test_an_unreachable_endpoint_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*_args: Any) -> Any:
+        class Client:
+            def describe_stacks(self, **_kwargs: Any) -> Any:
+                raise EndpointConnectionError(endpoint_url=ENDPOINT)
+        return Client()
+
+    monkeypatch.setattr(discovery, "_client", unreachable)
+    with pytest.raises(discovery.DeploymentNotFound, match=f"cannot reach {ENDPOINT}"):
+        discovery.find_deployment(ENDPOINT)
+
+
+def test_other_errors_are_one_line_naming_the_endpoint(endpoint: Endpoint) -> None:
+    endpoint.stack("AgentbusStack", error=("AccessDenied", "not allowed to DescribeStacks", 403))
+    with pytest.raises(discovery.DeploymentNotFound, match=f"{ENDPOINT}: not allowed to DescribeStacks"):
+        discovery.find_deployment(ENDPOINT)
