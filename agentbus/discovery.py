@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 
 from agentbus.resources import DEFAULT_STACK_NAME, LOCAL_RESOURCES_PARAMETER, RESOURCES_OUTPUT_KEY, Resources
 
@@ -115,12 +116,21 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
 
 def _stack_resources(cloudformation: Any, stack_name: str) -> Resources | None:
     """The stack's ``AgentbusResources`` output; None if the stack does not exist here."""
+    seen: dict[str, Any] = {}
+
+    def remember_status(response_dict: dict[str, Any], **_: Any) -> None:
+        seen["status"] = response_dict.get("status_code")
+
+    if hasattr(cloudformation, "meta"):  # a real botocore client (tests may hand in a stand-in)
+        cloudformation.meta.events.register("before-parse.cloudformation.DescribeStacks", remember_status)
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
         if _absent(error):
             return None
         raise
+    except (ResponseParserError, KeyError):  # an answer that is no CloudFormation XML: another server
+        raise NotAnAwsEndpoint(seen.get("status", "?")) from None
     if not stacks:
         return None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs") or []}

@@ -105,7 +105,7 @@ def test_function_environment_is_what_settings_parses(
     consumer = MANIFEST.consumer(name)
     local_like = Resources(bus_name="b", bus_arn="a", archive_name="r", schedule_group="g", scheduler_role_arn="s",
                            tables={t.logical_name: t.logical_name for t in MANIFEST.all_tables},
-                           consumers={name: ConsumerResources("q", "qa", "d", "da")})
+                           consumers={name: ConsumerResources("q", "qa", "d", "da")}, deadline_dlq_arn="dl")
     # The same variables the local runtime sets (one contract: functions/common/settings.py), plus the
     # deployment's configuration; only the tables and parameters this function uses.
     expected = set(local_like.function_environment(name, MANIFEST, deadline_seconds=1)) | {
@@ -114,6 +114,9 @@ def test_function_environment_is_what_settings_parses(
     assert {v for v in env if v.startswith("TABLE_")} == {table_variable(t) for t in consumer.tables}
     assert env["POWERTOOLS_SERVICE_NAME"] == name == env["AGENTBUS_FUNCTION"]
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "agentbus"
+    if consumer.schedules:  # a deadline Scheduler cannot deliver goes to the deadline DLQ
+        dlq_id = synth.stack.get_logical_id(synth.stack.state.deadline_dlq.node.default_child)
+        assert ref_id(env["DEADLINE_DEAD_LETTER_ARN"]) == dlq_id
     assert ref_id(env["DEAD_LETTER_QUEUE_URL"]) == view.dlq_id, "poison messages go to the consumer's own DLQ"
     assert ref_id(env["EVENT_BUS_NAME"]) == synth.one("AWS::Events::EventBus")[0]
     tables = synth.of_type("AWS::DynamoDB::Table")

@@ -94,9 +94,15 @@ def test_each_field_is_required(field):
     assert describe_validation_error(raised.value) == f"{field}: Field required"
 
 
-@pytest.mark.parametrize("field", ["request_id", "employee_id", "resource"])
+@pytest.mark.parametrize("field", ["employee_id", "resource"])
 def test_ids_and_resource_must_not_be_blank(field):
     assert error_of(**{field: "   "}).startswith(f"{field}: String should have at least 1 character")
+
+
+@pytest.mark.parametrize("bad", ["   ", "", "x" * 129, "acc 1", "acc-é"])
+def test_the_request_id_follows_the_workflow_id_rule(bad):
+    error = error_of(request_id=bad)
+    assert error.startswith("request_id: ") and "128" in error
 
 
 def test_unknown_fields_are_ignored():
