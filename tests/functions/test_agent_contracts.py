@@ -13,7 +13,7 @@ from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sq
 from functions.common.digest import trigger_digest
 from functions.common.models import AgentResult
 from functions.manifest import MANIFEST, Outcome
-from tests.conftest import EVENTS_DIR, delivered_to_coordinator, drain_queue, load_entries
+from tests.conftest import EVENTS_DIR, delivered_to_coordinator, load_entries, tap, tapped
 
 AGENTS = MANIFEST.agents
 RESULTS = [(agent, result) for agent in AGENTS for result in agent.results]
@@ -33,22 +33,6 @@ def trigger_samples(workflow) -> dict[str, dict]:
                 detail = json.loads(entry["Detail"])
                 found.setdefault(str(detail.get(workflow.id_field)), detail)
     return found
-
-
-def tap(session, resources, source: str) -> str:
-    """A queue of our own that receives what ``source`` publishes on the bus (standalone results go nowhere
-    else); returns its URL."""
-    sqs, events = session.client("sqs"), session.client("events")
-    url = sqs.create_queue(QueueName=f"tap-{source.replace('.', '-')}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    rule = f"tap-{source.replace('.', '-')}"
-    events.put_rule(Name=rule, EventBusName=resources.bus_name, EventPattern=json.dumps({"source": [source]}))
-    events.put_targets(Rule=rule, EventBusName=resources.bus_name, Targets=[{"Id": "tap", "Arn": arn}])
-    return url
-
-
-def tapped(session, url: str) -> list[dict]:
-    return [json.loads(m["Body"]) for m in drain_queue(session.client("sqs"), url)]
 
 
 @pytest.mark.parametrize("agent", AGENTS, ids=lambda a: a.name)
