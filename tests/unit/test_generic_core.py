@@ -84,6 +84,7 @@ def test_the_derivation_finds_every_shipped_workflow_package_and_its_vocabulary(
     assert {"order_id", "Order Placed", "fraud", "access-requests", "request_id", "Access Denied", "user_id",
             "security-audit", "FRAUD_LIMIT", "agentbus.orders", "employee_id"} <= WORDS
     assert FILES and all(f.suffix == ".py" for f in FILES)
+    assert ORDINARY_WORDS <= WORDS, f"no longer derived, drop them: {sorted(ORDINARY_WORDS - WORDS)}"
     # Each workflow has a folder of its own, and whatever it borrows lives in some workflow's folder.
     assert all(package.count(".") >= 1 for package in PACKAGES), PACKAGES
     borrowed = {m for _, modules in workflow_modules(MANIFEST).values() for m in modules}
