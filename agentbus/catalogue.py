@@ -1,44 +1,132 @@
-"""The event catalogue, derived from the manifest (`agentbus catalogue`, `make catalogue` → docs/events.md)."""
+"""The event catalogue, derived from the manifest (`agentbus catalogue`, `make catalogue` → docs/events.md).
+
+Generic: every workflow of the manifest gets the same sections, whatever it is - its trigger, its agents and
+the results they emit, its outcomes (or "standalone: no outcome"), its deadline and its projection table -
+and the tables and the coordinator's shared events follow. Nothing here names a workflow.
+"""
 
 from __future__ import annotations
 
 import json
 
-from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, MANIFEST, Manifest
+from functions.common.spec import (
+    COORDINATOR_SOURCE,
+    DEADLINE_DETAIL_TYPE,
+    DEADLINE_SOURCE,
+    Manifest,
+    Outcome,
+    Workflow,
+)
+from functions.manifest import MANIFEST
+
+STANDALONE = "standalone: no outcome"
+
+
+def _code(values) -> str:
+    return ", ".join(f"`{value}`" for value in values)
+
+
+def _consumers(manifest: Manifest, source: str, detail_type: str) -> list[str]:
+    """Every consumer a rule of the manifest delivers (source, detail-type) to."""
+    return list(dict.fromkeys(consumer.name for consumer, subscription in manifest.rules()
+                              if subscription.matches(source, detail_type)))
+
+
+def _or_anyone(names: list[str]) -> str:
+    return ", ".join(names) or "anyone (subscribe a rule)"
+
+
+def _facts(manifest: Manifest, workflow: Workflow) -> list[str]:
+    trigger = workflow.trigger
+    rows = [
+        ("kind", "coordinated: a record per request, one outcome" if workflow.coordinated
+         else f"{STANDALONE} (no record, no deadline, no table row; nobody waits)"),
+        ("trigger", f"{_code(trigger.subscription.detail_types)} from {_code(trigger.subscription.sources)}"),
+        ("trigger detail", f"`{trigger.model}`"),
+        ("workflow id", f"the trigger's `{workflow.id_field}`"),
+        ("agents", ", ".join(f"{a.name}{'' if a.required or not workflow.coordinated else ' (optional)'}"
+                             for a in workflow.agents)),
+    ]
+    if workflow.coordinated and workflow.outcomes:
+        outcomes = workflow.outcomes
+        rows += [
+            ("outcomes", f"`{outcomes.completed}` (COMPLETED) · `{outcomes.rejected}` (REJECTED) · "
+                         f"`{outcomes.timed_out}` (TIMED_OUT), from `{COORDINATOR_SOURCE}`"),
+            ("deadline", f"{workflow.deadline_s} s (CDK context `deadline_seconds` overrides every workflow's)"),
+            ("projection", f"table `{workflow.projection.table}`, row from `{workflow.projection.function}`"
+             if workflow.projection else "none"),
+        ]
+    else:
+        rows += [("outcomes", STANDALONE), ("deadline", "none"), ("projection", "none")]
+    if workflow.samples:
+        rows.append(("samples", _code(workflow.samples)))
+    return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def _events(manifest: Manifest, workflow: Workflow) -> list[str]:
+    lines = ["| detail-type | source | published by | consumed by | meaning |", "|---|---|---|---|---|"]
+    trigger = workflow.trigger.subscription
+    for source in trigger.sources:
+        for detail_type in trigger.detail_types:
+            meaning = ("the trigger: starts one workflow" if workflow.coordinated
+                       else "the trigger: each agent handles it on its own")
+            lines.append(f"| `{detail_type}` | `{source}` | a producer "
+                         f"| {_or_anyone(_consumers(manifest, source, detail_type))} | {meaning} |")
+    for agent in workflow.agents:
+        for result in agent.results:
+            if not workflow.coordinated:
+                effect = "published for whoever subscribes; nothing waits for it"
+            elif result.outcome is Outcome.SUCCESS:
+                effect = "counts toward completion"
+            else:
+                effect = "rejects the workflow, naming the reason"
+            lines.append(f"| `{result.detail_type}` | `{agent.source}` | {agent.name} "
+                         f"| {_or_anyone(_consumers(manifest, agent.source, result.detail_type))} "
+                         f"| {result.description}; {effect} |")
+    for status, detail_type in workflow.terminal_detail_types.items():
+        lines.append(f"| `{detail_type}` | `{COORDINATOR_SOURCE}` | coordinator "
+                     f"| {_or_anyone(_consumers(manifest, COORDINATOR_SOURCE, detail_type))} "
+                     f"| terminal outcome `{status.value}`, exactly once per workflow |")
+    return lines
+
+
+def _agents(manifest: Manifest, workflow: Workflow) -> list[str]:
+    lines = ["| agent | subscribes to (rule patterns) | emits | tables | parameters |", "|---|---|---|---|---|"]
+    for agent in workflow.agents:
+        patterns = "<br>".join(f"`{json.dumps(s.pattern())}`" for s in manifest.subscriptions(agent))
+        parameters = "<br>".join(f"`{p.env}` (default `{p.default}`{f', context `{p.context}`' if p.context else ''})"
+                                 for p in agent.parameters) or "—"
+        emits = _code(r.detail_type for r in agent.results)
+        lines.append(f"| {agent.name} — {agent.description} | {patterns} | {emits} "
+                     f"| {_code(agent.tables) or '—'} | {parameters} |")
+    return lines
+
+
+def _tables(manifest: Manifest) -> list[str]:
+    lines = ["| table | key | used by | seeded from | meaning |", "|---|---|---|---|---|"]
+    for table in manifest.all_tables:
+        key = f"`{table.partition_key}`" + (f" + `{table.sort_key}`" if table.sort_key else "")
+        users = [c.name for c in manifest.consumers if table.logical_name in c.tables]
+        lines.append(f"| `{table.logical_name}` | {key} | {', '.join(users) or '—'} "
+                     f"| {f'`{table.seed_file}`' if table.seed_file else '—'} | {table.description} |")
+    return lines
 
 
 def render(manifest: Manifest = MANIFEST) -> str:
     lines = ["# Event catalogue", "",
-             "Generated from `functions/manifest.py` by `make catalogue`; do not edit by hand.", "",
-             f"Bus: `{manifest.bus_name}` (CDK context `bus_name`).", ""]
+             f"Generated from the manifest (`{manifest.import_path}`) by `make catalogue`; do not edit by hand.", "",
+             f"Bus: `{manifest.bus_name}` (CDK context `bus_name`). Samples of every event are in `events/` "
+             "(valid `aws events put-events --entries` files).", ""]
     for workflow in manifest.workflows:
-        lines += [f"## Workflow `{workflow.name}`", "", workflow.description, "",
-                  f"Deadline: {workflow.deadline_s} s. Workflow id: the trigger's `{workflow.id_field}`.", "",
-                  "| detail-type | source | published by | consumed by | meaning |",
-                  "|---|---|---|---|---|"]
-        trigger_consumers = [c.name for c, s in manifest.rules() if s.detail_types == workflow.trigger.detail_types]
-        for detail_type in workflow.trigger.detail_types:
-            lines.append(f"| `{detail_type}` | `{', '.join(workflow.trigger.sources)}` | a producer "
-                         f"| {', '.join(trigger_consumers)} | the trigger: starts one workflow |")
-        for agent in workflow.agents:
-            for result in agent.results:
-                effect = "counts toward completion" if result.outcome.value == "success" else "rejects the order"
-                lines.append(f"| `{result.detail_type}` | `{agent.source}` | {agent.name} | coordinator "
-                             f"| {result.description}; {effect} |")
-        compensators = {}
-        for agent in workflow.agents:
-            for detail_type in agent.compensate_on:
-                compensators.setdefault(detail_type, []).append(agent.name)
-        for status, detail_type in workflow.terminal_detail_types.items():
-            consumers = ", ".join(compensators.get(detail_type, [])) or "anyone (subscribe a rule)"
-            lines.append(f"| `{detail_type}` | `{COORDINATOR_SOURCE}` | coordinator | {consumers} "
-                         f"| terminal outcome `{status.value}`, exactly once per workflow |")
-        lines.append(f"| `{DEADLINE_DETAIL_TYPE}` | `{DEADLINE_SOURCE}` | EventBridge Scheduler | coordinator "
-                     "| the workflow's deadline: times it out if still running |")
-        lines += ["", "### Agents", "", "| agent | subscribes to (rule patterns) | emits |", "|---|---|---|"]
-        for agent in workflow.agents:
-            patterns = "<br>".join(f"`{json.dumps(s.pattern())}`" for s in manifest.subscriptions(agent))
-            emits = ", ".join(f"`{r.detail_type}`" for r in agent.results)
-            lines.append(f"| {agent.name} — {agent.description} | {patterns} | {emits} |")
-        lines += ["", "Samples of every event are in `events/` (valid `aws events put-events --entries` files).", ""]
+        kind = "coordinated" if workflow.coordinated else STANDALONE
+        lines += [f"## Workflow `{workflow.name}` ({kind})", "", workflow.description, "",
+                  *_facts(manifest, workflow), "", "### Events", "", *_events(manifest, workflow), "",
+                  "### Agents", "", *_agents(manifest, workflow), ""]
+    lines += ["## Tables", "", *_tables(manifest), ""]
+    if manifest.coordinated:
+        lines += ["## Coordinator events (every coordinated workflow)", "",
+                  "| detail-type | source | published by | consumed by | meaning |", "|---|---|---|---|---|",
+                  f"| `{DEADLINE_DETAIL_TYPE}` | `{DEADLINE_SOURCE}` | EventBridge Scheduler "
+                  f"| {_or_anyone(_consumers(manifest, DEADLINE_SOURCE, DEADLINE_DETAIL_TYPE))} "
+                  "| a workflow's deadline (names `workflow` and `workflow_id`): times it out if still running |", ""]
     return "\n".join(lines)

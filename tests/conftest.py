@@ -73,6 +73,23 @@ def delivered_to_coordinator(session, resources) -> list[dict]:
     return [json.loads(m["Body"]) for m in drain_queue(session.client("sqs"), url)]
 
 
+def tap(session, resources, source: str) -> str:
+    """A queue of our own that receives whatever ``source`` publishes on the bus (a standalone agent's results
+    reach no other queue); returns its URL. Read it with ``tapped``."""
+    name = f"tap-{source.replace('.', '-')}"
+    sqs, events = session.client("sqs"), session.client("events")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventBusName=resources.bus_name, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=name, EventBusName=resources.bus_name, Targets=[{"Id": "tap", "Arn": arn}])
+    return url
+
+
+def tapped(session, url: str) -> list[dict]:
+    """The events a ``tap`` queue received so far, drained."""
+    return [json.loads(m["Body"]) for m in drain_queue(session.client("sqs"), url)]
+
+
 ORDERS = "order-fulfillment"
 
 

@@ -22,7 +22,7 @@ LOCAL_VISIBILITY_TIMEOUT_S = 30  # the local poller changes visibility itself on
 
 def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "agentbus",
               bus_name: str | None = None, endpoint_url: str | None = None) -> Resources:
-    """Create the bus, archive, tables, queues (each with a DLQ), rules and seed stock; return their names."""
+    """Create the bus, archive, tables with their seed items, queues with DLQs and rules; return their names."""
     kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
     events = session.client("events", **kwargs)
     sqs = session.client("sqs", **kwargs)

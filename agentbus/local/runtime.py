@@ -44,7 +44,7 @@ log = logging.getLogger("agentbus.runtime")
 class RuntimeOptions:
     deadline_seconds: int | None = None
     simulated_work_ms: dict[str, int] | None = None
-    # Manifest parameters by environment variable name (e.g. FRAUD_LIMIT), over the manifest's defaults.
+    # Manifest parameters by environment variable name (``Parameter.env``), over the manifest's defaults.
     parameters: dict[str, str] = field(default_factory=dict)
     chaos: Chaos | None = None
     # Long-poll wait of each receive; the endpoint spends it outside its lock.

@@ -11,7 +11,7 @@ last receive, or a failure to send to the dead-letter queue (those arrive there 
 
 With ``concurrency > 1`` (the manifest's ``record_concurrency``, passed as RECORD_CONCURRENCY) the records
 of a batch are processed concurrently, each in its own thread: an agent's work is mostly waiting on
-downstream APIs, and processing a batch of ten one after the other would make the tenth order wait for the
+downstream APIs, and processing a batch of ten one after the other would make the tenth request wait for the
 nine before it. Nothing relies on the order of records within a batch.
 """
 

@@ -1,8 +1,8 @@
 """The rules for workflow ids and for the names derived keys are built from, enforced in one place.
 
-**A workflow id** (``order_id`` in the sample workflow) is 1 to 128 characters, each one of
+**A workflow id** (the value of the trigger's id field, ``Trigger.id_field``) is 1 to 128 characters, each one of
 ``A-Z a-z 0-9 . _ : @ # / + = -``: ASCII letters and digits plus the punctuation real id schemes use
-(UUIDs and ULIDs, ``ord-2024-001``, ``tenant/42``, ``user@example.com``, base64 ``+/=``,
+(UUIDs and ULIDs, ``req-2024-001``, ``tenant/42``, ``user@example.com``, base64 ``+/=``,
 ``urn:ord:1``, ``#``-joined keys). No whitespace, no control characters, nothing outside ASCII.
 
 Why 128: every key built from an id must stay within its limit, with room to spare:
@@ -17,9 +17,9 @@ Why 128: every key built from an id must stay within its limit, with room to spa
   characters include all of ours: the id can become one without another rule.
 
 Why this character set: ASCII only makes "characters" and "bytes" the same everywhere the id is counted
-(DynamoDB counts bytes, our contract counts characters) and rules out look-alike ids (``ord-1`` with a
+(DynamoDB counts bytes, our contract counts characters) and rules out look-alike ids (``req-1`` with a
 Cyrillic ``о``). No whitespace or control characters: an id is copied into terminals, logs and shell
-commands, and ``" ord-1"`` must not be a different order from ``"ord-1"`` (ids are not stripped: one with
+commands, and ``" req-1"`` must not be a different request from ``"req-1"`` (ids are not stripped: one with
 a space is refused, not silently turned into another id). ``:`` and ``#`` are allowed although derived
 keys use them as separators: the other part of each key (an agent or workflow name) never contains them,
 so the key splits unambiguously at the last ``:`` or the first ``#``.
@@ -30,7 +30,7 @@ in the CLI (issue 10, case 10): other fields (reasons, SKUs) carry brackets, so 
 data escaped, never as markup.
 
 **Names** (agents, workflows, consumers) are 1 to 32 characters: lowercase ASCII letters, digits and
-single hyphens, starting with a letter (``fraud``, ``order-fulfillment``). 32 keeps the derived AWS names
+single hyphens, starting with a letter (``checker``, ``my-workflow``). 32 keeps the derived AWS names
 within theirs: queue names ``agentbus-<name>-dlq`` within SQS's 80, Lambda function names within 64, and
 local rule names ``agentbus-<consumer>-<subscription>`` within EventBridge's 64 as long as subscription names
 stay at most 22 characters (today's longest, ``compensation``, has 12).
@@ -83,7 +83,7 @@ def id_problem(value: Any) -> str | None:
 
 
 def check_workflow_id(value: Any, field: str | None = None) -> str:
-    """``value`` if it is a valid workflow id; else ValueError naming the field (``order_id: ...``)."""
+    """``value`` if it is a valid workflow id; else ValueError naming the field (``<id field>: ...``)."""
     problem = id_problem(value)
     if problem is not None:
         raise ValueError(f"{field or 'workflow id'}: {problem}")
@@ -149,7 +149,7 @@ WorkflowId = Annotated[
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN,
                     "description": f"workflow id: {ID_RULE}"}),
 ]
-"""A workflow id as a pydantic field type: ``order_id: WorkflowId``; the error names the rule."""
+"""A workflow id as a pydantic field type: ``ticket_id: WorkflowId``; the error names the rule."""
 
 Name = Annotated[
     str,

@@ -65,9 +65,9 @@ class DeadlineReached(BaseModel):
 
 
 class WorkflowOutcome(BaseModel):
-    """Detail of every terminal event (``Order Completed``, ``Access Denied``, ...).
+    """Detail of every terminal event (a coordinated workflow's ``Outcomes``: completed, rejected, timed out).
 
-    The workflow's own id field (``order_id``, ``request_id``: the manifest's ``Trigger.id_field``) is there
+    The workflow's own id field (the manifest's ``Trigger.id_field``, e.g. ``ticket_id``) is there
     too, beside ``workflow_id``, as an extra field: a consumer of one workflow's outcomes reads its own name.
     """
 

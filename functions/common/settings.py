@@ -42,7 +42,7 @@ class SettingsError(ValueError):
 
 
 def table_variable(logical_name: str) -> str:
-    """``"access-requests"`` -> ``"TABLE_ACCESS_REQUESTS"``."""
+    """``"main-records"`` -> ``"TABLE_MAIN_RECORDS"``."""
     return TABLE_PREFIX + logical_name.upper().replace("-", "_")
 
 
@@ -108,7 +108,7 @@ class Settings:
     schedule_dead_letter_arn: str | None = None
     # Overrides every workflow's deadline (local runs, tests).
     deadline_seconds: int | None = None
-    # Benchmark-only: simulated work time per agent, e.g. "fraud=300,inventory=100,shipping=200".
+    # Benchmark-only: simulated work time per agent, e.g. "checker=300,scorer=100".
     simulated_work_ms: dict[str, int] | None = None
 
     @property
@@ -211,7 +211,7 @@ class Settings:
 
 
 def parse_work_profile(text: str) -> dict[str, int] | None:
-    """``"fraud=300,inventory=100"`` -> ``{"fraud": 300, "inventory": 100}``; empty -> None."""
+    """``"checker=300,scorer=100"`` -> ``{"checker": 300, "scorer": 100}``; empty -> None."""
     if not text.strip():
         return None
     profile: dict[str, int] = {}

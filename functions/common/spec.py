@@ -113,7 +113,7 @@ class Subscription:
 @dataclass(frozen=True)
 class Parameter:
     """A setting of one function, declared in the manifest: its environment variable, its default, and the
-    CDK context key that overrides it (``cdk deploy -c fraud_limit=5000``). ``check`` (an import path of a
+    CDK context key that overrides it (``cdk deploy -c <context>=<value>``). ``check`` (an import path of a
     ``str -> object`` callable that raises ``ValueError``) validates it at synth time and at cold start."""
 
     env: str
@@ -167,7 +167,7 @@ class Consumer:
 
     @property
     def module(self) -> str:
-        """The handler's module (``functions.orders.fraud.handler``)."""
+        """The handler's module (``functions.<workflow>.<agent>.handler``)."""
         return self.handler.rpartition(".")[0]
 
 
@@ -245,8 +245,8 @@ class Table:
     description: str
     sort_key: str | None = None
     retain: bool = False
-    # A JSON file of items (``{"items": [...]}``) or of stock (``{"stock": {...}}``) put by ``agentbus seed``
-    # and by the local runtime; ``seeder`` (an import path) turns that file into items.
+    # A JSON file of the table's first items, put by ``agentbus seed`` and by the local runtime, in the default
+    # format of ``agentbus/seeds.py``, or in any format ``seeder`` (an import path) turns into items.
     seed_file: str | None = None
     seeder: str | None = None
 
@@ -262,7 +262,7 @@ class Workflow:
     projection: Projection | None = None
     description: str = ""
     # An import path of ``check(dynamodb, tables, statuses: {id: status}) -> [violation, ...]``: what this
-    # workflow promises beyond the generic invariants (agentbus/invariants.py), e.g. stock conserved.
+    # workflow promises beyond the generic invariants (agentbus/invariants.py), e.g. a quantity conserved.
     invariants: str | None = None
     # Sample ``events/`` files (PutEvents entries) that ``agentbus demo`` puts for this workflow.
     samples: tuple[str, ...] = ()

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from functions.common.observability import logger
-from functions.manifest import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
+from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 
 
 def at_expression(moment: datetime) -> str:

@@ -248,7 +248,7 @@ def _number(value: Any) -> float:
 
 def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision, finished_at: datetime) -> dict:
     """The ``WorkflowOutcome`` detail the finish stores and every publication sends, unchanged. The
-    workflow's own id field (``order_id``...) closes it, equal to ``workflow_id``."""
+    workflow's own id field (``Trigger.id_field``) closes it, equal to ``workflow_id``."""
     outcome = WorkflowOutcome(
         workflow=workflow.name,
         workflow_id=record.workflow_id,

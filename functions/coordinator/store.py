@@ -6,7 +6,7 @@ one item per coordinated workflow, so two workflows may use the same id.
 =========================  ====  ===================================================================
 attribute                  type  meaning
 =========================  ====  ===================================================================
-``workflow_id``            S     the workflow id (the trigger's id field: ``order_id``, ``request_id``...)
+``workflow_id``            S     the workflow id (the value of the trigger's ``Trigger.id_field``)
 ``workflow``               S     the manifest's workflow name
 ``status``                 S     ``RUNNING`` | ``COMPLETED`` | ``REJECTED`` | ``TIMED_OUT``
 ``version``                N     +1 on every write that can change the decision (trigger, result); the

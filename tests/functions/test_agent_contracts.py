@@ -1,5 +1,6 @@
-"""What every agent of the manifest owes: a Lambda entry point wired from its environment, and a sample of
-each result it may emit that is a valid `aws events put-events --entries` file the bus routes."""
+"""What every agent of the manifest owes, whatever its workflow: a Lambda entry point wired from its
+environment, and a sample of each result it may emit that is a valid `aws events put-events --entries` file
+the bus routes, answering a trigger sample of `events/` (same id, and the digest of that trigger's detail)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import json
 import pytest
 
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
+from functions.common.digest import trigger_digest
 from functions.common.models import AgentResult
 from functions.manifest import MANIFEST, Outcome
-from tests.conftest import EVENTS_DIR, delivered_to_coordinator, load_entries
+from tests.conftest import EVENTS_DIR, delivered_to_coordinator, load_entries, tap, tapped
 
 AGENTS = MANIFEST.agents
 RESULTS = [(agent, result) for agent in AGENTS for result in agent.results]
@@ -21,38 +23,65 @@ def sample_file(detail_type: str) -> str:
     return detail_type.lower().replace(" ", "-") + ".json"
 
 
+def trigger_samples(workflow) -> dict[str, dict]:
+    """Every trigger detail of ``workflow`` in `events/`, by workflow id."""
+    found: dict[str, dict] = {}
+    for path in sorted(EVENTS_DIR.glob("*.json")):
+        entries = json.loads(path.read_text())
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and workflow.trigger.matches(entry.get("Source"), entry.get("DetailType")):
+                detail = json.loads(entry["Detail"])
+                found.setdefault(str(detail.get(workflow.id_field)), detail)
+    return found
+
+
 @pytest.mark.parametrize("agent", AGENTS, ids=lambda a: a.name)
 def test_lambda_entry_point_builds_from_its_environment(agent, aws, monkeypatch):
     session, resources = aws
+    workflow = MANIFEST.workflow_of(agent.name)
+    url = tap(session, resources, agent.source)
     for key, value in resources.function_environment(agent.name, MANIFEST).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("RECORD_CONCURRENCY", "1")  # moto in-process is not thread-safe
     module = importlib.import_module(agent.handler.rpartition(".")[0])
     module.handler.reset()
     try:
-        [order] = load_entries("order-placed.json")
-        body = eventbridge_envelope(order["DetailType"], order["Source"], json.loads(order["Detail"]))
+        [trigger] = load_entries(workflow.samples[0].removeprefix("events/"))[:1]
+        body = eventbridge_envelope(trigger["DetailType"], trigger["Source"], json.loads(trigger["Detail"]))
         event = sqs_event([sqs_record(body, resources.consumers[agent.name].queue_arn)])
         assert module.handler(event, LambdaContext(agent.name)) == {"batchItemFailures": []}
     finally:
         module.handler.reset()
-    [published] = delivered_to_coordinator(session, resources)
+    [published] = tapped(session, url)
     success = next(r.detail_type for r in agent.results if r.outcome is Outcome.SUCCESS)
     assert (published["source"], published["detail-type"]) == (agent.source, success)
+    assert published["detail"]["workflow"] == workflow.name
+    assert published["detail"]["trigger_digest"] == trigger_digest(json.loads(trigger["Detail"]))
 
 
 @pytest.mark.parametrize(("agent", "result"), RESULTS, ids=lambda x: getattr(x, "detail_type", getattr(x, "name", "")))
 def test_each_result_has_a_valid_put_events_sample(agent, result, aws):
     session, resources = aws
+    workflow = MANIFEST.workflow_of(agent.name)
+    url = tap(session, resources, agent.source)
     entries = json.loads((EVENTS_DIR / sample_file(result.detail_type)).read_text())
     [entry] = entries
     assert (entry["EventBusName"], entry["Source"], entry["DetailType"]) == ("agentbus", agent.source,
                                                                             result.detail_type)
     detail = AgentResult.model_validate(json.loads(entry["Detail"]))
-    assert (detail.workflow_id, detail.agent) == ("ord-1001", agent.name)
-    assert detail.outcome == result.outcome.value
-    assert detail.idempotency_key == f"ord-1001:{agent.name}"
-    # What `aws events put-events --entries file://events/<sample>` does: the bus routes it to the coordinator.
+    assert (detail.workflow, detail.agent, detail.outcome) == (workflow.name, agent.name, result.outcome.value)
+    triggers = trigger_samples(workflow)
+    assert detail.workflow_id in triggers, f"no trigger sample in events/ for {detail.workflow_id}"
+    assert detail.trigger_digest == trigger_digest(triggers[detail.workflow_id]), \
+        "the sample answers its trigger sample: its trigger_digest is that trigger's"
+    assert detail.idempotency_key == f"{detail.workflow_id}:{agent.name}"
+    # What `aws events put-events --entries file://events/<sample>` does: the bus routes it (to the coordinator
+    # when the workflow is coordinated; a standalone result is only there for whoever listens).
     assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
-    [delivered] = delivered_to_coordinator(session, resources)
-    assert (delivered["detail-type"], delivered["detail"]) == (entry["DetailType"], json.loads(entry["Detail"]))
+    [heard] = tapped(session, url)
+    assert (heard["detail-type"], heard["detail"]) == (entry["DetailType"], json.loads(entry["Detail"]))
+    delivered = delivered_to_coordinator(session, resources)
+    if workflow.coordinated:
+        assert [(d["detail-type"], d["detail"]) for d in delivered] == [(entry["DetailType"], heard["detail"])]
+    else:
+        assert delivered == [], "a standalone result never reaches the coordinator"

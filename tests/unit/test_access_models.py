@@ -14,6 +14,7 @@ from functions.access.models import MAX_JUSTIFICATION_CHARS, AccessRequested
 from functions.access.policy.logic import PolicyCheck
 from functions.access.risk import logic as risk
 from functions.common.agent import Decision
+from functions.common.digest import trigger_digest
 from functions.common.models import describe_validation_error
 from functions.directory.audit.logic import SecurityAudit
 from functions.directory.models import UserCreated
@@ -171,7 +172,7 @@ def test_the_granted_sample_is_an_active_engineer_reading_in_business_hours():
 
 
 RESULT_KEYS = {"workflow", "workflow_id", "agent", "outcome", "reason", "data", "started_at", "finished_at",
-               "duration_ms", "idempotency_key"}
+               "duration_ms", "idempotency_key", "trigger_digest"}
 OUTCOMES = {"Identity Verified": "success", "Identity Rejected": "failure", "Access Permitted": "success",
             "Access Not Permitted": "failure", "Risk Accepted": "success", "Risk Too High": "failure",
             "User Audit Completed": "success"}
@@ -200,6 +201,7 @@ def test_result_samples_are_what_their_agent_decides_on_their_trigger(name):
     assert detail["outcome"] == OUTCOMES[decision.detail_type]
     assert (detail["reason"], detail["data"]) == (decision.reason, json.loads(json.dumps(decision.data)))
     assert detail["idempotency_key"] == f"{workflow_id}:{agent}"
+    assert detail["trigger_digest"] == trigger_digest(load_detail(trigger)), "it answers that very trigger"
     assert detail["started_at"] <= detail["finished_at"] and detail["duration_ms"] >= 0
 
 

@@ -1,0 +1,104 @@
+"""Issue 11, point 8: a fourth workflow, declared only in a test-only manifest (tests/workflows), runs end to
+end on the local runtime with no edit of the core: its rules, queues, functions, table and projection all come
+from the manifest, and every function finds that manifest through AGENTBUS_MANIFEST."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentbus.local.runtime import RuntimeOptions
+from agentbus.local.stack import LocalStack
+from agentbus.observe import BusObserver
+from functions.common.settings import FUNCTION, Settings
+from functions.common.spec import MANIFEST_VARIABLE
+from functions.coordinator.store import WorkflowStore
+from tests.workflows.manifest import IMPORT_PATH
+from tests.workflows.manifest import MANIFEST as TEST_MANIFEST
+
+WORKFLOW = "expense-claim"
+EVENTS = "tests/workflows/expenses/events"
+TIMEOUT_S = 60
+
+
+def entries(name: str) -> list[dict]:
+    from tests.conftest import REPO_ROOT
+
+    return json.loads((REPO_ROOT / EVENTS / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with LocalStack(manifest=TEST_MANIFEST, options=RuntimeOptions(deadline_seconds=60)) as local:
+        observer = BusObserver(local.client("events"), local.client("sqs"), local.resources.bus_name,
+                               manifest=TEST_MANIFEST).start()
+        local.observer_ = observer
+        try:
+            yield local
+        finally:
+            observer.stop()
+
+
+def test_every_function_is_told_the_test_manifest_and_loads_it(stack):
+    for consumer in TEST_MANIFEST.consumers:
+        environment = stack.runtime.environment_for(consumer)
+        assert (environment[FUNCTION], environment[MANIFEST_VARIABLE]) == (consumer.name, IMPORT_PATH)
+        settings = Settings.from_env(environment)
+        assert settings.manifest is TEST_MANIFEST
+        assert settings.consumer == consumer
+
+
+def test_the_new_workflows_topology_is_provisioned_from_the_manifest(stack):
+    resources = stack.resources
+    assert {"receipts", "budget", "coordinator"} <= set(resources.consumers)
+    assert {"expense-budgets", "expense-claims"} <= set(resources.tables)
+    events = stack.client("events")
+    patterns = {rule["Name"]: json.loads(rule["EventPattern"])
+                for rule in events.list_rules(EventBusName=resources.bus_name)["Rules"]}
+    expected = {"receipts-trigger", "budget-trigger", "coordinator-expense-claim-trigger",
+                "coordinator-expense-claim-results"}
+    for consumer, subscription in TEST_MANIFEST.rules():
+        name = f"agentbus-{consumer.name}-{subscription.name}"
+        assert patterns[name] == subscription.pattern(), name
+        expected.discard(f"{consumer.name}-{subscription.name}")
+    assert not expected, f"rules of the new workflow not derived: {expected}"
+
+
+def test_a_claim_is_approved_and_projected_and_a_claim_without_receipt_is_refused(stack):
+    put = stack.client("events").put_events(
+        Entries=entries("expense-submitted.json") + entries("expense-submitted-refused.json"))
+    assert put["FailedEntryCount"] == 0, put
+    observer = stack.observer_
+    keys = [f"{WORKFLOW}/exp-5001", f"{WORKFLOW}/exp-5002"]
+    assert observer.wait_for_outcomes(keys, TIMEOUT_S) == set()
+
+    [approved] = observer.outcomes("exp-5001", WORKFLOW)
+    assert (approved.detail_type, approved.source) == ("Expense Approved", "agentbus.coordinator")
+    assert approved.detail["claim_id"] == "exp-5001"
+    assert approved.detail["status"] == "COMPLETED"
+    assert {agent: r["outcome"] for agent, r in approved.detail["results"].items()} == \
+        {"receipts": "success", "budget": "success"}
+
+    [refused] = observer.outcomes("exp-5002", WORKFLOW)
+    assert (refused.detail_type, refused.detail["status"]) == ("Expense Refused", "REJECTED")
+    # Both agents fail this one (no receipt for 260.00 > 25.00; 260.00 > 200 left in meals): both are named.
+    assert "receipts" in refused.detail["reason"] and "budget" in refused.detail["reason"]
+
+    dynamodb = stack.client("dynamodb")
+    table = stack.resources.tables["expense-claims"]
+    row = dynamodb.get_item(TableName=table, Key={"claim_id": {"S": "exp-5001"}}, ConsistentRead=True)["Item"]
+    assert (row["status"]["S"], row["category"]["S"], row["amount"]["S"]) == ("COMPLETED", "travel", "420.00")
+    refused_row = dynamodb.get_item(TableName=table, Key={"claim_id": {"S": "exp-5002"}}, ConsistentRead=True)
+    assert refused_row["Item"]["status"]["S"] == "REJECTED"
+
+    store = WorkflowStore(dynamodb, stack.resources.tables["workflows"], TEST_MANIFEST, stack.resources.tables)
+    [record] = store.find("exp-5001")
+    assert (record.workflow, record.status) == (WORKFLOW, "COMPLETED")
+    # Nothing of the new workflow leaked into the shipped workflows' main tables or anyone's DLQ.
+    assert dynamodb.scan(TableName=stack.resources.tables["orders"])["Count"] == 0
+    sqs = stack.client("sqs")
+    for name in ("receipts", "budget", "coordinator"):
+        attributes = sqs.get_queue_attributes(QueueUrl=stack.resources.consumers[name].dlq_url,
+                                              AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "0", name

@@ -1,0 +1,140 @@
+"""Issue 11, point 3: the generic core names no workflow.
+
+``functions/common``, ``functions/coordinator`` and ``agentbus/local`` import nothing from any workflow's
+package and contain none of the shipped workflows' names, agent names, sources, detail-types, id and trigger
+fields, table names or parameters - code, comments and docstrings alike. The forbidden words are derived from
+the shipped manifest, so a workflow added to it is covered without editing this test.
+
+A few of those words are also ordinary vocabulary (``items()``, a redrive *policy*, a package *directory*):
+those are forbidden only as quoted names (``"policy"``, ``'directory'``, double-backquoted in a docstring).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from functions.common.spec import Manifest
+from functions.manifest import MANIFEST
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CORE = ("functions/common", "functions/coordinator", "agentbus/local")
+# Python, AWS or English vocabulary that happens to name a field, table or agent of a shipped workflow.
+ORDINARY_WORDS = {"items", "policy", "directory", "identity", "access", "resource", "groups", "email", "pk",
+                  "created_at"}
+# The composition of the shipped workflows: the local runtime's default manifest, never imported by the
+# Lambda core (functions find their manifest by import path, AGENTBUS_MANIFEST).
+SHIPPED_MANIFEST_MODULE = "functions.manifest"
+
+
+def workflow_modules(manifest: Manifest) -> dict[str, tuple[list[str], list[str]]]:
+    """Per workflow: (its own modules: trigger model, handlers, projection, invariants; modules it may borrow
+    from another folder: seeders of its tables, parameter checks)."""
+    found = {}
+    for workflow in manifest.workflows:
+        own = [workflow.trigger.model, *(a.handler.rpartition(".")[0] for a in workflow.agents)]
+        own += [path for path in (workflow.projection and workflow.projection.function, workflow.invariants) if path]
+        tables = {t for a in workflow.agents for t in a.tables} | ({workflow.projection.table} if workflow.projection
+                                                                   else set())
+        borrowed = [manifest.table(t).seeder for t in sorted(tables) if manifest.table(t).seeder]
+        borrowed += [p.check for a in workflow.agents for p in a.parameters if p.check]
+        found[workflow.name] = ([m.partition(":")[0] for m in own], [m.partition(":")[0] for m in borrowed])
+    return found
+
+
+def workflow_packages(manifest: Manifest) -> set[str]:
+    """Each workflow's folder as a package: the longest common package of the modules it owns."""
+    packages = set()
+    for own, _ in workflow_modules(manifest).values():
+        common: list[str] = []
+        for column in zip(*(m.split(".") for m in own), strict=False):
+            if len(set(column)) != 1:
+                break
+            common.append(column[0])
+        packages.add(".".join(common))
+    return packages
+
+
+def forbidden_words(manifest: Manifest) -> set[str]:
+    words: set[str] = set()
+    for workflow in manifest.workflows:
+        words |= {workflow.name, workflow.id_field, *workflow.trigger.subscription.sources,
+                  *workflow.trigger.subscription.detail_types, *workflow.terminal_detail_types.values()}
+        words |= set(workflow.trigger.model_class.model_fields)
+        for agent in workflow.agents:
+            words |= {agent.name, agent.source, *(r.detail_type for r in agent.results)}
+            words |= {p.env for p in agent.parameters} | {p.context for p in agent.parameters if p.context}
+    for table in manifest.tables:
+        words |= {table.logical_name, table.partition_key}
+    words |= {package.rpartition(".")[2] for package in workflow_packages(manifest)}
+    return words
+
+
+PACKAGES = workflow_packages(MANIFEST)
+WORDS = forbidden_words(MANIFEST)
+FILES = sorted(p for folder in CORE for p in (REPO_ROOT / folder).rglob("*.py"))
+
+
+def test_the_derivation_finds_every_shipped_workflow_package_and_its_vocabulary() -> None:
+    # A check that the test checks something: the shipped workflows' folders and a few of their words.
+    assert {"functions.orders", "functions.access", "functions.directory"} <= PACKAGES
+    assert {"order_id", "Order Placed", "fraud", "access-requests", "request_id", "Access Denied", "user_id",
+            "security-audit", "FRAUD_LIMIT", "agentbus.orders", "employee_id"} <= WORDS
+    assert FILES and all(f.suffix == ".py" for f in FILES)
+    assert ORDINARY_WORDS <= WORDS, f"no longer derived, drop them: {sorted(ORDINARY_WORDS - WORDS)}"
+    # Each workflow has a folder of its own, and whatever it borrows lives in some workflow's folder.
+    assert all(package.count(".") >= 1 for package in PACKAGES), PACKAGES
+    borrowed = {m for _, modules in workflow_modules(MANIFEST).values() for m in modules}
+    assert all(any(m.startswith(p + ".") for p in PACKAGES) for m in borrowed), borrowed
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_core_imports_no_workflow_package(path: Path) -> None:
+    modules = imported_modules(ast.parse(path.read_text()))
+    offenders = sorted(m for m in modules for package in PACKAGES if m == package or m.startswith(package + "."))
+    assert offenders == [], f"{path.relative_to(REPO_ROOT)} imports a workflow's code: {offenders}"
+    if not str(path.relative_to(REPO_ROOT)).startswith("agentbus/local"):
+        shipped = sorted(m for m in modules
+                         if m == SHIPPED_MANIFEST_MODULE or m.startswith(SHIPPED_MANIFEST_MODULE + "."))
+        assert shipped == [], f"{path.name}: the Lambda core loads its manifest by import path, never {shipped}"
+
+
+def _pattern(word: str) -> re.Pattern[str]:
+    if word in ORDINARY_WORDS:
+        return re.compile(r"""(?:["'`])""" + re.escape(word) + r"""(?:["'`])""")
+    return re.compile(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", re.IGNORECASE)
+
+
+PATTERNS = {word: _pattern(word) for word in sorted(WORDS)}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_core_names_no_workflow(path: Path) -> None:
+    found = [f"line {number}: {word!r} in {line.strip()[:100]!r}"
+             for number, line in enumerate(path.read_text().splitlines(), start=1)
+             for word, pattern in PATTERNS.items() if pattern.search(line)]
+    assert found == [], f"{path.relative_to(REPO_ROOT)} names a workflow:\n" + "\n".join(found)
+
+
+def test_the_word_check_catches_a_workflow_name_in_prose_and_ordinary_words_only_when_quoted() -> None:
+    def hits(line: str) -> set[str]:
+        return {word for word, pattern in PATTERNS.items() if pattern.search(line)}
+
+    assert hits("# e.g. the ORDER_ID of an Order Placed event") == {"order_id", "Order Placed"}
+    assert hits('agent = "policy"') == {"policy"}
+    assert hits("# the queue's redrive policy; dict.items(); a package directory") == set()
+    assert hits("functions.orders.fraud.handler") >= {"fraud"}

@@ -1,0 +1,19 @@
+"""A manifest that is never shipped: the shipped workflows plus ``expense-claim`` (``tests/workflows/expenses``).
+
+Functions built from it find it again through ``AGENTBUS_MANIFEST`` (``import_path`` below).
+"""
+
+from __future__ import annotations
+
+from functions.common.spec import Manifest
+from functions.manifest import MANIFEST as SHIPPED
+from tests.workflows.expenses.workflow import EXPENSE_CLAIM
+from tests.workflows.expenses.workflow import TABLES as EXPENSE_TABLES
+
+IMPORT_PATH = "tests.workflows.manifest:MANIFEST"
+
+MANIFEST = Manifest(
+    workflows=(*SHIPPED.workflows, EXPENSE_CLAIM),
+    tables=(*SHIPPED.tables, *EXPENSE_TABLES),
+    import_path=IMPORT_PATH,
+)
