@@ -77,6 +77,8 @@ from functions.coordinator.logic import schedule_name as derived_schedule_name
 RESULT_PREFIX = "result_"
 LATE_PREFIX = "late_"
 REFUSED_PREFIX = "refused_"
+# Shares the prefix: it is the counter, not a refused version (which reads back as a map).
+REFUSED_COUNT = "refused_count"
 # The trigger kept in the record: larger ones are refused at validation (functions.common.storable) and only
 # their digest and error are kept, so a record stays far below DynamoDB's 400 KB item limit.
 MAX_STORED_TRIGGER_BYTES = 64 * 1024
@@ -323,7 +325,7 @@ class WorkflowStore:
         """Keep another version of the trigger in the record, once per version and at most a few."""
         x = _Expression()
         slot = x.name(REFUSED_PREFIX + refusal["trigger_digest"])
-        count = x.name("refused_count")
+        count = x.name(REFUSED_COUNT)
         kept = {key: value for key, value in refusal.items() if key != "trigger_digest"}
         update = f"SET {slot} = {x.value(kept)} ADD {count} {x.value(1)}"
         condition = (f"attribute_not_exists({slot}) AND "
@@ -530,7 +532,8 @@ class WorkflowStore:
             late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v, workflow)
                           for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
             refused=sorted(({"trigger_digest": k[len(REFUSED_PREFIX):], **v} for k, v in data.items()
-                            if k.startswith(REFUSED_PREFIX)), key=lambda r: str(r.get("received_at", ""))),
+                            if k.startswith(REFUSED_PREFIX) and k != REFUSED_COUNT),
+                           key=lambda r: str(r.get("received_at", ""))),
             reason=data.get("reason"),
             finished_at=data.get("finished_at"),
             published=bool(data.get("published", False)),

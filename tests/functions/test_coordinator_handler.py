@@ -330,6 +330,33 @@ def test_fault_duplicate_trigger_apart_changes_nothing(h):
     assert h.schedule() is None  # a duplicate after the finish does not bring the deadline back
 
 
+def test_conflicting_version_is_refused_named_in_the_record_and_a_dead_letter_and_the_workflow_still_finishes(h):
+    """Issue 10 case 1: the same order id with other contents. The record keeps the first version, names the
+    other as refused (status view and a dead letter naming both versions), and stays readable: the stored
+    version's results still finish it, and the other version's results do not count."""
+    cheap = load_detail("order-placed.json")
+    racks = cheap | {"items": [{"sku": "SKU-RACK", "quantity": 3, "unit_price": 4999.0}]}
+    h.deliver(trigger(cheap, event_id="evt-cheap"))
+    h.deliver(trigger(racks, event_id="evt-racks"))
+    view = h.store.get(ORDER_ID)
+    assert view["trigger_digest"] == trigger_digest(cheap)
+    assert [r["trigger_digest"] for r in view["refused"]] == [trigger_digest(racks)]
+    assert view["refused"][0]["event_id"] == "evt-racks"
+    [letter] = h.dead_letters()
+    reason = letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert trigger_digest(cheap) in reason and trigger_digest(racks) in reason, reason
+    h.deliver(trigger(racks, event_id="evt-racks-again"))  # refused again: one refusal kept per version
+    assert len(h.store.get(ORDER_ID)["refused"]) == 1
+    h.deliver(result("fraud", version=trigger_digest(racks)))  # acted on the refused version: not counted
+    h.deliver(*(result(agent) for agent in SUCCESS))
+    [completed] = h.terminal()
+    assert completed["detail-type"] == "Order Completed"
+    assert {r["trigger_digest"] for r in completed["detail"]["results"].values()} == {trigger_digest(cheap)}
+    row = h.store.get_order(ORDER_ID)
+    assert [(line["sku"], line["quantity"]) for line in row["items"]] == [
+        (line["sku"], line["quantity"]) for line in cheap["items"]]
+
+
 # --- fault 2: duplicate results, results before the trigger -----------------------------------------
 
 def test_fault_duplicate_result_counted_once(h):
