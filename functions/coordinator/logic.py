@@ -70,6 +70,10 @@ MAX_REFUSED_VERSIONS = 10
 _SCHEDULE_NAME_OK = re.compile(r"[0-9A-Za-z_.-]+")
 
 
+class TriggerPending(RuntimeError):
+    """A result that cannot be placed until the trigger is in (transient: the message is retried)."""
+
+
 # --- time -------------------------------------------------------------------------------------------
 
 def utc_now() -> datetime:
@@ -446,6 +450,13 @@ class Coordinator:
         # A result that opens the record gives it its deadline (from when the result was published).
         deadline_at = iso(ceil_to_second(placed_at(event, now) + timedelta(seconds=self.deadline_s(workflow))))
         kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot, deadline_at)
+        if kind == "before-trigger":
+            # Which version counts is the trigger's to say: keep this result in the queue until it is in.
+            raise TriggerPending(
+                f"{agent.name}'s result for trigger version {result.trigger_digest}, while the workflow holds its "
+                f"result for version {record.results[agent.name].get('trigger_digest')} and no trigger yet: "
+                "retried until the trigger says which version counts"
+            )
         if kind == "duplicate":
             logger.info("duplicate result: already counted", extra={"agent": agent.name})
         elif kind == "late":

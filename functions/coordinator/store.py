@@ -335,7 +335,8 @@ class WorkflowStore:
     def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
                       deadline_at: str) -> tuple[str, WorkflowRecord]:
         """Count an agent's result once: ``recorded``, ``duplicate``, ``other-version`` (for a version of the
-        trigger other than the stored one: not counted) or ``late`` (after the finish)."""
+        trigger other than the stored one: not counted), ``before-trigger`` (the slot holds another version's
+        result and no trigger says which counts: nothing written) or ``late`` (after the finish)."""
         x = _Expression()
         slot = x.name(RESULT_PREFIX + agent)
         status = x.name("status")
@@ -350,11 +351,13 @@ class WorkflowStore:
             f"ADD {x.name('version')} {x.value(1)}"
         )
         # Fault 2: the slot is written once, whoever comes first (even before the trigger); once the trigger is
-        # in, only a result of its version may write it, and it may replace one of another version.
+        # in, only a result of its version may write it, and it may replace one of another version. Before the
+        # trigger nothing replaces a slot (a comparison with the absent version is not "different").
         condition = (
             f"(attribute_not_exists({status}) OR {status} = {running}) "
             f"AND (attribute_not_exists({stored_version}) OR {stored_version} = {mine}) "
-            f"AND (attribute_not_exists({slot}) OR {slot}.{x.name('trigger_digest')} <> {stored_version})"
+            f"AND (attribute_not_exists({slot}) OR (attribute_exists({stored_version}) "
+            f"AND {slot}.{x.name('trigger_digest')} <> {stored_version}))"
         )
         record = self._update(workflow, workflow_id, x, update, condition)
         if record is not None:
@@ -364,6 +367,9 @@ class WorkflowStore:
             raise RuntimeError(f"workflow {workflow_id!r}: result refused but no record found")
         if existing.trigger_seen and existing.trigger_digest != result.get("trigger_digest"):
             return "other-version", existing
+        held = existing.results.get(agent)
+        if not existing.trigger_seen and held and held.get("trigger_digest") != result.get("trigger_digest"):
+            return "before-trigger", existing
         if agent in existing.results:
             return "duplicate", existing
         # Finished without this agent's result: keep it aside, once.
