@@ -368,7 +368,8 @@ class WorkflowStore:
         if existing.trigger_seen and existing.trigger_digest != result.get("trigger_digest"):
             return "other-version", existing
         held = existing.results.get(agent)
-        if not existing.trigger_seen and held and held.get("trigger_digest") != result.get("trigger_digest"):
+        if (existing.status is WorkflowStatus.RUNNING and not existing.trigger_seen and held
+                and held.get("trigger_digest") != result.get("trigger_digest")):
             return "before-trigger", existing
         if agent in existing.results:
             return "duplicate", existing

@@ -378,6 +378,15 @@ def test_results_of_two_versions_before_the_trigger_wait_for_it_and_the_stored_v
     assert h.store.get_order(ORDER_ID)["customer_id"] == "cus-43"
 
 
+def test_a_result_of_another_version_after_a_finish_without_trigger_is_late_not_retried(h):
+    first = load_detail("order-placed.json")
+    h.deliver(result("fraud", version=trigger_digest(first)))
+    h.deliver(deadline())
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Timed Out"]
+    response = h.deliver(result("fraud", version=trigger_digest(first | {"customer_id": "cus-43"})))
+    assert response == {"batchItemFailures": []}  # kept aside, not retried until the DLQ
+
+
 # --- fault 2: duplicate results, results before the trigger -----------------------------------------
 
 def test_fault_duplicate_result_counted_once(h):
