@@ -82,6 +82,8 @@ RESULT_PREFIX = "result_"
 VERSION_MARK = "@"
 LATE_PREFIX = "late_"
 REFUSED_PREFIX = "refused_"
+# Shares the prefix: it is the counter, not a refused version (which reads back as a map).
+REFUSED_COUNT = "refusal_count"  # not a refused_<digest> version, though near it
 # The trigger kept in the record: larger ones are refused at validation (functions.common.storable) and only
 # their digest and error are kept, so a record stays far below DynamoDB's 400 KB item limit.
 MAX_STORED_TRIGGER_BYTES = 64 * 1024
@@ -328,7 +330,7 @@ class WorkflowStore:
         """Keep another version of the trigger in the record, once per version and at most a few."""
         x = _Expression()
         slot = x.name(REFUSED_PREFIX + refusal["trigger_digest"])
-        count = x.name("refusal_count")
+        count = x.name(REFUSED_COUNT)
         kept = {key: value for key, value in refusal.items() if key != "trigger_digest"}
         update = f"SET {slot} = {x.value(kept)} ADD {count} {x.value(1)}"
         condition = (f"attribute_not_exists({slot}) AND "
@@ -337,8 +339,9 @@ class WorkflowStore:
 
     def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
                       deadline_at: str) -> tuple[str, WorkflowRecord]:
-        """Count an agent's result once: ``recorded``, ``duplicate``, ``other-version`` (for a version of the
-        trigger other than the stored one: not counted) or ``late`` (after the finish)."""
+        """Count an agent's result once: ``recorded`` (in its slot, or beside it when the slot holds another
+        version's result and no trigger says yet which counts), ``duplicate``, ``other-version`` (for a version
+        of the trigger other than the stored one: not counted) or ``late`` (after the finish)."""
         x = _Expression()
         slot = x.name(RESULT_PREFIX + agent)
         status = x.name("status")
@@ -353,11 +356,13 @@ class WorkflowStore:
             f"ADD {x.name('version')} {x.value(1)}"
         )
         # Fault 2: the slot is written once, whoever comes first (even before the trigger); once the trigger is
-        # in, only a result of its version may write it, and it may replace one of another version.
+        # in, only a result of its version may write it, and it may replace one of another version. Before the
+        # trigger nothing replaces a slot (a comparison with the absent version is not "different").
         condition = (
             f"(attribute_not_exists({status}) OR {status} = {running}) "
             f"AND (attribute_not_exists({stored_version}) OR {stored_version} = {mine}) "
-            f"AND (attribute_not_exists({slot}) OR {slot}.{x.name('trigger_digest')} <> {stored_version})"
+            f"AND (attribute_not_exists({slot}) OR (attribute_exists({stored_version}) "
+            f"AND {slot}.{x.name('trigger_digest')} <> {stored_version}))"
         )
         record = self._update(workflow, workflow_id, x, update, condition)
         if record is not None:
@@ -368,13 +373,14 @@ class WorkflowStore:
         if existing.trigger_seen and existing.trigger_digest != result.get("trigger_digest"):
             return "other-version", existing
         version = result.get("trigger_digest")
-        held = existing.results.get(agent, {})
-        if (agent in existing.results and held.get("trigger_digest") != version and not existing.trigger_seen
-                and existing.status is WorkflowStatus.RUNNING):
-            # Before the trigger, the slot holds a result for another version: this one may be for the version
-            # the trigger will bring, so keep it beside (``result_<agent>@<version>``) rather than drop it.
-            return self._record_alternative(workflow, workflow_id, agent, result, existing)
-        if agent in existing.results or any(a == agent and d == version for a, d in existing.alternatives):
+        held = existing.results.get(agent)
+        if held is not None and held.get("trigger_digest") != version and not existing.trigger_seen:
+            if existing.status is WorkflowStatus.RUNNING:
+                # Before the trigger, the slot holds a result for another version: this one may be for the
+                # version the trigger will bring, so keep it beside (``result_<agent>@<version>``), not drop it.
+                return self._record_alternative(workflow, workflow_id, agent, result, existing)
+            # Finished before its trigger (its deadline passed): a result of another version is late.
+        elif agent in existing.results or any(a == agent and d == version for a, d in existing.alternatives):
             return "duplicate", existing
         # Finished without this agent's result: keep it aside, once.
         x = _Expression()
@@ -566,7 +572,8 @@ class WorkflowStore:
             late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v, workflow)
                           for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
             refused=sorted(({"trigger_digest": k[len(REFUSED_PREFIX):], **v} for k, v in data.items()
-                            if k.startswith(REFUSED_PREFIX)), key=lambda r: str(r.get("received_at", ""))),
+                            if k.startswith(REFUSED_PREFIX) and k != REFUSED_COUNT),
+                           key=lambda r: str(r.get("received_at", ""))),
             reason=data.get("reason"),
             finished_at=data.get("finished_at"),
             published=bool(data.get("published", False)),

@@ -294,7 +294,7 @@ def test_deadline_seconds_setting_overrides_the_workflow_deadline(h):
 
 
 def test_schedule_name_for_long_or_odd_ids_is_valid_and_distinct(h):
-    ids = ["x" * 128, "ord/1001+x=y@z", "ord:1001"]
+    ids = ["x" * 128, "ord/1001+@=", "ord:1001"]  # odd but allowed characters (functions/common/ids.py)
     for workflow_id in ids:
         h.deliver(trigger(load_detail("order-placed.json") | {"order_id": workflow_id}))
         assert h.schedule(workflow_id) is not None  # moto stored it under the derived name
@@ -328,6 +328,63 @@ def test_fault_duplicate_trigger_apart_changes_nothing(h):
     h.deliver(trigger(event_id="evt-after-finish"))
     assert [e["detail-type"] for e in h.terminal()] == ["Order Completed"]
     assert h.schedule() is None  # a duplicate after the finish does not bring the deadline back
+
+
+def test_conflicting_version_is_refused_named_in_the_record_and_a_dead_letter_and_the_workflow_still_finishes(h):
+    """Issue 10 case 1: the same order id with other contents. The record keeps the first version, names the
+    other as refused (status view and a dead letter naming both versions), and stays readable: the stored
+    version's results still finish it, and the other version's results do not count."""
+    cheap = load_detail("order-placed.json")
+    racks = cheap | {"items": [{"sku": "SKU-RACK", "quantity": 3, "unit_price": 4999.0}]}
+    h.deliver(trigger(cheap, event_id="evt-cheap"))
+    h.deliver(trigger(racks, event_id="evt-racks"))
+    view = h.store.get(ORDER_ID)
+    assert view["trigger_digest"] == trigger_digest(cheap)
+    assert [r["trigger_digest"] for r in view["refused"]] == [trigger_digest(racks)]
+    assert view["refused"][0]["event_id"] == "evt-racks"
+    [letter] = h.dead_letters()
+    reason = letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert trigger_digest(cheap) in reason and trigger_digest(racks) in reason, reason
+    h.deliver(trigger(racks, event_id="evt-racks-again"))  # refused again: one refusal kept per version
+    assert len(h.store.get(ORDER_ID)["refused"]) == 1
+    h.deliver(result("fraud", version=trigger_digest(racks)))  # acted on the refused version: not counted
+    h.deliver(*(result(agent) for agent in SUCCESS))
+    [completed] = h.terminal()
+    assert completed["detail-type"] == "Order Completed"
+    assert {r["trigger_digest"] for r in completed["detail"]["results"].values()} == {trigger_digest(cheap)}
+    row = h.store.get_order(ORDER_ID)
+    assert [(line["sku"], line["quantity"]) for line in row["items"]] == [
+        (line["sku"], line["quantity"]) for line in cheap["items"]]
+
+
+def test_results_of_two_versions_before_the_trigger_wait_for_it_and_the_stored_versions_count(h):
+    """Before the trigger, nothing says which version counts: a result of another version than the one in the
+    agent's slot is neither dropped nor allowed to replace it; it is retried until the trigger is in. Here the
+    trigger brings the second version, whose result must then count (it used to replace the first version's
+    result before the trigger, so whichever came second won, and the stored version's could be lost)."""
+    first = load_detail("order-placed.json")
+    second = first | {"customer_id": "cus-43"}
+    h.deliver(result("fraud", version=trigger_digest(first), event_id="evt-fraud-first"))
+    response = h.deliver(result("fraud", version=trigger_digest(second), event_id="evt-fraud-second"))
+    assert len(response["batchItemFailures"]) == 1  # retried later, not dropped
+    assert h.dead_letters() == []
+    assert h.store.load(ORDER_ID).results["fraud"]["event_id"] == "evt-fraud-first"
+    h.deliver(trigger(second))
+    h.deliver(result("fraud", version=trigger_digest(second), event_id="evt-fraud-second"), receive_count=2)
+    h.deliver(*(result(agent, version=trigger_digest(second)) for agent in ("inventory", "shipping")))
+    [completed] = h.terminal()
+    assert completed["detail-type"] == "Order Completed"
+    assert {r["trigger_digest"] for r in completed["detail"]["results"].values()} == {trigger_digest(second)}
+    assert h.store.get_order(ORDER_ID)["customer_id"] == "cus-43"
+
+
+def test_a_result_of_another_version_after_a_finish_without_trigger_is_late_not_retried(h):
+    first = load_detail("order-placed.json")
+    h.deliver(result("fraud", version=trigger_digest(first)))
+    h.deliver(deadline())
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Timed Out"]
+    response = h.deliver(result("fraud", version=trigger_digest(first | {"customer_id": "cus-43"})))
+    assert response == {"batchItemFailures": []}  # kept aside, not retried until the DLQ
 
 
 # --- fault 2: duplicate results, results before the trigger -----------------------------------------

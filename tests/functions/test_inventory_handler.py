@@ -232,6 +232,31 @@ def test_duplicate_delivery_reserves_once(aws):
     assert stock(session, resources)["SKU-MOUSE"] == (9998, 2)
 
 
+def test_another_version_of_a_reserved_order_is_unavailable_naming_both_and_reserves_nothing_more(aws):
+    """Issue 10 case 1: the same order id with other contents. The reservation stays the first version's; the
+    other version gets Items Unavailable naming both versions (its workflow is rejected, and the compensation
+    then releases the first version's reservation); a redelivery of the first still republishes its result."""
+    session, resources = aws
+    handle = build(session, resources)
+    mouse = placed()
+    racks = placed(items=[{"sku": "SKU-MOUSE", "quantity": 3, "unit_price": 4999.0}])
+    handle(batch(resources, mouse), context())
+    handle(batch(resources, racks, first=1), context())
+    handle(batch(resources, mouse, first=2), context())
+    first, other, again = published(session, resources)
+    mouse_version = first["detail"]["trigger_digest"]
+    racks_version = other["detail"]["trigger_digest"]
+    assert first["detail-type"] == "Items Reserved" and mouse_version != racks_version
+    assert other["detail-type"] == "Items Unavailable"
+    assert mouse_version in other["detail"]["reason"] and racks_version in other["detail"]["reason"]
+    assert again["detail"] == first["detail"]  # the first version's stored result, verbatim
+    [record] = reservations(session, resources).values()
+    assert record["status"] == "HELD"
+    assert [(line["sku"], int(line["quantity"])) for line in record["lines"]] == [
+        (line["sku"], line["quantity"]) for line in json.loads(mouse)["detail"]["items"]]
+    assert_invariant(session, resources)
+
+
 # -- compensation ---------------------------------------------------------------------------------------
 
 def test_fault_compensation_releases_exactly_once(aws):

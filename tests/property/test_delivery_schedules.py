@@ -25,14 +25,35 @@ what happens when:
   moves, so a deadline can land at any point of a workflow; a message made invisible by a failure comes
   back only when the clock reaches it.
 
+What is drawn: orders and access requests (both coordinated workflows of the manifest), an access request
+sometimes sharing an order's id; every kind of request (orders: accepted, over the fraud limit, unknown SKU,
+no carrier, invalid ``quantity`` or ``unit_price`` "NaN"/"Infinity"/"1e200"; access: granted, denied,
+invalid ``access_level``) and triggers carrying values DynamoDB cannot store (an extra ``loyalty_points`` of
+``1e308``, a 40-digit integer or ``1e400``, which ``json.loads`` reads as infinity); the same id put in two
+**conflicting versions** (other contents: a cheap order and one over the limit, other SKUs), each put at the
+start or at a drawn later step (after the first version may have finished), some put twice as a client
+retry does.
+
 After the drawn steps, everything settles without faults (still in an order hypothesis picks, the clock
 moving to the next redelivery or deadline whenever nothing is visible), and the promises are checked against
-the tables and the recorded events: exactly one outcome per workflow (copies allowed, all equal, with its
-idempotency key), a completed one with its trigger and three successes; the orders table agrees with the
-outcome and holds the order; stock on hand + reserved = initial stock, reserved = the lines of HELD
-reservations, and only completed orders hold one; the inventory agent never publishes two different results
-for one order; nothing healthy dead-lettered, every poison message kept by each agent with its reason; no
-deadline schedule fires once its workflow's outcome is published (it was deleted), none is left behind.
+the tables and the recorded events:
+
+- no record is RUNNING once every deadline has passed, whatever opened it; exactly one outcome per
+  (workflow, id) (copies allowed, all equal, with its idempotency key), equal to the stored one;
+- one version: the record stores a version that was put, its ``trigger_digest`` is that detail's digest,
+  every result counted toward the outcome carries it, and the main table's row (orders / access-requests)
+  shows that version and no other; every other version is refused: kept in the record (``refused``) and
+  dead-lettered by the coordinator with a reason naming both digests;
+- only a version every agent accepts may complete, with a success from every agent (an over-limit version
+  never completes: fraud cannot be bypassed); an invalid or unstorable version is REJECTED with a reason
+  naming the field, unless its deadline passed before any trigger reached the coordinator ("the trigger
+  never arrived");
+- stock on hand + reserved = initial stock, reserved = the lines of HELD reservations, and nothing is
+  reserved for an order without a COMPLETED outcome (a completed order's reservation holds the stored
+  version's lines, made for that version); inventory never publishes two different results for one version;
+- agents dead-letter only invalid triggers (every agent of the workflow, the reason naming the field), the
+  coordinator only refused versions; nothing healthy is dead-lettered; no deadline schedule fires once its
+  workflow's outcome is published (it was deleted), none is left behind.
 
 Single-threaded on purpose (deterministic, reproducible): the guards against concurrent invocations (the
 finish's version condition, the conditional reservation record) are proven by the threaded tests in
@@ -46,12 +67,14 @@ overrides the number of examples.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
@@ -68,20 +91,22 @@ from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sq
 from agentbus.local.runtime import parse_at_expression
 from functions.common.clients import Clients
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
+from functions.common.digest import trigger_digest
 from functions.common.settings import Settings
-from functions.coordinator import handler as coordinator_handler
-from functions.coordinator.logic import schedule_name
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST, PRODUCER_SOURCE, WorkflowStatus
-from functions.orders.fraud import handler as fraud_handler
-from functions.orders.inventory import handler as inventory_handler
-from functions.orders.shipping import handler as shipping_handler
-from tests.conftest import settings_for, workflow_store
+from functions.common.spec import resolve
+from functions.coordinator.logic import NO_TRIGGER_REASON, schedule_name
+from functions.manifest import COORDINATOR_SOURCE, MANIFEST, WorkflowStatus
+from tests.conftest import load_detail, settings_for, workflow_store
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
-TERMINAL = {detail_type: status.value for status, detail_type in WORKFLOW.terminal_detail_types.items()}
-BUILDERS = {"fraud": fraud_handler.build, "inventory": inventory_handler.build,
-            "shipping": shipping_handler.build, "coordinator": coordinator_handler.build}
-assert set(BUILDERS) == {consumer.name for consumer in MANIFEST.consumers}, "a consumer of the manifest is missing"
+ACCESS = MANIFEST.workflow("access-request")
+COORDINATED = {workflow.name: workflow for workflow in MANIFEST.coordinated}
+assert set(COORDINATED) == {WORKFLOW.name, ACCESS.name}, "a coordinated workflow of the manifest is not drawn"
+# Outcome detail-type -> status, for every coordinated workflow.
+TERMINAL = {detail_type: status.value for workflow in COORDINATED.values()
+            for status, detail_type in workflow.terminal_detail_types.items()}
+# Every consumer of the manifest, built as its Lambda entry point builds it (``build`` beside ``handler``).
+BUILDERS = {consumer.name: resolve(consumer.handler.rsplit(".", 1)[0] + ":build") for consumer in MANIFEST.consumers}
 INVENTORY_SOURCE = MANIFEST.agent("inventory").source
 EPOCH = datetime(2026, 11, 26, 11, 0, 0, tzinfo=UTC)
 MAX_CHAOTIC_STEPS = 120
@@ -219,23 +244,53 @@ class Delivery:
 
     def describe(self) -> str:
         detail = self.envelope["detail"]
-        who = detail.get("workflow_id") or detail.get("order_id")
+        who = detail.get("workflow_id") or detail.get("order_id") or detail.get("request_id")
         return f"{self.envelope['detail-type']}[{who}]#{self.message_id}"
+
+
+@dataclass(frozen=True)
+class Put:
+    """One trigger the producer puts: a version of one request (its workflow and detail)."""
+
+    workflow: str
+    detail: dict[str, Any]
+    # normal | over_limit | unknown_sku | no_carrier | invalid | unstorable (orders);
+    # granted | denied | invalid | unstorable (access requests)
+    kind: str
+    problem_field: str | None = None  # invalid / unstorable: the field the rejection must name
+    at_step: int = 0  # put before the first step (0), or at that chaotic step (later: a second version)
+    copies: int = 1  # a client retry puts the same version again (another event id)
+
+    @property
+    def workflow_id(self) -> str:
+        return self.detail[COORDINATED[self.workflow].id_field]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.workflow, self.workflow_id
+
+    @property
+    def digest(self) -> str:
+        return trigger_digest(json.loads(json.dumps(self.detail)))
 
 
 @dataclass
 class Example:
-    """One drawn scenario: its workflows, their orders, the stock they compete for."""
+    """One drawn scenario: orders and access requests (some sharing an id, some in two conflicting versions,
+    some carrying values DynamoDB cannot store), and the stock the orders compete for."""
 
     number: int
     stock: dict[str, int]  # SKU -> initial units on hand
-    orders: dict[str, dict[str, Any]]  # workflow id -> Order Placed detail
-    kinds: dict[str, str]  # workflow id -> what kind of order it is
-    copies: dict[str, int]  # workflow id -> how many times the producer puts it
+    puts: list[Put]
 
     @property
-    def workflow_ids(self) -> list[str]:
-        return list(self.orders)
+    def keys(self) -> list[tuple[str, str]]:
+        """Every (workflow, id) put, in order."""
+        return list(dict.fromkeys(put.key for put in self.puts))
+
+    def versions(self, key: tuple[str, str]) -> dict[str, Put]:
+        """digest -> the version of that request put with it."""
+        return {put.digest: put for put in self.puts if put.key == key}
 
 
 class RecordingBus:
@@ -269,6 +324,7 @@ class Harness:
         self.redriven: list[Delivery] = []  # moved to a DLQ by the redrive policy (must stay empty)
         self.trace: list[str] = []
         self.duplicates = 0
+        self.produced: set[int] = set()  # indexes of the example's puts already put
         self._ids = itertools.count(1)
         self.handlers = {name: build(self._settings(name), self._clients())
                          for name, build in BUILDERS.items()}
@@ -321,12 +377,19 @@ class Harness:
         self.pool.append(delivery)
         return delivery
 
-    def produce(self) -> None:
-        """The producer puts every trigger (some twice, as a client retry does: another event id)."""
-        for workflow_id, order in self.example.orders.items():
-            for _ in range(self.example.copies[workflow_id]):
-                self.put({"EventBusName": self.resources.bus_name, "Source": PRODUCER_SOURCE,
-                          "DetailType": "Order Placed", "Detail": json.dumps(order)})
+    def produce(self, step: int | None = None) -> None:
+        """The producer puts the triggers due at ``step`` (0: at the start; None: every one not put yet),
+        some twice, as a client retry does (another event id)."""
+        for index, put in enumerate(self.example.puts):
+            if index in self.produced or (step is not None and put.at_step != step):
+                continue
+            self.produced.add(index)
+            subscription = COORDINATED[put.workflow].trigger.subscription
+            for _ in range(put.copies):
+                self.trace.append(f"{self.clock.now:%H:%M:%S} producer puts {put.workflow} {put.workflow_id} "
+                                  f"{put.kind} version {put.digest[:8]}")
+                self.put({"EventBusName": self.resources.bus_name, "Source": subscription.sources[0],
+                          "DetailType": subscription.detail_types[0], "Detail": json.dumps(put.detail)})
 
     # SQS + Lambda -----------------------------------------------------------------------------------
 
@@ -383,8 +446,9 @@ class Harness:
         return dict(self._schedules)
 
     def _read_schedules(self) -> dict[str, datetime]:
-        prefix = f"{WORKFLOW.name}-prop-{self.example.number}-"
-        names = [s["Name"] for s in self.scheduler.list_schedules(GroupName=self.group, NamePrefix=prefix)
+        names = [s["Name"] for workflow in COORDINATED
+                 for s in self.scheduler.list_schedules(GroupName=self.group,
+                                                        NamePrefix=f"{workflow}-prop-{self.example.number}-")
                  .get("Schedules", [])]
         due = {}
         for name in names:
@@ -409,8 +473,8 @@ class Harness:
     def fire(self, name: str) -> None:
         schedule = self.scheduler.get_schedule(Name=name, GroupName=self.group)
         target = schedule["Target"]
-        workflow_id = json.loads(target["Input"])["workflow_id"]
-        record = self.store.load(WORKFLOW.name, workflow_id)
+        deadline = json.loads(target["Input"])
+        record = self.store.load(deadline["workflow"], deadline["workflow_id"])
         if record is not None and record.published:
             # Publishing deletes the schedule before marking the record published: one still there was never deleted.
             self.stale_schedules.append(name)
@@ -434,12 +498,15 @@ class Harness:
         if offline:
             self.trace.append(f"{offline} offline for {offline_steps} steps")
         for step in range(budget):
+            self.produce(step)
             self.offline = offline if step < offline_steps else None
             schedules = self.schedules()
             visible = self.visible()
             later = self.next_time(schedules) is not None
-            if not visible and not later:
+            if not visible and not later and all(put.at_step <= step for put in self.example.puts):
                 break
+            if not visible and not later:
+                continue
             if not visible or (later and data.draw(st.sampled_from(["deliver"] * 8 + ["advance"]),
                                                    label="action") == "advance"):
                 self.advance(schedules)
@@ -482,10 +549,19 @@ class Harness:
         lines += [f"consumer offline: {line.split()[0]}" for line in self.trace if " offline for " in line]
         if any(e["source"] == INVENTORY_SOURCE and e["detail"]["reason"] == "order already finished" for e in self.log):
             lines.append("inventory came after the outcome")
-        for workflow_id in self.example.workflow_ids:
+        for workflow, workflow_id in self.example.keys:
+            if workflow != WORKFLOW.name:
+                continue
             reservation = self.item("inventory", {"pk": {"S": f"reservation#{workflow_id}"}})
             if reservation is not None and reservation["status"] in ("CANCELLED", "RELEASED"):
                 lines.append(f"reservation {reservation['status']}")
+        lines += sorted({f"{put.workflow} {put.kind}" for put in self.example.puts})
+        if any(len(self.example.versions(key)) > 1 for key in self.example.keys):
+            lines.append("conflicting versions")
+        if any(put.at_step for put in self.example.puts):
+            lines.append("a version put later")
+        if len({workflow_id for _, workflow_id in self.example.keys}) < len(self.example.keys):
+            lines.append("an order and an access request share an id")
         return sorted(set(lines))
 
     # reading the outcome -----------------------------------------------------------------------------
@@ -511,6 +587,17 @@ class Harness:
 
 # --- the checks --------------------------------------------------------------------------------------
 
+def _plain(value: Any) -> Any:
+    """A value read from DynamoDB (Decimals) or put as JSON, compared as plain JSON numbers."""
+    return json.loads(json.dumps(value, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)))
+
+
+# The main table's row of each workflow: its table, and the trigger fields it repeats (the version it shows).
+ROWS = {WORKFLOW.name: ("orders", ("customer_id", "currency", "items", "shipping_address")),
+        ACCESS.name: ("access-requests", ("employee_id", "resource", "access_level", "requested_at"))}
+SUCCESSFUL_KINDS = {"normal", "granted"}
+
+
 def check_promises(h: Harness) -> None:
     example = h.example
     assert h.pool == [] and h.schedules() == {}, "not settled"
@@ -520,72 +607,123 @@ def check_promises(h: Harness) -> None:
                                     f"{h.stale_schedules}"
     store = h.store
 
-    # Exactly one outcome per workflow: copies may be published, all equal, with the outcome's key.
-    outcomes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # No RUNNING workflow once everything has settled (every deadline has passed), whatever opened it.
+    prefix = f"prop-{example.number}-"
+    records = [store._record(item) for item in h.dynamodb.scan(TableName=h.resources.tables["workflows"])["Items"]
+               if item["workflow_id"]["S"].startswith(prefix)]
+    assert {(r.workflow, r.workflow_id) for r in records} == set(example.keys), "records of unknown workflows"
+    running = [(r.workflow, r.workflow_id) for r in records if r.status is WorkflowStatus.RUNNING]
+    assert running == [], f"RUNNING after every deadline: {running}"
+
+    # Exactly one outcome per (workflow, id): copies may be published, all equal, with the outcome's key.
+    outcomes: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for envelope in h.log:
         if envelope["source"] == COORDINATOR_SOURCE and envelope["detail-type"] in TERMINAL:
-            outcomes[envelope["detail"]["workflow_id"]].append(envelope)
-    assert set(outcomes) <= set(example.workflow_ids), f"outcomes of unknown workflows: {sorted(outcomes)}"
-    status: dict[str, str] = {}
-    for workflow_id in example.workflow_ids:
-        published = outcomes[workflow_id]
-        assert published, f"{workflow_id}: no outcome published"
+            outcomes[(envelope["detail"]["workflow"], envelope["detail"]["workflow_id"])].append(envelope)
+    assert set(outcomes) <= set(example.keys), f"outcomes of unknown workflows: {sorted(outcomes)}"
+    status: dict[tuple[str, str], str] = {}
+    stored: dict[tuple[str, str], Put] = {}
+    kept = h.dead_letters()
+    for key in example.keys:
+        workflow_name, workflow_id = key
+        workflow = COORDINATED[workflow_name]
+        published = outcomes[key]
+        assert published, f"{key}: no outcome published"
         first = published[0]
         for copy in published[1:]:
             assert (copy["detail-type"], copy["detail"]) == (first["detail-type"], first["detail"]), \
-                f"{workflow_id}: two different outcomes {first['detail']['status']} / {copy['detail']['status']}"
-        status[workflow_id] = first["detail"]["status"]
-        assert TERMINAL[first["detail-type"]] == status[workflow_id]
-        assert first["detail"]["idempotency_key"] == f"{workflow_id}:{status[workflow_id]}"
-        record = store.load(WORKFLOW.name, workflow_id)
-        assert record is not None and record.status.value == status[workflow_id]
-        assert record.published and record.outcome == first["detail"], f"{workflow_id}: record and event differ"
+                f"{key}: two different outcomes {first['detail']['status']} / {copy['detail']['status']}"
+        status[key] = first["detail"]["status"]
+        assert TERMINAL[first["detail-type"]] == status[key]
+        assert first["detail-type"] == workflow.terminal_detail_types[WorkflowStatus(status[key])]
+        assert first["detail"]["idempotency_key"] == f"{workflow_id}:{status[key]}"
+        assert first["detail"][workflow.id_field] == workflow_id
+        record = store.load(workflow_name, workflow_id)
+        assert record is not None and record.status.value == status[key]
+        assert record.published and record.outcome == first["detail"], f"{key}: record and event differ"
 
-        # What the order allows: only an order every agent accepts may complete, it needs all three results
-        # and its trigger (the coordinator validated the order).
-        if status[workflow_id] == WorkflowStatus.COMPLETED.value:
-            assert first["detail"]["timings"]["trigger_received_at"], f"{workflow_id}: completed without its trigger"
-            assert example.kinds[workflow_id] == "normal", f"{workflow_id}: a {example.kinds[workflow_id]} completed"
+        # One version: the record stores the first trigger it got, its digest is that detail's, and every
+        # result counted toward the outcome was stamped with it.
+        versions = example.versions(key)
+        assert record.trigger is not None, f"{key}: every version was put, but the record has no trigger"
+        assert record.trigger_digest in versions, f"{key}: stores a version nobody put ({record.trigger_digest})"
+        assert trigger_digest(record.trigger) == record.trigger_digest, f"{key}: stored detail is not its version"
+        version = stored[key] = versions[record.trigger_digest]
+        counted = {agent: r["trigger_digest"] for agent, r in first["detail"]["results"].items()}
+        assert set(counted.values()) <= {record.trigger_digest}, \
+            f"{key}: results of another version counted: {counted}, stored {record.trigger_digest}"
+
+        # What the version allows: only one every agent accepts may complete, with every result and its trigger.
+        if status[key] == WorkflowStatus.COMPLETED.value:
+            assert first["detail"]["timings"]["trigger_received_at"], f"{key}: completed without its trigger"
+            assert version.kind in SUCCESSFUL_KINDS, f"{key}: a {version.kind} version completed"
             assert {a: r["outcome"] for a, r in first["detail"]["results"].items()} == {
-                "fraud": "success", "inventory": "success", "shipping": "success"}
-        if example.kinds[workflow_id] == "invalid":
-            assert status[workflow_id] == WorkflowStatus.REJECTED.value
+                agent.name: "success" for agent in workflow.agents}
+        no_trigger = first["detail"]["timings"]["trigger_received_at"] is None
+        if no_trigger:
+            # Finished before any trigger reached the coordinator: only its deadline may have done that.
+            assert (status[key], first["detail"]["reason"]) == (WorkflowStatus.TIMED_OUT.value, NO_TRIGGER_REASON)
+            assert first["detail"]["results"] == {}, f"{key}: results counted without a trigger"
+        elif version.problem_field:
+            # Invalid or unstorable: rejected at validation, the reason naming the field.
+            assert status[key] == WorkflowStatus.REJECTED.value, f"{key}: a {version.kind} version {status[key]}"
+            assert version.problem_field in (first["detail"]["reason"] or ""), \
+                f"{key}: rejected without naming {version.problem_field}: {first['detail']['reason']}"
 
-        # The orders table agrees with the outcome event, and holds the order once the trigger came in.
-        order = h.item("orders", {"order_id": {"S": workflow_id}})
-        assert order is not None, f"{workflow_id}: not in the orders table"
-        assert order["status"] == status[workflow_id], \
-            f"{workflow_id}: orders table says {order['status']}, the outcome event {status[workflow_id]}"
-        assert order["idempotency_key"] == first["detail"]["idempotency_key"]
-        placed = example.orders[workflow_id]
-        assert order["customer_id"] == placed["customer_id"], \
-            f"{workflow_id}: the orders table lacks the order's details (customer_id {order['customer_id']!r})"
-        assert [(line["sku"], int(line["quantity"])) for line in order["items"]] == [
-            (line["sku"], line["quantity"]) for line in placed["items"]]
+        # Every other version is refused: kept in the record and dead-lettered naming both versions.
+        refused = {r["trigger_digest"] for r in record.refused}
+        others = set(versions) - {record.trigger_digest}
+        assert refused == others, f"{key}: refused {refused}, other versions put {others}"
+        for other in others:
+            letters = [reason for consumer, reason, envelope in kept if consumer == "coordinator"
+                       and trigger_digest(envelope["detail"]) == other]
+            assert letters, f"{key}: version {other} refused without a dead letter"
+            assert all(other in reason and record.trigger_digest in reason for reason in letters), letters
 
-    # Stock: on hand + reserved = initial; reserved = HELD lines; only completed orders hold a reservation.
+        # The main table agrees with the outcome event and shows the stored version.
+        table, fields = ROWS[workflow_name]
+        row = h.item(table, {workflow.id_field: {"S": workflow_id}})
+        assert row is not None, f"{key}: not in the {table} table"
+        assert row["status"] == status[key], f"{key}: {table} says {row['status']}, the outcome {status[key]}"
+        assert row["idempotency_key"] == first["detail"]["idempotency_key"]
+        shown = [digest for digest, put in versions.items()
+                 if all(_plain(row.get(name)) == _plain(put.detail.get(name)) for name in fields)]
+        assert shown == [record.trigger_digest], \
+            f"{key}: the {table} row shows version(s) {shown}, the record stores {record.trigger_digest}"
+
+    # Stock: on hand + reserved = initial; reserved = HELD lines; nothing reserved without a COMPLETED outcome.
     held: dict[str, int] = defaultdict(int)
-    for workflow_id in example.workflow_ids:
+    for key in example.keys:
+        workflow_name, workflow_id = key
+        if workflow_name != WORKFLOW.name:
+            continue
         reservation = h.item("inventory", {"pk": {"S": f"reservation#{workflow_id}"}})
         holds = reservation is not None and reservation["status"] == "HELD"
-        if status[workflow_id] == WorkflowStatus.COMPLETED.value:
-            assert holds, f"{workflow_id}: COMPLETED without a held reservation ({reservation})"
+        if status[key] == WorkflowStatus.COMPLETED.value:
+            assert holds, f"{key}: COMPLETED without a held reservation ({reservation})"
             assert sorted((line["sku"], int(line["quantity"])) for line in reservation["lines"]) == sorted(
-                (line["sku"], line["quantity"]) for line in example.orders[workflow_id]["items"])
+                (line["sku"], line["quantity"]) for line in stored[key].detail["items"])
+            assert json.loads(reservation["result"])["trigger_digest"] == stored[key].digest, \
+                f"{key}: completed, but the reservation was made for another version"
         else:
-            assert not holds, f"{workflow_id}: {status[workflow_id]} but its reservation is still held"
+            assert not holds, f"{key}: {status[key]} but its reservation is still held"
         if holds:
             for line in reservation["lines"]:
                 held[line["sku"]] += int(line["quantity"])
 
-        # The inventory agent never publishes two different results for one order (fault 4).
+        # The inventory agent never publishes two different results for one version of an order (fault 4),
+        # and republishes the very result it stored for the version it reserved for.
         results = [e for e in h.log if e["source"] == INVENTORY_SOURCE and e["detail"]["workflow_id"] == workflow_id]
-        decisions = {(e["detail-type"], e["detail"]["reason"], json.dumps(e["detail"]["data"], sort_keys=True))
-                     for e in results}
-        assert len(decisions) <= 1, f"{workflow_id}: inventory decided differently: {decisions}"
+        by_version: dict[str, set] = defaultdict(set)
+        for e in results:
+            by_version[e["detail"]["trigger_digest"]].add(
+                (e["detail-type"], e["detail"]["reason"], json.dumps(e["detail"]["data"], sort_keys=True)))
+        assert all(len(d) == 1 for d in by_version.values()), f"{key}: inventory decided differently: {by_version}"
         if reservation is not None and reservation["status"] != "CANCELLED":
-            assert all(e["detail"] == json.loads(reservation["result"]) for e in results), \
-                f"{workflow_id}: inventory republished something else than its stored result"
+            stored_result = json.loads(reservation["result"])
+            assert all(e["detail"] == stored_result for e in results
+                       if e["detail"]["trigger_digest"] == stored_result["trigger_digest"]), \
+                f"{key}: inventory republished something else than its stored result"
 
     for sku, initial in example.stock.items():
         item = h.item("inventory", {"pk": {"S": f"sku#{sku}"}})
@@ -594,21 +732,31 @@ def check_promises(h: Harness) -> None:
         assert on_hand + reserved == initial, f"{sku}: on hand {on_hand} + reserved {reserved} != initial {initial}"
         assert reserved == held[sku], f"{sku}: reserved {reserved}, but held reservations add up to {held[sku]}"
 
-    # Poison (an invalid order) is kept with its reason by each agent; the coordinator rejects it instead.
-    kept = h.dead_letters()
+    # Dead letters: agents keep only invalid triggers (reason naming the field), every agent of the workflow
+    # each of them; the coordinator only refused versions (checked above); nothing else.
+    invalid = {put.digest: put for put in example.puts if put.kind == "invalid"}
     for consumer, reason, envelope in kept:
-        workflow_id = envelope["detail"].get("order_id")
-        assert workflow_id in example.orders and example.kinds[workflow_id] == "invalid", (consumer, reason)
-        assert consumer != "coordinator" and "quantity" in reason, (consumer, reason)
-    for workflow_id, kind in example.kinds.items():
-        if kind == "invalid":
-            agents = {consumer for consumer, _, envelope in kept if envelope["detail"].get("order_id") == workflow_id}
-            assert agents == {a.name for a in WORKFLOW.agents}, f"{workflow_id}: kept by {agents} only"
+        digest = trigger_digest(envelope["detail"])
+        if consumer == "coordinator":
+            assert any(digest in {r["trigger_digest"] for r in store.load(*put.key).refused}
+                       for put in example.puts if put.digest == digest), (consumer, reason)
+            continue
+        assert digest in invalid, f"{consumer} dead-lettered a valid trigger: {reason}"
+        assert invalid[digest].problem_field in reason, (consumer, reason)
+    for digest, put in invalid.items():
+        agents = {consumer for consumer, _, envelope in kept
+                  if consumer != "coordinator" and trigger_digest(envelope["detail"]) == digest}
+        assert agents == {a.name for a in COORDINATED[put.workflow].agents}, f"{put.key}: kept by {agents} only"
 
 
 # --- strategies -----------------------------------------------------------------------------------------
 
-ORDER_KINDS = ("normal", "normal", "normal", "over_limit", "unknown_sku", "no_carrier", "invalid")
+ORDER_KINDS = ("normal", "normal", "normal", "over_limit", "unknown_sku", "no_carrier", "invalid", "unstorable")
+ACCESS_KINDS = ("granted", "granted", "denied", "invalid", "unstorable")
+# Values DynamoDB cannot store, as a producer writes them in JSON (1e400 reads as Infinity).
+UNSTORABLE = ('"loyalty_points": 1e308', '"loyalty_points": 1234567890123456789012345678901234567890',
+              '"loyalty_points": 1e400')
+BAD_PRICES = ("NaN", "Infinity", "1e200")
 
 
 @st.composite
@@ -622,33 +770,83 @@ def plans(draw) -> Plan:
     return Plan(kind)
 
 
+def _with_extra(detail: dict[str, Any], extra: str) -> dict[str, Any]:
+    """``detail`` with a member written as raw JSON text (so ``1e400`` is what the producer wrote)."""
+    text = json.dumps(detail)
+    return json.loads(text[:-1] + ", " + extra + "}")
+
+
+def order_version(draw, number: int, index: int, skus: list[str], kind: str, customer: str) -> Put:
+    workflow_id = f"prop-{number}-{index}"
+    ordered = draw(st.sampled_from([skus[:1], skus[1:], skus]), label=f"{workflow_id} skus")
+    items = [{"sku": sku, "quantity": draw(st.integers(1, 3)), "unit_price": 25.0} for sku in ordered]
+    country, problem = "DE", None
+    if kind == "over_limit":
+        items[0]["unit_price"] = 20000.0
+    elif kind == "unknown_sku":
+        items.append({"sku": f"SKU-PROP{number}-GHOST", "quantity": 1, "unit_price": 10.0})
+    elif kind == "no_carrier":
+        country = "BR"
+    elif kind == "invalid":
+        bad = draw(st.sampled_from(["quantity", "unit_price"]), label=f"{workflow_id} invalid field")
+        items[0][bad] = draw(st.sampled_from([0, -1])) if bad == "quantity" else draw(st.sampled_from(BAD_PRICES))
+        problem = bad
+    detail = {"order_id": workflow_id, "customer_id": customer, "currency": "EUR", "items": items,
+              "shipping_address": {"country": country, "postal_code": "10115"}}
+    if kind == "unstorable":
+        detail, problem = _with_extra(detail, draw(st.sampled_from(UNSTORABLE))), "loyalty_points"
+    return Put(WORKFLOW.name, detail, kind, problem)
+
+
+ACCESS_SAMPLES = {"granted": "access-requested.json", "denied": "access-requested-contractor-admin.json"}
+
+
+def access_version(draw, workflow_id: str, kind: str) -> Put:
+    base = ACCESS_SAMPLES.get(kind, "access-requested.json")
+    detail = load_detail(base) | {"request_id": workflow_id}
+    problem = None
+    if kind == "denied" and draw(st.booleans(), label=f"{workflow_id} inactive"):
+        detail = load_detail("access-requested-inactive.json") | {"request_id": workflow_id}
+    elif kind == "invalid":
+        detail["access_level"], problem = "root", "access_level"
+    elif kind == "unstorable":
+        detail, problem = _with_extra(detail, draw(st.sampled_from(UNSTORABLE))), "loyalty_points"
+    return Put(ACCESS.name, detail, kind, problem)
+
+
 @st.composite
 def examples(draw) -> Example:
     number = next(_examples)
     skus = [f"SKU-PROP{number}-A", f"SKU-PROP{number}-B"]
     stock = {sku: draw(st.integers(0, 6), label=f"stock {sku[-1]}") for sku in skus}
-    orders, kinds, copies = {}, {}, {}
-    for index in range(draw(st.integers(2, 4), label="workflows")):
-        workflow_id = f"prop-{number}-{index}"
-        kind = draw(st.sampled_from(ORDER_KINDS), label=f"{workflow_id} kind")
-        ordered = draw(st.sampled_from([skus[:1], skus[1:], skus]), label=f"{workflow_id} skus")
-        items = [{"sku": sku, "quantity": draw(st.integers(1, 3)), "unit_price": 25.0} for sku in ordered]
-        country = "DE"
-        if kind == "over_limit":
-            items[0]["unit_price"] = 20000.0
-        elif kind == "unknown_sku":
-            items.append({"sku": f"SKU-PROP{number}-GHOST", "quantity": 1, "unit_price": 10.0})
-        elif kind == "no_carrier":
-            country = "BR"
-        elif kind == "invalid":
-            items[0]["quantity"] = draw(st.sampled_from([0, -1]))
-        orders[workflow_id] = {
-            "order_id": workflow_id, "customer_id": f"cus-{index}", "currency": "EUR", "items": items,
-            "shipping_address": {"country": country, "postal_code": "10115"},
-        }
-        kinds[workflow_id] = kind
-        copies[workflow_id] = draw(st.integers(1, 2), label=f"{workflow_id} trigger copies")
-    return Example(number, stock, orders, kinds, copies)
+    puts: list[Put] = []
+    orders = draw(st.integers(1, 3), label="orders")
+    for index in range(orders):
+        kind = draw(st.sampled_from(ORDER_KINDS), label=f"order {index} kind")
+        puts.append(order_version(draw, number, index, skus, kind, f"cus-{index}"))
+        # Conflicting versions: the same id with other contents (e.g. a cheap one and one over the limit).
+        if draw(st.sampled_from([False, False, True]), label=f"order {index} second version"):
+            other = draw(st.sampled_from(["normal", "over_limit", "normal"]), label=f"order {index} version 2")
+            puts.append(order_version(draw, number, index, skus, other, f"cus-{index}-v2"))
+    for index in range(draw(st.integers(0, 2) if orders > 1 else st.integers(1, 2), label="access requests")):
+        # Sometimes the same id as an order: the two workflows must not disturb each other.
+        shared = draw(st.booleans(), label=f"access {index} shares an order's id")
+        workflow_id = f"prop-{number}-{index}" if shared and index < orders else f"prop-{number}-a{index}"
+        puts.append(access_version(draw, workflow_id, draw(st.sampled_from(ACCESS_KINDS), label="access kind")))
+        if draw(st.sampled_from([False, False, False, True]), label=f"access {index} second version"):
+            second = access_version(draw, workflow_id, draw(st.sampled_from(("granted", "denied"))))
+            # Another minute (same hour: the same risk): the row shows which version it is.
+            requested = second.detail["requested_at"]
+            puts.append(dataclasses.replace(second, detail=second.detail | {"requested_at": requested[:14] + "59:00Z"}))
+    # Two versions that happen to be identical are one version put twice: keep one.
+    unique = list({(put.key, put.digest): put for put in puts}.values())
+    drawn = []
+    for put in unique:
+        at_step = draw(st.sampled_from([0, 0, 0, 1, 5, 20, 60]), label=f"{put.key} put at step")
+        copies = draw(st.sampled_from([1, 1, 2]), label=f"{put.key} copies")
+        drawn.append(dataclasses.replace(put, at_step=at_step, copies=copies))
+    order = draw(st.permutations(range(len(drawn))), label="put order")
+    return Example(number, stock, [drawn[i] for i in order])
 
 
 # --- the property -----------------------------------------------------------------------------------
@@ -663,9 +861,10 @@ def test_promises_hold_whatever_the_delivery_schedule(topology, example: Example
     with mock.patch.object(coordinator_logic, "datetime", clocked), \
             mock.patch.object(agent_module, "datetime", clocked):
         h.seed()
-        h.produce()
+        h.produce(0)
         try:
             h.chaotic_steps(data, budget)
+            h.produce()  # what the drawn steps did not reach
             h.settle(data)
             check_promises(h)
             for line in h.stats():
@@ -679,10 +878,10 @@ def test_promises_hold_whatever_the_delivery_schedule(topology, example: Example
 def test_the_harness_controls_the_coordinator_clock(topology):
     """Guard of the harness itself: the coordinator reads the virtual clock, so deadlines are driven by it."""
     session, resources = topology
-    example = Example(0, {}, {"prop-0-0": {"order_id": "prop-0-0", "customer_id": "c", "currency": "EUR",
-                                           "items": [{"sku": "SKU-MOUSE", "quantity": 1, "unit_price": 1.0}],
-                                           "shipping_address": {"country": "DE", "postal_code": "1"}}},
-                      {"prop-0-0": "normal"}, {"prop-0-0": 1})
+    example = Example(0, {}, [Put(WORKFLOW.name, {
+        "order_id": "prop-0-0", "customer_id": "c", "currency": "EUR",
+        "items": [{"sku": "SKU-MOUSE", "quantity": 1, "unit_price": 1.0}],
+        "shipping_address": {"country": "DE", "postal_code": "1"}}, "normal")])
     h = Harness(session, resources, example)
     with mock.patch.object(coordinator_logic, "datetime", h.clock.datetime_class()):
         h.produce()
