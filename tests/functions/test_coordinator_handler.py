@@ -359,23 +359,26 @@ def test_conflicting_version_is_refused_named_in_the_record_and_a_dead_letter_an
 
 def test_results_of_two_versions_before_the_trigger_wait_for_it_and_the_stored_versions_count(h):
     """Before the trigger, nothing says which version counts: a result of another version than the one in the
-    agent's slot is neither dropped nor allowed to replace it; it is retried until the trigger is in. Here the
-    trigger brings the second version, whose result must then count (it used to replace the first version's
-    result before the trigger, so whichever came second won, and the stored version's could be lost)."""
+    agent's slot is neither dropped nor allowed to replace it; it is kept beside the slot. Here the trigger
+    brings the second version, whose result must then count (it used to replace the first version's result
+    before the trigger, so whichever came second won, and the stored version's could be lost)."""
     first = load_detail("order-placed.json")
     second = first | {"customer_id": "cus-43"}
     h.deliver(result("fraud", version=trigger_digest(first), event_id="evt-fraud-first"))
     response = h.deliver(result("fraud", version=trigger_digest(second), event_id="evt-fraud-second"))
-    assert len(response["batchItemFailures"]) == 1  # retried later, not dropped
+    assert response == {"batchItemFailures": []}  # kept, not retried
     assert h.dead_letters() == []
-    assert h.store.load(ORDER_ID).results["fraud"]["event_id"] == "evt-fraud-first"
+    record = h.store.load(ORDER_ID)
+    assert record.results["fraud"]["event_id"] == "evt-fraud-first"  # the slot is not replaced
+    assert record.alternatives[("fraud", trigger_digest(second))]["event_id"] == "evt-fraud-second"
     h.deliver(trigger(second))
-    h.deliver(result("fraud", version=trigger_digest(second), event_id="evt-fraud-second"), receive_count=2)
     h.deliver(*(result(agent, version=trigger_digest(second)) for agent in ("inventory", "shipping")))
     [completed] = h.terminal()
     assert completed["detail-type"] == "Order Completed"
     assert {r["trigger_digest"] for r in completed["detail"]["results"].values()} == {trigger_digest(second)}
+    assert completed["detail"]["results"]["fraud"]["event_id"] == "evt-fraud-second"
     assert h.store.get_order(ORDER_ID)["customer_id"] == "cus-43"
+    assert h.store.get(ORDER_ID)["outcome"] == completed["detail"]
 
 
 def test_a_result_of_another_version_after_a_finish_without_trigger_is_late_not_retried(h):
