@@ -82,8 +82,11 @@ def test_a_claim_is_approved_and_projected_and_a_claim_without_receipt_is_refuse
 
     [refused] = observer.outcomes("exp-5002", WORKFLOW)
     assert (refused.detail_type, refused.detail["status"]) == ("Expense Refused", "REJECTED")
-    # Both agents fail this one (no receipt for 260.00 > 25.00; 260.00 > 200 left in meals): both are named.
-    assert "receipts" in refused.detail["reason"] and "budget" in refused.detail["reason"]
+    # Both agents fail this one (no receipt for 260.00 > 25.00; 260.00 > 200 left in meals). The first failure
+    # decides at once: the reason names every failing agent whose result was in by then, and only those.
+    failed = sorted(agent for agent, r in refused.detail["results"].items() if r["outcome"] == "failure")
+    assert failed and set(failed) <= {"receipts", "budget"}
+    assert all(agent in refused.detail["reason"] for agent in failed)
 
     dynamodb = stack.client("dynamodb")
     table = stack.resources.tables["expense-claims"]
