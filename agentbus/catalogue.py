@@ -16,16 +16,16 @@ def render(manifest: Manifest = MANIFEST) -> str:
                   f"Deadline: {workflow.deadline_s} s. Workflow id: the trigger's `{workflow.id_field}`.", "",
                   "| detail-type | source | published by | consumed by | meaning |",
                   "|---|---|---|---|---|"]
-        trigger_consumers = [c.name for c, s in manifest.rules() if s.detail_types == workflow.trigger.detail_types]
-        for detail_type in workflow.trigger.detail_types:
-            lines.append(f"| `{detail_type}` | `{', '.join(workflow.trigger.sources)}` | a producer "
+        trigger_consumers = [c.name for c, s in manifest.rules() if s.detail_types == workflow.trigger.subscription.detail_types]
+        for detail_type in workflow.trigger.subscription.detail_types:
+            lines.append(f"| `{detail_type}` | `{', '.join(workflow.trigger.subscription.sources)}` | a producer "
                          f"| {', '.join(trigger_consumers)} | the trigger: starts one workflow |")
         for agent in workflow.agents:
             for result in agent.results:
                 effect = "counts toward completion" if result.outcome.value == "success" else "rejects the order"
                 lines.append(f"| `{result.detail_type}` | `{agent.source}` | {agent.name} | coordinator "
                              f"| {result.description}; {effect} |")
-        compensators = {}
+        compensators: dict[str, list[str]] = {}
         for agent in workflow.agents:
             for detail_type in agent.compensate_on:
                 compensators.setdefault(detail_type, []).append(agent.name)
