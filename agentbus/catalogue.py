@@ -16,9 +16,10 @@ def render(manifest: Manifest = MANIFEST) -> str:
                   f"Deadline: {workflow.deadline_s} s. Workflow id: the trigger's `{workflow.id_field}`.", "",
                   "| detail-type | source | published by | consumed by | meaning |",
                   "|---|---|---|---|---|"]
-        trigger_consumers = [c.name for c, s in manifest.rules() if s.detail_types == workflow.trigger.subscription.detail_types]
-        for detail_type in workflow.trigger.subscription.detail_types:
-            lines.append(f"| `{detail_type}` | `{', '.join(workflow.trigger.subscription.sources)}` | a producer "
+        trigger = workflow.trigger.subscription
+        trigger_consumers = [c.name for c, s in manifest.rules() if s.detail_types == trigger.detail_types]
+        for detail_type in trigger.detail_types:
+            lines.append(f"| `{detail_type}` | `{', '.join(trigger.sources)}` | a producer "
                          f"| {', '.join(trigger_consumers)} | the trigger: starts one workflow |")
         for agent in workflow.agents:
             for result in agent.results:

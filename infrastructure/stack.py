@@ -175,7 +175,7 @@ class AgentbusStack(Stack):
 
         coordinator = manifest.coordinator
         if coordinator is None:
-            raise ValueError("the manifest coordinates no workflow; the stack's dashboard and alarms need its coordinator")
+            raise ValueError("the manifest coordinates no workflow; the stack's alarms and dashboard need one")
         self.observability = Observability(
             self, "Observability",
             consumers=list(self.consumers.values()),
