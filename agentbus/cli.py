@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,7 +25,6 @@ from functions.common.settings import parse_work_profile
 
 if TYPE_CHECKING:
     from agentbus.discovery import Deployment
-    from agentbus.resources import Resources
 
 # Data is never markup or emoji codes (an order id "ord-[/bold]" or ":x:" prints as it is).
 # Wide enough for the demo's summary table when the output is a file or a CI log, not a terminal.
@@ -404,7 +403,7 @@ def _up(args: argparse.Namespace) -> int:
     except OSError as error:  # the host does not resolve, or has no free port
         errors.print(f"agentbus up: cannot listen on {args.host}: {error.strerror or error}", markup=False)
         return 2
-    resources = cast("Resources", stack.resources)  # start() provisioned them
+    resources = stack.started_resources
     console.print(f"agentbus local endpoint ready at {stack.url} "
                   f"(bus {resources.bus_name}; agents: {', '.join(resources.consumers)})", markup=False)
     console.print(f"  try: aws --endpoint-url {stack.url} events put-events --entries file://events/order-placed.json",

@@ -113,10 +113,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     names = ", ".join(w.name for w in chosen)
     console.print(f"[bold]agentbus demo[/bold] — {escape(names)} on a local AWS endpoint (moto)")
     with LocalStack(options=options, manifest=manifest) as stack:
-        resources = stack.resources
-        runtime = stack.runtime
-        if resources is None or runtime is None:
-            raise RuntimeError("the local stack started without its resources or runtime")
+        resources = stack.started_resources
         rules = len(manifest.rules())
         console.print(f"  endpoint {stack.url}: bus [cyan]{resources.bus_name}[/cyan] with archive, {rules} rules, "
                       f"{len(resources.consumers)} queues each with a DLQ, {len(resources.tables)} tables, seed data")
@@ -188,7 +185,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                 summaries.append(summarize_standalone(workflow, workflow_id, observer.events(workflow_id, name),
                                                       put_at[(name, workflow_id)]))
         observer.stop()
-        stats = runtime.stats
+        stats = stack.started_runtime.stats
 
     for workflow in chosen:
         print_summary(console, workflow, [s for s in summaries if s.workflow == workflow.name])
