@@ -48,7 +48,8 @@ setup: $(VENV)/.synced $(CDK) ## install the pinned Python dependencies and CDK 
 demo: $(VENV)/.synced ## run the main job locally: sample orders through the whole topology on moto
 	$(VENV)/bin/agentbus demo $(ARGS)
 
-test: $(VENV)/.synced $(CDK) ## run every test (unit, functions, integration, infrastructure, e2e) but the rehearsal
+test: $(VENV)/.synced $(CDK) ## mypy (strict), then every test (unit, functions, integration, infrastructure, e2e) but the rehearsal
+	$(VENV)/bin/mypy $(TYPED)
 	$(VENV)/bin/pytest $(ARGS)
 
 rehearse: $(VENV)/.synced $(CDK) $(MINISTACK) ## deploy the real app on MiniStack (cdk bootstrap + deploy) and test it end to end

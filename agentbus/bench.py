@@ -33,6 +33,7 @@ cannot store, under chaos (duplicates, crashes, delays, PutEvents failures); eve
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import json
 import math
@@ -119,7 +120,7 @@ def wire_key(service: str, action: str) -> str:
     return REST_OPERATIONS.get(key, key)
 
 
-def per_order(counts: Counter, orders: int) -> dict[str, float]:
+def per_order(counts: Counter[str], orders: int) -> dict[str, float]:
     """``{"total": …, "service:Action": …}``: calls per order, largest first."""
     if orders <= 0:
         raise ValueError("per-order figures need at least one order")
@@ -128,7 +129,7 @@ def per_order(counts: Counter, orders: int) -> dict[str, float]:
     return {"total": round(sum(counts.values()) / orders, 3), **figures}
 
 
-def system_calls(wire: Counter, excluded: Iterable[Counter]) -> Counter:
+def system_calls(wire: Counter[str], excluded: Iterable[Counter[str]]) -> Counter[str]:
     """The calls counted on the wire minus those attributed to the harness or to local-only emulation."""
     remaining = Counter(wire)
     for counts in excluded:
@@ -285,12 +286,12 @@ def role_of(thread_name: str, key: str) -> str:
 class CallCounter:
     """Counts API calls on the wire (the endpoint's own counts) and by caller (botocore hooks on the session)."""
 
-    by_role: dict[str, Counter] = field(default_factory=lambda: {role: Counter() for role in THREAD_ROLES})
-    empty_receives: Counter = field(default_factory=Counter)  # by role
-    put_entries: Counter = field(default_factory=Counter)  # PutEvents entries, by role
-    dynamodb: Counter = field(default_factory=Counter)  # function calls as "Op@table" (TransactWriteItems: items)
+    by_role: dict[str, Counter[str]] = field(default_factory=lambda: {role: Counter() for role in THREAD_ROLES})
+    empty_receives: Counter[str] = field(default_factory=Counter)  # by role
+    put_entries: Counter[str] = field(default_factory=Counter)  # PutEvents entries, by role
+    dynamodb: Counter[str] = field(default_factory=Counter)  # function calls as "Op@table" (TransactWriteItems: items)
     # The endpoint's own count of the calls it served so far, by "service:Action" (``LocalEndpoint.wire_calls``).
-    wire_source: Callable[[], Counter] = Counter
+    wire_source: Callable[[], Counter[str]] = Counter
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def install(self, session: Any) -> None:
@@ -329,7 +330,7 @@ class CallCounter:
                 self.empty_receives[role] += 1
 
     def snapshot(self) -> CallSnapshot:
-        wire: Counter = Counter()
+        wire: Counter[str] = Counter()
         for key, count in self.wire_source().items():
             wire[wire_key(*key.split(":", 1))] += count
         with self._lock:
@@ -340,11 +341,11 @@ class CallCounter:
 
 @dataclass
 class CallSnapshot:
-    wire: Counter
-    by_role: dict[str, Counter]
-    empty_receives: Counter
-    put_entries: Counter
-    dynamodb: Counter
+    wire: Counter[str]
+    by_role: dict[str, Counter[str]]
+    empty_receives: Counter[str]
+    put_entries: Counter[str]
+    dynamodb: Counter[str]
 
     def __sub__(self, other: CallSnapshot) -> CallSnapshot:
         return CallSnapshot(self.wire - other.wire, {r: self.by_role[r] - other.by_role[r] for r in self.by_role},
@@ -454,7 +455,7 @@ class LevelRun:
     coordinator_ms: list[float]
     first_put: float
     last_outcome: float
-    statuses: Counter
+    statuses: Counter[str]
     missing: list[str]
     calls: CallSnapshot | None = None
     lambda_usage: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -486,7 +487,7 @@ class ChainedOrchestrator:
             return
         key = (workflow.name, event.workflow_id)
         if workflow.trigger.matches(event.source, event.detail_type):
-            envelope = {"version": "0", "id": str(uuid.uuid4()), "detail-type": event.detail_type,
+            envelope: dict[str, Any] = {"version": "0", "id": str(uuid.uuid4()), "detail-type": event.detail_type,
                         "source": event.source, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                         "region": "us-east-1", "resources": [], "detail": event.detail}
             with self._lock:
@@ -498,9 +499,9 @@ class ChainedOrchestrator:
         for index, agent in enumerate(workflow.agents[:-1]):
             if event.source == agent.source and event.detail.get("outcome") == "success":
                 with self._lock:
-                    envelope = self.envelopes.get(key)
-                if envelope:
-                    self._send(workflow.agents[index + 1].name, envelope)
+                    forward = self.envelopes.get(key)
+                if forward:
+                    self._send(workflow.agents[index + 1].name, forward)
                 return
 
     def _send(self, agent: str, envelope: dict[str, Any]) -> None:
@@ -528,7 +529,7 @@ class Harness:
     def __enter__(self) -> Harness:
         self.stack.start()
         self.counter.wire_source = self.stack.endpoint.wire_calls
-        resources = self.stack.resources
+        resources = self.stack.started_resources
         self.events = self.stack.client("events")
         self.sqs = self.stack.client("sqs")
         self.dynamodb = self.stack.client("dynamodb")
@@ -559,7 +560,7 @@ class Harness:
         mode = "chained" if self.chained else "parallel"
         entries = make_requests(chosen, f"bench-{run_id}-{mode}-{concurrency}", concurrency)
         ids = [request_id(chosen, e) for e in entries]
-        bus = self.stack.resources.bus_name
+        bus = self.stack.started_resources.bus_name
         self.settle()
         self._progress, self._current = progress, chosen.name
         stats_before = self._stats()
@@ -581,7 +582,8 @@ class Harness:
         stats_after = self._stats()
         self._progress = None
 
-        end_to_end, coordinator, statuses, last = [], [], Counter(), first_put
+        end_to_end, coordinator, last = [], [], first_put
+        statuses: Counter[str] = Counter()
         for workflow_id in ids:
             outcomes = self.observer.outcomes(workflow_id, chosen.name)
             if not outcomes:
@@ -600,7 +602,7 @@ class Harness:
 
     def _stats(self) -> dict[str, dict[str, float]]:
         return {name: {"invocations": s.invocations, "records": s.records, "busy_ms": s.busy_ms}
-                for name, s in self.stack.runtime.stats.items()}
+                for name, s in self.stack.started_runtime.stats.items()}
 
     def settle(self, timeout_s: float = 10.0) -> None:
         """Wait until every queue is drained and the functions are idle (acknowledgements, mark-published)."""
@@ -608,7 +610,7 @@ class Harness:
         previous = None
         while time.monotonic() < deadline:
             pending = 0
-            for consumer in self.stack.resources.consumers.values():
+            for consumer in self.stack.started_resources.consumers.values():
                 attributes = self.sqs.get_queue_attributes(QueueUrl=consumer.queue_url, AttributeNames=[
                     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
                 pending += sum(int(v) for v in attributes.values())
@@ -626,7 +628,7 @@ class Harness:
                          *(t for a in workflow.agents for t in a.tables)]
         sizes: dict[str, list[float]] = {}
         for logical in dict.fromkeys(logical_names):
-            table = self.stack.resources.tables.get(logical)
+            table = self.stack.started_resources.tables.get(logical)
             if table is None:
                 continue
             for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
@@ -645,10 +647,11 @@ UPDATE_UNITS = "workflow-update-units"
 
 
 def load_pricing(path: Path = PRICING_FILE) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    pricing: dict[str, Any] = json.loads(path.read_text())
+    return pricing
 
 
-def dynamodb_units(dynamodb_calls: Counter, tables: dict[str, str], sizes: dict[str, float],
+def dynamodb_units(dynamodb_calls: Counter[str], tables: dict[str, str], sizes: dict[str, float],
                    only: Iterable[str] | None = None) -> tuple[float, float]:
     """(write units, read units) of the functions' DynamoDB calls, from each table's average item size
     (of the tables named in ``only``, by logical name, if given).
@@ -783,7 +786,7 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
                         task = progress.add_task(f"{workflow.name} {mode:>8} × {level:<5}", total=level)
                         run = harness.run_level(level, run_id, timeout_s=_level_timeout(level),
                                                 workflow=workflow.name,
-                                                progress=lambda n, t=task: progress.advance(t, n))
+                                                progress=functools.partial(progress.advance, task))
                         progress.update(task, completed=run.completed)
                         runs[workflow.name][mode][level] = run
                         if run.missing:
@@ -792,7 +795,7 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
                     if mode == "parallel":
                         sizes[workflow.name] = harness.item_sizes(workflow)
                 if mode == "parallel":
-                    tables = dict(harness.stack.resources.tables)
+                    tables = dict(harness.stack.started_resources.tables)
 
     per_workflow = {
         w.name: build_results(runs[w.name], levels, {a.name: profile[a.name] for a in w.agents if a.name in profile},
@@ -1004,7 +1007,9 @@ def write_chart(path: Path, results: dict[str, Any]) -> Path:
 
         figure, axes = plt.subplots(figsize=(8, 5))
         for index, (name, values) in enumerate(series.items()):
-            axes.plot(levels, values, marker="o", linestyle="-" if name.endswith("p50") else "--", label=name,
+            # matplotlib draws a None (a level not run) as a gap; its stubs want floats only.
+            axes.plot(levels, values, marker="o",  # type: ignore[arg-type]
+                      linestyle="-" if name.endswith("p50") else "--", label=name,
                       color=PALETTE[(index // 2) % len(PALETTE)])
         axes.axhline(results["slowest_agent_ms"], color="grey", linewidth=0.8,
                      label=f"slowest agent ({results['workflow']})")
@@ -1144,7 +1149,7 @@ def soak_traffic(count: int, run_id: str, manifest: Manifest = MANIFEST,
     if not workflows:
         raise ValueError("no workflow of the manifest has a sample trigger to soak with")
     requests: list[SoakRequest] = []
-    made: Counter = Counter()
+    made: Counter[str] = Counter()
     for index in range(count):
         workflow, samples = workflows[index % len(workflows)]
         n = made[workflow.name]
@@ -1243,8 +1248,8 @@ def run_soak(orders: int = 1000, chaos_rate: float = 0.2, seed: int | None = Non
                   f"PutEvents partial failures; deadline {deadline_s}s")
     started = time.time()
     with LocalStack(manifest=manifest, options=RuntimeOptions(deadline_seconds=deadline_s, chaos=chaos)) as stack:
-        resources = stack.resources
-        seen: Counter = Counter()
+        resources = stack.started_resources
+        seen: Counter[str] = Counter()
         lock = threading.Lock()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
@@ -1278,7 +1283,7 @@ def run_soak(orders: int = 1000, chaos_rate: float = 0.2, seed: int | None = Non
         report = invariants.check_until_held(stack.client("dynamodb"), resources, observer, ids, manifest)
         edge_violations = edge_case_violations(requests, observer)
         observer.stop()
-        stats = stack.runtime.stats
+        stats = stack.started_runtime.stats
         dead_letters = _dead_letter_counts(stack)
 
     elapsed = time.time() - started
@@ -1329,7 +1334,7 @@ def _drain(stack: LocalStack, timeout_s: float) -> None:
     quiet = 0
     while time.monotonic() < deadline and quiet < 3:
         pending = 0
-        for consumer in stack.resources.consumers.values():
+        for consumer in stack.started_resources.consumers.values():
             attributes = sqs.get_queue_attributes(QueueUrl=consumer.queue_url, AttributeNames=[
                 "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                 "ApproximateNumberOfMessagesDelayed"])["Attributes"]
@@ -1341,7 +1346,7 @@ def _drain(stack: LocalStack, timeout_s: float) -> None:
 def _dead_letter_counts(stack: LocalStack) -> dict[str, int]:
     sqs = stack.client("sqs")
     counts = {}
-    for name, consumer in stack.resources.consumers.items():
+    for name, consumer in stack.started_resources.consumers.items():
         attributes = sqs.get_queue_attributes(QueueUrl=consumer.dlq_url,
                                               AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
         counts[name] = int(attributes.get("ApproximateNumberOfMessages", 0))

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from functions.common.settings import parse_work_profile
+
+if TYPE_CHECKING:
+    from agentbus.discovery import Deployment
 
 # Data is never markup or emoji codes (an order id "ord-[/bold]" or ":x:" prints as it is).
 # Wide enough for the demo's summary table when the output is a file or a CI log, not a terminal.
@@ -323,9 +326,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.verb)
 
 
-def _print_status(view: dict) -> None:
+def _print_status(view: dict[str, Any]) -> None:
     """The human view of one workflow. Every piece of data is escaped: an id or a reason is never markup."""
-    style = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red"}.get(view.get("status"), "cyan")
+    style = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red"}.get(str(view.get("status")), "cyan")
     status = escape(str(view.get("status")))
     console.print(f"workflow [bold]{escape(str(view['workflow_id']))}[/bold]: [{style}]{status}[/{style}]"
                   + (f" — {escape(str(view['reason']))}" if view.get("reason") else ""))
@@ -343,7 +346,7 @@ def _print_status(view: dict) -> None:
         console.print(f"end to end {float(timings['duration_ms']):.0f} ms")
 
 
-def status_notes(view: dict) -> list[str]:
+def status_notes(view: dict[str, Any]) -> list[str]:
     """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
     outcome. (Reads the trigger as ``trigger``, or ``order`` as older records name it.)"""
     notes = []
@@ -358,7 +361,7 @@ def status_notes(view: dict) -> list[str]:
     return notes
 
 
-def _agent(deployment, args: argparse.Namespace) -> int:
+def _agent(deployment: Deployment, args: argparse.Namespace) -> int:
     from agentbus import operations as ops
 
     if args.action == "list":
@@ -373,8 +376,8 @@ def _agent(deployment, args: argparse.Namespace) -> int:
         raise ops.OperationError(f"agent {args.action} needs an agent NAME")
     ctl = ops.control(deployment)
     if not deployment.resources.local:  # disabling / enabling a mapping takes a while on AWS
-        state = "Disabled" if args.action == "pause" else "Enabled"
-        errors.print(f"  waiting for {args.name}'s event source mapping to be {state}…", markup=False)
+        target = "Disabled" if args.action == "pause" else "Enabled"
+        errors.print(f"  waiting for {args.name}'s event source mapping to be {target}…", markup=False)
     ctl.set_paused(args.name, args.action == "pause")
     where = "its events wait in its queue" if args.action == "pause" else "it processes its queue again"
     console.print(f"agent {args.name} {'paused' if args.action == 'pause' else 'resumed'}: {where}", markup=False)
@@ -400,8 +403,9 @@ def _up(args: argparse.Namespace) -> int:
     except OSError as error:  # the host does not resolve, or has no free port
         errors.print(f"agentbus up: cannot listen on {args.host}: {error.strerror or error}", markup=False)
         return 2
+    resources = stack.started_resources
     console.print(f"agentbus local endpoint ready at {stack.url} "
-                  f"(bus {stack.resources.bus_name}; agents: {', '.join(stack.resources.consumers)})", markup=False)
+                  f"(bus {resources.bus_name}; agents: {', '.join(resources.consumers)})", markup=False)
     console.print(f"  try: aws --endpoint-url {stack.url} events put-events --entries file://events/order-placed.json",
                   markup=False)
     console.print("  Ctrl-C to stop", markup=False)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agentbus.resources import Resources
+from agentbus.resources import ConsumerResources, Resources
 
 PAUSED_TAG = "agentbus:paused"
 
@@ -38,7 +38,7 @@ class AgentControl:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
-    def _consumer(self, name: str):
+    def _consumer(self, name: str) -> ConsumerResources:
         try:
             return self.resources.consumers[name]
         except KeyError:
@@ -47,7 +47,7 @@ class AgentControl:
 
     def _mappings(self, name: str) -> list[dict[str, Any]]:
         consumer = self._consumer(name)
-        mappings = self.lambda_client.list_event_source_mappings(
+        mappings: list[dict[str, Any]] = self.lambda_client.list_event_source_mappings(
             FunctionName=consumer.function_name, EventSourceArn=consumer.queue_arn
         )["EventSourceMappings"]
         if not mappings:
@@ -90,7 +90,7 @@ class AgentControl:
     def is_paused(self, name: str) -> bool:
         consumer = self._consumer(name)
         if self.resources.local:
-            tags = self.sqs.list_queue_tags(QueueUrl=consumer.queue_url).get("Tags", {})
+            tags: dict[str, str] = self.sqs.list_queue_tags(QueueUrl=consumer.queue_url).get("Tags", {})
             return tags.get(PAUSED_TAG) == "true"
         return all(m["State"] in ("Disabled", "Disabling") for m in self._mappings(name))
 

@@ -82,13 +82,13 @@ def summarize(workflow: str, workflow_id: str, outcome: ObservedEvent, put_at: f
 def summarize_standalone(workflow: Workflow, workflow_id: str, events: list[ObservedEvent],
                          put_at: float) -> RequestSummary:
     """A standalone workflow has no outcome: its summary is its agents' results."""
-    results = {e.detail.get("agent"): {**e.detail, "detail_type": e.detail_type} for e in events
+    results = {e.detail["agent"]: {**e.detail, "detail_type": e.detail_type} for e in events
                if e.detail.get("agent") and e.source in {a.source for a in workflow.agents}}
     agent_ms = {name: float(r.get("duration_ms", 0)) for name, r in results.items()}
     done = max((e.received_at for e in events if e.detail.get("agent")), default=put_at)
     reason = "; ".join(str(r.get("reason")) for r in results.values() if r.get("reason")) or None
-    starts = [r.get("started_at") for r in results.values() if r.get("started_at")]
-    ends = [r.get("finished_at") for r in results.values() if r.get("finished_at")]
+    starts = [r["started_at"] for r in results.values() if r.get("started_at")]
+    ends = [r["finished_at"] for r in results.values() if r.get("finished_at")]
     timings = {"started_at": min(starts) if starts else None, "finished_at": max(ends) if ends else None}
     return RequestSummary(workflow=workflow.name, workflow_id=workflow_id, status="AUDITED" if results else "RUNNING",
                           reason=reason, agent_ms=agent_ms, end_to_end_ms=max(agent_ms.values(), default=0),
@@ -113,7 +113,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     names = ", ".join(w.name for w in chosen)
     console.print(f"[bold]agentbus demo[/bold] — {escape(names)} on a local AWS endpoint (moto)")
     with LocalStack(options=options, manifest=manifest) as stack:
-        resources = stack.resources
+        resources = stack.started_resources
         rules = len(manifest.rules())
         console.print(f"  endpoint {stack.url}: bus [cyan]{resources.bus_name}[/cyan] with archive, {rules} rules, "
                       f"{len(resources.consumers)} queues each with a DLQ, {len(resources.tables)} tables, seed data")
@@ -132,7 +132,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
             who = event.source.rsplit(".", 1)[-1]
             label = escape(f"{event.workflow_id or '?':<10}")
             if event.detail_type in observer.terminal_types:
-                style = STATUS_STYLE.get(detail.get("status"), "white")
+                style = STATUS_STYLE.get(str(detail.get("status")), "white")
                 reason = escape(f" — {detail['reason']}") if detail.get("reason") else ""
                 console.print(f"  {label} [{style}]{escape(event.detail_type)}[/{style}]{reason}")
             elif detail.get("agent"):
@@ -185,7 +185,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                 summaries.append(summarize_standalone(workflow, workflow_id, observer.events(workflow_id, name),
                                                       put_at[(name, workflow_id)]))
         observer.stop()
-        stats = stack.runtime.stats
+        stats = stack.started_runtime.stats
 
     for workflow in chosen:
         print_summary(console, workflow, [s for s in summaries if s.workflow == workflow.name])

@@ -88,7 +88,8 @@ def event_workflow_id(event: dict[str, Any]) -> str | None:
     """The workflow id an event on the bus belongs to (a trigger's id field, or a result's workflow_id)."""
     from agentbus.observe import locate_event
 
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    raw = event.get("detail")
+    detail = raw if isinstance(raw, dict) else {}
     return locate_event(MANIFEST, str(event.get("detail-type")), str(event.get("source")), detail)[1]
 
 

@@ -39,6 +39,28 @@ from functions.directory.workflow import NEW_USER_AUDIT
 from functions.orders.workflow import ORDER_FULFILLMENT, ORDER_PLACED, PRODUCER_SOURCE  # noqa: F401
 from functions.orders.workflow import TABLES as ORDER_TABLES
 
+__all__ = [  # the vocabulary re-exported with the manifest, and the shipped workflows
+    "AGENT_SOURCE_PREFIX",
+    "BUS_NAME",
+    "COORDINATOR_SOURCE",
+    "DEADLINE_DETAIL_TYPE",
+    "DEADLINE_SOURCE",
+    "Agent",
+    "Consumer",
+    "Manifest",
+    "Outcome",
+    "Outcomes",
+    "Parameter",
+    "Projection",
+    "ResultType",
+    "Subscription",
+    "Table",
+    "Trigger",
+    "Workflow",
+    "WorkflowStatus",
+    "MANIFEST", "ORDER_FULFILLMENT", "ORDER_PLACED", "PRODUCER_SOURCE", "ACCESS_REQUEST", "NEW_USER_AUDIT",
+]
+
 MANIFEST = Manifest(
     workflows=(ORDER_FULFILLMENT, ACCESS_REQUEST, NEW_USER_AUDIT),
     tables=(*ORDER_TABLES, *ACCESS_TABLES),

@@ -173,10 +173,13 @@ class AgentbusStack(Stack):
         owners[DEADLINE_SOURCE] = self.state.scheduler_role
         self.bus.reserve_sources(owners)
 
+        coordinator = manifest.coordinator
+        if coordinator is None:
+            raise ValueError("the manifest coordinates no workflow; the stack's alarms and dashboard need one")
         self.observability = Observability(
             self, "Observability",
             consumers=list(self.consumers.values()),
-            coordinator_service=manifest.coordinator.name,
+            coordinator_service=coordinator.name,
             bus_name=config.qualified_bus_name,
             schedule_group_name=self.state.schedule_group_name,
             deadline_dlq=self.state.deadline_dlq,

@@ -25,7 +25,7 @@ class InjectedCrash(RuntimeError):
 class Chaos:
     rate: float
     seed: int | None = None
-    injected: Counter = field(default_factory=Counter)
+    injected: Counter[str] = field(default_factory=Counter)
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -61,7 +61,8 @@ class _FlakyEvents:
 
     def put_events(self, Entries: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:  # noqa: N803
         if not self._chaos.roll("put_events_partial_failure"):
-            return self._client.put_events(Entries=Entries, **kwargs)
+            response: dict[str, Any] = self._client.put_events(Entries=Entries, **kwargs)
+            return response
         failing = {i for i in range(len(Entries)) if self._chaos.uniform(0, 1) < 0.5} or {0}
         sent = [entry for i, entry in enumerate(Entries) if i not in failing]
         accepted = iter(self._client.put_events(Entries=sent, **kwargs)["Entries"] if sent else [])

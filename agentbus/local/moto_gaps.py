@@ -53,6 +53,6 @@ def _patch_replay_window() -> None:
     def replay_events(self: Replay, archive: Any) -> None:
         # moto's replay reads only ``archive.events``: hand it the archived events inside the window.
         window = [e for e in archive.events if in_window(e, self.event_start_time, self.event_end_time)]
-        replay_every_event(self, SimpleNamespace(events=window))
+        replay_every_event(self, SimpleNamespace(events=window))  # type: ignore[arg-type]  # moto reads only .events
 
-    Replay.replay_events = replay_events
+    Replay.replay_events = replay_events  # type: ignore[method-assign]  # patching moto

@@ -95,8 +95,8 @@ def apply() -> None:
 def _patch_sqs_message_times() -> None:
     from moto.sqs.models import Message
 
-    Message.visible = property(lambda self: time.time() * 1000.0 > self.visible_at)
-    Message.delayed = property(lambda self: time.time() * 1000.0 < self.delayed_until)
+    Message.visible = property(lambda self: time.time() * 1000.0 > self.visible_at)  # type: ignore[method-assign,assignment]  # moto's method becomes a property
+    Message.delayed = property(lambda self: time.time() * 1000.0 < self.delayed_until)  # type: ignore[method-assign,assignment]  # moto's method becomes a property
 
 
 # 2 ------------------------------------------------------------------------------------------------
@@ -106,9 +106,10 @@ def _patch_sqs_retention_check() -> None:
 
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
         queue = self.get_queue(queue_name)
-        return int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time()
+        valid: bool = int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time()
+        return valid
 
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]  # patching moto
 
 
 # 3 ------------------------------------------------------------------------------------------------
@@ -116,9 +117,9 @@ def _patch_sqs_retention_check() -> None:
 def _patch_jsonpath_parse() -> None:
     import jsonpath_ng.ext
 
-    parse = jsonpath_ng.ext.parse
+    parse = jsonpath_ng.ext.parse  # type: ignore[attr-defined]  # jsonpath_ng re-exports parse implicitly
     if not hasattr(parse, "cache_info"):
-        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(parse)
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(parse)  # type: ignore[attr-defined]  # jsonpath_ng re-exports parse implicitly
 
 
 # 4 ------------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def _patch_dynamodb_attribute_serialization() -> None:
             return
         original(self, serialized, value, shape, key)
 
-    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]  # patching moto
 
 
 # 5 ------------------------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def _patch_dynamodb_transactions() -> None:
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     original = models.DynamoDBBackend.transact_write_items
-    models.copy = types.SimpleNamespace(deepcopy=_deepcopy_except_tables, copy=copy.copy)
+    models.copy = types.SimpleNamespace(deepcopy=_deepcopy_except_tables, copy=copy.copy)  # type: ignore[attr-defined,assignment]  # the module's copy, swapped for one namespace
 
     def touched(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any]]:
         keys = []
@@ -199,7 +200,7 @@ def _patch_dynamodb_transactions() -> None:
                     table.items[hash_key] = item
             raise
 
-    models.DynamoDBBackend.transact_write_items = transact_write_items
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]  # patching moto
 
 
 # 6 ------------------------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ def _patch_backend_routing() -> None:
             backend = routes[host] = original(self, host)
             return backend
 
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]  # patching moto
 
 
 # 7 ------------------------------------------------------------------------------------------------
@@ -227,8 +228,8 @@ _PICKLED = "_agentbus_pickled"
 
 def _patch_update_expressions() -> None:
     from moto.dynamodb.parsing import validators
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]  # moto marks ast_nodes '# type: ignore'
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]  # moto marks ast_nodes '# type: ignore'
 
     parse = UpdateExpressionParser.make  # bound to the class
 
@@ -255,7 +256,7 @@ def _patch_update_expressions() -> None:
         self.processors = self.get_ast_processors()
         self.node_to_validate = fast_copy(expression)
 
-    validators.Validator.__init__ = validator_init
+    validators.Validator.__init__ = validator_init  # type: ignore[method-assign]  # patching moto
 
     node_classes: dict[type, tuple[type, ...]] = {}
 
@@ -274,7 +275,7 @@ def _patch_update_expressions() -> None:
 def _patch_action_lookup() -> None:
     import moto.core.responses as responses
 
-    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)  # type: ignore[attr-defined]  # moto imports it from moto.core.utils
 
 
 # 9 ------------------------------------------------------------------------------------------------
@@ -303,12 +304,12 @@ def _attribute_name(name: str) -> str:
 def _patch_sqs_send_attribute_lookup() -> None:
     from moto.sqs.models import Queue, SQSBackend
 
-    full_attributes = Queue.attributes.fget
+    full_attributes = Queue.attributes.fget  # type: ignore[attr-defined]  # a property in moto, typed as its getter
 
     def attributes(self: Any) -> Any:
         return _SettingsOnly(self) if getattr(_sending, "active", False) else full_attributes(self)
 
-    Queue.attributes = property(attributes)
+    Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]  # patching moto's property
     send_message = SQSBackend.send_message
 
     @functools.wraps(send_message)
@@ -320,4 +321,4 @@ def _patch_sqs_send_attribute_lookup() -> None:
         finally:
             _sending.active = outer
 
-    SQSBackend.send_message = send_message_reading_settings_only
+    SQSBackend.send_message = send_message_reading_settings_only  # type: ignore[method-assign]  # patching moto

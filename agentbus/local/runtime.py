@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import boto3
 
@@ -36,6 +36,8 @@ from functions.common.observability import metrics
 from functions.common.settings import SIMULATED_WORK_MS, Settings
 from functions.common.spec import Consumer, Manifest
 from functions.manifest import MANIFEST
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]  # (event, context) -> response
 
 log = logging.getLogger("agentbus.runtime")
 
@@ -88,7 +90,8 @@ class LocalRuntime:
         self.scheduler = self._client("scheduler")
 
     def _client(self, service: str, access_key: str | None = None) -> Any:
-        session = self.principals.session(self.session, access_key) if access_key else self.session
+        # A boto3 Session or a KeyedSession; the service name is not a literal boto3-stubs can resolve.
+        session: Any = self.principals.session(self.session, access_key) if access_key else self.session
         return session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
 
     # -- wiring -------------------------------------------------------------------------------------
@@ -108,16 +111,18 @@ class LocalRuntime:
 
     def clients_for(self, consumer: Consumer) -> Clients:
         """The function's clients, signing with its own access key id (as its own role does on AWS)."""
-        clients = Clients.create(self.principals.session(self.session, self.principals.function_key(consumer.name)),
-                                 self.endpoint_url)
+        keyed = self.principals.session(self.session, self.principals.function_key(consumer.name))
+        # KeyedSession stands in for a Session: Clients.create only calls its client().
+        clients = Clients.create(cast(boto3.session.Session, keyed), self.endpoint_url)
         if self.options.chaos:
             clients = dataclasses.replace(clients, events=self.options.chaos.wrap_events_client(clients.events))
         return clients
 
-    def build_handler(self, consumer: Consumer) -> Callable[[dict, Any], dict]:
+    def build_handler(self, consumer: Consumer) -> LambdaHandler:
         module_name, _, _ = consumer.handler.rpartition(".")
         module = importlib.import_module(module_name)
-        return module.build(self.settings_for(consumer), self.clients_for(consumer))
+        handler: LambdaHandler = module.build(self.settings_for(consumer), self.clients_for(consumer))
+        return handler
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -163,18 +168,18 @@ class LocalRuntime:
         """``paused()``: the agent's state, cached ``pause_check_s`` (to idle while paused without asking the
         endpoint all the time); ``paused(fresh=True)``: asked now, one call (what every receive is checked with)."""
         queue_url = self.resources.consumers[consumer.name].queue_url
-        state = {"paused": False, "checked": float("-inf")}
+        state = {"paused": False, "checked": float("-inf")}  # mypy: dict[str, float], bool being an int
 
         def paused(fresh: bool = False) -> bool:
             now = time.monotonic()
             if fresh or now - state["checked"] >= self.options.pause_check_s:
                 tags = self.sqs.list_queue_tags(QueueUrl=queue_url).get("Tags", {})
                 state["paused"], state["checked"] = tags.get(PAUSED_TAG) == "true", now
-            return state["paused"]
+            return bool(state["paused"])
 
         return paused
 
-    def _poll(self, consumer: Consumer, handler: Callable, executor: ThreadPoolExecutor) -> None:
+    def _poll(self, consumer: Consumer, handler: LambdaHandler, executor: ThreadPoolExecutor) -> None:
         queue = self.resources.consumers[consumer.name]
         slots = threading.BoundedSemaphore(consumer.max_concurrency)
         paused = self._paused_checker(consumer)
@@ -209,13 +214,13 @@ class LocalRuntime:
                 log.exception("poller for %s failed; retrying", consumer.name)
                 self._stop.wait(0.5)
 
-    def _give_back(self, queue_url: str, messages: list[dict]) -> None:
+    def _give_back(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
         """Make received messages visible again at once, unprocessed (each keeps this receive in its count)."""
         self.sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
             for i, m in enumerate(messages)])
 
-    def _inject_delivery_faults(self, consumer: Consumer, messages: list[dict]) -> list[dict]:
+    def _inject_delivery_faults(self, consumer: Consumer, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         chaos = self.options.chaos
         if not chaos or not messages:
             return messages
@@ -234,7 +239,7 @@ class LocalRuntime:
             kept.append(message)
         return kept
 
-    def _invoke(self, consumer: Consumer, handler: Callable, messages: list[dict]) -> None:
+    def _invoke(self, consumer: Consumer, handler: LambdaHandler, messages: list[dict[str, Any]]) -> None:
         queue = self.resources.consumers[consumer.name]
         chaos = self.options.chaos
         started = time.perf_counter()
@@ -245,10 +250,10 @@ class LocalRuntime:
             int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) < consumer.max_receive_count - 1
             for m in messages)
         try:
-            if crashable and chaos.roll("crash_before"):
+            if crashable and chaos is not None and chaos.roll("crash_before"):
                 raise InjectedCrash("injected crash before the handler ran")
             response = handler(event, context) or {}
-            if crashable and chaos.roll("crash_after"):
+            if crashable and chaos is not None and chaos.roll("crash_after"):
                 raise InjectedCrash("injected crash after the handler ran")
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             crashed = False

@@ -36,7 +36,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 POLL_INTERVAL_S = 0.25
@@ -58,7 +58,8 @@ NOT_AUTHORIZED_FOR_SOURCE = "NotAuthorizedForSourceException"
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class _Captured:
@@ -66,7 +67,7 @@ class _Captured:
         self.status = "500 INTERNAL SERVER ERROR"
         self.headers: list[tuple[str, str]] = []
 
-    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
         self.status, self.headers = status, headers
         return lambda data: None
 
@@ -125,7 +126,7 @@ class SourceGuard:
     def merge(payload: bytes | None, refused: dict[int, dict[str, str]], total: int) -> bytes:
         """The response to the whole request: the backend's answer for the entries it got (None: it got none),
         with the refused entries' results put back at their places."""
-        response = json.loads(payload) if payload else {"FailedEntryCount": 0, "Entries": []}
+        response: dict[str, Any] = json.loads(payload) if payload else {"FailedEntryCount": 0, "Entries": []}
         accepted = iter(response.get("Entries", []))
         response["Entries"] = [refused[i] if i in refused else next(accepted, {}) for i in range(total)]
         response["FailedEntryCount"] = int(response.get("FailedEntryCount", 0)) + len(refused)
@@ -134,7 +135,7 @@ class SourceGuard:
 
 def _access_key(environ: dict[str, Any]) -> str | None:
     """The access key id a SigV4-signed request was signed with (``Credential=KEY/date/region/...``)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
+    auth: str = environ.get("HTTP_AUTHORIZATION", "")
     if "Credential=" not in auth:
         return None
     return auth.split("Credential=", 1)[1].split("/", 1)[0]
@@ -143,7 +144,7 @@ def _access_key(environ: dict[str, Any]) -> str | None:
 class SerializingMiddleware:
     """Runs one request at a time through the wrapped WSGI app; SQS long polls wait outside the lock."""
 
-    def __init__(self, app: Callable, observer: Callable[[str, str], None] | None = None,
+    def __init__(self, app: Callable[..., Any], observer: Callable[[str, str], None] | None = None,
                  guard: SourceGuard | None = None) -> None:
         self.app = app
         self.guard = guard
@@ -154,7 +155,7 @@ class SerializingMiddleware:
         # Called with (service, action) for every request: the benchmark counts API calls on the wire.
         self.observer = observer
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == CALLS_PATH and isinstance(self.observer, WireCounter):
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(self.observer.counts()).encode()]
@@ -193,7 +194,7 @@ class SerializingMiddleware:
                     self._changed.wait(min(remaining, POLL_INTERVAL_S))
 
 
-    def _put_events_screened(self, environ: dict[str, Any], start_response: Callable,
+    def _put_events_screened(self, environ: dict[str, Any], start_response: Callable[..., Any],
                              refused: dict[int, dict[str, str]], total: int, body: bytes) -> Iterable[bytes]:
         """PutEvents with some entries refused: the others go to moto, the answer covers them all."""
         status, headers, payload = "200 OK", [("Content-Type", "application/x-amz-json-1.1")], None
@@ -269,7 +270,7 @@ class WireCounter:
     """API calls served, by ``service:Action`` (REST operations as ``METHOD /segment``)."""
 
     def __init__(self) -> None:
-        self._counts: Counter = Counter()
+        self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __call__(self, service: str, action: str) -> None:
@@ -336,7 +337,7 @@ class LocalEndpoint:
         self.host = host
         self.port = port or free_port(host)
         self.guard = guard
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -351,8 +352,9 @@ class LocalEndpoint:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "agentbus.local.server", "--host", self.host, "--port", str(self.port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        stdout = cast(IO[bytes], self._process.stdout)  # stdout=PIPE: never None
         first_line: list[str] = []
-        reader = threading.Thread(target=lambda: first_line.append(self._process.stdout.readline().decode()),
+        reader = threading.Thread(target=lambda: first_line.append(stdout.readline().decode()),
                                   daemon=True)
         reader.start()
         reader.join(START_TIMEOUT_S)
@@ -363,10 +365,10 @@ class LocalEndpoint:
                 raise RuntimeError(f"the local endpoint did not start within {START_TIMEOUT_S} s")
             raise RuntimeError(line.removeprefix("error ") or "the local endpoint exited while starting "
                                "(its error is above)")
-        self._process.stdout.close()  # the endpoint says nothing more there (it writes to the shared stderr)
+        stdout.close()  # the endpoint says nothing more there (it writes to the shared stderr)
         return self
 
-    def wire_calls(self) -> Counter:
+    def wire_calls(self) -> Counter[str]:
         """The API calls the endpoint has served so far, by ``service:Action``."""
         with urllib.request.urlopen(f"{self.url}{CALLS_PATH}", timeout=10) as response:
             return Counter(json.loads(response.read()))
@@ -385,7 +387,7 @@ class LocalEndpoint:
         if not process:
             return
         with contextlib.suppress(OSError):
-            process.stdin.close()  # the endpoint stops when its standard input closes
+            cast(IO[bytes], process.stdin).close()  # stdin=PIPE; the endpoint stops when its standard input closes
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

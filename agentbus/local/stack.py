@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 
@@ -47,8 +48,23 @@ class LocalStack:
     def url(self) -> str:
         return self.endpoint.url
 
-    def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.url)
+    @property
+    def started_resources(self) -> Resources:
+        """``resources``, provisioned by ``start()``; RuntimeError before."""
+        if self.resources is None:
+            raise RuntimeError("the local stack is not started: it has no resources yet")
+        return self.resources
+
+    @property
+    def started_runtime(self) -> LocalRuntime:
+        """``runtime``, running since ``start()``; RuntimeError before."""
+        if self.runtime is None:
+            raise RuntimeError("the local stack is not started: it has no runtime yet")
+        return self.runtime
+
+    def client(self, service: str) -> Any:
+        session: Any = self.session  # boto3-stubs resolve only a literal service name
+        return session.client(service, endpoint_url=self.url)
 
     def start(self) -> LocalStack:
         self.endpoint.start()

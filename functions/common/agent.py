@@ -241,8 +241,8 @@ def dead_letter_sink(settings: Settings, clients: Clients, name: str) -> DeadLet
     return DeadLetterSink(clients.sqs, settings.dead_letter_queue_url, name)
 
 
-def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None,
-                 concurrency: int = 1, max_receive_count: int | None = None) -> Callable[[dict, Any], dict]:
+def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None, concurrency: int = 1,
+                 max_receive_count: int | None = None) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda-style ``(event, context) -> partial batch response`` around a per-record handler;
     ``concurrency`` records of a batch are handled at once (settings.record_concurrency)."""
 
@@ -255,7 +255,7 @@ def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None,
 
 def agent_function(name: str, settings: Settings, clients: Clients, *, decide: Decide | None = None,
                    act: Act | None = None, compensate: Compensate | None = None,
-                   **runner_options: Any) -> Callable[[dict, Any], dict]:
+                   **runner_options: Any) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """An agent's whole Lambda function, from its manifest entry and its decision: the trigger goes to
     ``decide``/``act``, the compensating outcomes (``compensate_on``) to ``compensate``, anything else is a
     poison message naming what the agent handles."""

@@ -21,7 +21,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -31,11 +31,13 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage, failure_reason
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
+
+Model = TypeVar("Model", bound=BaseModel)
 
 RecordHandler = Callable[[BusEvent], None]
 
@@ -101,7 +103,7 @@ def consume(
             dead_letters.keep(record.body, reason, record.event_source_arn)
         except Exception as error:
             final = last_receive(record)
-            if final is None:
+            if final is None or dead_letters is None:  # last_receive is None without a sink
                 # Not poison, not its last receive: SQS delivers it again.
                 receives = record.attributes.approximate_receive_count
                 logger.warning("record failed; SQS will deliver it again", exc_info=True,
@@ -121,26 +123,26 @@ def consume(
 
     records = event.get("Records") or []
     if concurrency <= 1 or len(records) <= 1:
-        return process_partial_response(
+        return cast(dict[str, Any], process_partial_response(  # a PartialItemFailureResponse TypedDict
             event=event,
             record_handler=record_handler,
             processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
             context=context,
-        )
+        ))
     with ThreadPoolExecutor(max_workers=min(concurrency, len(records)), thread_name_prefix="record") as pool:
 
         async def concurrent_record_handler(record: SQSRecord) -> None:
             await asyncio.get_running_loop().run_in_executor(pool, record_handler, record)
 
-        return async_process_partial_response(
+        return cast(dict[str, Any], async_process_partial_response(
             event=event,
             record_handler=concurrent_record_handler,
             processor=AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
             context=context,
-        )
+        ))
 
 
-def validate(model: type, detail: dict[str, Any]):
+def validate(model: type[Model], detail: dict[str, Any]) -> Model:
     """Parse an event detail into its model; invalid detail is a poison message naming the bad fields."""
     try:
         return model.model_validate(detail)

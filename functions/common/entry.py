@@ -12,7 +12,7 @@ from functions.common.clients import Clients, default_clients
 from functions.common.observability import logger, metrics, tracer
 from functions.common.settings import Settings, settings
 
-Handler = Callable[[dict, Any], dict]
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def lambda_handler(build: Callable[[Settings, Clients], Handler]) -> Handler:
@@ -27,7 +27,7 @@ def lambda_handler(build: Callable[[Settings, Clients], Handler]) -> Handler:
     @logger.inject_lambda_context
     @metrics.log_metrics
     @tracer.capture_lambda_handler
-    def handler(event: dict, context: Any) -> dict:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=len(event.get("Records", [])))
         return built()(event, context)
 

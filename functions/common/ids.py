@@ -42,7 +42,7 @@ anywhere else (CLI arguments, the coordinator), ``idempotency_key`` and ``record
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -87,7 +87,7 @@ def check_workflow_id(value: Any, field: str | None = None) -> str:
     problem = id_problem(value)
     if problem is not None:
         raise ValueError(f"{field or 'workflow id'}: {problem}")
-    return value
+    return cast(str, value)  # id_problem found nothing: a valid id is a string
 
 
 def name_problem(value: Any) -> str | None:
@@ -108,7 +108,7 @@ def check_name(value: Any, what: str = "name") -> str:
     problem = name_problem(value)
     if problem is not None:
         raise ValueError(f"{what}: {problem}")
-    return value
+    return cast(str, value)  # name_problem found nothing: a valid name is a string
 
 
 def idempotency_key(workflow_id: str, part: str) -> str:

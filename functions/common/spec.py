@@ -33,7 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 BUS_NAME = "agentbus"
 COORDINATOR_SOURCE = "agentbus.coordinator"
@@ -202,8 +205,8 @@ class Trigger:
     id_field: str
 
     @property
-    def model_class(self) -> type:
-        return resolve(self.model)
+    def model_class(self) -> type[BaseModel]:
+        return cast("type[BaseModel]", resolve(self.model))
 
     def matches(self, source: str, detail_type: str) -> bool:
         return self.subscription.matches(source, detail_type)

@@ -79,7 +79,7 @@ def _number_text(value: int | float) -> str:
     try:
         return repr(value)
     except ValueError:  # an int beyond Python's 4300-digit str() limit
-        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+        return f"an integer of about {int(int(value).bit_length() * math.log10(2)) + 1} digits"
 
 
 def _digits(value: int) -> int:

@@ -45,7 +45,8 @@ class PowertoolsWorkflowMetrics:
                 metrics.add_metric(name="WorkflowDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
 
 
-def build(settings: Settings, clients: Clients, clock: Callable[[], datetime] = utc_now) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients,
+          clock: Callable[[], datetime] = utc_now) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """Wire the adapters into the logic; returns a Lambda-style ``(event, context) -> batch response``
     (``clock``: tests run it at another time)."""
     manifest = settings.manifest
@@ -67,7 +68,7 @@ def build(settings: Settings, clients: Clients, clock: Callable[[], datetime] = 
         if settings.dead_letter_queue_url else None
     )
 
-    def handle(event: dict, context: Any) -> dict:
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency,
                        max_receive_count=settings.max_receive_count)
 

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import ValidationError
 
@@ -246,13 +246,17 @@ def _number(value: Any) -> float:
     return number if math.isfinite(number) else 0.0
 
 
-def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision, finished_at: datetime) -> dict:
+OutcomeStatus = Literal["COMPLETED", "REJECTED", "TIMED_OUT"]  # WorkflowOutcome.status
+
+
+def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision,
+                  finished_at: datetime) -> dict[str, Any]:
     """The ``WorkflowOutcome`` detail the finish stores and every publication sends, unchanged. The
     workflow's own id field (``Trigger.id_field``) closes it, equal to ``workflow_id``."""
     outcome = WorkflowOutcome(
         workflow=workflow.name,
         workflow_id=record.workflow_id,
-        status=decision.status.value,
+        status=cast(OutcomeStatus, decision.status.value),  # never RUNNING: a decision is final
         reason=decision.reason,
         results=dict(sorted(record.counted_results.items())),
         missing=list(decision.missing),

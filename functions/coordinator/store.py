@@ -66,7 +66,7 @@ import json
 import math
 from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
-from typing import Any
+from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -98,14 +98,14 @@ _DYNAMODB_NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Inexact, Rounde
 def to_attribute(value: Any) -> dict[str, Any]:
     """A plain JSON-like value as a DynamoDB attribute value (floats become exact decimals)."""
     plain = json.loads(to_json(value), parse_float=Decimal)
-    return _serializer.serialize(plain)
+    return cast(dict[str, Any], _serializer.serialize(plain))  # boto3-stubs: a private TypedDict
 
 
 def to_lenient_attribute(value: Any) -> dict[str, Any]:
     """Like ``to_attribute``, but a number DynamoDB cannot hold (NaN, infinite, out of range, over 38 digits)
     is kept as its text: a main table's row of an invalid request must still be written."""
-    return _serializer.serialize(_lenient(json.loads(to_json_lenient(value), parse_float=Decimal,
-                                                     parse_constant=str)))
+    return cast(dict[str, Any], _serializer.serialize(_lenient(json.loads(to_json_lenient(value), parse_float=Decimal,
+                                                                          parse_constant=str))))
 
 
 def to_json_lenient(value: Any) -> str:
@@ -139,7 +139,7 @@ def _lenient(value: Any) -> Any:
 
 
 def from_attribute(value: dict[str, Any]) -> Any:
-    return _plain(_deserializer.deserialize(value))
+    return _plain(_deserializer.deserialize(cast(Any, value)))  # boto3-stubs: a private TypedDict
 
 
 def _plain(value: Any) -> Any:

@@ -25,19 +25,20 @@ def seeded_stock() -> dict[str, int]:
 def check(dynamodb: Any, tables: Mapping[str, str], statuses: Mapping[str, str],
           initial_stock: Mapping[str, int] | None = None) -> list[str]:
     initial = dict(initial_stock) if initial_stock is not None else seeded_stock()
-    items = []
+    items: list[dict[str, Any]] = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=tables["inventory"]):
         items += [{k: _deserialize(v) for k, v in item.items()} for item in page.get("Items", [])]
     violations = []
     stock = {i["sku"]: i for i in items if str(i["pk"]).startswith("sku#")}
     held: dict[str, int] = defaultdict(int)
+    item: dict[str, Any] | None
     for item in items:
         if not str(item["pk"]).startswith("reservation#") or item.get("status") != "HELD":
             continue
         order_id = item.get("order_id")
         for line in item.get("lines", []):
             held[line["sku"]] += int(line["quantity"])
-        if order_id in statuses and statuses[order_id] != "COMPLETED":
+        if order_id is not None and order_id in statuses and statuses[order_id] != "COMPLETED":
             violations.append(f"{order_id}: {statuses[order_id]} but its reservation is still held")
     for sku, units in initial.items():
         item = stock.get(sku)

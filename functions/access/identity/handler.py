@@ -18,7 +18,7 @@ from functions.common.settings import Settings
 NAME = "identity"
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     directory = DynamoDirectory(clients.dynamodb, settings.table("directory"))
     return agent_function(NAME, settings, clients, decide=IdentityCheck(directory).decide)
 

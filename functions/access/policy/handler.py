@@ -20,7 +20,7 @@ from functions.common.settings import Settings
 NAME = "policy"
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     directory = DynamoDirectory(clients.dynamodb, settings.table("directory"))
     return agent_function(NAME, settings, clients, decide=PolicyCheck(directory, load_rules()).decide)
 

@@ -19,7 +19,7 @@ from functions.common.settings import Settings
 NAME = "risk"
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     return agent_function(NAME, settings, clients, decide=partial(decide, rules=load_rules()))
 
 

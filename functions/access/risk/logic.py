@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
 from functions.access.business_hours import outside_business_hours
 from functions.access.models import AccessRequested
@@ -30,7 +31,7 @@ TOO_HIGH = "Risk Too High"
 THRESHOLD = 70
 LEVEL_POINTS = {"read": 0, "write": 20, "admin": 40}
 SENSITIVITY_POINTS = {"low": 0, "medium": 15, "high": 30}
-UNKNOWN_RESOURCE_SENSITIVITY = "high"
+UNKNOWN_RESOURCE_SENSITIVITY: Final = "high"
 OUTSIDE_HOURS_POINTS = 20
 WEAK_JUSTIFICATION_POINTS = 20
 MIN_JUSTIFICATION_CHARS = 20

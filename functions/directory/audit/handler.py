@@ -20,7 +20,7 @@ from functions.directory.audit.logic import SecurityAudit, parse_domains
 NAME = "security-audit"
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     directory = DynamoDirectory(clients.dynamodb, settings.table("directory"))
     audit = SecurityAudit(directory, company_domains=parse_domains(settings.parameter("COMPANY_DOMAINS")))
     return agent_function(NAME, settings, clients, decide=audit.decide)

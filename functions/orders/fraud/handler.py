@@ -15,7 +15,7 @@ from functions.orders.workflow import FRAUD_LIMIT, amount
 NAME = "fraud"
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     policy = FraudPolicy(limit=amount(settings.parameter(FRAUD_LIMIT.env)))
     return agent_function(NAME, settings, clients, decide=policy.decide)
 

@@ -19,7 +19,7 @@ from functions.orders.inventory.store import DynamoInventoryStore
 NAME = "inventory"
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     inventory = Inventory(DynamoInventoryStore(clients.dynamodb, settings.table("inventory")))
     return agent_function(NAME, settings, clients, act=inventory.reserve, compensate=inventory.release)
 

@@ -8,7 +8,7 @@ JSON text: republished byte for byte), ``reason``, ``created_at``, ``updated_at`
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -70,7 +70,7 @@ def from_item(raw: dict[str, Any]) -> Reservation:
 
 
 def _cancellation_codes(error: ClientError) -> list[dict[str, Any]]:
-    return list(error.response.get("CancellationReasons") or [])
+    return list(cast(list[dict[str, Any]], error.response.get("CancellationReasons") or []))
 
 
 def _is_cancellation(error: ClientError) -> bool:

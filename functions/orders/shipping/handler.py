@@ -14,7 +14,7 @@ from functions.orders.shipping.logic import quote
 NAME = "shipping"
 
 
-def build(settings: Settings, clients: Clients) -> Callable[[dict, Any], dict]:
+def build(settings: Settings, clients: Clients) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     return agent_function(NAME, settings, clients, decide=quote)
 
 

@@ -8,6 +8,7 @@ naming the country or the weight.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from functions.common.agent import Decision
 from functions.orders.models import OrderPlaced
@@ -29,7 +30,7 @@ def parcel_weight(order: OrderPlaced) -> tuple[Decimal, list[str]]:
 def quote(order: OrderPlaced) -> Decision:
     country = order.shipping_address.country
     weight, estimated = parcel_weight(order)
-    data = {"country": country, "weight_kg": str(weight), "estimated_weight_skus": estimated}
+    data: dict[str, Any] = {"country": country, "weight_kg": str(weight), "estimated_weight_skus": estimated}
     zone = zone_for(country)
     if zone is None:
         return Decision(UNAVAILABLE, f"no carrier serves destination country {country}", data)
