@@ -8,6 +8,7 @@ and the tables and the coordinator's shared events follow. Nothing here names a 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from functions.common.spec import (
     COORDINATOR_SOURCE,
@@ -22,7 +23,7 @@ from functions.manifest import MANIFEST
 STANDALONE = "standalone: no outcome"
 
 
-def _code(values) -> str:
+def _code(values: Iterable[str]) -> str:
     return ", ".join(f"`{value}`" for value in values)
 
 
