@@ -119,7 +119,7 @@ class LocalRuntime:
         return clients
 
     def build_handler(self, consumer: Consumer) -> LambdaHandler:
-        module_name, _, _ = consumer.handler.rpartition(".")
+        module_name = consumer.module
         module = importlib.import_module(module_name)
         handler: LambdaHandler = module.build(self.settings_for(consumer), self.clients_for(consumer))
         return handler

@@ -170,17 +170,8 @@ class SerializingMiddleware:
         wait_s, body = _strip_long_poll(environ, action, body)
         deadline = time.monotonic() + wait_s
         while True:
-            captured = _Captured()
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
             seen = self._generation
-            with self.lock:
-                result = self.app(environ, captured.start_response)
-                try:
-                    payload = b"".join(result)
-                finally:
-                    if hasattr(result, "close"):
-                        result.close()
+            captured, payload = self._call_moto(environ, body)
             if action in WAKING_ACTIONS:
                 with self._changed:
                     self._generation += 1
@@ -194,21 +185,26 @@ class SerializingMiddleware:
                     self._changed.wait(min(remaining, POLL_INTERVAL_S))
 
 
+    def _call_moto(self, environ: dict[str, Any], body: bytes) -> tuple[_Captured, bytes]:
+        """One request to moto with ``body``, under the lock (moto is not thread-safe): its status and payload."""
+        captured = _Captured()
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        with self.lock:
+            result = self.app(environ, captured.start_response)
+            try:
+                payload = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        return captured, payload
+
     def _put_events_screened(self, environ: dict[str, Any], start_response: Callable[..., Any],
                              refused: dict[int, dict[str, str]], total: int, body: bytes) -> Iterable[bytes]:
         """PutEvents with some entries refused: the others go to moto, the answer covers them all."""
         status, headers, payload = "200 OK", [("Content-Type", "application/x-amz-json-1.1")], None
         if len(refused) < total:
-            captured = _Captured()
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            with self.lock:
-                result = self.app(environ, captured.start_response)
-                try:
-                    payload = b"".join(result)
-                finally:
-                    if hasattr(result, "close"):
-                        result.close()
+            captured, payload = self._call_moto(environ, body)
             with self._changed:
                 self._generation += 1
                 self._changed.notify_all()

@@ -41,14 +41,3 @@ class FinishedWorkflow:
             "idempotency_key": self.outcome.get("idempotency_key"),
         }
 
-
-def default_item(finished: FinishedWorkflow) -> dict[str, Any]:
-    """A generic row: the id, status, reason, the trigger's detail and the summary."""
-    return {
-        finished.id_field: finished.workflow_id,
-        "workflow": finished.workflow,
-        "status": finished.status,
-        "reason": finished.reason,
-        "request": finished.trigger,
-        **finished.summary(),
-    }

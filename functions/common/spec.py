@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -42,7 +41,6 @@ BUS_NAME = "agentbus"
 COORDINATOR_SOURCE = "agentbus.coordinator"
 DEADLINE_SOURCE = "agentbus.deadline"
 DEADLINE_DETAIL_TYPE = "Workflow Deadline Reached"
-REFUSED_DETAIL_TYPE = "Workflow Trigger Refused"
 AGENT_SOURCE_PREFIX = "agentbus.agent."
 DEFAULT_MANIFEST = "functions.manifest:MANIFEST"
 MANIFEST_VARIABLE = "AGENTBUS_MANIFEST"
@@ -111,6 +109,10 @@ class Subscription:
 
     def matches(self, source: str, detail_type: str) -> bool:
         return source in self.sources and detail_type in self.detail_types
+
+
+# What every coordinated workflow's schedules put on the bus: one subscription of the coordinator for all.
+DEADLINES = Subscription(name="deadline", sources=(DEADLINE_SOURCE,), detail_types=(DEADLINE_DETAIL_TYPE,))
 
 
 @dataclass(frozen=True)
@@ -311,10 +313,6 @@ class Workflow:
             detail_types=tuple(r.detail_type for agent in self.agents for r in agent.results),
         )
 
-    @property
-    def deadline_subscription(self) -> Subscription:
-        return Subscription(name="deadline", sources=(DEADLINE_SOURCE,), detail_types=(DEADLINE_DETAIL_TYPE,))
-
 
 def coordinator_consumer(**overrides: Any) -> Consumer:
     """The coordinator: generic, the same for every manifest (its tables are added by ``Manifest``)."""
@@ -498,7 +496,7 @@ class Manifest:
                     Subscription(f"{prefix}results", workflow.result_subscription.sources,
                                  workflow.result_subscription.detail_types),
                 ]
-            subscriptions.append(Subscription("deadline", (DEADLINE_SOURCE,), (DEADLINE_DETAIL_TYPE,)))
+            subscriptions.append(DEADLINES)
         return tuple(subscriptions)
 
     def rules(self) -> list[tuple[Consumer, Subscription]]:
@@ -513,5 +511,3 @@ def load_manifest(path: str = DEFAULT_MANIFEST) -> Manifest:
         raise ValueError(f"{path!r} is a {type(manifest).__name__}, not a Manifest")
     return manifest
 
-
-Check = Callable[[str], object]

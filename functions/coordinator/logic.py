@@ -461,13 +461,13 @@ class Coordinator:
             raise PoisonMessage("result without trigger_digest: it does not say which version of the request "
                                 "it acted on, so it cannot count toward any")
         workflow_id = _workflow_id({"workflow_id": result.workflow_id}, "workflow_id")
+        now = self.clock()
         slot = {
             **bounded_result(result.model_dump(mode="json")),
             "detail_type": event.detail_type,
             "event_id": event.id,
-            "received_at": iso(self.clock()),
+            "received_at": iso(now),
         }
-        now = self.clock()
         # A result that opens the record gives it its deadline (from when the result was published).
         deadline_at = iso(ceil_to_second(placed_at(event, now) + timedelta(seconds=self.deadline_s(workflow))))
         kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot, deadline_at)
