@@ -7,6 +7,7 @@ from __future__ import annotations
 from functions.common.spec import (
     AGENT_SOURCE_PREFIX,
     Agent,
+    ExternalAgent,
     Outcome,
     Outcomes,
     Projection,
@@ -18,6 +19,8 @@ from functions.common.spec import (
 )
 
 PRODUCER_SOURCE = "agentbus.access"
+# Where a manager's answer comes from (`agentbus approve|decline`, or any tool of the account's principals).
+APPROVALS_SOURCE = "agentbus.approvals"
 ACCESS_REQUESTED = Subscription(name="trigger", sources=(PRODUCER_SOURCE,), detail_types=("Access Requested",))
 
 TABLES = (
@@ -31,10 +34,24 @@ ACCESS_REQUEST = Workflow(
     description="An employee's request for access is checked for identity, policy and risk, in parallel.",
     trigger=Trigger(ACCESS_REQUESTED, model="functions.access.models:AccessRequested", id_field="request_id"),
     deadline_s=120,
-    outcomes=Outcomes(completed="Access Granted", rejected="Access Denied", timed_out="Access Request Timed Out"),
+    outcomes=Outcomes(completed="Access Granted", rejected="Access Denied", timed_out="Access Request Timed Out",
+                      cancelled="Access Request Cancelled"),
     projection=Projection(table="access-requests", function="functions.access.projection:request_item"),
     samples=("events/access-requested.json", "events/access-requested-contractor-admin.json",
              "events/access-requested-inactive.json"),
+    external=(
+        ExternalAgent(
+            name="manager-approval",
+            source=APPROVALS_SOURCE,
+            kind="a person (the employee's manager)",
+            description="A manager approves or declines a request the risk agent found risky enough to ask.",
+            wait_s=24 * 60 * 60,
+            results=(
+                ResultType("Access Approved", Outcome.SUCCESS, "a manager approved: who, and their note"),
+                ResultType("Access Declined", Outcome.FAILURE, "a manager declined: who, and their note"),
+            ),
+        ),
+    ),
     agents=(
         Agent(
             name="identity",
@@ -68,7 +85,9 @@ ACCESS_REQUEST = Workflow(
             handler="functions.access.risk.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}risk",
             results=(
-                ResultType("Risk Accepted", Outcome.SUCCESS, "score below the threshold, with its signals"),
+                ResultType("Risk Accepted", Outcome.SUCCESS,
+                           "score below the threshold, with its signals; from 40 on it asks for a manager's approval",
+                           may_ask_for=("manager-approval",)),
                 ResultType("Risk Too High", Outcome.FAILURE, "score at or above the threshold, with its signals"),
             ),
         ),

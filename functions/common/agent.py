@@ -60,6 +60,8 @@ class Decision:
     detail_type: str
     reason: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # Agents this result adds to the workflow's required set (declared by its ResultType's ``may_ask_for``).
+    asks_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,10 @@ class AgentRunner:
         """The ``AgentResult`` detail of ``decision``; its outcome is the manifest's, never the agent's say.
         A result too large to publish becomes the agent's first failure result, naming its size."""
         result_type = self.agent.result(decision.detail_type)  # KeyError: not one of this agent's results
+        undeclared = sorted(set(decision.asks_for) - set(result_type.may_ask_for))
+        if undeclared:
+            raise ValueError(f"{decision.detail_type!r} of agent {self.agent.name!r} asks for {', '.join(undeclared)}, "
+                             "which its result type does not declare (may_ask_for in the manifest)")
         duration_ms = max(0.0, round((finished - started).total_seconds() * 1000, 3))
         workflow_id = self.workflow_id(request)
         detail = AgentResult(
@@ -219,7 +225,10 @@ class AgentRunner:
             duration_ms=duration_ms,
             idempotency_key=f"{workflow_id}:{self.agent.name}",
             trigger_digest=digest,
+            asks_for=list(dict.fromkeys(decision.asks_for)),
         ).model_dump(mode="json")
+        if not detail["asks_for"]:
+            del detail["asks_for"]  # the usual case: results keep their shape
         output = AgentOutput(detail_type=decision.detail_type, detail=detail)
         try:
             _SIZER.entry(self.event(output))

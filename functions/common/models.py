@@ -53,6 +53,37 @@ class AgentResult(BaseModel):
     duration_ms: float = Field(ge=0)
     idempotency_key: NonEmpty
     trigger_digest: str | None = None
+    # Agents this result adds to the workflow's required set (only those its ResultType's may_ask_for declares).
+    asks_for: list[NonEmpty] = Field(default_factory=list, max_length=20)
+
+
+class ExternalResult(BaseModel):
+    """Detail of an external agent's result (a person approving or declining, another system answering).
+
+    The outcome is the detail-type's (the manifest's ``ExternalAgent.results``). ``trigger_digest`` may name the
+    version of the request the person saw (``agentbus approve`` sends it); without it the answer is for the
+    version the workflow holds, which must have arrived.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    workflow: NonEmpty
+    workflow_id: WorkflowId
+    agent: NonEmpty
+    by: NonEmpty
+    note: str | None = Field(default=None, max_length=2048)
+    trigger_digest: str | None = None
+
+
+class CancelRequested(BaseModel):
+    """Detail of ``Workflow Cancel Requested``: cancel a running workflow (a finished one stays as it is)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    workflow: NonEmpty
+    workflow_id: WorkflowId
+    by: NonEmpty
+    reason: str | None = Field(default=None, max_length=2048)
 
 
 class DeadlineReached(BaseModel):
@@ -65,7 +96,9 @@ class DeadlineReached(BaseModel):
 
 
 class WorkflowOutcome(BaseModel):
-    """Detail of every terminal event (a coordinated workflow's ``Outcomes``: completed, rejected, timed out).
+    """Detail of every terminal event (a coordinated workflow's ``Outcomes``: completed, rejected, timed out,
+    cancelled). A workflow with a quorum (k of n) adds ``quorum``: ``needed``, ``agents``, ``agreed``,
+    ``disagreed``, ``pending``.
 
     The workflow's own id field (the manifest's ``Trigger.id_field``, e.g. ``ticket_id``) is there
     too, beside ``workflow_id``, as an extra field: a consumer of one workflow's outcomes reads its own name.
@@ -75,7 +108,7 @@ class WorkflowOutcome(BaseModel):
 
     workflow: NonEmpty
     workflow_id: NonEmpty
-    status: Literal["COMPLETED", "REJECTED", "TIMED_OUT"]
+    status: Literal["COMPLETED", "REJECTED", "TIMED_OUT", "CANCELLED"]
     reason: str | None = None
     results: dict[str, dict[str, Any]]
     missing: list[str] = Field(default_factory=list)

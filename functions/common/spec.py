@@ -41,6 +41,12 @@ BUS_NAME = "agentbus"
 COORDINATOR_SOURCE = "agentbus.coordinator"
 DEADLINE_SOURCE = "agentbus.deadline"
 DEADLINE_DETAIL_TYPE = "Workflow Deadline Reached"
+# Any producer allowed by a workflow's ``cancel_sources`` asks the coordinator to cancel with this detail-type.
+CANCEL_DETAIL_TYPE = "Workflow Cancel Requested"
+# What ``agentbus cancel`` puts on the bus (every cancellable workflow allows it by default).
+OPERATOR_SOURCE = "agentbus.operator"
+# A recurring schedule asks the coordinator for a census of the workflows waiting for someone (metrics).
+CENSUS_DETAIL_TYPE = "Workflow Census Due"
 AGENT_SOURCE_PREFIX = "agentbus.agent."
 DEFAULT_MANIFEST = "functions.manifest:MANIFEST"
 MANIFEST_VARIABLE = "AGENTBUS_MANIFEST"
@@ -61,6 +67,7 @@ class WorkflowStatus(StrEnum):
     COMPLETED = "COMPLETED"
     REJECTED = "REJECTED"
     TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
 
     @property
     def is_final(self) -> bool:
@@ -87,11 +94,18 @@ def resolve(path: str) -> Any:
 
 @dataclass(frozen=True)
 class ResultType:
-    """An event an agent may publish: its detail-type and whether it lets the workflow go on."""
+    """An event an agent may publish: its detail-type and whether it lets the workflow go on.
+
+    ``may_ask_for`` names the agents of the same workflow this result may add to the workflow's required set
+    (its detail lists those it does ask for in ``asks_for``): e.g. a score over a threshold asks for a
+    person's approval. Declared here so that the infrastructure and IAM still derive from the manifest; a
+    result asking for an agent its type does not declare is refused.
+    """
 
     detail_type: str
     outcome: Outcome
     description: str = ""
+    may_ask_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,14 +119,22 @@ class Subscription:
     def pattern(self) -> dict[str, Any]:
         # Only `source` and `detail-type` equality lists: both AWS and the local emulator evaluate
         # these identically (moto's matcher differs from AWS on arrays of objects and operators).
+        # No sources: from any source (the coordinator receives forged approvals and cancels to keep them,
+        # with the reason they were refused, in its dead-letter queue).
+        if not self.sources:
+            return {"detail-type": list(self.detail_types)}
         return {"source": list(self.sources), "detail-type": list(self.detail_types)}
 
     def matches(self, source: str, detail_type: str) -> bool:
-        return source in self.sources and detail_type in self.detail_types
+        return (not self.sources or source in self.sources) and detail_type in self.detail_types
 
 
-# What every coordinated workflow's schedules put on the bus: one subscription of the coordinator for all.
-DEADLINES = Subscription(name="deadline", sources=(DEADLINE_SOURCE,), detail_types=(DEADLINE_DETAIL_TYPE,))
+# What every coordinated workflow's schedules put on the bus: one subscription of the coordinator for all
+# (the census schedule uses the same source).
+DEADLINES = Subscription(name="deadline", sources=(DEADLINE_SOURCE,),
+                         detail_types=(DEADLINE_DETAIL_TYPE, CENSUS_DETAIL_TYPE))
+# Cancel requests from any source: the coordinator checks each against its workflow's ``cancel_sources``.
+CANCELS = Subscription(name="cancel", sources=(), detail_types=(CANCEL_DETAIL_TYPE,))
 
 
 @dataclass(frozen=True)
@@ -177,14 +199,33 @@ class Consumer:
 
 
 @dataclass(frozen=True)
+class Reasoner:
+    """A language model an agent consults (``functions/common/reasoner.py``: Amazon Bedrock's Converse API).
+
+    Off unless turned on at deploy (``-c reasoner=bedrock -c model_id=...``): without it the agent decides by
+    its rules alone. ``model_id`` is the model or inference profile (None: the deploy's ``model_id``);
+    ``time_budget_s`` bounds every attempt and retry together and stays below the function's timeout.
+    """
+
+    system_prompt: str
+    model_id: str | None = None
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    time_budget_s: float = 20.0
+
+
+@dataclass(frozen=True)
 class Agent(Consumer):
     results: tuple[ResultType, ...] = ()
+    # False: its results are recorded but decide nothing, unless a counted result asks for it (``may_ask_for``).
     required: bool = True
     # How long the demo and the benchmark make this agent wait before deciding, standing in for the slow
     # downstream API a real agent calls (0: none). Never applied on AWS unless SIMULATED_WORK_MS is set.
     simulated_work_ms: int = 0
     # Terminal detail-types of its workflow on which this agent undoes its side effect (compensation).
     compensate_on: tuple[str, ...] = ()
+    # A model the agent may consult (off by default); None: rules only.
+    reasoner: Reasoner | None = None
 
     def result(self, detail_type: str) -> ResultType:
         for result in self.results:
@@ -195,6 +236,52 @@ class Agent(Consumer):
     @property
     def failure_results(self) -> tuple[ResultType, ...]:
         return tuple(r for r in self.results if r.outcome is Outcome.FAILURE)
+
+
+@dataclass(frozen=True)
+class ExternalAgent:
+    """An agent with no function: its results come from outside (a person approving, another system), put on
+    the bus under ``source`` (the bus policy lets the account's principals use it and nobody else's; the
+    coordinator refuses them from any other source). Its detail is an ``ExternalResult``
+    (``functions.common.models``); its outcome is its detail-type's.
+
+    ``required=False`` (the usual case): waited for only once a counted result asks for it; then the workflow
+    waits at least ``wait_s`` from that moment (its deadline moves out), after which it times out as usual.
+    ``kind`` says who answers, as ``agentbus status`` / ``pending`` show it ("approval by a person").
+    """
+
+    name: str
+    source: str
+    results: tuple[ResultType, ...]
+    description: str = ""
+    required: bool = False
+    wait_s: int = 24 * 60 * 60
+    kind: str = "a person"
+
+    def result(self, detail_type: str) -> ResultType:
+        for result in self.results:
+            if result.detail_type == detail_type:
+                return result
+        raise KeyError(f"external agent {self.name!r} does not emit {detail_type!r}")
+
+    @property
+    def approval(self) -> ResultType | None:
+        """What ``agentbus approve`` sends: its first success result."""
+        return next((r for r in self.results if r.outcome is Outcome.SUCCESS), None)
+
+    @property
+    def refusal(self) -> ResultType | None:
+        """What ``agentbus decline`` sends: its first failure result."""
+        return next((r for r in self.results if r.outcome is Outcome.FAILURE), None)
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """A k-of-n completion rule: the workflow needs at least ``at_least`` successes among ``agents`` (which
+    are then not required one by one), and fails as soon as that is out of reach."""
+
+    agents: tuple[str, ...]
+    at_least: int
 
 
 @dataclass(frozen=True)
@@ -221,17 +308,23 @@ class Outcomes:
     completed: str
     rejected: str
     timed_out: str
+    # None: the workflow cannot be cancelled.
+    cancelled: str | None = None
 
     def detail_type(self, status: WorkflowStatus) -> str:
-        return {
+        detail_type = {
             WorkflowStatus.COMPLETED: self.completed,
             WorkflowStatus.REJECTED: self.rejected,
             WorkflowStatus.TIMED_OUT: self.timed_out,
+            WorkflowStatus.CANCELLED: self.cancelled,
         }[status]
+        if detail_type is None:
+            raise KeyError(f"no terminal detail-type for {status.value}")
+        return detail_type
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (self.completed, self.rejected, self.timed_out)
+        return (self.completed, self.rejected, self.timed_out, *((self.cancelled,) if self.cancelled else ()))
 
 
 @dataclass(frozen=True)
@@ -274,10 +367,38 @@ class Workflow:
     # An import path of ``make(workflow, prefix, count) -> [PutEvents entry, ...]``: the benchmark's requests
     # for this workflow, ids ``<prefix>-00000`` on. None: copies of its first sample trigger under new ids.
     workload: str | None = None
+    # Agents with no function (a person approving): their results come from outside.
+    external: tuple[ExternalAgent, ...] = ()
+    # A k-of-n completion rule over some of its agents.
+    quorum: Quorum | None = None
+    # Who may ask for a cancel (``Workflow Cancel Requested``) when the workflow can be cancelled
+    # (``outcomes.cancelled``): ``agentbus cancel`` uses OPERATOR_SOURCE.
+    cancel_sources: tuple[str, ...] = (OPERATOR_SOURCE,)
 
     @property
     def coordinated(self) -> bool:
         return self.outcomes is not None
+
+    @property
+    def cancellable(self) -> bool:
+        return self.outcomes is not None and self.outcomes.cancelled is not None
+
+    @property
+    def participants(self) -> tuple[Agent | ExternalAgent, ...]:
+        """Everyone whose results the coordinator gathers: the agents and the external agents."""
+        return (*self.agents, *self.external)
+
+    def participant(self, name: str) -> Agent | ExternalAgent:
+        for participant in self.participants:
+            if participant.name == name:
+                return participant
+        raise KeyError(f"unknown agent {name!r}; known: {', '.join(p.name for p in self.participants)}")
+
+    def external_agent(self, name: str) -> ExternalAgent:
+        for agent in self.external:
+            if agent.name == name:
+                return agent
+        raise KeyError(f"unknown external agent {name!r}; known: {', '.join(a.name for a in self.external) or 'none'}")
 
     @property
     def id_field(self) -> str:
@@ -287,11 +408,21 @@ class Workflow:
     def terminal_detail_types(self) -> dict[WorkflowStatus, str]:
         if self.outcomes is None:
             return {}
-        return {status: self.outcomes.detail_type(status) for status in WorkflowStatus if status.is_final}
+        return {status: self.outcomes.detail_type(status) for status in WorkflowStatus
+                if status.is_final and (status is not WorkflowStatus.CANCELLED or self.cancellable)}
 
     @property
     def required_agents(self) -> frozenset[str]:
-        return frozenset(agent.name for agent in self.agents if agent.required)
+        """Required from the start (a quorum's agents are counted by the quorum, not one by one)."""
+        grouped = set(self.quorum.agents) if self.quorum else set()
+        return frozenset(p.name for p in self.participants if p.required and p.name not in grouped)
+
+    def may_ask_for(self, agent: str, detail_type: str) -> frozenset[str]:
+        """The agents a result of that type may add to the required set."""
+        try:
+            return frozenset(self.participant(agent).result(detail_type).may_ask_for)
+        except KeyError:
+            return frozenset()
 
     def agent(self, name: str) -> Agent:
         for agent in self.agents:
@@ -299,19 +430,29 @@ class Workflow:
                 return agent
         raise KeyError(f"unknown agent {name!r}; known: {', '.join(a.name for a in self.agents)}")
 
-    def agent_for_result(self, source: str, detail_type: str) -> Agent | None:
-        for agent in self.agents:
+    def agent_for_result(self, source: str, detail_type: str) -> Agent | ExternalAgent | None:
+        for agent in self.participants:
             if agent.source == source and any(r.detail_type == detail_type for r in agent.results):
                 return agent
         return None
 
     @property
     def result_subscription(self) -> Subscription:
+        """The results of its agents with a function (external agents': ``external_result_subscription``)."""
         return Subscription(
             name="results",
             sources=tuple(agent.source for agent in self.agents),
             detail_types=tuple(r.detail_type for agent in self.agents for r in agent.results),
         )
+
+    @property
+    def external_result_subscription(self) -> Subscription | None:
+        """External agents' result detail-types from *any* source: a forged approval reaches the coordinator,
+        which refuses it and keeps it with the reason (dead-letter queue). None without external agents."""
+        if not self.external:
+            return None
+        return Subscription(name="external-results", sources=(),
+                            detail_types=tuple(dict.fromkeys(r.detail_type for a in self.external for r in a.results)))
 
 
 def coordinator_consumer(**overrides: Any) -> Consumer:
@@ -385,6 +526,7 @@ class Manifest:
                 if agent.compensate_on and not set(agent.compensate_on) <= set(workflow.terminal_detail_types.values()):
                     problems.append(f"agent {agent.name!r} compensates on {', '.join(agent.compensate_on)}, "
                                     f"not all terminal detail-types of workflow {workflow.name!r}")
+            problems += _check_participants(workflow, set(self.reserved_sources))
         triggers = [(s, d) for w in self.workflows if w.coordinated
                     for s in w.trigger.subscription.sources for d in w.trigger.subscription.detail_types]
         clashes = sorted({f"{d!r} from {s!r}" for s, d in triggers if triggers.count((s, d)) > 1})
@@ -496,11 +638,55 @@ class Manifest:
                     Subscription(f"{prefix}results", workflow.result_subscription.sources,
                                  workflow.result_subscription.detail_types),
                 ]
+                external = workflow.external_result_subscription
+                if external is not None:
+                    subscriptions.append(Subscription(f"{prefix}{external.name}", external.sources,
+                                                      external.detail_types))
             subscriptions.append(DEADLINES)
+            if any(workflow.cancellable for workflow in coordinated):
+                subscriptions.append(CANCELS)
         return tuple(subscriptions)
 
     def rules(self) -> list[tuple[Consumer, Subscription]]:
         return [(consumer, sub) for consumer in self.consumers for sub in self.subscriptions(consumer)]
+
+
+def _check_participants(workflow: Workflow, reserved: set[str]) -> list[str]:
+    """External agents, results that ask for more, the quorum and cancels: what only a workflow can check."""
+    problems: list[str] = []
+    names = [p.name for p in workflow.participants]
+    for agent in workflow.external:
+        if not _NAME.match(agent.name):
+            problems.append(f"name {agent.name!r}: 2-40 lowercase letters, digits and hyphens, starting with a letter")
+        if names.count(agent.name) > 1:
+            problems.append(f"workflow {workflow.name!r}: agent name {agent.name!r} appears twice")
+        if not workflow.coordinated:
+            problems.append(f"external agent {agent.name!r}: only a coordinated workflow can wait for one")
+        if agent.source in reserved or agent.source.startswith("aws."):
+            problems.append(f"external agent {agent.name!r}: source {agent.source!r} is reserved")
+        if not agent.results:
+            problems.append(f"external agent {agent.name!r} declares no result types")
+        if agent.wait_s <= 0:
+            problems.append(f"external agent {agent.name!r}: wait_s must be > 0")
+    for participant in workflow.participants:
+        for result in participant.results:
+            unknown = sorted(set(result.may_ask_for) - set(names))
+            if unknown:
+                problems.append(f"{participant.name!r}'s {result.detail_type!r} may ask for unknown agent(s) "
+                                f"{', '.join(unknown)} of workflow {workflow.name!r}")
+            if participant.name in result.may_ask_for:
+                problems.append(f"{participant.name!r}'s {result.detail_type!r} may not ask for itself")
+    if workflow.quorum is not None:
+        group = workflow.quorum.agents
+        unknown = sorted(set(group) - set(names))
+        if unknown:
+            problems.append(f"workflow {workflow.name!r}: quorum names unknown agent(s) {', '.join(unknown)}")
+        if len(set(group)) != len(group) or not 1 <= workflow.quorum.at_least <= len(group):
+            problems.append(f"workflow {workflow.name!r}: quorum needs at least 1 and at most {len(set(group))} "
+                            f"of {len(set(group))} distinct agents, got at_least={workflow.quorum.at_least}")
+    if workflow.cancellable and not workflow.cancel_sources:
+        problems.append(f"workflow {workflow.name!r} can be cancelled but names no cancel_sources")
+    return problems
 
 
 @cache

@@ -463,7 +463,7 @@ class Coordinator:
         workflow_id = _workflow_id({"workflow_id": result.workflow_id}, "workflow_id")
         now = self.clock()
         slot = {
-            **bounded_result(result.model_dump(mode="json")),
+            **bounded_result(result.model_dump(mode="json", exclude={"asks_for"} if not result.asks_for else None)),
             "detail_type": event.detail_type,
             "event_id": event.id,
             "received_at": iso(now),

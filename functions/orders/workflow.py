@@ -48,7 +48,8 @@ ORDER_FULFILLMENT = Workflow(
     description="An order is checked for fraud, its items reserved and its shipping quoted, in parallel.",
     trigger=Trigger(ORDER_PLACED, model="functions.orders.models:OrderPlaced", id_field="order_id"),
     deadline_s=300,
-    outcomes=Outcomes(completed="Order Completed", rejected="Order Rejected", timed_out="Order Timed Out"),
+    outcomes=Outcomes(completed="Order Completed", rejected="Order Rejected", timed_out="Order Timed Out",
+                      cancelled="Order Cancelled"),
     projection=Projection(table="orders", function="functions.orders.projection:order_item"),
     invariants="functions.orders.invariants:check",
     samples=('events/order-placed.json', 'events/orders-batch.json'),
@@ -78,7 +79,7 @@ ORDER_FULFILLMENT = Workflow(
                 ResultType("Items Reserved", Outcome.SUCCESS, "every line reserved"),
                 ResultType("Items Unavailable", Outcome.FAILURE, "a line could not be reserved; nothing reserved"),
             ),
-            compensate_on=("Order Rejected", "Order Timed Out"),
+            compensate_on=("Order Rejected", "Order Timed Out", "Order Cancelled"),
             tables=("inventory",),
         ),
         Agent(

@@ -33,7 +33,7 @@ def signals(subject) -> dict[str, int]:
 def test_read_on_a_low_resource_in_hours_with_a_reason_scores_zero():
     decision = decide(request())
     assert decision.detail_type == ACCEPTED
-    assert decision.reason == "score 0 < 70"
+    assert decision.reason == "score 0 < 40"
     assert decision.data == {"score": 0, "threshold": THRESHOLD, "signals": [], "reasons": []}
 
 

@@ -1,5 +1,7 @@
 """Risk scoring of an access request: deterministic signals, each worth points; a score at or above the
-threshold (70) is ``Risk Too High``, below it ``Risk Accepted``.
+threshold (70) is ``Risk Too High``, below it ``Risk Accepted``; at or above the approval threshold (40) the
+accepted risk asks for a manager's approval (``asks_for``: the workflow then waits for the external agent
+``manager-approval``), below it nobody else is asked.
 
 - ``access_level``: ``write`` +20, ``admin`` +40 (``read`` 0);
 - ``sensitivity``: the resource's (``functions/access/rules.json``) ``medium`` +15, ``high`` +30 (``low`` 0);
@@ -29,6 +31,8 @@ ACCEPTED = "Risk Accepted"
 TOO_HIGH = "Risk Too High"
 
 THRESHOLD = 70
+APPROVAL_THRESHOLD = 40
+APPROVER = "manager-approval"
 LEVEL_POINTS = {"read": 0, "write": 20, "admin": 40}
 SENSITIVITY_POINTS = {"low": 0, "medium": 15, "high": 30}
 UNKNOWN_RESOURCE_SENSITIVITY: Final = "high"
@@ -125,5 +129,9 @@ def decide(request: AccessRequested, rules: AccessRules | None = None) -> Decisi
     listed = "; ".join(reasons)
     if assessment.too_high:
         return Decision(TOO_HIGH, f"score {assessment.score} >= {assessment.threshold}: {listed}", data)
-    return Decision(ACCEPTED, f"score {assessment.score} < {assessment.threshold}" + (f": {listed}" if listed else ""),
+    if assessment.score >= APPROVAL_THRESHOLD:
+        data["approval_threshold"] = APPROVAL_THRESHOLD
+        return Decision(ACCEPTED, f"score {assessment.score} >= {APPROVAL_THRESHOLD}: a manager's approval is needed: "
+                        f"{listed}", data, asks_for=(APPROVER,))
+    return Decision(ACCEPTED, f"score {assessment.score} < {APPROVAL_THRESHOLD}" + (f": {listed}" if listed else ""),
                     data)
