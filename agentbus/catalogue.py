@@ -11,11 +11,14 @@ import json
 from collections.abc import Iterable
 
 from functions.common.spec import (
+    CANCEL_DETAIL_TYPE,
+    CENSUS_DETAIL_TYPE,
     COORDINATOR_SOURCE,
     DEADLINE_DETAIL_TYPE,
     DEADLINE_SOURCE,
     Manifest,
     Outcome,
+    ResultType,
     Workflow,
 )
 from functions.manifest import MANIFEST
@@ -48,11 +51,23 @@ def _facts(manifest: Manifest, workflow: Workflow) -> list[str]:
         ("agents", ", ".join(f"{a.name}{'' if a.required or not workflow.coordinated else ' (optional)'}"
                              for a in workflow.agents)),
     ]
+    if workflow.external:
+        rows.append(("external agents", "; ".join(
+            f"{a.name}: {a.kind}, results from `{a.source}`, "
+            f"{'required' if a.required else 'waited for once a result asks for it'}, waits {_duration(a.wait_s)} "
+            "(`EXTERNAL_WAIT_SECONDS` / `agentbus up --approval-wait` override it)"
+            for a in workflow.external)))
+    if workflow.quorum is not None:
+        rows.append(("quorum", f"completes when at least {workflow.quorum.at_least} of "
+                               f"{', '.join(workflow.quorum.agents)} succeed; rejected as soon as that is out of reach"))
     if workflow.coordinated and workflow.outcomes:
         outcomes = workflow.outcomes
+        cancelled = (f" · `{outcomes.cancelled}` (CANCELLED)" if outcomes.cancelled else "")
         rows += [
             ("outcomes", f"`{outcomes.completed}` (COMPLETED) · `{outcomes.rejected}` (REJECTED) · "
-                         f"`{outcomes.timed_out}` (TIMED_OUT), from `{COORDINATOR_SOURCE}`"),
+                         f"`{outcomes.timed_out}` (TIMED_OUT){cancelled}, from `{COORDINATOR_SOURCE}`"),
+            ("cancel", f"`{CANCEL_DETAIL_TYPE}` from {_code(workflow.cancel_sources)} (`agentbus cancel`)"
+             if workflow.cancellable else "cannot be cancelled"),
             ("deadline", f"{workflow.deadline_s} s (CDK context `deadline_seconds` overrides every workflow's)"),
             ("projection", f"table `{workflow.projection.table}`, row from `{workflow.projection.function}`"
              if workflow.projection else "none"),
@@ -62,6 +77,20 @@ def _facts(manifest: Manifest, workflow: Workflow) -> list[str]:
     if workflow.samples:
         rows.append(("samples", _code(workflow.samples)))
     return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _asks(result: ResultType) -> str:
+    """What a result that may ask for more says about it (``asks_for`` in its detail)."""
+    if not result.may_ask_for:
+        return ""
+    return f"; may ask for {', '.join(result.may_ask_for)} (`asks_for`): the workflow then waits for it too"
 
 
 def _events(manifest: Manifest, workflow: Workflow) -> list[str]:
@@ -83,7 +112,17 @@ def _events(manifest: Manifest, workflow: Workflow) -> list[str]:
                 effect = "rejects the workflow, naming the reason"
             lines.append(f"| `{result.detail_type}` | `{agent.source}` | {agent.name} "
                          f"| {_or_anyone(_consumers(manifest, agent.source, result.detail_type))} "
-                         f"| {result.description}; {effect} |")
+                         f"| {result.description}; {effect}{_asks(result)} |")
+    for external in workflow.external:
+        for result in external.results:
+            effect = ("counts toward completion" if result.outcome is Outcome.SUCCESS
+                      else "rejects the workflow, naming who declined")
+            verb = "approve" if result == external.approval else "decline" if result == external.refusal else None
+            how = f" (`agentbus {verb}`)" if verb else ""
+            lines.append(f"| `{result.detail_type}` | `{external.source}` | {external.name}: {external.kind}{how} "
+                         f"| {_or_anyone(_consumers(manifest, external.source, result.detail_type))} "
+                         f"| {result.description}; {effect}; detail `ExternalResult` (`by`, `note`, "
+                         "`trigger_digest`); from any other source: refused, dead-lettered with the reason |")
     for status, detail_type in workflow.terminal_detail_types.items():
         lines.append(f"| `{detail_type}` | `{COORDINATOR_SOURCE}` | coordinator "
                      f"| {_or_anyone(_consumers(manifest, COORDINATOR_SOURCE, detail_type))} "
@@ -129,5 +168,17 @@ def render(manifest: Manifest = MANIFEST) -> str:
                   "| detail-type | source | published by | consumed by | meaning |", "|---|---|---|---|---|",
                   f"| `{DEADLINE_DETAIL_TYPE}` | `{DEADLINE_SOURCE}` | EventBridge Scheduler "
                   f"| {_or_anyone(_consumers(manifest, DEADLINE_SOURCE, DEADLINE_DETAIL_TYPE))} "
-                  "| a workflow's deadline (names `workflow` and `workflow_id`): times it out if still running |", ""]
+                  "| a workflow's deadline (names `workflow` and `workflow_id`): times it out if still running |",
+                  f"| `{CENSUS_DETAIL_TYPE}` | `{DEADLINE_SOURCE}` | EventBridge Scheduler (every 5 min) "
+                  f"| {_or_anyone(_consumers(manifest, DEADLINE_SOURCE, CENSUS_DETAIL_TYPE))} "
+                  "| count the workflows waiting for a person and the oldest wait (metrics, alarm) |"]
+        if any(w.cancellable for w in manifest.coordinated):
+            sources = dict.fromkeys(s for w in manifest.coordinated if w.cancellable for s in w.cancel_sources)
+            lines.append(f"| `{CANCEL_DETAIL_TYPE}` | {_code(sources)} | an operator (`agentbus cancel`) or a "
+                         f"producer the workflow allows "
+                         f"| {_or_anyone(_consumers(manifest, next(iter(sources)), CANCEL_DETAIL_TYPE))} "
+                         "| cancel a running workflow (`workflow`, `workflow_id`, `by`, `reason`): it finishes "
+                         "CANCELLED, compensations run; a finished one is left as it is; from a source the "
+                         "workflow does not allow: refused, dead-lettered with the reason |")
+        lines.append("")
     return "\n".join(lines)

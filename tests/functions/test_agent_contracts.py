@@ -11,7 +11,8 @@ import pytest
 
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
 from functions.common.digest import trigger_digest
-from functions.common.models import AgentResult
+from functions.common.models import AgentResult, CancelRequested, ExternalResult
+from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE
 from functions.manifest import MANIFEST, Outcome
 from tests.conftest import EVENTS_DIR, delivered_to_coordinator, load_entries, tap, tapped
 
@@ -85,3 +86,57 @@ def test_each_result_has_a_valid_put_events_sample(agent, result, aws):
         assert [(d["detail-type"], d["detail"]) for d in delivered] == [(entry["DetailType"], heard["detail"])]
     else:
         assert delivered == [], "a standalone result never reaches the coordinator"
+
+
+# --- what comes from outside: external agents' results and cancel requests ----------------------------------
+
+EXTERNAL_RESULTS = [(workflow, agent, result) for workflow in MANIFEST.coordinated for agent in workflow.external
+                    for result in agent.results]
+
+
+@pytest.mark.parametrize(("workflow", "agent", "result"), EXTERNAL_RESULTS,
+                         ids=lambda x: getattr(x, "detail_type", getattr(x, "name", "")))
+def test_each_external_result_has_a_put_events_sample_that_reaches_the_coordinator(workflow, agent, result, aws):
+    """`aws events put-events --entries file://events/access-approved.json` is how a person's answer arrives
+    without the CLI: its detail names the request version (trigger_digest) of a trigger sample of events/."""
+    session, resources = aws
+    entries = load_entries(sample_file(result.detail_type))
+    [entry] = entries
+    assert (entry["EventBusName"], entry["Source"], entry["DetailType"]) == ("agentbus", agent.source,
+                                                                            result.detail_type)
+    detail = ExternalResult.model_validate(json.loads(entry["Detail"]))
+    assert (detail.workflow, detail.agent) == (workflow.name, agent.name)
+    assert detail.by and detail.note
+    triggers = trigger_samples(workflow)
+    assert detail.workflow_id in triggers, f"no trigger sample in events/ for {detail.workflow_id}"
+    assert detail.trigger_digest == trigger_digest(triggers[detail.workflow_id])
+    assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
+    delivered = delivered_to_coordinator(session, resources)
+    assert [(d["source"], d["detail-type"]) for d in delivered] == [(agent.source, result.detail_type)]
+
+
+def test_a_forged_external_result_still_reaches_the_coordinator_which_refuses_it(aws):
+    """The coordinator's rule for external results has no source: a forgery reaches it (and its DLQ, with the
+    reason), rather than vanishing unseen."""
+    session, resources = aws
+    [entry] = load_entries("access-approved.json")
+    forged = {**entry, "Source": "evil.approvals"}
+    assert session.client("events").put_events(Entries=[forged])["FailedEntryCount"] == 0
+    [delivered] = delivered_to_coordinator(session, resources)
+    assert delivered["source"] == "evil.approvals"
+
+
+def test_the_cancel_sample_asks_an_operator_cancel_of_a_sample_order(aws):
+    session, resources = aws
+    entries = load_entries("workflow-cancel-requested.json")
+    [entry] = entries
+    assert (entry["EventBusName"], entry["Source"], entry["DetailType"]) == ("agentbus", OPERATOR_SOURCE,
+                                                                            CANCEL_DETAIL_TYPE)
+    cancel = CancelRequested.model_validate(json.loads(entry["Detail"]))
+    workflow = MANIFEST.workflow(cancel.workflow)
+    assert workflow.cancellable and entry["Source"] in workflow.cancel_sources
+    assert cancel.workflow_id in trigger_samples(workflow)
+    assert cancel.by and cancel.reason
+    assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
+    delivered = delivered_to_coordinator(session, resources)
+    assert [(d["source"], d["detail-type"]) for d in delivered] == [(OPERATOR_SOURCE, CANCEL_DETAIL_TYPE)]

@@ -16,7 +16,8 @@ SEED_DIRECTORY = EVENTS_DIR / "seed-directory.json"
 # Every sample this workflow pair adds, by kind. Triggers: file -> detail-type; results: file -> (agent, trigger
 # sample the result was produced from).
 ACCESS_TRIGGERS = ("access-requested.json", "access-requested-contractor-admin.json",
-                   "access-requested-inactive.json", "access-requested-risky.json")
+                   "access-requested-inactive.json", "access-requested-risky.json",
+                   "access-requested-high-risk.json")
 INVALID_ACCESS_TRIGGER = "access-requested-invalid.json"
 USER_TRIGGERS = ("user-created.json", "user-created-privileged.json")
 RESULTS = {

@@ -153,7 +153,12 @@ PROMISES = {
     "access-requested-contractor-admin.json": {"policy": "Access Not Permitted"},
     "access-requested-inactive.json": {"identity": "Identity Rejected"},
     "access-requested-risky.json": {"risk": "Risk Too High"},
+    # Every agent agrees, but the risk is high enough to ask for a manager's approval (the workflow waits).
+    "access-requested-high-risk.json": {},
 }
+# The samples whose accepted risk asks for a person (the contractor's admin request too, though the policy
+# rejects it before anyone is asked); the rest finish without waiting for anyone.
+ASKS_FOR_APPROVAL = {"access-requested-high-risk.json", "access-requested-contractor-admin.json"}
 SUCCESS = {"identity": "Identity Verified", "policy": "Access Permitted", "risk": "Risk Accepted"}
 
 
@@ -161,6 +166,22 @@ SUCCESS = {"identity": "Identity Verified", "policy": "Access Permitted", "risk"
 def test_sample_requests_lead_to_the_decisions_their_names_promise(name):
     got = {agent: decision.detail_type for agent, decision in decisions(name).items()}
     assert got == {**SUCCESS, **PROMISES[name]}
+
+
+@pytest.mark.parametrize("name", ACCESS_TRIGGERS)
+def test_risk_asks_for_a_managers_approval_from_the_approval_threshold(name):
+    risk_decision = decisions(name)["risk"]
+    expected = ("manager-approval",) if name in ASKS_FOR_APPROVAL else ()
+    assert tuple(risk_decision.asks_for) == expected
+
+
+def test_the_high_risk_sample_is_permitted_and_scores_between_the_approval_and_the_rejection_thresholds():
+    """The one sample that waits for a person: every agent agrees, and only the manager decides."""
+    got = decisions("access-requested-high-risk.json")
+    assert {agent: d.detail_type for agent, d in got.items()} == SUCCESS
+    assert risk.APPROVAL_THRESHOLD <= got["risk"].data["score"] < risk.THRESHOLD
+    assert got["identity"].data["role"] == "sre"
+    assert got["policy"].data["level_requested"] == "write"
 
 
 def test_the_granted_sample_is_an_active_engineer_reading_in_business_hours():

@@ -63,3 +63,25 @@ def test_the_test_only_workflow_is_catalogued_with_its_projection_and_tables():
     assert "| projection | table `expense-claims`, row from `tests.workflows.expenses.projection:claim_item` |" in part
     assert "| budget — " in part and "`expense-budgets`" in part
     assert "`RECEIPT_THRESHOLD` (default `25.00`)" in part
+
+
+def test_external_agents_what_asks_for_them_and_cancel_are_catalogued():
+    text = render(MANIFEST)
+    part = section(text, "access-request")
+    assert ("| external agents | manager-approval: a person (the employee's manager), results from "
+            "`agentbus.approvals`, waited for once a result asks for it, waits 24 h") in part
+    assert "| `Access Approved` | `agentbus.approvals` | manager-approval: a person (the employee's manager) " \
+           "(`agentbus approve`) | coordinator |" in part
+    assert "| `Access Declined` | `agentbus.approvals` | manager-approval: a person (the employee's manager) " \
+           "(`agentbus decline`) | coordinator |" in part
+    assert "may ask for manager-approval (`asks_for`)" in part
+    assert "`Access Request Cancelled` (CANCELLED)" in part
+    assert "| cancel | `Workflow Cancel Requested` from `agentbus.operator` (`agentbus cancel`) |" in part
+    assert "| `Workflow Cancel Requested` | `agentbus.operator` |" in text
+    assert "| `Workflow Census Due` | `agentbus.deadline` | EventBridge Scheduler (every 5 min) | coordinator |" in text
+
+
+def test_a_workflow_without_external_agents_or_cancel_says_so():
+    part = section(render(TEST_MANIFEST), "expense-claim")
+    assert "external agents" not in part
+    assert "| cancel | cannot be cancelled |" in part
