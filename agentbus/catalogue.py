@@ -59,7 +59,8 @@ def _facts(manifest: Manifest, workflow: Workflow) -> list[str]:
             for a in workflow.external)))
     if workflow.quorum is not None:
         rows.append(("quorum", f"completes when at least {workflow.quorum.at_least} of "
-                               f"{', '.join(workflow.quorum.agents)} succeed; rejected as soon as that is out of reach"))
+                               f"{', '.join(workflow.quorum.agents)} succeed; rejected as soon as that is "
+                               "out of reach"))
     if workflow.coordinated and workflow.outcomes:
         outcomes = workflow.outcomes
         cancelled = (f" · `{outcomes.cancelled}` (CANCELLED)" if outcomes.cancelled else "")

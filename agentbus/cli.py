@@ -32,6 +32,10 @@ console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty(
 errors = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # an error stays one line, however long
 
 
+# Locally nobody waits a day for a manager: every external agent's wait is this unless --approval-wait says.
+LOCAL_APPROVAL_WAIT_S = 900
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -150,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1", help="address to listen on")
     up.add_argument("--deadline", type=_positive_int, metavar="SECONDS",
                     help="override every workflow's deadline (default: the manifest's)")
+    up.add_argument("--approval-wait", type=_positive_int, default=LOCAL_APPROVAL_WAIT_S, metavar="SECONDS",
+                    help="how long a workflow waits for a person (every external agent's wait; on AWS each "
+                         "agent's wait_s of the manifest, e.g. 24 h)")
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                     help="simulated agent work, e.g. fraud=300,inventory=100 (default: none)")
@@ -167,6 +174,33 @@ def build_parser() -> argparse.ArgumentParser:
     trace = deployed("trace", "the timeline of one workflow, agent by agent")
     trace.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. order_id)")
     trace.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
+
+    for verb, what in (("approve", "approve"), ("decline", "decline")):
+        answer = deployed(verb, f"{what} what a running workflow waits for a person to {what} (the external "
+                                "agent's result, e.g. a manager's approval); refused if it is finished")
+        answer.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. "
+                                                              "request_id)")
+        answer.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
+        answer.add_argument("--agent", metavar="NAME",
+                            help="which external agent answers, when the workflow has several (default: its only "
+                                 "one, or the only one it waits for)")
+        answer.add_argument("--by", metavar="NAME",
+                            help="who answers, as the record keeps it (default: your AWS identity on AWS, your "
+                                 "user name locally)")
+        answer.add_argument("--note", metavar="TEXT", help="why, kept with the answer (at most 2048 characters)")
+
+    cancel = deployed("cancel", "cancel a running workflow: it finishes CANCELLED and its compensations run; "
+                                "a finished workflow is left as it is (exit code 1)")
+    cancel.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. order_id)")
+    cancel.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
+    cancel.add_argument("--reason", metavar="TEXT", help="why, kept with the outcome (at most 2048 characters)")
+    cancel.add_argument("--by", metavar="NAME",
+                        help="who cancels (default: your AWS identity on AWS, your user name locally)")
+
+    pending = deployed("pending", "running workflows waiting for a person (or another system): who, asked how "
+                                  "long ago, waits until when")
+    pending.add_argument("--workflow", metavar="NAME", help="only this workflow's")
+    pending.add_argument("--json", action="store_true", help="print them as JSON")
 
     agent = deployed("agent", "take an agent offline and back, or list the agents")
     agent.add_argument("action", choices=["pause", "resume", "list"],
@@ -233,9 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # one clear line, no traceback
+        from agentbus.approvals import Refused
         from agentbus.discovery import DeploymentNotFound
         from agentbus.operations import OperationError
 
+        if isinstance(error, Refused):  # it would change nothing: the verb says why
+            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            return 1
         if isinstance(error, DeploymentNotFound | OperationError):
             errors.print(f"agentbus {args.verb}: {error}", markup=False)
             return 2
@@ -292,6 +330,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.verb == "agent":
         return _agent(deployment, args)
+    if args.verb in ("approve", "decline", "cancel", "pending"):
+        return _people(deployment, args)
     if args.verb == "dead-letters":
         letters = ops.dead_letters(deployment, args.agent)
         if args.json:
@@ -328,12 +368,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _print_status(view: dict[str, Any]) -> None:
     """The human view of one workflow. Every piece of data is escaped: an id or a reason is never markup."""
-    style = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red"}.get(str(view.get("status")), "cyan")
+    style = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red",
+             "CANCELLED": "magenta"}.get(str(view.get("status")), "cyan")
     status = escape(str(view.get("status")))
     console.print(f"workflow [bold]{escape(str(view['workflow_id']))}[/bold]: [{style}]{status}[/{style}]"
                   + (f" — {escape(str(view['reason']))}" if view.get("reason") else ""))
     for note in status_notes(view):
         console.print(f"  [yellow]{escape(note)}[/yellow]")
+    for line in people_notes(view):
+        console.print(f"  [cyan]{escape(line)}[/cyan]")
     table = Table("agent", "result", "ms", "reason")
     for agent, result in sorted((view.get("results") or {}).items()):
         table.add_row(Text(str(agent)), Text(str(result.get("detail_type") or result.get("outcome"))),
@@ -344,6 +387,15 @@ def _print_status(view: dict[str, Any]) -> None:
     timings = view.get("timings") or {}
     if timings.get("duration_ms") is not None:
         console.print(f"end to end {float(timings['duration_ms']):.0f} ms")
+
+
+def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]:
+    """Who a running workflow waits for, its cancel, its quorum, and the results kept aside as late (why)."""
+    from agentbus.approvals import cancel_line, late_lines, quorum_line, waiting_lines
+
+    lines = waiting_lines(view, now)
+    lines += [line for line in (cancel_line(view), quorum_line(view)) if line]
+    return lines + late_lines(view)
 
 
 def status_notes(view: dict[str, Any]) -> list[str]:
@@ -359,6 +411,38 @@ def status_notes(view: dict[str, Any]) -> list[str]:
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
     return notes
+
+
+def _people(deployment: Deployment, args: argparse.Namespace) -> int:
+    """approve, decline, cancel, pending: people in the loop (agentbus/approvals.py)."""
+    from agentbus import approvals
+    from agentbus import operations as ops
+
+    if args.verb == "pending":
+        rows = approvals.pending(deployment, args.workflow)
+        if args.json:
+            print(ops.as_json(rows))
+            return 0
+        if not rows:
+            console.print("nothing waits for a person", markup=False)
+            return 0
+        table = Table("workflow", "id", "waits for", "who", "asked", "waits until")
+        for row in rows:
+            table.add_row(Text(str(row["workflow"])), Text(str(row["workflow_id"])), Text(str(row["agent"])),
+                          Text(str(row["kind"] or "")), Text(f"{approvals.ago(row['waiting_s'])} ago"),
+                          Text(str(row["wait_until"] or "")))
+        console.print(table)
+        console.print(f"{len(rows)} waiting; answer with `agentbus approve ID` or `agentbus decline ID`",
+                      markup=False)
+        return 0
+    if args.verb == "cancel":
+        sent = approvals.cancel(deployment, args.workflow_id, workflow=args.workflow, by=args.by, reason=args.reason)
+    else:
+        sent = approvals.answer(deployment, args.workflow_id, args.verb, workflow=args.workflow, agent=args.agent,
+                                by=args.by, note=args.note)
+    console.print(sent.describe(), markup=False)
+    console.print(f"  the coordinator decides; see `agentbus status {sent.workflow_id}`", markup=False)
+    return 0
 
 
 def _agent(deployment: Deployment, args: argparse.Namespace) -> int:
@@ -391,7 +475,7 @@ def _up(args: argparse.Namespace) -> int:
 
     chaos = Chaos(args.chaos) if args.chaos else None
     options = RuntimeOptions(deadline_seconds=args.deadline, simulated_work_ms=args.work or None,
-                             parameters=dict(args.param), chaos=chaos)
+                             parameters=dict(args.param), chaos=chaos, external_wait_seconds=args.approval_wait)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -114,7 +114,11 @@ def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]
     for late in view.get("late_results") or []:
         start = _ts(late.get("finished_at") or late.get("received_at"))
         if start:
-            rows.append((start, None, late.get("agent", "?"), "late result, ignored"))
+            what = " ".join(str(p) for p in (late.get("detail_type"), f"by {late['by']}" if late.get("by") else None)
+                            if p)
+            why = late.get("late_reason") or "arrived after the finish"
+            rows.append((start, None, late.get("agent", "?"),
+                         f"late, not counted ({why}){': ' + what if what else ''}"))
     finished = _ts(view.get("finished_at") or (view.get("timings") or {}).get("finished_at"))
     if finished and view.get("status") != "RUNNING":
         reason = f" — {view['reason']}" if view.get("reason") else ""

@@ -42,9 +42,15 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]  # (event, conte
 log = logging.getLogger("agentbus.runtime")
 
 
+# The coordinator's override of every external agent's wait (functions/common/settings.py reads it).
+EXTERNAL_WAIT_SECONDS = "EXTERNAL_WAIT_SECONDS"
+
+
 @dataclass
 class RuntimeOptions:
     deadline_seconds: int | None = None
+    # How long a workflow waits for a person (every external agent's wait_s); None: the manifest's.
+    external_wait_seconds: int | None = None
     simulated_work_ms: dict[str, int] | None = None
     # Manifest parameters by environment variable name (``Parameter.env``), over the manifest's defaults.
     parameters: dict[str, str] = field(default_factory=dict)
@@ -101,6 +107,8 @@ class LocalRuntime:
         environment = self.resources.function_environment(
             consumer.name, self.manifest, parameters=self.options.parameters,
             deadline_seconds=self.options.deadline_seconds)
+        if consumer.schedules and self.options.external_wait_seconds is not None:
+            environment[EXTERNAL_WAIT_SECONDS] = str(self.options.external_wait_seconds)
         if self.options.simulated_work_ms:
             environment[SIMULATED_WORK_MS] = ",".join(f"{k}={v}" for k, v in self.options.simulated_work_ms.items())
         return environment
