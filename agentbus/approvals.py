@@ -272,6 +272,9 @@ def late_lines(view: dict[str, Any]) -> list[str]:
     for late in view.get("late_results") or []:
         who = f" by {late['by']}" if late.get("by") else ""
         why = late.get("late_reason") or "arrived after the finish"
-        what = " ".join(str(p) for p in (late.get("agent", "?"), late.get("detail_type")) if p)
+        if late.get("kind") == "cancel" and not late.get("agent"):
+            what = "a cancel"
+        else:
+            what = " ".join(str(p) for p in (late.get("agent") or "?", late.get("detail_type")) if p)
         lines.append(f"late, not counted: {what}{who} ({late.get('received_at', '?')}): {why}")
     return lines

@@ -117,7 +117,7 @@ def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]
             what = " ".join(str(p) for p in (late.get("detail_type"), f"by {late['by']}" if late.get("by") else None)
                             if p)
             why = late.get("late_reason") or "arrived after the finish"
-            rows.append((start, None, late.get("agent", "?"),
+            rows.append((start, None, late.get("agent") or late.get("kind") or "?",
                          f"late, not counted ({why}){': ' + what if what else ''}"))
     finished = _ts(view.get("finished_at") or (view.get("timings") or {}).get("finished_at"))
     if finished and view.get("status") != "RUNNING":

@@ -8,9 +8,9 @@ one bus policy in parallel through PutPermission, which is not safe concurrently
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -73,3 +73,25 @@ class Bus(Construct):
                     "ArnNotEquals": {"aws:PrincipalArn": role.role_arn},
                 },
             ))
+
+    def account_only_sources(self, sources: Iterable[str]) -> None:
+        """Deny putting events with these sources to every principal of another account.
+
+        For what anyone of the account may send but nobody else (a person's approval, an operator's cancel: the
+        manifest's external agents' sources and its workflows' cancel sources). The allow above already names
+        only this account; this deny holds even if someone adds a cross-account allow to the bus later.
+        """
+        sources = sorted(set(sources))
+        if not sources:
+            return
+        self.policy.add_statements(iam.PolicyStatement(
+            sid="OnlyThisAccountAnswersAndCancels",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["events:PutEvents"],
+            resources=[self._own_arn],
+            conditions={
+                "StringEquals": {"events:source": sources},
+                "StringNotEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID},
+            },
+        ))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -10,11 +12,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from functions.common.spec import DEADLINE_SOURCE, Manifest
+from functions.common.spec import CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, Manifest
 
 from .consumer import construct_id, protected_queue
 
 SCHEDULER_PRINCIPAL = "scheduler.amazonaws.com"
+# The census of workflows waiting for a person (functions/coordinator/census.py): how often, and its schedule's
+# name in the deadline group (a deadline's name always has a hyphen: ``<workflow>-<id>`` or ``<id>-<hash>``).
+CENSUS_RATE_MINUTES = 5
+CENSUS_SCHEDULE_NAME = "census"
 
 
 class CoordinatorState(Construct):
@@ -77,6 +83,30 @@ class CoordinatorState(Construct):
             actions=["kms:GenerateDataKey", "kms:Decrypt"],
             resources=[key.key_arn],
         ))
+
+        # Every 5 minutes the coordinator counts the workflows waiting for a person (metrics, the approval alarm).
+        # Only a manifest with external agents has anyone to count. A missed census is harmless (the next one
+        # comes 5 minutes later): no dead-letter queue, Scheduler's failure metrics alarm on the group.
+        self.census_schedule: scheduler.CfnSchedule | None = None
+        if any(workflow.external for workflow in manifest.coordinated):
+            self.census_schedule = scheduler.CfnSchedule(
+                self, "CensusSchedule",
+                name=CENSUS_SCHEDULE_NAME,
+                group_name=self.schedule_group_name,
+                description="puts 'Workflow Census Due' on the bus: the coordinator counts who waits for a person",
+                schedule_expression=f"rate({CENSUS_RATE_MINUTES} minutes)",
+                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+                state="ENABLED",
+                target=scheduler.CfnSchedule.TargetProperty(
+                    arn=bus.event_bus_arn,
+                    role_arn=self.scheduler_role.role_arn,
+                    input=json.dumps({"census": "workflows waiting for a person"}),
+                    event_bridge_parameters=scheduler.CfnSchedule.EventBridgeParametersProperty(
+                        detail_type=CENSUS_DETAIL_TYPE, source=DEADLINE_SOURCE),
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                        maximum_event_age_in_seconds=CENSUS_RATE_MINUTES * 60, maximum_retry_attempts=3),
+                ),
+            )
 
     @property
     def schedules_arn(self) -> str:

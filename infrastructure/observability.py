@@ -24,6 +24,11 @@ RULE_FAILURE_METRICS = ("FailedInvocations", "InvocationsFailedToBeSentToDlq")
 # was dropped after its retries, or could not reach the deadline DLQ either.
 SCHEDULER_FAILURE_METRICS = ("TargetErrorCount", "InvocationDroppedCount", "InvocationsFailedToBeSentToDeadLetterCount")
 TIMED_OUT_METRIC = "WorkflowsTimedOut"  # emitted by the coordinator with Powertools Metrics
+# Emitted by the coordinator's census every 5 minutes, per workflow (functions/coordinator/census.py).
+WAITING_METRIC = "WorkflowsWaitingForPerson"
+OLDEST_WAIT_METRIC = "OldestWaitSeconds"
+# Alarm when a workflow has waited this long for a person (CDK context ``approval_alarm_seconds``).
+DEFAULT_APPROVAL_ALARM_S = 4 * 60 * 60
 MIN_MESSAGE_AGE_ALARM_S = 300
 
 
@@ -46,6 +51,8 @@ class Observability(Construct):
         deadline_dlq: sqs.IQueue,
         key: kms.IKey,
         alarm_email: str | None = None,
+        waiting_workflows: Sequence[str] = (),
+        approval_alarm_s: int = DEFAULT_APPROVAL_ALARM_S,
     ) -> None:
         super().__init__(scope, id)
         self.topic = sns.Topic(
@@ -140,6 +147,24 @@ class Observability(Construct):
             description="workflows finished as TIMED_OUT: an agent did not answer before the deadline",
         )
 
+        # People in the loop: how many workflows wait for a person, and how long the oldest has waited.
+        self.waiting: dict[str, cw.Metric] = {}
+        self.oldest_wait: dict[str, cw.Metric] = {}
+        self.approval_alarms: dict[str, cw.Alarm] = {}
+        for workflow in waiting_workflows:
+            dimensions = {"service": coordinator_service, "workflow": workflow}
+            # No label here: an alarm on a labelled metric is rendered as a metric math query.
+            self.waiting[workflow] = cw.Metric(namespace=METRICS_NAMESPACE, metric_name=WAITING_METRIC,
+                                               dimensions_map=dimensions, statistic="Maximum", period=five_minutes)
+            self.oldest_wait[workflow] = cw.Metric(namespace=METRICS_NAMESPACE, metric_name=OLDEST_WAIT_METRIC,
+                                                   dimensions_map=dimensions, statistic="Maximum",
+                                                   period=five_minutes)
+            self.approval_alarms[workflow] = self._alarm(
+                f"{construct_id(workflow)}WaitsForAPerson", self.oldest_wait[workflow], threshold=approval_alarm_s,
+                description=f"{workflow}: a workflow has waited {approval_alarm_s} s or more for a person "
+                            "(see `agentbus pending`; README, People in the loop)",
+            )
+
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12, height=6),
@@ -151,6 +176,14 @@ class Observability(Construct):
                 width=12, height=6,
             ),
         )
+        if waiting_workflows:
+            self.dashboard.add_widgets(cw.GraphWidget(
+                title="Waiting for a person (census every 5 min)",
+                left=[m.with_(label=f"{w}: waiting") for w, m in self.waiting.items()],
+                right=[m.with_(label=f"{w}: oldest wait (s)") for w, m in self.oldest_wait.items()],
+                right_annotations=[cw.HorizontalAnnotation(value=approval_alarm_s, label="alarm")],
+                width=24, height=6,
+            ))
         for consumer in consumers:
             name = consumer.consumer.name
             widgets: list[cw.IWidget] = [

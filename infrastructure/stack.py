@@ -20,7 +20,7 @@ from .bundling import functions_code
 from .bus import Bus
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
-from .observability import METRICS_NAMESPACE, Observability
+from .observability import DEFAULT_APPROVAL_ALARM_S, METRICS_NAMESPACE, Observability
 from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
 from .security import encryption_key
 
@@ -46,6 +46,8 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     alarm_email: str | None = None
     deadline_seconds: int | None = None
+    # Alarm when a workflow has waited this long for a person (the census' OldestWaitSeconds).
+    approval_alarm_seconds: int = DEFAULT_APPROVAL_ALARM_S
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
 
     @classmethod
@@ -62,6 +64,8 @@ class StackConfig:
             parameters=parameters,
             alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
+            approval_alarm_seconds=(_positive_int("approval_alarm_seconds", get("approval_alarm_seconds"))
+                                    or DEFAULT_APPROVAL_ALARM_S),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
         )
@@ -90,6 +94,13 @@ class StackConfig:
                     raise ValueError(f"{parameter.context or parameter.env}: {error}") from None
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
+
+
+def account_sources(manifest: Manifest) -> list[str]:
+    """Sources any principal of the account may use, nobody else's: external agents' answers and cancels."""
+    sources = {agent.source for w in manifest.coordinated for agent in w.external}
+    sources |= {source for w in manifest.coordinated if w.cancellable for source in w.cancel_sources}
+    return sorted(sources)
 
 
 def manifest_parameters(manifest: Manifest) -> list[Parameter]:
@@ -172,6 +183,7 @@ class AgentbusStack(Stack):
         owners = {c.consumer.source: c.role for c in self.consumers.values()}
         owners[DEADLINE_SOURCE] = self.state.scheduler_role
         self.bus.reserve_sources(owners)
+        self.bus.account_only_sources(account_sources(manifest))
 
         coordinator = manifest.coordinator
         if coordinator is None:
@@ -185,6 +197,8 @@ class AgentbusStack(Stack):
             deadline_dlq=self.state.deadline_dlq,
             key=self.key,
             alarm_email=config.alarm_email,
+            waiting_workflows=[w.name for w in manifest.coordinated if w.external],
+            approval_alarm_s=config.approval_alarm_seconds,
         )
 
         CfnOutput(

@@ -43,8 +43,8 @@ def test_two_stages_synthesize_with_no_physical_name_in_common(tmp_path: Path) -
         found = set()
         for resource in template["Resources"].values():
             props = resource.get("Properties", {})
-            if resource["Type"] == "AWS::Events::Rule":
-                continue  # rule names are per bus, and each stage has its own bus
+            if resource["Type"] in ("AWS::Events::Rule", "AWS::Scheduler::Schedule"):
+                continue  # rule names are per bus, schedule names per group, and each stage has its own of both
             for key in ("Name", "QueueName", "TableName", "TopicName", "RoleName", "LogGroupName",
                         "FunctionName", "AlarmName", "DashboardName", "ArchiveName"):
                 if isinstance(props.get(key), str):

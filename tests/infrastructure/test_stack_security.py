@@ -177,7 +177,8 @@ def test_one_policy_on_the_bus_and_no_event_bus_policy_resources(synth: Synth) -
     (a second stack or a renamed bus failed to deploy), and several of them race on one bus policy."""
     assert not synth.of_type("AWS::Events::EventBusPolicy")
     policy = bus_policy(synth)
-    assert len(policy) == 1 + len(MANIFEST.consumers) + 1  # the allow, one deny per reserved source
+    # The allow, one deny per reserved source, one deny of answers and cancels to other accounts.
+    assert len(policy) == 1 + len(MANIFEST.consumers) + 1 + 1
     _, bus = synth.one("AWS::Events::EventBus")
     name = bus["Properties"]["Name"]
     for statement in policy:
@@ -194,12 +195,31 @@ def test_fault_forged_reserved_source_is_denied_to_every_principal_but_its_owner
     owners[DEADLINE_SOURCE] = scheduler_role
     denies = {}
     for statement in bus_policy(synth):
-        if statement["Effect"] == "Deny":
+        if statement["Effect"] == "Deny" and statement["Sid"].startswith("ReservedSource"):
             assert statement["Principal"] == {"AWS": "*"}
             assert statement["Action"] == "events:PutEvents"
             source = statement["Condition"]["StringEquals"]["events:source"]
             denies[source] = ref_id(statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
     assert denies == owners
+
+
+def test_fault_forged_approval_or_cancel_from_another_account_is_denied_by_the_bus_policy(synth: Synth) -> None:
+    """A person's answer and an operator's cancel come from any principal of the account, nobody else's: an
+    explicit deny, so that a cross-account allow added to the bus later cannot let another account approve."""
+    (deny,) = [s for s in bus_policy(synth) if s.get("Sid") == "OnlyThisAccountAnswersAndCancels"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "events:PutEvents"
+    external = {agent.source for w in MANIFEST.coordinated for agent in w.external}
+    cancels = {source for w in MANIFEST.coordinated if w.cancellable for source in w.cancel_sources}
+    assert external == {"agentbus.approvals"} and cancels == {"agentbus.operator"}
+    assert deny["Condition"] == {
+        "StringEquals": {"events:source": sorted(external | cancels)},
+        "StringNotEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}},
+    }
+    # Neither is a reserved source: any role or user of the account keeps its right to send them.
+    reserved = {s["Condition"]["StringEquals"]["events:source"] for s in bus_policy(synth)
+                if s["Effect"] == "Deny" and s["Sid"].startswith("ReservedSource")}
+    assert not reserved & (external | cancels)
 
 
 def test_one_rotated_customer_managed_key_encrypts_bus_archive_queues_tables_and_topic(synth: Synth) -> None:

@@ -315,6 +315,15 @@ def test_status_shows_the_cancel_the_quorum_and_each_late_result_with_its_reason
     ]
 
 
+def test_a_late_cancel_is_named_as_a_cancel():
+    view = access_view(status="COMPLETED", late_results=[
+        {"agent": None, "kind": "cancel", "by": "ops", "received_at": "2026-11-24T10:40:00.000Z",
+         "late_reason": "arrived after the workflow had finished (COMPLETED)"}])
+    assert cli.people_notes(view, NOW) == [
+        "late, not counted: a cancel by ops (2026-11-24T10:40:00.000Z): arrived after the workflow had finished "
+        "(COMPLETED)"]
+
+
 def test_status_prints_the_wait_in_the_human_view(views, monkeypatch, capsys):
     views["acc-3006"] = access_view(waiting_for=[{**access_view()["waiting_for"][0],
                                                   "asked_at": (datetime.now(UTC) - timedelta(minutes=3)).isoformat()}])
