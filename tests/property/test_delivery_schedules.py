@@ -951,7 +951,7 @@ def examples(draw) -> Example:
 
 # --- the property -----------------------------------------------------------------------------------
 
-@pytest.mark.timeout(0 if EXPLORING else 300)
+@pytest.mark.timeout(0 if EXPLORING else 600)
 @settings(PROFILE)
 @given(example=examples(), budget=st.integers(0, MAX_CHAOTIC_STEPS), data=st.data())
 def test_promises_hold_whatever_the_delivery_schedule(topology, example: Example, budget: int, data):
