@@ -33,6 +33,7 @@ SCHEDULE_GROUP = "SCHEDULE_GROUP"
 SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"
 SCHEDULE_DEAD_LETTER_ARN = "DEADLINE_DEAD_LETTER_ARN"
 DEADLINE_SECONDS = "DEADLINE_SECONDS"
+EXTERNAL_WAIT_SECONDS = "EXTERNAL_WAIT_SECONDS"
 SIMULATED_WORK_MS = "SIMULATED_WORK_MS"
 TABLE_PREFIX = "TABLE_"
 
@@ -59,6 +60,7 @@ def function_environment(
     schedule_dead_letter_arn: str | None = None,
     parameters: Mapping[str, str] | None = None,
     deadline_seconds: int | None = None,
+    external_wait_seconds: int | None = None,
 ) -> dict[str, str]:
     """The variables ``consumer``'s function gets (values may be CDK tokens). ``tables`` maps every logical
     table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name."""
@@ -85,6 +87,8 @@ def function_environment(
             environment[SCHEDULE_DEAD_LETTER_ARN] = schedule_dead_letter_arn
         if deadline_seconds is not None:
             environment[DEADLINE_SECONDS] = str(deadline_seconds)
+        if external_wait_seconds is not None:
+            environment[EXTERNAL_WAIT_SECONDS] = str(external_wait_seconds)
     return environment
 
 
@@ -108,6 +112,8 @@ class Settings:
     schedule_dead_letter_arn: str | None = None
     # Overrides every workflow's deadline (local runs, tests).
     deadline_seconds: int | None = None
+    # Overrides every external agent's wait (a person's time to answer), e.g. shorter locally.
+    external_wait_seconds: int | None = None
     # Benchmark-only: simulated work time per agent, e.g. "checker=300,scorer=100".
     simulated_work_ms: dict[str, int] | None = None
 
@@ -195,6 +201,7 @@ class Settings:
             tables=tables,
             parameters=parameters,
             deadline_seconds=integer(DEADLINE_SECONDS),
+            external_wait_seconds=integer(EXTERNAL_WAIT_SECONDS),
             simulated_work_ms=work,
         )
         if consumer.schedules:

@@ -442,7 +442,7 @@ class Workflow:
         return Subscription(
             name="results",
             sources=tuple(agent.source for agent in self.agents),
-            detail_types=tuple(r.detail_type for agent in self.agents for r in agent.results),
+            detail_types=tuple(dict.fromkeys(r.detail_type for agent in self.agents for r in agent.results)),
         )
 
     @property
@@ -551,7 +551,7 @@ class Manifest:
         """The coordinated workflow this event opens, if any."""
         return next((w for w in self.coordinated if w.trigger.matches(source, detail_type)), None)
 
-    def workflow_for_result(self, source: str, detail_type: str) -> tuple[Workflow, Agent] | None:
+    def workflow_for_result(self, source: str, detail_type: str) -> tuple[Workflow, Agent | ExternalAgent] | None:
         for workflow in self.coordinated:
             agent = workflow.agent_for_result(source, detail_type)
             if agent:

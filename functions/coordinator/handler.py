@@ -25,6 +25,7 @@ FINISHED_METRIC = {
     WorkflowStatus.COMPLETED: "WorkflowsCompleted",
     WorkflowStatus.REJECTED: "WorkflowsRejected",
     WorkflowStatus.TIMED_OUT: "WorkflowsTimedOut",
+    WorkflowStatus.CANCELLED: "WorkflowsCancelled",
 }
 
 
@@ -62,6 +63,7 @@ def build(settings: Settings, clients: Clients,
     coordinator = Coordinator(
         store=store, deadlines=deadlines, publish=publish, manifest=manifest,
         deadline_seconds=settings.deadline_seconds, metrics=PowertoolsWorkflowMetrics(), clock=clock,
+        external_wait_seconds=settings.external_wait_seconds,
     )
     dead_letters = (
         DeadLetterSink(clients.sqs, settings.dead_letter_queue_url, settings.function)

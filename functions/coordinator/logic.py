@@ -23,6 +23,24 @@ on the store's atomic conditional writes, never on the order or uniqueness of de
 - the outcome is published from the stored record, by whoever holds the publication lease; a crash
   between the finish and the publish leaves a final, unpublished record that the next message for the
   workflow publishes again, the same stored detail with the same idempotency key (fault 5).
+
+People in the loop, cancels and k of n (issue 13) keep the rule "the decision is a function of the record":
+
+- **external agents** (``Workflow.external``: a person approving) answer with an ``ExternalResult`` from the
+  source the manifest names; from any other source the answer is refused (dead-lettered with the reason).
+  Their answer fills their slot like any result: the first counts; another answer (a second approval, a
+  decline racing an approval) is kept aside as *late* with the reason, and so is any answer after the finish
+  (deadline, cancel);
+- **results that ask for more**: a counted result's ``asks_for`` (only agents its ``ResultType.may_ask_for``
+  declares) adds those agents to the required set; an asked external agent moves the deadline out to at least
+  ``asked_at + wait_s`` (the deadline the coordinator obeys is computed from the record, so a crash before the
+  schedule is moved cannot time the workflow out early);
+- **cancel**: a ``Workflow Cancel Requested`` from one of the workflow's ``cancel_sources`` is written into the
+  record once (bumping ``version``) while it runs, and decides ``CANCELLED`` before anything else; a cancel
+  racing the finish loses or wins through the same conditional finish, so there is one terminal outcome; a
+  cancel of a finished workflow is kept as late and changes nothing;
+- **k of n** (``Workflow.quorum``): complete when at least k of the group succeeded (and every other required
+  agent did), reject as soon as k is out of reach; the outcome names who agreed and who did not.
 """
 
 from __future__ import annotations
@@ -43,14 +61,25 @@ from functions.common.consumer import validate
 from functions.common.dead_letters import PoisonMessage
 from functions.common.digest import trigger_digest
 from functions.common.ids import check_workflow_id
-from functions.common.models import AgentResult, BusEvent, DeadlineReached, WorkflowOutcome, describe_validation_error
+from functions.common.models import (
+    AgentResult,
+    BusEvent,
+    CancelRequested,
+    DeadlineReached,
+    ExternalResult,
+    WorkflowOutcome,
+    describe_validation_error,
+)
 from functions.common.observability import logger
 from functions.common.projection import FinishedWorkflow
 from functions.common.publisher import Event
 from functions.common.spec import (
+    CANCEL_DETAIL_TYPE,
+    CENSUS_DETAIL_TYPE,
     COORDINATOR_SOURCE,
     DEADLINE_DETAIL_TYPE,
     DEADLINE_SOURCE,
+    ExternalAgent,
     Manifest,
     Outcome,
     Workflow,
@@ -140,7 +169,11 @@ class WorkflowRecord:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Results received before the trigger for another version than their agent's slot holds: (agent, version).
     alternatives: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Kept aside, decided nothing: results (and cancels) after the finish, competing answers of an external
+    # agent. Keyed by the store (agent and event); each names its ``agent`` and its ``late_reason``.
     late_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The cancel request written into the record while it ran: {by, reason, event_id, received_at}.
+    cancel: dict[str, Any] | None = None
     # Other versions of the trigger, refused: [{trigger_digest, event_id, received_at}].
     refused: list[dict[str, Any]] = field(default_factory=list)
     outcome: dict[str, Any] | None = None
@@ -173,45 +206,144 @@ class Decision:
     missing: tuple[str, ...]
 
 
+def asked_for(record: WorkflowRecord, workflow: Workflow) -> dict[str, str]:
+    """Agents added to the required set by counted results (``asks_for``, as their result type allows) ->
+    when they were first asked (the asking result's ``received_at``)."""
+    asked: dict[str, str] = {}
+    for agent, result in sorted(record.counted_results.items(), key=lambda item: str(item[1].get("received_at"))):
+        allowed = workflow.may_ask_for(agent, str(result.get("detail_type")))
+        for name in result.get("asks_for") or ():
+            if name in allowed and name not in asked:
+                asked[name] = str(result.get("received_at") or record.trigger_received_at or "")
+    return asked
+
+
+def required_agents(record: WorkflowRecord, workflow: Workflow) -> frozenset[str]:
+    """Required from the start, plus those counted results asked for."""
+    return workflow.required_agents | frozenset(asked_for(record, workflow))
+
+
 def missing_agents(record: WorkflowRecord, workflow: Workflow) -> list[str]:
-    return sorted(workflow.required_agents - set(record.counted_results))
+    """Required agents without a counted result, and a quorum's silent members while it is neither met nor
+    out of reach."""
+    missing = set(required_agents(record, workflow)) - set(record.counted_results)
+    quorum = quorum_state(record, workflow)
+    if quorum is not None and not quorum["met"] and not quorum["out_of_reach"]:
+        missing |= set(quorum["pending"])
+    return sorted(missing)
+
+
+def quorum_state(record: WorkflowRecord, workflow: Workflow) -> dict[str, Any] | None:
+    """Who of the quorum's group agreed (succeeded), who did not, who has not answered; None without one."""
+    if workflow.quorum is None:
+        return None
+    counted = record.counted_results
+    group = list(dict.fromkeys(workflow.quorum.agents))
+    agreed = [a for a in group if a in counted and counted[a].get("outcome") == Outcome.SUCCESS.value]
+    disagreed = [a for a in group if a in counted and counted[a].get("outcome") == Outcome.FAILURE.value]
+    pending = [a for a in group if a not in counted]
+    needed = workflow.quorum.at_least
+    return {"needed": needed, "agents": group, "agreed": agreed, "disagreed": disagreed, "pending": pending,
+            "met": len(agreed) >= needed, "out_of_reach": len(agreed) + len(pending) < needed}
+
+
+@dataclass(frozen=True)
+class Wait:
+    """An external agent the workflow waits for: who, since when, and until when at least."""
+
+    agent: str
+    kind: str
+    asked_at: str | None
+    until: datetime | None
+
+
+def waits(record: WorkflowRecord, workflow: Workflow, wait_override_s: int | None = None) -> list[Wait]:
+    """The external agents a running workflow waits for (asked, or required from the start, and not answered)."""
+    if record.status.is_final or not record.trigger_seen:
+        return []
+    asked = asked_for(record, workflow)
+    found = []
+    for agent in workflow.external:
+        if agent.name in record.counted_results or not (agent.required or agent.name in asked):
+            continue
+        since = asked.get(agent.name) or record.trigger_received_at
+        start = parse_iso(since)
+        wait_s = wait_override_s if wait_override_s is not None else agent.wait_s
+        found.append(Wait(agent.name, agent.kind, since, start + timedelta(seconds=wait_s) if start else None))
+    return found
+
+
+def effective_deadline(record: WorkflowRecord, workflow: Workflow,
+                       wait_override_s: int | None = None) -> datetime | None:
+    """The deadline the coordinator obeys: the record's, moved out by every external agent asked for (to at
+    least ``asked_at + wait_s``), so that asking a person for an answer gives them their time."""
+    due = parse_iso(record.deadline_at)
+    asked = asked_for(record, workflow)
+    for agent in workflow.external:
+        since = parse_iso(asked.get(agent.name) or (record.trigger_received_at if agent.required else None))
+        if since is None:
+            continue
+        until = ceil_to_second(since + timedelta(seconds=wait_override_s if wait_override_s is not None
+                                                 else agent.wait_s))
+        due = until if due is None or until > due else due
+    return due
 
 
 def decide(record: WorkflowRecord, workflow: Workflow, *, deadline_reached: bool = False) -> Decision | None:
     """The aggregation rule: what the record says the workflow's outcome is, or None while it is open.
 
-    - before the trigger is in, nothing is decided but the deadline ("the trigger never arrived");
+    - a cancel in the record cancels it, whatever else is there;
+    - before the trigger is in, nothing else is decided but the deadline ("the trigger never arrived");
     - an invalid trigger rejects the workflow (fault 7);
-    - a failure result of a required agent, for the stored version, rejects it;
-    - a success result of every required agent, for the stored version, completes it;
+    - a failure result of a required agent (required from the start, or asked for by a counted result), for
+      the stored version, rejects it; so does a quorum out of reach;
+    - a success result of every required agent, for the stored version, and a quorum met complete it;
     - the deadline times out what is still open (``missing`` = required agents without a counted result).
-    Results of optional agents (``required=False``) are recorded and reported but decide nothing.
+    Results of optional agents (``required=False``, not asked for) are recorded and reported but decide nothing.
     The order of these rules makes the decision a function of the record alone: a deadline that
     arrives after every result is in (but before the finish) still completes the workflow.
     """
     if record.status.is_final:
         return None
     missing = tuple(missing_agents(record, workflow))
+    if record.cancel is not None:
+        by = record.cancel.get("by") or "someone"
+        why = record.cancel.get("reason")
+        return Decision(WorkflowStatus.CANCELLED, f"cancelled by {by}" + (f": {why}" if why else ""), missing)
     if not record.trigger_seen:
         if deadline_reached:
             return Decision(WorkflowStatus.TIMED_OUT, NO_TRIGGER_REASON, tuple(sorted(workflow.required_agents)))
         return None
     if record.trigger_error:
         return Decision(WorkflowStatus.REJECTED, f"invalid {trigger_name(workflow)}: {record.trigger_error}", missing)
+    required = required_agents(record, workflow)
     failures = sorted(
         (agent, result) for agent, result in record.counted_results.items()
-        if agent in workflow.required_agents and result.get("outcome") == Outcome.FAILURE.value
+        if agent in required and result.get("outcome") == Outcome.FAILURE.value
     )
     if failures:
         reason = "; ".join(
             f"{agent}: {result.get('reason') or result.get('detail_type') or 'failed'}" for agent, result in failures
         )
         return Decision(WorkflowStatus.REJECTED, reason, missing)
-    if not missing:
+    quorum = quorum_state(record, workflow)
+    if quorum is not None and quorum["out_of_reach"]:
+        return Decision(WorkflowStatus.REJECTED, quorum_reason(quorum), missing)
+    if not missing and (quorum is None or quorum["met"]):
         return Decision(WorkflowStatus.COMPLETED, None, ())
     if deadline_reached:
         return Decision(WorkflowStatus.TIMED_OUT, DEADLINE_REASON, missing)
     return None
+
+
+def quorum_reason(quorum: dict[str, Any]) -> str:
+    def named(agents: list[str]) -> str:
+        return f" ({', '.join(agents)})" if agents else ""
+
+    return (f"quorum out of reach: {quorum['needed']} of {len(quorum['agents'])} needed; "
+            f"{len(quorum['agreed'])} agreed{named(quorum['agreed'])}, "
+            f"{len(quorum['disagreed'])} did not{named(quorum['disagreed'])}, "
+            f"{len(quorum['pending'])} not answered{named(quorum['pending'])}")
 
 
 def trigger_name(workflow: Workflow) -> str:
@@ -246,7 +378,7 @@ def _number(value: Any) -> float:
     return number if math.isfinite(number) else 0.0
 
 
-OutcomeStatus = Literal["COMPLETED", "REJECTED", "TIMED_OUT"]  # WorkflowOutcome.status
+OutcomeStatus = Literal["COMPLETED", "REJECTED", "TIMED_OUT", "CANCELLED"]  # WorkflowOutcome.status
 
 
 def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision,
@@ -263,6 +395,9 @@ def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision
         timings=timings(record, finished_at),
         idempotency_key=f"{record.workflow_id}:{decision.status.value}",
     ).model_dump(mode="json")
+    quorum = quorum_state(record, workflow)
+    if quorum is not None:
+        outcome["quorum"] = {key: quorum[key] for key in ("needed", "agents", "agreed", "disagreed", "pending")}
     outcome[workflow.id_field] = record.workflow_id
     return outcome
 
@@ -320,6 +455,10 @@ class Store(Protocol):
     def refuse(self, workflow: str, workflow_id: str, refusal: dict[str, Any]) -> bool: ...
     def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
                       deadline_at: str) -> tuple[str, WorkflowRecord]: ...
+    def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
+                  reason: str) -> bool: ...
+    def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]: ...
+    def extend_deadline(self, workflow: str, workflow_id: str, deadline_at: str) -> None: ...
     def finish(self, workflow: str, workflow_id: str, *, expected_version: int, status: WorkflowStatus,
                outcome: dict[str, Any], finished_at: str, lease_until_ms: int,
                lease_owner: str) -> WorkflowRecord | None: ...
@@ -362,21 +501,36 @@ class Coordinator:
     clock: Callable[[], datetime] = utc_now
     metrics: WorkflowMetrics = field(default_factory=NullMetrics)
     publish_lease_s: int = PUBLISH_LEASE_S
+    # Overrides every external agent's wait_s (EXTERNAL_WAIT_SECONDS: shorter locally than a day).
+    external_wait_seconds: int | None = None
+    # Counts the workflows waiting for a person (metrics), on the recurring census event.
+    census: Callable[[], None] | None = None
 
     def handle(self, event: BusEvent) -> None:
-        """One delivered event: a workflow trigger, an agent result or a deadline."""
+        """One delivered event: a workflow trigger, an agent's or external agent's result, a cancel request, a
+        deadline or a census."""
         workflow = self.manifest.workflow_for_trigger(event.source, event.detail_type)
         if workflow is not None:
             return self.on_trigger(workflow, event)
         if event.source == DEADLINE_SOURCE and event.detail_type == DEADLINE_DETAIL_TYPE:
             return self.on_deadline(event)
+        if event.source == DEADLINE_SOURCE and event.detail_type == CENSUS_DETAIL_TYPE:
+            if self.census is None:
+                logger.warning("census requested, but this coordinator has no census configured")
+                return None
+            return self.census()
+        if event.detail_type == CANCEL_DETAIL_TYPE:
+            return self.on_cancel(event)
         if any(result.detail_type == event.detail_type
-               for w in self.manifest.coordinated for agent in w.agents for result in agent.results):
+               for w in self.manifest.coordinated for agent in w.participants for result in agent.results):
             return self.on_result(event)
         raise PoisonMessage(f"the coordinator does not handle {event.detail_type!r} from {event.source!r}")
 
     def deadline_s(self, workflow: Workflow) -> int:
         return self.deadline_seconds if self.deadline_seconds is not None else workflow.deadline_s
+
+    def due(self, workflow: Workflow, record: WorkflowRecord) -> datetime | None:
+        return effective_deadline(record, workflow, self.external_wait_seconds)
 
     def deadline_detail(self, workflow: Workflow, workflow_id: str) -> dict[str, Any]:
         return DeadlineReached(workflow=workflow.name, workflow_id=workflow_id).model_dump(mode="json")
@@ -425,7 +579,7 @@ class Coordinator:
         the deadline has passed already (while no schedule existed)."""
         if record.status.is_final or decide(record, workflow) is not None:
             return False
-        deadline_at = parse_iso(record.deadline_at) or now
+        deadline_at = self.due(workflow, record) or now
         if deadline_at <= now:
             return True
         self.deadlines.create(record.schedule_name or schedule_name(workflow.name, record.workflow_id), deadline_at,
@@ -437,13 +591,16 @@ class Coordinator:
     def on_result(self, event: BusEvent) -> None:
         match = self.manifest.workflow_for_result(event.source, event.detail_type)
         if match is None:
-            emitters = [a.name for w in self.manifest.coordinated for a in w.agents
+            emitters = [a.name for w in self.manifest.coordinated for a in w.participants
                         if any(r.detail_type == event.detail_type for r in a.results)]
             raise PoisonMessage(
                 f"forged result: {event.detail_type!r} comes from agent {', '.join(emitters)}, "
                 f"not from source {event.source!r}"
             )
-        workflow, agent = match
+        workflow, participant = match
+        if isinstance(participant, ExternalAgent):
+            return self.on_external_result(workflow, participant, event)
+        agent = participant
         result: AgentResult = validate(AgentResult, event.detail)
         if result.agent != agent.name:
             raise PoisonMessage(
@@ -460,6 +617,10 @@ class Coordinator:
         if not result.trigger_digest:
             raise PoisonMessage("result without trigger_digest: it does not say which version of the request "
                                 "it acted on, so it cannot count toward any")
+        undeclared = sorted(set(result.asks_for) - workflow.may_ask_for(agent.name, event.detail_type))
+        if undeclared:
+            raise PoisonMessage(f"{event.detail_type!r} asks for {', '.join(undeclared)}, which the manifest does not "
+                                f"let it ask for (ResultType.may_ask_for)")
         workflow_id = _workflow_id({"workflow_id": result.workflow_id}, "workflow_id")
         now = self.clock()
         slot = {
@@ -481,7 +642,94 @@ class Coordinator:
                            extra={"agent": agent.name, "result_version": result.trigger_digest,
                                   "workflow_version": record.trigger_digest})
         deadline_reached = self._ensure_deadline(workflow, record, now) if not record.trigger_seen else False
+        if result.asks_for and not record.status.is_final:
+            self._give_time(workflow, record)
         self._advance(workflow, record, deadline_reached=deadline_reached)
+
+    def _give_time(self, workflow: Workflow, record: WorkflowRecord) -> None:
+        """An external agent was asked for: move the stored deadline and its schedule out to its wait (the
+        deadline obeyed is computed from the record anyway: this keeps the schedule and ``status`` in step)."""
+        due = self.due(workflow, record)
+        stored = parse_iso(record.deadline_at)
+        if due is None or (stored is not None and due <= stored):
+            return
+        self.store.extend_deadline(workflow.name, record.workflow_id, iso(due))
+        self.deadlines.rearm(record.schedule_name or schedule_name(workflow.name, record.workflow_id), due,
+                             self.deadline_detail(workflow, record.workflow_id))
+        logger.info("waiting for an external agent: deadline moved", extra={"deadline_at": iso(due)})
+
+    def on_external_result(self, workflow: Workflow, agent: ExternalAgent, event: BusEvent) -> None:
+        """A person's (or another system's) answer: it counts for the version of the request it names, or the
+        one the workflow holds; a second answer is kept as late with the reason, never counted."""
+        answer: ExternalResult = validate(ExternalResult, event.detail)
+        if answer.agent != agent.name or answer.workflow != workflow.name:
+            raise PoisonMessage(f"{event.detail_type!r} from {event.source!r} is {workflow.name} agent "
+                                f"{agent.name!r}'s answer, but its detail names {answer.workflow} agent {answer.agent!r}")
+        workflow_id = _workflow_id({"workflow_id": answer.workflow_id}, "workflow_id")
+        record = self.store.load(workflow.name, workflow_id)
+        if record is None:
+            raise PoisonMessage(f"{event.detail_type!r} by {answer.by} for {workflow.name} {workflow_id!r}: "
+                                "no such workflow (never opened), nothing to answer")
+        digest = answer.trigger_digest or record.trigger_digest
+        if not digest:
+            raise PoisonMessage(f"{event.detail_type!r} by {answer.by} for {workflow.name} {workflow_id!r}: "
+                                "the request has not arrived yet, so there is nothing to answer")
+        now = self.clock()
+        asked_at = asked_for(record, workflow).get(agent.name) or record.trigger_received_at or iso(now)
+        started = parse_iso(asked_at) or now
+        result_type = agent.result(event.detail_type)
+        verb = "approved" if result_type.outcome is Outcome.SUCCESS else "declined"
+        slot = {
+            "workflow": workflow.name, "workflow_id": workflow_id, "agent": agent.name,
+            "outcome": result_type.outcome.value,
+            "reason": f"{verb} by {answer.by}" + (f": {answer.note}" if answer.note else ""),
+            "data": {"by": answer.by, **({"note": answer.note} if answer.note else {})},
+            "started_at": iso(started), "finished_at": iso(now), "duration_ms": max(0.0, _ms_between(started, now)),
+            "idempotency_key": f"{workflow_id}:{agent.name}", "trigger_digest": digest,
+            "detail_type": event.detail_type, "event_id": event.id, "received_at": iso(now),
+        }
+        kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot,
+                                                record.deadline_at or iso(now))
+        if kind == "duplicate":
+            counted = record.results.get(agent.name) or {}
+            if counted.get("event_id") != event.id:
+                # Fault 12: a second answer (an approval twice, a decline racing an approval): the first counts.
+                reason = (f"another answer already counted: {counted.get('detail_type')} by "
+                          f"{(counted.get('data') or {}).get('by')} (event {counted.get('event_id')})")
+                self.store.keep_late(workflow.name, workflow_id, agent.name, slot, reason)
+                logger.info("second answer of an external agent: kept as late", extra={"agent": agent.name})
+        elif kind == "late":
+            logger.info("answer after the finish: kept, changes nothing", extra={"status": record.status.value})
+        elif kind == "other-version":
+            logger.warning("answer for another version of the request: kept, not counted",
+                           extra={"answer_version": digest, "workflow_version": record.trigger_digest})
+        self._advance(workflow, record)
+
+    # cancels ----------------------------------------------------------------------------------------
+
+    def on_cancel(self, event: BusEvent) -> None:
+        request: CancelRequested = validate(CancelRequested, event.detail)
+        try:
+            workflow = self.manifest.workflow(request.workflow)
+        except KeyError:
+            raise PoisonMessage(f"cancel for unknown workflow {request.workflow!r}") from None
+        if not workflow.cancellable:
+            raise PoisonMessage(f"workflow {workflow.name!r} cannot be cancelled (its manifest names no "
+                                "cancelled outcome)")
+        if event.source not in workflow.cancel_sources:
+            raise PoisonMessage(f"forged cancel: source {event.source!r} may not cancel {workflow.name} "
+                                f"(allowed: {', '.join(workflow.cancel_sources)})")
+        workflow_id = _workflow_id({"workflow_id": request.workflow_id}, "workflow_id")
+        now = self.clock()
+        cancel = {"by": request.by, "reason": request.reason, "event_id": event.id, "received_at": iso(now)}
+        kind, record = self.store.request_cancel(workflow.name, workflow_id, {k: v for k, v in cancel.items()
+                                                                             if v is not None})
+        if kind == "missing":
+            raise PoisonMessage(f"cancel by {request.by} for {workflow.name} {workflow_id!r}: no such workflow "
+                                "(never opened), nothing to cancel")
+        if kind == "late":
+            logger.info("cancel of a finished workflow: kept, changes nothing", extra={"status": record.status.value})
+        self._advance(workflow, record)
 
     # deadlines --------------------------------------------------------------------------------------
 
@@ -497,11 +745,11 @@ class Coordinator:
         if record is None:
             logger.warning("deadline for a workflow that was never opened: nothing to time out")
             return
-        due = parse_iso(record.deadline_at)
+        due = self.due(workflow, record)
         now = self.clock()
         if not record.status.is_final and due is not None and now < due:
             # EventBridge Scheduler fires a one-time schedule within its minute: up to 59 s early. Not yet.
-            logger.info("deadline fired early; re-armed", extra={"deadline_at": record.deadline_at})
+            logger.info("deadline fired early (or moved out); re-armed", extra={"deadline_at": iso(due)})
             self.deadlines.rearm(record.schedule_name or schedule_name(workflow.name, record.workflow_id), due,
                                  self.deadline_detail(workflow, record.workflow_id))
             self._advance(workflow, record)

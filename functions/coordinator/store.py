@@ -8,7 +8,7 @@ attribute                  type  meaning
 =========================  ====  ===================================================================
 ``workflow_id``            S     the workflow id (the value of the trigger's ``Trigger.id_field``)
 ``workflow``               S     the manifest's workflow name
-``status``                 S     ``RUNNING`` | ``COMPLETED`` | ``REJECTED`` | ``TIMED_OUT``
+``status``                 S     ``RUNNING`` | ``COMPLETED`` | ``REJECTED`` | ``TIMED_OUT`` | ``CANCELLED``
 ``version``                N     +1 on every write that can change the decision (trigger, result); the
                                  finish is conditional on it, so an outcome always matches its record
 ``trigger``                S     the trigger's detail as received, as JSON text (even when invalid: text
@@ -20,7 +20,8 @@ attribute                  type  meaning
 ``trigger_received_at``    S     when the coordinator first received the trigger (ISO-8601 UTC, ms)
 ``trigger_event_id``       S     the id of that first trigger event
 ``placed_at``              S     when the request was placed (the trigger event's time)
-``deadline_at``            S     when the deadline schedule fires; set once by whatever opened the record
+``deadline_at``            S     when the deadline schedule fires; set by whatever opened the record, moved
+                                 out (never in) when an external agent is asked for
 ``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group);
                                  absent when it is the derived ``logic.schedule_name(workflow, id)``
 ``result_<agent>``         M     that agent's ``AgentResult`` detail plus ``detail_type``, ``event_id``,
@@ -34,7 +35,12 @@ attribute                  type  meaning
 ``result_<agent>@<v>``      M     a result that arrived before the trigger for version ``v`` while the slot
                                  held another version's: kept beside it, counted if ``v`` is the trigger's
                                  (at most ``logic.MAX_REFUSED_VERSIONS``; ``alternative_count`` counts them)
-``late_<agent>``           M     a result that arrived after the finish: kept for the record, decides nothing
+``late_<agent>~<e>``       M     kept aside, decides nothing: a result after the finish, or an external
+                                 agent's second answer; ``<e>`` a digest of its event id (one entry per
+                                 event), ``late_reason`` says why; ``late_@cancel~<e>``: a cancel that came
+                                 after the finish (at most ``MAX_LATE`` entries, ``late_count``)
+``cancel_request``         M     the cancel written while the workflow ran: ``by``, ``reason``, ``event_id``,
+                                 ``received_at``; set once, bumps ``version``: the finish decides CANCELLED
 ``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
 ``refusal_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
 ``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, its ``results`` by
@@ -62,6 +68,7 @@ written as its text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -74,13 +81,26 @@ from botocore.exceptions import ClientError
 from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
 from functions.common.spec import Manifest, Workflow, WorkflowStatus
-from functions.coordinator.logic import MAX_REFUSED_VERSIONS, WorkflowRecord, missing_agents, timings
+from functions.coordinator.logic import (
+    MAX_REFUSED_VERSIONS,
+    WorkflowRecord,
+    missing_agents,
+    quorum_state,
+    timings,
+    waits,
+)
 from functions.coordinator.logic import schedule_name as derived_schedule_name
 
 RESULT_PREFIX = "result_"
 # ``result_<agent>@<version>``: a result received before the trigger, for another version than its slot holds.
 VERSION_MARK = "@"
 LATE_PREFIX = "late_"
+LATE_MARK = "~"
+CANCEL_LATE = "@cancel"
+LATE_COUNT = "late_count"
+CANCEL_REQUEST = "cancel_request"
+# Entries kept aside per record: a flood of late answers cannot grow it further.
+MAX_LATE = 20
 REFUSED_PREFIX = "refused_"
 # Shares the prefix: it is the counter, not a refused version (which reads back as a map).
 REFUSED_COUNT = "refusal_count"  # not a refused_<digest> version, though near it
@@ -213,6 +233,30 @@ def expand_outcome(workflow_id: str, stored: dict[str, Any], slots: dict[str, di
 
 def _is_conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def late_key(agent: str | None, event_id: str) -> str:
+    return f"{LATE_PREFIX}{agent or CANCEL_LATE}{LATE_MARK}{hashlib.sha256(event_id.encode()).hexdigest()[:12]}"
+
+
+def after_finish(status: WorkflowStatus) -> str:
+    return {WorkflowStatus.CANCELLED: "arrived after the workflow was cancelled",
+            WorkflowStatus.TIMED_OUT: "arrived after the deadline: the workflow had timed out"}.get(
+        status, f"arrived after the workflow had finished ({status.value})")
+
+
+def _late_entry(workflow_id: str, key: str, value: dict[str, Any], workflow: str) -> dict[str, Any]:
+    """A kept-aside entry as ``status`` shows it: a result with its agent back, or a cancel (``agent`` None)."""
+    agent = key[len(LATE_PREFIX):].partition(LATE_MARK)[0]
+    if agent == CANCEL_LATE:
+        return {"agent": None, "kind": "cancel", **value}
+    return expand_slot(workflow_id, agent, value, workflow)
+
+
+def _public_quorum(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {key: state[key] for key in ("needed", "agents", "agreed", "disagreed", "pending")}
 
 
 class _Expression:
@@ -383,12 +427,53 @@ class WorkflowStore:
         elif agent in existing.results or any(a == agent and d == version for a, d in existing.alternatives):
             return "duplicate", existing
         # Finished without this agent's result: keep it aside, once.
+        kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(existing.status))
+        return ("late", self.load(workflow, workflow_id) or existing) if kept else ("duplicate", existing)
+
+    def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
+                  reason: str) -> bool:
+        """Keep ``entry`` (a result, an answer, a cancel: ``agent`` None) aside with the reason it decided nothing:
+        once per event, at most ``MAX_LATE`` per record. False when it was kept already (or the record is full)."""
         x = _Expression()
-        late = x.name(LATE_PREFIX + agent)
-        stored = compact_slot(workflow_id, agent, result, workflow)
-        record = self._update(workflow, workflow_id, x, f"SET {late} = {x.value(stored)}",
-                              f"attribute_not_exists({late})")
-        return ("late", record) if record is not None else ("duplicate", existing)
+        late = x.name(late_key(agent, str(entry.get("event_id", ""))))
+        count = x.name(LATE_COUNT)
+        stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
+        update = f"SET {late} = {x.value({**stored, 'late_reason': reason})} ADD {count} {x.value(1)}"
+        condition = (f"attribute_not_exists({late}) AND "
+                     f"(attribute_not_exists({count}) OR {count} < {x.value(MAX_LATE)})")
+        return self._update(workflow, workflow_id, x, update, condition, return_values="NONE") is not None
+
+    def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]:
+        """Write the cancel into a running record, once: ``recorded`` (or ``duplicate``: a cancel is there already,
+        this one is kept aside), ``late`` (the workflow had finished: kept aside) or ``missing`` (no record)."""
+        x = _Expression()
+        slot = x.name(CANCEL_REQUEST)
+        update = f"SET {slot} = {x.value(cancel)} ADD {x.name('version')} {x.value(1)}"
+        condition = (f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
+                     f"AND attribute_not_exists({slot})")
+        record = self._update(workflow, workflow_id, x, update, condition)
+        if record is not None:
+            return "recorded", record
+        existing = self.load(workflow, workflow_id)
+        if existing is None:
+            return "missing", WorkflowRecord(workflow_id=workflow_id, workflow=workflow)
+        if existing.cancel and existing.cancel.get("event_id") == cancel.get("event_id"):
+            return "duplicate", existing
+        if existing.status.is_final:
+            self.keep_late(workflow, workflow_id, None, cancel, after_finish(existing.status))
+            return "late", existing
+        self.keep_late(workflow, workflow_id, None, cancel,
+                       f"a cancel by {existing.cancel.get('by') if existing.cancel else '?'} is being applied already")
+        return "duplicate", existing
+
+    def extend_deadline(self, workflow: str, workflow_id: str, deadline_at: str) -> None:
+        """Move a running workflow's deadline out (never in): ISO-8601 UTC strings of one format compare as times."""
+        x = _Expression()
+        deadline = x.name("deadline_at")
+        until = x.value(deadline_at)
+        condition = (f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
+                     f"AND (attribute_not_exists({deadline}) OR {deadline} < {until})")
+        self._update(workflow, workflow_id, x, f"SET {deadline} = {until}", condition, return_values="NONE")
 
     def _record_alternative(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
                             existing: WorkflowRecord) -> tuple[str, WorkflowRecord]:
@@ -483,6 +568,24 @@ class WorkflowStore:
         )
         return [self._record(item) for item in response.get("Items", [])]
 
+    def waiting(self, workflow: str | None = None) -> list[dict[str, Any]]:
+        """Views of the running workflows waiting for an external agent (a person), oldest ask first. A scan of
+        the running records: for ``agentbus pending`` and the census, not for a request's path."""
+        params: dict[str, Any] = {
+            "TableName": self.workflow_table, "ConsistentRead": True,
+            "FilterExpression": "#status = :running" + (" AND #workflow = :workflow" if workflow else ""),
+            "ExpressionAttributeNames": {"#status": "status", **({"#workflow": "workflow"} if workflow else {})},
+            "ExpressionAttributeValues": {":running": {"S": WorkflowStatus.RUNNING.value},
+                                          **({":workflow": {"S": workflow}} if workflow else {})},
+        }
+        views = []
+        for page in self.client.get_paginator("scan").paginate(**params):
+            for item in page.get("Items", []):
+                view = self.view(self._record(item))
+                if view["waiting_for"]:
+                    views.append(view)
+        return sorted(views, key=lambda v: min(str(w.get("asked_at") or "") for w in v["waiting_for"]))
+
     def get_row(self, table: str, key: dict[str, str]) -> dict[str, Any] | None:
         """A main table's row (``key``: attribute -> string value)."""
         response = self.client.get_item(TableName=self.tables[table],
@@ -503,7 +606,10 @@ class WorkflowStore:
         ``timings`` (the outcome's, or partial while running), ``trigger`` (the trigger's detail, None if it
         never arrived), ``trigger_error``, ``trigger_digest``, ``trigger_received_at``, ``placed_at``,
         ``deadline_at``, ``schedule_name``, ``finished_at``, ``published``, ``published_at``, ``late_results``
-        (list of results that came after the finish, each naming its ``agent``), ``other_version_results``
+        (what was kept aside: results after the finish, second answers, late cancels; each names its ``agent``
+        (None for a cancel) and its ``late_reason``), ``waiting_for`` (external agents a running workflow waits
+        for: ``agent``, ``kind``, ``asked_at``, ``wait_until``), ``cancel`` (the cancel written into the record,
+        or None), ``quorum`` (needed, agents, agreed, disagreed, pending; None without one), ``other_version_results``
         (results for another version of the trigger: not counted), ``refused`` (other versions of the
         trigger, refused: their ``trigger_digest``, ``event_id``, ``received_at``) and ``outcome`` (the stored
         ``WorkflowOutcome`` detail, None while running).
@@ -536,6 +642,11 @@ class WorkflowStore:
             "published_at": record.published_at,
             # Results that arrived after the finish: a list (each names its ``agent``), in arrival order.
             "late_results": sorted(record.late_results.values(), key=lambda r: str(r.get("received_at", ""))),
+            "waiting_for": [{"agent": wait.agent, "kind": wait.kind, "asked_at": wait.asked_at,
+                             "wait_until": record.deadline_at} for wait in (waits(record, workflow) if workflow else [])],
+            "cancel": record.cancel,
+            "quorum": (record.outcome.get("quorum") if record.outcome is not None else
+                       _public_quorum(quorum_state(record, workflow)) if workflow else None),
             "other_version_results": [result for agent, result in sorted(record.results.items())
                                       if agent not in counted and record.trigger_seen],
             "refused": record.refused,
@@ -569,8 +680,10 @@ class WorkflowStore:
             schedule_name=data.get("schedule_name") or derived_schedule_name(workflow, workflow_id),
             results=results,
             alternatives=alternatives,
-            late_results={k[len(LATE_PREFIX):]: expand_slot(workflow_id, k[len(LATE_PREFIX):], v, workflow)
-                          for k, v in sorted(data.items()) if k.startswith(LATE_PREFIX)},
+            late_results={key: _late_entry(workflow_id, key, value, workflow)
+                          for key, value in sorted(data.items())
+                          if key.startswith(LATE_PREFIX) and isinstance(value, dict)},
+            cancel=data.get(CANCEL_REQUEST),
             refused=sorted(({"trigger_digest": k[len(REFUSED_PREFIX):], **v} for k, v in data.items()
                             if k.startswith(REFUSED_PREFIX) and k != REFUSED_COUNT),
                            key=lambda r: str(r.get("received_at", ""))),

@@ -105,3 +105,40 @@ def test_a_claim_is_approved_and_projected_and_a_claim_without_receipt_is_refuse
         attributes = sqs.get_queue_attributes(QueueUrl=stack.resources.consumers[name].dlq_url,
                                               AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
         assert attributes["ApproximateNumberOfMessages"] == "0", name
+
+
+def change(change_id: str, lines_changed: int) -> dict:
+    [entry] = entries_at("tests/workflows/reviews/events/change-proposed.json")
+    detail = json.loads(entry["Detail"]) | {"change_id": change_id, "lines_changed": lines_changed}
+    return entry | {"Detail": json.dumps(detail)}
+
+
+def entries_at(path: str) -> list[dict]:
+    from tests.conftest import REPO_ROOT
+
+    return json.loads((REPO_ROOT / path).read_text())
+
+
+def test_change_review_merges_with_two_approvals_of_three(stack):
+    """k of n (issue 13): 300 lines: the strict reviewer (100) declines, the others approve: merged."""
+    assert stack.client("events").put_events(Entries=[change("chg-300", 300)])["FailedEntryCount"] == 0
+    observer = stack.observer_
+    assert observer.wait_for_outcomes(["change-review/chg-300"], TIMEOUT_S) == set()
+    [merged] = observer.outcomes("chg-300", "change-review")
+    assert (merged.detail_type, merged.detail["status"]) == ("Change Merged", "COMPLETED")
+    quorum = merged.detail["quorum"]
+    assert quorum["needed"] == 2
+    assert quorum["agreed"] == ["reviewer-usual", "reviewer-lenient"]
+    # The strict reviewer's decline is named if it came in before the finish; it never counts against.
+    assert set(quorum["disagreed"]) | set(quorum["pending"]) == {"reviewer-strict"}
+
+
+def test_change_review_is_refused_once_two_reviewers_declined(stack):
+    """3000 lines: every reviewer declines; the second decline already puts two approvals out of reach."""
+    assert stack.client("events").put_events(Entries=[change("chg-3000", 3000)])["FailedEntryCount"] == 0
+    observer = stack.observer_
+    assert observer.wait_for_outcomes(["change-review/chg-3000"], TIMEOUT_S) == set()
+    [refused] = observer.outcomes("chg-3000", "change-review")
+    assert (refused.detail_type, refused.detail["status"]) == ("Change Refused", "REJECTED")
+    assert refused.detail["reason"].startswith("quorum out of reach: 2 of 3 needed; 0 agreed")
+    assert len(refused.detail["quorum"]["disagreed"]) >= 2

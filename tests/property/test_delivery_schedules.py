@@ -28,7 +28,9 @@ what happens when:
 What is drawn: orders and access requests (both coordinated workflows of the manifest), an access request
 sometimes sharing an order's id; every kind of request (orders: accepted, over the fraud limit, unknown SKU,
 no carrier, invalid ``quantity`` or ``unit_price`` "NaN"/"Infinity"/"1e200"; access: granted, denied,
-invalid ``access_level``) and triggers carrying values DynamoDB cannot store (an extra ``loyalty_points`` of
+risky (the risk agent asks for a manager's approval), invalid ``access_level``); **people and cancels**: a
+manager's approvals and declines (sometimes two answers, sometimes before anyone asked, sometimes from a
+forged source), cancels of any request (sometimes from a forged source), each put at a drawn step; and triggers carrying values DynamoDB cannot store (an extra ``loyalty_points`` of
 ``1e308``, a 40-digit integer or ``1e400``, which ``json.loads`` reads as infinity); the same id put in two
 **conflicting versions** (other contents: a cheap order and one over the limit, other SKUs), each put at the
 start or at a drawn later step (after the first version may have finished), some put twice as a client
@@ -51,8 +53,13 @@ the tables and the recorded events:
 - stock on hand + reserved = initial stock, reserved = the lines of HELD reservations, and nothing is
   reserved for an order without a COMPLETED outcome (a completed order's reservation holds the stored
   version's lines, made for that version); inventory never publishes two different results for one version;
+- people and cancels: a risky request completes only with a manager's approval counted; a cancel written
+  into a record means the workflow ended CANCELLED (its reason naming who); every answer and cancel put is
+  counted, kept aside as late with its reason, or dead-lettered by the coordinator with its reason (forged,
+  or nothing to answer/cancel): nothing is lost, and a forged one never counts;
 - agents dead-letter only invalid triggers (every agent of the workflow, the reason naming the field), the
-  coordinator only refused versions; nothing healthy is dead-lettered; no deadline schedule fires once its
+  coordinator only refused versions, forged answers and cancels, and those with nothing to act on; nothing
+  healthy is dead-lettered; no deadline schedule fires once its
   workflow's outcome is published (it was deleted), none is left behind.
 
 Single-threaded on purpose (deterministic, reproducible): the guards against concurrent invocations (the
@@ -93,7 +100,7 @@ from functions.common.clients import Clients
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
 from functions.common.digest import trigger_digest
 from functions.common.settings import Settings
-from functions.common.spec import resolve
+from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, resolve
 from functions.coordinator.logic import NO_TRIGGER_REASON, schedule_name
 from functions.manifest import COORDINATOR_SOURCE, MANIFEST, WorkflowStatus
 from tests.conftest import load_detail, settings_for, workflow_store
@@ -108,6 +115,8 @@ TERMINAL = {detail_type: status.value for workflow in COORDINATED.values()
 # Every consumer of the manifest, built as its Lambda entry point builds it (``build`` beside ``handler``).
 BUILDERS = {consumer.name: resolve(consumer.handler.rsplit(".", 1)[0] + ":build") for consumer in MANIFEST.consumers}
 INVENTORY_SOURCE = MANIFEST.agent("inventory").source
+APPROVER = ACCESS.external_agent("manager-approval")
+FORGED_SOURCE = "evil.forger"
 EPOCH = datetime(2026, 11, 26, 11, 0, 0, tzinfo=UTC)
 MAX_CHAOTIC_STEPS = 120
 MAX_DUPLICATES = 6
@@ -274,14 +283,44 @@ class Put:
         return trigger_digest(json.loads(json.dumps(self.detail)))
 
 
+@dataclass(frozen=True)
+class Act:
+    """A person's answer (approve / decline) or a cancel, put at a drawn step (``forged``: from a source the
+    manifest does not allow)."""
+
+    workflow: str
+    workflow_id: str
+    kind: str  # approve | decline | cancel
+    by: str
+    at_step: int = 0
+    forged: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.workflow, self.workflow_id
+
+    def entry(self, bus_name: str) -> dict[str, Any]:
+        if self.kind == "cancel":
+            source = FORGED_SOURCE if self.forged else OPERATOR_SOURCE
+            detail = {"workflow": self.workflow, "workflow_id": self.workflow_id, "by": self.by, "reason": "drawn"}
+            return {"EventBusName": bus_name, "Source": source, "DetailType": CANCEL_DETAIL_TYPE,
+                    "Detail": json.dumps(detail)}
+        result = APPROVER.approval if self.kind == "approve" else APPROVER.refusal
+        assert result is not None
+        detail = {"workflow": self.workflow, "workflow_id": self.workflow_id, "agent": APPROVER.name, "by": self.by}
+        return {"EventBusName": bus_name, "Source": FORGED_SOURCE if self.forged else APPROVER.source,
+                "DetailType": result.detail_type, "Detail": json.dumps(detail)}
+
+
 @dataclass
 class Example:
     """One drawn scenario: orders and access requests (some sharing an id, some in two conflicting versions,
-    some carrying values DynamoDB cannot store), and the stock the orders compete for."""
+    some carrying values DynamoDB cannot store), answers and cancels, and the stock the orders compete for."""
 
     number: int
     stock: dict[str, int]  # SKU -> initial units on hand
     puts: list[Put]
+    acts: list[Act] = dataclasses.field(default_factory=list)
 
     @property
     def keys(self) -> list[tuple[str, str]]:
@@ -325,6 +364,7 @@ class Harness:
         self.trace: list[str] = []
         self.duplicates = 0
         self.produced: set[int] = set()  # indexes of the example's puts already put
+        self.acted: set[int] = set()  # indexes of the example's acts already put
         self._ids = itertools.count(1)
         self.handlers = {name: build(self._settings(name), self._clients())
                          for name, build in BUILDERS.items()}
@@ -390,6 +430,13 @@ class Harness:
                                   f"{put.kind} version {put.digest[:8]}")
                 self.put({"EventBusName": self.resources.bus_name, "Source": subscription.sources[0],
                           "DetailType": subscription.detail_types[0], "Detail": json.dumps(put.detail)})
+        for index, act in enumerate(self.example.acts):
+            if index in self.acted or (step is not None and act.at_step != step):
+                continue
+            self.acted.add(index)
+            self.trace.append(f"{self.clock.now:%H:%M:%S} {act.by} puts {act.kind} of {act.workflow} "
+                              f"{act.workflow_id}{' (forged)' if act.forged else ''}")
+            self.put(act.entry(self.resources.bus_name))
 
     # SQS + Lambda -----------------------------------------------------------------------------------
 
@@ -503,7 +550,8 @@ class Harness:
             schedules = self.schedules()
             visible = self.visible()
             later = self.next_time(schedules) is not None
-            if not visible and not later and all(put.at_step <= step for put in self.example.puts):
+            if not visible and not later and all(put.at_step <= step for put in self.example.puts) \
+                    and all(act.at_step <= step for act in self.example.acts):
                 break
             if not visible and not later:
                 continue
@@ -556,6 +604,7 @@ class Harness:
             if reservation is not None and reservation["status"] in ("CANCELLED", "RELEASED"):
                 lines.append(f"reservation {reservation['status']}")
         lines += sorted({f"{put.workflow} {put.kind}" for put in self.example.puts})
+        lines += sorted({f"{act.kind}{' forged' if act.forged else ''}" for act in self.example.acts})
         if any(len(self.example.versions(key)) > 1 for key in self.example.keys):
             lines.append("conflicting versions")
         if any(put.at_step for put in self.example.puts):
@@ -595,7 +644,7 @@ def _plain(value: Any) -> Any:
 # The main table's row of each workflow: its table, and the trigger fields it repeats (the version it shows).
 ROWS = {WORKFLOW.name: ("orders", ("customer_id", "currency", "items", "shipping_address")),
         ACCESS.name: ("access-requests", ("employee_id", "resource", "access_level", "requested_at"))}
-SUCCESSFUL_KINDS = {"normal", "granted"}
+SUCCESSFUL_KINDS = {"normal", "granted", "risky"}
 
 
 def check_promises(h: Harness) -> None:
@@ -653,16 +702,47 @@ def check_promises(h: Harness) -> None:
         assert set(counted.values()) <= {record.trigger_digest}, \
             f"{key}: results of another version counted: {counted}, stored {record.trigger_digest}"
 
-        # What the version allows: only one every agent accepts may complete, with every result and its trigger.
+        # What the version allows: only one every agent accepts may complete, with every result and its trigger;
+        # a risky one only with a manager's approval counted.
         if status[key] == WorkflowStatus.COMPLETED.value:
             assert first["detail"]["timings"]["trigger_received_at"], f"{key}: completed without its trigger"
             assert version.kind in SUCCESSFUL_KINDS, f"{key}: a {version.kind} version completed"
-            assert {a: r["outcome"] for a, r in first["detail"]["results"].items()} == {
+            outcomes_by_agent = {a: r["outcome"] for a, r in first["detail"]["results"].items()}
+            assert {a: o for a, o in outcomes_by_agent.items() if a in {x.name for x in workflow.agents}} == {
                 agent.name: "success" for agent in workflow.agents}
+            if version.kind == "risky":
+                assert outcomes_by_agent.get(APPROVER.name) == "success", \
+                    f"{key}: a risky request completed without a manager's approval: {outcomes_by_agent}"
+        # A cancel written into the record ends the workflow CANCELLED, naming who.
+        if record.cancel is not None:
+            assert status[key] == WorkflowStatus.CANCELLED.value, f"{key}: cancel recorded, but {status[key]}"
+        if status[key] == WorkflowStatus.CANCELLED.value:
+            assert record.cancel is not None and first["detail"]["reason"].startswith(
+                f"cancelled by {record.cancel['by']}"), f"{key}: cancelled without its cancel: {record.cancel}"
+        # Every answer and cancel put for it: counted, kept aside with a reason, or dead-lettered with one.
+        counted_ids = {r.get("event_id") for r in first["detail"]["results"].values()} | set(
+            [record.cancel["event_id"]] if record.cancel else [])
+        slot_ids = {r.get("event_id") for r in record.results.values()}
+        late_ids = {entry.get("event_id"): entry.get("late_reason") for entry in record.late_results.values()}
+        lettered = {envelope["id"] for consumer, _, envelope in kept if consumer == "coordinator"}
+        for envelope in h.log:
+            if (envelope["source"] in (APPROVER.source, OPERATOR_SOURCE, FORGED_SOURCE)
+                    and envelope["detail"].get("workflow") == workflow_name
+                    and envelope["detail"].get("workflow_id") == workflow_id):
+                event_id = envelope["id"]
+                if envelope["source"] == FORGED_SOURCE:
+                    assert event_id in lettered and event_id not in counted_ids | slot_ids, \
+                        f"{key}: forged {envelope['detail-type']} not refused: {event_id}"
+                    continue
+                assert event_id in counted_ids | slot_ids | set(late_ids) | lettered, \
+                    f"{key}: {envelope['detail-type']} {event_id} lost: neither counted, kept late, nor dead-lettered"
+                if event_id in late_ids:
+                    assert late_ids[event_id], f"{key}: kept late without a reason"
         no_trigger = first["detail"]["timings"]["trigger_received_at"] is None
         if no_trigger:
-            # Finished before any trigger reached the coordinator: only its deadline may have done that.
-            assert (status[key], first["detail"]["reason"]) == (WorkflowStatus.TIMED_OUT.value, NO_TRIGGER_REASON)
+            # Finished before any trigger reached the coordinator: only its deadline (or a cancel) may have done that.
+            assert (status[key], first["detail"]["reason"]) == (WorkflowStatus.TIMED_OUT.value, NO_TRIGGER_REASON) \
+                or status[key] == WorkflowStatus.CANCELLED.value, f"{key}: {status[key]} before its trigger"
             assert first["detail"]["results"] == {}, f"{key}: results counted without a trigger"
         elif version.problem_field:
             # Invalid or unstorable: rejected at validation, the reason naming the field.
@@ -733,10 +813,18 @@ def check_promises(h: Harness) -> None:
         assert reserved == held[sku], f"{sku}: reserved {reserved}, but held reservations add up to {held[sku]}"
 
     # Dead letters: agents keep only invalid triggers (reason naming the field), every agent of the workflow
-    # each of them; the coordinator only refused versions (checked above); nothing else.
+    # each of them; the coordinator only refused versions (checked above), forged answers and cancels, and
+    # answers and cancels with nothing to act on; nothing else.
     invalid = {put.digest: put for put in example.puts if put.kind == "invalid"}
     for consumer, reason, envelope in kept:
         digest = trigger_digest(envelope["detail"])
+        if consumer == "coordinator" and envelope["source"] == FORGED_SOURCE:
+            assert reason.startswith(("forged result", "forged cancel")), (consumer, reason)
+            continue
+        if consumer == "coordinator" and envelope["source"] in (APPROVER.source, OPERATOR_SOURCE):
+            assert any(why in reason for why in ("nothing to answer", "nothing to cancel",
+                                                 "the request has not arrived yet")), (consumer, reason)
+            continue
         if consumer == "coordinator":
             assert any(digest in {r["trigger_digest"] for r in store.load(*put.key).refused}
                        for put in example.puts if put.digest == digest), (consumer, reason)
@@ -752,7 +840,7 @@ def check_promises(h: Harness) -> None:
 # --- strategies -----------------------------------------------------------------------------------------
 
 ORDER_KINDS = ("normal", "normal", "normal", "over_limit", "unknown_sku", "no_carrier", "invalid", "unstorable")
-ACCESS_KINDS = ("granted", "granted", "denied", "invalid", "unstorable")
+ACCESS_KINDS = ("granted", "granted", "risky", "risky", "denied", "invalid", "unstorable")
 # Values DynamoDB cannot store, as a producer writes them in JSON (1e400 reads as Infinity).
 UNSTORABLE = ('"loyalty_points": 1e308', '"loyalty_points": 1234567890123456789012345678901234567890',
               '"loyalty_points": 1e400')
@@ -807,6 +895,8 @@ def access_version(draw, workflow_id: str, kind: str) -> Put:
     problem = None
     if kind == "denied" and draw(st.booleans(), label=f"{workflow_id} inactive"):
         detail = load_detail("access-requested-inactive.json") | {"request_id": workflow_id}
+    elif kind == "risky":  # the policy permits it, the risk agent scores 50: it asks for a manager's approval
+        detail |= {"employee_id": "emp-1003", "resource": "customer-db", "access_level": "write"}
     elif kind == "invalid":
         detail["access_level"], problem = "root", "access_level"
     elif kind == "unstorable":
@@ -846,12 +936,22 @@ def examples(draw) -> Example:
         copies = draw(st.sampled_from([1, 1, 2]), label=f"{put.key} copies")
         drawn.append(dataclasses.replace(put, at_step=at_step, copies=copies))
     order = draw(st.permutations(range(len(drawn))), label="put order")
-    return Example(number, stock, [drawn[i] for i in order])
+    acts: list[Act] = []
+    for workflow, workflow_id in dict.fromkeys(put.key for put in drawn):
+        answers = draw(st.integers(0, 2), label=f"{workflow_id} answers") if workflow == ACCESS.name else 0
+        for n in range(answers):
+            acts.append(Act(workflow, workflow_id, draw(st.sampled_from(["approve", "approve", "decline"])),
+                            by=f"manager-{n}", at_step=draw(st.sampled_from([0, 1, 5, 20, 60])),
+                            forged=draw(st.sampled_from([False] * 5 + [True]))))
+        if draw(st.sampled_from([False, False, False, True]), label=f"{workflow_id} cancel"):
+            acts.append(Act(workflow, workflow_id, "cancel", by="ops", at_step=draw(st.sampled_from([0, 1, 5, 20, 60])),
+                            forged=draw(st.sampled_from([False] * 5 + [True]))))
+    return Example(number, stock, [drawn[i] for i in order], acts)
 
 
 # --- the property -----------------------------------------------------------------------------------
 
-@pytest.mark.timeout(0 if EXPLORING else 300)
+@pytest.mark.timeout(0 if EXPLORING else 600)
 @settings(PROFILE)
 @given(example=examples(), budget=st.integers(0, MAX_CHAOTIC_STEPS), data=st.data())
 def test_promises_hold_whatever_the_delivery_schedule(topology, example: Example, budget: int, data):

@@ -302,3 +302,48 @@ def test_a_large_result_is_kept_without_its_data_so_the_record_stays_small():
     kept = bounded_result(big)
     assert kept["outcome"] == big["outcome"] and kept["reason"] == big["reason"]
     assert "omitted" in kept["data"] and kept["data"]["omitted"].startswith(f"{2 * MAX_RESULT_DATA_BYTES + 16} bytes")
+
+
+# --- k of n (issue 13): a quorum of reviewers ----------------------------------------------------------
+
+def _review_record(*verdicts: tuple[str, bool], **fields) -> WorkflowRecord:
+    from tests.workflows.manifest import MANIFEST as TEST_MANIFEST
+
+    workflow = TEST_MANIFEST.workflow("change-review")
+    return replace(record(*(res(agent, ok) for agent, ok in verdicts), **fields), workflow=workflow.name), workflow
+
+
+def test_quorum_completes_with_k_successes_without_waiting_for_the_rest():
+    rec, workflow = _review_record(("reviewer-usual", True), ("reviewer-lenient", True))
+    decision = decide(rec, workflow)
+    assert decision is not None and decision.status is COMPLETED
+    outcome = build_outcome(rec, workflow, decision, datetime(2026, 12, 1, tzinfo=UTC))
+    assert outcome["quorum"] == {"needed": 2, "agents": ["reviewer-strict", "reviewer-usual", "reviewer-lenient"],
+                                 "agreed": ["reviewer-usual", "reviewer-lenient"], "disagreed": [],
+                                 "pending": ["reviewer-strict"]}
+
+
+def test_quorum_waits_while_k_is_still_reachable():
+    rec, workflow = _review_record(("reviewer-strict", False), ("reviewer-usual", True))
+    assert decide(rec, workflow) is None
+    assert decide(rec, workflow, deadline_reached=True).missing == ("reviewer-lenient",)
+
+
+def test_quorum_fails_as_soon_as_k_is_out_of_reach_naming_who_did_not_agree():
+    rec, workflow = _review_record(("reviewer-strict", False), ("reviewer-usual", False))
+    decision = decide(rec, workflow)
+    assert decision is not None and decision.status is REJECTED
+    assert decision.reason == ("quorum out of reach: 2 of 3 needed; 0 agreed, 2 did not (reviewer-strict, "
+                               "reviewer-usual), 1 not answered (reviewer-lenient)")
+
+
+def test_quorum_members_are_not_required_one_by_one():
+    _, workflow = _review_record()
+    assert workflow.required_agents == frozenset()
+
+
+def test_a_cancel_in_the_record_decides_cancelled_before_anything_else():
+    rec = record(res("fraud", ok=False), cancel={"by": "ops", "reason": "duplicate order"})
+    decision = decide(rec, WORKFLOW)
+    assert decision is not None and decision.status is WorkflowStatus.CANCELLED
+    assert decision.reason == "cancelled by ops: duplicate order"

@@ -1,0 +1,385 @@
+"""Issue 13 on the coordinator (moto): a person in the loop, results that ask for more, cancels.
+
+Each guarantee of docs/guarantees.md about people and cancels has its test here, named after it: an approval
+delivered twice or racing a decline (one decision counts, the other is kept as late with the reason), an
+approval after the deadline or after a cancel (inert, kept as late), a cancel racing the finish (one terminal
+outcome), answers and cancels from a source the manifest does not allow (refused, kept with the reason).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
+from functions.common.clients import Clients
+from functions.common.dead_letters import REASON_ATTRIBUTE
+from functions.common.digest import trigger_digest
+from functions.common.models import BusEvent
+from functions.common.spec import CANCEL_DETAIL_TYPE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, OPERATOR_SOURCE
+from functions.coordinator.handler import build
+from functions.coordinator.logic import Coordinator as LogicCoordinator
+from functions.coordinator.store import WorkflowStore
+from functions.manifest import COORDINATOR_SOURCE, MANIFEST
+from tests.conftest import drain_queue, load_detail, load_entries, settings_for, tap, tapped, workflow_store
+
+ACCESS = MANIFEST.workflow("access-request")
+ORDERS = MANIFEST.workflow("order-fulfillment")
+APPROVER = ACCESS.external_agent("manager-approval")
+ORDER_RESULTS = {"fraud": "order-verified.json", "inventory": "items-reserved.json", "shipping": "shipping-quoted.json"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Coordinator:
+    def __init__(self, session, resources, **settings):
+        self.session, self.resources = session, resources
+        self.clients = Clients.create(session)
+        self.clock = Clock()
+        self.handler = build(settings_for(resources, "coordinator", record_concurrency=1, **settings), self.clients,
+                             clock=self.clock)
+        self.store = workflow_store(self.clients.dynamodb, resources)
+        self.capture = tap(session, resources, COORDINATOR_SOURCE)
+
+    def deliver(self, *envelopes: dict) -> dict:
+        arn = self.resources.consumers["coordinator"].queue_arn
+        event = sqs_event([sqs_record(e, arn, message_id=f"m{i}") for i, e in enumerate(envelopes)])
+        return self.handler(event, LambdaContext("coordinator"))
+
+    def outcomes(self) -> list[dict]:
+        return tapped(self.session, self.capture)
+
+    def dead_letters(self) -> list[str]:
+        return [m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+                for m in drain_queue(self.clients.sqs, self.resources.consumers["coordinator"].dlq_url)]
+
+    def view(self, workflow, workflow_id: str) -> dict:
+        view = self.store.get(workflow.name, workflow_id)
+        assert view is not None
+        return view
+
+
+@pytest.fixture
+def c(aws):
+    return Coordinator(*aws)
+
+
+def risky_request(request_id: str = "acc-9001") -> dict:
+    """Access Requested that the policy permits and the risk agent scores 50 (write on a high-sensitivity
+    resource): it needs a manager's approval."""
+    detail = load_detail("access-requested.json") | {"request_id": request_id, "employee_id": "emp-1003",
+                                                      "resource": "customer-db", "access_level": "write"}
+    [entry] = load_entries("access-requested.json")
+    return eventbridge_envelope(entry["DetailType"], entry["Source"], detail)
+
+
+def answer(sample: str, to: dict, **changes) -> dict:
+    [entry] = load_entries(sample)
+    detail = json.loads(entry["Detail"])
+    workflow = MANIFEST.workflow(detail["workflow"])
+    workflow_id = to["detail"][workflow.id_field]
+    detail |= {"workflow_id": workflow_id, "idempotency_key": f"{workflow_id}:{detail['agent']}",
+               "trigger_digest": trigger_digest(to["detail"])} | changes
+    return eventbridge_envelope(entry["DetailType"], entry["Source"], detail)
+
+
+def access_results(request: dict, *, ask: bool = True) -> list[dict]:
+    risk = answer("risk-accepted.json", request, **({"asks_for": ["manager-approval"]} if ask else {}))
+    return [answer("identity-verified.json", request), answer("access-permitted.json", request), risk]
+
+
+def person(request_id: str, *, approve: bool = True, by: str = "grace.hopper", note: str | None = None,
+           source: str = APPROVER.source) -> dict:
+    result = APPROVER.approval if approve else APPROVER.refusal
+    assert result is not None
+    detail = {"workflow": ACCESS.name, "workflow_id": request_id, "agent": APPROVER.name, "by": by}
+    if note:
+        detail["note"] = note
+    return eventbridge_envelope(result.detail_type, source, detail)
+
+
+def cancel(workflow, workflow_id: str, *, by: str = "ops", reason: str | None = "customer asked",
+           source: str = OPERATOR_SOURCE) -> dict:
+    detail = {"workflow": workflow.name, "workflow_id": workflow_id, "by": by}
+    if reason:
+        detail["reason"] = reason
+    return eventbridge_envelope(CANCEL_DETAIL_TYPE, source, detail)
+
+
+def deadline(workflow, workflow_id: str) -> dict:
+    return eventbridge_envelope(DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE,
+                                {"workflow": workflow.name, "workflow_id": workflow_id})
+
+
+# --- results that ask for more ------------------------------------------------------------------------
+
+def test_a_result_that_asks_for_an_approval_makes_the_workflow_wait_for_it(c):
+    request = risky_request()
+    assert c.deliver(request, *access_results(request)) == {"batchItemFailures": []}
+    assert c.outcomes() == []
+    view = c.view(ACCESS, "acc-9001")
+    assert (view["status"], view["missing"]) == ("RUNNING", ["manager-approval"])
+    [waiting] = view["waiting_for"]
+    assert (waiting["agent"], waiting["kind"]) == ("manager-approval", APPROVER.kind)
+    # The deadline moved out to the person's time (24 h from the ask), not the workflow's 120 s.
+    asked = datetime.fromisoformat(waiting["asked_at"].replace("Z", "+00:00"))
+    until = datetime.fromisoformat(view["deadline_at"].replace("Z", "+00:00"))
+    assert timedelta(hours=24) <= until - asked < timedelta(hours=24, seconds=2)
+
+
+def test_without_the_ask_the_same_results_grant_at_once(c):
+    request = risky_request("acc-9002")
+    c.deliver(request, *access_results(request, ask=False))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+    assert c.view(ACCESS, "acc-9002")["waiting_for"] == []
+
+
+def test_approval_completes_the_request_naming_who_approved(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.deliver(person("acc-9001", note="ticket SEC-12"))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+    approval = published["detail"]["results"]["manager-approval"]
+    assert approval["data"] == {"by": "grace.hopper", "note": "ticket SEC-12"}
+    assert approval["reason"] == "approved by grace.hopper: ticket SEC-12"
+    assert approval["trigger_digest"] == trigger_digest(request["detail"])
+    assert c.store.get_row("access-requests", {"request_id": "acc-9001"})["status"] == "COMPLETED"
+
+
+def test_decline_denies_the_request_naming_the_person(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.deliver(person("acc-9001", approve=False, by="grace.hopper", note="not for contractors"))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Denied"
+    assert published["detail"]["reason"] == "manager-approval: declined by grace.hopper: not for contractors"
+
+
+def test_an_approval_that_was_not_asked_for_decides_nothing(c):
+    request = risky_request()
+    c.deliver(request, person("acc-9001", approve=False))  # declined before anyone asked
+    c.deliver(*access_results(request, ask=False))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+
+
+def test_a_result_asking_for_an_agent_its_type_does_not_declare_is_refused(c):
+    request = risky_request()
+    forged_ask = answer("identity-verified.json", request, asks_for=["manager-approval"])
+    assert c.deliver(request, forged_ask)["batchItemFailures"] == []
+    [reason] = c.dead_letters()
+    assert "asks for manager-approval, which the manifest does not let it ask for" in reason
+    assert "identity" not in c.view(ACCESS, "acc-9001")["results"]
+
+
+def test_the_first_deadline_does_not_time_out_a_workflow_waiting_for_a_person(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.clock.advance(seconds=ACCESS.deadline_s + 60)  # the schedule made when the request opened fires
+    c.deliver(deadline(ACCESS, "acc-9001"))
+    assert c.outcomes() == []
+    assert c.view(ACCESS, "acc-9001")["status"] == "RUNNING"
+
+
+def test_external_wait_override_shortens_the_persons_time(aws):
+    c = Coordinator(*aws, external_wait_seconds=600)
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.clock.advance(seconds=601)
+    c.deliver(deadline(ACCESS, "acc-9001"))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Request Timed Out"
+    assert published["detail"]["missing"] == ["manager-approval"]
+
+
+# --- guarantees: answers ------------------------------------------------------------------------------
+
+def test_approval_delivered_twice_counts_once_and_keeps_the_second_as_late(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    first, second = person("acc-9001", by="grace.hopper"), person("acc-9001", by="grace.hopper")
+    c.deliver(first, first)  # the same event twice (redelivery): nothing kept
+    c.deliver(second)        # a second approval (clicked twice): kept aside
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+    assert published["detail"]["results"]["manager-approval"]["event_id"] == first["id"]
+    [late] = c.view(ACCESS, "acc-9001")["late_results"]
+    assert late["event_id"] == second["id"]
+    assert late["late_reason"].startswith("another answer already counted: Access Approved by grace.hopper")
+
+
+def test_approve_and_decline_racing_one_decision_counts_the_other_kept_late(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    decline, approve = person("acc-9001", approve=False, by="alan"), person("acc-9001", by="grace")
+    c.deliver(decline, approve)  # one batch: whichever is written first is the decision
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Denied"
+    [late] = c.view(ACCESS, "acc-9001")["late_results"]
+    assert (late["event_id"], late["detail_type"]) == (approve["id"], "Access Approved")
+    assert "another answer already counted: Access Declined by alan" in late["late_reason"]
+
+
+def test_approval_after_the_deadline_is_inert_and_kept_late(aws):
+    c = Coordinator(*aws, external_wait_seconds=300)
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.clock.advance(seconds=301)
+    c.deliver(deadline(ACCESS, "acc-9001"))
+    c.deliver(person("acc-9001"))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Request Timed Out"
+    view = c.view(ACCESS, "acc-9001")
+    assert view["status"] == "TIMED_OUT" and "manager-approval" not in view["results"]
+    [late] = view["late_results"]
+    assert late["late_reason"] == "arrived after the deadline: the workflow had timed out"
+
+
+def test_approval_after_a_cancel_is_inert_and_kept_late(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.deliver(cancel(ACCESS, "acc-9001", reason="no longer needed"))
+    c.deliver(person("acc-9001"))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Request Cancelled"
+    assert published["detail"]["status"] == "CANCELLED"
+    assert published["detail"]["reason"] == "cancelled by ops: no longer needed"
+    [late] = c.view(ACCESS, "acc-9001")["late_results"]
+    assert late["late_reason"] == "arrived after the workflow was cancelled"
+    assert c.store.get_row("access-requests", {"request_id": "acc-9001"})["status"] == "CANCELLED"
+
+
+def test_answer_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    assert c.deliver(person("acc-9001", source="evil.approvals")) == {"batchItemFailures": []}
+    [reason] = c.dead_letters()
+    assert "forged result" in reason and "'evil.approvals'" in reason
+    view = c.view(ACCESS, "acc-9001")
+    assert view["status"] == "RUNNING" and "manager-approval" not in view["results"]
+
+
+def test_answer_for_a_request_that_never_arrived_is_dead_lettered(c):
+    c.deliver(person("acc-nobody"))
+    [reason] = c.dead_letters()
+    assert "no such workflow (never opened), nothing to answer" in reason
+
+
+# --- guarantees: cancels -------------------------------------------------------------------------------
+
+def test_cancel_finishes_a_running_order_once_with_its_own_terminal_event(c):
+    order = eventbridge_envelope("Order Placed", "agentbus.orders", load_detail("order-placed.json"))
+    order_id = order["detail"]["order_id"]
+    c.deliver(order, answer(ORDER_RESULTS["inventory"], order))  # shipping and fraud still out
+    request = cancel(ORDERS, order_id)
+    c.deliver(request, request)
+    [published] = c.outcomes()
+    assert (published["detail-type"], published["detail"]["status"]) == ("Order Cancelled", "CANCELLED")
+    assert published["detail"]["missing"] == ["fraud", "shipping"]
+    # Late results are kept aside as late, and change nothing.
+    c.deliver(answer(ORDER_RESULTS["shipping"], order))
+    assert c.outcomes() == []
+    view = c.view(ORDERS, order_id)
+    assert view["cancel"]["by"] == "ops"
+    assert [late["agent"] for late in view["late_results"]] == ["shipping"]
+    assert "Order Cancelled" in ORDERS.agent("inventory").compensate_on
+
+
+def test_cancel_of_a_finished_workflow_changes_nothing_and_is_kept(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request, ask=False))
+    c.deliver(cancel(ACCESS, "acc-9001"))
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+    view = c.view(ACCESS, "acc-9001")
+    assert view["status"] == "COMPLETED" and view["cancel"] is None
+    [late] = view["late_results"]
+    assert (late["kind"], late["late_reason"]) == ("cancel", "arrived after the workflow had finished (COMPLETED)")
+
+
+def test_cancel_racing_the_finish_gives_exactly_one_terminal_outcome(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    # The approval and the cancel in one batch, both orders: one terminal outcome, the other kept late.
+    c.deliver(person("acc-9001"), cancel(ACCESS, "acc-9001"))
+    request2 = risky_request("acc-9002")
+    c.deliver(request2, *access_results(request2))
+    c.deliver(cancel(ACCESS, "acc-9002"), person("acc-9002"))
+    outcomes = {e["detail"]["request_id"]: e["detail-type"] for e in c.outcomes()}
+    assert outcomes == {"acc-9001": "Access Granted", "acc-9002": "Access Request Cancelled"}
+    assert c.view(ACCESS, "acc-9001")["late_results"][0]["kind"] == "cancel"
+    assert c.view(ACCESS, "acc-9002")["late_results"][0]["agent"] == "manager-approval"
+
+
+class NoSchedules:
+    def create(self, *args) -> bool:
+        return True
+
+    def rearm(self, *args) -> None:
+        pass
+
+    def delete(self, *args) -> bool:
+        return True
+
+
+def test_cancel_written_between_the_decision_and_the_finish_wins_through_the_version_check(c):
+    """The finish is conditional on the record's version: a cancel written after the coordinator read the
+    record (and decided COMPLETED) makes that finish fail; the re-read decides CANCELLED. One outcome."""
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    store = c.store
+
+    class CancelJustBeforeTheFinish(WorkflowStore):
+        fired = False
+
+        def finish(self, *args, **kwargs):
+            if not self.fired:
+                self.fired = True
+                store.request_cancel(ACCESS.name, "acc-9001", {"by": "ops", "event_id": "e-cancel",
+                                                                "received_at": "2026-12-01T00:00:00.000Z"})
+            return super().finish(*args, **kwargs)
+
+    racing = CancelJustBeforeTheFinish(store.client, store.workflow_table, MANIFEST, store.tables)
+    published: list = []
+    logic = LogicCoordinator(store=racing, deadlines=NoSchedules(), publish=published.append, manifest=MANIFEST)
+    logic.handle(BusEvent.model_validate(person("acc-9001")))
+    assert racing.fired
+    assert [(e.detail_type, e.detail["status"]) for e in published] == [("Access Request Cancelled", "CANCELLED")]
+    assert c.view(ACCESS, "acc-9001")["results"]["manager-approval"]["data"]["by"] == "grace.hopper"
+
+
+def test_cancel_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.deliver(cancel(ACCESS, "acc-9001", source="evil.ops"))
+    [reason] = c.dead_letters()
+    assert "forged cancel: source 'evil.ops' may not cancel access-request" in reason
+    assert c.view(ACCESS, "acc-9001")["status"] == "RUNNING"
+
+
+def test_cancel_of_an_unknown_workflow_is_dead_lettered_with_the_reason(c):
+    c.deliver(cancel(ACCESS, "acc-never"))
+    [reason] = c.dead_letters()
+    assert "no such workflow (never opened), nothing to cancel" in reason
+
+
+def test_waiting_lists_the_workflows_waiting_for_a_person(c):
+    for request_id in ("acc-9001", "acc-9002"):
+        request = risky_request(request_id)
+        c.deliver(request, *access_results(request, ask=request_id == "acc-9001"))
+    [waiting] = c.store.waiting()
+    assert (waiting["workflow_id"], waiting["waiting_for"][0]["agent"]) == ("acc-9001", "manager-approval")
+    assert c.store.waiting("order-fulfillment") == []
