@@ -49,7 +49,8 @@ class Resources:
 
     def function_environment(self, consumer_name: str, manifest: Manifest, *,
                              parameters: dict[str, str] | None = None,
-                             deadline_seconds: int | None = None) -> dict[str, str]:
+                             deadline_seconds: int | None = None,
+                             external_wait_seconds: int | None = None) -> dict[str, str]:
         """The environment of one function of this deployment (the contract: functions/common/settings.py)."""
         return function_environment(
             manifest.consumer(consumer_name), manifest,
@@ -58,4 +59,5 @@ class Resources:
             schedule_group=self.schedule_group, scheduler_role_arn=self.scheduler_role_arn,
             schedule_dead_letter_arn=self.deadline_dlq_arn,
             parameters=parameters, deadline_seconds=deadline_seconds,
+            external_wait_seconds=external_wait_seconds,
         )

@@ -46,6 +46,8 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     alarm_email: str | None = None
     deadline_seconds: int | None = None
+    # Overrides every external agent's wait_s (how long a workflow waits for a person); None: the manifest's.
+    approval_wait_seconds: int | None = None
     # Alarm when a workflow has waited this long for a person (the census' OldestWaitSeconds).
     approval_alarm_seconds: int = DEFAULT_APPROVAL_ALARM_S
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
@@ -64,6 +66,7 @@ class StackConfig:
             parameters=parameters,
             alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
+            approval_wait_seconds=_positive_int("approval_wait_seconds", get("approval_wait_seconds")),
             approval_alarm_seconds=(_positive_int("approval_alarm_seconds", get("approval_alarm_seconds"))
                                     or DEFAULT_APPROVAL_ALARM_S),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
@@ -222,6 +225,7 @@ class AgentbusStack(Stack):
                 schedule_group=resources.schedule_group, scheduler_role_arn=resources.scheduler_role_arn,
                 schedule_dead_letter_arn=resources.deadline_dlq_arn,
                 parameters=self.config.parameters, deadline_seconds=self.config.deadline_seconds,
+                external_wait_seconds=self.config.approval_wait_seconds,
             ),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }

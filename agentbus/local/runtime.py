@@ -42,10 +42,6 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]  # (event, conte
 log = logging.getLogger("agentbus.runtime")
 
 
-# The coordinator's override of every external agent's wait (functions/common/settings.py reads it).
-EXTERNAL_WAIT_SECONDS = "EXTERNAL_WAIT_SECONDS"
-
-
 @dataclass
 class RuntimeOptions:
     deadline_seconds: int | None = None
@@ -106,9 +102,8 @@ class LocalRuntime:
         """The function's Lambda environment, as the stack would set it, with the local run's options."""
         environment = self.resources.function_environment(
             consumer.name, self.manifest, parameters=self.options.parameters,
-            deadline_seconds=self.options.deadline_seconds)
-        if consumer.schedules and self.options.external_wait_seconds is not None:
-            environment[EXTERNAL_WAIT_SECONDS] = str(self.options.external_wait_seconds)
+            deadline_seconds=self.options.deadline_seconds,
+            external_wait_seconds=self.options.external_wait_seconds)
         if self.options.simulated_work_ms:
             environment[SIMULATED_WORK_MS] = ",".join(f"{k}={v}" for k, v in self.options.simulated_work_ms.items())
         return environment

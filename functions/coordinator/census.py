@@ -82,7 +82,11 @@ class Census:
     metrics: CensusMetrics = field(default_factory=PowertoolsCensusMetrics)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def __call__(self, *_: Any) -> list[WorkflowCensus]:
+    def __call__(self) -> None:
+        """What the coordinator calls on ``Workflow Census Due``."""
+        self.count()
+
+    def count(self) -> list[WorkflowCensus]:
         """Count and measure the waits now; emit the metrics; return what was counted (tests, logs)."""
         now = self.clock()
         counted: list[WorkflowCensus] = []

@@ -17,6 +17,7 @@ from functions.common.observability import metrics
 from functions.common.publisher import Event, EventPublisher
 from functions.common.settings import Settings
 from functions.common.spec import WORKFLOW_TABLE, WorkflowStatus
+from functions.coordinator.census import Census, PowertoolsCensusMetrics
 from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.logic import Coordinator, utc_now
 from functions.coordinator.store import WorkflowStore
@@ -64,6 +65,8 @@ def build(settings: Settings, clients: Clients,
         store=store, deadlines=deadlines, publish=publish, manifest=manifest,
         deadline_seconds=settings.deadline_seconds, metrics=PowertoolsWorkflowMetrics(), clock=clock,
         external_wait_seconds=settings.external_wait_seconds,
+        # On "Workflow Census Due" (every 5 min): who waits for a person, and for how long (metrics, alarm).
+        census=Census(store, manifest, PowertoolsCensusMetrics(service=settings.function), clock=clock),
     )
     dead_letters = (
         DeadLetterSink(clients.sqs, settings.dead_letter_queue_url, settings.function)

@@ -105,6 +105,15 @@ def test_the_census_and_the_dashboard_name_the_same_metrics() -> None:
                                                                                 census.OLDEST_WAIT_METRIC)
 
 
+def test_the_coordinator_waits_the_manifests_time_for_a_person_unless_context_says(synth: Synth) -> None:
+    (coordinator,) = [f for f in synth.of_type("AWS::Lambda::Function").values()
+                      if f["Properties"]["Handler"] == MANIFEST.coordinator.handler]
+    assert "EXTERNAL_WAIT_SECONDS" not in coordinator["Properties"]["Environment"]["Variables"]
+    assert StackConfig.from_context(FakeNode(approval_wait_seconds="3600")).approval_wait_seconds == 3600
+    with pytest.raises(ValueError, match="approval_wait_seconds"):
+        StackConfig.from_context(FakeNode(approval_wait_seconds="0"))
+
+
 def test_the_approval_alarm_threshold_comes_from_context() -> None:
     assert StackConfig.from_context(FakeNode()).approval_alarm_seconds == 4 * 60 * 60
     assert StackConfig.from_context(FakeNode(approval_alarm_seconds="600")).approval_alarm_seconds == 600

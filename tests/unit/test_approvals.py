@@ -12,9 +12,10 @@ import pytest
 
 from agentbus import approvals, cli, discovery
 from agentbus import operations as ops
-from agentbus.local.runtime import EXTERNAL_WAIT_SECONDS, LocalRuntime, RuntimeOptions
+from agentbus.local.runtime import LocalRuntime, RuntimeOptions
 from agentbus.resources import ConsumerResources, Resources
 from functions.common.models import CancelRequested, ExternalResult
+from functions.common.settings import EXTERNAL_WAIT_SECONDS
 from functions.manifest import MANIFEST
 from tests.conftest import load_detail, load_entries
 
@@ -348,6 +349,7 @@ def test_the_approval_wait_reaches_the_coordinators_environment_only():
                           consumers={c.name: queue for c in MANIFEST.consumers}, local=True)
     runtime = LocalRuntime("http://127.0.0.1:9", resources, options=RuntimeOptions(external_wait_seconds=60))
     assert runtime.environment_for(MANIFEST.consumer("coordinator"))[EXTERNAL_WAIT_SECONDS] == "60"
+    assert runtime.settings_for(MANIFEST.consumer("coordinator")).external_wait_seconds == 60
     assert EXTERNAL_WAIT_SECONDS not in runtime.environment_for(MANIFEST.consumer("risk"))
     default = LocalRuntime("http://127.0.0.1:9", resources)
     assert EXTERNAL_WAIT_SECONDS not in default.environment_for(MANIFEST.consumer("coordinator"))

@@ -47,7 +47,7 @@ def test_counts_the_waiting_workflows_and_measures_the_oldest_wait():
     store = FakeStore([waiting_view("acc-1", "2026-11-24T11:57:00Z"), waiting_view("acc-2", "2026-11-24T08:00:00Z"),
                        waiting_view("acc-3", "2026-11-24T11:59:30.500Z")])
     metrics = FakeMetrics()
-    counted = Census(store, MANIFEST, metrics, clock=lambda: NOW)()
+    counted = Census(store, MANIFEST, metrics, clock=lambda: NOW).count()
     assert counted == [WorkflowCensus("access-request", 3, 14400.0, "acc-2")]
     assert metrics.emitted == [("access-request", 3, 14400.0)]
     # Only the workflows that can wait for a person are asked about (and measured).
@@ -56,7 +56,7 @@ def test_counts_the_waiting_workflows_and_measures_the_oldest_wait():
 
 def test_no_waiting_workflow_still_emits_zero_so_the_alarm_sees_data():
     metrics = FakeMetrics()
-    assert Census(FakeStore([]), MANIFEST, metrics, clock=lambda: NOW)() == [
+    assert Census(FakeStore([]), MANIFEST, metrics, clock=lambda: NOW).count() == [
         WorkflowCensus("access-request", 0, 0.0, None)]
     assert metrics.emitted == [("access-request", 0, 0.0)]
 
@@ -65,14 +65,14 @@ def test_a_manifest_without_external_agents_has_nothing_to_count():
     manifest = replace(MANIFEST, workflows=(MANIFEST.workflow("order-fulfillment"),),
                        tables=tuple(t for t in MANIFEST.tables if t.logical_name in ("orders", "inventory")))
     metrics = FakeMetrics()
-    assert Census(FakeStore([]), manifest, metrics, clock=lambda: NOW)() == []
+    assert Census(FakeStore([]), manifest, metrics, clock=lambda: NOW).count() == []
     assert metrics.emitted == []
 
 
 def test_a_wait_asked_in_the_future_or_without_a_time_counts_but_does_not_age():
     store = FakeStore([waiting_view("acc-1", "2026-11-24T12:05:00Z"), waiting_view("acc-2", "")])
     metrics = FakeMetrics()
-    [census] = Census(store, MANIFEST, metrics, clock=lambda: NOW)()
+    [census] = Census(store, MANIFEST, metrics, clock=lambda: NOW).count()
     assert (census.waiting, census.oldest_wait_s) == (2, 0.0)
 
 
