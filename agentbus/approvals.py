@@ -47,10 +47,11 @@ class Sent:
 
 # -- reading ---------------------------------------------------------------------------------------------------
 
-def _view(deployment: Deployment, workflow_id: str, workflow: str | None) -> dict[str, Any]:
+def _view(deployment: Deployment, workflow_id: str, workflow: str | None,
+          manifest: Manifest = MANIFEST) -> dict[str, Any]:
     """The record's status view; what does not exist is a refusal (exit 1), like a finished workflow."""
     try:
-        return workflow_status(deployment, workflow_id, workflow)
+        return workflow_status(deployment, workflow_id, workflow, manifest)
     except OperationError as error:
         raise Refused(str(error)) from None
 
@@ -115,7 +116,7 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
 
     The detail names the version of the request the record holds (``trigger_digest``): the person approves
     what they saw, and an answer to another version of the request does not count toward this one."""
-    view = _view(deployment, workflow_id, workflow)
+    view = _view(deployment, workflow_id, workflow, manifest)
     spec = _workflow(view, manifest)
     external = choose_agent(spec, view, agent)
     label = f"{spec.name} {view['workflow_id']}"
@@ -148,7 +149,7 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
 def cancel(deployment: Deployment, workflow_id: str, *, workflow: str | None = None, by: str | None = None,
            reason: str | None = None, manifest: Manifest = MANIFEST) -> Sent:
     """Ask the coordinator to cancel a running workflow (it finishes it CANCELLED, compensations run)."""
-    view = _view(deployment, workflow_id, workflow)
+    view = _view(deployment, workflow_id, workflow, manifest)
     spec = _workflow(view, manifest)
     label = f"{spec.name} {view['workflow_id']}"
     if view.get("status") != "RUNNING":
@@ -171,7 +172,7 @@ def cancel(deployment: Deployment, workflow_id: str, *, workflow: str | None = N
 
 # -- pending ----------------------------------------------------------------------------------------------------
 
-def _store(deployment: Deployment, manifest: Manifest) -> Any:
+def workflow_store(deployment: Deployment, manifest: Manifest = MANIFEST) -> Any:
     from functions.coordinator.store import WorkflowStore
 
     tables = deployment.resources.tables
@@ -189,7 +190,7 @@ def pending(deployment: Deployment, workflow: str | None = None, *, now: datetim
             manifest.workflow(workflow)
         except KeyError as error:
             raise OperationError(str(error).strip("\"'")) from None
-    store = store if store is not None else _store(deployment, manifest)
+    store = store if store is not None else workflow_store(deployment, manifest)
     now = now or datetime.now(UTC)
     rows = []
     for view in store.waiting(workflow):

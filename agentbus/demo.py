@@ -4,6 +4,11 @@ Starts a local endpoint, provisions the manifest's topology, runs the agents and
 workflow's sample requests on the bus (the manifest's ``samples``; ``--workflow`` picks some), shows each
 event as it arrives, and ends with a summary per workflow (outcome, each agent's time, end to end next to the
 sum of the agents: the chained alternative), the invariants of each, and a timeline picture of the run.
+
+People in the loop: the demo also puts ``PEOPLE_SAMPLES`` (requests that wait for a person) for the workflows
+they open. When every other request has its outcome, it approves each request that waits for a person through
+the code path of `agentbus approve` (``agentbus.approvals.answer``), and cancels a copy of the first one
+through the code path of `agentbus cancel`: one completes after the approval, the other ends CANCELLED.
 """
 
 from __future__ import annotations
@@ -20,16 +25,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agentbus import invariants
+from agentbus import approvals, invariants
+from agentbus.discovery import Deployment, make_session
 from agentbus.local.chaos import Chaos
 from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent, locate_event
-from functions.common.spec import Manifest, Workflow
+from agentbus.operations import workflow_status
+from functions.common.spec import CANCEL_DETAIL_TYPE, Manifest, Workflow
 from functions.manifest import MANIFEST
 
-STATUS_STYLE = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red"}
+STATUS_STYLE = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red", "CANCELLED": "magenta"}
+# Requests that wait for a person (the demo answers for them), put beside the samples of the workflow they open.
+PEOPLE_SAMPLES = ("events/access-requested-high-risk.json",)
+DEMO_APPROVER = "demo (as the employee's manager)"
+DEMO_OPERATOR = "demo (as an operator)"
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
 
 
@@ -107,6 +118,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     profile = default_work_profile(manifest) if work_profile is None else work_profile
     files = list(order_files) if order_files else [f for w in chosen for f in w.samples]
     entries = load_entries(files)
+    if not order_files:
+        entries += people_entries(manifest, chosen)
     chaos = Chaos(chaos_rate, seed=seed) if chaos_rate else None
     options = RuntimeOptions(deadline_seconds=deadline_s, simulated_work_ms=profile or None, chaos=chaos)
 
@@ -135,6 +148,11 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                 style = STATUS_STYLE.get(str(detail.get("status")), "white")
                 reason = escape(f" — {detail['reason']}") if detail.get("reason") else ""
                 console.print(f"  {label} [{style}]{escape(event.detail_type)}[/{style}]{reason}")
+            elif detail.get("by"):  # a person's answer, or a cancel
+                who = str(detail.get("agent") or "cancel")
+                mark = "⊘" if event.detail_type == CANCEL_DETAIL_TYPE else "✓"
+                console.print(f"  {label} {mark} {escape(f'{who:<14}')} {escape(event.detail_type)} by "
+                              f"{escape(str(detail['by']))}")
             elif detail.get("agent"):
                 ms = float(detail.get("duration_ms") or 0)
                 mark = "✓" if detail.get("outcome") == "success" else "✗"
@@ -165,6 +183,13 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         console.print(f"  put {len(put)} requests on the bus: " + escape(", ".join(i for _, i in put)))
 
         coordinated = [f"{w}/{i}" for w, i in put if manifest.workflow(w).coordinated]
+        deployment = Deployment(make_session(stack.url), stack.url, resources)
+        waiting = _wait_for_outcomes_or_people(observer, deployment, manifest, coordinated, timeout_s)
+        if waiting:
+            for key in _people_in_the_loop(console, deployment, manifest, entries, waiting):
+                put.append(key)
+                put_at[key] = time.time()
+                coordinated.append(f"{key[0]}/{key[1]}")
         pending = observer.wait_for_outcomes(coordinated, timeout_s)
         pending |= _wait_for_standalone(observer, manifest, [k for k in put if not manifest.workflow(k[0]).coordinated],
                                         timeout_s)
@@ -211,6 +236,67 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     return 1
 
 
+def people_entries(manifest: Manifest, chosen: list[Workflow]) -> list[dict[str, Any]]:
+    """The ``PEOPLE_SAMPLES`` entries that open one of the chosen workflows (one with external agents)."""
+    names = {w.name for w in chosen if w.coordinated and w.external}
+    entries = []
+    for entry in load_entries(list(PEOPLE_SAMPLES)):
+        detail = json.loads(entry["Detail"])
+        workflow, _ = locate_event(manifest, entry["DetailType"], entry["Source"], detail)
+        if workflow in names:
+            entries.append(entry)
+    return entries
+
+
+def _wait_for_outcomes_or_people(observer: BusObserver, deployment: Deployment, manifest: Manifest,
+                                 keys: list[str], timeout_s: float) -> list[str]:
+    """Wait until every workflow has its outcome or waits for a person; returns those that wait, in put order."""
+    store = approvals.workflow_store(deployment, manifest)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = observer.wait_for_outcomes(keys, 0.5)
+        if not pending:
+            return []
+        waiting = {f"{v['workflow']}/{v['workflow_id']}" for v in store.waiting()}
+        if pending <= waiting or time.monotonic() >= deadline:
+            return [k for k in keys if k in pending & waiting]
+
+
+def _people_in_the_loop(console: Console, deployment: Deployment, manifest: Manifest,
+                        entries: list[dict[str, Any]], waiting: list[str]) -> list[tuple[str, str]]:
+    """Approve every waiting request as `agentbus approve` does; put a copy of the first, wait until it waits
+    for the person too, and cancel it as `agentbus cancel` does. Returns the (workflow, id) it put."""
+    console.print("  [bold]people in the loop[/bold]")
+    for key in waiting:
+        name, workflow_id = key.split("/", 1)
+        view = workflow_status(deployment, workflow_id, name, manifest)
+        for line in approvals.waiting_lines(view):
+            console.print(f"  {escape(f'{workflow_id:<10}')} [cyan]{escape(line)}[/cyan]")
+        sent = approvals.answer(deployment, workflow_id, "approve", workflow=name, by=DEMO_APPROVER,
+                                note="approved by the demo", manifest=manifest)
+        console.print(f"  {escape(f'{workflow_id:<10}')} `agentbus approve {escape(workflow_id)}`: "
+                      f"{escape(sent.detail_type)} by {escape(DEMO_APPROVER)}")
+    name, workflow_id = waiting[0].split("/", 1)
+    workflow = manifest.workflow(name)
+    if not workflow.cancellable:
+        return []
+    copy_id = f"{workflow_id}-cancel"
+    trigger = next(e for e in entries if locate_event(manifest, e["DetailType"], e["Source"],
+                                                      json.loads(e["Detail"])) == (name, workflow_id))
+    detail = {**json.loads(trigger["Detail"]), workflow.id_field: copy_id}
+    deployment.client("events").put_events(Entries=[{**trigger, "EventBusName": deployment.resources.bus_name,
+                                                     "Detail": json.dumps(detail)}])
+    store = approvals.workflow_store(deployment, manifest)
+    deadline = time.monotonic() + 30
+    while not any(v["workflow_id"] == copy_id for v in store.waiting(name)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    sent = approvals.cancel(deployment, copy_id, workflow=name, by=DEMO_OPERATOR,
+                            reason="the demo cancels a request nobody needs any more", manifest=manifest)
+    console.print(f"  {escape(f'{copy_id:<10}')} waits for a person too; `agentbus cancel {escape(copy_id)}`: "
+                  f"{escape(sent.detail_type)} by {escape(DEMO_OPERATOR)}")
+    return [(name, copy_id)]
+
+
 def _wait_for_standalone(observer: BusObserver, manifest: Manifest, keys: list[tuple[str, str]],
                          timeout_s: float) -> set[str]:
     deadline = time.monotonic() + timeout_s
@@ -247,7 +333,9 @@ def print_summary(console: Console, workflow: Workflow, summaries: list[RequestS
         )
     console.print()
     console.print(table)
-    complete = [s for s in summaries if len(s.agent_ms) == len(agents) and s.agents_sum_ms]
+    # Requests decided by their agents alone: not those that waited for a person, nor those cancelled.
+    complete = [s for s in summaries if len(s.agent_ms) == len(agents) and s.agents_sum_ms
+                and s.status != "CANCELLED"]
     if complete and len(agents) > 1:
         e2e = sum(s.end_to_end_ms for s in complete) / len(complete)
         chained = sum(s.agents_sum_ms for s in complete) / len(complete)

@@ -61,8 +61,12 @@ class BusObserver:
         return {t for w in self.manifest.workflows for t in w.terminal_detail_types.values()}
 
     def start(self) -> BusObserver:
+        # Every source the manifest names: rules', consumers', and what people and operators send (external
+        # agents' answers, cancels), which reach the coordinator through rules that name no source.
         sources = sorted({s for _, sub in self.manifest.rules() for s in sub.sources}
-                         | {c.source for c in self.manifest.consumers} | {COORDINATOR_SOURCE})
+                         | {c.source for c in self.manifest.consumers} | {COORDINATOR_SOURCE}
+                         | {a.source for w in self.manifest.coordinated for a in w.external}
+                         | {s for w in self.manifest.coordinated if w.cancellable for s in w.cancel_sources})
         self.queue_url = self.sqs_client.create_queue(QueueName=self.name)["QueueUrl"]
         queue_arn = self.sqs_client.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

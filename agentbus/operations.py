@@ -14,6 +14,7 @@ from typing import Any
 from agentbus.control import AgentControl
 from agentbus.discovery import Deployment
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
+from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
 
 
@@ -55,7 +56,8 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
 
 # -- status and trace ---------------------------------------------------------------------------------
 
-def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | None = None) -> dict[str, Any]:
+def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | None = None,
+                    manifest: Manifest = MANIFEST) -> dict[str, Any]:
     """The status view of one workflow (``functions.coordinator.store.WorkflowStore.view``); ``workflow`` is
     needed only when two workflows use the same id."""
     from functions.common.ids import check_workflow_id
@@ -70,10 +72,10 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
         raise OperationError("this deployment coordinates no workflow (no workflow table)")
     if workflow is not None:
         try:
-            MANIFEST.workflow(workflow)
+            manifest.workflow(workflow)
         except KeyError as error:
             raise OperationError(str(error).strip("\"'")) from None
-    store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], MANIFEST, tables)
+    store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
     records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
     if not records:
         where = f"workflow {workflow!r}" if workflow else tables["workflows"]

@@ -22,11 +22,11 @@ def test_demo_runs_every_workflows_samples_to_their_outcomes(tmp_path):
                   "new-user-audit: per-request summary"):
         assert title in text
     for request_id in ("ord-1001", "ord-2001", "ord-2002", "ord-2003", "ord-2004", "ord-2005",
-                       "acc-3001", "acc-3002", "acc-3003", "usr-5001", "usr-5002"):
+                       "acc-3001", "acc-3002", "acc-3003", "acc-3006", "acc-3006-cancel", "usr-5001", "usr-5002"):
         assert request_id in text
-    assert text.count("COMPLETED") >= 6 and "REJECTED" in text and "AUDITED" in text
+    assert text.count("COMPLETED") >= 7 and "REJECTED" in text and "AUDITED" in text and "CANCELLED" in text
     assert "Access Granted" in text and "Access Denied" in text and "User Audit Completed" in text
-    assert "invariants held for 11 requests" in text
+    assert "invariants held for 13 requests" in text
     page = timeline.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page and "ord-2004" in page and "acc-3001" in page
 
@@ -38,4 +38,28 @@ def test_demo_of_one_workflow(tmp_path):
     text = output.getvalue()
     assert code == 0, text
     assert "access-request: per-request summary" in text and "order-fulfillment" not in text
-    assert "invariants held for 3 requests" in text
+    assert "invariants held for 5 requests" in text
+
+
+def test_demo_approves_a_request_that_waits_for_a_person_and_cancels_another(tmp_path):
+    """Issue 13, done when: `make demo` includes a request that waits for an approval, is approved through the
+    CLI's code path and completes, and one that is cancelled."""
+    output = io.StringIO()
+    code = run_demo(workflows=["access-request"], work_profile={}, interval_s=0, timeline_path=str(tmp_path / "t.html"),
+                    console=Console(file=output, width=240, highlight=False))
+    text = output.getvalue()
+    assert code == 0, text
+    lines = text.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, line in enumerate(lines) if fragment in line)
+
+    waits = line_of("acc-3006   waits for manager-approval: a person (the employee's manager), asked")
+    approved = line_of("`agentbus approve acc-3006`: Access Approved by demo (as the employee's manager)")
+    granted = line_of("acc-3006   Access Granted")
+    assert waits < approved < granted
+    cancelled = line_of("Access Request Cancelled — cancelled by demo (as an operator)")
+    assert line_of("`agentbus cancel acc-3006-cancel`: Workflow Cancel Requested") < cancelled
+    summary = next(line for line in lines if line.startswith("│ acc-3006-cancel"))
+    assert "CANCELLED" in summary
+    assert next(line for line in lines if line.startswith("│ acc-3006 ")).split("│")[2].strip() == "COMPLETED"
