@@ -128,7 +128,7 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
     given = (view.get("results") or {}).get(external.name)
     if given:
         raise Refused(f"{label}: {external.name} answered already ({given.get('detail_type')} by "
-                      f"{given.get('by', '?')}); nothing sent")
+                      f"{answered_by(given) or '?'}); nothing sent")
     result = external.approval if decision == "approve" else external.refusal
     if result is None:
         raise Refused(f"{external.name} of workflow {spec.name} has no "
@@ -267,11 +267,17 @@ def quorum_line(view: dict[str, Any]) -> str | None:
             f"disagreed: {names('disagreed')}; pending: {names('pending')}")
 
 
+def answered_by(result: dict[str, Any]) -> str | None:
+    """Who gave an external agent's answer (the coordinator keeps it in the result's ``data``) or a cancel."""
+    by = result.get("by") or (result.get("data") or {}).get("by")
+    return str(by) if by else None
+
+
 def late_lines(view: dict[str, Any]) -> list[str]:
     """Each result kept aside as late: who, what, and why it did not count."""
     lines = []
     for late in view.get("late_results") or []:
-        who = f" by {late['by']}" if late.get("by") else ""
+        who = f" by {answered_by(late)}" if answered_by(late) else ""
         why = late.get("late_reason") or "arrived after the finish"
         if late.get("kind") == "cancel" and not late.get("agent"):
             what = "a cancel"

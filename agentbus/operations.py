@@ -116,8 +116,8 @@ def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]
     for late in view.get("late_results") or []:
         start = _ts(late.get("finished_at") or late.get("received_at"))
         if start:
-            what = " ".join(str(p) for p in (late.get("detail_type"), f"by {late['by']}" if late.get("by") else None)
-                            if p)
+            by = late.get("by") or (late.get("data") or {}).get("by")
+            what = " ".join(str(p) for p in (late.get("detail_type"), f"by {by}" if by else None) if p)
             why = late.get("late_reason") or "arrived after the finish"
             rows.append((start, None, late.get("agent") or late.get("kind") or "?",
                          f"late, not counted ({why}){': ' + what if what else ''}"))

@@ -151,7 +151,7 @@ def test_a_finished_workflow_is_refused_naming_its_status(views, events, capsys,
 
 
 def test_an_answer_given_already_is_refused_naming_it(views, events, capsys):
-    views["acc-3006"]["results"]["manager-approval"] = {"detail_type": "Access Approved", "by": "grace"}
+    views["acc-3006"]["results"]["manager-approval"] = {"detail_type": "Access Approved", "data": {"by": "grace"}}
     code, _, err = run(capsys, "decline", "acc-3006")
     assert (code, events.sent) == (1, [])
     assert "manager-approval answered already (Access Approved by grace)" in err
@@ -307,7 +307,7 @@ def test_status_shows_the_cancel_the_quorum_and_each_late_result_with_its_reason
         status="CANCELLED", waiting_for=[],
         cancel={"by": "ops", "reason": "asked by mistake", "received_at": "2026-11-24T10:35:00.000Z"},
         quorum={"needed": 2, "agents": ["a", "b", "c"], "agreed": ["a"], "disagreed": ["b"], "pending": ["c"]},
-        late_results=[{"agent": "manager-approval", "detail_type": "Access Approved", "by": "grace",
+        late_results=[{"agent": "manager-approval", "detail_type": "Access Approved", "data": {"by": "grace"},
                        "received_at": "2026-11-24T10:36:00.000Z", "late_reason": "after the cancel"}])
     assert cli.people_notes(view, NOW) == [
         "cancelled by ops at 2026-11-24T10:35:00.000Z: asked by mistake",
