@@ -664,7 +664,8 @@ class Coordinator:
         answer: ExternalResult = validate(ExternalResult, event.detail)
         if answer.agent != agent.name or answer.workflow != workflow.name:
             raise PoisonMessage(f"{event.detail_type!r} from {event.source!r} is {workflow.name} agent "
-                                f"{agent.name!r}'s answer, but its detail names {answer.workflow} agent {answer.agent!r}")
+                                f"{agent.name!r}'s answer, but its detail names {answer.workflow} agent "
+                                f"{answer.agent!r}")
         workflow_id = _workflow_id({"workflow_id": answer.workflow_id}, "workflow_id")
         record = self.store.load(workflow.name, workflow_id)
         if record is None:

@@ -643,7 +643,8 @@ class WorkflowStore:
             # Results that arrived after the finish: a list (each names its ``agent``), in arrival order.
             "late_results": sorted(record.late_results.values(), key=lambda r: str(r.get("received_at", ""))),
             "waiting_for": [{"agent": wait.agent, "kind": wait.kind, "asked_at": wait.asked_at,
-                             "wait_until": record.deadline_at} for wait in (waits(record, workflow) if workflow else [])],
+                             "wait_until": record.deadline_at}
+                            for wait in (waits(record, workflow) if workflow else [])],
             "cancel": record.cancel,
             "quorum": (record.outcome.get("quorum") if record.outcome is not None else
                        _public_quorum(quorum_state(record, workflow)) if workflow else None),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from functions.common.settings import FUNCTION
 from functions.manifest import Consumer
 
 # Context for the session's synth: every optional value set, so the optional paths are checked too
@@ -78,8 +79,10 @@ class Synth:
         return documents
 
     def consumer(self, spec: Consumer) -> ConsumerView:
+        # Agents may share a handler module (it reads its name from AGENTBUS_FUNCTION): match both.
         functions = {k: r for k, r in self.of_type("AWS::Lambda::Function").items()
-                     if r["Properties"].get("Handler") == spec.handler}
+                     if r["Properties"].get("Handler") == spec.handler
+                     and r["Properties"].get("Environment", {}).get("Variables", {}).get(FUNCTION) == spec.name}
         assert len(functions) == 1, f"{spec.name}: expected one function with handler {spec.handler}"
         function_id, function = next(iter(functions.items()))
         mappings = [r for r in self.of_type("AWS::Lambda::EventSourceMapping").values()

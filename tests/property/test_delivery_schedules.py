@@ -30,8 +30,9 @@ sometimes sharing an order's id; every kind of request (orders: accepted, over t
 no carrier, invalid ``quantity`` or ``unit_price`` "NaN"/"Infinity"/"1e200"; access: granted, denied,
 risky (the risk agent asks for a manager's approval), invalid ``access_level``); **people and cancels**: a
 manager's approvals and declines (sometimes two answers, sometimes before anyone asked, sometimes from a
-forged source), cancels of any request (sometimes from a forged source), each put at a drawn step; and triggers carrying values DynamoDB cannot store (an extra ``loyalty_points`` of
-``1e308``, a 40-digit integer or ``1e400``, which ``json.loads`` reads as infinity); the same id put in two
+forged source), cancels of any request (sometimes from a forged source), each put at a drawn step; and
+triggers carrying values DynamoDB cannot store (an extra ``loyalty_points`` of ``1e308``, a 40-digit integer
+or ``1e400``, which ``json.loads`` reads as infinity); the same id put in two
 **conflicting versions** (other contents: a cheap order and one over the limit, other SKUs), each put at the
 start or at a drawn later step (after the first version may have finished), some put twice as a client
 retry does.
