@@ -39,6 +39,8 @@ class Sent:
     detail_type: str
     detail: dict[str, Any]
     event_id: str | None
+    # What the sender should know about how it will count (e.g. nobody asked for this answer yet).
+    caveat: str | None = None
 
     def describe(self) -> str:
         return (f"sent {self.detail_type!r} from {self.source} for {self.workflow} {self.workflow_id} "
@@ -141,7 +143,11 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
         raise Refused(f"cannot {decision}: {describe_validation_error(error)}") from None
     body = detail.model_dump(mode="json", exclude_none=True)
     event_id = _put(deployment, external.source, result.detail_type, body)
-    return Sent(spec.name, str(view["workflow_id"]), external.source, result.detail_type, body, event_id)
+    caveat = None
+    if not external.required and external.name not in {str(w.get("agent")) for w in view.get("waiting_for") or []}:
+        caveat = (f"{label} does not wait for {external.name} (yet): the answer is recorded, and it counts only "
+                  "if a result of the workflow asks for it")
+    return Sent(spec.name, str(view["workflow_id"]), external.source, result.detail_type, body, event_id, caveat)
 
 
 # -- cancel -----------------------------------------------------------------------------------------------------

@@ -120,6 +120,14 @@ def test_the_cli_sends_what_the_sample_file_holds(views, events, capsys):
     assert json.loads(entry["Detail"]) == sample_detail
 
 
+def test_an_answer_nobody_asked_for_yet_is_sent_with_a_note_saying_how_it_counts(views, events, capsys):
+    views["acc-3006"] = access_view(waiting_for=[], missing=[])
+    code, out, err = run(capsys, "approve", "acc-3006")
+    assert code == 0 and len(events.sent) == 1
+    assert err == ("agentbus approve: note: access-request acc-3006 does not wait for manager-approval (yet): the "
+                   "answer is recorded, and it counts only if a result of the workflow asks for it\n")
+
+
 def test_decline_sends_the_refusal_and_by_defaults_to_the_local_user(views, events, capsys):
     code, _, _ = run(capsys, "decline", "acc-3006")
     assert code == 0
