@@ -48,10 +48,13 @@ setup: $(VENV)/.synced $(CDK) ## install the pinned Python dependencies and CDK 
 demo: $(VENV)/.synced ## run the main job locally: sample orders through the whole topology on moto
 	$(VENV)/bin/agentbus demo $(ARGS)
 
+# Test processes (pytest-xdist, a module per process): most tests wait on queues, deadlines and servers, so
+# three share two cores well. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 3
 # mypy runs beside pytest (most tests wait on queues and deadlines, so a core is free); either failing fails.
 test: $(VENV)/.synced $(CDK) ## mypy (strict) and every test (unit, functions, integration, infrastructure, e2e) but the rehearsal
 	@mkdir -p out; $(VENV)/bin/mypy $(TYPED) > out/mypy.log 2>&1 & mypy=$$!; \
-	$(VENV)/bin/pytest $(ARGS); tests=$$?; \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS); tests=$$?; \
 	wait $$mypy; types=$$?; echo "mypy (strict) on $(TYPED):"; cat out/mypy.log; \
 	if [ $$types -ne 0 ]; then echo "make test: mypy found type errors (above)"; fi; \
 	exit $$(( tests != 0 ? tests : types ))
