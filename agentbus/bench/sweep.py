@@ -148,9 +148,9 @@ def has_dead_letters(harness: Harness) -> bool:
 
 def shorten(reason: str, limit: int = 300) -> str:
     """A reason's first clause (an outcome's reason joins each agent's with "; "), at most ``limit`` chars."""
-    first = reason.split("; ")[0]
-    first = first if len(first) <= limit else first[:limit - 1] + "…"
-    return first + (" (and more)" if first != reason else "")
+    clauses = reason.split("; ")
+    first = clauses[0] if len(clauses[0]) <= limit else clauses[0][:limit - 1] + "…"
+    return first + (" (and more)" if len(clauses) > 1 else "")
 
 
 def outcome_failures(harness: Harness, run: LevelRun) -> list[str]:

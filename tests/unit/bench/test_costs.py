@@ -9,15 +9,22 @@ import pytest
 from agentbus import bench
 from agentbus.bench import (
     attribute_value_size,
+    coordinated_workflows,
     cost_per_million,
+    durable_functions_usage,
+    durable_operations,
     dynamodb_units,
     idle_polling,
     item_size,
+    model_costs,
     read_units,
     step_functions_usage,
     workflow_update_units,
     write_units,
 )
+from agentbus.bench.costs import model_cost_per_million, pick_model, reasoning_agents
+from functions.manifest import MANIFEST
+from tests.unit.bench.reasoning import Reasoner, with_reasoners
 
 
 def test_dynamodb_sizes_and_capacity_units():
@@ -100,3 +107,76 @@ def test_pricing_file_prices_every_usage_the_model_produces():
             "stepfunctions_express_requests", "stepfunctions_express_gb_s"}
     assert keys <= set(pricing["prices"])
     assert pricing["assumptions"]
+
+
+def test_durable_operations_are_counted_from_the_workflows_agents():
+    """The parallel block and the outcome step, one invoke per agent, one step for the main table's write."""
+    model = bench.load_pricing()["durable_functions"]["operations"]
+    assert durable_operations(model, 3, main_table=True) == 6
+    assert durable_operations(model, 3, main_table=False) == 5
+    assert durable_operations(model, 30, main_table=False) == 32
+    with pytest.raises(ValueError, match="at least one agent"):
+        durable_operations(model, 0, main_table=False)
+
+
+def test_durable_functions_usage_for_the_same_agents():
+    model = {"operations": {"fixed": 2, "per_agent": 1, "main_table_write": 1}, "orchestrator_invocations": 2,
+             "orchestrator_memory_mb": 256, "outcome_events_per_order": 1}
+    agents = {"a": {"ms_per_record": 300, "memory_mb": 256}, "b": {"ms_per_record": 200, "memory_mb": 512}}
+    usage = durable_functions_usage(model, agents, orchestrator_ms=50, main_table_write_units=1, agent_write_units=4)
+    assert usage == {
+        "durable_operations": 5.0,  # parallel + outcome + 2 invokes + the main table's step
+        "lambda_requests": 4.0,  # each agent once, the orchestrator started and resumed
+        "lambda_gb_s": pytest.approx(0.3 * 0.25 + 0.2 * 0.5 + 2 * 0.05 * 0.25),
+        "dynamodb_write_units": 5,
+        "eventbridge_events": 1.0,
+    }
+    prices = bench.load_pricing()["prices"]
+    assert cost_per_million(usage, prices)["durable_operations"] == 5 * 8.0  # $8 per million operations
+
+
+def test_pricing_file_dates_and_cites_the_durable_and_bedrock_prices():
+    pricing = bench.load_pricing()
+    assert pricing["prices"]["durable_operations"] == 8.0e-6
+    assert "https://aws.amazon.com/lambda/pricing/" in pricing["price_notes"]["durable_operations"]
+    assert pricing["durable_functions"]["as_of"]
+    bedrock = pricing["bedrock"]
+    assert bedrock["as_of"] and any(s.startswith("https://") for s in bedrock["sources"])
+    assert len(bedrock["models"]) >= 2
+    for model in bedrock["models"]:
+        assert model["input_per_1k_tokens_usd"] > 0 and model["output_per_1k_tokens_usd"] > 0
+    assert bedrock["assumed_input_tokens_per_call"] > 0 and bedrock["assumed_output_tokens_per_call"] > 0
+
+
+PRICING = {"bedrock": {
+    "as_of": "2026-03", "assumed_calls_per_reasoning_agent": 1, "assumed_input_tokens_per_call": 2000,
+    "assumed_output_tokens_per_call": 500,
+    "models": [{"model_id": "m-small", "input_per_1k_tokens_usd": 0.001, "output_per_1k_tokens_usd": 0.004},
+               {"model_id": "m-large", "input_per_1k_tokens_usd": 0.003, "output_per_1k_tokens_usd": 0.015}]}}
+
+
+def test_model_calls_are_priced_only_for_workflows_whose_agents_declare_a_reasoner():
+    workflow = coordinated_workflows(MANIFEST)[0]
+    assert reasoning_agents(workflow) == [] and model_costs(workflow, PRICING, 20.0) is None
+    first, second = workflow.agents[0].name, workflow.agents[1].name
+    reasoning = with_reasoners(workflow, Reasoner("m-large"), Reasoner(None))
+    assert reasoning_agents(reasoning) == [(first, "m-large"), (second, None)]
+    costs = model_costs(reasoning, PRICING, 20.0)
+    # 2 calls per request x (2 x $0.001 + 0.5 x $0.004) = $0.008 per request: $8,000 per million
+    assert costs["model_id"] == "m-small"  # the first priced model unless one is picked
+    assert costs["model_calls_per_request"] == 2
+    assert costs["model_per_million_usd"] == 8000.0
+    assert costs["without_model_per_million_usd"] == 20.0 and costs["with_model_per_million_usd"] == 8020.0
+    assert costs["reasoning_agents"] == {first: "m-large", second: None}
+    assert model_costs(reasoning, PRICING, 20.0, "m-large")["model_per_million_usd"] == 2 * (0.006 + 0.0075) * 1e6
+    with pytest.raises(ValueError, match="no price for model 'm-none'.*m-small, m-large"):
+        model_costs(reasoning, PRICING, 20.0, "m-none")
+
+
+def test_the_default_model_is_the_first_priced_and_every_model_has_a_price():
+    bedrock = bench.load_pricing()["bedrock"]
+    assert pick_model(bedrock) == bedrock["models"][0]
+    last = bedrock["models"][-1]["model_id"]
+    assert pick_model(bedrock, last)["model_id"] == last
+    assert model_cost_per_million(bedrock["models"][0], 1, input_tokens=1000, output_tokens=0) == round(
+        bedrock["models"][0]["input_per_1k_tokens_usd"] * 1e6, 2)

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 import pytest
+from rich.console import Console
 
 from agentbus import bench
 from agentbus.bench import (
@@ -15,10 +16,12 @@ from agentbus.bench import (
     combine_results,
     latency_summary,
     percentile,
+    print_results,
     ratio,
     throughput,
 )
 from functions.manifest import MANIFEST
+from tests.unit.bench.reasoning import Reasoner, with_reasoners
 
 
 def test_percentile_interpolates_linearly_between_ranks():
@@ -140,3 +143,45 @@ def test_the_committed_results_cover_each_coordinated_workflow():
         assert figures["levels"] and all(sum(r["missing_outcomes"].values()) == 0 for r in figures["levels"])
         assert figures["cost_per_million_usd"] > 0
     assert results["levels"] == results["workflows"]["order-fulfillment"]["levels"]
+
+
+def _figures(workflow=None, model_id=None):
+    roles = {role: Counter() for role in bench.THREAD_ROLES}
+    roles["function"].update({"events:PutEvents": 8})
+    calls = CallSnapshot(wire=Counter({"events:PutEvents": 8}), by_role=roles, empty_receives=Counter(),
+                         put_entries=Counter({"function": 8}), dynamodb=Counter({"UpdateItem@p-workflows": 12}))
+    runs = {"parallel": {1: _run("parallel", 1, [400.0]), 2: _run("parallel", 2, [400.0, 600.0], calls)},
+            "chained": {1: _run("chained", 1, [900.0]), 2: _run("chained", 2, [1000.0, 1200.0])}}
+    return build_results(runs, [1, 2], {}, 300, bench.load_pricing(), {"workflows": 3000, "orders": 800},
+                         {"workflows": "p-workflows", "orders": "p-orders"}, workflow=workflow, model_id=model_id)
+
+
+def test_results_compare_with_lambda_durable_functions_and_print_the_assumptions():
+    results = _figures()
+    workflow = MANIFEST.coordinated[0]
+    operations = 2 + len(workflow.agents) + (1 if workflow.projection else 0)
+    assert results["durable_operations_per_order"] == operations
+    breakdown = results["durable_functions_breakdown_per_million_usd"]
+    assert breakdown["durable_operations"] == operations * 8.0
+    assert results["durable_functions_cost_per_million_usd"] == breakdown["total"] > 0
+    assert results["model_calls"] is None  # no agent of the shipped workflows declares a reasoner (yet)
+    console = Console(record=True, width=200)
+    print_results(console, combine_results({workflow.name: results}))
+    text = console.export_text()
+    assert f"Lambda durable functions ${results['durable_functions_cost_per_million_usd']:,.2f}" in text
+    assert f"({operations} durable operations per request" in text
+    assert "Lambda durable functions: the orchestrator fans out" in text  # its assumption, printed
+
+
+def test_results_of_a_workflow_with_reasoning_agents_show_the_cost_with_and_without_the_model():
+    workflow = with_reasoners(MANIFEST.coordinated[0], Reasoner("any"))
+    model = bench.load_pricing()["bedrock"]["models"][1]
+    results = _figures(workflow, model_id=model["model_id"])
+    calls = results["model_calls"]
+    assert calls["model_id"] == model["model_id"] and calls["model_calls_per_request"] == 1
+    assert calls["without_model_per_million_usd"] == round(results["cost_per_million_usd"], 2)
+    assert calls["with_model_per_million_usd"] == pytest.approx(
+        calls["without_model_per_million_usd"] + calls["model_per_million_usd"], abs=0.01)
+    console = Console(record=True, width=250)
+    print_results(console, combine_results({workflow.name: results}))
+    assert f"with model calls ({model['model_id']}" in console.export_text()
