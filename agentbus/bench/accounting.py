@@ -9,6 +9,7 @@ are billed SQS requests too.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -22,6 +23,8 @@ REST_OPERATIONS = {
     "scheduler:GET /schedules": "scheduler:GetSchedule/ListSchedules",
     "scheduler:PUT /schedules": "scheduler:UpdateSchedule",
 }
+# EventBridge bills a published event, and SQS a request, per 64 KB chunk of its payload.
+BILLING_CHUNK_BYTES = 64 * 1024
 # Calls the Lambda SQS poller (event source mapping) makes: billed SQS requests on AWS too.
 POLLER_ACKS = frozenset({"sqs:DeleteMessageBatch", "sqs:ChangeMessageVisibilityBatch"})
 
@@ -30,6 +33,19 @@ def wire_key(service: str, action: str) -> str:
     """``service:Action`` as the API names it (REST operations are seen on the wire as method + path)."""
     key = f"{service}:{action}"
     return REST_OPERATIONS.get(key, key)
+
+
+def chunks(size_bytes: int) -> int:
+    """Billed units of a payload this big: one per 64 KB chunk, at least one."""
+    return max(1, math.ceil(size_bytes / BILLING_CHUNK_BYTES))
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as EventBridge measures it: the UTF-8 bytes of its source, detail-type, detail
+    and resources."""
+    parts = [entry.get("Source") or "", entry.get("DetailType") or "", entry.get("Detail") or "",
+             *(entry.get("Resources") or [])]
+    return sum(len(str(part).encode("utf-8")) for part in parts)
 
 
 def per_order(counts: Counter[str], requests: int) -> dict[str, float]:
@@ -86,6 +102,11 @@ class CallCounter:
     empty_receives: Counter[str] = field(default_factory=Counter)  # by role
     put_entries: Counter[str] = field(default_factory=Counter)  # PutEvents entries, by role
     dynamodb: Counter[str] = field(default_factory=Counter)  # function calls as "Op@table" (TransactWriteItems: items)
+    # Billing chunks (64 KB) by role: of PutEvents entries; beyond the first of each receive's payload (a receive
+    # of 10 messages of 100 KB is 16 requests); of each message received (the SendMessage that delivered it).
+    put_chunks: Counter[str] = field(default_factory=Counter)
+    receive_extra_chunks: Counter[str] = field(default_factory=Counter)
+    delivered_chunks: Counter[str] = field(default_factory=Counter)
     # The endpoint's own count of the calls it served so far, by "service:Action" (``LocalEndpoint.wire_calls``).
     wire_source: Callable[[], Counter[str]] = Counter
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -110,6 +131,7 @@ class CallCounter:
             self.by_role[role][key] += 1
             if key == "events:PutEvents":
                 self.put_entries[role] += len(params.get("Entries", []))
+                self.put_chunks[role] += sum(chunks(entry_size(e)) for e in params.get("Entries", []))
             if role == "function" and key.startswith("dynamodb:"):
                 operation = key.split(":", 1)[1]
                 if operation == "TransactWriteItems":
@@ -120,10 +142,15 @@ class CallCounter:
                     self.dynamodb[f"{operation}@{params.get('TableName')}"] += 1
 
     def _after_receive(self, parsed: dict[str, Any], **_: Any) -> None:
-        if not parsed.get("Messages"):
-            role = role_of(threading.current_thread().name, "sqs:ReceiveMessage")
-            with self._lock:
+        role = role_of(threading.current_thread().name, "sqs:ReceiveMessage")
+        messages = parsed.get("Messages") or []
+        sizes = [len(str(m.get("Body", "")).encode("utf-8")) for m in messages]
+        with self._lock:
+            if not messages:
                 self.empty_receives[role] += 1
+                return
+            self.receive_extra_chunks[role] += chunks(sum(sizes)) - 1
+            self.delivered_chunks[role] += sum(chunks(size) for size in sizes)
 
     def snapshot(self) -> CallSnapshot:
         wire: Counter[str] = Counter()
@@ -132,7 +159,8 @@ class CallCounter:
         with self._lock:
             return CallSnapshot(wire,
                                 {r: Counter(c) for r, c in self.by_role.items()}, Counter(self.empty_receives),
-                                Counter(self.put_entries), Counter(self.dynamodb))
+                                Counter(self.put_entries), Counter(self.dynamodb), Counter(self.put_chunks),
+                                Counter(self.receive_extra_chunks), Counter(self.delivered_chunks))
 
 
 @dataclass
@@ -142,9 +170,14 @@ class CallSnapshot:
     empty_receives: Counter[str]
     put_entries: Counter[str]
     dynamodb: Counter[str]
+    put_chunks: Counter[str] = field(default_factory=Counter)
+    receive_extra_chunks: Counter[str] = field(default_factory=Counter)
+    delivered_chunks: Counter[str] = field(default_factory=Counter)
 
     def __sub__(self, other: CallSnapshot) -> CallSnapshot:
         return CallSnapshot(self.wire - other.wire, {r: self.by_role[r] - other.by_role[r] for r in self.by_role},
                             self.empty_receives - other.empty_receives, self.put_entries - other.put_entries,
-                            self.dynamodb - other.dynamodb)
+                            self.dynamodb - other.dynamodb, self.put_chunks - other.put_chunks,
+                            self.receive_extra_chunks - other.receive_extra_chunks,
+                            self.delivered_chunks - other.delivered_chunks)
 

@@ -195,13 +195,17 @@ def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float
     assert calls is not None
     requests = run.concurrency
     billed = calls.by_role["function"] + calls.by_role["poller"]
-    deliveries = sum(u["records"] for u in run.lambda_usage.values())  # EventBridge -> SQS SendMessage
-    sqs_requests = sum(c for k, c in billed.items() if k.startswith("sqs:")) + deliveries
+    # EventBridge -> SQS SendMessage, one per 64 KB chunk of each message the pollers received (the records the
+    # functions handled, when the chunks were not counted); a receive's payload beyond its first 64 KB too.
+    deliveries: float = calls.delivered_chunks["poller"] or sum(u["records"] for u in run.lambda_usage.values())
+    sqs_requests = (sum(c for k, c in billed.items() if k.startswith("sqs:")) + deliveries
+                    + calls.receive_extra_chunks["poller"])
     gb_s = sum((u["records"] * durations_ms[name] if durations_ms and name in durations_ms else u["busy_ms"])
                / 1000 * manifest.consumer(name).memory_mb / 1024 for name, u in run.lambda_usage.items())
     writes, reads = dynamodb_units(calls.dynamodb, tables, sizes)
     return {
-        "eventbridge_events": calls.put_entries["function"] / requests,
+        # Per 64 KB chunk of each entry (each entry when the chunks were not counted).
+        "eventbridge_events": (calls.put_chunks["function"] or calls.put_entries["function"]) / requests,
         "sqs_requests": sqs_requests / requests,
         "lambda_requests": sum(u["invocations"] for u in run.lambda_usage.values()) / requests,
         "lambda_gb_s": gb_s / requests,

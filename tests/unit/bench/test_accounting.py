@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 
@@ -15,6 +16,7 @@ from agentbus.bench import (
     system_calls,
     wire_key,
 )
+from agentbus.bench.accounting import chunks, entry_size
 
 
 def test_rest_operations_get_their_api_names():
@@ -86,3 +88,40 @@ def test_counter_attributes_calls_entries_and_tables_by_caller():
     counter.wire_source = lambda: Counter({"scheduler:POST /schedules": 1})  # as the endpoint counts it
     assert counter.snapshot().wire == Counter({"scheduler:CreateSchedule": 1})
     assert (counter.snapshot() - snapshot).wire == Counter({"scheduler:CreateSchedule": 1})
+
+
+def test_payloads_are_billed_per_64_kb_chunk():
+    assert [chunks(n) for n in (0, 1, 65_536, 65_537, 300 * 1024)] == [1, 1, 1, 2, 5]
+    entry = {"Source": "s", "DetailType": "dé", "Detail": "{}", "Resources": ["r1"]}
+    assert entry_size(entry) == 1 + 3 + 2 + 2  # UTF-8 bytes
+
+
+def test_counter_counts_the_billing_chunks_of_big_events_and_messages():
+    from moto import mock_aws
+
+    counter = CallCounter()
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        counter.install(session)
+        events, sqs = session.client("events"), session.client("sqs")
+        queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for size in (40_000, 40_000, 100):
+            sqs.send_message(QueueUrl=queue, MessageBody="x" * size)
+
+        def function():
+            events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": json.dumps({"d": "x" * 100_000})},
+                                       {"Source": "s", "DetailType": "d", "Detail": "{}"}])
+
+        def poller():
+            sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+
+        for target, name in ((function, "lambda-a_0"), (poller, "poller-a")):
+            worker = threading.Thread(target=target, name=name)
+            worker.start()
+            worker.join()
+    snapshot = counter.snapshot()
+    assert snapshot.put_entries["function"] == 2 and snapshot.put_chunks["function"] == 2 + 1
+    # One receive of 80,100 bytes: 2 billed requests (1 beyond the first); its 3 messages were 3 SendMessage.
+    assert snapshot.receive_extra_chunks == Counter({"poller": 1})
+    assert snapshot.delivered_chunks == Counter({"poller": 3})
+    assert (snapshot - snapshot).delivered_chunks == Counter()

@@ -8,6 +8,10 @@ import pytest
 
 from agentbus import bench
 from agentbus.bench import (
+    THREAD_ROLES,
+    CallSnapshot,
+    LevelRun,
+    agentbus_usage,
     attribute_value_size,
     coordinated_workflows,
     cost_per_million,
@@ -180,3 +184,20 @@ def test_the_default_model_is_the_first_priced_and_every_model_has_a_price():
     assert pick_model(bedrock, last)["model_id"] == last
     assert model_cost_per_million(bedrock["models"][0], 1, input_tokens=1000, output_tokens=0) == round(
         bedrock["models"][0]["input_per_1k_tokens_usd"] * 1e6, 2)
+
+
+def test_agentbus_usage_bills_big_events_and_messages_per_chunk():
+    roles = {role: Counter() for role in THREAD_ROLES}
+    roles["poller"].update({"sqs:ReceiveMessage": 4, "sqs:DeleteMessageBatch": 2})
+    usage = {MANIFEST.coordinator.name: {"invocations": 2.0, "records": 6.0, "busy_ms": 60.0}}
+
+    def run(**chunked):
+        calls = CallSnapshot(wire=Counter(), by_role=roles, empty_receives=Counter(),
+                             put_entries=Counter({"function": 4}), dynamodb=Counter(), **chunked)
+        return LevelRun("parallel", 2, [1.0, 1.0], [], 0.0, 1.0, Counter(), [], calls, usage)
+
+    small = agentbus_usage(run(), {}, {}, MANIFEST)  # no chunks counted: one per entry and per record
+    assert small["eventbridge_events"] == 2.0 and small["sqs_requests"] == (4 + 2 + 6) / 2
+    big = agentbus_usage(run(put_chunks=Counter({"function": 10}), receive_extra_chunks=Counter({"poller": 8}),
+                             delivered_chunks=Counter({"poller": 12})), {}, {}, MANIFEST)
+    assert big["eventbridge_events"] == 5.0 and big["sqs_requests"] == (4 + 2 + 12 + 8) / 2
