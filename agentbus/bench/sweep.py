@@ -253,14 +253,19 @@ def sweep_fits(points: Sequence[PointResult]) -> dict[str, dict[str, Any]]:
     return fits
 
 
+def _term(value: float, digits: int) -> str:
+    """`` + 1.5`` or `` − 1.5``."""
+    return f" {'−' if value < 0 else '+'} {abs(value):,.{digits}f}"
+
+
 def describe_fit(found: dict[str, Any]) -> str:
-    text = (f"cost per million ≈ {found['slope']:,.4f} × N + {found['intercept']:,.4f} "
+    text = (f"cost per million ≈ {found['slope']:,.4f} × N{_term(found['intercept'], 4)} "
             f"(r² {found['r2']:.4f}, {found['points']} points)")
     quadratic = found.get("quadratic")
     if quadratic:
-        text += (f"; quadratic fits better: {quadratic['a']:,.6f} × N² + {quadratic['b']:,.4f} × N + "
-                 f"{quadratic['c']:,.4f} (r² {quadratic['r2']:.4f}" + (", exact through 3 points" if quadratic["exact"]
-                                                                      else "") + ")")
+        text += (f"; quadratic fits better: {quadratic['a']:,.6f} × N²{_term(quadratic['b'], 4)} × N"
+                 f"{_term(quadratic['c'], 4)} (r² {quadratic['r2']:.4f}"
+                 + (", exact through 3 points" if quadratic["exact"] else "") + ")")
     return text
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 from rich.console import Console
 
-from agentbus.bench import THREAD_ROLES, CallSnapshot, LevelRun, load_pricing
+from agentbus.bench import REPO_ROOT, THREAD_ROLES, CallSnapshot, LevelRun, load_pricing
 from agentbus.bench.sweep import (
     POINT_KEYS,
     PointResult,
+    describe_fit,
     fit,
     parse_agents,
     parse_size,
@@ -68,6 +70,9 @@ def test_a_cost_growing_with_the_square_of_n_gets_its_quadratic_term():
     assert quadratic["r2"] == 1.0 and quadratic["exact"] is False
     three = fit([3, 10, 30], [0.05 * n * n + n + 4 for n in (3, 10, 30)])
     assert three["quadratic"]["exact"] is True  # a parabola passes through any 3 points: said so
+    assert describe_fit(three) == (
+        f"cost per million ≈ {three['slope']:,.4f} × N − {abs(three['intercept']):,.4f} (r² {three['r2']:.4f}, "
+        "3 points); quadratic fits better: 0.050000 × N² + 1.0000 × N + 4.0000 (r² 1.0000, exact through 3 points)")
 
 
 def _point(agents, payload, cost, failures=()):
@@ -133,3 +138,15 @@ def test_reasons_are_shortened_to_their_first_clause():
     assert shorten("a: too large; b: too large") == "a: too large (and more)"
     assert shorten("x" * 400, limit=10) == "x" * 9 + "…"
     assert shorten("fine") == "fine"
+
+
+def test_the_committed_results_carry_a_sweep_and_its_fit():
+    results = json.loads((REPO_ROOT / "bench" / "results.json").read_text())
+    points = results["sweep"]
+    assert points and all(set(p) == set(POINT_KEYS) for p in points)
+    assert {p["agents"] for p in points} >= {3, 10} and {p["payload_bytes"] for p in points} >= {1024}
+    assert results["sweep_fit"]["by_payload_bytes"]
+    failed = {(f["agents"], f["payload_bytes"]) for f in results["sweep_failures"]}
+    for point in points:  # a point either completed every request or is listed with its reasons
+        assert point["completed"] == point["requests"] or (point["agents"], point["payload_bytes"]) in failed
+    assert results["durable_functions_cost_per_million_usd"] > 0
