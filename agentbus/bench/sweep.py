@@ -31,7 +31,7 @@ from agentbus.bench.harness import Harness, LevelRun
 from agentbus.bench.reporting import percentile
 from agentbus.bench.synthetic import MAX_AGENTS, MAX_PAYLOAD_BYTES, requests, synthetic_manifest
 from functions.common.dead_letters import REASON_ATTRIBUTE
-from functions.common.spec import Workflow
+from functions.common.spec import Manifest, Workflow
 
 DEFAULT_AGENTS = (3, 10, 30)
 DEFAULT_PAYLOADS = (1024, 100 * 1024, 1024 * 1024)
@@ -96,9 +96,9 @@ class PointResult:
 
 def point_figures(agents: int, payload: int, run: LevelRun, quiet: LevelRun | None, tables: dict[str, str],
                   sizes: dict[str, float], prices: dict[str, float], workflow: Workflow,
-                  manifest: Any) -> dict[str, Any]:
+                  manifest: Manifest) -> dict[str, Any]:
     """A point's figures from its run (``requests`` at once) and its quiet run (one request alone: the Lambda
-    time per record billed); None for what a run without any completed request cannot tell."""
+    time per record billed; without one, the run's own); the p50 is None unless every request completed."""
     calls = run.calls
     assert calls is not None
     count = run.concurrency
@@ -154,8 +154,8 @@ def shorten(reason: str, limit: int = 300) -> str:
 
 
 def outcome_failures(harness: Harness, run: LevelRun) -> list[str]:
-    """What went wrong with a point's requests: those without an outcome, and each distinct reason of an
-    outcome other than COMPLETED (with the agents' failure reasons it counts)."""
+    """What went wrong with a point's requests: those without an outcome, and the three commonest reasons of
+    outcomes other than COMPLETED (each reason's first clause)."""
     failures = []
     if run.missing:
         failures.append(f"{len(run.missing)} of {run.concurrency} requests without an outcome (e.g. {run.missing[0]})")
@@ -180,7 +180,7 @@ def run_point(harness: Harness, workflow: Workflow, payload: int, count: int, ru
     quiet = harness.run_level(1, f"{tag}-alone", timeout_s=timeout_s, workflow=workflow.name, make=make, abort=abort)
     failures = outcome_failures(harness, quiet)
     if failures or abort():
-        run = quiet  # no point putting more: report what one request did
+        run = quiet  # no point putting more: the point reports what its one request did (requests: 1)
     else:
         run = harness.run_level(count, tag, timeout_s=timeout_s, workflow=workflow.name, make=make, abort=abort)
         failures = outcome_failures(harness, run)
