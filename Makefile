@@ -86,11 +86,11 @@ TYPED := functions infrastructure app.py agentbus
 typecheck: $(VENV)/.synced ## mypy (strict, see [tool.mypy] in pyproject.toml) on functions/, infrastructure/, agentbus/
 	$(VENV)/bin/mypy $(TYPED)
 
-bench: $(VENV)/.synced ## full benchmark of each coordinated workflow: 1, 10, 100, 1000 concurrent requests, parallel vs chained, cost per million
-	$(VENV)/bin/agentbus bench $(ARGS)
+bench: $(VENV)/.synced ## full benchmark of each coordinated workflow: 1, 10, 100, 1000 concurrent requests, parallel vs chained, cost per million; then the sweep: 3, 10, 30 agents x 1 KB, 100 KB, 1 MB results
+	$(VENV)/bin/agentbus bench --agents 3,10,30 --payload 1KB,100KB,1MB $(ARGS)
 
-bench-quick: $(VENV)/.synced ## benchmark of each coordinated workflow at 1, 10, 50 requests (a minute or two)
-	$(VENV)/bin/agentbus bench --quick $(ARGS)
+bench-quick: $(VENV)/.synced ## benchmark of each coordinated workflow at 1, 10, 50 requests, then a sweep of 3, 6, 10 agents x 1 KB, 100 KB (a few minutes)
+	$(VENV)/bin/agentbus bench --quick --agents 3,6,10 --payload 1KB,100KB $(ARGS)
 
 soak: $(VENV)/.synced ## 1,000 requests of all workflows (with conflicting versions, unstorable values) at chaos 0.2; prints the invariants
 	$(VENV)/bin/agentbus soak $(ARGS)
