@@ -17,6 +17,7 @@ from functions.manifest import MANIFEST
 
 from . import nag
 from .bundling import functions_code
+from .claim_check import ClaimCheckBucket
 from .bus import Bus
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
@@ -118,6 +119,7 @@ class AgentbusStack(Stack):
 
         self.key = encryption_key(self, "Key")
         self.bus = Bus(self, "Bus", bus_name=config.qualified_bus_name, key=self.key)
+        self.claim_checks = ClaimCheckBucket(self, "ClaimChecks", key=self.key)
         self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,
                                       key=self.key, schedule_group_name=config.qualified_bus_name)
 
@@ -147,6 +149,7 @@ class AgentbusStack(Stack):
             local=False,
             extra={},
             deadline_dlq_arn=self.state.deadline_dlq.queue_arn,
+            claim_check_bucket=self.claim_checks.bucket.bucket_name,
         )
 
         code = functions_code()
@@ -165,6 +168,7 @@ class AgentbusStack(Stack):
                 tables=self.state.tables,
             )
             self.resources.consumers[consumer.name].function_name = function.function_name
+            self.claim_checks.grant(built.role, consumer.name)
             if consumer.schedules:
                 self.state.grant_scheduling(built.role)
 
@@ -208,6 +212,7 @@ class AgentbusStack(Stack):
                 schedule_group=resources.schedule_group, scheduler_role_arn=resources.scheduler_role_arn,
                 schedule_dead_letter_arn=resources.deadline_dlq_arn,
                 parameters=self.config.parameters, deadline_seconds=self.config.deadline_seconds,
+                claim_check_bucket=resources.claim_check_bucket,
             ),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
