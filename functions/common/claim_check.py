@@ -8,7 +8,7 @@ the bus a small detail instead::
     {"claim_check": {"bucket": "<the stack's bucket>", "key": "<function>/<source>/<detail-type>/<idempotency
                      key>/<sha256>.json", "bytes": 1048713, "sha256": "<hex of the object's bytes>"},
      "workflow": "...", "workflow_id": "...", "agent": "...", "outcome": "...", "status": "...",
-     "trigger_digest": "...", "idempotency_key": "...", "<the workflow's id field, e.g. order_id>": "..."}
+     "trigger_digest": "...", "idempotency_key": "...", "<the workflow's id field>": "..."}
 
 The object holds the whole original detail (compact UTF-8 JSON, as the publisher would have sent it). Beside
 the reference the detail keeps the routing fields (``ROUTING_FIELDS`` and every workflow's id field, those

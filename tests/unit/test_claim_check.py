@@ -249,3 +249,17 @@ def test_settings_read_the_bucket_and_the_threshold_and_refuse_bad_values():
 
 def test_objects_outlive_a_message_kept_in_its_queue_then_in_its_dlq():
     assert OBJECT_EXPIRY_DAYS > 2 * QUEUE_RETENTION_DAYS
+
+
+def test_status_notes_say_where_a_results_data_is_stored_or_why_it_could_not_be_read():
+    from agentbus.cli import status_notes
+
+    reference = {"bucket": BUCKET, "key": "fraud/k.json", "bytes": 1048713, "sha256": "0" * 64}
+    view = {"status": "COMPLETED", "trigger": {"order_id": "o"}, "published": True, "results": {
+        "fraud": {"data": {"evidence": "..."}, "claim_check": reference},
+        "shipping": {"data": {"claim_check": reference}, "claim_check": reference,
+                     "claim_check_error": "claim check s3://b/k: no such object (NoSuchKey)"}}}
+    assert status_notes(view) == [
+        f"fraud: its data (1048713 bytes of result) is stored at s3://{BUCKET}/fraud/k.json",
+        "shipping: its data could not be read from its claim check: claim check s3://b/k: no such object (NoSuchKey)",
+    ]
