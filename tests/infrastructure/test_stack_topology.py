@@ -105,7 +105,8 @@ def test_function_environment_is_what_settings_parses(
     consumer = MANIFEST.consumer(name)
     local_like = Resources(bus_name="b", bus_arn="a", archive_name="r", schedule_group="g", scheduler_role_arn="s",
                            tables={t.logical_name: t.logical_name for t in MANIFEST.all_tables},
-                           consumers={name: ConsumerResources("q", "qa", "d", "da")}, deadline_dlq_arn="dl")
+                           consumers={name: ConsumerResources("q", "qa", "d", "da")}, deadline_dlq_arn="dl",
+                           claim_check_bucket="c")
     # The same variables the local runtime sets (one contract: functions/common/settings.py), plus the
     # deployment's configuration; only the tables and parameters this function uses.
     expected = set(local_like.function_environment(name, MANIFEST, deadline_seconds=1)) | {
