@@ -10,6 +10,8 @@ results live.
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -39,6 +41,11 @@ class ClaimCheckBucket(Construct):
             # Emptied by its lifecycle; CloudFormation cannot delete a bucket that still holds objects.
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+    @property
+    def cfn_bucket(self) -> s3.CfnBucket:
+        """The L1 bucket (cdk-nag names findings after its logical id)."""
+        return cast(s3.CfnBucket, self.bucket.node.default_child)
 
     def objects_arn(self, prefix: str | None = None) -> str:
         """Every object of the bucket, or those under ``prefix/``."""

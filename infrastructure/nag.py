@@ -77,7 +77,7 @@ CLAIM_CHECK_ACCESS_LOGS = Ack(
 
 def claim_check_findings(stack: AgentbusStack, consumer: str) -> tuple[Ack, ...]:
     """The IAM5 findings of a function's claim-check grant (its own prefix, and every object to read)."""
-    bucket = stack.get_logical_id(stack.claim_checks.bucket.node.default_child)
+    bucket = stack.get_logical_id(stack.claim_checks.cfn_bucket)
     return (
         Ack(f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{consumer}/*]",
             "Claim-check objects are named per event at run time (source, detail-type, idempotency key, sha256): "

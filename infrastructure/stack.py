@@ -17,8 +17,8 @@ from functions.manifest import MANIFEST
 
 from . import nag
 from .bundling import functions_code
-from .claim_check import ClaimCheckBucket
 from .bus import Bus
+from .claim_check import ClaimCheckBucket
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
 from .observability import METRICS_NAMESPACE, Observability

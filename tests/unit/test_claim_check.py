@@ -27,8 +27,8 @@ from functions.common.publisher import MAX_ENTRY_BYTES, Event, EventPublisher, e
 from functions.common.settings import (
     CLAIM_CHECK_BUCKET,
     CLAIM_CHECK_THRESHOLD_BYTES,
-    FUNCTION,
     EVENT_BUS_NAME,
+    FUNCTION,
     Settings,
     SettingsError,
 )
@@ -223,7 +223,8 @@ def test_the_consumer_dead_letters_an_unresolvable_reference_with_its_reason_at_
     s3.delete_object(Bucket=BUCKET, Key=json.loads(entry["Detail"])["claim_check"]["key"])
     handled = []
     envelope = eventbridge_envelope(entry["DetailType"], entry["Source"], json.loads(entry["Detail"]))
-    response = consume(sqs_event([sqs_record(envelope, "arn:aws:sqs:us-east-1:123456789012:coordinator")]), None, handled.append, DeadLetterSink(sqs, dlq, "coordinator"),
+    record = sqs_record(envelope, "arn:aws:sqs:us-east-1:123456789012:coordinator")
+    response = consume(sqs_event([record]), None, handled.append, DeadLetterSink(sqs, dlq, "coordinator"),
                        max_receive_count=3, claim_checks=store(s3, prefix="coordinator"))
     assert response == {"batchItemFailures": []} and handled == []
     [letter] = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]

@@ -9,7 +9,16 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.common.models import WorkflowIdField
-from functions.common.spec import AGENT_SOURCE_PREFIX, Agent, Outcome, Outcomes, ResultType, Subscription, Trigger, Workflow
+from functions.common.spec import (
+    AGENT_SOURCE_PREFIX,
+    Agent,
+    Outcome,
+    Outcomes,
+    ResultType,
+    Subscription,
+    Trigger,
+    Workflow,
+)
 
 PRODUCER_SOURCE = "agentbus.reports"
 REPORT_REQUESTED = "Report Requested"
