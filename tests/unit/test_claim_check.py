@@ -264,3 +264,21 @@ def test_status_notes_say_where_a_results_data_is_stored_or_why_it_could_not_be_
         f"fraud: its data (1048713 bytes of result) is stored at s3://{BUCKET}/fraud/k.json",
         "shipping: its data could not be read from its claim check: claim check s3://b/k: no such object (NoSuchKey)",
     ]
+
+
+def test_the_local_runtime_gives_functions_the_bucket_and_its_threshold_option():
+    from agentbus.local.runtime import LocalRuntime, RuntimeOptions
+    from agentbus.resources import ConsumerResources, Resources
+    from functions.manifest import MANIFEST
+
+    resources = Resources(bus_name="agentbus", bus_arn="arn:bus", archive_name="a", schedule_group="g",
+                          scheduler_role_arn="arn:role", tables={t.logical_name: t.logical_name
+                                                                 for t in MANIFEST.all_tables},
+                          consumers={"fraud": ConsumerResources("q", "qa", "d", "da")}, local=True,
+                          claim_check_bucket=BUCKET)
+    runtime = LocalRuntime("http://127.0.0.1:9", resources,
+                           options=RuntimeOptions(claim_check_threshold_bytes=4096))
+    settings = runtime.settings_for(MANIFEST.consumer("fraud"))
+    assert (settings.claim_check_bucket, settings.claim_check_threshold) == (BUCKET, 4096)
+    default = LocalRuntime("http://127.0.0.1:9", resources).settings_for(MANIFEST.consumer("fraud"))
+    assert default.claim_check_threshold == DEFAULT_THRESHOLD_BYTES
