@@ -282,3 +282,14 @@ def test_the_local_runtime_gives_functions_the_bucket_and_its_threshold_option()
     assert (settings.claim_check_bucket, settings.claim_check_threshold) == (BUCKET, 4096)
     default = LocalRuntime("http://127.0.0.1:9", resources).settings_for(MANIFEST.consumer("fraud"))
     assert default.claim_check_threshold == DEFAULT_THRESHOLD_BYTES
+
+
+def test_the_coordinators_slot_keeps_the_reference_of_big_data_and_a_note_without_one():
+    from functions.coordinator.logic import MAX_RESULT_DATA_BYTES, bounded_result
+
+    reference = {"bucket": BUCKET, "key": "fraud/k.json", "bytes": 2_000_000, "sha256": "0" * 64}
+    big = result_detail(MAX_RESULT_DATA_BYTES + 1)
+    assert bounded_result(big, reference) == big | {"data": {"claim_check": reference}}
+    assert "omitted" in bounded_result(big)["data"]
+    small = result_detail(100)
+    assert bounded_result(small, reference) == small  # small data stays, reference or not
