@@ -308,7 +308,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             _print_status(view)
         return 0
     if args.verb == "trace":
-        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id, args.workflow)))
+        # The trace names a claim-checked result's object; it does not fetch it.
+        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id, args.workflow,
+                                                   resolve_claim_checks=False)))
         return 0
     if args.verb == "agent":
         return _agent(deployment, args)
@@ -378,6 +380,14 @@ def status_notes(view: dict[str, Any]) -> list[str]:
         notes.append("the trigger never arrived: this record was opened by a result or a deadline")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
+    for agent, result in sorted((view.get("results") or {}).items()):
+        reference = result.get("claim_check")
+        if isinstance(reference, dict):
+            where = f"s3://{reference.get('bucket')}/{reference.get('key')}"
+            if result.get("claim_check_error"):
+                notes.append(f"{agent}: its data could not be read from its claim check: {result['claim_check_error']}")
+            else:
+                notes.append(f"{agent}: its data ({reference.get('bytes')} bytes of result) is stored at {where}")
     return notes
 
 

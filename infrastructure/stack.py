@@ -11,13 +11,14 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
-from functions.common.settings import function_environment
+from functions.common.settings import MAX_CLAIM_CHECK_THRESHOLD_BYTES, function_environment
 from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter
 from functions.manifest import MANIFEST
 
 from . import nag
 from .bundling import functions_code
 from .bus import Bus
+from .claim_check import ClaimCheckBucket
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
 from .observability import METRICS_NAMESPACE, Observability
@@ -47,6 +48,8 @@ class StackConfig:
     alarm_email: str | None = None
     deadline_seconds: int | None = None
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
+    # Entry size (bytes) above which an event's detail goes to the claim-check bucket (None: the default).
+    claim_check_threshold_bytes: int | None = None
 
     @classmethod
     def from_context(cls, node: Any, manifest: Manifest = MANIFEST) -> StackConfig:
@@ -64,6 +67,8 @@ class StackConfig:
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
+            claim_check_threshold_bytes=_positive_int("claim_check_threshold_bytes",
+                                                      get("claim_check_threshold_bytes")),
         )
         config.validate(manifest)
         return config
@@ -88,6 +93,10 @@ class StackConfig:
                     parameter.validate(self.parameters[parameter.env])
                 except ValueError as error:
                     raise ValueError(f"{parameter.context or parameter.env}: {error}") from None
+        threshold = self.claim_check_threshold_bytes
+        if threshold is not None and threshold > MAX_CLAIM_CHECK_THRESHOLD_BYTES:
+            raise ValueError(f"claim_check_threshold_bytes must be <= {MAX_CLAIM_CHECK_THRESHOLD_BYTES} "
+                             f"(EventBridge's entry limit), got {threshold}")
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
 
@@ -118,6 +127,7 @@ class AgentbusStack(Stack):
 
         self.key = encryption_key(self, "Key")
         self.bus = Bus(self, "Bus", bus_name=config.qualified_bus_name, key=self.key)
+        self.claim_checks = ClaimCheckBucket(self, "ClaimChecks", key=self.key)
         self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,
                                       key=self.key, schedule_group_name=config.qualified_bus_name)
 
@@ -147,6 +157,7 @@ class AgentbusStack(Stack):
             local=False,
             extra={},
             deadline_dlq_arn=self.state.deadline_dlq.queue_arn,
+            claim_check_bucket=self.claim_checks.bucket.bucket_name,
         )
 
         code = functions_code()
@@ -165,6 +176,7 @@ class AgentbusStack(Stack):
                 tables=self.state.tables,
             )
             self.resources.consumers[consumer.name].function_name = function.function_name
+            self.claim_checks.grant(built.role, consumer.name)
             if consumer.schedules:
                 self.state.grant_scheduling(built.role)
 
@@ -208,6 +220,8 @@ class AgentbusStack(Stack):
                 schedule_group=resources.schedule_group, scheduler_role_arn=resources.scheduler_role_arn,
                 schedule_dead_letter_arn=resources.deadline_dlq_arn,
                 parameters=self.config.parameters, deadline_seconds=self.config.deadline_seconds,
+                claim_check_bucket=resources.claim_check_bucket,
+                claim_check_threshold=self.config.claim_check_threshold_bytes,
             ),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }

@@ -36,6 +36,13 @@ DEADLINE_SECONDS = "DEADLINE_SECONDS"
 EXTERNAL_WAIT_SECONDS = "EXTERNAL_WAIT_SECONDS"
 SIMULATED_WORK_MS = "SIMULATED_WORK_MS"
 TABLE_PREFIX = "TABLE_"
+# The stack's claim-check bucket, and the entry size above which a detail goes there (functions/common/
+# claim_check.py); the threshold defaults to claim_check.DEFAULT_THRESHOLD_BYTES.
+CLAIM_CHECK_BUCKET = "CLAIM_CHECK_BUCKET"
+CLAIM_CHECK_THRESHOLD_BYTES = "CLAIM_CHECK_THRESHOLD_BYTES"
+DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
+# EventBridge's PutEvents entry limit: a threshold above it would never offload anything in time.
+MAX_CLAIM_CHECK_THRESHOLD_BYTES = 256 * 1024
 
 
 class SettingsError(ValueError):
@@ -61,9 +68,13 @@ def function_environment(
     parameters: Mapping[str, str] | None = None,
     deadline_seconds: int | None = None,
     external_wait_seconds: int | None = None,
+    claim_check_bucket: str | None = None,
+    claim_check_threshold: int | None = None,
 ) -> dict[str, str]:
     """The variables ``consumer``'s function gets (values may be CDK tokens). ``tables`` maps every logical
-    table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name."""
+    table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name;
+    ``claim_check_bucket`` is the stack's claim-check bucket (every function reads it, each writes its own
+    prefix), ``claim_check_threshold`` overrides the default threshold in bytes."""
     environment = {
         FUNCTION: consumer.name,
         MANIFEST_VARIABLE: manifest.import_path,
@@ -73,6 +84,10 @@ def function_environment(
         MAX_RECEIVE_COUNT: str(consumer.max_receive_count),
         "POWERTOOLS_SERVICE_NAME": consumer.name,
     }
+    if claim_check_bucket:
+        environment[CLAIM_CHECK_BUCKET] = claim_check_bucket
+    if claim_check_threshold is not None:
+        environment[CLAIM_CHECK_THRESHOLD_BYTES] = str(claim_check_threshold)
     for logical_name in consumer.tables:
         environment[table_variable(logical_name)] = tables[logical_name]
     overrides = parameters or {}
@@ -116,6 +131,10 @@ class Settings:
     external_wait_seconds: int | None = None
     # Benchmark-only: simulated work time per agent, e.g. "checker=300,scorer=100".
     simulated_work_ms: dict[str, int] | None = None
+    # The stack's claim-check bucket (None: nothing is offloaded, and a reference cannot be resolved).
+    claim_check_bucket: str | None = None
+    # An entry larger than this (bytes, as EventBridge measures it) has its detail stored as a claim check.
+    claim_check_threshold: int = DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES
 
     @property
     def manifest(self) -> Manifest:
@@ -191,6 +210,14 @@ class Settings:
             work = parse_work_profile(env.get(SIMULATED_WORK_MS, ""))
         except ValueError as error:
             raise SettingsError(str(error)) from None
+        bucket = (env.get(CLAIM_CHECK_BUCKET) or "").strip() or None
+        if bucket is not None and (any(c.isspace() for c in bucket) or "/" in bucket or ":" in bucket):
+            raise SettingsError(f"{CLAIM_CHECK_BUCKET} must be a bucket name (not an ARN or s3:// URL), "
+                                f"got {bucket!r}")
+        threshold = integer(CLAIM_CHECK_THRESHOLD_BYTES) or DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES
+        if threshold > MAX_CLAIM_CHECK_THRESHOLD_BYTES:
+            raise SettingsError(f"{CLAIM_CHECK_THRESHOLD_BYTES} must be <= {MAX_CLAIM_CHECK_THRESHOLD_BYTES} "
+                                f"(EventBridge's entry limit), got {threshold}")
         settings = cls(
             function=function,
             event_bus_name=required(EVENT_BUS_NAME),
@@ -203,6 +230,8 @@ class Settings:
             deadline_seconds=integer(DEADLINE_SECONDS),
             external_wait_seconds=integer(EXTERNAL_WAIT_SECONDS),
             simulated_work_ms=work,
+            claim_check_bucket=bucket,
+            claim_check_threshold=threshold,
         )
         if consumer.schedules:
             from dataclasses import replace
