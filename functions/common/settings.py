@@ -2,8 +2,9 @@
 
 ``function_environment(...)`` is the one writer: the CDK stack (``infrastructure/``) and the local runtime
 (``agentbus/local``) both call it, so a function gets the same variables on AWS and on a laptop, and only
-those it uses: its tables (``TABLE_<LOGICAL_NAME>``), its manifest parameters, and for the coordinator the
-scheduler's settings. ``Settings.from_env`` is the one reader, at cold start: a missing or malformed variable
+those it uses: its tables (``TABLE_<LOGICAL_NAME>``), its manifest parameters, for the coordinator the
+scheduler's settings, and, only when a model is turned on and only for an agent that declares a reasoner,
+``REASONER`` and ``MODEL_ID``. ``Settings.from_env`` is the one reader, at cold start: a missing or malformed variable
 fails there, with a message naming it. Nothing has a placeholder default.
 """
 
@@ -18,8 +19,10 @@ from typing import Any
 from functions.common.spec import (
     DEFAULT_MANIFEST,
     MANIFEST_VARIABLE,
+    Agent,
     Consumer,
     Manifest,
+    check_model_id,
     load_manifest,
 )
 
@@ -35,6 +38,10 @@ SCHEDULE_DEAD_LETTER_ARN = "DEADLINE_DEAD_LETTER_ARN"
 DEADLINE_SECONDS = "DEADLINE_SECONDS"
 SIMULATED_WORK_MS = "SIMULATED_WORK_MS"
 TABLE_PREFIX = "TABLE_"
+# The one switch that turns a model on (functions/common/reasoner.py), and the model or inference profile.
+REASONER = "REASONER"
+MODEL_ID = "MODEL_ID"
+REASONERS = ("bedrock",)
 
 
 class SettingsError(ValueError):
@@ -44,6 +51,30 @@ class SettingsError(ValueError):
 def table_variable(logical_name: str) -> str:
     """``"main-records"`` -> ``"TABLE_MAIN_RECORDS"``."""
     return TABLE_PREFIX + logical_name.upper().replace("-", "_")
+
+
+def reasoner_environment(consumer: Consumer, reasoner: str | None, model_id: str | None) -> dict[str, str]:
+    """``REASONER`` and ``MODEL_ID`` for an agent that declares a reasoner, when ``reasoner`` turns models on;
+    nothing otherwise. The agent's own ``model_id`` wins over the deployment's."""
+    if reasoner is None:
+        if model_id:
+            raise SettingsError(f"a model_id ({model_id!r}) without a reasoner turns nothing on: "
+                                f"give reasoner={REASONERS[0]} too")
+        return {}
+    if reasoner not in REASONERS:
+        raise SettingsError(f"unknown reasoner {reasoner!r}: the one known is {', '.join(REASONERS)} "
+                            "(leave it out for rules only)")
+    if not isinstance(consumer, Agent) or consumer.reasoner is None:
+        return {}
+    chosen = consumer.reasoner.model_id or model_id
+    if not chosen:
+        raise SettingsError(f"{consumer.name}: reasoner={reasoner} needs a model_id (a Bedrock model id or "
+                            "inference profile id), and its manifest entry names none")
+    try:
+        check_model_id(chosen)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    return {REASONER: reasoner, MODEL_ID: chosen}
 
 
 def function_environment(
@@ -59,9 +90,12 @@ def function_environment(
     schedule_dead_letter_arn: str | None = None,
     parameters: Mapping[str, str] | None = None,
     deadline_seconds: int | None = None,
+    reasoner: str | None = None,
+    model_id: str | None = None,
 ) -> dict[str, str]:
     """The variables ``consumer``'s function gets (values may be CDK tokens). ``tables`` maps every logical
-    table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name."""
+    table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name;
+    ``reasoner`` (``"bedrock"``) and ``model_id`` turn a model on for the agents that declare a reasoner."""
     environment = {
         FUNCTION: consumer.name,
         MANIFEST_VARIABLE: manifest.import_path,
@@ -85,6 +119,7 @@ def function_environment(
             environment[SCHEDULE_DEAD_LETTER_ARN] = schedule_dead_letter_arn
         if deadline_seconds is not None:
             environment[DEADLINE_SECONDS] = str(deadline_seconds)
+    environment.update(reasoner_environment(consumer, reasoner, model_id))
     return environment
 
 
@@ -110,6 +145,9 @@ class Settings:
     deadline_seconds: int | None = None
     # Benchmark-only: simulated work time per agent, e.g. "checker=300,scorer=100".
     simulated_work_ms: dict[str, int] | None = None
+    # A model this agent consults ("bedrock"), and which: None = rules only (the default).
+    reasoner: str | None = None
+    model_id: str | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -185,6 +223,21 @@ class Settings:
             work = parse_work_profile(env.get(SIMULATED_WORK_MS, ""))
         except ValueError as error:
             raise SettingsError(str(error)) from None
+        reasoner = (env.get(REASONER) or "").strip() or None
+        model_id = (env.get(MODEL_ID) or "").strip() or None
+        if reasoner is not None or model_id is not None:
+            if reasoner not in REASONERS:
+                raise SettingsError(f"{REASONER} must be one of {', '.join(REASONERS)} when set, got {reasoner!r}"
+                                    + (f" (with {MODEL_ID}={model_id!r})" if reasoner is None else ""))
+            if not isinstance(consumer, Agent) or consumer.reasoner is None:
+                raise SettingsError(f"{REASONER}={reasoner}: {function!r} declares no reasoner in the manifest")
+            if model_id is None:
+                raise SettingsError(f"{MODEL_ID} is not set: {REASONER}={reasoner} needs the model or inference "
+                                    "profile id")
+            try:
+                check_model_id(model_id)
+            except ValueError as error:
+                raise SettingsError(f"{MODEL_ID}: {error}") from None
         settings = cls(
             function=function,
             event_bus_name=required(EVENT_BUS_NAME),
@@ -196,6 +249,8 @@ class Settings:
             parameters=parameters,
             deadline_seconds=integer(DEADLINE_SECONDS),
             simulated_work_ms=work,
+            reasoner=reasoner,
+            model_id=model_id,
         )
         if consumer.schedules:
             from dataclasses import replace
