@@ -224,7 +224,8 @@ class BedrockReasoner(Generic[Answer]):
             attempts += 1
             remaining = deadline - self.clock()
             try:
-                response = self.client_for(max(1, math.floor(remaining))).converse(**request)
+                # The call may take what is left of the budget (to the nearest second: the margin covers it).
+                response = self.client_for(max(1, math.floor(remaining + 0.5))).converse(**request)
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 message = error.response.get("Error", {}).get("Message", "")

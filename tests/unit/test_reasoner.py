@@ -197,7 +197,7 @@ def test_the_read_timeout_of_each_call_is_the_budget_left(client, stub, time_):
     throttled(stub)
     stub.add_response("converse", converse_response([tool_use({"points": 0})]))
     reasoner.consult(DATA)
-    assert timeouts == [10, 9, 9]  # 10, 10-0.25, 10-0.75 s left (whole seconds, rounded down)
+    assert timeouts == [10, 10, 9]  # 10, 9.75, 9.25 s left, to the nearest second
 
 
 def test_an_error_retrying_cannot_fix_is_raised_at_once(client, stub, time_):
@@ -323,3 +323,104 @@ def test_reasoner_for_is_none_unless_turned_on():
     reasoner = reasoner_for("risk", on, Verdict, tool_name=TOOL, tool_description="d")
     assert reasoner is not None and reasoner.model_id == MODEL
     assert reasoner.spec == settings.manifest.agent("risk").reasoner
+
+
+# -- the switch: the manifest's reasoner, the environment's REASONER / MODEL_ID ---------------------------------
+
+def environments(**switch: Any) -> dict[str, dict[str, str]]:
+    from functions.common.settings import function_environment
+    from functions.manifest import MANIFEST
+
+    tables = {t.logical_name: t.logical_name for t in MANIFEST.all_tables}
+    return {c.name: function_environment(c, MANIFEST, bus_name="agentbus", bus_arn="arn", tables=tables,
+                                         dead_letter_queue_url="dlq", schedule_group="g", scheduler_role_arn="r",
+                                         **switch)
+            for c in MANIFEST.consumers}
+
+
+def test_models_are_off_by_default_and_on_only_for_agents_that_declare_a_reasoner():
+    from functions.common.settings import MODEL_ID, REASONER, Settings
+    from functions.manifest import MANIFEST
+
+    off, on = environments(), environments(reasoner="bedrock", model_id=MODEL)
+    declaring = {a.name for a in MANIFEST.agents if a.reasoner is not None}
+    assert declaring == {"risk"}
+    for name in off:
+        assert REASONER not in off[name] and MODEL_ID not in off[name]
+        extra = {k: v for k, v in on[name].items() if k not in off[name]}
+        assert extra == ({REASONER: "bedrock", MODEL_ID: MODEL} if name in declaring else {})
+        assert Settings.from_env(off[name]).reasoner is None
+    parsed = Settings.from_env(on["risk"])
+    assert (parsed.reasoner, parsed.model_id) == ("bedrock", MODEL)
+
+
+@pytest.mark.parametrize(("switch", "message"), [
+    ({"reasoner": "bedrock"}, "reasoner=bedrock needs a model_id"),
+    ({"model_id": MODEL}, "without a reasoner turns nothing on"),
+    ({"reasoner": "openai", "model_id": MODEL}, "unknown reasoner 'openai'"),
+    ({"reasoner": "bedrock", "model_id": "Claude 3"}, "is not a Bedrock model id"),
+])
+def test_a_wrong_switch_is_refused_by_the_writer(switch, message):
+    from functions.common.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        environments(**switch)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"REASONER": "sagemaker"}, "REASONER must be one of bedrock"),
+    ({"MODEL_ID": ""}, "MODEL_ID is not set"),
+    ({"MODEL_ID": "anthropic claude"}, "MODEL_ID: model_id 'anthropic claude' is not a Bedrock model id"),
+])
+def test_a_wrong_environment_fails_at_cold_start_naming_the_variable(change, message):
+    from functions.common.settings import Settings, SettingsError
+
+    env = {**environments(reasoner="bedrock", model_id=MODEL)["risk"], **change}
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_a_function_without_a_reasoner_refuses_one_at_cold_start():
+    from functions.common.settings import Settings, SettingsError
+
+    env = {**environments()["policy"], "REASONER": "bedrock", "MODEL_ID": MODEL}
+    with pytest.raises(SettingsError, match="'policy' declares no reasoner"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("model_id", "model"), [
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", None),
+    ("amazon.nova-micro-v1:0", None),
+    ("us.anthropic.claude-3-5-haiku-20241022-v1:0", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+    ("eu.amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"),
+    ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"),
+])
+def test_model_ids_and_inference_profiles(model_id, model):
+    from functions.common.spec import check_model_id, inference_profile_model
+
+    assert check_model_id(model_id) == model_id
+    assert inference_profile_model(model_id) == model
+
+
+@pytest.mark.parametrize(("reasoner", "agent", "message"), [
+    ({"time_budget_s": 26.0}, {}, r"time_budget_s 26 x 1 record\(s\).*must fit in timeout_s 30"),
+    ({}, {"record_concurrency": 1}, r"time_budget_s 20 x 10 record\(s\) one after the other"),
+    ({"time_budget_s": 0}, {}, "time_budget_s must be > 0"),
+    ({"system_prompt": " "}, {}, "system_prompt is empty"),
+    ({"max_tokens": 0}, {}, "max_tokens must be 1..65536"),
+    ({"temperature": 1.5}, {}, "temperature must be 0..1"),
+    ({"model_id": "gpt 4"}, {}, "is not a Bedrock model id"),
+])
+def test_the_manifest_checks_a_reasoner(reasoner, agent, message):
+    import dataclasses
+
+    from functions.common.spec import Manifest
+    from functions.manifest import MANIFEST
+
+    access = MANIFEST.workflow("access-request")
+    risk = access.agent("risk")
+    assert risk.reasoner is not None
+    changed = dataclasses.replace(risk, reasoner=dataclasses.replace(risk.reasoner, **reasoner), **agent)
+    workflow = dataclasses.replace(access, agents=tuple(changed if a is risk else a for a in access.agents))
+    with pytest.raises(ValueError, match=message):
+        Manifest(workflows=(workflow,), tables=MANIFEST.tables)
