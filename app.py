@@ -4,7 +4,9 @@
 Context (``-c name=value``): ``stage`` (optional: prefixes the stack, bus and schedule group names, so two
 copies deploy in one account), ``bus_name`` (default ``agentbus``), ``fraud_limit`` (default ``10000.00``),
 ``alarm_email`` (optional: alarms are e-mailed there), ``deadline_seconds`` (optional: overrides every
-workflow's deadline), ``powertools_layer_version`` (optional: the Powertools public layer version).
+workflow's deadline), ``powertools_layer_version`` (optional: the Powertools public layer version),
+``reasoner`` (optional, ``bedrock``: the agents that declare a reasoner consult a model) with ``model_id`` (the
+Bedrock model or inference profile id, required with it).
 cdk-nag's AwsSolutions and Serverless packs always run; an unacknowledged finding fails the synth.
 """
 

@@ -11,8 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
-from functions.common.settings import function_environment
-from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter
+from functions.common.settings import MODEL_ID, REASONERS, function_environment
+from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter, check_model_id
 from functions.manifest import MANIFEST
 
 from . import nag
@@ -22,6 +22,7 @@ from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
 from .observability import METRICS_NAMESPACE, Observability
 from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
+from .reasoner import grant_model
 from .security import encryption_key
 
 STACK_NAME = DEFAULT_STACK_NAME
@@ -47,6 +48,9 @@ class StackConfig:
     alarm_email: str | None = None
     deadline_seconds: int | None = None
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
+    # ``-c reasoner=bedrock -c model_id=...``: the agents that declare a reasoner consult that model (off: None).
+    reasoner: str | None = None
+    model_id: str | None = None
 
     @classmethod
     def from_context(cls, node: Any, manifest: Manifest = MANIFEST) -> StackConfig:
@@ -64,6 +68,8 @@ class StackConfig:
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
+            reasoner=str(get("reasoner")) if get("reasoner") else None,
+            model_id=str(get("model_id")) if get("model_id") else None,
         )
         config.validate(manifest)
         return config
@@ -90,6 +96,25 @@ class StackConfig:
                     raise ValueError(f"{parameter.context or parameter.env}: {error}") from None
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
+        self.validate_reasoner(manifest)
+
+    def validate_reasoner(self, manifest: Manifest) -> None:
+        if self.reasoner is None:
+            if self.model_id is not None:
+                raise ValueError(f"model_id={self.model_id} turns nothing on without -c reasoner=bedrock")
+            return
+        if self.reasoner not in REASONERS:
+            raise ValueError(f"reasoner={self.reasoner}: unknown; the one reasoner is {', '.join(REASONERS)} "
+                             "(leave it out for rules only)")
+        declaring = [agent for agent in manifest.agents if agent.reasoner is not None]
+        if not declaring:
+            raise ValueError(f"reasoner={self.reasoner}: no agent of the manifest declares a reasoner")
+        needing = [agent.name for agent in declaring if agent.reasoner and not agent.reasoner.model_id]
+        if needing and self.model_id is None:
+            raise ValueError(f"reasoner={self.reasoner} needs -c model_id=<Bedrock model or inference profile id> "
+                             f"(e.g. anthropic.claude-3-5-haiku-20241022-v1:0) for {', '.join(needing)}")
+        if self.model_id is not None:
+            check_model_id(self.model_id)
 
 
 def manifest_parameters(manifest: Manifest) -> list[Parameter]:
@@ -167,6 +192,10 @@ class AgentbusStack(Stack):
             self.resources.consumers[consumer.name].function_name = function.function_name
             if consumer.schedules:
                 self.state.grant_scheduling(built.role)
+            # A model turned on for this function (its environment names it): that model, this role only.
+            model_id = self.function_environment(consumer.name).get(MODEL_ID)
+            if model_id:
+                grant_model(built.role, model_id)
 
         # Reserved sources: only the owning role may publish under each.
         owners = {c.consumer.source: c.role for c in self.consumers.values()}
@@ -208,6 +237,7 @@ class AgentbusStack(Stack):
                 schedule_group=resources.schedule_group, scheduler_role_arn=resources.scheduler_role_arn,
                 schedule_dead_letter_arn=resources.deadline_dlq_arn,
                 parameters=self.config.parameters, deadline_seconds=self.config.deadline_seconds,
+                reasoner=self.config.reasoner, model_id=self.config.model_id,
             ),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
