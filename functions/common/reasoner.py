@@ -14,8 +14,8 @@ validated by that model. What can happen:
   retried with exponential backoff and full jitter *within the time budget*; once the budget cannot hold another
   attempt, ``ReasonerUnavailable`` is raised: the record fails and SQS delivers it again later (after the
   visibility timeout: no busy loop), and on its last receive it is dead-lettered with that reason;
-- any other error (access denied, unknown model, a request the service refuses): ``ReasonerError``, raised the
-  same way: a deployment problem is loud, never a silent rules-only run;
+- any other error (no permission for the model, an unknown model, a request the service refuses):
+  ``ReasonerError``, raised the same way: a deployment problem is loud, never a silent rules-only run;
 - the model does not answer usably: a **fallback** (``answer`` None, ``fallback`` one of ``FALLBACKS`` and a
   ``fallback_detail``): a tool input that does not validate, no tool use (text only: an ``end_turn``), a refusal
   (``content_filtered``, ``guardrail_intervened``), a ``max_tokens`` stop, or a single slow call that spent the
@@ -90,7 +90,7 @@ class ReasonerUnavailable(RuntimeError):
 
 
 class ReasonerError(RuntimeError):
-    """Bedrock refused the call for a reason retrying will not change (access, model id): the record fails."""
+    """Bedrock refused the call for a reason retrying will not change (permissions, model id): the record fails."""
 
 
 @dataclass(frozen=True)
