@@ -60,6 +60,15 @@ def test_cdk_nag_is_clean_with_the_model_on(with_model: Synth) -> None:
     assert with_model.error is None, f"cdk-nag findings or synth error: {with_model.error}"
 
 
+def test_cfn_lint_passes_with_the_model_on(with_model: Synth) -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(with_model.outdir / f"{STACK_NAME}.template.json",
+                        # W3005: redundant DependsOn from aws-cdk-lib (see test_stack_compliance.py)
+                        config=ManualArgs(regions=["us-east-1", "eu-west-1"], ignore_checks=["W3005"]))
+    assert [str(match) for match in matches] == []
+
+
 def test_the_only_new_permission_is_invoke_model_on_that_model_for_risk(synth: Synth, with_model: Synth) -> None:
     before, after = policy_statements(synth), policy_statements(with_model)
     added = {name: sorted(set(after[name]) - set(before[name])) for name in after}
