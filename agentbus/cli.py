@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from agentbus.reasoners import model_usage
 from functions.common.settings import parse_work_profile
 
 if TYPE_CHECKING:
@@ -363,6 +364,8 @@ def _print_status(view: dict[str, Any]) -> None:
     for agent in view.get("missing") or []:
         table.add_row(Text(str(agent)), Text("missing", style="dim"), "", "")
     console.print(table)
+    for line in model_usage(view):  # results that consulted a model: its tokens
+        console.print(f"  {escape(line)}")
     timings = view.get("timings") or {}
     if timings.get("duration_ms") is not None:
         console.print(f"end to end {float(timings['duration_ms']):.0f} ms")

@@ -113,6 +113,11 @@ def acknowledge(stack: AgentbusStack) -> None:
             ),))
 
 
+def acknowledge_on(construct: IConstruct, acks: Iterable[Ack]) -> None:
+    """Acknowledge ``acks`` on ``construct`` (and what is under it)."""
+    _acknowledge(construct, acks)
+
+
 def _acknowledge(construct: IConstruct, acks: Iterable[Ack]) -> None:
     for ack in acks:
         Validations.of(construct).acknowledge(Acknowledgment(id=ack.rule, reason=ack.reason))
