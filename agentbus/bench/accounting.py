@@ -118,7 +118,8 @@ class CallCounter:
 
     def _key(self, model: Any) -> str:
         service = model.service_model.signing_name
-        if model.service_model.protocol.startswith("rest"):
+        # S3's request URIs start with the bucket: its operation name says what the call is (PutObject, GetObject).
+        if model.service_model.protocol.startswith("rest") and service != "s3":
             segment = model.http.get("requestUri", "/").strip("/").split("/")[0].split("?")[0]
             return wire_key(service, f"{model.http.get('method', 'GET')} /{segment}")
         return wire_key(service, model.name)

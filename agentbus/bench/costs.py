@@ -213,6 +213,9 @@ def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float
         "dynamodb_read_units": reads / requests,
         # One-time deadline schedules are created and deleted (API calls, not billed) but never fire.
         "scheduler_invocations": 0.0,
+        # The claim check: each detail over the threshold stored once, read by each consumer that resolves it.
+        "s3_put_requests": billed.get("s3:PutObject", 0) / requests,
+        "s3_get_requests": billed.get("s3:GetObject", 0) / requests,
     }
 
 
