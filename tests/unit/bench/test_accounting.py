@@ -25,6 +25,16 @@ def test_rest_operations_get_their_api_names():
     assert wire_key("dynamodb", "UpdateItem") == "dynamodb:UpdateItem"
 
 
+def test_s3_calls_are_counted_by_operation_not_by_bucket():
+    """The claim check's PutObject / GetObject are priced by name (their request URIs start with the bucket)."""
+    s3 = boto3.session.Session(region_name="us-east-1").client("s3").meta.service_model
+    scheduler = boto3.session.Session(region_name="us-east-1").client("scheduler").meta.service_model
+    counter = CallCounter()
+    assert counter._key(s3.operation_model("PutObject")) == "s3:PutObject"
+    assert counter._key(s3.operation_model("GetObject")) == "s3:GetObject"
+    assert counter._key(scheduler.operation_model("CreateSchedule")) == "scheduler:CreateSchedule"
+
+
 def test_calls_per_order_exclude_the_harness_and_local_only_calls():
     wire = Counter({"events:PutEvents": 45, "sqs:ReceiveMessage": 30, "sqs:ListQueueTags": 8, "dynamodb:GetItem": 10})
     harness = Counter({"events:PutEvents": 5, "sqs:ReceiveMessage": 12})
