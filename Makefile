@@ -48,10 +48,13 @@ setup: $(VENV)/.synced $(CDK) ## install the pinned Python dependencies and CDK 
 demo: $(VENV)/.synced ## run the main job locally: sample orders through the whole topology on moto
 	$(VENV)/bin/agentbus demo $(ARGS)
 
+# Test processes (pytest-xdist, a module per process): most tests wait on queues, deadlines and servers, so
+# three share two cores well. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 3
 # mypy runs beside pytest (most tests wait on queues and deadlines, so a core is free); either failing fails.
 test: $(VENV)/.synced $(CDK) ## mypy (strict) and every test (unit, functions, integration, infrastructure, e2e) but the rehearsal
 	@mkdir -p out; $(VENV)/bin/mypy $(TYPED) > out/mypy.log 2>&1 & mypy=$$!; \
-	$(VENV)/bin/pytest $(ARGS); tests=$$?; \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS); tests=$$?; \
 	wait $$mypy; types=$$?; echo "mypy (strict) on $(TYPED):"; cat out/mypy.log; \
 	if [ $$types -ne 0 ]; then echo "make test: mypy found type errors (above)"; fi; \
 	exit $$(( tests != 0 ? tests : types ))
@@ -83,11 +86,11 @@ TYPED := functions infrastructure app.py agentbus
 typecheck: $(VENV)/.synced ## mypy (strict, see [tool.mypy] in pyproject.toml) on functions/, infrastructure/, agentbus/
 	$(VENV)/bin/mypy $(TYPED)
 
-bench: $(VENV)/.synced ## full benchmark of each coordinated workflow: 1, 10, 100, 1000 concurrent requests, parallel vs chained, cost per million
-	$(VENV)/bin/agentbus bench $(ARGS)
+bench: $(VENV)/.synced ## full benchmark of each coordinated workflow: 1, 10, 100, 1000 concurrent requests, parallel vs chained, cost per million; then the sweep: 3, 10, 30 agents x 1 KB, 100 KB, 1 MB results
+	$(VENV)/bin/agentbus bench --agents 3,10,30 --payload 1KB,100KB,1MB $(ARGS)
 
-bench-quick: $(VENV)/.synced ## benchmark of each coordinated workflow at 1, 10, 50 requests (a minute or two)
-	$(VENV)/bin/agentbus bench --quick $(ARGS)
+bench-quick: $(VENV)/.synced ## benchmark of each coordinated workflow at 1, 10, 50 requests, then a sweep of 3, 6, 10 agents x 1 KB, 100 KB (a few minutes)
+	$(VENV)/bin/agentbus bench --quick --agents 3,6,10 --payload 1KB,100KB $(ARGS)
 
 soak: $(VENV)/.synced ## 1,000 requests of all workflows (with conflicting versions, unstorable values) at chaos 0.2; prints the invariants
 	$(VENV)/bin/agentbus soak $(ARGS)

@@ -53,7 +53,7 @@ def _view(deployment: Deployment, workflow_id: str, workflow: str | None,
           manifest: Manifest = MANIFEST) -> dict[str, Any]:
     """The record's status view; what does not exist is a refusal (exit 1), like a finished workflow."""
     try:
-        return workflow_status(deployment, workflow_id, workflow, manifest)
+        return workflow_status(deployment, workflow_id, workflow, manifest, resolve_claim_checks=False)
     except OperationError as error:
         raise Refused(str(error)) from None
 

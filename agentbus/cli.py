@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from agentbus.reasoners import model_usage
 from functions.common.settings import parse_work_profile
 
 if TYPE_CHECKING:
@@ -243,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "agent's simulated_work_ms in the manifest; agents not named do none)")
     bench.add_argument("--output", default="bench/results.json", metavar="PATH", help="where to write the results")
     bench.add_argument("--chart", default="bench/chart.html", metavar="PATH", help="where to write the chart page")
+    bench.add_argument("--agents", metavar="N,N,…",
+                       help="after the levels, sweep a synthetic workflow of N agents (1-99 each, e.g. 3,10,30) "
+                            "at each --payload (default 1KB)")
+    bench.add_argument("--payload", metavar="BYTES,…",
+                       help="the sweep's result size per agent: bytes or KB/MB, e.g. 1KB,100KB,1MB (default agents: 3)")
+    bench.add_argument("--sweep-requests", type=_positive_int, metavar="N",
+                       help="requests put at once per sweep point (default 20; quick: 10)")
+    bench.add_argument("--sweep-only", action="store_true",
+                       help="run only the sweep and update only its keys of the results file")
+    bench.add_argument("--model", metavar="MODEL_ID",
+                       help="the Bedrock model (priced in bench/pricing.json) that reasoning agents' calls are "
+                            "charged at (default: the first priced)")
 
     soak = local("soak", "mixed traffic of every workflow under chaos on the local runtime, with conflicting "
                          "versions and unstorable values; checks every invariant")
@@ -300,14 +313,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "up":
         return _up(args)
     if args.verb == "bench":
-        from agentbus.bench import run_bench
+        from agentbus.bench import run_bench, sweep
 
+        try:  # parsed here, not by argparse: importing the bench before main() sets the log level would log all
+            agents = sweep.parse_agents(args.agents) if args.agents is not None else None
+            payloads = sweep.parse_sizes(args.payload) if args.payload is not None else None
+        except ValueError as error:
+            errors.print(f"agentbus bench: {error}", markup=False)
+            return 2
         return run_bench(quick=args.quick, levels=args.levels, work_profile=args.work, output=args.output,
-                         chart=args.chart, console=console, workflows=args.workflow)
+                         chart=args.chart, console=console, workflows=args.workflow, agents=agents,
+                         payloads=payloads, sweep_requests=args.sweep_requests, sweep_only=args.sweep_only,
+                         model_id=args.model)
     if args.verb == "soak":
         from agentbus.bench import run_soak
 
-        return run_soak(orders=args.orders, chaos_rate=args.chaos, seed=args.seed, console=console)
+        return run_soak(count=args.orders, chaos_rate=args.chaos, seed=args.seed, console=console)
     if args.verb == "catalogue":
         from agentbus.catalogue import render
 
@@ -326,7 +347,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             _print_status(view)
         return 0
     if args.verb == "trace":
-        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id, args.workflow)))
+        # The trace names a claim-checked result's object; it does not fetch it.
+        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id, args.workflow,
+                                                   resolve_claim_checks=False)))
         return 0
     if args.verb == "agent":
         return _agent(deployment, args)
@@ -384,6 +407,8 @@ def _print_status(view: dict[str, Any]) -> None:
     for agent in view.get("missing") or []:
         table.add_row(Text(str(agent)), Text("missing", style="dim"), "", "")
     console.print(table)
+    for line in model_usage(view):  # results that consulted a model: its tokens
+        console.print(f"  {escape(line)}")
     timings = view.get("timings") or {}
     if timings.get("duration_ms") is not None:
         console.print(f"end to end {float(timings['duration_ms']):.0f} ms")
@@ -410,6 +435,14 @@ def status_notes(view: dict[str, Any]) -> list[str]:
         notes.append("the trigger never arrived: this record was opened by a result or a deadline")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
+    for agent, result in sorted((view.get("results") or {}).items()):
+        reference = result.get("claim_check")
+        if isinstance(reference, dict):
+            where = f"s3://{reference.get('bucket')}/{reference.get('key')}"
+            if result.get("claim_check_error"):
+                notes.append(f"{agent}: its data could not be read from its claim check: {result['claim_check_error']}")
+            else:
+                notes.append(f"{agent}: its data ({reference.get('bytes')} bytes of result) is stored at {where}")
     return notes
 
 

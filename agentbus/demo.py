@@ -33,6 +33,7 @@ from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent, locate_event
 from agentbus.operations import workflow_status
+from agentbus.reasoners import could_use_a_model
 from functions.common.spec import CANCEL_DETAIL_TYPE, Manifest, Workflow
 from functions.manifest import MANIFEST
 
@@ -135,6 +136,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                     else "standalone: nobody waits for it")
             agents_of = ", ".join(a.name for a in workflow.agents)
             console.print(f"  {escape(workflow.name)} ({kind}): agents {escape(agents_of)}")
+        if models := could_use_a_model(a for w in chosen for a in w.agents):
+            console.print(f"  {escape(models)}")
         if profile:
             console.print("  simulated agent work: " + ", ".join(f"{escape(k)} {v} ms" for k, v in profile.items()))
         if chaos:

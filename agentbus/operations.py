@@ -57,9 +57,10 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
 # -- status and trace ---------------------------------------------------------------------------------
 
 def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | None = None,
-                    manifest: Manifest = MANIFEST) -> dict[str, Any]:
+                    manifest: Manifest = MANIFEST, *, resolve_claim_checks: bool = True) -> dict[str, Any]:
     """The status view of one workflow (``functions.coordinator.store.WorkflowStore.view``); ``workflow`` is
-    needed only when two workflows use the same id."""
+    needed only when two workflows use the same id. A result whose data the record keeps as a claim-check
+    reference gets its data from the stack's bucket (``resolve_claim_checks``; see ``claim_checked``)."""
     from functions.common.ids import check_workflow_id
     from functions.coordinator.store import WorkflowStore
 
@@ -83,7 +84,38 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     if len(records) > 1:
         names = ", ".join(sorted(r.workflow for r in records))
         raise OperationError(f"id {workflow_id!r} is used by several workflows ({names}): pass --workflow NAME")
-    return store.view(records[0])
+    view = store.view(records[0])
+    return claim_checked(deployment, view) if resolve_claim_checks else view
+
+
+def claim_checked(deployment: Deployment, view: dict[str, Any]) -> dict[str, Any]:
+    """``view`` with each result whose ``data`` is a claim-check reference (``{"claim_check": {...}}``, kept
+    by the coordinator for data over 16 KB) given its data from the stack's bucket; the reference stays in the
+    result as ``claim_check``. A reference that cannot be resolved leaves the data as it was and says why in
+    ``claim_check_error``: the status of the workflow is still shown."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from functions.common.claim_check import REFERENCE_FIELD, ClaimCheckError, ClaimCheckStore, is_reference
+
+    bucket = deployment.resources.claim_check_bucket
+    store = ClaimCheckStore(deployment.client("s3"), bucket, prefix="") if bucket else None
+    for agent, result in (view.get("results") or {}).items():
+        data = result.get("data")
+        if not is_reference(data):
+            continue
+        reference = data[REFERENCE_FIELD]
+        result["claim_check"] = reference
+        if store is None:
+            result["claim_check_error"] = "this deployment has no claim-check bucket to resolve the data from"
+            continue
+        try:
+            detail = store.resolve({REFERENCE_FIELD: reference, "agent": agent,
+                                    "workflow_id": view.get("workflow_id")})
+        except (ClaimCheckError, ClientError, BotoCoreError) as error:
+            result["claim_check_error"] = str(error)
+            continue
+        result["data"] = detail.get("data", {})
+    return view
 
 
 def event_workflow_id(event: dict[str, Any]) -> str | None:
@@ -112,7 +144,8 @@ def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]
         if start:
             what = result.get("detail_type") or result.get("outcome", "")
             reason = f" — {result['reason']}" if result.get("reason") else ""
-            rows.append((start, end, agent, f"{what}{reason}"))
+            stored = _claim_check_note(result)
+            rows.append((start, end, agent, f"{what}{reason}{stored}"))
     for late in view.get("late_results") or []:
         start = _ts(late.get("finished_at") or late.get("received_at"))
         if start:
@@ -126,6 +159,18 @@ def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]
         reason = f" — {view['reason']}" if view.get("reason") else ""
         rows.append((finished, None, "coordinator", f"{view['status']}{reason}"))
     return sorted(rows, key=lambda r: r[0])
+
+
+def _claim_check_note(result: dict[str, Any]) -> str:
+    """`` [data: 1048576 bytes at s3://bucket/key]`` for a result whose data is stored as a claim check."""
+    data = result.get("data")
+    reference = result.get("claim_check") or (data.get("claim_check") if isinstance(data, dict) else None)
+    if not isinstance(reference, dict):
+        return ""
+    note = f" [data: {reference.get('bytes')} bytes at s3://{reference.get('bucket')}/{reference.get('key')}"
+    if result.get("claim_check_error"):
+        note += f"; unresolved: {result['claim_check_error']}"
+    return note + "]"
 
 
 def render_trace(view: dict[str, Any], width: int = 40) -> str:

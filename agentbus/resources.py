@@ -37,6 +37,8 @@ class Resources:
     extra: dict[str, Any] = field(default_factory=dict)
     # Where Scheduler puts a deadline it could not deliver (the deployed stack; None locally).
     deadline_dlq_arn: str | None = None
+    # Where details too big for the bus are stored (functions/common/claim_check.py).
+    claim_check_bucket: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -60,4 +62,5 @@ class Resources:
             schedule_dead_letter_arn=self.deadline_dlq_arn,
             parameters=parameters, deadline_seconds=deadline_seconds,
             external_wait_seconds=external_wait_seconds,
+            claim_check_bucket=self.claim_check_bucket,
         )

@@ -66,6 +66,28 @@ ALARM_EMAIL = Ack(
 )
 
 
+CLAIM_CHECK_ACCESS_LOGS = Ack(
+    "AwsSolutions-S1",
+    "The claim-check bucket is written and read only by this stack's function roles (put under their own "
+    "prefix, get), with TLS and the stack's KMS key; every KMS use is in CloudTrail. Server access logs would "
+    "need a second bucket that cannot use the KMS key (S3 log delivery supports SSE-S3 only) for objects that "
+    "expire within a month; CloudTrail S3 data events are the audit trail where one is required.",
+)
+
+
+def claim_check_findings(stack: AgentbusStack, consumer: str) -> tuple[Ack, ...]:
+    """The IAM5 findings of a function's claim-check grant (its own prefix, and every object to read)."""
+    bucket = stack.get_logical_id(stack.claim_checks.cfn_bucket)
+    return (
+        Ack(f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{consumer}/*]",
+            "Claim-check objects are named per event at run time (source, detail-type, idempotency key, sha256): "
+            "the function may put any object, but only under its own prefix."),
+        Ack(f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/*]",
+            "A function resolves claim-check references of events from any publisher, so it may read (GetObject "
+            "only) every object of the stack's claim-check bucket; it writes only under its own prefix."),
+    )
+
+
 def schedules_finding(stack: AgentbusStack) -> str:
     """The IAM5 finding for the coordinator's schedule permissions, as cdk-nag spells it."""
     group = stack.get_logical_id(stack.state.schedule_group)
@@ -77,10 +99,11 @@ def acknowledge(stack: AgentbusStack) -> None:
     if stack.observability.email_subscription is not None:
         _acknowledge(stack.observability.email_subscription, (ALARM_EMAIL,))
     _acknowledge(stack.state.deadline_dlq, (DEAD_LETTER_QUEUE, DEADLINE_DLQ))
+    _acknowledge(stack.claim_checks.bucket, (CLAIM_CHECK_ACCESS_LOGS,))
     for built in stack.consumers.values():
         if built.function is not None:
             _acknowledge(built.function, (*RUNTIME, *SQS_INVOKED))
-        _acknowledge(built.role, (XRAY,))
+        _acknowledge(built.role, (XRAY, *claim_check_findings(stack, built.consumer.name)))
         _acknowledge(built.dlq, (DEAD_LETTER_QUEUE,))
         if built.consumer.schedules:
             _acknowledge(built.role, (Ack(
@@ -88,6 +111,11 @@ def acknowledge(stack: AgentbusStack) -> None:
                 "One-time deadline schedules are named per workflow at run time, so the coordinator may "
                 "create and delete any schedule, but only inside agentbus's own schedule group.",
             ),))
+
+
+def acknowledge_on(construct: IConstruct, acks: Iterable[Ack]) -> None:
+    """Acknowledge ``acks`` on ``construct`` (and what is under it)."""
+    _acknowledge(construct, acks)
 
 
 def _acknowledge(construct: IConstruct, acks: Iterable[Ack]) -> None:

@@ -11,17 +11,19 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
-from functions.common.settings import function_environment
-from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter
+from functions.common.settings import MAX_CLAIM_CHECK_THRESHOLD_BYTES, MODEL_ID, REASONERS, function_environment
+from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter, check_model_id
 from functions.manifest import MANIFEST
 
 from . import nag
 from .bundling import functions_code
 from .bus import Bus
+from .claim_check import ClaimCheckBucket
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
 from .observability import DEFAULT_APPROVAL_ALARM_S, METRICS_NAMESPACE, Observability
 from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
+from .reasoner import grant_model
 from .security import encryption_key
 
 STACK_NAME = DEFAULT_STACK_NAME
@@ -51,6 +53,11 @@ class StackConfig:
     # Alarm when a workflow has waited this long for a person (the census' OldestWaitSeconds).
     approval_alarm_seconds: int = DEFAULT_APPROVAL_ALARM_S
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
+    # Entry size (bytes) above which an event's detail goes to the claim-check bucket (None: the default).
+    claim_check_threshold_bytes: int | None = None
+    # ``-c reasoner=bedrock -c model_id=...``: the agents that declare a reasoner consult that model (off: None).
+    reasoner: str | None = None
+    model_id: str | None = None
 
     @classmethod
     def from_context(cls, node: Any, manifest: Manifest = MANIFEST) -> StackConfig:
@@ -71,6 +78,10 @@ class StackConfig:
                                     or DEFAULT_APPROVAL_ALARM_S),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
+            claim_check_threshold_bytes=_positive_int("claim_check_threshold_bytes",
+                                                      get("claim_check_threshold_bytes")),
+            reasoner=str(get("reasoner")) if get("reasoner") else None,
+            model_id=str(get("model_id")) if get("model_id") else None,
         )
         config.validate(manifest)
         return config
@@ -95,8 +106,31 @@ class StackConfig:
                     parameter.validate(self.parameters[parameter.env])
                 except ValueError as error:
                     raise ValueError(f"{parameter.context or parameter.env}: {error}") from None
+        threshold = self.claim_check_threshold_bytes
+        if threshold is not None and threshold > MAX_CLAIM_CHECK_THRESHOLD_BYTES:
+            raise ValueError(f"claim_check_threshold_bytes must be <= {MAX_CLAIM_CHECK_THRESHOLD_BYTES} "
+                             f"(EventBridge's entry limit), got {threshold}")
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
+        self.validate_reasoner(manifest)
+
+    def validate_reasoner(self, manifest: Manifest) -> None:
+        if self.reasoner is None:
+            if self.model_id is not None:
+                raise ValueError(f"model_id={self.model_id} turns nothing on without -c reasoner=bedrock")
+            return
+        if self.reasoner not in REASONERS:
+            raise ValueError(f"reasoner={self.reasoner}: unknown; the one reasoner is {', '.join(REASONERS)} "
+                             "(leave it out for rules only)")
+        declaring = [agent for agent in manifest.agents if agent.reasoner is not None]
+        if not declaring:
+            raise ValueError(f"reasoner={self.reasoner}: no agent of the manifest declares a reasoner")
+        needing = [agent.name for agent in declaring if agent.reasoner and not agent.reasoner.model_id]
+        if needing and self.model_id is None:
+            raise ValueError(f"reasoner={self.reasoner} needs -c model_id=<Bedrock model or inference profile id> "
+                             f"(e.g. anthropic.claude-3-5-haiku-20241022-v1:0) for {', '.join(needing)}")
+        if self.model_id is not None:
+            check_model_id(self.model_id)
 
 
 def account_sources(manifest: Manifest) -> list[str]:
@@ -132,6 +166,7 @@ class AgentbusStack(Stack):
 
         self.key = encryption_key(self, "Key")
         self.bus = Bus(self, "Bus", bus_name=config.qualified_bus_name, key=self.key)
+        self.claim_checks = ClaimCheckBucket(self, "ClaimChecks", key=self.key)
         self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,
                                       key=self.key, schedule_group_name=config.qualified_bus_name)
 
@@ -161,6 +196,7 @@ class AgentbusStack(Stack):
             local=False,
             extra={},
             deadline_dlq_arn=self.state.deadline_dlq.queue_arn,
+            claim_check_bucket=self.claim_checks.bucket.bucket_name,
         )
 
         code = functions_code()
@@ -179,8 +215,13 @@ class AgentbusStack(Stack):
                 tables=self.state.tables,
             )
             self.resources.consumers[consumer.name].function_name = function.function_name
+            self.claim_checks.grant(built.role, consumer.name)
             if consumer.schedules:
                 self.state.grant_scheduling(built.role)
+            # A model turned on for this function (its environment names it): that model, this role only.
+            model_id = self.function_environment(consumer.name).get(MODEL_ID)
+            if model_id:
+                grant_model(built.role, model_id)
 
         # Reserved sources: only the owning role may publish under each.
         owners = {c.consumer.source: c.role for c in self.consumers.values()}
@@ -226,6 +267,9 @@ class AgentbusStack(Stack):
                 schedule_dead_letter_arn=resources.deadline_dlq_arn,
                 parameters=self.config.parameters, deadline_seconds=self.config.deadline_seconds,
                 external_wait_seconds=self.config.approval_wait_seconds,
+                claim_check_bucket=resources.claim_check_bucket,
+                claim_check_threshold=self.config.claim_check_threshold_bytes,
+                reasoner=self.config.reasoner, model_id=self.config.model_id,
             ),
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }

@@ -12,6 +12,7 @@ from typing import Any
 
 from agentbus.resources import LOCAL_RESOURCES_PARAMETER, ConsumerResources, Resources
 from agentbus.seeds import put_new, seed_items, seeded_tables
+from functions.common.claim_check import OBJECT_EXPIRY_DAYS
 from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
 
@@ -30,6 +31,7 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
     scheduler = session.client("scheduler", **kwargs)
     ssm = session.client("ssm", **kwargs)
     iam = session.client("iam", **kwargs)
+    s3 = session.client("s3", **kwargs)
 
     bus_name = bus_name or manifest.bus_name
     bus_arn = events.create_event_bus(Name=bus_name)["EventBusArn"]
@@ -73,6 +75,8 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
             events.put_targets(Rule=rule, EventBusName=bus_name,
                                Targets=[{"Id": f"{consumer.name}-queue", "Arn": queue_arn}])
 
+    claim_check_bucket = create_claim_check_bucket(s3, f"{prefix}-claim-checks")
+
     schedule_group = prefix
     if manifest.coordinated:
         scheduler.create_schedule_group(Name=schedule_group)
@@ -83,9 +87,23 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
     resources = Resources(
         bus_name=bus_name, bus_arn=bus_arn, archive_name=archive_name, schedule_group=schedule_group,
         scheduler_role_arn=role["Role"]["Arn"], tables=tables, consumers=consumers, local=True,
+        claim_check_bucket=claim_check_bucket,
     )
     ssm.put_parameter(Name=parameter_name(prefix), Value=resources.to_json(), Type="String", Overwrite=True)
     return resources
+
+
+def create_claim_check_bucket(s3: Any, name: str) -> str:
+    """The claim-check bucket on moto's S3, with the stack's lifecycle expiry (infrastructure/claim_check.py).
+    moto's S3 has no KMS or TLS to enforce: those are the deployed bucket's."""
+    region = s3.meta.region_name
+    configuration = {} if region in (None, "us-east-1") else {
+        "CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=name, **configuration)
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+        {"ID": "expire-claim-checks", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Expiration": {"Days": OBJECT_EXPIRY_DAYS}}]})
+    return name
 
 
 def parameter_name(prefix: str) -> str:

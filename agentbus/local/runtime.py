@@ -33,7 +33,7 @@ from agentbus.local.principals import LocalPrincipals
 from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, Clients
 from functions.common.observability import metrics
-from functions.common.settings import SIMULATED_WORK_MS, Settings
+from functions.common.settings import CLAIM_CHECK_THRESHOLD_BYTES, SIMULATED_WORK_MS, Settings
 from functions.common.spec import Consumer, Manifest
 from functions.manifest import MANIFEST
 
@@ -57,6 +57,8 @@ class RuntimeOptions:
     retry_after_s: int = 1
     schedule_poll_s: float = 0.25
     pause_check_s: float = 0.5
+    # Entry size above which a detail goes to the claim-check bucket (None: the functions' default, 200 KB).
+    claim_check_threshold_bytes: int | None = None
 
 
 @dataclass
@@ -104,6 +106,8 @@ class LocalRuntime:
             consumer.name, self.manifest, parameters=self.options.parameters,
             deadline_seconds=self.options.deadline_seconds,
             external_wait_seconds=self.options.external_wait_seconds)
+        if self.options.claim_check_threshold_bytes is not None:
+            environment[CLAIM_CHECK_THRESHOLD_BYTES] = str(self.options.claim_check_threshold_bytes)
         if self.options.simulated_work_ms:
             environment[SIMULATED_WORK_MS] = ",".join(f"{k}={v}" for k, v in self.options.simulated_work_ms.items())
         return environment

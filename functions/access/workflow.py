@@ -4,6 +4,7 @@ the access-requests table."""
 
 from __future__ import annotations
 
+from functions.access.risk.prompt import SYSTEM_PROMPT as RISK_PROMPT
 from functions.common.spec import (
     AGENT_SOURCE_PREFIX,
     Agent,
@@ -11,6 +12,7 @@ from functions.common.spec import (
     Outcome,
     Outcomes,
     Projection,
+    Reasoner,
     ResultType,
     Subscription,
     Table,
@@ -84,6 +86,10 @@ ACCESS_REQUEST = Workflow(
             description="Scores level, resource sensitivity, request hour and justification.",
             handler="functions.access.risk.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}risk",
+            # With a model on (-c reasoner=bedrock), each record may wait up to the time budget: the records of a
+            # batch are consulted at once so that a batch fits in the function's timeout (20 s + 5 s <= 30 s).
+            record_concurrency=10,
+            reasoner=Reasoner(system_prompt=RISK_PROMPT, max_tokens=512, time_budget_s=20.0),
             results=(
                 ResultType("Risk Accepted", Outcome.SUCCESS,
                            "score below the threshold, with its signals; from 40 on it asks for a manager's approval",

@@ -14,8 +14,10 @@ trigger version it acted on, and publish it with the agent's source. Only the de
 ``request`` is an instance of the workflow's trigger model. An agent with a side effect may also undo it
 (``compensate(outcome)``) on the terminal detail-types the manifest lists in its ``compensate_on``.
 
-A result that cannot be published (over EventBridge's 256 KB entry limit, measured as EventBridge measures
-it) becomes at once the agent's first failure result with that reason, not a retried message.
+A result over the claim-check threshold (``CLAIM_CHECK_THRESHOLD_BYTES``, 200 KB) is stored in the stack's
+claim-check bucket and published as a reference (``functions.common.claim_check``); only without a claim-check
+bucket does a result that cannot be published (over EventBridge's 256 KB entry limit, measured as EventBridge
+measures it) become at once the agent's first failure result with that reason, not a retried message.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from functions.common.claim_check import ClaimCheckStore
 from functions.common.clients import Clients
 from functions.common.consumer import RecordHandler, consume, validate
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage
@@ -72,8 +75,8 @@ class AgentOutput:
     detail: dict[str, Any]
 
 
-# Builds (and so measures) a PutEvents entry as the publisher will, without sending it.
-_SIZER = EventPublisher(client=None, bus_name="size-check")
+# Measures an entry as a publisher without a claim-check store would (the 256 KB limit), sending nothing.
+_WITHOUT_CLAIM_CHECKS = EventPublisher(client=None, bus_name="size-check")
 
 Finish = Callable[[Decision], AgentOutput]
 Decide = Callable[[Any], Decision]
@@ -231,7 +234,9 @@ class AgentRunner:
             del detail["asks_for"]  # the usual case: results keep their shape
         output = AgentOutput(detail_type=decision.detail_type, detail=detail)
         try:
-            _SIZER.entry(self.event(output))
+            # Measured as the publisher will, nothing stored or sent; a stand-in publisher without check()
+            # (tests) is held to the 256 KB limit.
+            getattr(self.publisher, "check", _WITHOUT_CLAIM_CHECKS.check)(self.event(output))
         except EventTooLargeError as error:
             failures = self.agent.failure_results
             if fallback or not failures:
@@ -251,13 +256,15 @@ def dead_letter_sink(settings: Settings, clients: Clients, name: str) -> DeadLet
 
 
 def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None, concurrency: int = 1,
-                 max_receive_count: int | None = None) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+                 max_receive_count: int | None = None,
+                 claim_checks: ClaimCheckStore | None = None) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda-style ``(event, context) -> partial batch response`` around a per-record handler;
-    ``concurrency`` records of a batch are handled at once (settings.record_concurrency)."""
+    ``concurrency`` records of a batch are handled at once (settings.record_concurrency); claim-check
+    references are resolved from ``claim_checks`` before ``handle`` sees the event."""
 
     def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return consume(event, context, handle, dead_letters, concurrency=concurrency,
-                       max_receive_count=max_receive_count)
+                       max_receive_count=max_receive_count, claim_checks=claim_checks)
 
     return function
 
@@ -269,7 +276,9 @@ def agent_function(name: str, settings: Settings, clients: Clients, *, decide: D
     ``decide``/``act``, the compensating outcomes (``compensate_on``) to ``compensate``, anything else is a
     poison message naming what the agent handles."""
     agent, workflow = locate(name, settings.manifest)
-    runner = AgentRunner(agent, workflow, EventPublisher(clients.events, settings.event_bus_name),
+    claim_checks = ClaimCheckStore.for_function(settings, clients.s3)
+    runner = AgentRunner(agent, workflow,
+                         EventPublisher(clients.events, settings.event_bus_name, claim_checks=claim_checks),
                          decide=decide, act=act, simulated_work_ms=settings.simulated_work_ms, **runner_options)
     if agent.compensate_on and compensate is None:
         raise ValueError(f"agent {name!r} compensates on {', '.join(agent.compensate_on)}: give it compensate=")
@@ -284,4 +293,5 @@ def agent_function(name: str, settings: Settings, clients: Clients, *, decide: D
             runner.handle(event)
 
     return sqs_function(route, dead_letter_sink(settings, clients, agent.name),
-                        concurrency=settings.record_concurrency, max_receive_count=settings.max_receive_count)
+                        concurrency=settings.record_concurrency, max_receive_count=settings.max_receive_count,
+                        claim_checks=claim_checks)

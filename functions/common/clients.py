@@ -24,6 +24,8 @@ class Clients:
     sqs: Any
     dynamodb: Any
     scheduler: Any
+    # The claim-check bucket's (functions/common/claim_check.py); None where a test needs no S3.
+    s3: Any = None
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None, endpoint_url: str | None = None) -> Clients:
@@ -37,6 +39,7 @@ class Clients:
             sqs=session.client("sqs", **kwargs),
             dynamodb=session.client("dynamodb", **kwargs),
             scheduler=session.client("scheduler", **kwargs),
+            s3=session.client("s3", **kwargs),
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 from functions.common.ids import WorkflowId
 
@@ -31,6 +31,14 @@ class BusEvent(BaseModel):
     resources: list[str] = Field(default_factory=list)
     detail: dict[str, Any]
     replay_name: str | None = Field(default=None, alias="replay-name")
+    # Set by the consumer when the detail was resolved from a claim-check reference (functions/common/
+    # claim_check.py): that reference. Private, so no event on the bus can claim it.
+    _claim_check: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def claim_check(self) -> dict[str, Any] | None:
+        """The claim-check reference this event's detail was resolved from, or None."""
+        return self._claim_check
 
 
 class AgentResult(BaseModel):

@@ -1,4 +1,9 @@
-"""Publishes events to the bus: batches of at most 10 entries, retrying only the entries that failed."""
+"""Publishes events to the bus: batches of at most 10 entries, retrying only the entries that failed.
+
+With a claim-check store (``claim_check.py``), an entry larger than the store's threshold has its detail stored
+in S3 and carries a small reference instead, so a result of any size can be published; without one, an entry
+over EventBridge's 256 KB limit raises ``EventTooLargeError`` before anything is sent.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.common.observability import logger
 from functions.common.storable import problems as storable_problems
+
+if TYPE_CHECKING:
+    from functions.common.claim_check import ClaimCheckStore
 
 MAX_ENTRIES_PER_CALL = 10
 # PutEvents' limit for one entry (and for the whole call): 256 KB, as AWS computes it.
@@ -141,16 +149,35 @@ class EventPublisher:
     sleep: Callable[[float], None] = time.sleep
     # Fault injection for the local runtime's chaos mode: given the entries, may fail some of them.
     put_events: Callable[..., dict[str, Any]] | None = field(default=None, repr=False)
+    # Where details over its threshold go instead of the bus (None: such an event is refused over 256 KB).
+    claim_checks: ClaimCheckStore | None = None
 
     def entry(self, event: Event) -> dict[str, Any]:
+        """The PutEvents entry of ``event``; a detail over the claim-check threshold is stored in S3 first
+        and the entry carries its reference."""
         entry: dict[str, Any] = {"EventBusName": self.bus_name, **_fields(event)}
         trace_header = os.environ.get("_X_AMZN_TRACE_ID")
         if trace_header:
             entry["TraceHeader"] = trace_header
         size = entry_size(entry)
+        if self.claim_checks is not None and size > self.claim_checks.threshold:
+            reference = self.claim_checks.offload(event.source, event.detail_type, event.detail, entry["Detail"])
+            logger.info("event detail stored as a claim check", extra={
+                "detail_type": event.detail_type, "bytes": size, "claim_check": reference.get("claim_check")})
+            entry["Detail"] = to_json(reference)
+            size = entry_size(entry)
         if size > MAX_ENTRY_BYTES:
             raise EventTooLargeError(size, MAX_ENTRY_BYTES, event.detail_type, event.source)
         return entry
+
+    def check(self, event: Event) -> None:
+        """Raise ``EventTooLargeError`` if ``event`` could not be published, without storing or sending
+        anything: over 256 KB with no claim-check store (a reference detail is always far smaller)."""
+        if self.claim_checks is not None:
+            return
+        size = entry_size(event)
+        if size > MAX_ENTRY_BYTES:
+            raise EventTooLargeError(size, MAX_ENTRY_BYTES, event.detail_type, event.source)
 
     def publish(self, events: Iterable[Event]) -> None:
         entries = [self.entry(event) for event in events]  # size errors surface before anything is sent

@@ -2,8 +2,9 @@
 
 ``function_environment(...)`` is the one writer: the CDK stack (``infrastructure/``) and the local runtime
 (``agentbus/local``) both call it, so a function gets the same variables on AWS and on a laptop, and only
-those it uses: its tables (``TABLE_<LOGICAL_NAME>``), its manifest parameters, and for the coordinator the
-scheduler's settings. ``Settings.from_env`` is the one reader, at cold start: a missing or malformed variable
+those it uses: its tables (``TABLE_<LOGICAL_NAME>``), its manifest parameters, for the coordinator the
+scheduler's settings, and, only when a model is turned on and only for an agent that declares a reasoner,
+``REASONER`` and ``MODEL_ID``. ``Settings.from_env`` is the one reader, at cold start: a missing or malformed variable
 fails there, with a message naming it. Nothing has a placeholder default.
 """
 
@@ -18,8 +19,10 @@ from typing import Any
 from functions.common.spec import (
     DEFAULT_MANIFEST,
     MANIFEST_VARIABLE,
+    Agent,
     Consumer,
     Manifest,
+    check_model_id,
     load_manifest,
 )
 
@@ -36,6 +39,17 @@ DEADLINE_SECONDS = "DEADLINE_SECONDS"
 EXTERNAL_WAIT_SECONDS = "EXTERNAL_WAIT_SECONDS"
 SIMULATED_WORK_MS = "SIMULATED_WORK_MS"
 TABLE_PREFIX = "TABLE_"
+# The stack's claim-check bucket, and the entry size above which a detail goes there (functions/common/
+# claim_check.py); the threshold defaults to claim_check.DEFAULT_THRESHOLD_BYTES.
+CLAIM_CHECK_BUCKET = "CLAIM_CHECK_BUCKET"
+CLAIM_CHECK_THRESHOLD_BYTES = "CLAIM_CHECK_THRESHOLD_BYTES"
+DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
+# EventBridge's PutEvents entry limit: a threshold above it would never offload anything in time.
+MAX_CLAIM_CHECK_THRESHOLD_BYTES = 256 * 1024
+# The one switch that turns a model on (functions/common/reasoner.py), and the model or inference profile.
+REASONER = "REASONER"
+MODEL_ID = "MODEL_ID"
+REASONERS = ("bedrock",)
 
 
 class SettingsError(ValueError):
@@ -45,6 +59,30 @@ class SettingsError(ValueError):
 def table_variable(logical_name: str) -> str:
     """``"main-records"`` -> ``"TABLE_MAIN_RECORDS"``."""
     return TABLE_PREFIX + logical_name.upper().replace("-", "_")
+
+
+def reasoner_environment(consumer: Consumer, reasoner: str | None, model_id: str | None) -> dict[str, str]:
+    """``REASONER`` and ``MODEL_ID`` for an agent that declares a reasoner, when ``reasoner`` turns models on;
+    nothing otherwise. The agent's own ``model_id`` wins over the deployment's."""
+    if reasoner is None:
+        if model_id:
+            raise SettingsError(f"a model_id ({model_id!r}) without a reasoner turns nothing on: "
+                                f"give reasoner={REASONERS[0]} too")
+        return {}
+    if reasoner not in REASONERS:
+        raise SettingsError(f"unknown reasoner {reasoner!r}: the one known is {', '.join(REASONERS)} "
+                            "(leave it out for rules only)")
+    if not isinstance(consumer, Agent) or consumer.reasoner is None:
+        return {}
+    chosen = consumer.reasoner.model_id or model_id
+    if not chosen:
+        raise SettingsError(f"{consumer.name}: reasoner={reasoner} needs a model_id (a Bedrock model id or "
+                            "inference profile id), and its manifest entry names none")
+    try:
+        check_model_id(chosen)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    return {REASONER: reasoner, MODEL_ID: chosen}
 
 
 def function_environment(
@@ -61,9 +99,16 @@ def function_environment(
     parameters: Mapping[str, str] | None = None,
     deadline_seconds: int | None = None,
     external_wait_seconds: int | None = None,
+    claim_check_bucket: str | None = None,
+    claim_check_threshold: int | None = None,
+    reasoner: str | None = None,
+    model_id: str | None = None,
 ) -> dict[str, str]:
     """The variables ``consumer``'s function gets (values may be CDK tokens). ``tables`` maps every logical
-    table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name."""
+    table name to its physical name; ``parameters`` overrides the manifest's parameter defaults by env name;
+    ``claim_check_bucket`` is the stack's claim-check bucket (every function reads it, each writes its own
+    prefix), ``claim_check_threshold`` overrides the default threshold in bytes; ``reasoner`` (``"bedrock"``)
+    and ``model_id`` turn a model on for the agents that declare a reasoner."""
     environment = {
         FUNCTION: consumer.name,
         MANIFEST_VARIABLE: manifest.import_path,
@@ -73,6 +118,10 @@ def function_environment(
         MAX_RECEIVE_COUNT: str(consumer.max_receive_count),
         "POWERTOOLS_SERVICE_NAME": consumer.name,
     }
+    if claim_check_bucket:
+        environment[CLAIM_CHECK_BUCKET] = claim_check_bucket
+    if claim_check_threshold is not None:
+        environment[CLAIM_CHECK_THRESHOLD_BYTES] = str(claim_check_threshold)
     for logical_name in consumer.tables:
         environment[table_variable(logical_name)] = tables[logical_name]
     overrides = parameters or {}
@@ -89,6 +138,7 @@ def function_environment(
             environment[DEADLINE_SECONDS] = str(deadline_seconds)
         if external_wait_seconds is not None:
             environment[EXTERNAL_WAIT_SECONDS] = str(external_wait_seconds)
+    environment.update(reasoner_environment(consumer, reasoner, model_id))
     return environment
 
 
@@ -116,6 +166,13 @@ class Settings:
     external_wait_seconds: int | None = None
     # Benchmark-only: simulated work time per agent, e.g. "checker=300,scorer=100".
     simulated_work_ms: dict[str, int] | None = None
+    # The stack's claim-check bucket (None: nothing is offloaded, and a reference cannot be resolved).
+    claim_check_bucket: str | None = None
+    # An entry larger than this (bytes, as EventBridge measures it) has its detail stored as a claim check.
+    claim_check_threshold: int = DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES
+    # A model this agent consults ("bedrock"), and which: None = rules only (the default).
+    reasoner: str | None = None
+    model_id: str | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -191,6 +248,29 @@ class Settings:
             work = parse_work_profile(env.get(SIMULATED_WORK_MS, ""))
         except ValueError as error:
             raise SettingsError(str(error)) from None
+        bucket = (env.get(CLAIM_CHECK_BUCKET) or "").strip() or None
+        if bucket is not None and (any(c.isspace() for c in bucket) or "/" in bucket or ":" in bucket):
+            raise SettingsError(f"{CLAIM_CHECK_BUCKET} must be a bucket name (not an ARN or s3:// URL), "
+                                f"got {bucket!r}")
+        threshold = integer(CLAIM_CHECK_THRESHOLD_BYTES) or DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES
+        if threshold > MAX_CLAIM_CHECK_THRESHOLD_BYTES:
+            raise SettingsError(f"{CLAIM_CHECK_THRESHOLD_BYTES} must be <= {MAX_CLAIM_CHECK_THRESHOLD_BYTES} "
+                                f"(EventBridge's entry limit), got {threshold}")
+        reasoner = (env.get(REASONER) or "").strip() or None
+        model_id = (env.get(MODEL_ID) or "").strip() or None
+        if reasoner is not None or model_id is not None:
+            if reasoner not in REASONERS:
+                raise SettingsError(f"{REASONER} must be one of {', '.join(REASONERS)} when set, got {reasoner!r}"
+                                    + (f" (with {MODEL_ID}={model_id!r})" if reasoner is None else ""))
+            if not isinstance(consumer, Agent) or consumer.reasoner is None:
+                raise SettingsError(f"{REASONER}={reasoner}: {function!r} declares no reasoner in the manifest")
+            if model_id is None:
+                raise SettingsError(f"{MODEL_ID} is not set: {REASONER}={reasoner} needs the model or inference "
+                                    "profile id")
+            try:
+                check_model_id(model_id)
+            except ValueError as error:
+                raise SettingsError(f"{MODEL_ID}: {error}") from None
         settings = cls(
             function=function,
             event_bus_name=required(EVENT_BUS_NAME),
@@ -203,6 +283,10 @@ class Settings:
             deadline_seconds=integer(DEADLINE_SECONDS),
             external_wait_seconds=integer(EXTERNAL_WAIT_SECONDS),
             simulated_work_ms=work,
+            claim_check_bucket=bucket,
+            claim_check_threshold=threshold,
+            reasoner=reasoner,
+            model_id=model_id,
         )
         if consumer.schedules:
             from dataclasses import replace

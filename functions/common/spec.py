@@ -55,6 +55,12 @@ WORKFLOW_TABLE = "workflows"
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+# A Bedrock model id (``anthropic.claude-3-5-haiku-20241022-v1:0``, ``amazon.nova-micro-v1:0``) or a
+# cross-Region inference profile id: the same with a geography prefix (``us.``, ``eu.``, ``apac.``, ``global.``).
+_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+(:[a-z0-9-]+){0,2}$")
+INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+# What a function needs besides its reasoner's time budget: the connect timeout, the rules, publishing.
+REASONER_MARGIN_S = 5.0
 
 
 class Outcome(StrEnum):
@@ -212,6 +218,47 @@ class Reasoner:
     max_tokens: int = 1024
     temperature: float = 0.0
     time_budget_s: float = 20.0
+
+    def problems(self, agent: Consumer) -> list[str]:
+        """What is wrong with this reasoner on ``agent`` (its batch must fit in the function's timeout)."""
+        problems: list[str] = []
+        where = f"agent {agent.name!r}'s reasoner"
+        if not self.system_prompt.strip():
+            problems.append(f"{where}: system_prompt is empty")
+        if self.model_id is not None:
+            try:
+                check_model_id(self.model_id)
+            except ValueError as error:
+                problems.append(f"{where}: {error}")
+        if not 1 <= self.max_tokens <= 65536:
+            problems.append(f"{where}: max_tokens must be 1..65536, got {self.max_tokens}")
+        if not 0.0 <= self.temperature <= 1.0:
+            problems.append(f"{where}: temperature must be 0..1, got {self.temperature}")
+        # Records of a batch share one invocation: those processed one after the other each may spend the budget.
+        rounds = -(-agent.batch_size // max(1, agent.record_concurrency))
+        needed = self.time_budget_s * rounds + REASONER_MARGIN_S
+        if self.time_budget_s <= 0:
+            problems.append(f"{where}: time_budget_s must be > 0, got {self.time_budget_s}")
+        elif needed > agent.timeout_s:
+            problems.append(f"{where}: time_budget_s {self.time_budget_s:g} x {rounds} record(s) one after the other "
+                            f"(batch_size {agent.batch_size} / record_concurrency {agent.record_concurrency}) + "
+                            f"{REASONER_MARGIN_S:g} s must fit in timeout_s {agent.timeout_s}")
+        return problems
+
+
+def check_model_id(model_id: str) -> str:
+    """A Bedrock model id or inference profile id, or ValueError naming the expected form."""
+    if not _MODEL_ID.match(model_id) or len(model_id) > 200:
+        raise ValueError(f"model_id {model_id!r} is not a Bedrock model id (e.g. anthropic.claude-3-5-haiku-20241022-"
+                         "v1:0) or inference profile id (e.g. us.anthropic.claude-3-5-haiku-20241022-v1:0)")
+    return model_id
+
+
+def inference_profile_model(model_id: str) -> str | None:
+    """The foundation model behind a cross-Region inference profile id (``us.x.y:0`` -> ``x.y:0``), or None
+    when ``model_id`` is a foundation model id."""
+    prefix, _, rest = model_id.partition(".")
+    return rest if prefix in INFERENCE_PROFILE_PREFIXES and "." in rest else None
 
 
 @dataclass(frozen=True)
@@ -523,6 +570,8 @@ class Manifest:
                                         "UPPER_CASE environment variable name")
                 if not agent.results:
                     problems.append(f"agent {agent.name!r} declares no result types")
+                if agent.reasoner is not None:
+                    problems += agent.reasoner.problems(agent)
                 if agent.compensate_on and not set(agent.compensate_on) <= set(workflow.terminal_detail_types.values()):
                     problems.append(f"agent {agent.name!r} compensates on {', '.join(agent.compensate_on)}, "
                                     f"not all terminal detail-types of workflow {workflow.name!r}")

@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from functions.common.claim_check import ClaimCheckStore
 from functions.common.clients import Clients
 from functions.common.consumer import consume
 from functions.common.dead_letters import DeadLetterSink
@@ -56,7 +57,9 @@ def build(settings: Settings, clients: Clients,
     deadlines = DeadlineScheduler(clients.scheduler, settings.require("schedule_group"),
                                   settings.require("event_bus_arn"), settings.require("scheduler_role_arn"),
                                   dead_letter_arn=settings.schedule_dead_letter_arn)
-    publisher = EventPublisher(clients.events, settings.event_bus_name)
+    # Results are resolved from their claim checks before the logic sees them; a big outcome is offloaded.
+    claim_checks = ClaimCheckStore.for_function(settings, clients.s3)
+    publisher = EventPublisher(clients.events, settings.event_bus_name, claim_checks=claim_checks)
 
     def publish(event: Event) -> None:
         publisher.publish([event])
@@ -75,7 +78,7 @@ def build(settings: Settings, clients: Clients,
 
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency,
-                       max_receive_count=settings.max_receive_count)
+                       max_receive_count=settings.max_receive_count, claim_checks=claim_checks)
 
     return handle
 

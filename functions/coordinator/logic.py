@@ -422,14 +422,18 @@ def schedule_name(workflow: str, workflow_id: str) -> str:
     return f"{readable}-{digest}"
 
 
-def bounded_result(result: dict[str, Any]) -> dict[str, Any]:
-    """A result as its slot keeps it: its ``data`` left out (and said so) when larger than
-    ``MAX_RESULT_DATA_BYTES``, so that a record holding every agent's result stays far below DynamoDB's
-    400 KB item limit whatever the agents answer. The published result event keeps its data."""
+def bounded_result(result: dict[str, Any], claim_check: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A result as its slot keeps it: its ``data`` left out when larger than ``MAX_RESULT_DATA_BYTES``, so
+    that a record holding every agent's result stays far below DynamoDB's 400 KB item limit whatever the agents
+    answer. In its place: the claim-check reference the result event came with (``{"claim_check": {...}}``, the
+    whole result detail in S3, which ``agentbus status`` resolves), or else a note. The published result event
+    keeps its data."""
     data = result.get("data")
     size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")) if data else 0
     if size <= MAX_RESULT_DATA_BYTES:
         return result
+    if claim_check is not None:
+        return {**result, "data": {"claim_check": claim_check}}
     return {**result, "data": {"omitted": f"{size} bytes of data, more than the {MAX_RESULT_DATA_BYTES} a workflow "
                                           "record keeps per result; see the published result event"}}
 
@@ -624,7 +628,8 @@ class Coordinator:
         workflow_id = _workflow_id({"workflow_id": result.workflow_id}, "workflow_id")
         now = self.clock()
         slot = {
-            **bounded_result(result.model_dump(mode="json", exclude={"asks_for"} if not result.asks_for else None)),
+            **bounded_result(result.model_dump(mode="json", exclude={"asks_for"} if not result.asks_for else None),
+                             event.claim_check),
             "detail_type": event.detail_type,
             "event_id": event.id,
             "received_at": iso(now),
@@ -694,7 +699,7 @@ class Coordinator:
         if kind == "duplicate":
             counted = record.results.get(agent.name) or {}
             if counted.get("event_id") != event.id:
-                # Fault 12: a second answer (an approval twice, a decline racing an approval): the first counts.
+                # Fault 21: a second answer (an approval twice, a decline racing an approval): the first counts.
                 reason = (f"another answer already counted: {counted.get('detail_type')} by "
                           f"{(counted.get('data') or {}).get('by')} (event {counted.get('event_id')})")
                 self.store.keep_late(workflow.name, workflow_id, agent.name, slot, reason)

@@ -16,7 +16,8 @@ from functions.manifest import Consumer
 
 # Context for the session's synth: every optional value set, so the optional paths are checked too
 # (the default context is synthesized by the real CLI in test_cli_synth.py).
-CONTEXT = {"alarm_email": "ops@example.com", "deadline_seconds": "45", "fraud_limit": "2500.50"}
+CONTEXT = {"alarm_email": "ops@example.com", "deadline_seconds": "45", "fraud_limit": "2500.50",
+           "claim_check_threshold_bytes": "150000"}
 
 
 def ref_id(value: Any) -> str | None:

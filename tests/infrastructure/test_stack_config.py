@@ -98,3 +98,12 @@ def test_local_bundler_copies_the_package_without_caches(tmp_path: Path) -> None
 def test_local_bundler_refuses_a_missing_source(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         CopyPackage(tmp_path / "missing", "functions").try_bundle(str(tmp_path))
+
+
+def test_the_claim_check_threshold_comes_from_the_context_and_is_bounded_by_the_entry_limit() -> None:
+    assert StackConfig.from_context(FakeNode(claim_check_threshold_bytes="65536")).claim_check_threshold_bytes == 65536
+    assert StackConfig.from_context(FakeNode()).claim_check_threshold_bytes is None
+    with pytest.raises(ValueError, match="claim_check_threshold_bytes must be <= 262144"):
+        StackConfig.from_context(FakeNode(claim_check_threshold_bytes="300000"))
+    with pytest.raises(ValueError, match="claim_check_threshold_bytes must be a whole number"):
+        StackConfig.from_context(FakeNode(claim_check_threshold_bytes="200KB"))

@@ -105,11 +105,12 @@ def test_function_environment_is_what_settings_parses(
     consumer = MANIFEST.consumer(name)
     local_like = Resources(bus_name="b", bus_arn="a", archive_name="r", schedule_group="g", scheduler_role_arn="s",
                            tables={t.logical_name: t.logical_name for t in MANIFEST.all_tables},
-                           consumers={name: ConsumerResources("q", "qa", "d", "da")}, deadline_dlq_arn="dl")
+                           consumers={name: ConsumerResources("q", "qa", "d", "da")}, deadline_dlq_arn="dl",
+                           claim_check_bucket="c")
     # The same variables the local runtime sets (one contract: functions/common/settings.py), plus the
     # deployment's configuration; only the tables and parameters this function uses.
     expected = set(local_like.function_environment(name, MANIFEST, deadline_seconds=1)) | {
-        "POWERTOOLS_METRICS_NAMESPACE"}
+        "POWERTOOLS_METRICS_NAMESPACE", "CLAIM_CHECK_THRESHOLD_BYTES"}
     assert set(env) == expected
     assert {v for v in env if v.startswith("TABLE_")} == {table_variable(t) for t in consumer.tables}
     assert env["POWERTOOLS_SERVICE_NAME"] == name == env["AGENTBUS_FUNCTION"]
@@ -130,6 +131,7 @@ def test_function_environment_is_what_settings_parses(
         assert parsed.parameter("FRAUD_LIMIT") == CONTEXT["fraud_limit"]
     if consumer.schedules:
         assert parsed.deadline_seconds == int(CONTEXT["deadline_seconds"])
+    assert parsed.claim_check_threshold == int(CONTEXT["claim_check_threshold_bytes"])
 
 
 def test_one_lambda_code_asset_shared_by_every_function(consumers: dict[str, ConsumerView]) -> None:

@@ -39,6 +39,7 @@ def test_demo_of_one_workflow(tmp_path):
     assert code == 0, text
     assert "access-request: per-request summary" in text and "order-fulfillment" not in text
     assert "invariants held for 5 requests" in text
+    assert "could use a model: risk (off here: rules only" in text  # and no model was called: no account here
 
 
 def test_demo_approves_a_request_that_waits_for_a_person_and_cancels_another(tmp_path):

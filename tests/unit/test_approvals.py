@@ -76,7 +76,7 @@ def views(monkeypatch, events) -> dict[str, dict[str, Any]]:
     """The records the CLI reads, by id; an id not there is unknown, as ops.workflow_status says it."""
     known: dict[str, dict[str, Any]] = {"acc-3006": access_view()}
 
-    def status(_deployment, workflow_id, workflow=None, _manifest=None):
+    def status(_deployment, workflow_id, workflow=None, _manifest=None, **_options):
         if workflow_id not in known or workflow not in (None, known[workflow_id]["workflow"]):
             raise ops.OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in w")
         return known[workflow_id]

@@ -55,7 +55,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("argv", [["status", HOSTILE], ["status", HOSTILE, "--json"], ["trace", HOSTILE]])
 def test_markup_in_a_workflow_never_crashes_status_or_trace(deployment, monkeypatch, capsys, argv):
-    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id, _workflow=None: _view())
+    monkeypatch.setattr(ops, "workflow_status", lambda _d, _id, _workflow=None, **_options: _view())
     code, out, err = _run(capsys, *argv)
     assert (code, err) == (0, "")
     assert HOSTILE in out

@@ -14,18 +14,31 @@ accepted risk asks for a manager's approval (``asks_for``: the workflow then wai
 So admin on a high-sensitivity resource is exactly at the threshold; a read on a low or medium resource in
 business hours with a real justification scores at most 15. ``score(request)`` is the rules' assessment on its
 own (a later approval step can reuse it); ``decide(request)`` turns it into the agent's result.
+
+With a model turned on (``decide(request, reasoner=...)``, see ``functions/common/reasoner.py``) the model reads
+the request and the rules' assessment and may only *raise* the score, with its reasons (``RiskAdvice``: points
+>= 0 to add, nothing else: no field lowers the score, decides or grants). Its points become one more signal,
+``model``, and the total goes through the same thresholds; an unusable answer (it does not validate, a refusal,
+a cut answer, a timeout) leaves the rules' score as it is, with the reason. The result's data then carries a
+``reasoner`` object (model, used or fallback and why, tokens, latency, the bounded answer, the raise and its
+reasons); without a model the result is exactly the rules' one.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from functions.access.business_hours import outside_business_hours
 from functions.access.models import AccessRequested
 from functions.access.rules import AccessRules, load_rules
 from functions.common.agent import Decision
+
+if TYPE_CHECKING:
+    from functions.common.reasoner import BedrockReasoner, Consultation
 
 ACCEPTED = "Risk Accepted"
 TOO_HIGH = "Risk Too High"
@@ -40,6 +53,12 @@ OUTSIDE_HOURS_POINTS = 20
 WEAK_JUSTIFICATION_POINTS = 20
 MIN_JUSTIFICATION_CHARS = 20
 INSTRUCTION_POINTS = THRESHOLD
+# The model's advice: the tool it must answer through, and the most it may add.
+ADVICE_TOOL = "risk_advice"
+ADVICE_TOOL_DESCRIPTION = ("Give your assessment: the risk points to ADD to the rules' score (0 if nothing is "
+                           "wrong) and one short reason per concern.")
+MAX_RAISE = 100
+MODEL_SIGNAL = "model"
 
 # Text addressed to the system rather than explaining the need. Deliberately narrow: "my manager approved
 # this", "the lead will approve" or "ignore the lint rules" are ordinary justifications and do not match; asking
@@ -77,6 +96,25 @@ class Assessment:
     @property
     def too_high(self) -> bool:
         return self.score >= self.threshold
+
+
+class RiskAdvice(BaseModel):
+    """Your assessment of the request: the risk points to add to the rules' score, and why."""
+
+    # The model's whole say (this docstring and the field descriptions are its tool's schema). Nothing else is
+    # accepted: no field can lower the score, decide or grant.
+    model_config = ConfigDict(extra="forbid")
+
+    raise_by: int = Field(ge=0, le=MAX_RAISE, description="Risk points to ADD to the rules' score; 0 when nothing is "
+                                                         "wrong. Never negative.")
+    reasons: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]] = Field(
+        default_factory=list, max_length=5, description="One short reason per concern (required when raise_by > 0).")
+
+    @model_validator(mode="after")
+    def _a_raise_has_reasons(self) -> RiskAdvice:
+        if self.raise_by and not self.reasons:
+            raise ValueError("a raise needs at least one reason")
+        return self
 
 
 def instruction_in(text: str) -> str | None:
@@ -117,16 +155,58 @@ def score(request: AccessRequested, rules: AccessRules | None = None) -> Assessm
     return Assessment(score=sum(signal.points for signal in signals), threshold=THRESHOLD, signals=tuple(signals))
 
 
-def decide(request: AccessRequested, rules: AccessRules | None = None) -> Decision:
-    assessment = score(request, rules)
+def advice_input(request: AccessRequested, assessment: Assessment, rules: AccessRules) -> dict[str, Any]:
+    """What the model reads: the request as the requester wrote it, the resource's sensitivity and the rules'
+    assessment (which it may only add to)."""
+    return {
+        "request": request.model_dump(mode="json"),
+        "resource_sensitivity": rules.sensitivity(request.resource) or f"unknown (counted as "
+                                                                       f"{UNKNOWN_RESOURCE_SENSITIVITY})",
+        "rules": {"score": assessment.score, "threshold": assessment.threshold,
+                  "approval_threshold": APPROVAL_THRESHOLD,
+                  "signals": [{"name": s.name, "points": s.points, "reason": s.reason} for s in assessment.signals]},
+    }
+
+
+def advised(assessment: Assessment, consultation: Consultation[RiskAdvice]) -> Assessment:
+    """The rules' assessment with the model's raise as one more signal; unchanged without a usable raise. The
+    raise is never negative (the schema says so, and so does this ``max``): the score can only go up."""
+    answer = consultation.answer
+    points = max(0, answer.raise_by) if answer is not None else 0
+    if not points or answer is None:
+        return assessment
+    signal = Signal(MODEL_SIGNAL, points, f"{consultation.model_id}: " + "; ".join(answer.reasons))
+    return replace(assessment, score=assessment.score + points, signals=(*assessment.signals, signal))
+
+
+def reasoner_data(rules_assessment: Assessment, final: Assessment,
+                  consultation: Consultation[RiskAdvice]) -> dict[str, Any]:
+    answer = consultation.answer
+    raised_by = final.score - rules_assessment.score
+    return {**consultation.as_data(), "rules_score": rules_assessment.score, "raised_by": raised_by,
+            "raise_reasons": list(answer.reasons) if answer is not None and raised_by else []}
+
+
+def decide(request: AccessRequested, rules: AccessRules | None = None,
+           reasoner: BedrockReasoner[RiskAdvice] | None = None) -> Decision:
+    rules = rules or load_rules()
+    assessment = rules_assessment = score(request, rules)
+    consultation = None
+    if reasoner is not None:
+        consultation = reasoner.consult(advice_input(request, rules_assessment, rules))
+        assessment = advised(rules_assessment, consultation)
     reasons = [signal.describe() for signal in assessment.signals]
-    data = {
+    data: dict[str, Any] = {
         "score": assessment.score,
         "threshold": assessment.threshold,
         "signals": [{"name": s.name, "points": s.points, "reason": s.reason} for s in assessment.signals],
         "reasons": reasons,
     }
     listed = "; ".join(reasons)
+    if consultation is not None:
+        data["reasoner"] = reasoner_data(rules_assessment, assessment, consultation)
+        if consultation.fallback:
+            listed += ("; " if listed else "") + f"model not used ({consultation.fallback}): rules only"
     if assessment.too_high:
         return Decision(TOO_HIGH, f"score {assessment.score} >= {assessment.threshold}: {listed}", data)
     if assessment.score >= APPROVAL_THRESHOLD:

@@ -1,0 +1,135 @@
+"""`agentbus bench`: every coordinated workflow of the manifest (or those named), parallel and chained, at
+each concurrency level, on the local runtime; then the sweep, if asked (``agentbus.bench.sweep``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agentbus.bench import sweep
+from agentbus.bench.chart import write_chart
+from agentbus.bench.costs import load_pricing, pick_model
+from agentbus.bench.harness import MODES, Harness, LevelRun, level_timeout
+from agentbus.bench.reporting import build_results, combine_results, print_results
+from agentbus.bench.workload import coordinated_workflows, default_work_profile
+from functions.common.spec import Workflow
+from functions.manifest import MANIFEST, Manifest
+
+DEFAULT_LEVELS = (1, 10, 100, 1000)
+QUICK_LEVELS = (1, 10, 50)
+
+def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile: dict[str, int] | None = None,
+              output: str = "bench/results.json", chart: str = "bench/chart.html",
+              console: Console | None = None, workflows: Sequence[str] | None = None,
+              manifest: Manifest = MANIFEST, *, agents: Sequence[int] | None = None,
+              payloads: Sequence[int] | None = None, sweep_requests: int | None = None, sweep_only: bool = False,
+              model_id: str | None = None) -> int:
+    """The levels of every coordinated workflow (those named), then the sweep when ``agents`` or ``payloads``
+    is given (the other defaults to the sweep's first value); ``sweep_only`` skips the levels and updates only
+    the sweep's keys of the results file. 0 when every request of every level and every point completed."""
+    console = console or Console(highlight=False)
+    try:
+        chosen = coordinated_workflows(manifest, workflows)
+        pricing = load_pricing()
+        if model_id is not None:
+            pick_model(pricing["bedrock"], model_id)
+    except ValueError as error:
+        raise SystemExit(f"agentbus bench: {error}") from None
+    sweeping = bool(agents or payloads)
+    if sweep_only and not sweeping:
+        raise SystemExit("agentbus bench: --sweep-only needs --agents and/or --payload")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would flood the console
+    started = time.time()
+    out = Path(output)
+    failed = False
+    if sweep_only:
+        results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    else:
+        results, incomplete = run_levels(chosen, quick, levels, work_profile, pricing, console, manifest, model_id)
+        print_results(console, results)
+        failed = bool(incomplete)
+    if sweeping:
+        counts = list(agents or sweep.DEFAULT_AGENTS[:1])
+        sizes = list(payloads or sweep.DEFAULT_PAYLOADS[:1])
+        requests = sweep_requests or (sweep.QUICK_REQUESTS if quick else sweep.DEFAULT_REQUESTS)
+        console.print(f"\n[bold]sweep[/bold] — agents {', '.join(map(str, counts))} × payload "
+                      f"{', '.join(sweep.size_label(s) for s in sizes)}; {requests} requests at once per point "
+                      "(after one alone: the Lambda time billed), no simulated work")
+        points = sweep.run_sweep(counts, sizes, requests, pricing, console)
+        fits = sweep.sweep_fits(points)
+        sweep.print_sweep(console, points, fits)
+        results.update(sweep.sweep_results(points, fits))
+        failed = failed or any(p.failed for p in points)
+    if not sweep_only:
+        results["duration_s"] = round(time.time() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    if sweep_only:
+        console.print(f"\nresults (sweep keys updated): [cyan]{out}[/cyan]")
+    else:
+        chart_path = write_chart(Path(chart), results)
+        console.print(f"\nresults: [cyan]{out}[/cyan]   chart: [cyan]{chart_path}[/cyan]")
+    return 1 if failed else 0
+
+
+def run_levels(chosen: list[Workflow], quick: bool, levels: list[int] | None, work_profile: dict[str, int] | None,
+               pricing: dict[str, Any], console: Console, manifest: Manifest, model_id: str | None
+               ) -> tuple[dict[str, Any], list[str]]:
+    """Each workflow at each level, parallel then chained: the results document and the levels with a request
+    left without an outcome."""
+    levels = list(levels or (QUICK_LEVELS if quick else DEFAULT_LEVELS))
+    profile = dict(default_work_profile(chosen) if work_profile is None else work_profile)
+    run_id = uuid.uuid4().hex[:6]
+    started = time.time()
+    console.print(f"[bold]agentbus bench[/bold] — {', '.join(w.name for w in chosen)}; levels "
+                  f"{', '.join(map(str, levels))}; simulated agent work "
+                  + (", ".join(f"{k} {v} ms" for k, v in profile.items()) or "none")
+                  + "; end to end = harness PutEvents → outcome event observed on the bus")
+
+    runs: dict[str, dict[str, dict[int, LevelRun]]] = {w.name: {mode: {} for mode in MODES} for w in chosen}
+    sizes: dict[str, dict[str, float]] = {}
+    tables: dict[str, str] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        for mode in MODES:
+            startup = progress.add_task(f"{mode}: starting the local stack", total=None)
+            with Harness(chained=mode == "chained", work_profile=profile, manifest=manifest) as harness:
+                for workflow in chosen:  # cold paths, not measured
+                    harness.run_level(1, f"{run_id}-warmup", timeout_s=level_timeout(1), workflow=workflow.name)
+                progress.remove_task(startup)
+                for workflow in chosen:
+                    for level in levels:
+                        task = progress.add_task(f"{workflow.name} {mode:>8} × {level:<5}", total=level)
+                        run = harness.run_level(level, run_id, timeout_s=level_timeout(level),
+                                                workflow=workflow.name,
+                                                progress=functools.partial(progress.advance, task))
+                        progress.update(task, completed=run.completed)
+                        runs[workflow.name][mode][level] = run
+                        if run.missing:
+                            progress.console.print(f"[red]{workflow.name} {mode} × {level}: no outcome for "
+                                                   f"{len(run.missing)} requests[/red]")
+                    if mode == "parallel":
+                        sizes[workflow.name] = harness.item_sizes(workflow)
+                if mode == "parallel":
+                    tables = dict(harness.stack.started_resources.tables)
+
+    per_workflow = {
+        w.name: build_results(runs[w.name], levels, {a.name: profile[a.name] for a in w.agents if a.name in profile},
+                              max((profile.get(a.name, 0) for a in w.agents), default=0), pricing, sizes[w.name],
+                              tables, workflow=w, manifest=manifest, model_id=model_id)
+        for w in chosen
+    }
+    results = combine_results(per_workflow)
+    results["levels_duration_s"] = round(time.time() - started, 1)
+    incomplete = [f"{name} {m} × {lv}" for name, by_mode in runs.items() for m in by_mode
+                  for lv, r in by_mode[m].items() if r.missing]
+    return results, incomplete

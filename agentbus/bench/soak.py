@@ -1,0 +1,188 @@
+"""`agentbus soak`: mixed traffic of every workflow of the manifest under chaos (duplicates, crashes, delays,
+PutEvents failures), every invariant of ``agentbus.invariants`` checked at the end, and each edge case's own
+promise (``workload.soak_traffic``); non-zero exit if one fails."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agentbus.bench.workload import SoakRequest, put_batches, soak_traffic
+from agentbus.local.runtime import RuntimeOptions
+from agentbus.local.stack import LocalStack
+from agentbus.observe import BusObserver, ObservedEvent
+from functions.common.spec import Workflow
+from functions.manifest import MANIFEST, Manifest
+
+
+def edge_case_violations(requests: Sequence[SoakRequest], observer: BusObserver) -> list[str]:
+    """What each edge case promises beyond the generic invariants: an unstorable value ends REJECTED with a
+    reason naming its field; a conflicting pair's outcome counts results of one version of the trigger only."""
+    violations = []
+    for request in requests:
+        if request.kind == "sample":
+            continue
+        outcomes = observer.outcomes(request.workflow_id, request.workflow)
+        if not outcomes:
+            continue  # reported by the generic invariants
+        detail = outcomes[0].detail
+        label = f"{request.workflow} {request.workflow_id} ({request.kind})"
+        if request.kind == "unstorable":
+            reason = str(detail.get("reason") or "")
+            if detail.get("status") != "REJECTED" or (request.field or "") not in reason:
+                violations.append(f"{label}: {detail.get('status')} with reason {reason!r}, expected REJECTED "
+                                  f"naming {request.field!r}")
+        elif request.kind == "conflict":
+            versions = {r.get("trigger_digest") for r in (detail.get("results") or {}).values()
+                        if isinstance(r, dict) and r.get("trigger_digest")}
+            if len(versions) > 1:
+                violations.append(f"{label}: the outcome counts results of {len(versions)} versions of the trigger")
+    return violations
+
+
+def wait_for_results(observer: BusObserver, workflow: Workflow, ids: Sequence[str], timeout_s: float) -> set[str]:
+    """Wait until every agent of a standalone workflow published its result for each id; the ids still waiting."""
+    deadline = time.monotonic() + timeout_s
+    sources = {a.source for a in workflow.agents}
+    while True:
+        pending = {i for i in ids if not sources <= {e.source for e in observer.events(i, workflow.name)}}
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.5)
+
+
+def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None,
+             console: Console | None = None, *, deadline_s: int = 120, timeout_s: float | None = None,
+             manifest: Manifest = MANIFEST) -> int:
+    """``count`` requests of mixed traffic (``soak_traffic``) under chaos; 0 when every invariant held."""
+    from agentbus import invariants
+    from agentbus.local.chaos import Chaos
+
+    console = console or Console(highlight=False)
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    chaos = Chaos(chaos_rate, seed=seed)
+    run_id = uuid.uuid4().hex[:6]
+    requests = soak_traffic(count, run_id, manifest)
+    ids: dict[str, list[str]] = {}
+    for request in requests:
+        ids.setdefault(request.workflow, []).append(request.workflow_id)
+    coordinated = {w.name for w in manifest.coordinated}
+    awaited = [f"{r.workflow}/{r.workflow_id}" for r in requests if r.workflow in coordinated]
+    kinds = Counter(r.kind for r in requests)
+    timeout_s = timeout_s if timeout_s is not None else 300 + count * 1.0
+    console.print(f"[bold]agentbus soak[/bold] — {count} requests ("
+                  + ", ".join(f"{name} {len(v)}" for name, v in ids.items())
+                  + f"; {kinds['conflict']} conflicting pairs, {kinds['unstorable']} unstorable values), "
+                  f"chaos {chaos_rate} (seed {seed}): duplicates, crashes before/after the handler, delays, "
+                  f"PutEvents partial failures; deadline {deadline_s}s")
+    started = time.time()
+    with LocalStack(manifest=manifest, options=RuntimeOptions(deadline_seconds=deadline_s, chaos=chaos)) as stack:
+        resources = stack.started_resources
+        seen: Counter[str] = Counter()
+        lock = threading.Lock()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            task = progress.add_task("requests with an outcome", total=len(awaited))
+
+            def on_event(event: ObservedEvent) -> None:
+                if event.detail_type in observer.terminal_types:
+                    key = f"{event.workflow}/{event.workflow_id}"
+                    with lock:
+                        first = key not in seen
+                        seen[key] += 1
+                    if first:
+                        progress.advance(task)
+
+            observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name,
+                                   manifest=manifest, on_event=on_event).start()
+            events = stack.client("events")
+            for batch in put_batches(requests):
+                response = events.put_events(Entries=[{**e, "EventBusName": resources.bus_name} for e in batch])
+                if response.get("FailedEntryCount"):
+                    raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} soak entries: "
+                                       + "; ".join(sorted({str(e.get("ErrorMessage")) for e in response["Entries"]
+                                                           if e.get("ErrorCode")})))
+            pending = observer.wait_for_outcomes(awaited, timeout_s)
+            for name in ids:
+                workflow = manifest.workflow(name)
+                if not workflow.coordinated:
+                    pending |= {f"{name}/{i}" for i in wait_for_results(observer, workflow, ids[name], 60)}
+        # Compensations, duplicate deliveries and retried messages may still be in flight: let them land.
+        _drain(stack, timeout_s=60)
+        report = invariants.check_until_held(stack.client("dynamodb"), resources, observer, ids, manifest)
+        edge_violations = edge_case_violations(requests, observer)
+        observer.stop()
+        stats = stack.started_runtime.stats
+        dead_letters = _dead_letter_counts(stack)
+
+    elapsed = time.time() - started
+    console.print(f"\n{count} requests in {elapsed:.0f} s; outcomes: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())))
+    for name in ids:
+        statuses = Counter(str(observer.outcomes(i, name)[0].detail.get("status")) for i in ids[name]
+                           if observer.outcomes(i, name))
+        if statuses:
+            console.print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    for kind in ("conflict", "unstorable"):
+        statuses = Counter(str(observer.outcomes(r.workflow_id, r.workflow)[0].detail.get("status"))
+                           for r in requests if r.kind == kind and observer.outcomes(r.workflow_id, r.workflow))
+        if kinds[kind]:
+            console.print(f"  {kind} ({kinds[kind]}): " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+                                                          or "no outcome"))
+    console.print(f"outcome events delivered: {sum(seen.values())} for {len(seen)} requests "
+                  f"({report.duplicate_deliveries} duplicate deliveries, each with the same idempotency key)")
+    injected = ", ".join(f"{k} {v}" for k, v in sorted(chaos.injected.items())) or "nothing"
+    console.print(f"chaos injected: {injected}")
+    console.print("function invocations: " + ", ".join(
+        f"{n} {s.invocations} ({s.failed_records} records retried, {s.crashed_invocations} crashed)"
+        for n, s in stats.items()))
+    console.print("dead letters: " + (", ".join(f"{k} {v}" for k, v in dead_letters.items() if v) or "none")
+                  + (f" (the second version of each of {kinds['conflict']} conflicting pairs is refused, "
+                     "dead-lettered with its reason)" if kinds["conflict"] else ""))
+    if pending:
+        console.print(f"[red]nothing final within {timeout_s:.0f}s for {len(pending)} requests, e.g. "
+                      f"{', '.join(sorted(pending)[:5])}[/red]")
+    violations = report.violations + edge_violations
+    if not violations and not pending:
+        console.print(f"[green]invariants held[/green]: each of {len(awaited)} coordinated requests has exactly one "
+                      "outcome and its main table agrees; every standalone request got one result per agent and no "
+                      "workflow record; each workflow's own invariants (its manifest's invariants check); every "
+                      "unstorable value REJECTED naming its field; each conflicting pair's outcome counts one version")
+        return 0
+    for violation in violations[:50]:
+        console.print(f"[red]  - {violation}[/red]")
+    if len(violations) > 50:
+        console.print(f"[red]  … and {len(violations) - 50} more[/red]")
+    return 1
+
+
+def _drain(stack: LocalStack, timeout_s: float) -> None:
+    sqs = stack.client("sqs")
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 3:
+        pending = 0
+        for consumer in stack.started_resources.consumers.values():
+            attributes = sqs.get_queue_attributes(QueueUrl=consumer.queue_url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            pending += sum(int(v) for v in attributes.values())
+        quiet = quiet + 1 if pending == 0 else 0
+        time.sleep(0.5)
+
+
+def _dead_letter_counts(stack: LocalStack) -> dict[str, int]:
+    sqs = stack.client("sqs")
+    counts = {}
+    for name, consumer in stack.started_resources.consumers.items():
+        attributes = sqs.get_queue_attributes(QueueUrl=consumer.dlq_url,
+                                              AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        counts[name] = int(attributes.get("ApproximateNumberOfMessages", 0))
+    return counts

@@ -1,0 +1,41 @@
+"""`agentbus bench`'s entry point: what it refuses before starting anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentbus import bench
+from agentbus.bench import (
+    coordinated_workflows,
+)
+from functions.manifest import MANIFEST
+
+
+def test_bench_takes_coordinated_workflows_only_with_a_clear_error():
+    assert [w.name for w in coordinated_workflows(MANIFEST)] == ["order-fulfillment", "access-request"]
+    assert [w.name for w in coordinated_workflows(MANIFEST, ["access-request"])] == ["access-request"]
+    with pytest.raises(ValueError, match="'new-user-audit' is standalone.*order-fulfillment, access-request"):
+        coordinated_workflows(MANIFEST, ["new-user-audit"])
+    with pytest.raises(ValueError, match="unknown workflow 'nope'"):
+        coordinated_workflows(MANIFEST, ["nope"])
+    with pytest.raises(SystemExit, match="agentbus bench: unknown workflow 'nope'"):
+        bench.run_bench(workflows=["nope"])
+
+
+def test_bench_refuses_a_model_without_a_price_and_a_sweep_only_run_without_a_sweep(tmp_path):
+    with pytest.raises(SystemExit, match="agentbus bench: no price for model 'nope'"):
+        bench.run_bench(model_id="nope", output=str(tmp_path / "r.json"))
+    with pytest.raises(SystemExit, match="--sweep-only needs --agents and/or --payload"):
+        bench.run_bench(sweep_only=True, output=str(tmp_path / "r.json"))
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--agents", "3,x"], "agentbus bench: agent count 'x' in '3,x': a whole number from 1 to 99"),
+    (["--payload", "1KB,2GB"], "agentbus bench: payload size '2GB': give bytes or a number with KB or MB"),
+])
+def test_the_cli_names_a_bad_sweep_value_in_one_line(argv, message, capsys):
+    from agentbus.cli import main
+
+    assert main(["bench", *argv]) == 2
+    assert message in capsys.readouterr().err
