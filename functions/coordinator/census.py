@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from functions.common.agent import emf_enabled
 from functions.common.observability import NAMESPACE, logger
 from functions.common.spec import Manifest
 
@@ -57,6 +58,8 @@ class PowertoolsCensusMetrics:
         self.namespace = namespace
 
     def waiting(self, workflow: str, count: int, oldest_wait_s: float) -> None:
+        if not emf_enabled():  # single_metric prints even when metrics are disabled: the agents' rule applies
+            return
         dimensions = {SERVICE_DIMENSION: self.service, WORKFLOW_DIMENSION: workflow}
         for name, unit, value in ((WAITING_METRIC, MetricUnit.Count, float(count)),
                                   (OLDEST_WAIT_METRIC, MetricUnit.Seconds, oldest_wait_s)):

@@ -16,6 +16,12 @@ from tests.functions.test_coordinator_people import ACCESS, Coordinator, access_
 CENSUS = eventbridge_envelope(CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, {"census": "workflows waiting for a person"})
 
 
+@pytest.fixture(autouse=True)
+def metrics_printed(monkeypatch):
+    """Outside Lambda, metrics are printed only when asked for (functions.common.agent.emf_enabled)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+
+
 @pytest.fixture
 def c(aws):
     return Coordinator(*aws)

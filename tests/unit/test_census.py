@@ -7,6 +7,8 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from functions.coordinator.census import (
     OLDEST_WAIT_METRIC,
     WAITING_METRIC,
@@ -17,6 +19,12 @@ from functions.coordinator.census import (
 from functions.manifest import MANIFEST
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def metrics_printed(monkeypatch):
+    """Outside Lambda, metrics are printed only when asked for (functions.common.agent.emf_enabled)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
 
 
 def waiting_view(workflow_id: str, asked_at: str, workflow: str = "access-request") -> dict:
@@ -88,3 +96,9 @@ def test_the_powertools_sink_emits_both_metrics_with_service_and_workflow_dimens
         [metric] = directive["Metrics"]
         got[metric["Name"]] = (metric["Unit"], blob[metric["Name"]])
     assert got == {WAITING_METRIC: ("Count", [2.0]), OLDEST_WAIT_METRIC: ("Seconds", [300.0])}
+
+
+def test_nothing_is_printed_when_metrics_are_disabled(capsys, monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    PowertoolsCensusMetrics().waiting("access-request", 2, 300.0)
+    assert capsys.readouterr().out == ""
