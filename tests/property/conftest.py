@@ -23,4 +23,7 @@ def topology():
     moto_speedups.apply()
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
-        yield session, provision(session)
+        # The shipped workflows and the test-only ones (a k-of-n quorum among them).
+        from tests.workflows.manifest import MANIFEST
+
+        yield session, provision(session, manifest=MANIFEST)

@@ -30,7 +30,9 @@ sometimes sharing an order's id; every kind of request (orders: accepted, over t
 no carrier, invalid ``quantity`` or ``unit_price`` "NaN"/"Infinity"/"1e200"; access: granted, denied,
 risky (the risk agent asks for a manager's approval), invalid ``access_level``); **people and cancels**: a
 manager's approvals and declines (sometimes two answers, sometimes before anyone asked, sometimes from a
-forged source), cancels of any request (sometimes from a forged source), each put at a drawn step; and
+forged source), cancels of any request (sometimes from a forged source), each put at a drawn step; a **k-of-n**
+change review (the test-only ``change-review`` of ``tests/workflows``: three reviewers, two must approve; a
+change all approve, two approve, or none does); and
 triggers carrying values DynamoDB cannot store (an extra ``loyalty_points`` of ``1e308``, a 40-digit integer
 or ``1e400``, which ``json.loads`` reads as infinity); the same id put in two
 **conflicting versions** (other contents: a cheap order and one over the limit, other SKUs), each put at the
@@ -54,6 +56,8 @@ the tables and the recorded events:
 - stock on hand + reserved = initial stock, reserved = the lines of HELD reservations, and nothing is
   reserved for an order without a COMPLETED outcome (a completed order's reservation holds the stored
   version's lines, made for that version); inventory never publishes two different results for one version;
+- k of n: a change completes only with at least two approvals, named in the outcome's quorum, and is refused
+  only when two approvals are out of reach;
 - people and cancels: a risky request completes only with a manager's approval counted; a cancel written
   into a record means the workflow ended CANCELLED (its reason naming who); every answer and cancel put is
   counted, kept aside as late with its reason, or dead-lettered by the coordinator with its reason (forged,
@@ -103,13 +107,19 @@ from functions.common.digest import trigger_digest
 from functions.common.settings import Settings
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, resolve
 from functions.coordinator.logic import NO_TRIGGER_REASON, schedule_name
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST, WorkflowStatus
+from functions.manifest import COORDINATOR_SOURCE, WorkflowStatus
+from functions.manifest import MANIFEST as SHIPPED
 from tests.conftest import load_detail, settings_for, workflow_store
+
+# The shipped workflows and the test-only ones (tests/workflows): change-review brings a k-of-n quorum.
+from tests.workflows.manifest import MANIFEST
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
 ACCESS = MANIFEST.workflow("access-request")
-COORDINATED = {workflow.name: workflow for workflow in MANIFEST.coordinated}
-assert set(COORDINATED) == {WORKFLOW.name, ACCESS.name}, "a coordinated workflow of the manifest is not drawn"
+REVIEW = MANIFEST.workflow("change-review")
+DRAWN = (WORKFLOW.name, ACCESS.name, REVIEW.name)
+COORDINATED = {workflow.name: workflow for workflow in MANIFEST.coordinated if workflow.name in DRAWN}
+assert {w.name for w in SHIPPED.coordinated} <= set(COORDINATED), "a coordinated workflow of the manifest is not drawn"
 # Outcome detail-type -> status, for every coordinated workflow.
 TERMINAL = {detail_type: status.value for workflow in COORDINATED.values()
             for status, detail_type in workflow.terminal_detail_types.items()}
@@ -373,13 +383,13 @@ class Harness:
         self._schedules: dict[str, datetime] | None = None
         self.offline: str | None = None  # a paused consumer: its messages wait in its queue
         self.stale_schedules: list[str] = []  # schedules that fired although their outcome was published
-        self.store = workflow_store(self.dynamodb, resources)
+        self.store = workflow_store(self.dynamodb, resources, MANIFEST)
 
     # wiring -----------------------------------------------------------------------------------------
 
     def _settings(self, consumer: str) -> Settings:
         # One record at a time: moto in-process is not thread-safe, and the schedule decides the order.
-        return settings_for(self.resources, consumer, record_concurrency=1)
+        return settings_for(self.resources, consumer, MANIFEST, record_concurrency=1)
 
     def _clients(self) -> Clients:
         return Clients(
@@ -645,7 +655,9 @@ def _plain(value: Any) -> Any:
 # The main table's row of each workflow: its table, and the trigger fields it repeats (the version it shows).
 ROWS = {WORKFLOW.name: ("orders", ("customer_id", "currency", "items", "shipping_address")),
         ACCESS.name: ("access-requests", ("employee_id", "resource", "access_level", "requested_at"))}
-SUCCESSFUL_KINDS = {"normal", "granted", "risky"}
+SUCCESSFUL_KINDS = {"normal", "granted", "risky", "small", "medium"}
+# change-review: lines changed per kind (reviewers approve up to 100, 500 and 2000 lines).
+REVIEW_LINES = {"small": 50, "medium": 300, "large": 3000}
 
 
 def check_promises(h: Harness) -> None:
@@ -709,11 +721,20 @@ def check_promises(h: Harness) -> None:
             assert first["detail"]["timings"]["trigger_received_at"], f"{key}: completed without its trigger"
             assert version.kind in SUCCESSFUL_KINDS, f"{key}: a {version.kind} version completed"
             outcomes_by_agent = {a: r["outcome"] for a, r in first["detail"]["results"].items()}
-            assert {a: o for a, o in outcomes_by_agent.items() if a in {x.name for x in workflow.agents}} == {
-                agent.name: "success" for agent in workflow.agents}
+            grouped = set(workflow.quorum.agents) if workflow.quorum else set()
+            assert {a: o for a, o in outcomes_by_agent.items() if a in {x.name for x in workflow.agents} - grouped} \
+                == {agent.name: "success" for agent in workflow.agents if agent.name not in grouped}
+            if workflow.quorum:  # k of n: at least k successes, named in the outcome's quorum
+                agreed = [a for a in workflow.quorum.agents if outcomes_by_agent.get(a) == "success"]
+                assert len(agreed) >= workflow.quorum.at_least and first["detail"]["quorum"]["agreed"] == agreed, \
+                    f"{key}: completed with {agreed} of quorum {first['detail']['quorum']}"
             if version.kind == "risky":
                 assert outcomes_by_agent.get(APPROVER.name) == "success", \
                     f"{key}: a risky request completed without a manager's approval: {outcomes_by_agent}"
+        # k of n: a change no two reviewers can approve is refused as soon as that is out of reach.
+        if workflow.quorum and status[key] == WorkflowStatus.REJECTED.value and not version.problem_field:
+            assert version.kind == "large" and first["detail"]["reason"].startswith("quorum out of reach"), \
+                f"{key}: a {version.kind} change refused: {first['detail']['reason']}"
         # A cancel written into the record ends the workflow CANCELLED, naming who.
         if record.cancel is not None:
             assert status[key] == WorkflowStatus.CANCELLED.value, f"{key}: cancel recorded, but {status[key]}"
@@ -762,6 +783,8 @@ def check_promises(h: Harness) -> None:
             assert all(other in reason and record.trigger_digest in reason for reason in letters), letters
 
         # The main table agrees with the outcome event and shows the stored version.
+        if workflow_name not in ROWS:
+            continue  # no main table (change-review has no projection)
         table, fields = ROWS[workflow_name]
         row = h.item(table, {workflow.id_field: {"S": workflow_id}})
         assert row is not None, f"{key}: not in the {table} table"
@@ -929,6 +952,10 @@ def examples(draw) -> Example:
             # Another minute (same hour: the same risk): the row shows which version it is.
             requested = second.detail["requested_at"]
             puts.append(dataclasses.replace(second, detail=second.detail | {"requested_at": requested[:14] + "59:00Z"}))
+    for index in range(draw(st.integers(0, 1), label="change reviews")):
+        kind = draw(st.sampled_from(sorted(REVIEW_LINES)), label=f"review {index} kind")
+        detail = {"change_id": f"prop-{number}-c{index}", "author": "ada", "lines_changed": REVIEW_LINES[kind]}
+        puts.append(Put(REVIEW.name, detail, kind))
     # Two versions that happen to be identical are one version put twice: keep one.
     unique = list({(put.key, put.digest): put for put in puts}.values())
     drawn = []
