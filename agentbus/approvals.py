@@ -20,6 +20,7 @@ from agentbus.discovery import Deployment
 from agentbus.operations import OperationError, workflow_status
 from functions.common.models import CancelRequested, ExternalResult, describe_validation_error
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, ExternalAgent, Manifest, Workflow
+from functions.coordinator.logic import parse_iso
 from functions.manifest import MANIFEST
 
 Answer = Literal["approve", "decline"]
@@ -201,7 +202,7 @@ def pending(deployment: Deployment, workflow: str | None = None, *, now: datetim
     rows = []
     for view in store.waiting(workflow):
         for waited in view.get("waiting_for") or []:
-            asked = _parse(waited.get("asked_at"))
+            asked = parse_iso(waited.get("asked_at"))
             rows.append({
                 "workflow": view["workflow"], "workflow_id": view["workflow_id"], "agent": waited.get("agent"),
                 "kind": waited.get("kind"), "asked_at": waited.get("asked_at"),
@@ -212,16 +213,6 @@ def pending(deployment: Deployment, workflow: str | None = None, *, now: datetim
 
 
 # -- what `agentbus status` says about people, cancels, quorums and late results --------------------------------
-
-def _parse(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
 
 def ago(seconds: float | None) -> str:
     """``42 s`` · ``3 min`` · ``2 h 5 min`` · ``3 d 4 h`` (how long something has waited)."""
@@ -245,7 +236,7 @@ def waiting_lines(view: dict[str, Any], now: datetime | None = None) -> list[str
     now = now or datetime.now(UTC)
     lines = []
     for waited in view.get("waiting_for") or []:
-        asked = _parse(waited.get("asked_at"))
+        asked = parse_iso(waited.get("asked_at"))
         since = f", asked {ago((now - asked).total_seconds())} ago" if asked else ""
         until = f", waits until {waited['wait_until']}" if waited.get("wait_until") else ""
         lines.append(f"waits for {waited.get('agent')}: {waited.get('kind') or 'someone outside'}{since}{until}")
