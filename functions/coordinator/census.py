@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from functions.common.agent import emf_enabled
 from functions.common.observability import NAMESPACE, logger
 from functions.common.spec import Manifest
+from functions.coordinator.logic import parse_iso
 
 WAITING_METRIC = "WorkflowsWaitingForPerson"
 OLDEST_WAIT_METRIC = "OldestWaitSeconds"
@@ -68,16 +69,6 @@ class PowertoolsCensusMetrics:
                 pass
 
 
-def _parse(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @dataclass
 class Census:
     store: WaitingStore
@@ -93,14 +84,15 @@ class Census:
         """Count and measure the waits now; emit the metrics; return what was counted (tests, logs)."""
         now = self.clock()
         counted: list[WorkflowCensus] = []
+        waiting = self.store.waiting()  # one scan for every workflow
         for workflow in self.manifest.coordinated:
             if not workflow.external:
                 continue
-            views = self.store.waiting(workflow.name)
+            views = [view for view in waiting if view.get("workflow") == workflow.name]
             oldest_s, oldest_id = 0.0, None
             for view in views:
                 for waited in view.get("waiting_for") or []:
-                    asked = _parse(waited.get("asked_at"))
+                    asked = parse_iso(waited.get("asked_at"))
                     if asked is None:
                         continue
                     waited_s = max(0.0, (now - asked).total_seconds())
