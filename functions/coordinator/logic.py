@@ -249,28 +249,21 @@ def quorum_state(record: WorkflowRecord, workflow: Workflow) -> dict[str, Any] |
 
 @dataclass(frozen=True)
 class Wait:
-    """An external agent the workflow waits for: who, since when, and until when at least."""
+    """An external agent the workflow waits for: who, and since when (it waits until the record's deadline)."""
 
     agent: str
     kind: str
     asked_at: str | None
-    until: datetime | None
 
 
-def waits(record: WorkflowRecord, workflow: Workflow, wait_override_s: int | None = None) -> list[Wait]:
+def waits(record: WorkflowRecord, workflow: Workflow) -> list[Wait]:
     """The external agents a running workflow waits for (asked, or required from the start, and not answered)."""
     if record.status.is_final or not record.trigger_seen:
         return []
     asked = asked_for(record, workflow)
-    found = []
-    for agent in workflow.external:
-        if agent.name in record.counted_results or not (agent.required or agent.name in asked):
-            continue
-        since = asked.get(agent.name) or record.trigger_received_at
-        start = parse_iso(since)
-        wait_s = wait_override_s if wait_override_s is not None else agent.wait_s
-        found.append(Wait(agent.name, agent.kind, since, start + timedelta(seconds=wait_s) if start else None))
-    return found
+    return [Wait(agent.name, agent.kind, asked.get(agent.name) or record.trigger_received_at)
+            for agent in workflow.external
+            if agent.name not in record.counted_results and (agent.required or agent.name in asked)]
 
 
 def effective_deadline(record: WorkflowRecord, workflow: Workflow,
