@@ -7,6 +7,7 @@ then check that everything around them matches the manifest.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,18 @@ class Synth:
                  if queue_id in [ref_id(q) for q in p["Properties"]["Queues"]]]
         assert len(found) == 1, f"expected one queue policy for {queue_id}, found {len(found)}"
         return found[0]
+
+
+def synthesize(app: Any, stack: Any, outdir: Path) -> Synth:
+    """Synthesize ``app`` into ``outdir``. cdk-nag findings fail the synth after the template is written, so the
+    error is kept beside the template (the tests assert on it) rather than raised."""
+    from infrastructure.stack import STACK_NAME
+
+    error: Exception | None = None
+    try:
+        app.synth()
+    except Exception as exc:  # kept for the tests to assert on
+        error = exc
+    template_path = outdir / f"{STACK_NAME}.template.json"
+    assert template_path.exists(), f"synth wrote no template: {error}"
+    return Synth(app=app, stack=stack, outdir=outdir, template=json.loads(template_path.read_text()), error=error)

@@ -8,13 +8,11 @@ synth, which proves the derivation (a real workflow lives under ``functions/<wor
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from functions.common.settings import Settings, table_variable
 from functions.common.spec import MANIFEST_VARIABLE
-from tests.infrastructure.template import Synth, as_list, ref_id, statements
+from tests.infrastructure.template import Synth, as_list, ref_id, statements, synthesize
 from tests.workflows.manifest import IMPORT_PATH
 from tests.workflows.manifest import MANIFEST as TEST_MANIFEST
 
@@ -34,13 +32,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     app = cdk.App(outdir=str(outdir))
     stack = AgentbusStack(app, STACK_NAME, manifest=TEST_MANIFEST)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
-    error: Exception | None = None
-    try:
-        app.synth()
-    except Exception as exc:  # cdk-nag findings fail the synth after the template is written
-        error = exc
-    template = json.loads((outdir / f"{STACK_NAME}.template.json").read_text())
-    return Synth(app=app, stack=stack, outdir=outdir, template=template, error=error)
+    return synthesize(app, stack, outdir)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from functions.manifest import MANIFEST
 from infrastructure.reasoner import grant_model
 from infrastructure.stack import STACK_NAME
-from tests.infrastructure.template import CONTEXT, Synth, statements
+from tests.infrastructure.template import CONTEXT, Synth, statements, synthesize
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 WITH_MODEL = {**CONTEXT, "reasoner": "bedrock", "model_id": MODEL}
@@ -40,13 +40,7 @@ def with_model(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
     outdir = tmp_path_factory.mktemp("cdk.out.reasoner")
     app, stack = create_app(context=WITH_MODEL, outdir=str(outdir))
-    error: Exception | None = None
-    try:
-        app.synth()
-    except Exception as exc:  # cdk-nag findings fail the synth after the template is written
-        error = exc
-    template = json.loads((outdir / f"{STACK_NAME}.template.json").read_text())
-    return Synth(app=app, stack=stack, outdir=outdir, template=template, error=error)
+    return synthesize(app, stack, outdir)
 
 
 def policy_statements(synth: Synth) -> dict[str, list[str]]:
