@@ -8,14 +8,12 @@ import json
 
 import pytest
 
-from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
-from functions.common.clients import Clients
-from functions.common.dead_letters import REASON_ATTRIBUTE
+from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.digest import trigger_digest
 from functions.common.models import WorkflowOutcome
-from functions.coordinator.handler import build
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST
-from tests.conftest import drain_queue, load_detail, load_entries, settings_for, tap, tapped, workflow_store
+from functions.manifest import MANIFEST
+from tests.conftest import load_detail, load_entries
+from tests.functions.coordinator_harness import Coordinator
 
 ACCESS = MANIFEST.workflow("access-request")
 ORDERS = MANIFEST.workflow("order-fulfillment")
@@ -45,30 +43,6 @@ def answer(sample: str, to: dict) -> dict:
     detail |= {"workflow_id": workflow_id, "idempotency_key": f"{workflow_id}:{detail['agent']}",
                "trigger_digest": trigger_digest(to["detail"])}
     return eventbridge_envelope(entry["DetailType"], entry["Source"], detail)
-
-
-class Coordinator:
-    def __init__(self, session, resources):
-        self.session, self.resources = session, resources
-        self.clients = Clients.create(session)
-        self.handler = build(settings_for(resources, "coordinator", record_concurrency=1), self.clients)
-        self.store = workflow_store(self.clients.dynamodb, resources)
-        self.capture = tap(session, resources, COORDINATOR_SOURCE)
-
-    def deliver(self, *envelopes: dict) -> dict:
-        arn = self.resources.consumers["coordinator"].queue_arn
-        event = sqs_event([sqs_record(e, arn, message_id=f"m{i}") for i, e in enumerate(envelopes)])
-        return self.handler(event, LambdaContext("coordinator"))
-
-    def outcomes(self) -> list[dict]:
-        return tapped(self.session, self.capture)
-
-    def dead_letters(self) -> dict[str, str]:
-        return {m["Body"]: m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
-                for m in drain_queue(self.clients.sqs, self.resources.consumers["coordinator"].dlq_url)}
-
-    def row(self, table: str, key: str, value: str) -> dict | None:
-        return self.store.get_row(table, {key: value})
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.spec import CENSUS_DETAIL_TYPE, DEADLINE_SOURCE
 from functions.coordinator import census
-from tests.functions.test_coordinator_people import ACCESS, Coordinator, access_results, person, risky_request
+from tests.functions.coordinator_harness import Coordinator
+from tests.functions.test_coordinator_people import ACCESS, access_results, person, risky_request
 
 CENSUS = eventbridge_envelope(CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, {"census": "workflows waiting for a person"})
 

@@ -9,65 +9,24 @@ outcome), answers and cancels from a source the manifest does not allow (refused
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
-from functions.common.clients import Clients
-from functions.common.dead_letters import REASON_ATTRIBUTE
+from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.digest import trigger_digest
 from functions.common.models import BusEvent
 from functions.common.spec import CANCEL_DETAIL_TYPE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, OPERATOR_SOURCE
-from functions.coordinator.handler import build
 from functions.coordinator.logic import Coordinator as LogicCoordinator
 from functions.coordinator.store import WorkflowStore
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST
-from tests.conftest import drain_queue, load_detail, load_entries, settings_for, tap, tapped, workflow_store
+from functions.manifest import MANIFEST
+from tests.conftest import load_detail, load_entries
+from tests.functions.coordinator_harness import Coordinator
 
 ACCESS = MANIFEST.workflow("access-request")
 ORDERS = MANIFEST.workflow("order-fulfillment")
 APPROVER = ACCESS.external_agent("manager-approval")
 ORDER_RESULTS = {"fraud": "order-verified.json", "inventory": "items-reserved.json", "shipping": "shipping-quoted.json"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class Coordinator:
-    def __init__(self, session, resources, **settings):
-        self.session, self.resources = session, resources
-        self.clients = Clients.create(session)
-        self.clock = Clock()
-        self.handler = build(settings_for(resources, "coordinator", record_concurrency=1, **settings), self.clients,
-                             clock=self.clock)
-        self.store = workflow_store(self.clients.dynamodb, resources)
-        self.capture = tap(session, resources, COORDINATOR_SOURCE)
-
-    def deliver(self, *envelopes: dict) -> dict:
-        arn = self.resources.consumers["coordinator"].queue_arn
-        event = sqs_event([sqs_record(e, arn, message_id=f"m{i}") for i, e in enumerate(envelopes)])
-        return self.handler(event, LambdaContext("coordinator"))
-
-    def outcomes(self) -> list[dict]:
-        return tapped(self.session, self.capture)
-
-    def dead_letters(self) -> list[str]:
-        return [m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
-                for m in drain_queue(self.clients.sqs, self.resources.consumers["coordinator"].dlq_url)]
-
-    def view(self, workflow, workflow_id: str) -> dict:
-        view = self.store.get(workflow.name, workflow_id)
-        assert view is not None
-        return view
 
 
 @pytest.fixture
@@ -180,7 +139,7 @@ def test_a_result_asking_for_an_agent_its_type_does_not_declare_is_refused(c):
     request = risky_request()
     forged_ask = answer("identity-verified.json", request, asks_for=["manager-approval"])
     assert c.deliver(request, forged_ask)["batchItemFailures"] == []
-    [reason] = c.dead_letters()
+    [reason] = c.dead_letters().values()
     assert "asks for manager-approval, which the manifest does not let it ask for" in reason
     assert "identity" not in c.view(ACCESS, "acc-9001")["results"]
 
@@ -266,7 +225,7 @@ def test_answer_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c)
     request = risky_request()
     c.deliver(request, *access_results(request))
     assert c.deliver(person("acc-9001", source="evil.approvals")) == {"batchItemFailures": []}
-    [reason] = c.dead_letters()
+    [reason] = c.dead_letters().values()
     assert "forged result" in reason and "'evil.approvals'" in reason
     view = c.view(ACCESS, "acc-9001")
     assert view["status"] == "RUNNING" and "manager-approval" not in view["results"]
@@ -274,7 +233,7 @@ def test_answer_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c)
 
 def test_answer_for_a_request_that_never_arrived_is_dead_lettered(c):
     c.deliver(person("acc-nobody"))
-    [reason] = c.dead_letters()
+    [reason] = c.dead_letters().values()
     assert "no such workflow (never opened), nothing to answer" in reason
 
 
@@ -365,14 +324,14 @@ def test_cancel_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c)
     request = risky_request()
     c.deliver(request, *access_results(request))
     c.deliver(cancel(ACCESS, "acc-9001", source="evil.ops"))
-    [reason] = c.dead_letters()
+    [reason] = c.dead_letters().values()
     assert "forged cancel: source 'evil.ops' may not cancel access-request" in reason
     assert c.view(ACCESS, "acc-9001")["status"] == "RUNNING"
 
 
 def test_cancel_of_an_unknown_workflow_is_dead_lettered_with_the_reason(c):
     c.deliver(cancel(ACCESS, "acc-never"))
-    [reason] = c.dead_letters()
+    [reason] = c.dead_letters().values()
     assert "no such workflow (never opened), nothing to cancel" in reason
 
 
