@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -110,3 +111,25 @@ def workflow_store(client, resources, manifest=None):
     from functions.manifest import MANIFEST
 
     return WorkflowStore(client, resources.tables["workflows"], manifest or MANIFEST, resources.tables)
+
+
+@contextlib.contextmanager
+def observed_stack(manifest=None, options=None):
+    """A local stack (moto's server on a free port, the runtime running) of ``manifest`` with a ``BusObserver`` on
+    its bus (``stack.observer_``) and the agents' pause control (``stack.control``); both stopped on exit."""
+    from agentbus.control import AgentControl
+    from agentbus.local.runtime import RuntimeOptions
+    from agentbus.local.stack import LocalStack
+    from agentbus.observe import BusObserver
+    from functions.manifest import MANIFEST
+
+    manifest = manifest or MANIFEST
+    with LocalStack(manifest=manifest, options=options or RuntimeOptions(deadline_seconds=60)) as stack:
+        observer = BusObserver(stack.client("events"), stack.client("sqs"), stack.resources.bus_name,
+                               manifest=manifest).start()
+        stack.observer_ = observer
+        stack.control = AgentControl(stack.resources, stack.client("sqs"))
+        try:
+            yield stack
+        finally:
+            observer.stop()

@@ -2,10 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentbus.control import AgentControl
-from agentbus.local.runtime import RuntimeOptions
-from agentbus.local.stack import LocalStack
-from agentbus.observe import BusObserver
+from tests.conftest import observed_stack
 
 
 @pytest.fixture
@@ -14,12 +11,5 @@ def local_stack(request):
 
     Parametrize indirectly with RuntimeOptions to change the deadline, simulated work or chaos.
     """
-    options = getattr(request, "param", None) or RuntimeOptions(deadline_seconds=60)
-    with LocalStack(options=options) as stack:
-        observer = BusObserver(stack.client("events"), stack.client("sqs"), stack.resources.bus_name).start()
-        stack.observer_ = observer
-        stack.control = AgentControl(stack.resources, stack.client("sqs"))
-        try:
-            yield stack
-        finally:
-            observer.stop()
+    with observed_stack(options=getattr(request, "param", None)) as stack:
+        yield stack

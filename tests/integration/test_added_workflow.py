@@ -8,12 +8,10 @@ import json
 
 import pytest
 
-from agentbus.local.runtime import RuntimeOptions
-from agentbus.local.stack import LocalStack
-from agentbus.observe import BusObserver
 from functions.common.settings import FUNCTION, Settings
 from functions.common.spec import MANIFEST_VARIABLE
 from functions.coordinator.store import WorkflowStore
+from tests.conftest import REPO_ROOT, observed_stack
 from tests.workflows.manifest import IMPORT_PATH
 from tests.workflows.manifest import MANIFEST as TEST_MANIFEST
 
@@ -22,22 +20,14 @@ EVENTS = "tests/workflows/expenses/events"
 TIMEOUT_S = 60
 
 
-def entries(name: str) -> list[dict]:
-    from tests.conftest import REPO_ROOT
-
-    return json.loads((REPO_ROOT / EVENTS / name).read_text())
+def entries(name: str, folder: str = EVENTS) -> list[dict]:
+    return json.loads((REPO_ROOT / folder / name).read_text())
 
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack(manifest=TEST_MANIFEST, options=RuntimeOptions(deadline_seconds=60)) as local:
-        observer = BusObserver(local.client("events"), local.client("sqs"), local.resources.bus_name,
-                               manifest=TEST_MANIFEST).start()
-        local.observer_ = observer
-        try:
-            yield local
-        finally:
-            observer.stop()
+    with observed_stack(manifest=TEST_MANIFEST) as local:
+        yield local
 
 
 def test_every_function_is_told_the_test_manifest_and_loads_it(stack):
@@ -108,15 +98,10 @@ def test_a_claim_is_approved_and_projected_and_a_claim_without_receipt_is_refuse
 
 
 def change(change_id: str, lines_changed: int) -> dict:
-    [entry] = entries_at("tests/workflows/reviews/events/change-proposed.json")
+    [entry] = entries("change-proposed.json", "tests/workflows/reviews/events")
     detail = json.loads(entry["Detail"]) | {"change_id": change_id, "lines_changed": lines_changed}
     return entry | {"Detail": json.dumps(detail)}
 
-
-def entries_at(path: str) -> list[dict]:
-    from tests.conftest import REPO_ROOT
-
-    return json.loads((REPO_ROOT / path).read_text())
 
 
 def test_change_review_merges_with_two_approvals_of_three(stack):

@@ -12,11 +12,9 @@ import pytest
 from agentbus import operations
 from agentbus.control import AgentControl
 from agentbus.discovery import Deployment
-from agentbus.local.runtime import RuntimeOptions
-from agentbus.local.stack import LocalStack
-from agentbus.observe import BusObserver
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.coordinator.store import WorkflowStore
+from tests.conftest import observed_stack
 from tests.workflows.reports.manifest import MANIFEST as REPORTS
 from tests.workflows.reports.workflow import PRODUCER_SOURCE, REPORT_REQUESTED
 
@@ -26,14 +24,8 @@ TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack(manifest=REPORTS, options=RuntimeOptions(deadline_seconds=60)) as local:
-        observer = BusObserver(local.client("events"), local.client("sqs"), local.resources.bus_name,
-                               manifest=REPORTS).start()
-        local.observer_ = observer
-        try:
-            yield local
-        finally:
-            observer.stop()
+    with observed_stack(manifest=REPORTS) as local:
+        yield local
 
 
 def request(stack, report_id: str, payload_bytes: int) -> None:

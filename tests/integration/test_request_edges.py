@@ -25,12 +25,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agentbus import operations
-from agentbus.control import AgentControl
 from agentbus.discovery import Deployment
 from agentbus.local.runtime import RuntimeOptions
-from agentbus.local.stack import LocalStack
-from agentbus.observe import BusObserver
-from tests.conftest import load_detail, load_entries, order_entry
+from tests.conftest import load_detail, load_entries, observed_stack, order_entry
 
 TIMEOUT_S = 45
 GENERIC_REASON = "see the function's logs"
@@ -40,14 +37,8 @@ AGENTS = ("fraud", "inventory", "shipping")
 # --- the stacks: one with the default-like deadline, one with a short deadline ------------------------
 
 def _stack(deadline_s: int):
-    with LocalStack(options=RuntimeOptions(deadline_seconds=deadline_s)) as stack:
-        observer = BusObserver(stack.client("events"), stack.client("sqs"), stack.resources.bus_name).start()
-        stack.observer_ = observer
-        stack.control = AgentControl(stack.resources, stack.client("sqs"))
-        try:
-            yield stack
-        finally:
-            observer.stop()
+    with observed_stack(options=RuntimeOptions(deadline_seconds=deadline_s)) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
