@@ -247,6 +247,13 @@ def quorum_state(record: WorkflowRecord, workflow: Workflow) -> dict[str, Any] |
             "met": len(agreed) >= needed, "out_of_reach": len(agreed) + len(pending) < needed}
 
 
+def public_quorum(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A quorum's state as the outcome and ``status`` show it (without the derived ``met`` / ``out_of_reach``)."""
+    if state is None:
+        return None
+    return {key: state[key] for key in ("needed", "agents", "agreed", "disagreed", "pending")}
+
+
 @dataclass(frozen=True)
 class Wait:
     """An external agent the workflow waits for: who, and since when (it waits until the record's deadline)."""
@@ -388,9 +395,9 @@ def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision
         timings=timings(record, finished_at),
         idempotency_key=f"{record.workflow_id}:{decision.status.value}",
     ).model_dump(mode="json")
-    quorum = quorum_state(record, workflow)
+    quorum = public_quorum(quorum_state(record, workflow))
     if quorum is not None:
-        outcome["quorum"] = {key: quorum[key] for key in ("needed", "agents", "agreed", "disagreed", "pending")}
+        outcome["quorum"] = quorum
     outcome[workflow.id_field] = record.workflow_id
     return outcome
 
@@ -453,7 +460,7 @@ class Store(Protocol):
     def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
                       deadline_at: str) -> tuple[str, WorkflowRecord]: ...
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
-                  reason: str) -> bool: ...
+                  reason: str) -> WorkflowRecord | None: ...
     def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]: ...
     def extend_deadline(self, workflow: str, workflow_id: str, deadline_at: str) -> None: ...
     def finish(self, workflow: str, workflow_id: str, *, expected_version: int, status: WorkflowStatus,

@@ -85,6 +85,7 @@ from functions.coordinator.logic import (
     MAX_REFUSED_VERSIONS,
     WorkflowRecord,
     missing_agents,
+    public_quorum,
     quorum_state,
     timings,
     waits,
@@ -251,12 +252,6 @@ def _late_entry(workflow_id: str, key: str, value: dict[str, Any], workflow: str
     if agent == CANCEL_LATE:
         return {"agent": None, "kind": "cancel", **value}
     return expand_slot(workflow_id, agent, value, workflow)
-
-
-def _public_quorum(state: dict[str, Any] | None) -> dict[str, Any] | None:
-    if state is None:
-        return None
-    return {key: state[key] for key in ("needed", "agents", "agreed", "disagreed", "pending")}
 
 
 class _Expression:
@@ -428,12 +423,13 @@ class WorkflowStore:
             return "duplicate", existing
         # Finished without this agent's result: keep it aside, once.
         kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(existing.status))
-        return ("late", self.load(workflow, workflow_id) or existing) if kept else ("duplicate", existing)
+        return ("late", kept) if kept is not None else ("duplicate", existing)
 
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
-                  reason: str) -> bool:
+                  reason: str) -> WorkflowRecord | None:
         """Keep ``entry`` (a result, an answer, a cancel: ``agent`` None) aside with the reason it decided nothing:
-        once per event, at most ``MAX_LATE`` per record. False when it was kept already (or the record is full)."""
+        once per event, at most ``MAX_LATE`` per record. The record with it; None when it was kept already (or the
+        record is full)."""
         x = _Expression()
         late = x.name(late_key(agent, str(entry.get("event_id", ""))))
         count = x.name(LATE_COUNT)
@@ -441,7 +437,7 @@ class WorkflowStore:
         update = f"SET {late} = {x.value({**stored, 'late_reason': reason})} ADD {count} {x.value(1)}"
         condition = (f"attribute_not_exists({late}) AND "
                      f"(attribute_not_exists({count}) OR {count} < {x.value(MAX_LATE)})")
-        return self._update(workflow, workflow_id, x, update, condition, return_values="NONE") is not None
+        return self._update(workflow, workflow_id, x, update, condition)
 
     def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]:
         """Write the cancel into a running record, once: ``recorded`` (or ``duplicate``: a cancel is there already,
@@ -647,7 +643,7 @@ class WorkflowStore:
                             for wait in (waits(record, workflow) if workflow else [])],
             "cancel": record.cancel,
             "quorum": (record.outcome.get("quorum") if record.outcome is not None else
-                       _public_quorum(quorum_state(record, workflow)) if workflow else None),
+                       public_quorum(quorum_state(record, workflow)) if workflow else None),
             "other_version_results": [result for agent, result in sorted(record.results.items())
                                       if agent not in counted and record.trigger_seen],
             "refused": record.refused,
