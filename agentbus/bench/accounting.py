@@ -109,6 +109,9 @@ class CallCounter:
     delivered_chunks: Counter[str] = field(default_factory=Counter)
     # The endpoint's own count of the calls it served so far, by "service:Action" (``LocalEndpoint.wire_calls``).
     wire_source: Callable[[], Counter[str]] = Counter
+    # The endpoint's DynamoDB write units charged so far, by table (``LocalEndpoint.write_units``): measured from
+    # the items' sizes before and after each write.
+    write_units_source: Callable[[], Counter[str]] = Counter
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def install(self, session: Any) -> None:
@@ -157,11 +160,12 @@ class CallCounter:
         wire: Counter[str] = Counter()
         for key, count in self.wire_source().items():
             wire[wire_key(*key.split(":", 1))] += count
+        write_units = Counter(self.write_units_source())
         with self._lock:
             return CallSnapshot(wire,
                                 {r: Counter(c) for r, c in self.by_role.items()}, Counter(self.empty_receives),
                                 Counter(self.put_entries), Counter(self.dynamodb), Counter(self.put_chunks),
-                                Counter(self.receive_extra_chunks), Counter(self.delivered_chunks))
+                                Counter(self.receive_extra_chunks), Counter(self.delivered_chunks), write_units)
 
 
 @dataclass
@@ -174,11 +178,13 @@ class CallSnapshot:
     put_chunks: Counter[str] = field(default_factory=Counter)
     receive_extra_chunks: Counter[str] = field(default_factory=Counter)
     delivered_chunks: Counter[str] = field(default_factory=Counter)
+    # DynamoDB write units by table name, measured on the endpoint (empty when it does not measure them).
+    write_units: Counter[str] = field(default_factory=Counter)
 
     def __sub__(self, other: CallSnapshot) -> CallSnapshot:
         return CallSnapshot(self.wire - other.wire, {r: self.by_role[r] - other.by_role[r] for r in self.by_role},
                             self.empty_receives - other.empty_receives, self.put_entries - other.put_entries,
                             self.dynamodb - other.dynamodb, self.put_chunks - other.put_chunks,
                             self.receive_extra_chunks - other.receive_extra_chunks,
-                            self.delivered_chunks - other.delivered_chunks)
+                            self.delivered_chunks - other.delivered_chunks, self.write_units - other.write_units)
 

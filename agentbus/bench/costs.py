@@ -179,6 +179,14 @@ def dynamodb_units(dynamodb_calls: Counter[str], tables: dict[str, str], sizes: 
     return writes, reads
 
 
+def measured_writes(write_units: Counter[str], tables: dict[str, str], only: Iterable[str]) -> float | None:
+    """The write units measured on the endpoint for the tables named in ``only`` (logical names); None when the
+    endpoint measured none (a run against an endpoint without the meter)."""
+    if not write_units:
+        return None
+    return float(sum(write_units.get(tables.get(name, name), 0) for name in set(only)))
+
+
 def ms_per_record(run: LevelRun) -> dict[str, float]:
     """Each function's busy time per record in ``run`` (ms)."""
     return {name: u["busy_ms"] / u["records"] for name, u in run.lambda_usage.items() if u["records"]}
@@ -203,6 +211,9 @@ def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float
     gb_s = sum((u["records"] * durations_ms[name] if durations_ms and name in durations_ms else u["busy_ms"])
                / 1000 * manifest.consumer(name).memory_mb / 1024 for name, u in run.lambda_usage.items())
     writes, reads = dynamodb_units(calls.dynamodb, tables, sizes)
+    if calls.write_units:
+        # Measured on the endpoint, write by write, from the items' sizes before and after (write_meter).
+        writes = float(sum(calls.write_units.values()))
     return {
         # Per 64 KB chunk of each entry (each entry when the chunks were not counted).
         "eventbridge_events": (calls.put_chunks["function"] or calls.put_entries["function"]) / requests,

@@ -141,6 +141,7 @@ class Harness:
     def __enter__(self) -> Harness:
         self.stack.start()
         self.counter.wire_source = self.stack.endpoint.wire_calls
+        self.counter.write_units_source = self.stack.endpoint.write_units
         resources = self.stack.started_resources
         self.events = self.stack.client("events")
         self.sqs = self.stack.client("sqs")

@@ -23,6 +23,7 @@ from agentbus.bench.costs import (
     durable_functions_usage,
     dynamodb_units,
     idle_polling,
+    measured_writes,
     model_costs,
     ms_per_record,
     step_functions_usage,
@@ -149,8 +150,14 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     agentbus_cost = cost_per_million(usage, prices)
     agents = {a.name: {"ms_per_record": durations.get(a.name, 0.0), "memory_mb": a.memory_mb}
               for a in workflow.agents}
-    main_table_writes = write_units(sizes.get(workflow.projection.table, 1024)) if workflow.projection else None
+    main_table_writes: float | None = (write_units(sizes.get(workflow.projection.table, 1024))
+                                       if workflow.projection else None)
     agent_writes, _ = dynamodb_units(calls.dynamodb, tables, sizes, only=agent_tables(workflow, manifest))
+    # The same tables' writes as measured on the endpoint, when it measured them.
+    agent_writes = measured_writes(calls.write_units, tables, agent_tables(workflow, manifest)) or agent_writes
+    if workflow.projection is not None:
+        measured_main = measured_writes(calls.write_units, tables, [workflow.projection.table])
+        main_table_writes = measured_main / requests if measured_main else main_table_writes
     level_one = next((r for r in level_rows if r["concurrency"] == min(levels) and "p50_ms" in r), None)
     sfn_usage = step_functions_usage(
         pricing["step_functions"], agents, end_to_end_ms=level_one["p50_ms"] if level_one else slowest,

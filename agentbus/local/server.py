@@ -39,12 +39,16 @@ from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import parse_qsl, urlencode
 
+from agentbus.local.write_meter import WriteMeter
+
 POLL_INTERVAL_S = 0.25
 MAX_WAIT_S = 20
 # Requests after which a waiting ReceiveMessage may find a message: it polls again at once.
 WAKING_ACTIONS = frozenset({"SendMessage", "SendMessageBatch", "PutEvents", "ChangeMessageVisibility",
                             "ChangeMessageVisibilityBatch", "StartMessageMoveTask"})
 CALLS_PATH = "/_agentbus/calls"
+# The DynamoDB write units charged so far, by table (``write_meter.WriteMeter``).
+WRITE_UNITS_PATH = "/_agentbus/write-units"
 # Worker threads: a long poll holds one while it waits (outside the lock), so keep plenty.
 SERVER_THREADS = 128
 CONNECTION_LIMIT = 2000
@@ -145,9 +149,10 @@ class SerializingMiddleware:
     """Runs one request at a time through the wrapped WSGI app; SQS long polls wait outside the lock."""
 
     def __init__(self, app: Callable[..., Any], observer: Callable[[str, str], None] | None = None,
-                 guard: SourceGuard | None = None) -> None:
+                 guard: SourceGuard | None = None, meter: WriteMeter | None = None) -> None:
         self.app = app
         self.guard = guard
+        self.meter = meter
         self.lock = threading.Lock()
         # Bumped (and waiting polls woken) after every request in WAKING_ACTIONS.
         self._changed = threading.Condition()
@@ -159,6 +164,9 @@ class SerializingMiddleware:
         if environ.get("PATH_INFO") == CALLS_PATH and isinstance(self.observer, WireCounter):
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(self.observer.counts()).encode()]
+        if environ.get("PATH_INFO") == WRITE_UNITS_PATH and self.meter is not None:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(self.meter.counts()).encode()]
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         service, action = _service_and_action(environ, body)
         if self.observer:
@@ -286,7 +294,10 @@ def make_app(observer: Callable[[str, str], None] | None = None,
 
     moto_speedups.apply()
     moto_gaps.apply()
-    return SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=observer, guard=guard)
+    meter = WriteMeter()
+    meter.install()
+    return SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=observer, guard=guard,
+                                 meter=meter)
 
 
 def serve(host: str, port: int) -> int:
@@ -367,6 +378,11 @@ class LocalEndpoint:
     def wire_calls(self) -> Counter[str]:
         """The API calls the endpoint has served so far, by ``service:Action``."""
         with urllib.request.urlopen(f"{self.url}{CALLS_PATH}", timeout=10) as response:
+            return Counter(json.loads(response.read()))
+
+    def write_units(self) -> Counter[str]:
+        """The DynamoDB write units charged so far, by table name (``write_meter``)."""
+        with urllib.request.urlopen(f"{self.url}{WRITE_UNITS_PATH}", timeout=10) as response:
             return Counter(json.loads(response.read()))
 
     @property

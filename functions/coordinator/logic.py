@@ -19,7 +19,10 @@ on the store's atomic conditional writes, never on the order or uniqueness of de
   that fires early (Scheduler fires within the minute) is re-armed, not obeyed;
 - the finish is one conditional update ``status RUNNING -> final`` that also requires the record's
   ``version`` to be the one the decision was made on, and stores the whole outcome: exactly one
-  invocation wins, and the outcome it stores matches the record it was decided from (faults 3, 9);
+  invocation wins, and the outcome it stores matches the record it was decided from (faults 3, 9). A write
+  returns the header alone (``WorkflowRecord.complete`` False: result summaries, enough to decide); before
+  building an outcome the coordinator loads the whole record and decides again on it (``store.py``: a header
+  and an item per result, so that a write's cost does not grow with the results before it);
 - the outcome is published from the stored record, by whoever holds the publication lease; a crash
   between the finish and the publish leaves a final, unpublished record that the next message for the
   workflow publishes again, the same stored detail with the same idempotency key (fault 5).
@@ -181,6 +184,10 @@ class WorkflowRecord:
     finished_at: str | None = None
     published: bool = False
     published_at: str | None = None
+    # False for a record read from the header item alone (a write's returned attributes): its result slots hold
+    # summaries (enough to decide), not the results, and a large trigger may be absent. ``Store.load`` gives the
+    # whole record, which an outcome, a projection and ``status`` are built from.
+    complete: bool = True
 
     @property
     def trigger_seen(self) -> bool:
@@ -463,7 +470,7 @@ class Store(Protocol):
                   reason: str) -> WorkflowRecord | None: ...
     def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]: ...
     def extend_deadline(self, workflow: str, workflow_id: str, deadline_at: str) -> None: ...
-    def finish(self, workflow: str, workflow_id: str, *, expected_version: int, status: WorkflowStatus,
+    def finish(self, workflow: str, workflow_id: str, *, base: WorkflowRecord, status: WorkflowStatus,
                outcome: dict[str, Any], finished_at: str, lease_until_ms: int,
                lease_owner: str) -> WorkflowRecord | None: ...
     def claim_publication(self, workflow: str, workflow_id: str, *, now_ms: int, lease_until_ms: int,
@@ -567,7 +574,7 @@ class Coordinator:
             # Finished before the trigger came in (its deadline passed first): give the main table's row the
             # trigger's details. On every delivery (the put is idempotent): a retry after a failure between
             # the open and here finds the record opened already, and must still fill the row in.
-            self._project(workflow, record)
+            self._project(workflow, record if record.complete else self._load(workflow, workflow_id))
         deadline_reached = self._ensure_deadline(workflow, record, now)
         self._advance(workflow, record, deadline_reached=deadline_reached)
         if conflict:
@@ -770,11 +777,15 @@ class Coordinator:
             decision = decide(record, workflow, deadline_reached=deadline_reached)
             if decision is None:
                 return
+            if not record.complete:
+                # Decided on the header's summaries: the outcome is built from the whole record, decided again.
+                record = self._load(workflow, record.workflow_id)
+                continue
             finished_at = self.clock()
             outcome = build_outcome(record, workflow, decision, finished_at)
             owner = uuid.uuid4().hex
             won = self.store.finish(
-                workflow.name, record.workflow_id, expected_version=record.version, status=decision.status,
+                workflow.name, record.workflow_id, base=record, status=decision.status,
                 outcome=outcome, finished_at=iso(finished_at), lease_until_ms=self._lease_until(finished_at),
                 lease_owner=owner,
             )
@@ -784,14 +795,18 @@ class Coordinator:
                 self._publish(workflow, won, owner)
                 return
             # Someone changed the record since it was read (a new result, or another finisher): look again.
-            reloaded = self.store.load(workflow.name, record.workflow_id)
-            if reloaded is None:
-                raise RuntimeError(f"workflow {record.workflow_id!r} vanished while finishing")
+            reloaded = self._load(workflow, record.workflow_id)
             if reloaded.status.is_final:
                 return  # another invocation won the finish; it publishes (or its retry will)
             record = reloaded
         if not record.published:
             self._recover_publication(workflow, record)
+
+    def _load(self, workflow: Workflow, workflow_id: str) -> WorkflowRecord:
+        record = self.store.load(workflow.name, workflow_id)
+        if record is None:
+            raise RuntimeError(f"workflow {workflow_id!r} vanished while finishing")
+        return record
 
     def _recover_publication(self, workflow: Workflow, record: WorkflowRecord) -> None:
         """A final record whose outcome was never published (fault 5): publish the stored outcome."""
@@ -806,7 +821,7 @@ class Coordinator:
             return
         logger.warning("publishing the stored outcome of a workflow finished earlier",
                        extra={"status": claimed.status.value, "finished_at": claimed.finished_at})
-        self._publish(workflow, claimed, owner)
+        self._publish(workflow, claimed if claimed.complete else self._load(workflow, record.workflow_id), owner)
 
     def _project(self, workflow: Workflow, record: WorkflowRecord) -> None:
         """The workflow's row in its main table (the manifest's projection), if it has one."""

@@ -1,7 +1,29 @@
 """The workflow table and the workflows' main tables (DynamoDB, low-level client: thread-safe, no boto3 resources).
 
-Workflow table, partition key ``workflow_id`` (S) and sort key ``workflow`` (S, the manifest's workflow name):
-one item per coordinated workflow, so two workflows may use the same id.
+Workflow table, partition key ``workflow_id`` (S) and sort key ``workflow`` (S). A workflow is a small **header**
+item (sort key: the manifest's workflow name) and an **item per result** beside it (sort key
+``<workflow>#result#<agent>#<version>``), so two workflows may use the same id, and what a write costs does not
+depend on how many results came before it or how big they are (issue 15):
+
+- a result is written twice: its own item first (once per agent and trigger version, ``attribute_not_exists``),
+  then a *summary* into its slot of the header: the conditional write that counts it and bumps ``version``, as
+  before. A header summary therefore always has its item; an item without a summary (a crash between the two,
+  or refused by the header) counts for nothing, and the redelivery completes the pair;
+- every decision is made from the header: the summaries hold what deciding needs (version, outcome,
+  detail-type, whom the result asks for). The finish reads the whole record (one Query: header and items),
+  decides again on it, builds the outcome and writes it into the header conditioned on the ``version`` it read:
+  one winner, and its outcome matches the record it was decided from (faults 3, 9);
+- a trigger up to ``TRIGGER_INLINE_BYTES`` is kept in the header; a larger one (up to
+  ``MAX_STORED_TRIGGER_BYTES``) in its own item ``<workflow>#trigger#<version>``, written before the header;
+- an entry kept aside (a late result, a second answer, a late cancel) is a marker in the header (its reason and
+  time: the once-per-event, at-most-``MAX_LATE`` condition) and an item ``<workflow>#late_<agent>~<e>`` with
+  the whole entry.
+
+A write of the header costs its size (a few hundred bytes plus a summary per answered agent); a result's item
+costs the result's size, once. The old layout (one item rewritten whole on every update) cost the square of the
+number of agents.
+
+Header attributes:
 
 =========================  ====  ===================================================================
 attribute                  type  meaning
@@ -9,11 +31,13 @@ attribute                  type  meaning
 ``workflow_id``            S     the workflow id (the value of the trigger's ``Trigger.id_field``)
 ``workflow``               S     the manifest's workflow name
 ``status``                 S     ``RUNNING`` | ``COMPLETED`` | ``REJECTED`` | ``TIMED_OUT`` | ``CANCELLED``
-``version``                N     +1 on every write that can change the decision (trigger, result); the
-                                 finish is conditional on it, so an outcome always matches its record
+``version``                N     +1 on every write that can change the decision (trigger, result, cancel);
+                                 the finish is conditional on it, so an outcome always matches its record
 ``trigger``                S     the trigger's detail as received, as JSON text (even when invalid: text
-                                 keeps what a DynamoDB number or map could not); absent when it is larger
-                                 than ``MAX_STORED_TRIGGER_BYTES`` (its error says so)
+                                 keeps what a DynamoDB number or map could not), when at most
+                                 ``TRIGGER_INLINE_BYTES``; absent when larger than ``MAX_STORED_TRIGGER_BYTES``
+                                 (its error says so)
+``trigger_apart``          BOOL  the trigger's text is in the item ``<workflow>#trigger#<trigger_digest>``
 ``trigger_digest``         S     the trigger's version (``functions.common.digest``); set once, by the
                                  first trigger delivery (``attribute_not_exists``): the record's version
 ``trigger_error``          S     why the trigger detail is invalid (names the bad fields); absent if valid
@@ -24,33 +48,34 @@ attribute                  type  meaning
                                  out (never in) when an external agent is asked for
 ``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group);
                                  absent when it is the derived ``logic.schedule_name(workflow, id)``
-``result_<agent>``         M     that agent's ``AgentResult`` detail plus ``detail_type``, ``event_id``,
-                                 ``received_at``; written once while RUNNING, or overwritten once by a
-                                 result of the stored version when it holds another version's result.
-                                 Stored compact: ``workflow``, ``workflow_id``, ``agent`` and
-                                 ``idempotency_key`` are left out when they equal what the item gives
-                                 (its key, the slot's name: ``<workflow_id>:<agent>``), and put back on
-                                 reading. Every write counts its size in 1 KB write units, so nothing that
-                                 can be derived is stored
-``result_<agent>@<v>``      M     a result that arrived before the trigger for version ``v`` while the slot
-                                 held another version's: kept beside it, counted if ``v`` is the trigger's
-                                 (at most ``logic.MAX_REFUSED_VERSIONS``; ``alternative_count`` counts them)
-``late_<agent>~<e>``       M     kept aside, decides nothing: a result after the finish, or an external
-                                 agent's second answer; ``<e>`` a digest of its event id (one entry per
-                                 event), ``late_reason`` says why; ``late_@cancel~<e>``: a cancel that came
-                                 after the finish (at most ``MAX_LATE`` entries, ``late_count``)
+``result_<agent>``         M     the summary of that agent's counted result: ``trigger_digest``, ``outcome``,
+                                 ``detail_type`` (and ``asks_for`` with ``received_at`` when it asks); its
+                                 item ``<workflow>#result#<agent>#<trigger_digest>`` holds the ``AgentResult``
+                                 detail plus ``detail_type``, ``event_id``, ``received_at``, stored compact:
+                                 ``workflow``, ``workflow_id``, ``agent`` and ``idempotency_key`` are left out
+                                 when they equal what the key gives, and put back on reading. Written once
+                                 while RUNNING, or overwritten once by a result of the stored version when it
+                                 holds another version's result
+``result_<agent>@<v>``      M     the summary of a result that arrived before the trigger for version ``v``
+                                 while the slot held another version's: kept beside it, counted if ``v`` is
+                                 the trigger's (at most ``logic.MAX_REFUSED_VERSIONS``; ``alternative_count``)
+``late_<agent>~<e>``       M     kept aside, decides nothing: ``late_reason`` and ``received_at`` (the entry
+                                 itself in the item ``<workflow>#late_<agent>~<e>``): a result after the
+                                 finish, or an external agent's second answer; ``<e>`` a digest of its event
+                                 id (one entry per event); ``late_@cancel~<e>``: a cancel that came after the
+                                 finish (at most ``MAX_LATE`` entries, ``late_count``)
 ``cancel_request``         M     the cancel written while the workflow ran: ``by``, ``reason``, ``event_id``,
                                  ``received_at``; set once, bumps ``version``: the finish decides CANCELLED
 ``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
 ``refusal_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
 ``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, its ``results`` by
-                                 agent name only (they are those ``result_<agent>`` slots, which cannot
-                                 change once the finish has won: it is conditional on ``version``, which
-                                 every result write bumps, and slots are only written while RUNNING) and
-                                 without ``workflow``, ``workflow_id``, the workflow's id field and
-                                 ``idempotency_key`` when they equal what the item gives. Reading puts the
-                                 detail back together, always in the same key order, so every publication
-                                 sends exactly the detail the finish built
+                                 agent name only (they are the counted results' items, which cannot change
+                                 once the finish has won: it is conditional on ``version``, which every
+                                 result write bumps, slots are only written while RUNNING, and an item is
+                                 written once) and without ``workflow``, ``workflow_id``, the workflow's id
+                                 field and ``idempotency_key`` when they equal what the item gives. Reading
+                                 puts the detail back together, always in the same key order, so every
+                                 publication sends exactly the detail the finish built
 ``reason``                 S     why the workflow was rejected or timed out
 ``finished_at``            S     when the finish won
 ``published``              BOOL  the outcome event was accepted by EventBridge
@@ -92,6 +117,23 @@ from functions.coordinator.logic import (
 )
 from functions.coordinator.logic import schedule_name as derived_schedule_name
 
+# The workflow table's sort key: a header's is the workflow's name; every other item of the workflow is named
+# ``<workflow>#<part>#...`` (names are ``[a-z0-9-]``, so ``#`` only ever separates, and ``<workflow>$`` ends the
+# range of one workflow's items: ``$`` sorts right after ``#``).
+SORT_KEY = "workflow"
+ITEM_MARK = "#"
+ITEM_RANGE_END = "$"
+RESULT_PART = "result"
+TRIGGER_PART = "trigger"
+# An item's payload: a result (or late entry) as a map, a trigger as its JSON text.
+RESULT_ATTRIBUTE = "result"
+TRIGGER_ATTRIBUTE = "text"
+# A header attribute: the trigger's text is in its own item (larger than ``TRIGGER_INLINE_BYTES``).
+TRIGGER_APART = "trigger_apart"
+# A trigger up to this size is kept in the header (one write less per request); a larger one in its own item.
+TRIGGER_INLINE_BYTES = 1024
+# What a result slot of the header keeps of the result (its item keeps all of it): what deciding needs.
+SUMMARY_KEYS = ("trigger_digest", "outcome", "detail_type")
 RESULT_PREFIX = "result_"
 # ``result_<agent>@<version>``: a result received before the trigger, for another version than its slot holds.
 VERSION_MARK = "@"
@@ -236,6 +278,23 @@ def _is_conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def result_sort_key(workflow: str, agent: str, version: str) -> str:
+    return ITEM_MARK.join((workflow, RESULT_PART, agent, version))
+
+
+def trigger_sort_key(workflow: str, version: str) -> str:
+    return ITEM_MARK.join((workflow, TRIGGER_PART, version))
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """A result slot's summary in the header: its version, outcome and detail-type, and whom it asks for (with
+    when it arrived): enough to decide, small and of a bounded size whatever the result holds."""
+    kept = {key: result[key] for key in SUMMARY_KEYS if key in result}
+    if result.get("asks_for"):
+        kept.update(asks_for=result["asks_for"], received_at=result.get("received_at"))
+    return kept
+
+
 def late_key(agent: str | None, event_id: str) -> str:
     return f"{LATE_PREFIX}{agent or CANCEL_LATE}{LATE_MARK}{hashlib.sha256(event_id.encode()).hexdigest()[:12]}"
 
@@ -346,11 +405,19 @@ class WorkflowStore:
             f"{deadline} = if_not_exists({deadline}, {x.value(deadline_at)})",
         ]
         text = to_json_lenient(trigger) if trigger is not None else None
-        if text is not None and len(text.encode("utf-8")) <= MAX_STORED_TRIGGER_BYTES:
+        size = len(text.encode("utf-8")) if text is not None else 0
+        apart = False
+        if text is not None and size <= TRIGGER_INLINE_BYTES:
             sets.append(f"{x.name('trigger')} = {x.value(text)}")
+        elif text is not None and size <= MAX_STORED_TRIGGER_BYTES:
+            # Kept in its own item, written first (once per version: the same digest is the same text), so that
+            # every later write of the header stays small; the header says where it is.
+            self.client.put_item(TableName=self.workflow_table, Item={
+                **self._key(trigger_sort_key(workflow, digest), workflow_id), TRIGGER_ATTRIBUTE: {"S": text}})
+            sets.append(f"{x.name(TRIGGER_APART)} = {x.value(True)}")
+            apart = True
         elif text is not None:
-            error = error or f"detail is {len(text.encode('utf-8'))} bytes; a workflow keeps at most " \
-                             f"{MAX_STORED_TRIGGER_BYTES}"
+            error = error or f"detail is {size} bytes; a workflow keeps at most {MAX_STORED_TRIGGER_BYTES}"
         if schedule_name != derived_schedule_name(workflow, workflow_id):
             sets.append(f"{x.name('schedule_name')} = {x.value(schedule_name)}")
         if error:
@@ -359,10 +426,16 @@ class WorkflowStore:
         # Fault 1: a duplicate trigger (same id, another event id) finds the version there and changes nothing.
         record = self._update(workflow, workflow_id, x, update, f"attribute_not_exists({x.name('trigger_digest')})")
         if record is not None:
+            if apart:
+                record.trigger = trigger
             return True, record
         existing = self.load(workflow, workflow_id)
         if existing is None:
             raise RuntimeError(f"workflow {workflow_id!r}: trigger refused but no record found")
+        if apart and existing.trigger_digest != digest:
+            # Another version holds the workflow: this one is refused (kept as ``refused_<digest>``), its text goes.
+            self.client.delete_item(TableName=self.workflow_table,
+                                    Key=self._key(trigger_sort_key(workflow, digest), workflow_id))
         return False, existing
 
     def refuse(self, workflow: str, workflow_id: str, refusal: dict[str, Any]) -> bool:
@@ -380,7 +453,51 @@ class WorkflowStore:
                       deadline_at: str) -> tuple[str, WorkflowRecord]:
         """Count an agent's result once: ``recorded`` (in its slot, or beside it when the slot holds another
         version's result and no trigger says yet which counts), ``duplicate``, ``other-version`` (for a version
-        of the trigger other than the stored one: not counted) or ``late`` (after the finish)."""
+        of the trigger other than the stored one: not counted) or ``late`` (after the finish).
+
+        Two writes, the result first: its own item (``<workflow>#result#<agent>#<version>``, written once), then
+        its summary into the header's slot (the conditional write that counts it and bumps ``version``). A
+        summary in the header therefore always has its result stored; a result without a summary (a crash
+        between the two, or refused by the header) counts for nothing, and a redelivery completes the pair."""
+        version = str(result.get("trigger_digest"))
+        stored = self._put_result(workflow, workflow_id, agent, result)
+        mine = stored.get("event_id") == result.get("event_id")
+        kind, record = self._count(workflow, workflow_id, agent, stored, deadline_at)
+        if kind == "recorded" and not mine:
+            # The item held another delivery of this agent's result for this version (written first, its
+            # header write lost): that one is counted, this one is a duplicate.
+            return "duplicate", record
+        if kind in ("other-version", "late") and mine and not self._referenced(record, agent, version):
+            # Never counted, and no header write can come to reference it now (the trigger's version is fixed,
+            # a final record is final): the item goes; what is kept of it is kept as late or dead-lettered.
+            self.client.delete_item(TableName=self.workflow_table,
+                                    Key=self._key(result_sort_key(workflow, agent, version), workflow_id))
+        return kind, record
+
+    def _put_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Store a result's item once; the result stored (this one, or the one written first)."""
+        key = result_sort_key(workflow, agent, str(result.get("trigger_digest")))
+        item = {**self._key(key, workflow_id), RESULT_ATTRIBUTE: to_attribute(compact_slot(workflow_id, agent, result,
+                                                                                            workflow))}
+        try:
+            self.client.put_item(TableName=self.workflow_table, Item=item,
+                                 ConditionExpression="attribute_not_exists(#sk)",
+                                 ExpressionAttributeNames={"#sk": SORT_KEY})
+            return result
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+        response = self.client.get_item(TableName=self.workflow_table, Key=self._key(key, workflow_id),
+                                        ConsistentRead=True)
+        return expand_slot(workflow_id, agent, from_attribute(response["Item"][RESULT_ATTRIBUTE]), workflow)
+
+    @staticmethod
+    def _referenced(record: WorkflowRecord, agent: str, version: str) -> bool:
+        held = record.results.get(agent)
+        return (held is not None and held.get("trigger_digest") == version) or (agent, version) in record.alternatives
+
+    def _count(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
+               deadline_at: str) -> tuple[str, WorkflowRecord]:
         x = _Expression()
         slot = x.name(RESULT_PREFIX + agent)
         status = x.name("status")
@@ -389,7 +506,7 @@ class WorkflowStore:
         running = x.value(WorkflowStatus.RUNNING.value)
         mine = x.value(result.get("trigger_digest"))
         update = (
-            f"SET {slot} = {x.value(compact_slot(workflow_id, agent, result, workflow))}, "
+            f"SET {slot} = {x.value(summary(result))}, "
             f"{status} = if_not_exists({status}, {running}), "
             f"{deadline} = if_not_exists({deadline}, {x.value(deadline_at)}) "
             f"ADD {x.name('version')} {x.value(1)}"
@@ -428,16 +545,24 @@ class WorkflowStore:
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
                   reason: str) -> WorkflowRecord | None:
         """Keep ``entry`` (a result, an answer, a cancel: ``agent`` None) aside with the reason it decided nothing:
-        once per event, at most ``MAX_LATE`` per record. The record with it; None when it was kept already (or the
-        record is full)."""
+        once per event, at most ``MAX_LATE`` per record. The header's ``late_<agent>~<e>`` (its reason and time:
+        the once-and-at-most condition) then its own item with the whole entry. The record with it (the header's
+        view); None when it was kept already (or the record is full)."""
         x = _Expression()
-        late = x.name(late_key(agent, str(entry.get("event_id", ""))))
+        name = late_key(agent, str(entry.get("event_id", "")))
+        late = x.name(name)
         count = x.name(LATE_COUNT)
-        stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
-        update = f"SET {late} = {x.value({**stored, 'late_reason': reason})} ADD {count} {x.value(1)}"
+        marker = {"late_reason": reason, **({"received_at": entry["received_at"]} if entry.get("received_at") else {})}
+        update = f"SET {late} = {x.value(marker)} ADD {count} {x.value(1)}"
         condition = (f"attribute_not_exists({late}) AND "
                      f"(attribute_not_exists({count}) OR {count} < {x.value(MAX_LATE)})")
-        return self._update(workflow, workflow_id, x, update, condition)
+        record = self._update(workflow, workflow_id, x, update, condition)
+        if record is not None:
+            stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
+            self.client.put_item(TableName=self.workflow_table, Item={
+                **self._key(f"{workflow}{ITEM_MARK}{name}", workflow_id),
+                RESULT_ATTRIBUTE: to_attribute({**stored, "late_reason": reason})})
+        return record
 
     def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]:
         """Write the cancel into a running record, once: ``recorded`` (or ``duplicate``: a cancel is there already,
@@ -476,7 +601,7 @@ class WorkflowStore:
         x = _Expression()
         slot = x.name(f"{RESULT_PREFIX}{agent}{VERSION_MARK}{result.get('trigger_digest')}")
         count = x.name("alternative_count")
-        update = (f"SET {slot} = {x.value(compact_slot(workflow_id, agent, result, workflow))} "
+        update = (f"SET {slot} = {x.value(summary(result))} "
                   f"ADD {x.name('version')} {x.value(1)}, {count} {x.value(1)}")
         condition = (f"attribute_not_exists({slot}) AND attribute_not_exists({x.name('trigger_digest')}) "
                      f"AND {x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
@@ -486,13 +611,16 @@ class WorkflowStore:
             return "recorded", record
         reloaded = self.load(workflow, workflow_id) or existing
         if reloaded.trigger_seen and not existing.trigger_seen:  # the trigger came in meanwhile: count it now
-            return self.record_result(workflow, workflow_id, agent, result, reloaded.deadline_at or "")
+            return self._count(workflow, workflow_id, agent, result, reloaded.deadline_at or "")
         return "duplicate", reloaded
 
-    def finish(self, workflow: str, workflow_id: str, *, expected_version: int, status: WorkflowStatus,
+    def finish(self, workflow: str, workflow_id: str, *, base: WorkflowRecord, status: WorkflowStatus,
                outcome: dict[str, Any], finished_at: str, lease_until_ms: int,
                lease_owner: str) -> WorkflowRecord | None:
-        """RUNNING -> final, storing the outcome. Exactly one caller wins; the others get None (fault 3)."""
+        """RUNNING -> final, storing the outcome, if the header still has the ``version`` of ``base`` (the whole
+        record the decision was made on). Exactly one caller wins; the others get None (fault 3). The winner gets
+        the final record: the header's attributes, ``base``'s results and trigger, and ``outcome`` as built."""
+        expected_version = base.version
         x = _Expression()
         stored = compact_outcome(workflow_id, outcome, workflow, self._id_field(workflow))
         sets = [
@@ -509,7 +637,16 @@ class WorkflowStore:
             f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
             f"AND {x.name('version')} = {x.value(expected_version)}"
         )
-        return self._update(workflow, workflow_id, x, f"SET {', '.join(sets)}", condition)
+        won = self._update(workflow, workflow_id, x, f"SET {', '.join(sets)}", condition)
+        if won is None:
+            return None
+        won.results, won.alternatives, won.late_results = base.results, base.alternatives, base.late_results
+        won.trigger, won.complete = base.trigger, True
+        # As a later read puts it together (numbers as DynamoDB gives them back): every publication of this
+        # outcome, the first one included, sends the same bytes.
+        won.outcome = expand_outcome(workflow_id, from_attribute(to_attribute(stored)), won.counted_results, workflow,
+                                     self._id_field(workflow))
+        return won
 
     def claim_publication(self, workflow: str, workflow_id: str, *, now_ms: int, lease_until_ms: int,
                           lease_owner: str) -> WorkflowRecord | None:
@@ -550,37 +687,66 @@ class WorkflowStore:
     # reads ------------------------------------------------------------------------------------------
 
     def load(self, workflow: str, workflow_id: str) -> WorkflowRecord | None:
-        response = self.client.get_item(TableName=self.workflow_table, Key=self._key(workflow, workflow_id),
-                                        ConsistentRead=True)
-        item = response.get("Item")
-        return self._record(item) if item else None
+        """The whole record: one consistent Query of the workflow's items (header, results, late entries, a large
+        trigger), ``complete``."""
+        items = self._query(workflow_id, KeyConditionExpression="#id = :id AND #sk BETWEEN :first AND :last",
+                            ExpressionAttributeNames={"#id": "workflow_id", "#sk": SORT_KEY},
+                            ExpressionAttributeValues={":id": {"S": workflow_id}, ":first": {"S": workflow},
+                                                       ":last": {"S": workflow + ITEM_RANGE_END}})
+        records = self.records(items)
+        return records[0] if records else None
 
     def find(self, workflow_id: str) -> list[WorkflowRecord]:
         """Every workflow using this id (one per workflow name)."""
-        response = self.client.query(
-            TableName=self.workflow_table, KeyConditionExpression="#id = :id",
-            ExpressionAttributeNames={"#id": "workflow_id"}, ExpressionAttributeValues={":id": {"S": workflow_id}},
-            ConsistentRead=True,
-        )
-        return [self._record(item) for item in response.get("Items", [])]
+        return self.records(self._query(workflow_id, KeyConditionExpression="#id = :id",
+                                        ExpressionAttributeNames={"#id": "workflow_id"},
+                                        ExpressionAttributeValues={":id": {"S": workflow_id}}))
+
+    def _query(self, workflow_id: str, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:  # client.query itself, page by page (not a paginator: wrappers and tests see the calls)
+            page = self.client.query(TableName=self.workflow_table, ConsistentRead=True, **params)
+            items.extend(page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                return items
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def records(self, items: list[dict[str, Any]]) -> list[WorkflowRecord]:
+        """Whole records from a workflow table's items (a Query's, or a scan's): one per header."""
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        headers = []
+        for item in items:
+            workflow_id, sort_key = item["workflow_id"]["S"], item[SORT_KEY]["S"]
+            workflow = sort_key.partition(ITEM_MARK)[0]
+            groups.setdefault((workflow_id, workflow), []).append(item)
+            if ITEM_MARK not in sort_key:
+                headers.append((workflow_id, workflow))
+        return [self._record(next(i for i in groups[key] if ITEM_MARK not in i[SORT_KEY]["S"]),
+                             [i for i in groups[key] if ITEM_MARK in i[SORT_KEY]["S"]])
+                for key in headers]
 
     def waiting(self, workflow: str | None = None) -> list[dict[str, Any]]:
         """Views of the running workflows waiting for an external agent (a person), oldest ask first. A scan of
-        the running records: for ``agentbus pending`` and the census, not for a request's path."""
+        the running headers (only a header has a ``status``): for ``agentbus pending`` and the census, not for a
+        request's path."""
         params: dict[str, Any] = {
             "TableName": self.workflow_table, "ConsistentRead": True,
             "FilterExpression": "#status = :running" + (" AND #workflow = :workflow" if workflow else ""),
-            "ExpressionAttributeNames": {"#status": "status", **({"#workflow": "workflow"} if workflow else {})},
+            "ExpressionAttributeNames": {"#status": "status", **({"#workflow": SORT_KEY} if workflow else {})},
             "ExpressionAttributeValues": {":running": {"S": WorkflowStatus.RUNNING.value},
                                           **({":workflow": {"S": workflow}} if workflow else {})},
         }
         views = []
         for page in self.client.get_paginator("scan").paginate(**params):
             for item in page.get("Items", []):
-                view = self.view(self._record(item))
-                if view["waiting_for"]:
-                    views.append(view)
-        return sorted(views, key=lambda v: min(str(w.get("asked_at") or "") for w in v["waiting_for"]))
+                header = self._record(item, None)
+                known = self._workflow(header.workflow)
+                if known is not None and waits(header, known):
+                    whole = self.load(header.workflow, header.workflow_id)
+                    if whole is not None:
+                        views.append(self.view(whole))
+        return sorted([v for v in views if v["waiting_for"]],
+                      key=lambda v: min(str(w.get("asked_at") or "") for w in v["waiting_for"]))
 
     def get_row(self, table: str, key: dict[str, str]) -> dict[str, Any] | None:
         """A main table's row (``key``: attribute -> string value)."""
@@ -650,18 +816,38 @@ class WorkflowStore:
             "outcome": record.outcome,
         }
 
-    def _record(self, item: dict[str, Any]) -> WorkflowRecord:
+    def _record(self, item: dict[str, Any], beside: list[dict[str, Any]] | None = None) -> WorkflowRecord:
+        """A record from its header item and the items ``beside`` it; with ``beside`` None, from the header alone (a
+        write's returned attributes): its result slots are then the header's summaries (``complete`` False)."""
         data = {key: from_attribute(value) for key, value in item.items()}
         workflow_id = data["workflow_id"]
-        workflow = data["workflow"]
-        results = {k[len(RESULT_PREFIX):]: expand_slot(workflow_id, k[len(RESULT_PREFIX):], v, workflow)
+        workflow = data[SORT_KEY]
+        stored: dict[str, Any] = {}
+        trigger_text = data.get("trigger")
+        for other in beside or ():
+            key = other[SORT_KEY]["S"][len(workflow) + len(ITEM_MARK):]
+            if TRIGGER_ATTRIBUTE in other:
+                if key == f"{TRIGGER_PART}{ITEM_MARK}{data.get('trigger_digest')}" and data.get(TRIGGER_APART):
+                    trigger_text = other[TRIGGER_ATTRIBUTE]["S"]
+            elif RESULT_ATTRIBUTE in other:
+                stored[key] = from_attribute(other[RESULT_ATTRIBUTE])
+
+        def result(agent: str, held: dict[str, Any]) -> dict[str, Any]:
+            """The result a slot's summary stands for (its item), or the summary while only the header is read."""
+            body = stored.get(f"{RESULT_PART}{ITEM_MARK}{agent}{ITEM_MARK}{held.get('trigger_digest')}")
+            return expand_slot(workflow_id, agent, body if body is not None else held, workflow)
+
+        results = {k[len(RESULT_PREFIX):]: result(k[len(RESULT_PREFIX):], v)
                    for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX) and VERSION_MARK not in k}
         alternatives = {}
         for key, value in sorted(data.items()):
             if key.startswith(RESULT_PREFIX) and VERSION_MARK in key:
                 agent, _, version = key[len(RESULT_PREFIX):].partition(VERSION_MARK)
-                alternatives[(agent, version)] = expand_slot(workflow_id, agent, value, workflow)
-        trigger_text = data.get("trigger")
+                alternatives[(agent, version)] = result(agent, value)
+        late = {}
+        for key, marker in sorted(data.items()):
+            if key.startswith(LATE_PREFIX) and isinstance(marker, dict):
+                late[key] = _late_entry(workflow_id, key, {**stored.get(key, {}), **marker}, workflow)
         record = WorkflowRecord(
             workflow_id=workflow_id,
             workflow=workflow,
@@ -677,9 +863,7 @@ class WorkflowStore:
             schedule_name=data.get("schedule_name") or derived_schedule_name(workflow, workflow_id),
             results=results,
             alternatives=alternatives,
-            late_results={key: _late_entry(workflow_id, key, value, workflow)
-                          for key, value in sorted(data.items())
-                          if key.startswith(LATE_PREFIX) and isinstance(value, dict)},
+            late_results=late,
             cancel=data.get(CANCEL_REQUEST),
             refused=sorted(({"trigger_digest": k[len(REFUSED_PREFIX):], **v} for k, v in data.items()
                             if k.startswith(REFUSED_PREFIX) and k != REFUSED_COUNT),
@@ -688,6 +872,7 @@ class WorkflowStore:
             finished_at=data.get("finished_at"),
             published=bool(data.get("published", False)),
             published_at=data.get("published_at"),
+            complete=beside is not None,
         )
         outcome = data.get("outcome")
         if outcome is not None:

@@ -296,7 +296,7 @@ def test_fault_deadline_decided_on_a_stale_record_does_not_win_the_finish(aws):
 
     def after(operation: str, kwargs: dict) -> None:
         role = roles[threading.get_ident()]
-        if role == "deadline" and operation == "get_item":
+        if role == "deadline" and operation == "query":
             deadline_read.set()
         elif role == "result" and operation == "update_item" and not is_finish(operation, kwargs):
             result_recorded.set()

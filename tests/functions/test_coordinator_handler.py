@@ -563,6 +563,56 @@ def test_fault_crash_between_finish_and_publish_retry_publishes_stored_outcome(h
     assert len(h.terminal()) == 1  # published once it is marked
 
 
+class SummaryWriteFails:
+    """A DynamoDB client whose first write of ``agent``'s summary into the header fails: the invocation dies between
+    the result's item and the header write that counts it."""
+
+    def __init__(self, client: Any, agent: str):
+        self.client, self.slot, self.failed = client, f"result_{agent}", False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def update_item(self, **kwargs):
+        if not self.failed and self.slot in kwargs.get("ExpressionAttributeNames", {}).values():
+            self.failed = True
+            raise ConnectionError("simulated crash between the result's item and its summary")
+        return self.client.update_item(**kwargs)
+
+
+def test_fault_crash_between_a_results_item_and_its_summary_counts_nothing_until_the_redelivery_completes_it(h):
+    h.deliver(trigger(), result("fraud"), result("inventory"))
+    crashing = h.build(dataclasses.replace(h.clients, dynamodb=SummaryWriteFails(h.clients.dynamodb, "shipping")))
+    first = result("shipping", duration_ms=111.0)
+    assert len(h.deliver(first, handler=crashing)["batchItemFailures"]) == 1
+    # The item is there, the header does not count it: nothing decided.
+    items = h.clients.dynamodb.query(TableName=h.store.workflow_table, KeyConditionExpression="workflow_id = :id",
+                                     ExpressionAttributeValues={":id": {"S": ORDER_ID}})["Items"]
+    assert f"{WORKFLOW.name}#result#shipping#{version_of()}" in {i["workflow"]["S"] for i in items}
+    record = h.store.load(ORDER_ID)
+    assert record.status.value == "RUNNING" and "shipping" not in record.results and h.terminal() == []
+    # Another delivery of shipping's result for the same version (another event, other contents) before the
+    # redelivery: the item written first is the one counted, and this one is a duplicate.
+    h.deliver(result("shipping", duration_ms=999.0))
+    [terminal] = h.terminal()
+    assert terminal["detail-type"] == "Order Completed"
+    assert terminal["detail"]["results"]["shipping"]["event_id"] == first["id"]
+    assert terminal["detail"]["results"]["shipping"]["duration_ms"] == 111.0
+    h.deliver(first, receive_count=2)
+    assert len(h.terminal()) == 1
+
+
+def test_a_crashed_results_redelivery_alone_completes_the_pair(h):
+    h.deliver(trigger(), result("fraud"), result("inventory"))
+    crashing = h.build(dataclasses.replace(h.clients, dynamodb=SummaryWriteFails(h.clients.dynamodb, "shipping")))
+    last = result("shipping")
+    assert len(h.deliver(last, handler=crashing)["batchItemFailures"]) == 1
+    assert h.deliver(last, receive_count=2) == {"batchItemFailures": []}
+    [terminal] = h.terminal()
+    assert terminal["detail-type"] == "Order Completed" and terminal["detail"]["results"]["shipping"]["event_id"] == \
+        last["id"]
+
+
 class RecordingFailingOnce(FailingOnce):
     """FailingOnce that also keeps the ``Detail`` string of every terminal entry it was asked to send."""
 
@@ -592,11 +642,17 @@ def test_fault_republished_outcome_is_byte_for_byte_the_first_one_though_stored_
     assert detail["results"]["fraud"]["workflow_id"] == ORDER_ID and detail["results"]["fraud"]["agent"] == "fraud"
     [terminal] = h.terminal()
     assert terminal["detail"] == detail
-    # The record keeps each result once: in its slot; the stored outcome names them.
+    # The record keeps each result once, in its own item; the header's slot keeps a summary (what deciding
+    # needs), and the stored outcome names them.
     item = h.clients.dynamodb.get_item(TableName=h.store.workflow_table,
                                        Key=record_key())["Item"]
     assert item["outcome"]["M"]["results"] == {"L": [{"S": "fraud"}, {"S": "inventory"}, {"S": "shipping"}]}
-    assert not {"workflow_id", "order_id", "agent", "idempotency_key"} & set(item["result_fraud"]["M"])
+    assert set(item["result_fraud"]["M"]) == {"trigger_digest", "outcome", "detail_type"}
+    key = f"{WORKFLOW.name}#result#fraud#{item['result_fraud']['M']['trigger_digest']['S']}"
+    body = h.clients.dynamodb.get_item(TableName=h.store.workflow_table,
+                                       Key={**record_key(), "workflow": {"S": key}})["Item"]["result"]["M"]
+    assert not {"workflow_id", "order_id", "agent", "idempotency_key"} & set(body)
+    assert body["outcome"] == {"S": "success"} and "started_at" in body
     view = h.store.get(ORDER_ID)
     assert view["outcome"] == detail and view["results"] == detail["results"]
 
@@ -741,7 +797,7 @@ def test_fault_deadline_racing_last_result_gives_one_outcome(h):
             barrier.wait()
 
     def after(operation: str, kwargs: dict) -> None:
-        if roles.get(threading.get_ident()) == "deadline" and operation == "get_item":
+        if roles.get(threading.get_ident()) == "deadline" and operation == "query":
             deadline_read.set()
 
     def clients() -> Clients:

@@ -671,8 +671,8 @@ def check_promises(h: Harness) -> None:
 
     # No RUNNING workflow once everything has settled (every deadline has passed), whatever opened it.
     prefix = f"prop-{example.number}-"
-    records = [store._record(item) for item in h.dynamodb.scan(TableName=h.resources.tables["workflows"])["Items"]
-               if item["workflow_id"]["S"].startswith(prefix)]
+    records = store.records([item for item in h.dynamodb.scan(TableName=h.resources.tables["workflows"])["Items"]
+                             if item["workflow_id"]["S"].startswith(prefix)])
     assert {(r.workflow, r.workflow_id) for r in records} == set(example.keys), "records of unknown workflows"
     running = [(r.workflow, r.workflow_id) for r in records if r.status is WorkflowStatus.RUNNING]
     assert running == [], f"RUNNING after every deadline: {running}"

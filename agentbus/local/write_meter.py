@@ -1,0 +1,115 @@
+"""Write request units, measured on the local endpoint the way DynamoDB charges them (the benchmark reads them).
+
+moto does not count capacity (its ``ConsumedCapacity`` is a constant), so the endpoint process wraps its
+DynamoDB backend: every write is charged, per table, what DynamoDB on-demand would charge for it:
+
+- ``PutItem``, ``UpdateItem``, ``DeleteItem``: one unit per started KB of the larger of the item's size before
+  and after the write (moto's ``Item.size()``: attribute names plus values, as DynamoDB counts them);
+- a write whose condition fails still costs: the item's size as it is (at least one unit);
+- ``TransactWriteItems``: twice that, for each item it writes (a ``ConditionCheck`` writes nothing).
+
+Measured, not modelled: a workflow record's layout can change (one item, or a header and an item per result)
+and the figure follows it. moto runs under the endpoint's lock, one request at a time, so the size read before a
+write is the size the write replaces.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+UNIT_BYTES = 1024
+_inside = threading.local()
+
+
+def units(size_bytes: int) -> int:
+    return max(1, math.ceil(size_bytes / UNIT_BYTES))
+
+
+class WriteMeter:
+    """Write units charged so far, by table name."""
+
+    def __init__(self) -> None:
+        self._units: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def charge(self, table: str, amount: int) -> None:
+        with self._lock:
+            self._units[table] += amount
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._units)
+
+    def install(self) -> None:
+        """Wrap moto's DynamoDB backend (once per process)."""
+        from moto.dynamodb.models import DynamoDBBackend
+
+        if getattr(DynamoDBBackend, "_agentbus_meter", None) is not None:
+            DynamoDBBackend._agentbus_meter = self  # type: ignore[attr-defined]
+            return
+        DynamoDBBackend._agentbus_meter = self  # type: ignore[attr-defined]
+
+        def metered(name: str, key_of: Callable[[Any, str, tuple[Any, ...], dict[str, Any]], dict[str, Any]]
+                    ) -> None:
+            original = getattr(DynamoDBBackend, name)
+
+            def write(backend: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+                meter: WriteMeter = DynamoDBBackend._agentbus_meter  # type: ignore[attr-defined]
+                if getattr(_inside, "transaction", False):  # moto writes a transaction's items one by one
+                    return original(backend, table_name, *args, **kwargs)
+                key = key_of(backend, table_name, args, kwargs)
+                before = _size(backend, table_name, key)
+                try:
+                    result = original(backend, table_name, *args, **kwargs)
+                except Exception:
+                    meter.charge(table_name, units(before))
+                    raise
+                meter.charge(table_name, units(max(before, _size(backend, table_name, key))))
+                return result
+
+            setattr(DynamoDBBackend, name, write)
+
+        metered("put_item", _put_key)
+        metered("update_item", lambda _b, _t, args, kwargs: kwargs.get("key") or args[0])
+        metered("delete_item", lambda _b, _t, args, kwargs: kwargs.get("key") or args[0])
+
+        transact = DynamoDBBackend.transact_write_items
+
+        def transact_write(backend: Any, transact_items: list[dict[str, Any]]) -> Any:
+            meter: WriteMeter = DynamoDBBackend._agentbus_meter  # type: ignore[attr-defined]
+            writes = []
+            for action in transact_items:
+                (kind, body), = action.items()
+                if kind == "ConditionCheck":
+                    continue
+                table = body["TableName"]
+                key = _put_key(backend, table, (body["Item"],), {}) if kind == "Put" else body["Key"]
+                writes.append((table, key, _size(backend, table, key)))
+            _inside.transaction = True
+            try:
+                return transact(backend, transact_items)
+            finally:
+                _inside.transaction = False
+                for table, key, before in writes:
+                    meter.charge(table, 2 * units(max(before, _size(backend, table, key))))
+
+        DynamoDBBackend.transact_write_items = transact_write  # type: ignore[method-assign,assignment]
+
+
+def _put_key(backend: Any, table_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    item = kwargs.get("item_attrs") or args[0]
+    table = backend.get_table(table_name)
+    names = [table.hash_key_attr, *([table.range_key_attr] if table.range_key_attr else [])]
+    return {name: item[name] for name in names if name in item}
+
+
+def _size(backend: Any, table_name: str, key: dict[str, Any]) -> int:
+    try:
+        item = backend.get_item(table_name, key)
+    except Exception:  # noqa: BLE001 - no such table or a malformed key: the write itself reports it
+        return 0
+    return int(item.size()) if item is not None else 0
