@@ -32,7 +32,6 @@ from agentbus.bench.accounting import (
 from agentbus.bench.chart import chart_series, write_chart
 from agentbus.bench.costs import (
     PRICING_FILE,
-    UPDATE_UNITS,
     agent_tables,
     agentbus_usage,
     attribute_value_size,
@@ -47,7 +46,6 @@ from agentbus.bench.costs import (
     ms_per_record,
     read_units,
     step_functions_usage,
-    workflow_update_units,
     write_units,
 )
 from agentbus.bench.harness import BENCH_DEADLINE_S, MODES, ChainedOrchestrator, Harness, LevelRun, bench_manifest
@@ -78,12 +76,12 @@ from agentbus.local.provision import REPO_ROOT
 
 __all__ = [
     "BENCH_DEADLINE_S", "DEFAULT_LEVELS", "HARNESS_THREADS", "MODES", "POLLER_ACKS", "PRICING_FILE", "PUT_BATCH",
-    "QUICK_LEVELS", "REPO_ROOT", "REST_OPERATIONS", "THREAD_ROLES", "UPDATE_UNITS", "CallCounter", "CallSnapshot",
+    "QUICK_LEVELS", "REPO_ROOT", "REST_OPERATIONS", "THREAD_ROLES", "CallCounter", "CallSnapshot",
     "ChainedOrchestrator", "Harness", "LevelRun", "SoakRequest", "agent_tables", "agentbus_usage",
     "attribute_value_size", "bench_manifest", "build_results", "chart_series", "combine_results",
     "coordinated_workflows", "cost_per_million", "durable_functions_usage", "durable_operations", "dynamodb_units",
     "idle_polling", "item_size", "latency_summary", "load_pricing", "machine", "make_requests", "model_costs",
     "ms_per_record", "parse_time", "per_order", "percentile", "print_results", "put_batches", "ratio", "read_units",
     "role_of", "run_bench", "run_soak", "sample_triggers", "soak_traffic", "step_functions_usage", "system_calls",
-    "throughput", "unstorable_variants", "wire_key", "workflow_update_units", "write_units", "write_chart",
+    "throughput", "unstorable_variants", "wire_key", "write_units", "write_chart",
 ]

@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbus.local.provision import REPO_ROOT
-from functions.common.spec import WORKFLOW_TABLE, Workflow
+from functions.common.spec import Workflow
 from functions.manifest import MANIFEST, Manifest
 
 if TYPE_CHECKING:
     from agentbus.bench.harness import LevelRun
 
 PRICING_FILE = REPO_ROOT / "bench" / "pricing.json"
-# The key under which ``Harness.item_sizes`` gives a workflow record's average write units per update.
-UPDATE_UNITS = "workflow-update-units"
 
 
 def load_pricing(path: Path = PRICING_FILE) -> dict[str, Any]:
@@ -69,32 +67,6 @@ def read_units(size_bytes: float, *, consistent: bool = True) -> float:
     """Read request units of one read of an item this big (4 KB each; eventually consistent: half)."""
     units = max(1, math.ceil(size_bytes / 4096))
     return units if consistent else units / 2
-
-
-# Attributes the coordinator's finish and publication add to a workflow record (functions/coordinator/store.py).
-FINISH_ATTRIBUTES = ("outcome", "finished_at", "reason", "published", "publish_lease_until", "publish_lease_owner")
-
-
-def workflow_update_units(item: dict[str, dict[str, Any]]) -> float:
-    """Average write units of one update of a workflow record over its life, from its final item.
-
-    The record grows: opened by the trigger, one result slot per agent, the finish (the stored outcome),
-    then ``published``. An update costs the larger of the item's size before and after it, so later updates
-    cost more than earlier ones; this replays that growth instead of charging every update the final size.
-    """
-    def size(names: Iterable[str]) -> int:
-        return sum(len(n.encode("utf-8")) + attribute_value_size(item[n]) for n in names if n in item)
-
-    results = sorted(n for n in item if n.startswith("result_") or n.startswith("late_"))
-    finish = [n for n in FINISH_ATTRIBUTES if n in item]
-    base = size(n for n in item if n not in results and n not in finish and n != "published_at")
-    states = [base]
-    for name in results:
-        states.append(states[-1] + size([name]))
-    states.append(states[-1] + size(finish))
-    states.append(states[-1] + size(["published_at"]))
-    units = [write_units(states[0])] + [write_units(max(a, b)) for a, b in zip(states, states[1:], strict=False)]
-    return sum(units) / len(units)
 
 
 def cost_per_million(usage: dict[str, float], prices: dict[str, float]) -> dict[str, float]:
@@ -155,9 +127,9 @@ def dynamodb_units(dynamodb_calls: Counter[str], tables: dict[str, str], sizes: 
     """(write units, read units) of the functions' DynamoDB calls, from each table's average item size
     (of the tables named in ``only``, by logical name, if given).
 
-    Updates of a workflow record cost its average units per update over its growth (see
-    ``workflow_update_units``); other writes cost the table's average item size. Transactional writes
-    cost twice; conditional writes that fail still cost.
+    A write costs the table's average item size. Transactional writes cost twice; conditional writes that
+    fail still cost. A model, for reads and for endpoints that do not measure writes: the benchmark's local
+    endpoint measures every write (``measured_writes``), and those figures are the ones billed.
     """
     by_name = {name: logical for logical, name in tables.items()}
     wanted = set(only) if only is not None else None
@@ -168,9 +140,7 @@ def dynamodb_units(dynamodb_calls: Counter[str], tables: dict[str, str], sizes: 
         if wanted is not None and logical not in wanted:
             continue
         size = sizes.get(logical, 1024)
-        if operation == "UpdateItem" and logical == WORKFLOW_TABLE and UPDATE_UNITS in sizes:
-            writes += count * sizes[UPDATE_UNITS]
-        elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
             writes += count * write_units(size)
         elif operation == "TransactWriteItems":
             writes += count * 2 * write_units(size)
@@ -234,7 +204,6 @@ def agent_tables(workflow: Workflow, manifest: Manifest = MANIFEST) -> list[str]
     """The tables ``workflow``'s agents write that the coordinator does not (their own side effects)."""
     coordinator = set(manifest.coordinator.tables) if manifest.coordinator else set()
     return [t for t in dict.fromkeys(t for a in workflow.agents for t in a.tables) if t not in coordinator]
-
 
 
 def durable_operations(model: dict[str, Any], agents: int, *, main_table: bool) -> int:

@@ -27,12 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentbus.bench.accounting import CallCounter, CallSnapshot
-from agentbus.bench.costs import UPDATE_UNITS, item_size, workflow_update_units
+from agentbus.bench.costs import item_size
 from agentbus.bench.workload import PUT_BATCH, coordinated_workflows, make_requests, request_id
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
 from functions.common.spec import WORKFLOW_TABLE, Workflow
+from functions.coordinator.store import ITEM_MARK
 from functions.manifest import MANIFEST, Manifest
 
 # Long enough that no deadline fires during a run: the benchmark measures the happy path.
@@ -245,9 +246,9 @@ class Harness:
             time.sleep(0.2)
 
     def item_sizes(self, workflow: Workflow, ids: Collection[str] | None = None) -> dict[str, float]:
-        """Average stored item size (bytes) per table ``workflow`` uses (the coordinator's table: its records
-        only, of the requests ``ids`` only if given; its main table; its agents' tables), and its records'
-        average write units per update (``workflow-update-units``)."""
+        """Average stored item size (bytes) per table ``workflow`` uses: the coordinator's table (its items only,
+        headers and the items beside them, of the requests ``ids`` only if given), its main table, its agents'
+        tables."""
         logical_names = [WORKFLOW_TABLE, *([workflow.projection.table] if workflow.projection else []),
                          *(t for a in workflow.agents for t in a.tables)]
         sizes: dict[str, list[float]] = {}
@@ -258,11 +259,10 @@ class Harness:
             for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
                 for item in page.get("Items", []):
                     if logical == WORKFLOW_TABLE:
-                        if item.get("workflow", {}).get("S") != workflow.name:
+                        if item.get("workflow", {}).get("S", "").partition(ITEM_MARK)[0] != workflow.name:
                             continue
                         if ids is not None and item.get("workflow_id", {}).get("S") not in ids:
                             continue
-                        sizes.setdefault(UPDATE_UNITS, []).append(workflow_update_units(item))
                     sizes.setdefault(logical, []).append(item_size(item))
         return {kind: sum(values) / len(values) for kind, values in sizes.items()}
 

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from agentbus.bench.accounting import per_order, system_calls
 from agentbus.bench.costs import (
-    UPDATE_UNITS,
     agent_tables,
     agentbus_usage,
     cost_per_million,
@@ -195,8 +194,11 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
         # The Lambda time per record both cost models bill (ms, by function), and the level it was measured at.
         "lambda_ms_per_record": {name: round(ms, 1) for name, ms in sorted(durations.items())},
         "lambda_ms_per_record_measured_at_concurrency": durations_level,
-        "item_sizes_bytes": {k: round(v) for k, v in sizes.items() if k != UPDATE_UNITS},
-        "workflow_write_units_per_update": round(sizes.get(UPDATE_UNITS, 0), 2),
+        "item_sizes_bytes": {k: round(v) for k, v in sizes.items()},
+        # Measured on the endpoint, write by write (agentbus/local/write_meter.py), by table.
+        "write_units_per_order_by_table": {
+            logical: round((measured_writes(calls.write_units, tables, [logical]) or 0) / requests, 3)
+            for logical in sorted(set(tables)) if measured_writes(calls.write_units, tables, [logical])},
         "cost_per_million_usd": agentbus_cost["total"],
         "cost_breakdown_per_million_usd": agentbus_cost,
         "step_functions_standard_cost_per_million_usd": standard["total"],

@@ -781,9 +781,11 @@ class Coordinator:
                 # Decided on the header's summaries: the outcome is built from the whole record, decided again.
                 record = self._load(workflow, record.workflow_id)
                 continue
-            finished_at = self.clock()
+            # To the millisecond, as stored: the outcome's timings are computed again from the record on reading.
+            now = self.clock()
+            finished_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
             outcome = build_outcome(record, workflow, decision, finished_at)
-            owner = uuid.uuid4().hex
+            owner = uuid.uuid4().hex[:12]  # who holds the publication lease: short, it is stored in the header
             won = self.store.finish(
                 workflow.name, record.workflow_id, base=record, status=decision.status,
                 outcome=outcome, finished_at=iso(finished_at), lease_until_ms=self._lease_until(finished_at),
@@ -811,7 +813,7 @@ class Coordinator:
     def _recover_publication(self, workflow: Workflow, record: WorkflowRecord) -> None:
         """A final record whose outcome was never published (fault 5): publish the stored outcome."""
         now = self.clock()
-        owner = uuid.uuid4().hex
+        owner = uuid.uuid4().hex[:12]
         claimed = self.store.claim_publication(
             workflow.name, record.workflow_id, now_ms=epoch_ms(now), lease_until_ms=self._lease_until(now),
             lease_owner=owner,

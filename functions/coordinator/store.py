@@ -16,8 +16,8 @@ depend on how many results came before it or how big they are (issue 15):
 - a trigger up to ``TRIGGER_INLINE_BYTES`` is kept in the header; a larger one (up to
   ``MAX_STORED_TRIGGER_BYTES``) in its own item ``<workflow>#trigger#<version>``, written before the header;
 - an entry kept aside (a late result, a second answer, a late cancel) is a marker in the header (its reason and
-  time: the once-per-event, at-most-``MAX_LATE`` condition) and an item ``<workflow>#late_<agent>~<e>`` with
-  the whole entry.
+  time: the once-per-event, at-most-``MAX_LATE`` condition), written after an item ``<workflow>#late_<agent>~<e>``
+  with the whole entry.
 
 A write of the header costs its size (a few hundred bytes plus a summary per answered agent); a result's item
 costs the result's size, once. The old layout (one item rewritten whole on every update) cost the square of the
@@ -59,8 +59,8 @@ attribute                  type  meaning
 ``result_<agent>@<v>``      M     the summary of a result that arrived before the trigger for version ``v``
                                  while the slot held another version's: kept beside it, counted if ``v`` is
                                  the trigger's (at most ``logic.MAX_REFUSED_VERSIONS``; ``alternative_count``)
-``late_<agent>~<e>``       M     kept aside, decides nothing: ``late_reason`` and ``received_at`` (the entry
-                                 itself in the item ``<workflow>#late_<agent>~<e>``): a result after the
+``late_<agent>~<e>``       M     kept aside, decides nothing: ``late_reason``, ``event_id``, ``received_at``
+                                 (the entry itself in the item ``<workflow>#late_<agent>~<e>``): a result after the
                                  finish, or an external agent's second answer; ``<e>`` a digest of its event
                                  id (one entry per event); ``late_@cancel~<e>``: a cancel that came after the
                                  finish (at most ``MAX_LATE`` entries, ``late_count``)
@@ -68,14 +68,16 @@ attribute                  type  meaning
                                  ``received_at``; set once, bumps ``version``: the finish decides CANCELLED
 ``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
 ``refusal_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
-``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish, its ``results`` by
-                                 agent name only (they are the counted results' items, which cannot change
-                                 once the finish has won: it is conditional on ``version``, which every
-                                 result write bumps, slots are only written while RUNNING, and an item is
-                                 written once) and without ``workflow``, ``workflow_id``, the workflow's id
-                                 field and ``idempotency_key`` when they equal what the item gives. Reading
-                                 puts the detail back together, always in the same key order, so every
-                                 publication sends exactly the detail the finish built
+``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish without what can be
+                                 derived: ``workflow``, ``workflow_id``, the workflow's id field and
+                                 ``idempotency_key`` (from the key), its ``results`` (the counted results'
+                                 items, by name when stored), and, for a workflow whose trigger was in when it
+                                 finished, every field the final record gives again exactly
+                                 (``derived_outcome``: status, reason, the results' names, missing, timings,
+                                 quorum): such a record no longer changes (slots are written only while it
+                                 runs, the trigger's version and time once, an item once), so an order's stored
+                                 outcome is usually empty. Reading puts the detail back together, always in the
+                                 same key order, so every publication sends exactly the detail the finish built
 ``reason``                 S     why the workflow was rejected or timed out
 ``finished_at``            S     when the finish won
 ``published``              BOOL  the outcome event was accepted by EventBridge
@@ -93,6 +95,7 @@ written as its text.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -110,6 +113,7 @@ from functions.coordinator.logic import (
     MAX_REFUSED_VERSIONS,
     WorkflowRecord,
     missing_agents,
+    parse_iso,
     public_quorum,
     quorum_state,
     timings,
@@ -256,22 +260,45 @@ def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any], workflow: 
     return _restore(stored, _slot_defaults(workflow_id, agent, workflow), SLOT_KEYS)
 
 
-def compact_outcome(workflow_id: str, outcome: dict[str, Any], workflow: str, id_field: str) -> dict[str, Any]:
-    """What ``outcome`` stores of a ``WorkflowOutcome`` detail: its results by agent name only (the slots hold
-    them), no derivable ids."""
+def compact_outcome(workflow_id: str, outcome: dict[str, Any], workflow: str, id_field: str,
+                    derived: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``outcome`` stores of a ``WorkflowOutcome`` detail: its results by agent name only (their items hold
+    them), no derivable ids, and none of the fields that equal what the final record gives again (``derived``:
+    ``derived_outcome``)."""
     stored = {key: (sorted(item) if key == "results" else item) for key, item in outcome.items()}
-    return _elide(stored, _outcome_defaults(workflow_id, outcome.get("status"), workflow, id_field))
+    stored = _elide(stored, _outcome_defaults(workflow_id, outcome.get("status"), workflow, id_field))
+    return _elide(stored, derived or {})
 
 
 def expand_outcome(workflow_id: str, stored: dict[str, Any], slots: dict[str, dict[str, Any]],
-                   workflow: str, id_field: str) -> dict[str, Any]:
-    """The ``WorkflowOutcome`` detail back from its stored part and the record's result slots (those it
-    named: a trigger that arrives after the finish must not change a published outcome)."""
-    names = stored.get("results") or []
+                   workflow: str, id_field: str, derived: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``WorkflowOutcome`` detail back from its stored part, the record's result slots (those it named: a
+    trigger that arrives after the finish must not change a published outcome) and what the final record gives
+    (``derived``)."""
+    source = {**(derived or {}), **stored}
+    names = source.get("results") or []
     results = {name: slots[name] for name in sorted(names) if name in slots}
-    return _restore({**stored, "results": results},
-                    _outcome_defaults(workflow_id, stored.get("status"), workflow, id_field),
-                    (*OUTCOME_KEYS, id_field))
+    return _restore({**source, "results": results},
+                    _outcome_defaults(workflow_id, source.get("status"), workflow, id_field),
+                    (*OUTCOME_KEYS, "quorum", id_field))
+
+
+def derived_outcome(record: WorkflowRecord, workflow: Workflow | None) -> dict[str, Any]:
+    """The outcome's fields a final record gives again, exactly as the finish built them: its status and reason,
+    the counted results' names, the timings, the missing agents and the quorum. Only for a record whose trigger
+    was in when it finished: its counted results and times cannot change any more (slots are written only while
+    it runs, and the trigger's version and time once), so a field equal to this at the finish is not stored."""
+    if not record.trigger_seen or not record.status.is_final or record.finished_at is None:
+        return {}
+    derived: dict[str, Any] = {"status": record.status.value, "reason": record.reason,
+                               "results": sorted(record.counted_results),
+                               "timings": timings(record, parse_iso(record.finished_at))}
+    if workflow is not None:
+        derived["missing"] = missing_agents(record, workflow)
+        quorum = public_quorum(quorum_state(record, workflow))
+        if quorum is not None:
+            derived["quorum"] = quorum
+    return derived
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -545,23 +572,27 @@ class WorkflowStore:
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
                   reason: str) -> WorkflowRecord | None:
         """Keep ``entry`` (a result, an answer, a cancel: ``agent`` None) aside with the reason it decided nothing:
-        once per event, at most ``MAX_LATE`` per record. The header's ``late_<agent>~<e>`` (its reason and time:
-        the once-and-at-most condition) then its own item with the whole entry. The record with it (the header's
-        view); None when it was kept already (or the record is full)."""
-        x = _Expression()
+        once per event, at most ``MAX_LATE`` per record. Its item ``<workflow>#late_<agent>~<e>`` with the whole
+        entry first (a redelivery writes it again), then the header's marker ``late_<agent>~<e>`` (its reason, event
+        and time: the once-and-at-most condition). The record with it (the header's view); None when it was kept
+        already, or the record is full (its item is then removed again)."""
         name = late_key(agent, str(entry.get("event_id", "")))
+        stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
+        item_key = self._key(f"{workflow}{ITEM_MARK}{name}", workflow_id)
+        self.client.put_item(TableName=self.workflow_table,
+                             Item={**item_key, RESULT_ATTRIBUTE: to_attribute({**stored, "late_reason": reason})})
+        x = _Expression()
         late = x.name(name)
         count = x.name(LATE_COUNT)
-        marker = {"late_reason": reason, **({"received_at": entry["received_at"]} if entry.get("received_at") else {})}
+        marker = {"late_reason": reason, **{key: entry[key] for key in ("event_id", "received_at") if entry.get(key)}}
         update = f"SET {late} = {x.value(marker)} ADD {count} {x.value(1)}"
         condition = (f"attribute_not_exists({late}) AND "
                      f"(attribute_not_exists({count}) OR {count} < {x.value(MAX_LATE)})")
         record = self._update(workflow, workflow_id, x, update, condition)
-        if record is not None:
-            stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
-            self.client.put_item(TableName=self.workflow_table, Item={
-                **self._key(f"{workflow}{ITEM_MARK}{name}", workflow_id),
-                RESULT_ATTRIBUTE: to_attribute({**stored, "late_reason": reason})})
+        if record is None:
+            existing = self.load(workflow, workflow_id)
+            if existing is None or name not in existing.late_results:
+                self.client.delete_item(TableName=self.workflow_table, Key=item_key)  # full: not kept after all
         return record
 
     def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]:
@@ -622,7 +653,9 @@ class WorkflowStore:
         the final record: the header's attributes, ``base``'s results and trigger, and ``outcome`` as built."""
         expected_version = base.version
         x = _Expression()
-        stored = compact_outcome(workflow_id, outcome, workflow, self._id_field(workflow))
+        final = dataclasses.replace(base, status=status, reason=outcome.get("reason") or None, finished_at=finished_at)
+        stored = compact_outcome(workflow_id, outcome, workflow, self._id_field(workflow),
+                                 derived_outcome(final, self._workflow(workflow)))
         sets = [
             f"{x.name('status')} = {x.value(status.value)}",
             f"{x.name('outcome')} = {x.value(stored)}",
@@ -644,8 +677,7 @@ class WorkflowStore:
         won.trigger, won.complete = base.trigger, True
         # As a later read puts it together (numbers as DynamoDB gives them back): every publication of this
         # outcome, the first one included, sends the same bytes.
-        won.outcome = expand_outcome(workflow_id, from_attribute(to_attribute(stored)), won.counted_results, workflow,
-                                     self._id_field(workflow))
+        won.outcome = self._outcome(won, from_attribute(to_attribute(stored)))
         return won
 
     def claim_publication(self, workflow: str, workflow_id: str, *, now_ms: int, lease_until_ms: int,
@@ -875,7 +907,10 @@ class WorkflowStore:
             complete=beside is not None,
         )
         outcome = data.get("outcome")
-        if outcome is not None:
-            record.outcome = expand_outcome(workflow_id, outcome, record.counted_results, workflow,
-                                            self._id_field(workflow))
+        if outcome is not None and record.complete:  # the header alone lacks the results the outcome names
+            record.outcome = self._outcome(record, outcome)
         return record
+
+    def _outcome(self, record: WorkflowRecord, stored: dict[str, Any]) -> dict[str, Any]:
+        return expand_outcome(record.workflow_id, stored, record.counted_results, record.workflow,
+                              self._id_field(record.workflow), derived_outcome(record, self._workflow(record.workflow)))

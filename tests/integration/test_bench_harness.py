@@ -37,7 +37,7 @@ def test_harness_runs_the_access_request_workflow_in_both_modes():
     assert parallel.workflow == "access-request" and parallel.missing == []
     assert parallel.statuses == {"COMPLETED": 2}
     assert row["Item"]["status"]["S"] == "COMPLETED"
-    assert {"workflows", "access-requests", "directory", "workflow-update-units"} <= set(sizes)
+    assert {"workflows", "access-requests", "directory"} <= set(sizes)
     assert "inventory" not in sizes and "orders" not in sizes  # only the tables this workflow uses
     # Only this workflow's functions worked: its 3 agents once per request, the coordinator per trigger + result.
     worked = {name for name, usage in parallel.lambda_usage.items() if usage["records"]}

@@ -174,11 +174,23 @@ def test_retry_after_a_decision_republishes_the_stored_result():
     for lines in ((("SKU-MOUSE", 1),), (("SKU-DOCK", 9),)):
         h = Harness()
         first = h.reserve(order(*lines))
-        holds = h.store.holds
+        on_hand, records = dict(h.store.on_hand), dict(h.store.records)
         again = h.reserve(order(*lines))
         assert again == first  # same detail-type, same timings, same everything
-        assert h.store.holds == holds
+        # Its write was refused by the reservation record's condition: nothing held twice, nothing rewritten.
+        assert h.store.on_hand == on_hand and h.store.records == records
         assert h.conserved()
+
+
+def test_a_first_delivery_writes_without_reading_and_a_redelivery_reads_once_to_replay():
+    h = Harness()
+    reads: list[str] = []
+    get = h.store.get
+    h.store.get = lambda order_id: reads.append(order_id) or get(order_id)  # type: ignore[method-assign]
+    first = h.reserve(order(("SKU-MOUSE", 1)))
+    assert reads == [] and h.store.holds == 1
+    assert h.reserve(order(("SKU-MOUSE", 1))) == first
+    assert reads == ["ord-1"]
 
 
 def test_lost_race_on_the_record_republishes_the_winners_result():
@@ -241,7 +253,8 @@ def test_release_before_reservation_leaves_a_tombstone_and_reserves_nothing_late
     output = h.reserve(order(("SKU-MOUSE", 1)))
     assert output.detail_type == UNAVAILABLE
     assert output.detail["reason"] == ALREADY_FINISHED
-    assert h.store.on_hand == STOCK and h.store.holds == 0
+    assert h.store.on_hand == STOCK and set(h.store.reserved.values()) == {0}
+    assert h.store.records["ord-1"].status is Status.CANCELLED
     assert h.inventory.release(outcome("TIMED_OUT")) == "nothing"
 
 

@@ -23,7 +23,6 @@ from agentbus.bench import (
     model_costs,
     read_units,
     step_functions_usage,
-    workflow_update_units,
     write_units,
 )
 from agentbus.bench.costs import model_cost_per_million, pick_model, reasoning_agents
@@ -41,23 +40,13 @@ def test_dynamodb_sizes_and_capacity_units():
     assert read_units(5000) == 2 and read_units(100, consistent=False) == 0.5
 
 
-def test_workflow_updates_are_charged_as_the_record_grows():
-    pad = {"S": "x" * 900}  # 900 bytes each
-    item = {"workflow_id": {"S": "w"}, "order": pad,
-            "result_fraud": pad, "result_inventory": pad, "result_shipping": pad,
-            "outcome": {"S": "x" * 2000}, "published": {"BOOL": True}, "published_at": {"S": "t"}}
-    # states (bytes): open ~0.9 KB; +results 1.8, 2.7, 3.6 KB; +outcome 5.6 KB; +published_at 5.6 KB
-    # units: open 1, results 2, 3, 4, finish 6, mark published 6 -> 22 over 6 updates
-    assert workflow_update_units(item) == pytest.approx(22 / 6)
-
-
 def test_dynamodb_units_per_table_and_kind_of_write():
     tables = {"workflows": "p-workflows", "orders": "p-orders", "inventory": "p-inventory"}
-    sizes = {"workflows": 4000, "workflow-update-units": 3.0, "orders": 900, "inventory": 1500}
+    sizes = {"workflows": 4000, "orders": 900, "inventory": 1500}
     calls = Counter({"UpdateItem@p-workflows": 6, "PutItem@p-orders": 1, "TransactWriteItems@p-inventory": 2,
                      "GetItem@p-inventory": 1, "GetItem@p-workflows": 1})
     writes, reads = dynamodb_units(calls, tables, sizes)
-    assert writes == 6 * 3.0 + 1 + 2 * 2 * 2  # a transactional write of a 1.5 KB item: 2 units, twice
+    assert writes == 6 * 4 + 1 + 2 * 2 * 2  # a transactional write of a 1.5 KB item: 2 units, twice
     assert reads == 1 + 1
     # One workflow's agents' own writes (what Step Functions' agents would make too): their tables only.
     assert dynamodb_units(calls, tables, sizes, only=["inventory"]) == (2 * 2 * 2, 1)

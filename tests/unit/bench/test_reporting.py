@@ -70,7 +70,7 @@ def test_results_carry_the_contracted_fields_and_ratios():
         "chained": {1: _run("chained", 1, [900.0]), 2: _run("chained", 2, [1000.0, 1200.0])},
     }
     pricing = bench.load_pricing()
-    sizes = {"workflows": 3000, "workflow-update-units": 2.5, "orders": 800, "inventory": 700}
+    sizes = {"workflows": 3000, "orders": 800, "inventory": 700}
     results = build_results(runs, [1, 2], {"fraud": 300}, 300, pricing, sizes,
                             {"workflows": "p-workflows", "orders": "p-orders", "inventory": "p-inventory"})
     assert results["step_functions_standard_breakdown_per_million_usd"]["stepfunctions_standard_transitions"] == 200
@@ -86,13 +86,33 @@ def test_results_carry_the_contracted_fields_and_ratios():
     assert results["api_calls_per_order"] == {"total": 12.0, "dynamodb:UpdateItem": 6.0, "events:PutEvents": 4.0,
                                               "sqs:ReceiveMessage": 2.0}
     assert results["usage_per_order"]["eventbridge_events"] == 4.0
-    assert results["usage_per_order"]["dynamodb_write_units"] == 6 * 2.5
+    # Without measured write units: the model, each update at the table's average item size (3 KB: 3 units).
+    assert results["usage_per_order"]["dynamodb_write_units"] == 6 * 3
     for key in ("cost_per_million_usd", "step_functions_standard_cost_per_million_usd",
                 "step_functions_express_cost_per_million_usd"):
         assert results[key] > 0
     assert results["cost_ratio_agentbus_over_standard"] == ratio(results["cost_per_million_usd"],
                                                                  results["step_functions_standard_cost_per_million_usd"])
     json.dumps(results)  # written as JSON as is
+
+
+def test_write_units_measured_on_the_endpoint_are_the_ones_billed_per_table_and_in_the_step_functions_column():
+    roles = {role: Counter() for role in bench.THREAD_ROLES}
+    roles["function"].update({"dynamodb:UpdateItem": 12, "dynamodb:PutItem": 2, "dynamodb:TransactWriteItems": 2})
+    calls = CallSnapshot(wire=Counter({"dynamodb:UpdateItem": 12}), by_role=roles, empty_receives=Counter(),
+                         put_entries=Counter(), dynamodb=Counter({"UpdateItem@p-workflows": 12, "PutItem@p-orders": 2,
+                                                                  "TransactWriteItems@p-inventory": 4}),
+                         write_units=Counter({"p-workflows": 20, "p-orders": 2, "p-inventory": 8}))
+    runs = {"parallel": {1: _run("parallel", 1, [400.0]), 2: _run("parallel", 2, [400.0, 600.0], calls)},
+            "chained": {1: _run("chained", 1, [900.0]), 2: _run("chained", 2, [1000.0, 1200.0])}}
+    results = build_results(runs, [1, 2], {"fraud": 300}, 300, bench.load_pricing(),
+                            {"workflows": 9000, "orders": 800, "inventory": 700},
+                            {"workflows": "p-workflows", "orders": "p-orders", "inventory": "p-inventory"})
+    assert results["usage_per_order"]["dynamodb_write_units"] == (20 + 2 + 8) / 2  # not 9 KB x 6 updates
+    assert results["write_units_per_order_by_table"] == {"inventory": 4.0, "orders": 1.0, "workflows": 10.0}
+    # Step Functions' agents make the same writes to their own tables, and the same main-table row.
+    assert results["step_functions_express_breakdown_per_million_usd"]["dynamodb_write_units"] == pytest.approx(
+        (4 + 1) * bench.load_pricing()["prices"]["dynamodb_write_units"] * 1_000_000)
 
 
 def test_lambda_duration_is_billed_from_the_uncontended_level_per_record():

@@ -120,7 +120,7 @@ def test_a_points_figures_come_from_its_calls_and_the_lambda_time_of_the_request
                      {name: {"invocations": 1.0, "records": 1.0, "busy_ms": 10.0} for name in usage})
     prices = load_pricing()["prices"]
     figures = point_figures(2, 1024, run, quiet, {"workflows": "p-workflows"},
-                            {"workflows": 2000, "workflow-update-units": 2.0}, prices, workflow, manifest)
+                            {"workflows": 2000}, prices, workflow, manifest)
     assert figures == {"agents": 2, "payload_bytes": 1024, "requests": 2, "completed": 2,
                        "write_units_per_request": 8.0,  # 4 updates per request at 2 units each
                        "api_calls_per_request": 9.0,  # (7 + 8 + 4 - the harness's PutEvents) / 2
