@@ -35,6 +35,11 @@ patch below keeps moto's observable behaviour (same responses, same state) and r
    counting the queue's messages three times over (so each send cost grew with the backlog). Within a
    send, the lookup reads the one setting instead.
 
+10. DynamoDB ``Query`` of a table (not an index): moto listed and sorted every item of the table
+   (``Table.all_items``) to keep those of the one partition asked for, so each query cost grew with the
+   table (the coordinator reads a workflow's items with one query). Within such a query, ``all_items``
+   returns that partition's items only, in the same order.
+
 ``apply()`` is idempotent and process-wide; the local endpoint calls it when it starts. Each patch
 replaces moto internals as they are in ``MOTO_VERSION`` (pinned in pyproject.toml): ``apply()`` refuses
 any other version, so an upgrade cannot silently change what the local endpoint does.
@@ -87,6 +92,7 @@ def apply() -> None:
         _patch_update_expressions()
         _patch_action_lookup()
         _patch_sqs_send_attribute_lookup()
+        _patch_dynamodb_query_partition()
         _applied = True
 
 
@@ -322,3 +328,33 @@ def _patch_sqs_send_attribute_lookup() -> None:
             _sending.active = outer
 
     SQSBackend.send_message = send_message_reading_settings_only  # type: ignore[method-assign]  # patching moto
+
+
+# 10 -----------------------------------------------------------------------------------------------
+
+def _patch_dynamodb_query_partition() -> None:
+    from moto.dynamodb.models.table import Table
+
+    query, all_items = Table.query, Table.all_items
+    partition = threading.local()  # the query being served (moto runs under the endpoint's lock anyway)
+
+    def query_one_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        one = index_name is None and hash_key is not None
+        partition.table_id, partition.key = (id(self), hash_key) if one else (None, None)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            partition.table_id = partition.key = None
+
+    def items_of_the_partition(self: Any) -> list[Any]:
+        if getattr(partition, "table_id", None) != id(self):
+            return all_items(self)
+        held = self.items.get(partition.key)
+        if held is None:
+            return []
+        items = list(held.values()) if self.range_key_attr else [held]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    Table.query = query_one_partition  # type: ignore[method-assign]  # patching moto
+    Table.all_items = items_of_the_partition  # type: ignore[method-assign]  # patching moto

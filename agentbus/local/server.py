@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import parse_qsl, urlencode
 
-from agentbus.local.write_meter import WriteMeter
+from agentbus.local.write_meter import Tally, WriteMeter
 
 POLL_INTERVAL_S = 0.25
 MAX_WAIT_S = 20
@@ -270,20 +270,11 @@ def _has_messages(payload: bytes) -> bool:
     return b'"Messages"' in payload or b"<Message>" in payload
 
 
-class WireCounter:
+class WireCounter(Tally):
     """API calls served, by ``service:Action`` (REST operations as ``METHOD /segment``)."""
 
-    def __init__(self) -> None:
-        self._counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
     def __call__(self, service: str, action: str) -> None:
-        with self._lock:
-            self._counts[f"{service}:{action}"] += 1
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
+        self.add(f"{service}:{action}")
 
 
 def make_app(observer: Callable[[str, str], None] | None = None,

@@ -29,20 +29,27 @@ def units(size_bytes: int) -> int:
     return max(1, math.ceil(size_bytes / UNIT_BYTES))
 
 
-class WriteMeter:
-    """Write units charged so far, by table name."""
+class Tally:
+    """A counter that several server threads add to."""
 
     def __init__(self) -> None:
-        self._units: Counter[str] = Counter()
+        self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def charge(self, table: str, amount: int) -> None:
+    def add(self, key: str, amount: int = 1) -> None:
         with self._lock:
-            self._units[table] += amount
+            self._counts[key] += amount
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._units)
+            return dict(self._counts)
+
+
+class WriteMeter(Tally):
+    """Write units charged so far, by table name."""
+
+    def charge(self, table: str, amount: int) -> None:
+        self.add(table, amount)
 
     def install(self) -> None:
         """Wrap moto's DynamoDB backend (once per process)."""

@@ -122,3 +122,35 @@ def test_patched_moto_keeps_fifo_deduplication_and_per_call_update_values():
                                  ExpressionAttributeValues={":v": {"S": value}, ":one": {"N": "1"}})
         items = {i["pk"]["S"]: (i["value"]["S"], i["writes"]["N"]) for i in dynamodb.scan(TableName="t")["Items"]}
         assert items == {"a": ("third", "2"), "b": ("second", "1")}
+
+
+def test_patched_query_reads_one_partition_in_order_pages_and_all_and_the_endpoint_meters_writes():
+    """moto_speedups' query patch (one partition instead of listing and sorting the whole table) answers as moto
+    does: the partition's items in key order, descending on request, in pages, and a scan still sees everything.
+    The endpoint's write meter charges each write's size (agentbus/local/write_meter.py)."""
+    with LocalEndpoint() as endpoint:
+        dynamodb = _session().client("dynamodb", endpoint_url=endpoint.url)
+        dynamodb.create_table(TableName="w", BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                         {"AttributeName": "sk", "KeyType": "RANGE"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                    {"AttributeName": "sk", "AttributeType": "S"}])
+        for pk in ("a", "b", "c"):
+            for sk in ("order", "order#result#x", "order#result#y", "order-large", "other"):
+                dynamodb.put_item(TableName="w", Item={"pk": {"S": pk}, "sk": {"S": sk}, "v": {"S": "x" * 1500}})
+        assert endpoint.write_units()["w"] == 15 * 2
+
+        def keys(**params):
+            return [i["sk"]["S"] for i in dynamodb.query(TableName="w", **params)["Items"]]
+
+        one = {"KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+               "ExpressionAttributeValues": {":pk": {"S": "b"}, ":lo": {"S": "order"}, ":hi": {"S": "order$"}}}
+        assert keys(**one) == ["order", "order#result#x", "order#result#y"]
+        assert keys(**one, ScanIndexForward=False) == ["order#result#y", "order#result#x", "order"]
+        first = dynamodb.query(TableName="w", Limit=2, **one)
+        rest = dynamodb.query(TableName="w", ExclusiveStartKey=first["LastEvaluatedKey"], **one)
+        assert [i["sk"]["S"] for i in first["Items"] + rest["Items"]] == keys(**one)
+        assert keys(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "c"}}) == [
+            "order", "order#result#x", "order#result#y", "order-large", "other"]
+        assert keys(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "none"}}) == []
+        assert dynamodb.scan(TableName="w")["Count"] == 15
