@@ -132,7 +132,7 @@ class Harness:
     manifest: Manifest = MANIFEST
 
     def __post_init__(self) -> None:
-        self.stack = LocalStack(manifest=bench_manifest(self.manifest, chained=self.chained),
+        self.stack = LocalStack(manifest=bench_manifest(self.manifest, chained=self.chained), meter_writes=True,
                                 options=RuntimeOptions(deadline_seconds=BENCH_DEADLINE_S,
                                                        simulated_work_ms=self.work_profile or None))
         self.counter.install(self.stack.session)

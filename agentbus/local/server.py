@@ -56,6 +56,8 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
 # The endpoint process reads its SourceGuard from this variable (JSON, set by LocalEndpoint).
 GUARD_VARIABLE = "AGENTBUS_RESERVED_SOURCES"
+# Set (to 1) by an owner that reads the write meter (the benchmark): metering costs two item reads per write.
+METER_VARIABLE = "AGENTBUS_METER_WRITES"
 NOT_AUTHORIZED_FOR_SOURCE = "NotAuthorizedForSourceException"
 
 
@@ -164,9 +166,9 @@ class SerializingMiddleware:
         if environ.get("PATH_INFO") == CALLS_PATH and isinstance(self.observer, WireCounter):
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(self.observer.counts()).encode()]
-        if environ.get("PATH_INFO") == WRITE_UNITS_PATH and self.meter is not None:
+        if environ.get("PATH_INFO") == WRITE_UNITS_PATH:
             start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps(self.meter.counts()).encode()]
+            return [json.dumps(self.meter.counts() if self.meter is not None else {}).encode()]
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         service, action = _service_and_action(environ, body)
         if self.observer:
@@ -278,15 +280,16 @@ class WireCounter(Tally):
 
 
 def make_app(observer: Callable[[str, str], None] | None = None,
-             guard: SourceGuard | None = None) -> SerializingMiddleware:
+             guard: SourceGuard | None = None, meter_writes: bool = False) -> SerializingMiddleware:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from agentbus.local import moto_gaps, moto_speedups
 
     moto_speedups.apply()
     moto_gaps.apply()
-    meter = WriteMeter()
-    meter.install()
+    meter = WriteMeter() if meter_writes else None
+    if meter is not None:
+        meter.install()
     return SerializingMiddleware(DomainDispatcherApplication(create_backend_app), observer=observer, guard=guard,
                                  meter=meter)
 
@@ -305,7 +308,8 @@ def serve(host: str, port: int) -> int:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queued requests are normal under load
     guard = SourceGuard.from_json(os.environ[GUARD_VARIABLE]) if os.environ.get(GUARD_VARIABLE) else None
     try:
-        server = create_server(make_app(WireCounter(), guard), host=host, port=port, threads=SERVER_THREADS,
+        server = create_server(make_app(WireCounter(), guard, meter_writes=os.environ.get(METER_VARIABLE) == "1"),
+                               host=host, port=port, threads=SERVER_THREADS,
                                connection_limit=CONNECTION_LIMIT, ident="agentbus-local")
     except (OSError, ValueError) as error:  # ValueError: waitress could not resolve the host
         print(f"error cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}", flush=True)
@@ -331,10 +335,12 @@ def serve(host: str, port: int) -> int:
 class LocalEndpoint:
     """moto's server on 127.0.0.1, in a process of its own, behind the serializing middleware."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, guard: SourceGuard | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, guard: SourceGuard | None = None,
+                 meter_writes: bool = False) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.guard = guard
+        self.meter_writes = meter_writes
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -345,6 +351,7 @@ class LocalEndpoint:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO_ROOT),
                                                                            os.environ.get("PYTHONPATH")]))}
         env.pop(GUARD_VARIABLE, None)
+        env[METER_VARIABLE] = "1" if self.meter_writes else "0"
         if self.guard:
             env[GUARD_VARIABLE] = self.guard.to_json()
         self._process = subprocess.Popen(
@@ -372,7 +379,8 @@ class LocalEndpoint:
             return Counter(json.loads(response.read()))
 
     def write_units(self) -> Counter[str]:
-        """The DynamoDB write units charged so far, by table name (``write_meter``)."""
+        """The DynamoDB write units charged so far, by table name (``write_meter``); empty unless the endpoint
+        was started with ``meter_writes``."""
         with urllib.request.urlopen(f"{self.url}{WRITE_UNITS_PATH}", timeout=10) as response:
             return Counter(json.loads(response.read()))
 

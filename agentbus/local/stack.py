@@ -33,6 +33,8 @@ class LocalStack:
     host: str = "127.0.0.1"
     manifest: Manifest = MANIFEST
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    # The endpoint measures DynamoDB write units (``write_meter``): for the benchmark.
+    meter_writes: bool = False
 
     def __post_init__(self) -> None:
         self.session = local_session()
@@ -40,7 +42,7 @@ class LocalStack:
         # source from anyone else, as the bus policy does on AWS.
         self.principals = LocalPrincipals()
         guard = SourceGuard(self.manifest.bus_name, self.principals.reserved_sources(self.manifest))
-        self.endpoint = LocalEndpoint(self.host, self.port, guard=guard)
+        self.endpoint = LocalEndpoint(self.host, self.port, guard=guard, meter_writes=self.meter_writes)
         self.resources: Resources | None = None
         self.runtime: LocalRuntime | None = None
 

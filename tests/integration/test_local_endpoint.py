@@ -128,7 +128,7 @@ def test_patched_query_reads_one_partition_in_order_pages_and_all_and_the_endpoi
     """moto_speedups' query patch (one partition instead of listing and sorting the whole table) answers as moto
     does: the partition's items in key order, descending on request, in pages, and a scan still sees everything.
     The endpoint's write meter charges each write's size (agentbus/local/write_meter.py)."""
-    with LocalEndpoint() as endpoint:
+    with LocalEndpoint(meter_writes=True) as endpoint:
         dynamodb = _session().client("dynamodb", endpoint_url=endpoint.url)
         dynamodb.create_table(TableName="w", BillingMode="PAY_PER_REQUEST",
                               KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
