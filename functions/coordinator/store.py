@@ -313,6 +313,11 @@ def trigger_sort_key(workflow: str, version: str) -> str:
     return ITEM_MARK.join((workflow, TRIGGER_PART, version))
 
 
+def late_sort_key(workflow: str, name: str) -> str:
+    """The item of a kept-aside entry whose header marker is ``name`` (``late_key``)."""
+    return ITEM_MARK.join((workflow, name))
+
+
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """A result slot's summary in the header: its version, outcome and detail-type, and whom it asks for (with
     when it arrived): enough to decide, small and of a bounded size whatever the result holds."""
@@ -578,7 +583,7 @@ class WorkflowStore:
         already, or the record is full (its item is then removed again)."""
         name = late_key(agent, str(entry.get("event_id", "")))
         stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
-        item_key = self._key(f"{workflow}{ITEM_MARK}{name}", workflow_id)
+        item_key = self._key(late_sort_key(workflow, name), workflow_id)
         self.client.put_item(TableName=self.workflow_table,
                              Item={**item_key, RESULT_ATTRIBUTE: to_attribute({**stored, "late_reason": reason})})
         x = _Expression()
@@ -745,17 +750,16 @@ class WorkflowStore:
 
     def records(self, items: list[dict[str, Any]]) -> list[WorkflowRecord]:
         """Whole records from a workflow table's items (a Query's, or a scan's): one per header."""
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        headers = []
+        headers: dict[tuple[str, str], dict[str, Any]] = {}
+        beside: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for item in items:
-            workflow_id, sort_key = item["workflow_id"]["S"], item[SORT_KEY]["S"]
-            workflow = sort_key.partition(ITEM_MARK)[0]
-            groups.setdefault((workflow_id, workflow), []).append(item)
-            if ITEM_MARK not in sort_key:
-                headers.append((workflow_id, workflow))
-        return [self._record(next(i for i in groups[key] if ITEM_MARK not in i[SORT_KEY]["S"]),
-                             [i for i in groups[key] if ITEM_MARK in i[SORT_KEY]["S"]])
-                for key in headers]
+            sort_key = item[SORT_KEY]["S"]
+            key = (item["workflow_id"]["S"], sort_key.partition(ITEM_MARK)[0])
+            if ITEM_MARK in sort_key:
+                beside.setdefault(key, []).append(item)
+            else:
+                headers[key] = item
+        return [self._record(header, beside.get(key, [])) for key, header in headers.items()]
 
     def waiting(self, workflow: str | None = None) -> list[dict[str, Any]]:
         """Views of the running workflows waiting for an external agent (a person), oldest ask first. A scan of
@@ -854,20 +858,18 @@ class WorkflowStore:
         data = {key: from_attribute(value) for key, value in item.items()}
         workflow_id = data["workflow_id"]
         workflow = data[SORT_KEY]
-        stored: dict[str, Any] = {}
-        trigger_text = data.get("trigger")
-        for other in beside or ():
-            key = other[SORT_KEY]["S"][len(workflow) + len(ITEM_MARK):]
-            if TRIGGER_ATTRIBUTE in other:
-                if key == f"{TRIGGER_PART}{ITEM_MARK}{data.get('trigger_digest')}" and data.get(TRIGGER_APART):
-                    trigger_text = other[TRIGGER_ATTRIBUTE]["S"]
-            elif RESULT_ATTRIBUTE in other:
-                stored[key] = from_attribute(other[RESULT_ATTRIBUTE])
+        beside_by_key = {other[SORT_KEY]["S"]: other for other in beside or ()}
+        apart = beside_by_key.get(trigger_sort_key(workflow, str(data.get("trigger_digest"))))
+        trigger_text = apart[TRIGGER_ATTRIBUTE]["S"] if apart and data.get(TRIGGER_APART) else data.get("trigger")
+
+        def held_item(sort_key: str) -> dict[str, Any]:
+            other = beside_by_key.get(sort_key)
+            return from_attribute(other[RESULT_ATTRIBUTE]) if other and RESULT_ATTRIBUTE in other else {}
 
         def result(agent: str, held: dict[str, Any]) -> dict[str, Any]:
             """The result a slot's summary stands for (its item), or the summary while only the header is read."""
-            body = stored.get(f"{RESULT_PART}{ITEM_MARK}{agent}{ITEM_MARK}{held.get('trigger_digest')}")
-            return expand_slot(workflow_id, agent, body if body is not None else held, workflow)
+            body = held_item(result_sort_key(workflow, agent, str(held.get("trigger_digest"))))
+            return expand_slot(workflow_id, agent, body or held, workflow)
 
         results = {k[len(RESULT_PREFIX):]: result(k[len(RESULT_PREFIX):], v)
                    for k, v in sorted(data.items()) if k.startswith(RESULT_PREFIX) and VERSION_MARK not in k}
@@ -879,7 +881,8 @@ class WorkflowStore:
         late = {}
         for key, marker in sorted(data.items()):
             if key.startswith(LATE_PREFIX) and isinstance(marker, dict):
-                late[key] = _late_entry(workflow_id, key, {**stored.get(key, {}), **marker}, workflow)
+                late[key] = _late_entry(workflow_id, key, {**held_item(late_sort_key(workflow, key)), **marker},
+                                        workflow)
         record = WorkflowRecord(
             workflow_id=workflow_id,
             workflow=workflow,
