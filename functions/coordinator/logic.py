@@ -785,7 +785,7 @@ class Coordinator:
             now = self.clock()
             finished_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
             outcome = build_outcome(record, workflow, decision, finished_at)
-            owner = uuid.uuid4().hex[:12]  # who holds the publication lease: short, it is stored in the header
+            owner = _lease_owner()
             won = self.store.finish(
                 workflow.name, record.workflow_id, base=record, status=decision.status,
                 outcome=outcome, finished_at=iso(finished_at), lease_until_ms=self._lease_until(finished_at),
@@ -813,7 +813,7 @@ class Coordinator:
     def _recover_publication(self, workflow: Workflow, record: WorkflowRecord) -> None:
         """A final record whose outcome was never published (fault 5): publish the stored outcome."""
         now = self.clock()
-        owner = uuid.uuid4().hex[:12]
+        owner = _lease_owner()
         claimed = self.store.claim_publication(
             workflow.name, record.workflow_id, now_ms=epoch_ms(now), lease_until_ms=self._lease_until(now),
             lease_owner=owner,
@@ -859,6 +859,11 @@ class Coordinator:
 
     def _lease_until(self, now: datetime) -> int:
         return epoch_ms(now) + self.publish_lease_s * 1000
+
+
+def _lease_owner() -> str:
+    """Who holds a publication lease: random, and short because it is stored in the header."""
+    return uuid.uuid4().hex[:12]
 
 
 def _workflow_id(detail: dict[str, Any], id_field: str) -> str:
