@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentbus.local.provision import REPO_ROOT
+from agentbus.local.write_meter import write_units as write_units  # one rule for the meter and the model
 from functions.common.spec import Workflow
 from functions.manifest import MANIFEST, Manifest
 
@@ -56,11 +57,6 @@ def attribute_value_size(value: dict[str, Any]) -> int:
 def item_size(item: dict[str, dict[str, Any]]) -> int:
     """Bytes of a DynamoDB item: attribute names plus values."""
     return sum(len(name.encode("utf-8")) + attribute_value_size(value) for name, value in item.items())
-
-
-def write_units(size_bytes: float) -> int:
-    """Write request units of one standard write of an item this big (1 KB each, rounded up)."""
-    return max(1, math.ceil(size_bytes / 1024))
 
 
 def read_units(size_bytes: float, *, consistent: bool = True) -> float:
@@ -149,12 +145,11 @@ def dynamodb_units(dynamodb_calls: Counter[str], tables: dict[str, str], sizes: 
     return writes, reads
 
 
-def measured_writes(write_units: Counter[str], tables: dict[str, str], only: Iterable[str]) -> float | None:
-    """The write units measured on the endpoint for the tables named in ``only`` (logical names); None when the
-    endpoint measured none (a run against an endpoint without the meter)."""
-    if not write_units:
-        return None
-    return float(sum(write_units.get(tables.get(name, name), 0) for name in set(only)))
+def measured_writes(write_units: Counter[str], tables: dict[str, str]) -> dict[str, float]:
+    """The write units measured on the endpoint, by table's logical name (``tables``: logical -> physical);
+    empty when the endpoint measured none (a run against an endpoint without the meter)."""
+    logical = {physical: name for name, physical in tables.items()}
+    return {logical.get(table, table): float(units) for table, units in write_units.items()}
 
 
 def ms_per_record(run: LevelRun) -> dict[str, float]:

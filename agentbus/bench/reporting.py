@@ -153,10 +153,10 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
                                        if workflow.projection else None)
     agent_writes, _ = dynamodb_units(calls.dynamodb, tables, sizes, only=agent_tables(workflow, manifest))
     # The same tables' writes as measured on the endpoint, when it measured them.
-    agent_writes = measured_writes(calls.write_units, tables, agent_tables(workflow, manifest)) or agent_writes
-    if workflow.projection is not None:
-        measured_main = measured_writes(calls.write_units, tables, [workflow.projection.table])
-        main_table_writes = measured_main / requests if measured_main else main_table_writes
+    measured = measured_writes(calls.write_units, tables)
+    agent_writes = sum(measured.get(t, 0.0) for t in agent_tables(workflow, manifest)) or agent_writes
+    if workflow.projection is not None and measured.get(workflow.projection.table):
+        main_table_writes = measured[workflow.projection.table] / requests
     level_one = next((r for r in level_rows if r["concurrency"] == min(levels) and "p50_ms" in r), None)
     sfn_usage = step_functions_usage(
         pricing["step_functions"], agents, end_to_end_ms=level_one["p50_ms"] if level_one else slowest,
@@ -196,9 +196,8 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
         "lambda_ms_per_record_measured_at_concurrency": durations_level,
         "item_sizes_bytes": {k: round(v) for k, v in sizes.items()},
         # Measured on the endpoint, write by write (agentbus/local/write_meter.py), by table.
-        "write_units_per_order_by_table": {
-            logical: round((measured_writes(calls.write_units, tables, [logical]) or 0) / requests, 3)
-            for logical in sorted(set(tables)) if measured_writes(calls.write_units, tables, [logical])},
+        "write_units_per_order_by_table": {logical: round(units / requests, 3)
+                                           for logical, units in sorted(measured.items()) if units},
         "cost_per_million_usd": agentbus_cost["total"],
         "cost_breakdown_per_million_usd": agentbus_cost,
         "step_functions_standard_cost_per_million_usd": standard["total"],

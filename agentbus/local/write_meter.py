@@ -25,7 +25,8 @@ UNIT_BYTES = 1024
 _inside = threading.local()
 
 
-def units(size_bytes: int) -> int:
+def write_units(size_bytes: float) -> int:
+    """Write request units of one standard write of an item this big (1 KB each, rounded up)."""
     return max(1, math.ceil(size_bytes / UNIT_BYTES))
 
 
@@ -47,9 +48,6 @@ class Tally:
 
 class WriteMeter(Tally):
     """Write units charged so far, by table name."""
-
-    def charge(self, table: str, amount: int) -> None:
-        self.add(table, amount)
 
     def install(self) -> None:
         """Wrap moto's DynamoDB backend (once per process)."""
@@ -73,16 +71,16 @@ class WriteMeter(Tally):
                 try:
                     result = original(backend, table_name, *args, **kwargs)
                 except Exception:
-                    meter.charge(table_name, units(before))
+                    meter.add(table_name, write_units(before))
                     raise
-                meter.charge(table_name, units(max(before, _size(backend, table_name, key))))
+                meter.add(table_name, write_units(max(before, _size(backend, table_name, key))))
                 return result
 
             setattr(DynamoDBBackend, name, write)
 
         metered("put_item", _put_key)
-        metered("update_item", lambda _b, _t, args, kwargs: kwargs.get("key") or args[0])
-        metered("delete_item", lambda _b, _t, args, kwargs: kwargs.get("key") or args[0])
+        metered("update_item", _key_argument)
+        metered("delete_item", _key_argument)
 
         transact = DynamoDBBackend.transact_write_items
 
@@ -102,9 +100,15 @@ class WriteMeter(Tally):
             finally:
                 _inside.transaction = False
                 for table, key, before in writes:
-                    meter.charge(table, 2 * units(max(before, _size(backend, table, key))))
+                    meter.add(table, 2 * write_units(max(before, _size(backend, table, key))))
 
         DynamoDBBackend.transact_write_items = transact_write  # type: ignore[method-assign,assignment]
+
+
+def _key_argument(_backend: Any, _table_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The key an UpdateItem or DeleteItem names (moto passes it second, after the table's name)."""
+    key: dict[str, Any] = kwargs.get("key") or args[0]
+    return key
 
 
 def _put_key(backend: Any, table_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
