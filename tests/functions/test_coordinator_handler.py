@@ -601,26 +601,37 @@ def test_fault_crash_between_finish_and_publish_retry_publishes_stored_outcome(h
     assert len(h.terminal()) == 1  # published once it is marked
 
 
-class SummaryWriteFails:
-    """A DynamoDB client whose first write of ``agent``'s summary into the header fails: the invocation dies between
-    the result's item and the header write that counts it."""
+class FirstCallFails:
+    """A DynamoDB client whose first ``operation`` call that ``when(kwargs)`` picks fails: the invocation dies there."""
 
-    def __init__(self, client: Any, agent: str):
-        self.client, self.slot, self.failed = client, f"result_{agent}", False
+    def __init__(self, client: Any, operation: str, when, why: str):
+        self.client, self.operation, self.when, self.why, self.failed = client, operation, when, why, False
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
+        attribute = getattr(self.client, name)
+        if name != self.operation:
+            return attribute
 
-    def update_item(self, **kwargs):
-        if not self.failed and self.slot in kwargs.get("ExpressionAttributeNames", {}).values():
-            self.failed = True
-            raise ConnectionError("simulated crash between the result's item and its summary")
-        return self.client.update_item(**kwargs)
+        def call(**kwargs):
+            if not self.failed and self.when(kwargs):
+                self.failed = True
+                raise ConnectionError(f"simulated crash {self.why}")
+            return attribute(**kwargs)
+
+        return call
+
+
+def summary_write_fails(client: Any, agent: str) -> FirstCallFails:
+    """The first write of ``agent``'s summary into the header fails: between the result's item and the header
+    write that counts it."""
+    return FirstCallFails(client, "update_item",
+                          lambda kwargs: f"result_{agent}" in kwargs.get("ExpressionAttributeNames", {}).values(),
+                          "between the result's item and its summary")
 
 
 def test_fault_crash_between_a_results_item_and_its_summary_counts_nothing_until_the_redelivery_completes_it(h):
     h.deliver(trigger(), result("fraud"), result("inventory"))
-    crashing = h.build(dataclasses.replace(h.clients, dynamodb=SummaryWriteFails(h.clients.dynamodb, "shipping")))
+    crashing = h.build(dataclasses.replace(h.clients, dynamodb=summary_write_fails(h.clients.dynamodb, "shipping")))
     first = result("shipping", duration_ms=111.0)
     assert len(h.deliver(first, handler=crashing)["batchItemFailures"]) == 1
     # The item is there, the header does not count it: nothing decided.
@@ -640,27 +651,17 @@ def test_fault_crash_between_a_results_item_and_its_summary_counts_nothing_until
     assert len(h.terminal()) == 1
 
 
-class LateEntryWriteFails:
-    """A DynamoDB client whose first write of a late entry's item fails: a crash in the middle of keeping it aside
-    (with the marker first, the marker would be there and the entry lost)."""
-
-    def __init__(self, client: Any):
-        self.client, self.failed = client, False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-    def put_item(self, **kwargs):
-        if not self.failed and "#late_" in kwargs["Item"]["workflow"]["S"]:
-            self.failed = True
-            raise ConnectionError("simulated crash while keeping a late entry")
-        return self.client.put_item(**kwargs)
+def late_entry_write_fails(client: Any) -> FirstCallFails:
+    """The first write of a late entry's item fails: a crash in the middle of keeping it aside (with the marker
+    first, the marker would be there and the entry lost)."""
+    return FirstCallFails(client, "put_item", lambda kwargs: "#late_" in kwargs["Item"]["workflow"]["S"],
+                          "while keeping a late entry")
 
 
 def test_a_crash_while_keeping_a_late_entry_keeps_it_whole_and_once_on_redelivery(h):
     h.deliver(trigger(), result("fraud", ok=False))
     assert [e["detail-type"] for e in h.terminal()] == ["Order Rejected"]
-    crashing = h.build(dataclasses.replace(h.clients, dynamodb=LateEntryWriteFails(h.clients.dynamodb)))
+    crashing = h.build(dataclasses.replace(h.clients, dynamodb=late_entry_write_fails(h.clients.dynamodb)))
     late = result("inventory")
     assert len(h.deliver(late, handler=crashing)["batchItemFailures"]) == 1
     h.deliver(late, receive_count=2)
@@ -672,7 +673,7 @@ def test_a_crash_while_keeping_a_late_entry_keeps_it_whole_and_once_on_redeliver
 
 def test_a_crashed_results_redelivery_alone_completes_the_pair(h):
     h.deliver(trigger(), result("fraud"), result("inventory"))
-    crashing = h.build(dataclasses.replace(h.clients, dynamodb=SummaryWriteFails(h.clients.dynamodb, "shipping")))
+    crashing = h.build(dataclasses.replace(h.clients, dynamodb=summary_write_fails(h.clients.dynamodb, "shipping")))
     last = result("shipping")
     assert len(h.deliver(last, handler=crashing)["batchItemFailures"]) == 1
     assert h.deliver(last, receive_count=2) == {"batchItemFailures": []}
