@@ -27,6 +27,25 @@ if TYPE_CHECKING:
     from agentbus.bench.harness import LevelRun
 
 PRICING_FILE = REPO_ROOT / "bench" / "pricing.json"
+# Lambda gives a function CPU in proportion to its memory: the equivalent of one vCPU at 1,769 MB (Lambda
+# developer guide, "Configuring Lambda function memory"). One thread (Python's GIL) uses at most one.
+LAMBDA_ONE_VCPU_MB = 1769
+
+
+def billed_gb_s(wall_ms: float, cpu_ms: float, memory_mb: int, *, records: float = 1.0,
+                rounds: float | None = None) -> float:
+    """GB-seconds Lambda bills for ``records`` records of a function whose record takes ``wall_ms`` here, of
+    which ``cpu_ms`` on the CPU, handled in ``rounds`` rounds (default: one record per round).
+
+    Records of one round run at once in one invocation (``record_concurrency`` threads): their waiting (on
+    downstream calls, the simulated work) overlaps, their CPU does not (one interpreter lock). So a round is
+    billed one record's waiting plus every record's CPU. The CPU is scaled to the share Lambda gives at
+    ``memory_mb`` (this machine's core counted as one vCPU): below 1,769 MB it takes longer, so a record's
+    CPU costs the same GB-seconds at any memory up to there, and only the waiting gets cheaper with less."""
+    rounds = records if rounds is None else rounds
+    waiting_ms = max(0.0, wall_ms - cpu_ms)
+    cpu_on_lambda_ms = cpu_ms * max(1.0, LAMBDA_ONE_VCPU_MB / memory_mb)
+    return (rounds * waiting_ms + records * cpu_on_lambda_ms) / 1000 * memory_mb / 1024
 
 
 def load_pricing(path: Path = PRICING_FILE) -> dict[str, Any]:
@@ -89,7 +108,8 @@ def step_functions_usage(model: dict[str, Any], agents: dict[str, dict[str, floa
     their own tables: ``agent_write_units``).
     """
     lambda_requests = float(len(agents))
-    lambda_gb_s = sum(a["ms_per_record"] / 1000 * a["memory_mb"] / 1024 for a in agents.values())
+    lambda_gb_s = sum(billed_gb_s(a["ms_per_record"], a.get("cpu_ms_per_record", 0.0), int(a["memory_mb"]))
+                      for a in agents.values())
     transitions = model["state_transitions"]
     common = {
         "lambda_requests": lambda_requests,
@@ -157,12 +177,19 @@ def ms_per_record(run: LevelRun) -> dict[str, float]:
     return {name: u["busy_ms"] / u["records"] for name, u in run.lambda_usage.items() if u["records"]}
 
 
+def cpu_ms_per_record(run: LevelRun) -> dict[str, float]:
+    """Each function's CPU time per record in ``run`` (ms; exact where its records ran in the invoking thread:
+    one per invocation, or ``record_concurrency`` 1)."""
+    return {name: u.get("cpu_ms", 0.0) / u["records"] for name, u in run.lambda_usage.items() if u["records"]}
+
+
 def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float],
-                   manifest: Manifest = MANIFEST, durations_ms: dict[str, float] | None = None) -> dict[str, float]:
+                   manifest: Manifest = MANIFEST, durations_ms: dict[str, float] | None = None,
+                   cpu_ms: dict[str, float] | None = None) -> dict[str, float]:
     """Per-request billed usage of agentbus on AWS, from a parallel run's counts.
 
-    Lambda duration: ``durations_ms`` (ms per record, by function) times the records each function handled,
-    when given; else the run's own busy time.
+    Lambda duration: ``durations_ms`` (ms per record, by function; ``cpu_ms`` of it on the CPU) for the rounds
+    and records each function handled (``billed_gb_s``), when given; else the run's own busy time.
     """
     calls = run.calls
     assert calls is not None
@@ -173,8 +200,14 @@ def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float
     deliveries: float = calls.delivered_chunks["poller"] or sum(u["records"] for u in run.lambda_usage.values())
     sqs_requests = (sum(c for k, c in billed.items() if k.startswith("sqs:")) + deliveries
                     + calls.receive_extra_chunks["poller"])
-    gb_s = sum((u["records"] * durations_ms[name] if durations_ms and name in durations_ms else u["busy_ms"])
-               / 1000 * manifest.consumer(name).memory_mb / 1024 for name, u in run.lambda_usage.items())
+    gb_s = 0.0
+    for name, u in run.lambda_usage.items():
+        memory_mb = manifest.consumer(name).memory_mb
+        if durations_ms and name in durations_ms:
+            gb_s += billed_gb_s(durations_ms[name], (cpu_ms or {}).get(name, 0.0), memory_mb,
+                                records=u["records"], rounds=u.get("rounds", u["records"]))
+        else:
+            gb_s += u["busy_ms"] / 1000 * memory_mb / 1024
     writes, reads = dynamodb_units(calls.dynamodb, tables, sizes)
     if calls.write_units:
         # Measured on the endpoint, write by write, from the items' sizes before and after (write_meter).
@@ -211,18 +244,21 @@ def durable_operations(model: dict[str, Any], agents: int, *, main_table: bool) 
 
 
 def durable_functions_usage(model: dict[str, Any], agents: dict[str, dict[str, float]], *, orchestrator_ms: float,
-                            main_table_write_units: float | None, agent_write_units: float) -> dict[str, float]:
+                            orchestrator_cpu_ms: float = 0.0, main_table_write_units: float | None,
+                            agent_write_units: float) -> dict[str, float]:
     """Per-request usage of the same workflow as a Lambda durable function (``model``: pricing.json's
     ``durable_functions``): an orchestrating function that fans out to each agent's function in a parallel
     block, suspends (no compute billed) until every agent has answered, then writes the main table (when the
     workflow has one) and puts the outcome event, each a checkpointed step. The agents do the same work as on
     agentbus (same Lambda time per record, one invocation each, the same writes to their own tables); the
     orchestrator is invoked ``orchestrator_invocations`` times (its start and its resumption after the fan-in),
-    each ``orchestrator_ms`` at ``orchestrator_memory_mb``."""
+    each ``orchestrator_ms`` (``orchestrator_cpu_ms`` of it on the CPU) at ``orchestrator_memory_mb``."""
     operations = durable_operations(model["operations"], len(agents), main_table=main_table_write_units is not None)
     invocations = float(model["orchestrator_invocations"])
-    agents_gb_s = sum(a["ms_per_record"] / 1000 * a["memory_mb"] / 1024 for a in agents.values())
-    orchestrator_gb_s = invocations * orchestrator_ms / 1000 * model["orchestrator_memory_mb"] / 1024
+    agents_gb_s = sum(billed_gb_s(a["ms_per_record"], a.get("cpu_ms_per_record", 0.0), int(a["memory_mb"]))
+                      for a in agents.values())
+    orchestrator_gb_s = billed_gb_s(orchestrator_ms, orchestrator_cpu_ms, int(model["orchestrator_memory_mb"]),
+                                    records=invocations)
     return {
         "durable_operations": float(operations),
         "lambda_requests": float(len(agents)) + invocations,

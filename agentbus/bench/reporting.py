@@ -19,6 +19,7 @@ from agentbus.bench.costs import (
     agent_tables,
     agentbus_usage,
     cost_per_million,
+    cpu_ms_per_record,
     durable_functions_usage,
     dynamodb_units,
     idle_polling,
@@ -144,10 +145,12 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     # billed as Lambda time). Both sides use the same figures.
     durations_level = min(levels) if ms_per_record(runs["parallel"][min(levels)]) else max(levels)
     durations = ms_per_record(runs["parallel"][durations_level])
-    usage = agentbus_usage(largest, tables, sizes, manifest, durations_ms=durations)
+    cpu = cpu_ms_per_record(runs["parallel"][durations_level])
+    usage = agentbus_usage(largest, tables, sizes, manifest, durations_ms=durations, cpu_ms=cpu)
     prices = pricing["prices"]
     agentbus_cost = cost_per_million(usage, prices)
-    agents = {a.name: {"ms_per_record": durations.get(a.name, 0.0), "memory_mb": a.memory_mb}
+    agents = {a.name: {"ms_per_record": durations.get(a.name, 0.0), "cpu_ms_per_record": cpu.get(a.name, 0.0),
+                       "memory_mb": a.memory_mb}
               for a in workflow.agents}
     main_table_writes: float | None = (write_units(sizes.get(workflow.projection.table, 1024))
                                        if workflow.projection else None)
@@ -166,6 +169,7 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     durable_usage = durable_functions_usage(
         pricing["durable_functions"], agents,
         orchestrator_ms=durations.get(coordinator.name, 0.0) if coordinator else 0.0,
+        orchestrator_cpu_ms=cpu.get(coordinator.name, 0.0) if coordinator else 0.0,
         main_table_write_units=main_table_writes, agent_write_units=agent_writes / requests)
     durable = cost_per_million(durable_usage, prices)
     express = cost_per_million(sfn_usage["express"], prices)
@@ -194,6 +198,11 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
         # The Lambda time per record both cost models bill (ms, by function), and the level it was measured at.
         "lambda_ms_per_record": {name: round(ms, 1) for name, ms in sorted(durations.items())},
         "lambda_ms_per_record_measured_at_concurrency": durations_level,
+        # Of that time, on the CPU (this machine's core): scaled to Lambda's share at each function's memory.
+        "lambda_cpu_ms_per_record": {name: round(ms, 1) for name, ms in sorted(cpu.items())},
+        # Records a function handled at once in one invocation, on average, at the level the calls come from.
+        "lambda_records_per_round": {name: round(u["records"] / u["rounds"], 2)
+                                     for name, u in sorted(largest.lambda_usage.items()) if u.get("rounds")},
         "item_sizes_bytes": {k: round(v) for k, v in sizes.items()},
         # Measured on the endpoint, write by write (agentbus/local/write_meter.py), by table.
         "write_units_per_order_by_table": {logical: round(units / requests, 3)
@@ -261,6 +270,13 @@ def _print_workflow(console: Console, name: str, results: dict[str, Any]) -> Non
                   f"poller receives that came back empty: {results['poller_empty_receives_per_order']} per request")
     console.print(f"  not visible on the wire but billed: EventBridge → SQS deliveries "
                   f"{results['eventbridge_to_sqs_deliveries_per_order']} per request (counted as SQS requests)")
+    wall, cpu = results.get("lambda_ms_per_record", {}), results.get("lambda_cpu_ms_per_record", {})
+    if wall:
+        per_round = results.get("lambda_records_per_round", {})
+        console.print(f"Lambda time per record (ms, alone, {results['lambda_ms_per_record_measured_at_concurrency']} "
+                      "at once; of it CPU; records per invocation round at the largest level): "
+                      + ", ".join(f"{n} {wall[n]:,.1f} (CPU {cpu.get(n, 0):,.1f}; {per_round.get(n, 1):g} a round)"
+                                  for n in wall))
     cost = results["cost_breakdown_per_million_usd"]
     pricing = results.get("pricing")
     prices_of = f" ({pricing['region']}, prices of {pricing['as_of']})" if pricing else ""

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentbus.bench.accounting import per_order, system_calls
-from agentbus.bench.costs import agentbus_usage, cost_per_million, ms_per_record
+from agentbus.bench.costs import agentbus_usage, cost_per_million, cpu_ms_per_record, ms_per_record
 from agentbus.bench.harness import Harness, LevelRun
 from agentbus.bench.reporting import percentile
 from agentbus.bench.synthetic import MAX_AGENTS, MAX_PAYLOAD_BYTES, requests, synthetic_manifest
@@ -103,7 +103,8 @@ def point_figures(agents: int, payload: int, run: LevelRun, quiet: LevelRun | No
     assert calls is not None
     count = run.concurrency
     durations = ms_per_record(quiet) if quiet is not None else {}
-    usage = agentbus_usage(run, tables, sizes, manifest, durations_ms=durations or None)
+    usage = agentbus_usage(run, tables, sizes, manifest, durations_ms=durations or None,
+                           cpu_ms=cpu_ms_per_record(quiet) if quiet is not None else None)
     system = system_calls(calls.wire, [calls.by_role["harness"], calls.by_role["emulation"]])
     completed = sum(n for status, n in run.statuses.items() if status == "COMPLETED")
     return {
@@ -113,6 +114,11 @@ def point_figures(agents: int, payload: int, run: LevelRun, quiet: LevelRun | No
         "completed": completed,
         "write_units_per_request": round(usage["dynamodb_write_units"], 3),
         "api_calls_per_request": per_order(system, count)["total"],
+        # What the calls were, and how many records a function failed and had redelivered: at a heavy point
+        # the emulator's slowness shows as retries (timeouts), which cost calls and writes again.
+        "api_calls_by_operation": {k: v for k, v in per_order(system, count).items() if k != "total"},
+        "records_retried_per_request": round(sum(u.get("failed_records", 0) for u in run.lambda_usage.values())
+                                             / count, 3),
         "cost_per_million_usd": cost_per_million(usage, prices)["total"],
         # Of completed requests only: a point that failed has none to tell (its row says it failed).
         "p50_ms": round(percentile(run.end_to_end_ms, 50), 1) if run.end_to_end_ms and completed == count else None,
@@ -269,18 +275,23 @@ def describe_fit(found: dict[str, Any]) -> str:
     return text
 
 
+def _fmt_retried(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f}"
+
+
 def print_sweep(console: Console, points: Sequence[PointResult], fits: dict[str, dict[str, Any]]) -> None:
     table = Table(title="sweep: synthetic workflow of N agents, each answering with data of the size given",
                   title_justify="left")
     for column in ("agents", "payload", "requests", "completed", "write units / request", "API calls / request",
-                   "$ / million", "p50 ms"):
+                   "records retried / request", "$ / million", "p50 ms"):
         table.add_column(column, justify="right")
     for point in points:
         f = point.figures
         table.add_row(str(f["agents"]), size_label(f["payload_bytes"]), str(f["requests"]),
                       ("[red]" if point.failed else "") + str(f["completed"]),
                       f"{f['write_units_per_request']:,.2f}", f"{f['api_calls_per_request']:,.2f}",
-                      f"{f['cost_per_million_usd']:,.2f}", "–" if f["p50_ms"] is None else f"{f['p50_ms']:,.0f}")
+                      _fmt_retried(f.get("records_retried_per_request")), f"{f['cost_per_million_usd']:,.2f}",
+                      "–" if f["p50_ms"] is None else f"{f['p50_ms']:,.0f}")
     console.print()
     console.print(table)
     for payload, found in fits.items():

@@ -68,6 +68,11 @@ class ConsumerStats:
     failed_records: int = 0
     crashed_invocations: int = 0
     busy_ms: float = 0.0
+    # CPU time of the invoking thread: all of the handler's when its records run in that thread (one record,
+    # or ``record_concurrency`` 1), a lower bound otherwise (concurrent records run in pool threads).
+    cpu_ms: float = 0.0
+    # ``ceil(records / record_concurrency)`` per invocation: how many records' times an invocation lasts.
+    rounds: int = 0
 
 
 @dataclass
@@ -250,6 +255,7 @@ class LocalRuntime:
         queue = self.resources.consumers[consumer.name]
         chaos = self.options.chaos
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         event = sqs_event_from_messages(messages, queue.queue_arn)
         context = LambdaContext(function_name=queue.function_name or f"agentbus-{consumer.name}",
                                 memory_limit_in_mb=consumer.memory_mb, timeout_s=consumer.timeout_s)
@@ -260,6 +266,7 @@ class LocalRuntime:
             if crashable and chaos is not None and chaos.roll("crash_before"):
                 raise InjectedCrash("injected crash before the handler ran")
             response = handler(event, context) or {}
+            cpu_ms = (time.thread_time() - cpu_started) * 1000
             if crashable and chaos is not None and chaos.roll("crash_after"):
                 raise InjectedCrash("injected crash after the handler ran")
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -269,6 +276,7 @@ class LocalRuntime:
                 log.exception("%s invocation failed; its %d message(s) will be retried", consumer.name, len(messages))
             failed = {m["MessageId"] for m in messages}
             crashed = True
+            cpu_ms = (time.thread_time() - cpu_started) * 1000
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
         try:
@@ -292,6 +300,8 @@ class LocalRuntime:
             stats.failed_records += len(retry)
             stats.crashed_invocations += crashed
             stats.busy_ms += (time.perf_counter() - started) * 1000
+            stats.cpu_ms += cpu_ms
+            stats.rounds += -(-len(messages) // max(1, consumer.record_concurrency))
 
     # -- EventBridge Scheduler: fire due one-time schedules -----------------------------------------
 

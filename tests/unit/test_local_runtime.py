@@ -44,3 +44,66 @@ def test_other_listing_errors_are_not_swallowed():
     stub.add_client_error("list_schedules", service_error_code="AccessDeniedException")
     with stub, pytest.raises(runtime.scheduler.exceptions.ClientError, match="AccessDenied"):
         runtime._schedule_names("g")
+
+
+class AcknowledgingQueue:
+    """The SQS client an invocation acknowledges its messages with."""
+
+    def delete_message_batch(self, **_):
+        return {}
+
+    def change_message_visibility_batch(self, **_):
+        return {}
+
+
+def _runtime_for_invocations():
+    from agentbus.local.runtime import ConsumerStats, RuntimeOptions
+    from agentbus.resources import ConsumerResources, Resources
+    from functions.manifest import MANIFEST
+
+    resources = Resources(bus_name="agentbus", bus_arn="arn:bus", archive_name="a", schedule_group="g",
+                          scheduler_role_arn="arn:role", tables={}, local=True,
+                          consumers={c.name: ConsumerResources("q", "arn:aws:sqs:us-east-1:1:q", "d", "da")
+                                     for c in MANIFEST.consumers})
+    runtime = LocalRuntime.__new__(LocalRuntime)
+    runtime.resources, runtime.options, runtime.sqs = resources, RuntimeOptions(), AcknowledgingQueue()
+    runtime.stats = {c.name: ConsumerStats() for c in MANIFEST.consumers}
+    import threading
+    runtime._stats_lock, runtime._stop = threading.Lock(), threading.Event()
+    return runtime, MANIFEST
+
+
+def _messages(count):
+    return [{"MessageId": str(i), "ReceiptHandle": f"r{i}", "Body": "{}", "Attributes": {}} for i in range(count)]
+
+
+def test_an_invocation_counts_its_rounds_and_the_cpu_time_of_the_thread_it_ran_in():
+    """What the cost model bills: the records an invocation handled ``record_concurrency`` at a time (rounds),
+    and how much of its time was CPU rather than waiting."""
+    import time
+
+    runtime, manifest = _runtime_for_invocations()
+    import dataclasses
+
+    concurrent = next(a for w in manifest.workflows for a in w.agents if a.record_concurrency == 10)
+    one_at_a_time = dataclasses.replace(next(a for w in manifest.workflows for a in w.agents if a != concurrent),
+                                        record_concurrency=1)
+
+    def waits(event, context):
+        time.sleep(0.05)
+        return {"batchItemFailures": []}
+
+    def computes(event, context):
+        end = time.thread_time() + 0.05
+        while time.thread_time() < end:
+            pass
+        return {"batchItemFailures": []}
+
+    runtime._invoke(concurrent, waits, _messages(10))
+    runtime._invoke(concurrent, waits, _messages(11))
+    runtime._invoke(one_at_a_time, computes, _messages(3))
+    agent, coordinator = runtime.stats[concurrent.name], runtime.stats[one_at_a_time.name]
+    assert (agent.invocations, agent.records, agent.rounds) == (2, 21, 1 + 2)
+    assert (coordinator.invocations, coordinator.records, coordinator.rounds) == (1, 3, 3)
+    assert agent.busy_ms >= 100 and agent.cpu_ms < 50  # waiting is not CPU
+    assert coordinator.cpu_ms >= 49 and coordinator.busy_ms >= coordinator.cpu_ms

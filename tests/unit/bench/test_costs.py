@@ -190,3 +190,40 @@ def test_agentbus_usage_bills_big_events_and_messages_per_chunk():
     big = agentbus_usage(run(put_chunks=Counter({"function": 10}), receive_extra_chunks=Counter({"poller": 8}),
                              delivered_chunks=Counter({"poller": 12})), {}, {}, MANIFEST)
     assert big["eventbridge_events"] == 5.0 and big["sqs_requests"] == (4 + 2 + 12 + 8) / 2
+
+
+def test_a_round_of_records_is_billed_one_records_waiting_and_every_records_cpu():
+    from agentbus.bench.costs import LAMBDA_ONE_VCPU_MB, billed_gb_s
+
+    # 1,769 MB: one vCPU, the CPU part as measured; 10 records in one round wait 290 ms once, compute 10 x 10 ms.
+    assert billed_gb_s(300, 10, LAMBDA_ONE_VCPU_MB, records=10, rounds=1) == pytest.approx(
+        (290 + 100) / 1000 * LAMBDA_ONE_VCPU_MB / 1024)
+    # One record per round (the default): every record waits.
+    assert billed_gb_s(300, 10, LAMBDA_ONE_VCPU_MB, records=10) == pytest.approx(
+        10 * 300 / 1000 * LAMBDA_ONE_VCPU_MB / 1024)
+    # Below one vCPU the CPU takes longer in proportion: its GB-seconds do not depend on the memory, the
+    # waiting's do.
+    cpu_only = [billed_gb_s(10, 10, memory) for memory in (128, 256, 1024, LAMBDA_ONE_VCPU_MB)]
+    assert cpu_only == pytest.approx([0.01 * LAMBDA_ONE_VCPU_MB / 1024] * 4)
+    assert billed_gb_s(300, 0, 128) == pytest.approx(billed_gb_s(300, 0, 256) / 2)
+    # Above it one thread gets no faster.
+    assert billed_gb_s(10, 10, 2 * LAMBDA_ONE_VCPU_MB) == pytest.approx(0.01 * 2 * LAMBDA_ONE_VCPU_MB / 1024)
+
+
+def test_agentbus_bills_the_rounds_each_function_handled_at_the_times_measured_alone():
+    from agentbus.bench.costs import billed_gb_s
+    from agentbus.bench.harness import LevelRun
+
+    calls = CallSnapshot(wire=Counter(), by_role={role: Counter() for role in bench.THREAD_ROLES},
+                         empty_receives=Counter(), put_entries=Counter(), dynamodb=Counter())
+    usage_by_function = {"fraud": {"invocations": 1.0, "records": 10.0, "rounds": 1.0, "busy_ms": 9e9,
+                                   "cpu_ms": 9e9},
+                         "coordinator": {"invocations": 2.0, "records": 20.0, "rounds": 2.0, "busy_ms": 9e9}}
+    run = LevelRun("parallel", 10, [], [], 0.0, 0.0, Counter(), 0, calls, usage_by_function)
+    usage = bench.agentbus_usage(run, {}, {}, durations_ms={"fraud": 350.0, "coordinator": 60.0},
+                                 cpu_ms={"fraud": 5.0, "coordinator": 20.0})
+    memory = {name: MANIFEST.consumer(name).memory_mb for name in ("fraud", "coordinator")}
+    assert usage["lambda_gb_s"] == pytest.approx(
+        (billed_gb_s(350, 5, memory["fraud"], records=10, rounds=1)
+         + billed_gb_s(60, 20, memory["coordinator"], records=20, rounds=2)) / 10)
+    assert usage["lambda_requests"] == 3 / 10

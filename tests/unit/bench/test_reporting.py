@@ -141,6 +141,26 @@ def test_lambda_duration_is_billed_from_the_uncontended_level_per_record():
     assert results["lambda_ms_per_record_measured_at_concurrency"] == 1
 
 
+def test_results_say_how_much_of_a_records_time_was_cpu_and_how_many_records_shared_a_round():
+    quiet = _run("parallel", 1, [400.0])
+    quiet.lambda_usage = {n: {**u, "cpu_ms": 20.0, "rounds": 1.0} for n, u in quiet.lambda_usage.items()}
+    busy = _run("parallel", 2, [400.0, 600.0])
+    busy.calls = CallSnapshot(wire=Counter(), by_role={role: Counter() for role in bench.THREAD_ROLES},
+                              empty_receives=Counter(), put_entries=Counter(), dynamodb=Counter())
+    busy.lambda_usage = {name: {"invocations": 1.0, "records": 8.0, "rounds": 2.0, "busy_ms": 5000.0}
+                         for name in ("fraud", "inventory", "shipping", "coordinator")}
+    results = build_results({"parallel": {1: quiet, 2: busy}, "chained": {1: quiet, 2: busy}}, [1, 2],
+                            {"fraud": 300}, 300, bench.load_pricing(), {"workflows": 1000},
+                            {"workflows": "w", "orders": "o", "inventory": "i"})
+    names = ("coordinator", "fraud", "inventory", "shipping")
+    assert results["lambda_cpu_ms_per_record"] == {n: 20.0 for n in names}
+    assert results["lambda_records_per_round"] == {n: 4.0 for n in names}
+    # Billed: per function 2 rounds of 80 ms waiting and 8 records of 20 ms CPU at Lambda's share, per 2 orders.
+    expected = sum(bench.costs.billed_gb_s(100.0, 20.0, MANIFEST.consumer(n).memory_mb, records=8, rounds=2)
+                   for n in names) / 2
+    assert results["usage_per_order"]["lambda_gb_s"] == pytest.approx(expected, abs=1e-5)
+
+
 def test_results_keep_the_first_workflows_figures_on_top_and_every_workflow_under_workflows():
     orders = {"generated_at": "t", "machine": {"cpu": "x"}, "levels": [{"concurrency": 1, "p50_ms": 400.0}],
               "cost_per_million_usd": 20.0, "idle_polling": {}, "pricing": {}, "assumptions": []}
