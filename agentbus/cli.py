@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how many requests to put, the manifest's workflows in turn (default: 1000)")
     soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE", help="inject faults at this rate (0-1)")
     soak.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
+    soak.add_argument("--in-flight", type=_positive_int, metavar="N",
+                      help="at most N coordinated requests waiting for their outcome at a time; the rest are put "
+                           "as outcomes come in (default: 50)")
     return parser
 
 
@@ -328,7 +331,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "soak":
         from agentbus.bench import run_soak
 
-        return run_soak(count=args.orders, chaos_rate=args.chaos, seed=args.seed, console=console)
+        return run_soak(count=args.orders, chaos_rate=args.chaos, seed=args.seed, console=console,
+                        **({"in_flight": args.in_flight} if args.in_flight else {}))
     if args.verb == "catalogue":
         from agentbus.catalogue import render
 

@@ -1,6 +1,14 @@
 """`agentbus soak`: mixed traffic of every workflow of the manifest under chaos (duplicates, crashes, delays,
 PutEvents failures), every invariant of ``agentbus.invariants`` checked at the end, and each edge case's own
-promise (``workload.soak_traffic``); non-zero exit if one fails."""
+promise (``workload.soak_traffic``); non-zero exit if one fails.
+
+The requests are paced, not put at once: at most ``in_flight`` coordinated requests wait for their outcome at
+any time (``submit_paced``). Put all at once, 1,000 requests are a backlog of many minutes on a 2-core
+emulator, far past any deadline, and the soak would measure the emulator's queue instead of the system: a
+request whose trigger reaches the coordinator after its deadline ends TIMED_OUT, which is right for the
+system and says nothing about what the soak checks (an unstorable value REJECTED naming its field). Paced, a
+request waits for its outcome about as long as its own work plus the chaos done to it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -47,6 +56,27 @@ def edge_case_violations(requests: Sequence[SoakRequest], observer: BusObserver)
     return violations
 
 
+DEFAULT_IN_FLIGHT = 50
+
+
+def submit_paced(batches: Sequence[Sequence[SoakRequest]], put: Callable[[Sequence[SoakRequest]], None],
+                 outstanding: Callable[[], int], coordinated: set[str], in_flight: int, *,
+                 poll_s: float = 0.2, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Put each batch of requests in turn, holding a batch back while the coordinated requests already put and
+    still without an outcome (``outstanding()``) plus the batch's own would pass ``in_flight``. A batch is
+    never held back when nothing is outstanding, so a batch larger than ``in_flight`` still goes."""
+    if in_flight < 1:
+        raise ValueError(f"in_flight must be at least 1, got {in_flight}")
+    for batch in batches:
+        own = sum(1 for r in batch if r.workflow in coordinated)
+        while True:
+            waiting = outstanding()
+            if waiting == 0 or waiting + own <= in_flight:
+                break
+            sleep(poll_s)
+        put(batch)
+
+
 def wait_for_results(observer: BusObserver, workflow: Workflow, ids: Sequence[str], timeout_s: float) -> set[str]:
     """Wait until every agent of a standalone workflow published its result for each id; the ids still waiting."""
     deadline = time.monotonic() + timeout_s
@@ -60,8 +90,9 @@ def wait_for_results(observer: BusObserver, workflow: Workflow, ids: Sequence[st
 
 def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None,
              console: Console | None = None, *, deadline_s: int = 120, timeout_s: float | None = None,
-             manifest: Manifest = MANIFEST) -> int:
-    """``count`` requests of mixed traffic (``soak_traffic``) under chaos; 0 when every invariant held."""
+             manifest: Manifest = MANIFEST, in_flight: int = DEFAULT_IN_FLIGHT) -> int:
+    """``count`` requests of mixed traffic (``soak_traffic``) under chaos, at most ``in_flight`` coordinated
+    ones waiting for their outcome at a time; 0 when every invariant held."""
     from agentbus import invariants
     from agentbus.local.chaos import Chaos
 
@@ -81,7 +112,7 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
                   + ", ".join(f"{name} {len(v)}" for name, v in ids.items())
                   + f"; {kinds['conflict']} conflicting pairs, {kinds['unstorable']} unstorable values), "
                   f"chaos {chaos_rate} (seed {seed}): duplicates, crashes before/after the handler, delays, "
-                  f"PutEvents partial failures; deadline {deadline_s}s")
+                  f"PutEvents partial failures; deadline {deadline_s}s; at most {in_flight} requests in flight")
     started = time.time()
     with LocalStack(manifest=manifest, options=RuntimeOptions(deadline_seconds=deadline_s, chaos=chaos)) as stack:
         resources = stack.started_resources
@@ -90,6 +121,7 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
             task = progress.add_task("requests with an outcome", total=len(awaited))
+            put_task = progress.add_task("requests put", total=len(requests))
 
             def on_event(event: ObservedEvent) -> None:
                 if event.detail_type in observer.terminal_types:
@@ -103,12 +135,27 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
             observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name,
                                    manifest=manifest, on_event=on_event).start()
             events = stack.client("events")
-            for batch in put_batches(requests):
-                response = events.put_events(Entries=[{**e, "EventBusName": resources.bus_name} for e in batch])
+            put_keys: set[str] = set()
+
+            def put(entries: list[dict[str, Any]]) -> None:
+                response = events.put_events(Entries=[{**e, "EventBusName": resources.bus_name} for e in entries])
                 if response.get("FailedEntryCount"):
                     raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} soak entries: "
                                        + "; ".join(sorted({str(e.get("ErrorMessage")) for e in response["Entries"]
                                                            if e.get("ErrorCode")})))
+
+            def outstanding() -> int:
+                with lock:
+                    return len(put_keys - seen.keys())
+
+            def put_batch(batch: Sequence[SoakRequest]) -> None:
+                keys = {f"{r.workflow}/{r.workflow_id}" for r in batch if r.workflow in coordinated}
+                with lock:
+                    put_keys.update(keys)
+                put([entry for request in batch for entry in request.entries])
+                progress.advance(put_task, len(batch))
+
+            submit_paced(put_batches(requests), put_batch, outstanding, coordinated, in_flight)
             pending = observer.wait_for_outcomes(awaited, timeout_s)
             for name in ids:
                 workflow = manifest.workflow(name)

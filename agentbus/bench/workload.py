@@ -190,12 +190,11 @@ def soak_traffic(count: int, run_id: str, manifest: Manifest = MANIFEST,
     return requests
 
 
-def put_batches(requests: Sequence[SoakRequest], size: int = PUT_BATCH) -> list[list[dict[str, Any]]]:
-    """The requests' entries in PutEvents calls of at most ``size`` entries, a request never split."""
-    batches: list[list[dict[str, Any]]] = [[]]
+def put_batches(requests: Sequence[SoakRequest], size: int = PUT_BATCH) -> list[list[SoakRequest]]:
+    """The requests in PutEvents calls of at most ``size`` entries, a request never split."""
+    batches: list[list[SoakRequest]] = [[]]
     for request in requests:
-        if len(batches[-1]) + len(request.entries) > size:
+        if batches[-1] and sum(len(r.entries) for r in batches[-1]) + len(request.entries) > size:
             batches.append([])
-        batches[-1].extend(request.entries)
+        batches[-1].append(request)
     return [b for b in batches if b]
-

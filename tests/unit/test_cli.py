@@ -233,4 +233,7 @@ def test_help_shows_defaults(capsys):
     assert "(default: 4566)" in " ".join(out.split())
     with pytest.raises(SystemExit):
         cli.main(["soak", "--help"])
-    assert "(default: 1000)" in " ".join(capsys.readouterr().out.split())
+    soak_help = " ".join(capsys.readouterr().out.split())
+    assert "(default: 1000)" in soak_help
+    from agentbus.bench.soak import DEFAULT_IN_FLIGHT
+    assert f"as outcomes come in (default: {DEFAULT_IN_FLIGHT})" in soak_help

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agentbus.bench.soak import edge_case_violations, wait_for_results
+import pytest
+
+from agentbus.bench.soak import edge_case_violations, submit_paced, wait_for_results
 from agentbus.bench.workload import SoakRequest
 from agentbus.observe import ObservedEvent
 from functions.manifest import MANIFEST
@@ -54,3 +56,44 @@ def test_a_standalone_request_waits_for_a_result_of_every_agent():
     seen = [ObservedEvent("Result", s, {}, 0.0, workflow.name, "1") for s in sources]
     observer = Observed(events={(workflow.name, "1"): seen, (workflow.name, "2"): seen[:-1]})
     assert wait_for_results(observer, workflow, ["1", "2"], timeout_s=0) == {"2"}
+
+
+def _requests(*workflows):
+    return [SoakRequest(w, str(i), "sample", ({"Detail": str(i)},)) for i, w in enumerate(workflows)]
+
+
+class Backlog:
+    """Coordinated requests put and still without an outcome; each wait lets ``finish_per_wait`` of them end."""
+
+    def __init__(self, finish_per_wait):
+        self.open, self.finish_per_wait, self.waits, self.peak = 0, finish_per_wait, 0, 0
+
+    def put(self, batch):
+        self.open += sum(1 for r in batch if r.workflow == "c")
+        self.peak = max(self.peak, self.open)
+
+    def sleep(self, _):
+        self.waits += 1
+        self.open = max(0, self.open - self.finish_per_wait)
+
+
+def test_paced_requests_never_have_more_coordinated_ones_waiting_than_the_limit():
+    backlog = Backlog(finish_per_wait=1)
+    batches = [_requests("c", "c", "s"), _requests("c", "s", "s"), _requests("c", "c", "c"), _requests("s")]
+    put = []
+    submit_paced(batches, lambda b: (put.append(b), backlog.put(b)), lambda: backlog.open, {"c"}, in_flight=3,
+                 sleep=backlog.sleep)
+    assert put == batches  # every batch, in order
+    assert backlog.peak == 3 and backlog.waits == 3  # the third batch (3 coordinated) waited until none was open
+
+
+def test_a_standalone_batch_is_never_held_back_and_a_batch_over_the_limit_goes_once_nothing_waits():
+    backlog = Backlog(finish_per_wait=5)
+    batches = [_requests("c", "c"), _requests("s", "s"), _requests("c", "c", "c", "c")]
+    submit_paced(batches, backlog.put, lambda: backlog.open, {"c"}, in_flight=2, sleep=backlog.sleep)
+    assert backlog.waits == 1 and backlog.peak == 4
+
+
+def test_pacing_needs_room_for_one_request():
+    with pytest.raises(ValueError, match="in_flight must be at least 1"):
+        submit_paced([], lambda b: None, lambda: 0, set(), in_flight=0)

@@ -89,10 +89,12 @@ def test_soak_traffic_mixes_every_workflow_with_conflicts_and_unstorable_values(
     assert totals[0] < 10_000 < totals[1]
     # Every put batch keeps a conflicting pair together, in one PutEvents call of at most 10 entries.
     batches = bench.put_batches(requests)
-    assert all(len(b) <= 10 for b in batches) and sum(map(len, batches)) == sum(len(r.entries) for r in requests)
+    entries = [[e for r in b for e in r.entries] for b in batches]
+    assert all(len(b) <= 10 for b in entries) and sum(map(len, entries)) == sum(len(r.entries) for r in requests)
+    assert [r for b in batches for r in b] == requests  # in order, each once
     for request in requests:
         if request.kind == "conflict":
-            assert any(all(e in b for e in request.entries) for b in batches)
+            assert any(all(e in b for e in request.entries) for b in entries)
 
 
 def test_soak_unstorable_values_are_the_ones_issue_10_names():
