@@ -61,19 +61,23 @@ DEFAULT_IN_FLIGHT = 50
 
 def submit_paced(batches: Sequence[Sequence[SoakRequest]], put: Callable[[Sequence[SoakRequest]], None],
                  outstanding: Callable[[], int], coordinated: set[str], in_flight: int, *,
-                 poll_s: float = 0.2, sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_wait_s: float = float("inf"), poll_s: float = 0.2,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
     """Put each batch of requests in turn, holding a batch back while the coordinated requests already put and
     still without an outcome (``outstanding()``) plus the batch's own would pass ``in_flight``. A batch is
-    never held back when nothing is outstanding, so a batch larger than ``in_flight`` still goes."""
+    never held back when nothing is outstanding (so a batch larger than ``in_flight`` still goes), nor longer
+    than ``max_wait_s``: outcomes that stop coming are then the run's finding, not a hang."""
     if in_flight < 1:
         raise ValueError(f"in_flight must be at least 1, got {in_flight}")
     for batch in batches:
         own = sum(1 for r in batch if r.workflow in coordinated)
-        while True:
+        waited = 0.0
+        while waited < max_wait_s:
             waiting = outstanding()
             if waiting == 0 or waiting + own <= in_flight:
                 break
             sleep(poll_s)
+            waited += poll_s
         put(batch)
 
 
@@ -155,7 +159,9 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
                 put([entry for request in batch for entry in request.entries])
                 progress.advance(put_task, len(batch))
 
-            submit_paced(put_batches(requests), put_batch, outstanding, coordinated, in_flight)
+            # Every request has an outcome by its deadline: waiting much longer for room means outcomes stopped.
+            submit_paced(put_batches(requests), put_batch, outstanding, coordinated, in_flight,
+                         max_wait_s=2 * deadline_s + 60)
             pending = observer.wait_for_outcomes(awaited, timeout_s)
             for name in ids:
                 workflow = manifest.workflow(name)

@@ -94,6 +94,14 @@ def test_a_standalone_batch_is_never_held_back_and_a_batch_over_the_limit_goes_o
     assert backlog.waits == 1 and backlog.peak == 4
 
 
+def test_a_batch_is_held_back_at_most_max_wait_so_outcomes_that_stop_coming_do_not_hang_the_soak():
+    backlog = Backlog(finish_per_wait=0)  # nothing ever ends
+    batches = [_requests("c", "c"), _requests("c")]
+    submit_paced(batches, backlog.put, lambda: backlog.open, {"c"}, in_flight=2, max_wait_s=1.0, poll_s=0.25,
+                 sleep=backlog.sleep)
+    assert backlog.waits == 4 and backlog.open == 3  # held 4 x 0.25 s, then put anyway
+
+
 def test_pacing_needs_room_for_one_request():
     with pytest.raises(ValueError, match="in_flight must be at least 1"):
         submit_paced([], lambda b: None, lambda: 0, set(), in_flight=0)
