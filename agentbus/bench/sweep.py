@@ -42,6 +42,8 @@ QUICK_REQUESTS = 10
 # The keys of each point in results.json's ``sweep``.
 POINT_KEYS = ("agents", "payload_bytes", "requests", "completed", "write_units_per_request",
               "api_calls_per_request", "cost_per_million_usd", "p50_ms")
+# Written after them: what a point's calls were, and how many records its functions failed and had redelivered.
+POINT_DETAIL_KEYS = ("api_calls_by_operation", "records_retried_per_request")
 UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024 * 1024}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KM]?B)?", re.IGNORECASE)
 
@@ -303,9 +305,11 @@ def print_sweep(console: Console, points: Sequence[PointResult], fits: dict[str,
 
 
 def sweep_results(points: Sequence[PointResult], fits: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """results.json's ``sweep`` (one object per point, ``POINT_KEYS``), ``sweep_fit`` and ``sweep_failures``."""
+    """results.json's ``sweep`` (one object per point: ``POINT_KEYS``, then ``POINT_DETAIL_KEYS``), ``sweep_fit``
+    and ``sweep_failures``."""
     return {
-        "sweep": [{key: p.figures[key] for key in POINT_KEYS} for p in points],
+        "sweep": [{key: p.figures[key] for key in (*POINT_KEYS, *POINT_DETAIL_KEYS) if key in p.figures}
+                  for p in points],
         "sweep_fit": {"x": "agents", "y": "cost_per_million_usd", "by_payload_bytes": fits},
         "sweep_failures": [{"agents": p.figures["agents"], "payload_bytes": p.figures["payload_bytes"],
                             "reasons": p.failures} for p in points if p.failed],
