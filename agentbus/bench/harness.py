@@ -227,7 +227,7 @@ class Harness:
 
     def _stats(self) -> dict[str, dict[str, float]]:
         return {name: {"invocations": s.invocations, "records": s.records, "busy_ms": s.busy_ms, "cpu_ms": s.cpu_ms,
-                       "rounds": s.rounds, "failed_records": s.failed_records}
+                       "rounds": s.rounds, "redelivered": s.redelivered}
                 for name, s in self.stack.started_runtime.stats.items()}
 
     def settle(self, timeout_s: float = 10.0) -> None:

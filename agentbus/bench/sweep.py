@@ -42,8 +42,8 @@ QUICK_REQUESTS = 10
 # The keys of each point in results.json's ``sweep``.
 POINT_KEYS = ("agents", "payload_bytes", "requests", "completed", "write_units_per_request",
               "api_calls_per_request", "cost_per_million_usd", "p50_ms")
-# Written after them: what a point's calls were, and how many records its functions failed and had redelivered.
-POINT_DETAIL_KEYS = ("api_calls_by_operation", "records_retried_per_request")
+# Written after them: what a point's calls were, and how many records its functions received again.
+POINT_DETAIL_KEYS = ("api_calls_by_operation", "records_redelivered_per_request")
 UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024 * 1024}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KM]?B)?", re.IGNORECASE)
 
@@ -116,11 +116,12 @@ def point_figures(agents: int, payload: int, run: LevelRun, quiet: LevelRun | No
         "completed": completed,
         "write_units_per_request": round(usage["dynamodb_write_units"], 3),
         "api_calls_per_request": per_order(system, count)["total"],
-        # What the calls were, and how many records a function failed and had redelivered: at a heavy point
-        # the emulator's slowness shows as retries (timeouts), which cost calls and writes again.
+        # What the calls were, and how many records the functions received again (after a failure, or after
+        # the visibility timeout while still handling them): at a heavy point the emulator's slowness shows as
+        # redeliveries, which cost calls and writes again.
         "api_calls_by_operation": {k: v for k, v in per_order(system, count).items() if k != "total"},
-        "records_retried_per_request": round(sum(u.get("failed_records", 0) for u in run.lambda_usage.values())
-                                             / count, 3),
+        "records_redelivered_per_request": round(sum(u.get("redelivered", 0) for u in run.lambda_usage.values())
+                                                 / count, 3),
         "cost_per_million_usd": cost_per_million(usage, prices)["total"],
         # Of completed requests only: a point that failed has none to tell (its row says it failed).
         "p50_ms": round(percentile(run.end_to_end_ms, 50), 1) if run.end_to_end_ms and completed == count else None,
@@ -277,7 +278,7 @@ def describe_fit(found: dict[str, Any]) -> str:
     return text
 
 
-def _fmt_retried(value: float | None) -> str:
+def _fmt_optional(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
 
 
@@ -285,14 +286,14 @@ def print_sweep(console: Console, points: Sequence[PointResult], fits: dict[str,
     table = Table(title="sweep: synthetic workflow of N agents, each answering with data of the size given",
                   title_justify="left")
     for column in ("agents", "payload", "requests", "completed", "write units / request", "API calls / request",
-                   "records retried / request", "$ / million", "p50 ms"):
+                   "records received again / request", "$ / million", "p50 ms"):
         table.add_column(column, justify="right")
     for point in points:
         f = point.figures
         table.add_row(str(f["agents"]), size_label(f["payload_bytes"]), str(f["requests"]),
                       ("[red]" if point.failed else "") + str(f["completed"]),
                       f"{f['write_units_per_request']:,.2f}", f"{f['api_calls_per_request']:,.2f}",
-                      _fmt_retried(f.get("records_retried_per_request")), f"{f['cost_per_million_usd']:,.2f}",
+                      _fmt_optional(f.get("records_redelivered_per_request")), f"{f['cost_per_million_usd']:,.2f}",
                       "–" if f["p50_ms"] is None else f"{f['p50_ms']:,.0f}")
     console.print()
     console.print(table)

@@ -73,6 +73,9 @@ class ConsumerStats:
     cpu_ms: float = 0.0
     # ``ceil(records / record_concurrency)`` per invocation: how many records' times an invocation lasts.
     rounds: int = 0
+    # Records received again (``ApproximateReceiveCount`` > 1): retried after a failure, or visible again after
+    # the visibility timeout while the first receive was still being handled.
+    redelivered: int = 0
 
 
 @dataclass
@@ -302,6 +305,8 @@ class LocalRuntime:
             stats.busy_ms += (time.perf_counter() - started) * 1000
             stats.cpu_ms += cpu_ms
             stats.rounds += -(-len(messages) // max(1, consumer.record_concurrency))
+            stats.redelivered += sum(1 for m in messages
+                                     if int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1)
 
     # -- EventBridge Scheduler: fire due one-time schedules -----------------------------------------
 

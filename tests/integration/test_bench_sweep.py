@@ -23,7 +23,7 @@ def test_a_sweep_measures_each_point_and_big_results_complete_through_the_claim_
     assert results["workflow"] == "kept" and results["cost_per_million_usd"] == 1.0  # only the sweep's keys change
     small, big = results["sweep"]
     assert set(small) == set(big) == set(POINT_KEYS) | set(POINT_DETAIL_KEYS)
-    assert small["records_retried_per_request"] == 0 and small["api_calls_by_operation"]["events:PutEvents"] >= 4
+    assert small["records_redelivered_per_request"] == 0 and small["api_calls_by_operation"]["events:PutEvents"] >= 4
     assert (small["agents"], small["payload_bytes"], small["requests"], small["completed"]) == (3, 1024, 3, 3)
     assert (big["agents"], big["payload_bytes"], big["requests"], big["completed"]) == (3, 300 * 1024, 3, 3)
     # Today's store: the trigger, 3 results, the finish and its publication each update the record (and more).

@@ -73,8 +73,9 @@ def _runtime_for_invocations():
     return runtime, MANIFEST
 
 
-def _messages(count):
-    return [{"MessageId": str(i), "ReceiptHandle": f"r{i}", "Body": "{}", "Attributes": {}} for i in range(count)]
+def _messages(count, received=1):
+    return [{"MessageId": str(i), "ReceiptHandle": f"r{i}", "Body": "{}",
+             "Attributes": {"ApproximateReceiveCount": str(received)}} for i in range(count)]
 
 
 def test_an_invocation_counts_its_rounds_and_the_cpu_time_of_the_thread_it_ran_in():
@@ -101,9 +102,10 @@ def test_an_invocation_counts_its_rounds_and_the_cpu_time_of_the_thread_it_ran_i
 
     runtime._invoke(concurrent, waits, _messages(10))
     runtime._invoke(concurrent, waits, _messages(11))
-    runtime._invoke(one_at_a_time, computes, _messages(3))
+    runtime._invoke(one_at_a_time, computes, _messages(3, received=2))
     agent, coordinator = runtime.stats[concurrent.name], runtime.stats[one_at_a_time.name]
     assert (agent.invocations, agent.records, agent.rounds) == (2, 21, 1 + 2)
     assert (coordinator.invocations, coordinator.records, coordinator.rounds) == (1, 3, 3)
+    assert (agent.redelivered, coordinator.redelivered) == (0, 3)  # received before: counted again
     assert agent.busy_ms >= 100 and agent.cpu_ms < 50  # waiting is not CPU
     assert coordinator.cpu_ms >= 49 and coordinator.busy_ms >= coordinator.cpu_ms

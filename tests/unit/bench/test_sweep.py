@@ -114,7 +114,7 @@ def test_a_points_figures_come_from_its_calls_and_the_lambda_time_of_the_request
                          by_role=roles, empty_receives=Counter(), put_entries=Counter({"function": 6}),
                          dynamodb=Counter({"UpdateItem@p-workflows": 8}))
     usage = {name: {"invocations": 2.0, "records": 2.0 if name != "coordinator" else 6.0, "busy_ms": 1000.0,
-                    "failed_records": 3 if name == "coordinator" else 0}
+                    "redelivered": 3 if name == "coordinator" else 0}
              for name in ("sweep-agent-01", "sweep-agent-02", "coordinator")}
     run = LevelRun("parallel", 2, [300.0, 500.0], [], 0.0, 1.0, Counter({"COMPLETED": 2}), [], calls, usage,
                    workflow=workflow.name, ids=["a", "b"])
@@ -128,7 +128,7 @@ def test_a_points_figures_come_from_its_calls_and_the_lambda_time_of_the_request
                        "api_calls_per_request": 9.0,  # (7 + 8 + 4 - the harness's PutEvents) / 2
                        "api_calls_by_operation": {"events:PutEvents": 3.0, "dynamodb:UpdateItem": 4.0,
                                                   "sqs:ReceiveMessage": 2.0},
-                       "records_retried_per_request": 1.5,  # 3 records failed once, for 2 requests
+                       "records_redelivered_per_request": 1.5,  # 3 records received again, for 2 requests
                        "cost_per_million_usd": figures["cost_per_million_usd"], "p50_ms": 400.0}
     # Per request: 8 write units, 3 PutEvents entries, 2 receives + 5 deliveries as SQS requests, 3 invocations,
     # 5 records of 10 ms each (the request alone's time, not the run's 500 ms) at 256 MB
