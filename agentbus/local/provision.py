@@ -18,7 +18,6 @@ from functions.manifest import MANIFEST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
-LOCAL_VISIBILITY_TIMEOUT_S = 30  # the local poller changes visibility itself on failures
 
 
 def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "agentbus",
@@ -61,7 +60,10 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue_url = sqs.create_queue(QueueName=f"{prefix}-{consumer.name}", Attributes={
             "MessageRetentionPeriod": "1209600",
-            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_S),
+            # As the stack sets it (6 x the function's timeout): a record still being handled is not handed to
+            # another poller. A failed record does not wait for it: the local poller makes it visible again itself
+            # (``RuntimeOptions.retry_after_s``).
+            "VisibilityTimeout": str(consumer.visibility_timeout_s),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                          "maxReceiveCount": consumer.max_receive_count}),
         })["QueueUrl"]
