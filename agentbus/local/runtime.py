@@ -25,13 +25,14 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import boto3
+from botocore.config import Config
 
 from agentbus.control import PAUSED_TAG
 from agentbus.local.chaos import Chaos, InjectedCrash
 from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from agentbus.local.principals import LocalPrincipals
 from agentbus.resources import Resources
-from functions.common.clients import CLIENT_CONFIG, Clients
+from functions.common.clients import CLIENT_CONFIG, MAX_POOL_CONNECTIONS, Clients
 from functions.common.observability import metrics
 from functions.common.settings import CLAIM_CHECK_THRESHOLD_BYTES, SIMULATED_WORK_MS, Settings
 from functions.common.spec import Consumer, Manifest
@@ -127,8 +128,12 @@ class LocalRuntime:
     def clients_for(self, consumer: Consumer) -> Clients:
         """The function's clients, signing with its own access key id (as its own role does on AWS)."""
         keyed = self.principals.session(self.session, self.principals.function_key(consumer.name))
-        # KeyedSession stands in for a Session: Clients.create only calls its client().
-        clients = Clients.create(cast(boto3.session.Session, keyed), self.endpoint_url)
+        # KeyedSession stands in for a Session: Clients.create only calls its client(). On Lambda each concurrent
+        # invocation has clients of its own; here one set serves all of them, so its pool holds a connection per
+        # record that may be in flight at once (else urllib3 discards connections and says so, under load).
+        in_flight = consumer.max_concurrency * max(1, consumer.record_concurrency)
+        config = CLIENT_CONFIG.merge(Config(max_pool_connections=max(in_flight, MAX_POOL_CONNECTIONS)))
+        clients = Clients.create(cast(boto3.session.Session, keyed), self.endpoint_url, config=config)
         if self.options.chaos:
             clients = dataclasses.replace(clients, events=self.options.chaos.wrap_events_client(clients.events))
         return clients

@@ -14,8 +14,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+# Connections kept per client: more than the records one invocation handles at once (record_concurrency).
+MAX_POOL_CONNECTIONS = 50
 # Standard retry mode retries throttling and transient errors with backoff.
-CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=50)
+CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=MAX_POOL_CONNECTIONS)
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,11 @@ class Clients:
     s3: Any = None
 
     @classmethod
-    def create(cls, session: boto3.session.Session | None = None, endpoint_url: str | None = None) -> Clients:
+    def create(cls, session: boto3.session.Session | None = None, endpoint_url: str | None = None,
+               config: Config = CLIENT_CONFIG) -> Clients:
         """Clients for ``endpoint_url``, or for AWS_ENDPOINT_URL / the real services when it is None."""
         session = session or boto3.session.Session()
-        kwargs: dict[str, Any] = {"config": CLIENT_CONFIG}
+        kwargs: dict[str, Any] = {"config": config}
         if endpoint_url:
             kwargs["endpoint_url"] = endpoint_url
         return cls(

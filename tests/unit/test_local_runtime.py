@@ -109,3 +109,23 @@ def test_an_invocation_counts_its_rounds_and_the_cpu_time_of_the_thread_it_ran_i
     assert (agent.redelivered, coordinator.redelivered) == (0, 3)  # received before: counted again
     assert agent.busy_ms >= 100 and agent.cpu_ms < 50  # waiting is not CPU
     assert coordinator.cpu_ms >= 49 and coordinator.busy_ms >= coordinator.cpu_ms
+
+
+def test_a_functions_clients_keep_a_connection_for_every_record_that_may_be_in_flight_at_once():
+    """On Lambda each invocation has clients of its own; locally one set serves every concurrent invocation."""
+    import dataclasses
+
+    from agentbus.resources import ConsumerResources, Resources
+    from functions.common.clients import MAX_POOL_CONNECTIONS
+    from functions.manifest import MANIFEST
+
+    resources = Resources(bus_name="agentbus", bus_arn="arn:bus", archive_name="a", schedule_group="g",
+                          scheduler_role_arn="arn:role", tables={}, local=True,
+                          consumers={c.name: ConsumerResources("q", "qa", "d", "da") for c in MANIFEST.consumers})
+    runtime = LocalRuntime("http://127.0.0.1:9", resources)
+    agent = next(a for w in MANIFEST.workflows for a in w.agents if a.record_concurrency == 10)
+    wide = dataclasses.replace(agent, max_concurrency=20)
+    assert runtime.clients_for(wide).dynamodb.meta.config.max_pool_connections == 200
+    narrow = dataclasses.replace(agent, max_concurrency=1, record_concurrency=1)
+    assert runtime.clients_for(narrow).sqs.meta.config.max_pool_connections == MAX_POOL_CONNECTIONS
+    assert runtime.clients_for(narrow).sqs.meta.config.retries["mode"] == "standard"  # the rest as on Lambda
