@@ -96,6 +96,13 @@ def cost_per_million(usage: dict[str, float], prices: dict[str, float]) -> dict[
     return {**items, "total": round(sum(items.values()), 4)}
 
 
+def _agents_gb_s(agents: dict[str, dict[str, float]]) -> float:
+    """GB-seconds of each agent invoked once for one record (``ms_per_record``, ``cpu_ms_per_record``,
+    ``memory_mb``), as the Step Functions and durable-functions comparisons invoke them."""
+    return sum(billed_gb_s(a["ms_per_record"], a.get("cpu_ms_per_record", 0.0), int(a["memory_mb"]))
+               for a in agents.values())
+
+
 def step_functions_usage(model: dict[str, Any], agents: dict[str, dict[str, float]], *, end_to_end_ms: float,
                          main_table_write_units: float | None, agent_write_units: float
                          ) -> dict[str, dict[str, float]]:
@@ -108,8 +115,7 @@ def step_functions_usage(model: dict[str, Any], agents: dict[str, dict[str, floa
     their own tables: ``agent_write_units``).
     """
     lambda_requests = float(len(agents))
-    lambda_gb_s = sum(billed_gb_s(a["ms_per_record"], a.get("cpu_ms_per_record", 0.0), int(a["memory_mb"]))
-                      for a in agents.values())
+    lambda_gb_s = _agents_gb_s(agents)
     transitions = model["state_transitions"]
     common = {
         "lambda_requests": lambda_requests,
@@ -255,8 +261,7 @@ def durable_functions_usage(model: dict[str, Any], agents: dict[str, dict[str, f
     each ``orchestrator_ms`` (``orchestrator_cpu_ms`` of it on the CPU) at ``orchestrator_memory_mb``."""
     operations = durable_operations(model["operations"], len(agents), main_table=main_table_write_units is not None)
     invocations = float(model["orchestrator_invocations"])
-    agents_gb_s = sum(billed_gb_s(a["ms_per_record"], a.get("cpu_ms_per_record", 0.0), int(a["memory_mb"]))
-                      for a in agents.values())
+    agents_gb_s = _agents_gb_s(agents)
     orchestrator_gb_s = billed_gb_s(orchestrator_ms, orchestrator_cpu_ms, int(model["orchestrator_memory_mb"]),
                                     records=invocations)
     return {

@@ -226,9 +226,7 @@ class Harness:
                         workflow=chosen.name, ids=ids)
 
     def _stats(self) -> dict[str, dict[str, float]]:
-        return {name: {"invocations": s.invocations, "records": s.records, "busy_ms": s.busy_ms, "cpu_ms": s.cpu_ms,
-                       "rounds": s.rounds, "redelivered": s.redelivered}
-                for name, s in self.stack.started_runtime.stats.items()}
+        return {name: dataclasses.asdict(s) for name, s in self.stack.started_runtime.stats.items()}
 
     def settle(self, timeout_s: float = 10.0) -> None:
         """Wait until every queue is drained and the functions are idle (acknowledgements, mark-published)."""

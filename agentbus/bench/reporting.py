@@ -224,7 +224,8 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     }
 
 
-def _fmt(value: Any, digits: int = 0) -> str:
+def format_number(value: Any, digits: int = 0) -> str:
+    """A figure for a table: thousands separated, ``digits`` decimals, "–" when there is none."""
     if value is None:
         return "–"
     return f"{value:,.{digits}f}"
@@ -253,11 +254,11 @@ def _print_workflow(console: Console, name: str, results: dict[str, Any]) -> Non
         table.add_column(column, justify="right")
     for row in results["levels"]:
         chained = row.get("chained", {})
-        table.add_row(str(row["concurrency"]), _fmt(row.get("p50_ms")), _fmt(row.get("p95_ms")),
-                      _fmt(row.get("p99_ms")), _fmt(row.get("throughput_orders_per_s"), 1),
-                      _fmt(row.get("overhead_ratio"), 2), _fmt(chained.get("p50_ms")),
-                      _fmt(row.get("chained_over_parallel"), 2),
-                      _fmt(row.get("coordinator_duration_ms", {}).get("p50_ms")))
+        table.add_row(str(row["concurrency"]), format_number(row.get("p50_ms")), format_number(row.get("p95_ms")),
+                      format_number(row.get("p99_ms")), format_number(row.get("throughput_orders_per_s"), 1),
+                      format_number(row.get("overhead_ratio"), 2), format_number(chained.get("p50_ms")),
+                      format_number(row.get("chained_over_parallel"), 2),
+                      format_number(row.get("coordinator_duration_ms", {}).get("p50_ms")))
     console.print()
     console.print(table)
     calls = results["api_calls_per_order"]

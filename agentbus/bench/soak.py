@@ -18,7 +18,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -141,22 +140,19 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
             events = stack.client("events")
             put_keys: set[str] = set()
 
-            def put(entries: list[dict[str, Any]]) -> None:
-                response = events.put_events(Entries=[{**e, "EventBusName": resources.bus_name} for e in entries])
-                if response.get("FailedEntryCount"):
-                    raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} soak entries: "
-                                       + "; ".join(sorted({str(e.get("ErrorMessage")) for e in response["Entries"]
-                                                           if e.get("ErrorCode")})))
-
             def outstanding() -> int:
                 with lock:
                     return len(put_keys - seen.keys())
 
             def put_batch(batch: Sequence[SoakRequest]) -> None:
-                keys = {f"{r.workflow}/{r.workflow_id}" for r in batch if r.workflow in coordinated}
                 with lock:
-                    put_keys.update(keys)
-                put([entry for request in batch for entry in request.entries])
+                    put_keys.update(f"{r.workflow}/{r.workflow_id}" for r in batch if r.workflow in coordinated)
+                response = events.put_events(Entries=[{**entry, "EventBusName": resources.bus_name}
+                                                      for request in batch for entry in request.entries])
+                if response.get("FailedEntryCount"):
+                    raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} soak entries: "
+                                       + "; ".join(sorted({str(e.get("ErrorMessage")) for e in response["Entries"]
+                                                           if e.get("ErrorCode")})))
                 progress.advance(put_task, len(batch))
 
             # Every request has an outcome by its deadline: waiting much longer for room means outcomes stopped.

@@ -28,7 +28,7 @@ from rich.table import Table
 from agentbus.bench.accounting import per_order, system_calls
 from agentbus.bench.costs import agentbus_usage, cost_per_million, cpu_ms_per_record, ms_per_record
 from agentbus.bench.harness import Harness, LevelRun
-from agentbus.bench.reporting import percentile
+from agentbus.bench.reporting import format_number, percentile
 from agentbus.bench.synthetic import MAX_AGENTS, MAX_PAYLOAD_BYTES, requests, synthetic_manifest
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.spec import Manifest, Workflow
@@ -107,7 +107,7 @@ def point_figures(agents: int, payload: int, run: LevelRun, quiet: LevelRun | No
     durations = ms_per_record(quiet) if quiet is not None else {}
     usage = agentbus_usage(run, tables, sizes, manifest, durations_ms=durations or None,
                            cpu_ms=cpu_ms_per_record(quiet) if quiet is not None else None)
-    system = system_calls(calls.wire, [calls.by_role["harness"], calls.by_role["emulation"]])
+    system = per_order(system_calls(calls.wire, [calls.by_role["harness"], calls.by_role["emulation"]]), count)
     completed = sum(n for status, n in run.statuses.items() if status == "COMPLETED")
     return {
         "agents": agents,
@@ -115,11 +115,11 @@ def point_figures(agents: int, payload: int, run: LevelRun, quiet: LevelRun | No
         "requests": count,
         "completed": completed,
         "write_units_per_request": round(usage["dynamodb_write_units"], 3),
-        "api_calls_per_request": per_order(system, count)["total"],
+        "api_calls_per_request": system["total"],
         # What the calls were, and how many records the functions received again (after a failure, or after
         # the visibility timeout while still handling them): at a heavy point the emulator's slowness shows as
         # redeliveries, which cost calls and writes again.
-        "api_calls_by_operation": {k: v for k, v in per_order(system, count).items() if k != "total"},
+        "api_calls_by_operation": {k: v for k, v in system.items() if k != "total"},
         "records_redelivered_per_request": round(sum(u.get("redelivered", 0) for u in run.lambda_usage.values())
                                                  / count, 3),
         "cost_per_million_usd": cost_per_million(usage, prices)["total"],
@@ -278,10 +278,6 @@ def describe_fit(found: dict[str, Any]) -> str:
     return text
 
 
-def _fmt_optional(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.2f}"
-
-
 def print_sweep(console: Console, points: Sequence[PointResult], fits: dict[str, dict[str, Any]]) -> None:
     table = Table(title="sweep: synthetic workflow of N agents, each answering with data of the size given",
                   title_justify="left")
@@ -293,8 +289,8 @@ def print_sweep(console: Console, points: Sequence[PointResult], fits: dict[str,
         table.add_row(str(f["agents"]), size_label(f["payload_bytes"]), str(f["requests"]),
                       ("[red]" if point.failed else "") + str(f["completed"]),
                       f"{f['write_units_per_request']:,.2f}", f"{f['api_calls_per_request']:,.2f}",
-                      _fmt_optional(f.get("records_redelivered_per_request")), f"{f['cost_per_million_usd']:,.2f}",
-                      "–" if f["p50_ms"] is None else f"{f['p50_ms']:,.0f}")
+                      format_number(f.get("records_redelivered_per_request"), 2),
+                      f"{f['cost_per_million_usd']:,.2f}", format_number(f["p50_ms"]))
     console.print()
     console.print(table)
     for payload, found in fits.items():

@@ -267,14 +267,11 @@ class LocalRuntime:
         event = sqs_event_from_messages(messages, queue.queue_arn)
         context = LambdaContext(function_name=queue.function_name or f"agentbus-{consumer.name}",
                                 memory_limit_in_mb=consumer.memory_mb, timeout_s=consumer.timeout_s)
-        crashable = chaos is not None and all(
-            int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) < consumer.max_receive_count - 1
-            for m in messages)
+        crashable = chaos is not None and all(_receive_count(m) < consumer.max_receive_count - 1 for m in messages)
         try:
             if crashable and chaos is not None and chaos.roll("crash_before"):
                 raise InjectedCrash("injected crash before the handler ran")
             response = handler(event, context) or {}
-            cpu_ms = (time.thread_time() - cpu_started) * 1000
             if crashable and chaos is not None and chaos.roll("crash_after"):
                 raise InjectedCrash("injected crash after the handler ran")
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -284,7 +281,7 @@ class LocalRuntime:
                 log.exception("%s invocation failed; its %d message(s) will be retried", consumer.name, len(messages))
             failed = {m["MessageId"] for m in messages}
             crashed = True
-            cpu_ms = (time.thread_time() - cpu_started) * 1000
+        cpu_ms = (time.thread_time() - cpu_started) * 1000
         done = [m for m in messages if m["MessageId"] not in failed]
         retry = [m for m in messages if m["MessageId"] in failed]
         try:
@@ -309,9 +306,8 @@ class LocalRuntime:
             stats.crashed_invocations += crashed
             stats.busy_ms += (time.perf_counter() - started) * 1000
             stats.cpu_ms += cpu_ms
-            stats.rounds += -(-len(messages) // max(1, consumer.record_concurrency))
-            stats.redelivered += sum(1 for m in messages
-                                     if int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1)
+            stats.rounds += consumer.rounds(len(messages))
+            stats.redelivered += sum(1 for m in messages if _receive_count(m) > 1)
 
     # -- EventBridge Scheduler: fire due one-time schedules -----------------------------------------
 
@@ -375,3 +371,8 @@ def parse_at_expression(expression: str) -> datetime:
     if not (expression.startswith("at(") and expression.endswith(")")):
         raise ValueError(f"only one-time at(...) schedules are fired locally, got {expression!r}")
     return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+
+
+def _receive_count(message: dict[str, Any]) -> int:
+    """How many times SQS has handed out this message, this receive included."""
+    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))

@@ -193,6 +193,10 @@ class Consumer:
     parameters: tuple[Parameter, ...] = ()
     schedules: bool = False
 
+    def rounds(self, records: int) -> int:
+        """How many rounds ``records`` records take in one invocation, ``record_concurrency`` at a time."""
+        return -(-records // max(1, self.record_concurrency))
+
     @property
     def visibility_timeout_s(self) -> int:
         # AWS guidance for SQS event sources: at least 6x the function timeout.
@@ -235,7 +239,7 @@ class Reasoner:
         if not 0.0 <= self.temperature <= 1.0:
             problems.append(f"{where}: temperature must be 0..1, got {self.temperature}")
         # Records of a batch share one invocation: those processed one after the other each may spend the budget.
-        rounds = -(-agent.batch_size // max(1, agent.record_concurrency))
+        rounds = agent.rounds(agent.batch_size)
         needed = self.time_budget_s * rounds + REASONER_MARGIN_S
         if self.time_budget_s <= 0:
             problems.append(f"{where}: time_budget_s must be > 0, got {self.time_budget_s}")
