@@ -27,6 +27,27 @@ os.environ.update({
 })
 
 
+# Test files that take minutes, longest first: pytest-xdist (``--dist loadfile``) hands files out in collection
+# order, and one of these handed out near the end keeps a worker busy for minutes while the other has nothing
+# left to do. Going first, the many short files fill in around them instead.
+SLOW_FIRST = (
+    "tests/property/",
+    "tests/e2e/test_local_stack.py",
+    "tests/e2e/test_people.py",
+    "tests/integration/test_pipeline.py",
+    "tests/integration/test_request_edges.py",
+    "tests/functions/test_coordinator_handler.py",
+    "tests/e2e/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: within a rank, the collection order
+
+
 def load_entries(name: str) -> list[dict]:
     """The PutEvents entries of an `events/` file."""
     return json.loads((EVENTS_DIR / name).read_text())

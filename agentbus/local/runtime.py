@@ -18,6 +18,7 @@ import importlib
 import logging
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from agentbus.control import PAUSED_TAG
 from agentbus.local.chaos import Chaos, InjectedCrash
 from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from agentbus.local.principals import LocalPrincipals
+from agentbus.local.server import WAKE_POLLS_PATH
 from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, MAX_POOL_CONNECTIONS, Clients
 from functions.common.observability import metrics
@@ -52,8 +54,10 @@ class RuntimeOptions:
     # Manifest parameters by environment variable name (``Parameter.env``), over the manifest's defaults.
     parameters: dict[str, str] = field(default_factory=dict)
     chaos: Chaos | None = None
-    # Long-poll wait of each receive; the endpoint spends it outside its lock.
-    poll_wait_s: int = 1
+    # Long-poll wait of each receive, as Lambda's pollers wait (20 s): a receive comes back empty only after that
+    # long without a message, so empty receives are as few as on AWS. The endpoint spends it outside its lock;
+    # ``stop`` ends the waiting polls at once (``server.WAKE_POLLS_PATH``).
+    poll_wait_s: int = 20
     # Locally a failed message comes back after this many seconds (on AWS: the queue's visibility timeout).
     retry_after_s: int = 1
     schedule_poll_s: float = 0.25
@@ -165,8 +169,11 @@ class LocalRuntime:
         ``timeout_s`` in all; an invocation still running then is abandoned and SQS redelivers its messages."""
         self._stop.set()
         deadline = time.monotonic() + timeout_s
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        # A poller may be in a long poll, or about to start one: wake the endpoint's waiting polls until it left.
+        while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
+            self._wake_polls()
+            for thread in self._threads:
+                thread.join(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)
         for executor in self._executors:
@@ -175,6 +182,13 @@ class LocalRuntime:
         stuck = [t.name for t in self._threads if t.is_alive()]
         if stuck:
             log.warning("stopped without waiting for %s", ", ".join(stuck))
+
+    def _wake_polls(self) -> None:
+        """Ask the endpoint to end the receives waiting now (an endpoint that is not ``agentbus.local.server``,
+        or is gone, is left alone: its polls end within ``poll_wait_s``)."""
+        request = urllib.request.Request(self.endpoint_url.rstrip("/") + WAKE_POLLS_PATH, data=b"", method="POST")
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(request, timeout=2).close()
 
     def __enter__(self) -> LocalRuntime:
         return self.start()

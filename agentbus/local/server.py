@@ -22,6 +22,7 @@ reserved ``source`` is refused unless the caller signs with the access key id th
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import logging
@@ -49,6 +50,9 @@ WAKING_ACTIONS = frozenset({"SendMessage", "SendMessageBatch", "PutEvents", "Cha
 CALLS_PATH = "/_agentbus/calls"
 # The DynamoDB write units charged so far, by table (``write_meter.WriteMeter``).
 WRITE_UNITS_PATH = "/_agentbus/write-units"
+# POST: every ReceiveMessage waiting now returns at once (empty, unless a message came): how a local runtime
+# stops its pollers, which long-poll 20 s as Lambda's do, without waiting out their polls.
+WAKE_POLLS_PATH = "/_agentbus/wake-polls"
 # Worker threads: a long poll holds one while it waits (outside the lock), so keep plenty.
 SERVER_THREADS = 128
 CONNECTION_LIMIT = 2000
@@ -159,6 +163,8 @@ class SerializingMiddleware:
         # Bumped (and waiting polls woken) after every request in WAKING_ACTIONS.
         self._changed = threading.Condition()
         self._generation = 0
+        # Bumped by a POST to WAKE_POLLS_PATH: a poll that sees it change stops waiting.
+        self._wakes = 0
         # Called with (service, action) for every request: the benchmark counts API calls on the wire.
         self.observer = observer
 
@@ -169,6 +175,12 @@ class SerializingMiddleware:
         if environ.get("PATH_INFO") == WRITE_UNITS_PATH:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(self.meter.counts() if self.meter is not None else {}).encode()]
+        if environ.get("PATH_INFO") == WAKE_POLLS_PATH and environ.get("REQUEST_METHOD") == "POST":
+            with self._changed:
+                self._wakes += 1
+                self._changed.notify_all()
+            start_response("204 No Content", [])
+            return []
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         service, action = _service_and_action(environ, body)
         if self.observer:
@@ -179,6 +191,7 @@ class SerializingMiddleware:
                 return self._put_events_screened(environ, start_response, refused, total, body)
         wait_s, body = _strip_long_poll(environ, action, body)
         deadline = time.monotonic() + wait_s
+        wakes = self._wakes
         while True:
             seen = self._generation
             captured, payload = self._call_moto(environ, body)
@@ -187,11 +200,11 @@ class SerializingMiddleware:
                     self._generation += 1
                     self._changed.notify_all()
             remaining = deadline - time.monotonic()
-            if wait_s <= 0 or remaining <= 0 or _has_messages(payload):
+            if wait_s <= 0 or remaining <= 0 or _has_messages(payload) or self._wakes != wakes:
                 start_response(captured.status, captured.headers)
                 return [payload]
             with self._changed:
-                if self._generation == seen:  # nothing new since this poll started: wait for a change
+                if self._generation == seen and self._wakes == wakes:  # nothing new: wait for a change
                     self._changed.wait(min(remaining, POLL_INTERVAL_S))
 
 
@@ -326,10 +339,22 @@ def serve(host: str, port: int) -> int:
 
     threading.Thread(target=stop_when_stdin_closes, name="owner-watch", daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=_import_slow_backends, name="backend-imports", daemon=True).start()
     print(f"ready {port}", flush=True)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads our stdout from now on
     server.run()
     return 0
+
+
+# moto backends whose first request would import for seconds (SSM imports all of EC2: ~2 s), imported while the
+# owner is still setting up its clients; a request that needs one meanwhile waits for the import (Python's lock).
+SLOW_BACKENDS = ("moto.ssm.models", "moto.events.models")
+
+
+def _import_slow_backends() -> None:
+    for module in SLOW_BACKENDS:
+        with contextlib.suppress(Exception):  # only an optimization: the request would import it anyway
+            importlib.import_module(module)
 
 
 class LocalEndpoint:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections import Counter
 
 import boto3
 import pytest
 
-from agentbus.local.server import LocalEndpoint
+from agentbus.local.server import WAKE_POLLS_PATH, LocalEndpoint
 
 
 def _session():
@@ -63,6 +66,38 @@ def test_a_long_poll_does_not_block_other_requests():
         sqs.send_message(QueueUrl=queue_url, MessageBody="hello")
         poller.join(timeout=15)
         assert [m["Body"] for m in received] == ["hello"]
+
+
+def test_a_wake_ends_waiting_polls_at_once_and_is_not_an_api_call():
+    """``POST /_agentbus/wake-polls`` (how a local runtime stops its 20 s long polls) returns every waiting
+    receive now, empty; a poll started after it waits as usual, and the wake is not counted as an AWS call."""
+    with LocalEndpoint() as endpoint:
+        sqs = _session().client("sqs", endpoint_url=endpoint.url)
+        queue_url = sqs.create_queue(QueueName="idle")["QueueUrl"]
+        returned: list = []
+
+        def long_poll():
+            client = _session().client("sqs", endpoint_url=endpoint.url)
+            returned.append(client.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20).get("Messages", []))
+
+        before = endpoint.wire_calls()
+        pollers = [threading.Thread(target=long_poll) for _ in range(3)]
+        for poller in pollers:
+            poller.start()
+        deadline = time.monotonic() + 10
+        while len(returned) < 3 and time.monotonic() < deadline:  # the polls may not all be waiting yet
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint.url}{WAKE_POLLS_PATH}", data=b"",
+                                                          method="POST"), timeout=5).close()
+            time.sleep(0.2)
+        for poller in pollers:
+            poller.join(timeout=1)
+        assert returned == [[], [], []], "every waiting poll returned, well before its 20 s"
+        assert endpoint.wire_calls() - before == Counter({"sqs:ReceiveMessage": 3})  # the polls, not the wakes
+        # A GET is not a wake: moto answers it (not found), and the endpoint keeps serving.
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{endpoint.url}{WAKE_POLLS_PATH}", timeout=5)
+        sqs.send_message(QueueUrl=queue_url, MessageBody="after")
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5)["Messages"]] == ["after"]
 
 
 def test_api_calls_are_counted_on_the_wire():

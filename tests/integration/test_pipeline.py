@@ -132,13 +132,28 @@ def test_poison_order_is_rejected_with_its_reason_and_kept_in_dead_letters(local
     assert operations.redrive(deployment(local_stack), "fraud") == 1
 
 
+def _diagnosis(stack, order_ids) -> str:
+    """What a request without an outcome left behind: its record, the agents' state, the dead letters."""
+    lines = []
+    for order_id in sorted(order_ids):
+        try:
+            lines.append(f"{order_id}: {operations.as_json(operations.workflow_status(deployment(stack), order_id))}")
+        except operations.OperationError as error:
+            lines.append(f"{order_id}: {error}")
+    lines.append(f"agents: {operations.as_json(operations.agent_list(deployment(stack)))}")
+    lines.append(f"dead letters: {[(d.agent, d.reason) for d in operations.dead_letters(deployment(stack))]}")
+    lines.append(f"chaos injected: {dict(stack.runtime.options.chaos.injected)}")
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("local_stack", [RuntimeOptions(deadline_seconds=30, chaos=Chaos(0.3, seed=7))],
                          indirect=True)
 def test_invariants_hold_under_chaos(local_stack):
     order_ids = put(local_stack, [order_entry(f"ord-chaos-{i}") for i in range(10)])
     order_ids += put(local_stack, [order_entry(f"ord-chaos-big-{i}", base="order-placed-over-limit.json")
                                    for i in range(3)])
-    assert local_stack.observer_.wait_for_outcomes(order_ids, 90) == set()
+    missing = local_stack.observer_.wait_for_outcomes(order_ids, 90)
+    assert missing == set(), _diagnosis(local_stack, missing)
     # Compensations are eventual (and chaos delays and crashes them too): a real leak outlasts the wait.
     report = invariants.check_until_held(local_stack.client("dynamodb"), local_stack.resources,
                                          local_stack.observer_, {ORDERS: order_ids}, timeout_s=30)
