@@ -4,6 +4,11 @@ At ``rate`` each of these happens to a delivery: a duplicate copy of the message
 before it runs, a crash after it ran (side effects done, acknowledgement lost), a delayed delivery, and
 PutEvents partial failures. Crashes are never injected into a delivery's last allowed receive, so chaos
 alone never dead-letters a healthy message; the redrive policy stays for real poison.
+
+A duplicate or a delayed delivery is a copy of the message sent again, marked with ``COPY_ATTRIBUTE``; a copy
+is never copied again. Without the mark copies of copies made a chain reaction: each receive of a message
+(and a crash brings a whole batch back) could add another, and under load the coordinator's queue grew to
+hundreds of copies of a dozen orders, past their deadlines. SQS duplicates a delivery; it does not breed them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("duplicate", "crash_before", "crash_after", "delay", "put_events_partial_failure")
+# The message attribute that marks a message chaos sent (a duplicate, a delayed delivery).
+COPY_ATTRIBUTE = "agentbus-chaos-copy"
+COPY_ATTRIBUTES = {COPY_ATTRIBUTE: {"DataType": "String", "StringValue": "true"}}
+
+
+def is_copy(message: dict[str, Any]) -> bool:
+    """Whether a received message is one chaos sent (``receive_message`` with its message attributes)."""
+    return COPY_ATTRIBUTE in (message.get("MessageAttributes") or {})
 
 
 class InjectedCrash(RuntimeError):

@@ -29,7 +29,7 @@ import boto3
 from botocore.config import Config
 
 from agentbus.control import PAUSED_TAG
-from agentbus.local.chaos import Chaos, InjectedCrash
+from agentbus.local.chaos import COPY_ATTRIBUTES, Chaos, InjectedCrash, is_copy
 from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from agentbus.local.principals import LocalPrincipals
 from agentbus.local.server import WAKE_POLLS_PATH
@@ -261,13 +261,17 @@ class LocalRuntime:
         queue = self.resources.consumers[consumer.name]
         kept = []
         for message in messages:
+            if is_copy(message):  # a copy chaos sent is delivered as it is (see chaos.py)
+                kept.append(message)
+                continue
             if chaos.roll("duplicate"):
-                self.sqs.send_message(QueueUrl=queue.queue_url, MessageBody=message["Body"])
+                self.sqs.send_message(QueueUrl=queue.queue_url, MessageBody=message["Body"],
+                                      MessageAttributes=COPY_ATTRIBUTES)
             if chaos.roll("delay"):
                 # A late delivery: the same event arrives again 1-3 s from now. Re-sent rather than hidden, so
                 # the delay does not use up one of the message's receives (which would dead-letter it).
                 self.sqs.send_message(QueueUrl=queue.queue_url, MessageBody=message["Body"],
-                                      DelaySeconds=int(chaos.uniform(1, 3)))
+                                      MessageAttributes=COPY_ATTRIBUTES, DelaySeconds=int(chaos.uniform(1, 3)))
                 self.sqs.delete_message(QueueUrl=queue.queue_url, ReceiptHandle=message["ReceiptHandle"])
                 continue
             kept.append(message)

@@ -129,3 +129,41 @@ def test_a_functions_clients_keep_a_connection_for_every_record_that_may_be_in_f
     narrow = dataclasses.replace(agent, max_concurrency=1, record_concurrency=1)
     assert runtime.clients_for(narrow).sqs.meta.config.max_pool_connections == MAX_POOL_CONNECTIONS
     assert runtime.clients_for(narrow).sqs.meta.config.retries["mode"] == "standard"  # the rest as on Lambda
+
+
+class RecordingQueue:
+    def __init__(self):
+        self.sent, self.deleted = [], []
+
+    def send_message(self, **kwargs):
+        self.sent.append(kwargs)
+        return {}
+
+    def delete_message(self, **kwargs):
+        self.deleted.append(kwargs["ReceiptHandle"])
+        return {}
+
+
+def test_chaos_copies_a_delivery_once_and_never_copies_a_copy():
+    """A duplicate or delayed delivery is sent marked as chaos's copy; a copy is delivered untouched, so copies
+    cannot breed copies (which once flooded the coordinator's queue under load)."""
+    from agentbus.local.chaos import COPY_ATTRIBUTE, Chaos, is_copy
+
+    runtime, manifest = _runtime_for_invocations()
+    runtime.options.chaos = Chaos(1.0, seed=1)  # every roll hits: duplicate and delay each original
+    runtime.sqs = RecordingQueue()
+    consumer = manifest.consumers[0]
+    [original] = _messages(1)
+    kept = runtime._inject_delivery_faults(consumer, [original])
+    assert kept == []  # delayed: re-sent for later, this delivery deleted
+    assert runtime.sqs.deleted == ["r0"]
+    assert len(runtime.sqs.sent) == 2 and all(
+        sent["MessageAttributes"][COPY_ATTRIBUTE]["StringValue"] == "true" for sent in runtime.sqs.sent)
+    assert "DelaySeconds" in runtime.sqs.sent[1]
+
+    copy = {**_messages(1)[0], "MessageAttributes": runtime.sqs.sent[0]["MessageAttributes"]}
+    assert is_copy(copy) and not is_copy(original)
+    runtime.sqs = RecordingQueue()
+    assert runtime._inject_delivery_faults(consumer, [copy]) == [copy]
+    assert runtime.sqs.sent == [] and runtime.sqs.deleted == []
+    assert runtime.options.chaos.injected == {"duplicate": 1, "delay": 1}
