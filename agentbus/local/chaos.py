@@ -8,7 +8,7 @@ alone never dead-letters a healthy message; the redrive policy stays for real po
 A duplicate or a delayed delivery is a copy of the message sent again, marked with ``COPY_ATTRIBUTE``; a copy
 is never copied again. Without the mark copies of copies made a chain reaction: each receive of a message
 (and a crash brings a whole batch back) could add another, and under load the coordinator's queue grew to
-hundreds of copies of a dozen orders, past their deadlines. SQS duplicates a delivery; it does not breed them.
+hundreds of copies of a dozen requests, past their deadlines. SQS duplicates a delivery; it does not breed them.
 """
 
 from __future__ import annotations
