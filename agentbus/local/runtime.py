@@ -18,7 +18,6 @@ import importlib
 import logging
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from agentbus.control import PAUSED_TAG
 from agentbus.local.chaos import COPY_ATTRIBUTES, Chaos, InjectedCrash, is_copy
 from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from agentbus.local.principals import LocalPrincipals
-from agentbus.local.server import WAKE_POLLS_PATH
+from agentbus.local.server import wake_polls
 from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, MAX_POOL_CONNECTIONS, Clients
 from functions.common.observability import metrics
@@ -56,7 +55,7 @@ class RuntimeOptions:
     chaos: Chaos | None = None
     # Long-poll wait of each receive, as Lambda's pollers wait (20 s): a receive comes back empty only after that
     # long without a message, so empty receives are as few as on AWS. The endpoint spends it outside its lock;
-    # ``stop`` ends the waiting polls at once (``server.WAKE_POLLS_PATH``).
+    # ``stop`` ends the waiting polls at once (``server.wake_polls``).
     poll_wait_s: int = 20
     # Locally a failed message comes back after this many seconds (on AWS: the queue's visibility timeout).
     retry_after_s: int = 1
@@ -186,9 +185,8 @@ class LocalRuntime:
     def _wake_polls(self) -> None:
         """Ask the endpoint to end the receives waiting now (an endpoint that is not ``agentbus.local.server``,
         or is gone, is left alone: its polls end within ``poll_wait_s``)."""
-        request = urllib.request.Request(self.endpoint_url.rstrip("/") + WAKE_POLLS_PATH, data=b"", method="POST")
         with contextlib.suppress(OSError):
-            urllib.request.urlopen(request, timeout=2).close()
+            wake_polls(self.endpoint_url)
 
     def __enter__(self) -> LocalRuntime:
         return self.start()

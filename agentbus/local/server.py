@@ -357,6 +357,12 @@ def _import_slow_backends() -> None:
             importlib.import_module(module)
 
 
+def wake_polls(endpoint_url: str, timeout_s: float = 2) -> None:
+    """End the ReceiveMessage calls waiting now on the endpoint at ``endpoint_url`` (``WAKE_POLLS_PATH``)."""
+    request = urllib.request.Request(endpoint_url.rstrip("/") + WAKE_POLLS_PATH, data=b"", method="POST")
+    urllib.request.urlopen(request, timeout=timeout_s).close()
+
+
 class LocalEndpoint:
     """moto's server on 127.0.0.1, in a process of its own, behind the serializing middleware."""
 

@@ -13,7 +13,7 @@ from collections import Counter
 import boto3
 import pytest
 
-from agentbus.local.server import WAKE_POLLS_PATH, LocalEndpoint
+from agentbus.local.server import WAKE_POLLS_PATH, LocalEndpoint, wake_polls
 
 
 def _session():
@@ -86,8 +86,7 @@ def test_a_wake_ends_waiting_polls_at_once_and_is_not_an_api_call():
             poller.start()
         deadline = time.monotonic() + 10
         while len(returned) < 3 and time.monotonic() < deadline:  # the polls may not all be waiting yet
-            urllib.request.urlopen(urllib.request.Request(f"{endpoint.url}{WAKE_POLLS_PATH}", data=b"",
-                                                          method="POST"), timeout=5).close()
+            wake_polls(endpoint.url, timeout_s=5)
             time.sleep(0.2)
         for poller in pollers:
             poller.join(timeout=1)
