@@ -199,7 +199,7 @@ def agentbus_usage(run: LevelRun, tables: dict[str, str], sizes: dict[str, float
     """
     calls = run.calls
     assert calls is not None
-    requests = run.concurrency
+    requests = run.requests
     billed = calls.by_role["function"] + calls.by_role["poller"]
     # EventBridge -> SQS SendMessage, one per 64 KB chunk of each message the pollers received (the records the
     # functions handled, when the chunks were not counted); a receive's payload beyond its first 64 KB too.

@@ -78,6 +78,11 @@ class LevelRun:
     def completed(self) -> int:
         return len(self.end_to_end_ms)
 
+    @property
+    def requests(self) -> int:
+        """How many requests were put: ``concurrency`` in each of the run's rounds."""
+        return len(self.ids) or self.concurrency
+
 
 class ChainedOrchestrator:
     """The harness as a sequential orchestrator, for any coordinated workflow: its trigger -> its first agent,
@@ -171,43 +176,51 @@ class Harness:
     def run_level(self, concurrency: int, run_id: str, *, timeout_s: float, workflow: str | None = None,
                   progress: Callable[[int], None] | None = None,
                   make: Callable[[Workflow, str, int], list[dict[str, Any]]] | None = None,
-                  abort: Callable[[], bool] | None = None) -> LevelRun:
+                  abort: Callable[[], bool] | None = None, rounds: int = 1) -> LevelRun:
         """``concurrency`` requests of ``workflow`` put at once (made by ``make(workflow, prefix, count)`` if
         given, else by its workload), waited for until each has an outcome, ``timeout_s`` passes or ``abort()``
-        says to give up (checked every second)."""
+        says to give up (checked every second).
+
+        ``rounds`` > 1 repeats that on a quiet stack (each round after the last one's outcomes and acknowledgements)
+        and counts every round's requests, calls and Lambda usage in the one run: a level of one request is then a
+        median of ``rounds`` single requests, not a single sample."""
+        if rounds < 1:
+            raise ValueError(f"rounds must be at least 1, got {rounds}")
         chosen = self.manifest.workflow(workflow) if workflow else coordinated_workflows(self.manifest)[0]
         mode = "chained" if self.chained else "parallel"
-        prefix = f"bench-{run_id}-{mode}-{concurrency}"
-        entries = make_requests(chosen, prefix, concurrency, make)
-        ids = [request_id(chosen, e) for e in entries]
-        bus = self.stack.started_resources.bus_name
         self.settle()
         self._progress, self._current = progress, chosen.name
         stats_before = self._stats()
         calls_before = self.counter.snapshot()
         put_at: dict[str, float] = {}
-        first_put = time.time()
-        for start in range(0, len(entries), PUT_BATCH):
-            batch = [{**e, "EventBusName": bus} for e in entries[start:start + PUT_BATCH]]
-            sent_at = time.time()
-            response = self.events.put_events(Entries=batch)
-            if response.get("FailedEntryCount"):
-                raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} benchmark requests")
-            for entry in batch:
-                put_at[request_id(chosen, entry)] = sent_at
-        pending = {f"{chosen.name}/{i}" for i in ids}
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
-            pending = self.observer.wait_for_outcomes(sorted(pending), min(1.0, deadline - time.monotonic()))
-            if pending and abort is not None and abort():
+        ids: list[str] = []
+        missing: list[str] = []
+        first_put, in_flight_s = time.time(), 0.0
+        for round_index in range(rounds):
+            prefix = f"bench-{run_id}-{mode}-{concurrency}" + (f"-r{round_index + 1}" if rounds > 1 else "")
+            entries = make_requests(chosen, prefix, concurrency, make)
+            round_ids = [request_id(chosen, e) for e in entries]
+            ids.extend(round_ids)
+            if round_index:
+                self.settle()
+            round_started = time.time()
+            self._put(entries, chosen, put_at)
+            pending = {f"{chosen.name}/{i}" for i in round_ids}
+            deadline = time.monotonic() + timeout_s
+            while pending and time.monotonic() < deadline:
+                pending = self.observer.wait_for_outcomes(sorted(pending), min(1.0, deadline - time.monotonic()))
+                if pending and abort is not None and abort():
+                    break
+            missing.extend(sorted(key.split("/", 1)[1] for key in pending))
+            in_flight_s += self._last_outcome(chosen, round_ids, round_started) - round_started
+            if missing and abort is not None and abort():
                 break
-        missing = sorted(key.split("/", 1)[1] for key in pending)
         self.settle()
         calls = self.counter.snapshot() - calls_before
         stats_after = self._stats()
         self._progress = None
 
-        end_to_end, coordinator, last = [], [], first_put
+        end_to_end, coordinator = [], []
         statuses: Counter[str] = Counter()
         for workflow_id in ids:
             outcomes = self.observer.outcomes(workflow_id, chosen.name)
@@ -219,11 +232,28 @@ class Harness:
             if duration is not None:
                 coordinator.append(float(duration))
             statuses[outcome.detail.get("status", "?")] += 1
-            last = max(last, outcome.received_at)
         usage = {name: {key: stats_after[name][key] - stats_before[name][key] for key in stats_after[name]}
                  for name in stats_after}
-        return LevelRun(mode, concurrency, end_to_end, coordinator, first_put, last, statuses, missing, calls, usage,
-                        workflow=chosen.name, ids=ids)
+        # Throughput's span: the time requests were in flight, summed over the rounds (not the settling between).
+        return LevelRun(mode, concurrency, end_to_end, coordinator, first_put, first_put + in_flight_s, statuses,
+                        missing, calls, usage, workflow=chosen.name, ids=ids)
+
+    def _put(self, entries: list[dict[str, Any]], workflow: Workflow, put_at: dict[str, float]) -> None:
+        bus = self.stack.started_resources.bus_name
+        for start in range(0, len(entries), PUT_BATCH):
+            batch = [{**e, "EventBusName": bus} for e in entries[start:start + PUT_BATCH]]
+            sent_at = time.time()
+            response = self.events.put_events(Entries=batch)
+            if response.get("FailedEntryCount"):
+                raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} benchmark requests")
+            for entry in batch:
+                put_at[request_id(workflow, entry)] = sent_at
+
+    def _last_outcome(self, workflow: Workflow, ids: list[str], started: float) -> float:
+        """When the last of ``ids`` had its first outcome observed (``started`` if none had)."""
+        firsts = [min(e.received_at for e in outcomes) for i in ids
+                  if (outcomes := self.observer.outcomes(i, workflow.name))]
+        return max(firsts, default=started)
 
     def _stats(self) -> dict[str, dict[str, float]]:
         return {name: dataclasses.asdict(s) for name, s in self.stack.started_runtime.stats.items()}

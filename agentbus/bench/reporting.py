@@ -116,6 +116,8 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     for level in levels:
         parallel, chained = runs["parallel"][level], runs["chained"][level]
         row: dict[str, Any] = {"concurrency": level}
+        if parallel.requests != level:  # several rounds of the level: its figures are over all of them
+            row["requests"] = parallel.requests
         if parallel.end_to_end_ms:
             row.update(latency_summary(parallel.end_to_end_ms))
             row["throughput_orders_per_s"] = round(throughput(parallel.completed, parallel.first_put,
@@ -138,7 +140,7 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     largest = runs["parallel"][max(levels)]
     calls = largest.calls
     assert calls is not None
-    requests = largest.concurrency
+    requests = largest.requests
     system = system_calls(calls.wire, [calls.by_role["harness"], calls.by_role["emulation"]])
     # Lambda duration per record from the smallest level: there the local endpoint is not queueing calls,
     # so a function's time is its work plus uncontended calls (under load, the emulator's queue would be
@@ -254,7 +256,9 @@ def _print_workflow(console: Console, name: str, results: dict[str, Any]) -> Non
         table.add_column(column, justify="right")
     for row in results["levels"]:
         chained = row.get("chained", {})
-        table.add_row(str(row["concurrency"]), format_number(row.get("p50_ms")), format_number(row.get("p95_ms")),
+        rounds = row.get("requests", row["concurrency"]) // row["concurrency"]
+        level = f"{row['concurrency']}" + (f" (median of {rounds})" if rounds > 1 else "")
+        table.add_row(level, format_number(row.get("p50_ms")), format_number(row.get("p95_ms")),
                       format_number(row.get("p99_ms")), format_number(row.get("throughput_orders_per_s"), 1),
                       format_number(row.get("overhead_ratio"), 2), format_number(chained.get("p50_ms")),
                       format_number(row.get("chained_over_parallel"), 2),

@@ -26,6 +26,21 @@ from functions.manifest import MANIFEST, Manifest
 
 DEFAULT_LEVELS = (1, 10, 100, 1000)
 QUICK_LEVELS = (1, 10, 50)
+# A level of one request is run this many times, one request at a time, and its figures are the median of them:
+# a single request's end to end varies by a hundred milliseconds from one run to the next on a shared machine.
+SINGLE_ROUNDS = 9
+QUICK_SINGLE_ROUNDS = 5
+
+
+def single_rounds(level: int, quick: bool) -> int:
+    """How many rounds a level runs: the level of one request several (``SINGLE_ROUNDS``), any other once."""
+    if level != 1:
+        return 1
+    return QUICK_SINGLE_ROUNDS if quick else SINGLE_ROUNDS
+
+
+def task_name(workflow: str, mode: str, level: int, rounds: int) -> str:
+    return f"{workflow} {mode:>8} × {level:<5}" + (f" ({rounds} rounds, one at a time)" if rounds > 1 else "")
 
 def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile: dict[str, int] | None = None,
               output: str = "bench/results.json", chart: str = "bench/chart.html",
@@ -108,9 +123,10 @@ def run_levels(chosen: list[Workflow], quick: bool, levels: list[int] | None, wo
                 progress.remove_task(startup)
                 for workflow in chosen:
                     for level in levels:
-                        task = progress.add_task(f"{workflow.name} {mode:>8} × {level:<5}", total=level)
+                        rounds = single_rounds(level, quick)
+                        task = progress.add_task(task_name(workflow.name, mode, level, rounds), total=level * rounds)
                         run = harness.run_level(level, run_id, timeout_s=level_timeout(level),
-                                                workflow=workflow.name,
+                                                workflow=workflow.name, rounds=rounds,
                                                 progress=functools.partial(progress.advance, task))
                         progress.update(task, completed=run.completed)
                         runs[workflow.name][mode][level] = run

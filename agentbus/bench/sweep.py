@@ -103,7 +103,7 @@ def point_figures(agents: int, payload: int, run: LevelRun, quiet: LevelRun | No
     time per record billed; without one, the run's own); the p50 is None unless every request completed."""
     calls = run.calls
     assert calls is not None
-    count = run.concurrency
+    count = run.requests
     durations = ms_per_record(quiet) if quiet is not None else {}
     usage = agentbus_usage(run, tables, sizes, manifest, durations_ms=durations or None,
                            cpu_ms=cpu_ms_per_record(quiet) if quiet is not None else None)
@@ -167,7 +167,7 @@ def outcome_failures(harness: Harness, run: LevelRun) -> list[str]:
     outcomes other than COMPLETED (each reason's first clause)."""
     failures = []
     if run.missing:
-        failures.append(f"{len(run.missing)} of {run.concurrency} requests without an outcome (e.g. {run.missing[0]})")
+        failures.append(f"{len(run.missing)} of {run.requests} requests without an outcome (e.g. {run.missing[0]})")
     reasons: Counter[str] = Counter()
     for workflow_id in run.ids:
         outcomes = harness.observer.outcomes(workflow_id, run.workflow)

@@ -9,6 +9,7 @@ from functions.manifest import MANIFEST
 def test_parallel_harness_counts_each_call_where_it_belongs():
     with Harness(chained=False, work_profile={}) as harness:
         run = harness.run_level(2, "itest", timeout_s=60)  # the manifest's first coordinated workflow: orders
+        rounds = harness.run_level(1, "itest", timeout_s=60, rounds=3)
     assert run.workflow == "order-fulfillment"
     assert run.missing == [] and run.completed == 2
     assert run.statuses == {"COMPLETED": 2}
@@ -23,6 +24,14 @@ def test_parallel_harness_counts_each_call_where_it_belongs():
     # EventBridge delivered each trigger to 4 queues and each of the 3 results to the coordinator's.
     assert sum(u["records"] for u in run.lambda_usage.values()) == 2 * 7
     assert run.lambda_usage["coordinator"]["records"] == 2 * 4
+
+    # Three rounds of one request, one after the other: one run counting all three.
+    assert rounds.requests == 3 and rounds.completed == 3 and rounds.missing == []
+    assert len(set(rounds.ids)) == 3 and not set(rounds.ids) & set(run.ids)
+    assert rounds.calls.by_role["harness"]["events:PutEvents"] == 3 and rounds.calls.put_entries["function"] == 3 * 4
+    assert rounds.lambda_usage["coordinator"]["records"] == 3 * 4
+    assert 0 < rounds.last_outcome - rounds.first_put <= max(rounds.end_to_end_ms) * 3 / 1000
+
 
 
 def test_harness_runs_the_access_request_workflow_in_both_modes():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -225,3 +226,23 @@ def test_results_of_a_workflow_with_reasoning_agents_show_the_cost_with_and_with
     console = Console(record=True, width=250)
     print_results(console, combine_results({workflow.name: results}))
     assert f"with model calls ({model['model_id']}" in console.export_text()
+
+
+def test_a_level_run_in_rounds_reports_the_median_of_its_requests_and_how_many():
+    roles = {role: Counter() for role in bench.THREAD_ROLES}
+    roles["function"].update({"events:PutEvents": 12})
+    calls = CallSnapshot(wire=Counter({"events:PutEvents": 12}), by_role=roles, empty_receives=Counter(),
+                         put_entries=Counter({"function": 12}), dynamodb=Counter())
+    # One request at a time, three rounds: 300, 900 and 400 ms; the level's p50 is their median.
+    single = dataclasses.replace(_run("parallel", 1, [300.0, 900.0, 400.0], calls), ids=["a", "b", "c"])
+    assert single.requests == 3 and _run("parallel", 2, [1.0, 1.0]).requests == 2
+    runs = {"parallel": {1: single}, "chained": {1: _run("chained", 1, [900.0])}}
+    results = build_results(runs, [1], {"fraud": 300}, 300, bench.load_pricing(), {"workflows": 900},
+                            {"workflows": "p-workflows"})
+    row, = results["levels"]
+    assert row["requests"] == 3 and row["p50_ms"] == 400.0
+    # Per request over all three rounds (the level is the largest here, so the calls are counted from it).
+    assert results["api_calls_per_order"]["events:PutEvents"] == 4.0
+    console = Console(record=True, width=200)
+    print_results(console, combine_results({"order-fulfillment": results}))
+    assert "1 (median of 3)" in console.export_text()

@@ -39,3 +39,13 @@ def test_the_cli_names_a_bad_sweep_value_in_one_line(argv, message, capsys):
 
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_level_of_one_request_runs_several_rounds_and_any_other_level_once():
+    from agentbus.bench.run import QUICK_SINGLE_ROUNDS, SINGLE_ROUNDS, single_rounds, task_name
+
+    assert single_rounds(1, quick=False) == SINGLE_ROUNDS > 1
+    assert single_rounds(1, quick=True) == QUICK_SINGLE_ROUNDS > 1
+    assert single_rounds(10, quick=False) == single_rounds(50, quick=True) == 1
+    assert task_name("order-fulfillment", "parallel", 1, 9).endswith("(9 rounds, one at a time)")
+    assert "rounds" not in task_name("order-fulfillment", "parallel", 10, 1)
