@@ -9,12 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from functions.common.models import NonEmpty, WorkflowIdField
 
+# A line's quantity: a count of units, bounded so that every amount derived from it (the line's total at the
+# largest price, its weight) stays within the 38 digits DynamoDB and the agents' decimals hold exactly.
+MAX_QUANTITY = 1_000_000
+
 
 class OrderLine(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     sku: NonEmpty
-    quantity: int = Field(gt=0, strict=True)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True)
     unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from functions.common.projection import FinishedWorkflow
@@ -31,6 +31,6 @@ def order_total(order: dict[str, Any]) -> Decimal | None:
             (Decimal(str(line["unit_price"])) * int(line["quantity"]) for line in order.get("items") or []),
             Decimal("0"),
         ) if order.get("items") else None
-    except (KeyError, TypeError, ValueError, InvalidOperation):
+    except (KeyError, TypeError, ValueError, ArithmeticError):  # ArithmeticError: an infinite quantity, decimals
         return None
     return total if total is not None and total.is_finite() else None

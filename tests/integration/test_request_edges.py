@@ -246,6 +246,24 @@ def test_prices_that_are_not_amounts_reject_the_order_published_with_its_row(sta
     assert not held(stack, order_id)
 
 
+@pytest.mark.parametrize("quantity", ["1e400", "-1e400", "1000000000000000000000000000000"],
+                         ids=["1e400", "-1e400", "10^30"])
+def test_quantities_beyond_any_count_reject_the_order_published_with_its_row(stack, quantity):
+    # 1e400 once crashed the orders table's row (an infinite quantity in the total): the order stayed REJECTED
+    # but unpublished, dead-lettered, and a redrive crashed again; 10^30 passed validation and failed the agents.
+    order_id = f"ord-quantity-{quantity[:6].replace('-', 'minus')}"
+    entry = order_entry(order_id)
+    entry["Detail"] = entry["Detail"].replace('"quantity": 1', f'"quantity": {quantity}', 1)
+    assert quantity in entry["Detail"]
+    put(stack, [entry])
+    outcome = wait_outcomes(stack, [order_id], timeout_s=30)[order_id]
+    assert outcome["status"] == "REJECTED" and "quantity" in outcome["reason"], outcome["reason"]
+    assert status(stack, order_id)["published"] is True
+    row = orders_row(stack, order_id)
+    assert row is not None and row["status"]["S"] == "REJECTED"
+    assert not held(stack, order_id)
+
+
 # --- case 4: id rules -----------------------------------------------------------------------------------
 
 def test_ids_over_128_characters_are_refused_by_every_consumer_naming_the_rule_and_128_work(stack):

@@ -222,10 +222,16 @@ def test_order_projection_carries_the_order_and_a_results_summary():
     assert item["idempotency_key"] == "ord-1001:COMPLETED"
 
 
-@pytest.mark.parametrize("price", ["x", "NaN", "Infinity"])
-def test_order_projection_of_an_invalid_order_has_no_total(price):
+@pytest.mark.parametrize(("price", "quantity"), [
+    ("x", 1), ("NaN", 1), ("Infinity", 1),
+    # An infinite quantity (JSON 1e400 reads as a float infinity): int() of it raises OverflowError, which once
+    # failed the projection, so the rejected order was dead-lettered unpublished.
+    (25.0, float("inf")), (25.0, float("-inf")), (25.0, float("nan")),
+])
+def test_order_projection_of_an_invalid_order_has_no_total(price, quantity):
     rec = record(trigger_error="bad")
-    rec.trigger = load_detail("order-placed.json") | {"items": [{"sku": "A", "quantity": 1, "unit_price": price}]}
+    rec.trigger = load_detail("order-placed.json") | {"items": [{"sku": "A", "quantity": quantity,
+                                                                  "unit_price": price}]}
     rec.outcome, rec.status = {}, REJECTED
     assert order_item(finished_workflow(rec, WORKFLOW))["total"] is None
 

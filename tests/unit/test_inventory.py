@@ -29,7 +29,7 @@ from functions.orders.inventory.logic import (
     Status,
 )
 from functions.orders.inventory.store import DynamoInventoryStore
-from functions.orders.models import OrderPlaced
+from functions.orders.models import MAX_QUANTITY, OrderPlaced
 
 
 class MemoryStore:
@@ -225,6 +225,14 @@ def test_the_order_contract_allows_no_more_lines_than_a_transaction_holds():
     with pytest.raises(ValidationError, match="items"):
         order(*lines)
     assert len(order(*lines[:MAX_LINES]).items) == MAX_LINES
+
+
+def test_the_order_contract_bounds_a_line_quantity_so_every_amount_stays_exact():
+    # A quantity of 10**30 once passed validation and failed every agent's arithmetic (a decimal Rounded, retried
+    # five times, dead-lettered naming no field); now the order is invalid at once, naming the field.
+    with pytest.raises(ValidationError, match=r"items\.0\.quantity"):
+        order(("SKU-MOUSE", MAX_QUANTITY + 1))
+    assert order(("SKU-MOUSE", MAX_QUANTITY)).items[0].quantity == MAX_QUANTITY
 
 
 def test_release_gives_back_exactly_what_was_reserved_once():
