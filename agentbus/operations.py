@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -357,15 +358,24 @@ def replay(deployment: Deployment, start: datetime, end: datetime) -> dict[str, 
 
 
 def as_json(value: Any) -> str:
+    """Strict JSON, for any reader: a number JSON cannot write (an infinity or NaN a producer put in a request)
+    is written as its text, ``"Infinity"``, ``"-Infinity"`` or ``"NaN"``, never as the bare token."""
     def default(obj: Any) -> Any:
         if hasattr(obj, "__dataclass_fields__"):
             return asdict(obj)
         from decimal import Decimal
 
         if isinstance(obj, Decimal):
-            return int(obj) if obj == obj.to_integral_value() else float(obj)
+            if not obj.is_finite():
+                return str(obj)
+            if obj == obj.to_integral_value():
+                return int(obj)
+            as_float = float(obj)  # exactly, or as text (1E-400 is not 0.0, 1E+400 not infinite)
+            return as_float if math.isfinite(as_float) and Decimal(repr(as_float)) == obj else str(obj)
         if isinstance(obj, set):
             return sorted(obj)
         return str(obj)
 
-    return json.dumps(value, indent=2, default=default, sort_keys=True)
+    # Once leniently (floats may be infinite), read back with the non-finite tokens as text, then strictly.
+    lenient = json.dumps(value, default=default)
+    return json.dumps(json.loads(lenient, parse_constant=str), indent=2, sort_keys=True, allow_nan=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -237,3 +238,23 @@ def test_help_shows_defaults(capsys):
     assert "(default: 1000)" in soak_help
     from agentbus.bench.soak import DEFAULT_IN_FLIGHT
     assert f"as outcomes come in (default: {DEFAULT_IN_FLIGHT})" in soak_help
+
+
+def test_json_output_is_strict_json_whatever_numbers_a_request_carried():
+    import math
+    from decimal import Decimal
+
+    from agentbus.operations import as_json
+
+    view = {"trigger": {"items": [{"quantity": math.inf, "unit_price": -math.inf, "weight": math.nan}]},
+            "totals": [Decimal("Infinity"), Decimal("NaN"), Decimal("1E+338"), Decimal("2.5"), Decimal("7")],
+            "tiny": Decimal("1E-400")}
+    text = as_json(view)
+    # Every strict reader takes it (Python's own reader with the non-finite tokens refused stands in for them).
+    def refuse(token):
+        raise ValueError(f"bare {token} in the output")
+
+    parsed = json.loads(text, parse_constant=refuse)
+    assert parsed["trigger"]["items"][0] == {"quantity": "Infinity", "unit_price": "-Infinity", "weight": "NaN"}
+    assert parsed["totals"][:2] == ["Infinity", "NaN"] and parsed["totals"][2] == 10 ** 338
+    assert parsed["totals"][3:] == [2.5, 7] and parsed["tiny"] == "1E-400"
