@@ -650,7 +650,10 @@ class Coordinator:
             logger.info("late result on a finished workflow: kept, changes nothing",
                         extra={"agent": agent.name, "status": record.status.value})
         elif kind == "other-version":
-            logger.warning("result for another version of the trigger: kept, not counted",
+            self._keep_aside(workflow, workflow_id, agent.name, slot,
+                             f"result for another version of the request ({result.trigger_digest}) than the "
+                             f"one the workflow holds ({record.trigger_digest}): not counted")
+            logger.warning("result for another version of the trigger: kept aside, not counted",
                            extra={"agent": agent.name, "result_version": result.trigger_digest,
                                   "workflow_version": record.trigger_digest})
         deadline_reached = self._ensure_deadline(workflow, record, now) if not record.trigger_seen else False
@@ -714,9 +717,25 @@ class Coordinator:
         elif kind == "late":
             logger.info("answer after the finish: kept, changes nothing", extra={"status": record.status.value})
         elif kind == "other-version":
-            logger.warning("answer for another version of the request: kept, not counted",
+            self._keep_aside(workflow, workflow_id, agent.name, slot,
+                             f"answer for another version of the request ({digest}) than the one the workflow "
+                             f"holds ({record.trigger_digest}): not counted; answer again for what "
+                             "`agentbus status` shows")
+            logger.warning("answer for another version of the request: kept aside, not counted",
                            extra={"answer_version": digest, "workflow_version": record.trigger_digest})
         self._advance(workflow, record)
+
+    def _keep_aside(self, workflow: Workflow, workflow_id: str, agent: str, entry: dict[str, Any],
+                    reason: str) -> None:
+        """Keep an entry that counts for nothing in the record (``late_results``, with ``reason``), once; when the
+        record holds all the entries aside it may (``MAX_LATE``), dead-letter it with the reason instead."""
+        if self.store.keep_late(workflow.name, workflow_id, agent, entry, reason) is not None:
+            return
+        record = self.store.load(workflow.name, workflow_id)
+        if record is not None and any(kept.get("event_id") == entry.get("event_id")
+                                      for kept in record.late_results.values()):
+            return  # an earlier delivery of this event kept it
+        raise PoisonMessage(f"{reason}; the record keeps no more entries aside")
 
     # cancels ----------------------------------------------------------------------------------------
 

@@ -973,9 +973,16 @@ def test_another_version_of_the_trigger_is_refused_named_and_the_workflow_still_
     assert view["trigger"]["items"] == cheap["detail"]["items"]
     h.deliver(racks)  # the same refused version again: kept once
     assert len(h.store.get(ORDER_ID)["refused"]) == 1
-    # A result for the refused version does not count; the kept version's results complete the order.
-    h.deliver(result("fraud", ok=False, version=other))
-    assert h.terminal() == [] and h.store.get(ORDER_ID)["results"] == {}
+    # A result for the refused version does not count: it is kept aside naming both versions, once.
+    refused_result = result("fraud", ok=False, version=other)
+    h.deliver(refused_result)
+    h.deliver(refused_result)
+    view = h.store.get(ORDER_ID)
+    assert h.terminal() == [] and view["results"] == {}
+    [aside] = view["late_results"]
+    assert aside["event_id"] == refused_result["id"] and aside["agent"] == "fraud"
+    assert "another version" in aside["late_reason"] and other in aside["late_reason"] and kept in aside["late_reason"]
+    # The kept version's results complete the order.
     h.deliver(*(result(agent) for agent in SUCCESS))
     [terminal] = h.terminal()
     assert terminal["detail-type"] == "Order Completed"

@@ -180,6 +180,23 @@ def test_approval_delivered_twice_counts_once_and_keeps_the_second_as_late(c):
     assert late["late_reason"].startswith("another answer already counted: Access Approved by grace.hopper")
 
 
+def test_an_answer_for_another_version_is_kept_aside_naming_both_and_the_right_one_still_counts(c):
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    stale = person("acc-9001", by="grace.hopper")
+    stale["detail"]["trigger_digest"] = "0" * 32  # approved a version the workflow does not hold
+    c.deliver(stale, stale)  # delivered twice: kept once
+    assert c.outcomes() == []
+    view = c.view(ACCESS, "acc-9001")
+    assert view["status"] == "RUNNING" and [w["agent"] for w in view["waiting_for"]] == ["manager-approval"]
+    [aside] = view["late_results"]
+    assert aside["event_id"] == stale["id"] and aside["agent"] == "manager-approval"
+    assert "0" * 32 in aside["late_reason"] and trigger_digest(request["detail"]) in aside["late_reason"]
+    c.deliver(person("acc-9001", by="grace.hopper"))  # without a version: the one the record holds
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+
+
 def test_approve_and_decline_racing_one_decision_counts_the_other_kept_late(c):
     request = risky_request()
     c.deliver(request, *access_results(request))
