@@ -3,9 +3,11 @@ running workflow (`agentbus cancel`), list what waits for a person (`agentbus pe
 `agentbus status`.
 
 Every verb reads the workflow's record first and refuses (``Refused``: one line, exit code 1) what would change
-nothing: an unknown id, a finished workflow (naming its status), an answer already given. What it sends is the
-same event anyone of the account may put with `aws events put-events` (samples: ``events/access-approved.json``,
-``events/workflow-cancel-requested.json``): the coordinator decides, the CLI only asks.
+nothing: an unknown id, a finished workflow (naming its status), an answer already given or not asked for. A
+usage error (an invalid id, an unknown workflow or agent, an invalid note) is an ``OperationError`` (exit code 2).
+What it sends is the same event anyone of the account may put with `aws events put-events` (samples:
+``events/access-approved.json``, ``events/workflow-cancel-requested.json``): the coordinator decides, the CLI only
+asks.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agentbus.discovery import Deployment
-from agentbus.operations import OperationError, workflow_status
+from agentbus.operations import OperationError, UnknownWorkflowId, workflow_status
 from functions.common.models import CancelRequested, ExternalResult, describe_validation_error
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, ExternalAgent, Manifest, Workflow
 from functions.coordinator.logic import parse_iso
@@ -40,8 +42,6 @@ class Sent:
     detail_type: str
     detail: dict[str, Any]
     event_id: str | None
-    # What the sender should know about how it will count (e.g. nobody asked for this answer yet).
-    caveat: str | None = None
 
     def describe(self) -> str:
         return (f"sent {self.detail_type!r} from {self.source} for {self.workflow} {self.workflow_id} "
@@ -52,10 +52,11 @@ class Sent:
 
 def _view(deployment: Deployment, workflow_id: str, workflow: str | None,
           manifest: Manifest = MANIFEST) -> dict[str, Any]:
-    """The record's status view; what does not exist is a refusal (exit 1), like a finished workflow."""
+    """The record's status view; an id no workflow has is a refusal (exit 1), like a finished workflow; an invalid
+    id, an unknown workflow or an id several workflows use without --workflow are usage errors (exit 2)."""
     try:
         return workflow_status(deployment, workflow_id, workflow, manifest, resolve_claim_checks=False)
-    except OperationError as error:
+    except UnknownWorkflowId as error:
         raise Refused(str(error)) from None
 
 
@@ -99,7 +100,7 @@ def choose_agent(workflow: Workflow, view: dict[str, Any], name: str | None) -> 
         try:
             return workflow.external_agent(name)
         except KeyError as error:
-            raise Refused(f"workflow {workflow.name}: {str(error).strip(chr(34) + chr(39))}") from None
+            raise OperationError(f"workflow {workflow.name}: {str(error).strip(chr(34) + chr(39))}") from None
     if not workflow.external:
         raise Refused(f"workflow {workflow.name} waits for no person: it has no external agent to answer for")
     if len(workflow.external) == 1:
@@ -109,13 +110,15 @@ def choose_agent(workflow: Workflow, view: dict[str, Any], name: str | None) -> 
     if len(candidates) == 1:
         return candidates[0]
     names = ", ".join(a.name for a in workflow.external)
-    raise Refused(f"workflow {workflow.name} has several external agents ({names}): pass --agent NAME")
+    raise OperationError(f"workflow {workflow.name} has several external agents ({names}): pass --agent NAME")
 
 
 def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workflow: str | None = None,
            agent: str | None = None, by: str | None = None, note: str | None = None,
            manifest: Manifest = MANIFEST) -> Sent:
-    """Send an external agent's approval (``decision="approve"``) or refusal for one running workflow.
+    """Send an external agent's approval (``decision="approve"``) or refusal for one running workflow that waits
+    for it (asked for by a result, or required from the start): an answer nothing asks for yet is refused, so
+    that nobody approves before the agents whose results ask for it have said why.
 
     The detail names the version of the request the record holds (``trigger_digest``): the person approves
     what they saw, and an answer to another version of the request does not count toward this one."""
@@ -132,23 +135,22 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
     if given:
         raise Refused(f"{label}: {external.name} answered already ({given.get('detail_type')} by "
                       f"{answered_by(given) or '?'}); nothing sent")
+    if not external.required and external.name not in {str(w.get("agent")) for w in view.get("waiting_for") or []}:
+        raise Refused(f"{label} does not wait for {external.name}: no result has asked for it (yet), so there is "
+                      f"nothing to {decision}; nothing sent (`agentbus pending` lists what waits for a person)")
     result = external.approval if decision == "approve" else external.refusal
     if result is None:
         raise Refused(f"{external.name} of workflow {spec.name} has no "
                       f"{'success' if decision == 'approve' else 'failure'} result to {decision} with")
     try:
         detail = ExternalResult(workflow=spec.name, workflow_id=str(view["workflow_id"]), agent=external.name,
-                                by=by or default_by(deployment), note=note,
+                                by=default_by(deployment) if by is None else by, note=note,
                                 trigger_digest=view.get("trigger_digest"))
     except ValueError as error:
-        raise Refused(f"cannot {decision}: {describe_validation_error(error)}") from None
+        raise OperationError(f"cannot {decision}: {describe_validation_error(error)}") from None
     body = detail.model_dump(mode="json", exclude_none=True)
     event_id = _put(deployment, external.source, result.detail_type, body)
-    caveat = None
-    if not external.required and external.name not in {str(w.get("agent")) for w in view.get("waiting_for") or []}:
-        caveat = (f"{label} does not wait for {external.name} (yet): the answer is recorded, and it counts only "
-                  "if a result of the workflow asks for it")
-    return Sent(spec.name, str(view["workflow_id"]), external.source, result.detail_type, body, event_id, caveat)
+    return Sent(spec.name, str(view["workflow_id"]), external.source, result.detail_type, body, event_id)
 
 
 # -- cancel -----------------------------------------------------------------------------------------------------
@@ -169,9 +171,9 @@ def cancel(deployment: Deployment, workflow_id: str, *, workflow: str | None = N
                       f"not from {OPERATOR_SOURCE} (what `agentbus cancel` sends)")
     try:
         detail = CancelRequested(workflow=spec.name, workflow_id=str(view["workflow_id"]),
-                                 by=by or default_by(deployment), reason=reason)
+                                 by=default_by(deployment) if by is None else by, reason=reason)
     except ValueError as error:
-        raise Refused(f"cannot cancel: {describe_validation_error(error)}") from None
+        raise OperationError(f"cannot cancel: {describe_validation_error(error)}") from None
     body = detail.model_dump(mode="json", exclude_none=True)
     event_id = _put(deployment, OPERATOR_SOURCE, CANCEL_DETAIL_TYPE, body)
     return Sent(spec.name, str(view["workflow_id"]), OPERATOR_SOURCE, CANCEL_DETAIL_TYPE, body, event_id)

@@ -478,9 +478,8 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
         sent = approvals.answer(deployment, args.workflow_id, args.verb, workflow=args.workflow, agent=args.agent,
                                 by=args.by, note=args.note)
     console.print(sent.describe(), markup=False)
-    if sent.caveat:
-        errors.print(f"agentbus {args.verb}: note: {sent.caveat}", markup=False)
-    console.print(f"  the coordinator decides; see `agentbus status {sent.workflow_id}`", markup=False)
+    console.print(f"  the coordinator decides; see `agentbus status {sent.workflow_id} --workflow {sent.workflow}`",
+                  markup=False)
     return 0
 
 

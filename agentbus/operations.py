@@ -23,6 +23,10 @@ class OperationError(RuntimeError):
     """A user error: printed as one line, exit code non-zero."""
 
 
+class UnknownWorkflowId(OperationError):
+    """No workflow has this id (in this workflow, when named): nothing to show, answer or cancel."""
+
+
 # -- put ---------------------------------------------------------------------------------------------
 
 def read_entries(path: str) -> list[dict[str, Any]]:
@@ -80,8 +84,11 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
     records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
     if not records:
-        where = f"workflow {workflow!r}" if workflow else tables["workflows"]
-        raise OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in {where}")
+        if workflow:
+            raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: workflow {workflow!r} has no request "
+                                    "with this id")
+        raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: no such workflow in {tables['workflows']} "
+                                "(a standalone workflow keeps no record: its agents' results are events on the bus)")
     if len(records) > 1:
         names = ", ".join(sorted(r.workflow for r in records))
         raise OperationError(f"id {workflow_id!r} is used by several workflows ({names}): pass --workflow NAME")

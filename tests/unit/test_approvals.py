@@ -78,7 +78,7 @@ def views(monkeypatch, events) -> dict[str, dict[str, Any]]:
 
     def status(_deployment, workflow_id, workflow=None, _manifest=None, **_options):
         if workflow_id not in known or workflow not in (None, known[workflow_id]["workflow"]):
-            raise ops.OperationError(f"unknown workflow id {workflow_id!r}: no such workflow in w")
+            raise ops.UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: no such workflow in w")
         return known[workflow_id]
 
     monkeypatch.setattr(approvals, "workflow_status", status)
@@ -107,6 +107,7 @@ def test_approve_sends_the_managers_approval_for_the_version_of_the_request_the_
         "workflow": "access-request", "workflow_id": "acc-3006", "agent": "manager-approval",
         "by": "grace.hopper@agentbus.example", "note": "ok", "trigger_digest": DIGEST}
     assert "sent 'Access Approved' from agentbus.approvals for access-request acc-3006 (event ev-1)" in out
+    assert "see `agentbus status acc-3006 --workflow access-request`" in out
 
 
 def test_the_cli_sends_what_the_sample_file_holds(views, events, capsys):
@@ -120,12 +121,15 @@ def test_the_cli_sends_what_the_sample_file_holds(views, events, capsys):
     assert json.loads(entry["Detail"]) == sample_detail
 
 
-def test_an_answer_nobody_asked_for_yet_is_sent_with_a_note_saying_how_it_counts(views, events, capsys):
-    views["acc-3006"] = access_view(waiting_for=[], missing=[])
-    code, out, err = run(capsys, "approve", "acc-3006")
-    assert code == 0 and len(events.sent) == 1
-    assert err == ("agentbus approve: note: access-request acc-3006 does not wait for manager-approval (yet): the "
-                   "answer is recorded, and it counts only if a result of the workflow asks for it\n")
+@pytest.mark.parametrize("verb", ["approve", "decline"])
+def test_an_answer_nobody_asked_for_yet_is_refused_and_nothing_is_sent(views, events, capsys, verb):
+    # Sent anyway, it was kept and counted once a result asked: an approval given before the risk was assessed.
+    views["acc-3006"] = access_view(waiting_for=[], missing=[], results={})
+    code, out, err = run(capsys, verb, "acc-3006")
+    assert (code, out, events.sent) == (1, "", [])
+    assert err == (f"agentbus {verb}: access-request acc-3006 does not wait for manager-approval: no result has "
+                   f"asked for it (yet), so there is nothing to {verb}; nothing sent (`agentbus pending` lists what "
+                   "waits for a person)\n")
 
 
 def test_decline_sends_the_refusal_and_by_defaults_to_the_local_user(views, events, capsys):
@@ -173,9 +177,9 @@ def test_a_workflow_with_no_person_to_wait_for_is_refused(views, events, capsys)
     assert "workflow order-fulfillment waits for no person" in err
 
 
-def test_an_unknown_agent_is_refused_naming_the_known_ones(views, events, capsys):
+def test_an_unknown_agent_is_a_usage_error_naming_the_known_ones(views, events, capsys):
     code, _, err = run(capsys, "approve", "acc-3006", "--agent", "ceo")
-    assert (code, events.sent) == (1, [])
+    assert (code, events.sent) == (2, [])
     assert "unknown external agent 'ceo'; known: manager-approval" in err
 
 
@@ -186,10 +190,30 @@ def test_a_request_that_never_arrived_cannot_be_approved(views, events, capsys):
     assert "the request itself never arrived" in err
 
 
-def test_a_note_too_long_is_refused_naming_the_field(views, events, capsys):
+def test_a_note_too_long_is_a_usage_error_naming_the_field(views, events, capsys):
     code, _, err = run(capsys, "approve", "acc-3006", "--note", "x" * 2049)
-    assert (code, events.sent) == (1, [])
+    assert (code, events.sent) == (2, [])
     assert "note: String should have at most 2048 characters" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("verb", ["approve", "decline", "cancel"])
+def test_an_empty_by_is_a_usage_error_not_the_default_identity(views, events, capsys, verb):
+    code, _, err = run(capsys, verb, "acc-3006", "--by", "")
+    assert (code, events.sent) == (2, [])
+    assert "by" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("verb", ["approve", "decline", "cancel"])
+def test_usage_errors_exit_2_as_in_every_other_verb(monkeypatch, events, capsys, verb):
+    # What the real status read raises for them (only an id no workflow has is a refusal, exit 1).
+    def status(_deployment, workflow_id, workflow=None, _manifest=None, **_options):
+        raise ops.OperationError(f"id {workflow_id!r} is used by several workflows (a, b): pass --workflow NAME")
+
+    monkeypatch.setattr(approvals, "workflow_status", status)
+    monkeypatch.setattr(discovery, "find_deployment", lambda *_: FakeDeployment(events))
+    code, out, err = run(capsys, verb, "acc-3006")
+    assert (code, out, events.sent) == (2, "", [])
+    assert err == f"agentbus {verb}: id 'acc-3006' is used by several workflows (a, b): pass --workflow NAME\n"
 
 
 def test_a_put_the_bus_refuses_is_an_error_naming_it(views, monkeypatch, capsys):
@@ -208,7 +232,7 @@ def test_several_external_agents_need_agent_unless_only_one_is_waited_for():
     two = replace(workflow, external=(*workflow.external, second))
     view = access_view()
     assert approvals.choose_agent(two, view, None).name == "manager-approval"
-    with pytest.raises(approvals.Refused, match="several external agents .*: pass --agent NAME"):
+    with pytest.raises(ops.OperationError, match="several external agents .*: pass --agent NAME"):
         approvals.choose_agent(two, access_view(waiting_for=[]), None)
     assert approvals.choose_agent(two, view, "security-approval") is second
 
