@@ -39,7 +39,10 @@ def seed_items(table: Table, path: str | Path | None = None) -> list[dict[str, A
         raise SeedError(f"cannot read seed file {file}: {error}") from None
     try:
         if table.seeder:
-            return list(resolve(table.seeder)(data))
+            try:
+                return list(resolve(table.seeder)(data))
+            except (TypeError, AttributeError, KeyError, IndexError) as error:  # a seeder that did not expect this
+                raise ValueError(f"{table.seeder} cannot read it ({type(error).__name__}: {error})") from None
         items = data.get("items") if isinstance(data, dict) else None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise ValueError('a seed file looks like {"items": [{...}, ...]}')

@@ -184,9 +184,9 @@ class DynamoInventoryStore:
             raise
 
 
-def seed_items(seed: dict[str, Any]) -> list[dict[str, Any]]:
-    """The stock items of a seed file (``{"stock": {"SKU": units}}``), as DynamoDB items."""
-    stock = seed.get("stock")
+def seed_items(seed: Any) -> list[dict[str, Any]]:
+    """The stock items of a seed file's JSON (``{"stock": {"SKU": units}}``), as DynamoDB items."""
+    stock = seed.get("stock") if isinstance(seed, dict) else None
     if not isinstance(stock, dict) or not stock:
         raise ValueError('a stock seed file looks like {"stock": {"SKU-1": 10000, ...}}')
     items = []
