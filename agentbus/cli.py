@@ -58,10 +58,19 @@ def _positive_int(text: str) -> int:
 
 
 def _profile(text: str) -> dict[str, int]:
+    """``--work NAME=MS,…``: simulated work per agent of the manifest (an unknown name is a typo, not ignored)."""
+    from functions.manifest import MANIFEST
+
     try:
-        return parse_work_profile(text) or {}
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        profile = parse_work_profile(text) or {}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a work profile looks like NAME=MS,NAME=MS (e.g. fraud=300), got {text!r}"
+                                         ) from None
+    known = [agent.name for agent in MANIFEST.agents]
+    unknown = [name for name in profile if name not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown agent {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+    return profile
 
 
 def _time(text: str) -> datetime:

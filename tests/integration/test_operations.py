@@ -6,6 +6,8 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from agentbus import operations
 from agentbus.discovery import Deployment
 from tests.conftest import EVENTS_DIR, order_entry
@@ -61,6 +63,9 @@ def test_replay_puts_archived_events_back_and_changes_no_outcome(local_stack):
     now = datetime.now(UTC)
     started = operations.replay(deployment(local_stack), now - timedelta(hours=1), now + timedelta(minutes=1))
     assert started["replay"].startswith("agentbus-")
+    assert started["state"] == "COMPLETED"  # locally done when the verb returns (it said STARTING)
+    with pytest.raises(operations.OperationError, match="--from .* is in the future"):
+        operations.replay(deployment(local_stack), now + timedelta(hours=1), now + timedelta(hours=2))
     deadline = time.monotonic() + 30
     placed = []
     while time.monotonic() < deadline and len(placed) < 2:

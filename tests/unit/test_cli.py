@@ -258,3 +258,20 @@ def test_json_output_is_strict_json_whatever_numbers_a_request_carried():
     assert parsed["trigger"]["items"][0] == {"quantity": "Infinity", "unit_price": "-Infinity", "weight": "NaN"}
     assert parsed["totals"][:2] == ["Infinity", "NaN"] and parsed["totals"][2] == 10 ** 338
     assert parsed["totals"][3:] == [2.5, 7] and parsed["tiny"] == "1E-400"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("nosuch=100", "unknown agent 'nosuch'; known: fraud"),
+    ("fraud=abc", "a work profile looks like NAME=MS,NAME=MS (e.g. fraud=300), got 'fraud=abc'"),
+])
+def test_a_work_profile_naming_no_agent_or_malformed_is_a_usage_error(value, message, capsys):
+    # An unknown name was accepted and silently did nothing (a typo in an agent's name).
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["up", "--work", value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_work_profile_of_known_agents_is_taken():
+    assert cli._profile("fraud=300, shipping=0") == {"fraud": 300, "shipping": 0}
+    assert cli._profile("") == {}
