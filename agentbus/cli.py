@@ -446,6 +446,10 @@ def status_notes(view: dict[str, Any]) -> list[str]:
         notes.append(f"the trigger was invalid: {trigger_error}")
     elif not trigger:
         notes.append("the trigger never arrived: this record was opened by a result or a deadline")
+    for refused in view.get("refused") or []:
+        notes.append(f"another version of the request was refused ({refused.get('trigger_digest')}, event "
+                     f"{refused.get('event_id', '?')}, {refused.get('received_at', '?')}): only version "
+                     f"{view.get('trigger_digest')} counts; the refused one is in the coordinator's dead letters")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
     for agent, result in sorted((view.get("results") or {}).items()):

@@ -275,3 +275,13 @@ def test_a_work_profile_naming_no_agent_or_malformed_is_a_usage_error(value, mes
 def test_a_work_profile_of_known_agents_is_taken():
     assert cli._profile("fraud=300, shipping=0") == {"fraud": 300, "shipping": 0}
     assert cli._profile("") == {}
+
+
+def test_status_names_each_refused_version_of_the_request():
+    # The README says a refused version is named in `agentbus status`; only --json showed it.
+    view = {"workflow_id": "ord-1", "status": "COMPLETED", "trigger": {"order_id": "ord-1"}, "trigger_digest": "a" * 32,
+            "published": True, "refused": [{"trigger_digest": "b" * 32, "event_id": "ev-2",
+                                            "received_at": "2026-12-02T04:30:00.000Z"}]}
+    [note] = cli.status_notes(view)
+    assert note == (f"another version of the request was refused ({'b' * 32}, event ev-2, 2026-12-02T04:30:00.000Z): "
+                    f"only version {'a' * 32} counts; the refused one is in the coordinator's dead letters")
