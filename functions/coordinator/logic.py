@@ -339,8 +339,18 @@ def decide(record: WorkflowRecord, workflow: Workflow, *, deadline_reached: bool
     if not missing and (quorum is None or quorum["met"]):
         return Decision(WorkflowStatus.COMPLETED, None, ())
     if deadline_reached:
-        return Decision(WorkflowStatus.TIMED_OUT, DEADLINE_REASON, missing)
+        return Decision(WorkflowStatus.TIMED_OUT, deadline_reason(record), missing)
     return None
+
+
+def deadline_reason(record: WorkflowRecord) -> str:
+    """Why a workflow timed out; says so when its deadline had passed before the request even arrived (the
+    deadline counts from the event's time: an old ``Time``, e.g. an outbox drained after an outage)."""
+    received, due = parse_iso(record.trigger_received_at), parse_iso(record.deadline_at)
+    if received is not None and due is not None and received >= due:
+        return (f"{DEADLINE_REASON}: it had passed when the request arrived ({record.trigger_received_at}); the "
+                f"deadline counts from the event's time ({record.placed_at})")
+    return DEADLINE_REASON
 
 
 def quorum_reason(quorum: dict[str, Any]) -> str:

@@ -146,6 +146,16 @@ def test_deadline_times_out_what_is_open_listing_missing_agents():
     assert decision.missing == ("inventory", "shipping")
 
 
+def test_a_deadline_past_before_the_request_arrived_says_so():
+    late = record(res("fraud"), placed_at="2026-11-26T10:00:00.000Z", deadline_at="2026-11-26T10:02:00.000Z")
+    decision = decide(late, WORKFLOW, deadline_reached=True)
+    assert decision.status is TIMED_OUT
+    assert decision.reason == ("deadline reached: it had passed when the request arrived (2026-11-26T11:07:08.123Z); "
+                               "the deadline counts from the event's time (2026-11-26T10:00:00.000Z)")
+    in_time = record(res("fraud"), placed_at="2026-11-26T11:07:08.000Z", deadline_at="2026-11-26T11:09:08.000Z")
+    assert decide(in_time, WORKFLOW, deadline_reached=True).reason == DEADLINE_REASON
+
+
 def test_deadline_after_every_result_is_in_still_completes():
     done = record(res("fraud"), res("inventory"), res("shipping"))
     assert decide(done, WORKFLOW, deadline_reached=True).status is COMPLETED
