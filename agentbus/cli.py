@@ -308,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
             errors.print(f"agentbus {args.verb}: {error}", markup=False)
             return 2
         from agentbus.control import ControlError
+        from agentbus.local.runtime import FunctionStartError
 
-        if isinstance(error, ControlError):
+        if isinstance(error, ControlError | FunctionStartError):
             errors.print(f"agentbus {args.verb}: {error}", markup=False)
             return 2
         raise

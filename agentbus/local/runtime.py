@@ -82,6 +82,10 @@ class ConsumerStats:
     redelivered: int = 0
 
 
+class FunctionStartError(RuntimeError):
+    """A function's handler could not be built from its settings (a parameter its code cannot read)."""
+
+
 @dataclass
 class LocalRuntime:
     endpoint_url: str
@@ -144,7 +148,14 @@ class LocalRuntime:
     def build_handler(self, consumer: Consumer) -> LambdaHandler:
         module_name = consumer.module
         module = importlib.import_module(module_name)
-        handler: LambdaHandler = module.build(self.settings_for(consumer), self.clients_for(consumer))
+        try:
+            handler: LambdaHandler = module.build(self.settings_for(consumer), self.clients_for(consumer))
+        except Exception as error:  # its cold start failed: on Lambda every invocation would fail the same way
+            parameters = ", ".join(f"{p.env}={self.options.parameters[p.env]!r}" for p in consumer.parameters
+                                   if p.env in (self.options.parameters or {}))
+            raise FunctionStartError(
+                f"function {consumer.name} cannot start ({type(error).__name__}: {error})"
+                + (f" with {parameters}: check the values given with --param" if parameters else "")) from error
         return handler
 
     # -- lifecycle ----------------------------------------------------------------------------------

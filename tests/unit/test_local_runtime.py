@@ -131,6 +131,21 @@ def test_a_functions_clients_keep_a_connection_for_every_record_that_may_be_in_f
     assert runtime.clients_for(narrow).sqs.meta.config.retries["mode"] == "standard"  # the rest as on Lambda
 
 
+def test_a_function_that_cannot_start_with_a_parameter_is_one_error_naming_it():
+    # A parameter without a check reached the function as is, and `agentbus up` died with a 26-line traceback.
+    from agentbus.local.runtime import FunctionStartError, RuntimeOptions
+    from agentbus.resources import ConsumerResources, Resources
+    from functions.manifest import MANIFEST
+
+    resources = Resources(bus_name="agentbus", bus_arn="arn:bus", archive_name="a", schedule_group="g",
+                          scheduler_role_arn="arn:role", tables={}, local=True,
+                          consumers={c.name: ConsumerResources("q", "qa", "d", "da") for c in MANIFEST.consumers})
+    runtime = LocalRuntime("http://127.0.0.1:9", resources, options=RuntimeOptions(parameters={"FRAUD_LIMIT": "abc"}))
+    with pytest.raises(FunctionStartError, match=r"function fraud cannot start \(.*\) with FRAUD_LIMIT='abc': "
+                                                 r"check the values given with --param"):
+        runtime.build_handler(MANIFEST.consumer("fraud"))
+
+
 class RecordingQueue:
     def __init__(self):
         self.sent, self.deleted = [], []
