@@ -57,6 +57,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agentbus")
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        return "(not installed)"
+
+
 def _profile(text: str) -> dict[str, int]:
     """``--work NAME=MS,…``: simulated work per agent of the manifest (an unknown name is a typo, not ignored)."""
     from functions.manifest import MANIFEST
@@ -127,6 +136,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="agentbus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"agentbus {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def deployed(name: str, help_: str) -> argparse.ArgumentParser:
@@ -245,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workflow", action="append", metavar="NAME",
                        help="benchmark only this coordinated workflow (repeatable; default: every coordinated "
                             "workflow of the manifest; the first one's figures are also results.json's top level)")
-    bench.add_argument("--quick", action="store_true", help="a smaller run, a minute or two")
+    bench.add_argument("--quick", action="store_true",
+                       help="a smaller run: levels 1,10,50 and sweep points of 10 requests (a few minutes)")
     bench.add_argument("--levels", type=lambda t: [_positive_int(x) for x in t.split(",")], metavar="N,N,…",
                        help="concurrency levels (default 1,10,100,1000; quick: 1,10,50)")
     bench.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
@@ -255,9 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--chart", default="bench/chart.html", metavar="PATH", help="where to write the chart page")
     bench.add_argument("--agents", metavar="N,N,…",
                        help="after the levels, sweep a synthetic workflow of N agents (1-99 each, e.g. 3,10,30) "
-                            "at each --payload (default 1KB)")
+                            "at each --payload (with --payload alone: 3 agents)")
     bench.add_argument("--payload", metavar="BYTES,…",
-                       help="the sweep's result size per agent: bytes or KB/MB, e.g. 1KB,100KB,1MB (default agents: 3)")
+                       help="the sweep's result size per agent: bytes or KB/MB, e.g. 1KB,100KB,1MB (with --agents "
+                            "alone: 1KB)")
     bench.add_argument("--sweep-requests", type=_positive_int, metavar="N",
                        help="requests put at once per sweep point (default 20; quick: 10)")
     bench.add_argument("--sweep-only", action="store_true",

@@ -285,3 +285,12 @@ def test_status_names_each_refused_version_of_the_request():
     [note] = cli.status_notes(view)
     assert note == (f"another version of the request was refused ({'b' * 32}, event ev-2, 2026-12-02T04:30:00.000Z): "
                     f"only version {'a' * 32} counts; the refused one is in the coordinator's dead letters")
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"agentbus {version('agentbus')}"
