@@ -31,7 +31,7 @@ from agentbus.local.chaos import Chaos
 from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
-from agentbus.observe import BusObserver, ObservedEvent, locate_event
+from agentbus.observe import BusObserver, ObservedEvent, locate_event, requests_of
 from agentbus.operations import workflow_status
 from agentbus.reasoners import could_use_a_model
 from functions.common.spec import CANCEL_DETAIL_TYPE, Manifest, Workflow
@@ -117,7 +117,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     except KeyError as error:
         raise SystemExit(f"agentbus demo: {str(error).strip(chr(34))}") from None
     profile = default_work_profile(manifest) if work_profile is None else work_profile
-    files = list(order_files) if order_files else [f for w in chosen for f in w.samples]
+    # Each file once: two workflows on one trigger may name the same sample.
+    files = list(order_files) if order_files else list(dict.fromkeys(f for w in chosen for f in w.samples))
     entries = load_entries(files)
     if not order_files:
         entries += people_entries(manifest, chosen)
@@ -179,10 +180,10 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                 console.print(f"[red]PutEvents rejected {response['FailedEntryCount']} entries[/red]")
             for entry in batch:
                 detail = json.loads(entry["Detail"])
-                key = locate_event(manifest, entry["DetailType"], entry["Source"], detail)
-                if key[0] and key[1] and key not in put_at:
-                    put.append(key)  # type: ignore[arg-type]
-                    put_at[key] = now  # type: ignore[index]
+                for key in requests_of(manifest, entry["DetailType"], entry["Source"], detail):
+                    if key not in put_at:
+                        put.append(key)
+                        put_at[key] = now
         console.print(f"  put {len(put)} requests on the bus: " + escape(", ".join(i for _, i in put)))
 
         coordinated = [f"{w}/{i}" for w, i in put if manifest.workflow(w).coordinated]

@@ -38,6 +38,14 @@ def locate_event(manifest: Manifest, detail_type: str, source: str, detail: dict
     return None, None
 
 
+def requests_of(manifest: Manifest, detail_type: str, source: str, detail: dict[str, Any]
+                ) -> list[tuple[str, str]]:
+    """Every (workflow name, workflow id) a trigger starts: one per workflow whose trigger it is (a standalone
+    workflow may listen to a coordinated one's trigger); empty for an event that is no trigger, or names no id."""
+    return [(w.name, str(detail[w.id_field])) for w in manifest.workflows
+            if w.trigger.matches(source, detail_type) and detail.get(w.id_field) is not None]
+
+
 @dataclass
 class BusObserver:
     """Subscribes a queue to every agentbus event on the bus and keeps what arrives, per workflow."""
