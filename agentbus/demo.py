@@ -329,7 +329,7 @@ def print_summary(console: Console, workflow: Workflow, summaries: list[RequestS
     table.add_column("reason")
     for s in summaries:
         style = STATUS_STYLE.get(s.status, "white")
-        ratio = f"{s.end_to_end_ms / s.agents_sum_ms:.2f}" if s.agents_sum_ms else "–"
+        ratio = f"{s.end_to_end_ms / s.agents_sum_ms:.2f}" if s.agents_sum_ms >= 1 else "–"
         table.add_row(
             escape(s.workflow_id), f"[{style}]{s.status}[/{style}]",
             *[f"{s.agent_ms[a]:.0f}" if a in s.agent_ms else "–" for a in agents],
@@ -344,6 +344,11 @@ def print_summary(console: Console, workflow: Workflow, summaries: list[RequestS
         e2e = sum(s.end_to_end_ms for s in complete) / len(complete)
         chained = sum(s.agents_sum_ms for s in complete) / len(complete)
         slowest = sum(max(s.agent_ms.values()) for s in complete) / len(complete)
+        if chained <= e2e:  # the agents barely work: nothing to compare, the time is the bus and the coordinator
+            console.print(f"mean over {len(complete)} requests: end-to-end {e2e:.0f} ms, of which the agents worked "
+                          f"{chained:.0f} ms in all: give them simulated work (--work NAME=MS) to compare parallel "
+                          "with chained")
+            return
         console.print(f"mean over {len(complete)} requests with every agent's result: end-to-end {e2e:.0f} ms, "
                       f"slowest agent {slowest:.0f} ms, chained would take ≥ {chained:.0f} ms "
                       f"→ parallel is {chained / e2e:.1f}× faster")

@@ -113,6 +113,26 @@ def test_the_demo_summary_prints_markup_in_data_as_it_is():
     assert HOSTILE in text and "[/bold] reason" in text
 
 
+@pytest.mark.parametrize(("agent_ms", "expected", "absent"), [
+    # Agents with no simulated work: once "e2e ÷ sum 4153.85" and "parallel is 0.0× faster".
+    ({"fraud": 0.1, "inventory": 0.2, "shipping": 0.1}, "of which the agents worked 0 ms in all", "faster"),
+    ({"fraud": 300.0, "inventory": 100.0, "shipping": 200.0}, "→ parallel is 1.5× faster", "in all"),
+])
+def test_the_demo_compares_parallel_with_chained_only_when_the_agents_work(agent_ms, expected, absent):
+    from rich.console import Console
+
+    from agentbus.demo import RequestSummary, print_summary
+    from functions.manifest import MANIFEST
+
+    console = Console(record=True, width=250)
+    summary = RequestSummary(workflow="order-fulfillment", workflow_id="ord-1", status="COMPLETED", reason=None,
+                             agent_ms=agent_ms, end_to_end_ms=400.0, put_to_outcome_ms=400.0, timings={}, results={})
+    print_summary(console, MANIFEST.workflow("order-fulfillment"), [summary])
+    text = console.export_text()
+    assert expected in text and absent not in text
+    assert ("4000.00" not in text) and ("1000.00" not in text)
+
+
 # -- what status says beyond the status -------------------------------------------------------------------
 
 def test_status_says_when_the_trigger_never_arrived(deployment, monkeypatch, capsys):
