@@ -16,7 +16,9 @@ with the counts (the benchmark's calls counted on the wire).
 
 It also enforces what the bus policy enforces on AWS (``SourceGuard``): a ``PutEvents`` entry with a
 reserved ``source`` is refused unless the caller signs with the access key id that owns the source
-(see ``principals.py``).
+(see ``principals.py``). Every ``PutEvents`` goes through EventBridge's own rules first (``put_events.py``): a
+call over the size limit is refused whole (HTTP 400 ``ValidationException``), an entry whose ``Detail`` is not a
+JSON object fails alone (``MalformedDetail``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import parse_qsl, urlencode
 
+from agentbus.local import put_events
 from agentbus.local.write_meter import Tally, WriteMeter
 
 POLL_INTERVAL_S = 0.25
@@ -117,21 +120,6 @@ class SourceGuard:
                 }
         return refused
 
-    def screen(self, environ: dict[str, Any], body: bytes) -> tuple[dict[int, dict[str, str]], int, bytes]:
-        """(refused result entries by index, entries in the request, the request without them)."""
-        try:
-            request = json.loads(body or b"{}")
-            entries = request["Entries"]
-        except (ValueError, KeyError, TypeError):
-            return {}, 0, body  # malformed: moto answers it as AWS would
-        if not isinstance(entries, list):
-            return {}, 0, body
-        refused = self.refusals(_access_key(environ), entries)
-        if not refused:
-            return {}, len(entries), body
-        request["Entries"] = [e for i, e in enumerate(entries) if i not in refused]
-        return refused, len(entries), json.dumps(request).encode()
-
     @staticmethod
     def merge(payload: bytes | None, refused: dict[int, dict[str, str]], total: int) -> bytes:
         """The response to the whole request: the backend's answer for the entries it got (None: it got none),
@@ -185,10 +173,15 @@ class SerializingMiddleware:
         service, action = _service_and_action(environ, body)
         if self.observer:
             self.observer(service, action)
-        if self.guard and service == "events" and action == "PutEvents":
-            refused, total, body = self.guard.screen(environ, body)
-            if refused:
-                return self._put_events_screened(environ, start_response, refused, total, body)
+        if service == "events" and action == "PutEvents":
+            guard, key = self.guard, _access_key(environ)
+            screened = put_events.screen(body, (lambda entries: guard.refusals(key, entries)) if guard else None)
+            if screened.error is not None:  # refused whole, before moto sees it: nothing is put
+                start_response("400 Bad Request", put_events.error_headers(screened.error))
+                return [screened.error]
+            body = screened.body
+            if screened.refused:
+                return self._put_events_screened(environ, start_response, screened.refused, screened.total, body)
         wait_s, body = _strip_long_poll(environ, action, body)
         deadline = time.monotonic() + wait_s
         wakes = self._wakes
@@ -300,6 +293,7 @@ def make_app(observer: Callable[[str, str], None] | None = None,
 
     moto_speedups.apply()
     moto_gaps.apply()
+    put_events.apply()
     meter = WriteMeter() if meter_writes else None
     if meter is not None:
         meter.install()
@@ -348,7 +342,8 @@ def serve(host: str, port: int) -> int:
 
 # moto backends whose first request would import for seconds (SSM imports all of EC2: ~2 s), imported while the
 # owner is still setting up its clients; a request that needs one meanwhile waits for the import (Python's lock).
-SLOW_BACKENDS = ("moto.ssm.models", "moto.events.models")
+# The PutEvents entry size (put_events.request_size) comes from the publisher, whose import takes a second or two.
+SLOW_BACKENDS = ("moto.ssm.models", "moto.events.models", "functions.common.publisher")
 
 
 def _import_slow_backends() -> None:

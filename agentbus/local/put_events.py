@@ -1,0 +1,153 @@
+"""PutEvents rules the local endpoint applies before moto sees the call, the way EventBridge applies them.
+
+moto accepts what EventBridge refuses, and fails where EventBridge does not:
+
+1. **Size.** EventBridge measures each entry as its user guide documents ("Calculating PutEvents event entry
+   size": the UTF-8 bytes of ``Source``, ``DetailType``, ``Detail`` and each of ``Resources``, plus 14 bytes when
+   ``Time`` is set; ``functions.common.publisher.entry_size``) and refuses a call whose entries add up to more
+   than ``MAX_REQUEST_BYTES``: the whole call fails, HTTP 400 ``ValidationException`` "Total size of the entries
+   in the request is over the limit.", and nothing is put. moto has no such limit.
+2. **Detail is a JSON object** (``PutEventsRequestEntry``: "A valid JSON object"). An entry whose ``Detail`` is
+   not one fails alone, with ``ErrorCode`` ``MalformedDetail`` (``PutEventsResultEntry``) and the message moto
+   already gives text that is not JSON ("Detail is malformed."); it counts in ``FailedEntryCount`` and the
+   call's other entries are put. moto accepted arrays and numbers, and crashed (HTTP 500) delivering a JSON
+   string, ``null`` or ``true`` to a rule.
+3. **A target that refuses an event does not fail the call.** EventBridge delivers after PutEvents has answered;
+   an event its SQS target cannot take (an accepted entry of nearly 1 MiB is over SQS's 1 MiB message limit
+   once wrapped in the event envelope) is dropped (or dead-lettered), never reported to the caller. moto's
+   delivery error failed the whole PutEvents (``apply`` patches it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# EventBridge's limit on a PutEvents call, the sum of its entries' sizes: 1 MiB since 29 January 2026 (256 KB
+# before; AWS Compute Blog, "More room to build: serverless services now support payloads up to 1 MB"). A call of
+# exactly this size is accepted, one byte more is refused. agentbus's own publisher keeps its events within
+# 256 KB (``functions.common.publisher.MAX_REQUEST_BYTES``), the limit it was designed for.
+MAX_REQUEST_BYTES = 1024 * 1024
+REQUEST_TOO_LARGE = "Total size of the entries in the request is over the limit."
+MALFORMED_DETAIL = {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+JSON_11 = "application/x-amz-json-1.1"
+
+Refusals = dict[int, dict[str, str]]
+log = logging.getLogger("agentbus.local.put_events")
+
+
+@dataclass
+class Screened:
+    """A PutEvents request after the rules: ``error`` (the whole call's answer, HTTP 400) when it is refused;
+    otherwise the result entries of the refused entries by index, the number of entries, and the request
+    without them (the request itself when none is refused)."""
+
+    body: bytes
+    total: int = 0
+    refused: Refusals = field(default_factory=dict)
+    error: bytes | None = None
+
+
+def screen(body: bytes, refuse: Callable[[list[Any]], Refusals] | None = None) -> Screened:
+    """Applies the size and detail rules, and ``refuse`` (more per-entry refusals, e.g. ``SourceGuard``), to
+    the body of a PutEvents request (JSON 1.1, from boto3 and the ``aws`` CLI alike)."""
+    try:
+        request = json.loads(body or b"{}")
+        entries = request["Entries"]
+    except (ValueError, KeyError, TypeError):
+        return Screened(body)  # malformed: moto answers it as AWS would
+    if not isinstance(entries, list):
+        return Screened(body)
+    if request_size(entries) > MAX_REQUEST_BYTES:
+        return Screened(body, len(entries), error=error_body("ValidationException", REQUEST_TOO_LARGE))
+    refused = {**malformed_details(entries), **(refuse(entries) if refuse else {})}
+    if not refused:
+        return Screened(body, len(entries))
+    request["Entries"] = [e for i, e in enumerate(entries) if i not in refused]
+    return Screened(json.dumps(request).encode(), len(entries), refused)
+
+
+def request_size(entries: list[Any]) -> int:
+    """The size EventBridge counts against ``MAX_REQUEST_BYTES``: the sum of the entries' sizes, each as its
+    user guide computes it (``entry_size``), counting only the fields of the documented types (moto answers a
+    request with others as AWS would)."""
+    from functions.common.publisher import entry_size  # imported ahead, off the request path (server.SLOW_BACKENDS)
+
+    size = 0
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        fields: dict[str, Any] = {k: entry[k] for k in ("Source", "DetailType", "Detail")
+                                  if isinstance(entry.get(k), str)}
+        resources = entry.get("Resources")
+        if isinstance(resources, list):
+            fields["Resources"] = [r for r in resources if isinstance(r, str)]
+        if entry.get("Time") is not None:
+            fields["Time"] = entry["Time"]
+        size += entry_size(fields)
+    return size
+
+
+def malformed_details(entries: list[Any]) -> Refusals:
+    """The ``MalformedDetail`` result of every entry whose ``Detail`` is not a JSON object, by index. An entry
+    without ``Source``, ``DetailType`` or ``Detail`` is left to moto, which answers ``InvalidArgument`` first,
+    as EventBridge does."""
+    refused = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not entry.get("Source") or not entry.get("DetailType"):
+            continue
+        detail = entry.get("Detail")
+        if isinstance(detail, str) and detail and not _is_json_object(detail):
+            refused[index] = dict(MALFORMED_DETAIL)
+    return refused
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):  # not JSON at all, or nested deeper than the parser goes
+        return False
+
+
+def error_body(code: str, message: str) -> bytes:
+    """A JSON 1.1 error, as EventBridge sends one (botocore reads ``__type`` and ``message``)."""
+    return json.dumps({"__type": code, "message": message}).encode()
+
+
+def error_headers(body: bytes) -> list[tuple[str, str]]:
+    return [("Content-Type", JSON_11), ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))]
+
+
+_applied = False
+_apply_lock = threading.Lock()
+
+
+def apply() -> None:
+    """Rule 3: an SQS target's refusal of an event (too large, no such queue) is logged and the event dropped,
+    as EventBridge drops an event it cannot deliver (without a dead-letter queue), instead of failing the
+    PutEvents call that put it. Idempotent and process-wide."""
+    global _applied
+    with _apply_lock:
+        if _applied:
+            return
+        from moto.core.exceptions import ServiceException
+        from moto.events.models import Rule
+
+        deliver = Rule._send_to_sqs_queue
+
+        def _send_to_sqs_queue(self: Rule, resource_id: str, event: dict[str, Any],
+                               group_id: str | None = None) -> None:
+            try:
+                deliver(self, resource_id, event, group_id)
+            except ServiceException as error:
+                log.warning("rule %s could not deliver event %s to queue %s, dropped as EventBridge drops it: %s",
+                            self.name, event.get("id") if isinstance(event, dict) else None, resource_id,
+                            error)
+
+        Rule._send_to_sqs_queue = _send_to_sqs_queue  # type: ignore[method-assign]  # patching moto
+        _applied = True

@@ -1,0 +1,197 @@
+"""The local endpoint's PutEvents answers as EventBridge does (agentbus/local/put_events.py), from boto3 and from
+the ``aws`` CLI: a Detail that is not a JSON object fails its entry alone (``MalformedDetail``), a call whose
+entries add up to more than the limit is refused whole (HTTP 400 ``ValidationException``) and puts nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from agentbus.local.put_events import MALFORMED_DETAIL, MAX_REQUEST_BYTES, REQUEST_TOO_LARGE
+from agentbus.local.server import NOT_AUTHORIZED_FOR_SOURCE, LocalEndpoint, SourceGuard
+
+AWS_CLI = Path(sys.executable).parent / "aws"
+RESERVED = "test.reserved"
+DETAIL_TYPE = "Sized"
+# A resource with a character of 3 UTF-8 bytes: sizes count bytes, not characters.
+RESOURCE = "arn:aws:s3:::bucket/€"
+NOT_OBJECTS = ['"hello"', "null", "true", "42", "[1, 2, 3]", "{not json"]
+
+
+def _session():
+    return boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+
+
+@dataclass
+class Bus:
+    endpoint: LocalEndpoint
+    events: object
+    sqs: object
+
+    def subscribe(self, source: str) -> str:
+        """A queue receiving every event of ``source`` on the default bus."""
+        name = source.replace(".", "-")
+        queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+        self.events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+        return queue_url
+
+    def delivered(self, queue_url: str, wait_s: float = 1) -> list[dict]:
+        """Every event the queue has received (deleted as read)."""
+        events: list[dict] = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=int(wait_s)).get("Messages", [])
+            if not messages:
+                return events
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def cli(self, tmp_path: Path, entries: list[dict]) -> tuple[subprocess.CompletedProcess, Counter]:
+        """``aws events put-events`` with ``entries``: its result, and the API calls the endpoint served for it."""
+        path = tmp_path / "entries.json"
+        path.write_text(json.dumps(entries))  # ASCII: a character beyond it is escaped, the Detail is the same
+        env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_PAGER": "", "PATH": str(AWS_CLI.parent), "HOME": str(tmp_path)}
+        before = self.endpoint.wire_calls()
+        result = subprocess.run([str(AWS_CLI), "--endpoint-url", self.endpoint.url, "--output", "json", "events",
+                                 "put-events", "--entries", f"file://{path}"],
+                                capture_output=True, text=True, env=env, timeout=120)
+        return result, self.endpoint.wire_calls() - before
+
+
+@pytest.fixture(scope="module")
+def bus():
+    with LocalEndpoint(guard=SourceGuard("default", {RESERVED: "its-owner"})) as endpoint:
+        session = _session()
+        yield Bus(endpoint, session.client("events", endpoint_url=endpoint.url),
+                  session.client("sqs", endpoint_url=endpoint.url))
+
+
+def _entry(source: str, detail: str) -> dict:
+    return {"Source": source, "DetailType": "Checked", "Detail": detail}
+
+
+def _sized(source: str, size: int, char: str = "x") -> dict:
+    """An entry of exactly ``size`` bytes as EventBridge counts them: Time (14), and the UTF-8 bytes of Source,
+    DetailType, Detail and Resources. The Detail is mostly ``char`` ('€': 3 bytes, 1 character).
+
+    moto delivers an event's detail to SQS with every non-ASCII character escaped (6 bytes for '€'; EventBridge
+    sends UTF-8), so an event meant to be delivered near the limit is padded with 'x'."""
+    fixed = 14 + len(source.encode()) + len(DETAIL_TYPE.encode()) + len(RESOURCE.encode())
+    pad, width = size - fixed - len('{"pad":""}'), len(char.encode())
+    detail = json.dumps({"pad": char * (pad // width) + "x" * (pad % width)}, ensure_ascii=False,
+                        separators=(",", ":"))
+    assert fixed + len(detail.encode()) == size
+    return {"Source": source, "DetailType": DETAIL_TYPE, "Detail": detail, "Resources": [RESOURCE],
+            "Time": datetime(2026, 1, 1, tzinfo=UTC)}
+
+
+def _for_cli(entry: dict) -> dict:
+    return {**entry, "Time": entry["Time"].strftime("%Y-%m-%dT%H:%M:%SZ")} if "Time" in entry else entry
+
+
+def _mixed(source: str) -> list[dict]:
+    """Two good entries around every kind of Detail that is not a JSON object, and a reserved source."""
+    return [_entry(source, '{"n": "first"}'), *(_entry(source, d) for d in NOT_OBJECTS),
+            _entry(RESERVED, '{"n": "forged"}'), _entry(source, '{"n": "last"}')]
+
+
+def _assert_mixed_answer(response: dict, entries: list[dict]) -> None:
+    assert response["FailedEntryCount"] == len(NOT_OBJECTS) + 1, response
+    assert len(response["Entries"]) == len(entries)
+    first, *malformed, refused, last = response["Entries"]
+    assert malformed == [MALFORMED_DETAIL] * len(NOT_OBJECTS)
+    assert malformed[0] == {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+    assert refused["ErrorCode"] == NOT_AUTHORIZED_FOR_SOURCE
+    assert first.keys() == last.keys() == {"EventId"}
+
+
+def test_a_detail_that_is_not_a_json_object_fails_alone_and_the_rest_is_delivered(bus):
+    queue_url = bus.subscribe("test.detail")
+    entries = _mixed("test.detail")
+    response = bus.events.put_events(Entries=entries)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    _assert_mixed_answer(response, entries)
+    delivered = bus.delivered(queue_url)
+    assert sorted(e["detail"]["n"] for e in delivered) == ["first", "last"]
+    assert {e["id"] for e in delivered} == {response["Entries"][0]["EventId"], response["Entries"][-1]["EventId"]}
+
+
+def test_the_cli_gets_the_same_answer_at_once_instead_of_retrying_a_500(bus, tmp_path):
+    queue_url = bus.subscribe("test.cli-detail")
+    entries = _mixed("test.cli-detail")
+    result, calls = bus.cli(tmp_path, entries)
+    assert result.returncode == 0, result.stderr
+    assert calls == Counter({"events:PutEvents": 1})  # one call: no 500 for the CLI to retry
+    _assert_mixed_answer(json.loads(result.stdout), entries)
+    assert sorted(e["detail"]["n"] for e in bus.delivered(queue_url)) == ["first", "last"]
+
+
+def test_a_call_of_exactly_the_limit_is_put_and_delivered_one_byte_more_is_refused_whole(bus):
+    queue_url = bus.subscribe("test.size")
+    half = MAX_REQUEST_BYTES // 2
+    at_limit = [_sized("test.size", half), _sized("test.size", MAX_REQUEST_BYTES - half)]
+    response = bus.events.put_events(Entries=at_limit)
+    assert response["FailedEntryCount"] == 0 and all("EventId" in e for e in response["Entries"])
+    assert {e["id"] for e in bus.delivered(queue_url)} == {e["EventId"] for e in response["Entries"]}
+
+    # Bytes, not characters: the same at the limit in '€' is accepted, one byte more (a third as many
+    # characters) refused.
+    response = bus.events.put_events(Entries=[_sized("test.size", half, "€"),
+                                              _sized("test.size", MAX_REQUEST_BYTES - half, "€")])
+    assert response["FailedEntryCount"] == 0 and all("EventId" in e for e in response["Entries"])
+    bus.delivered(queue_url)
+    for over in ([_sized("test.size", half, "€"), _sized("test.size", MAX_REQUEST_BYTES - half + 1, "€")],
+                 [_entry("test.size", '{"n": "small"}'), _sized("test.size", MAX_REQUEST_BYTES)],
+                 [_sized("test.size", 3 * MAX_REQUEST_BYTES)]):
+        with pytest.raises(ClientError) as raised:
+            bus.events.put_events(Entries=over)
+        error = raised.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["Error"] == {"Code": "ValidationException", "Message": REQUEST_TOO_LARGE}
+    assert bus.delivered(queue_url) == []  # not even the small entry of a refused call
+
+
+def test_an_entry_of_the_whole_limit_is_put_though_its_queue_cannot_take_the_event(bus):
+    """EventBridge wraps an entry in the event envelope: at the limit it no longer fits an SQS message (1 MiB).
+    The delivery fails after the call, as on AWS; moto's SQS error used to fail the PutEvents itself."""
+    queue_url = bus.subscribe("test.whole")
+    response = bus.events.put_events(Entries=[_sized("test.whole", MAX_REQUEST_BYTES)])
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert response["FailedEntryCount"] == 0 and "EventId" in response["Entries"][0]
+    assert bus.delivered(queue_url) == []
+    small = bus.events.put_events(Entries=[_entry("test.whole", '{"n": "after"}')])  # the rule still delivers
+    assert [e["detail"] for e in bus.delivered(queue_url)] == [{"n": "after"}]
+    assert small["FailedEntryCount"] == 0
+
+
+def test_the_cli_gets_the_validation_error_for_an_over_size_call_and_nothing_is_put(bus, tmp_path):
+    queue_url = bus.subscribe("test.cli-size")
+    over = [_for_cli(_entry("test.cli-size", '{"n": "small"}')),
+            _for_cli(_sized("test.cli-size", MAX_REQUEST_BYTES - 10))]
+    result, calls = bus.cli(tmp_path, over)
+    assert result.returncode != 0
+    assert "(ValidationException)" in result.stderr and REQUEST_TOO_LARGE in result.stderr, result.stderr
+    assert calls == Counter({"events:PutEvents": 1})  # a client error: not retried
+    time.sleep(0.5)
+    assert bus.delivered(queue_url) == []
+
+    under = [_for_cli(_sized("test.cli-size", MAX_REQUEST_BYTES // 2)),
+             _for_cli(_sized("test.cli-size", MAX_REQUEST_BYTES // 2 - 1))]
+    result, _ = bus.cli(tmp_path, under)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["FailedEntryCount"] == 0
+    assert len(bus.delivered(queue_url)) == 2
