@@ -2,7 +2,8 @@
 
 With a claim-check store (``claim_check.py``), an entry larger than the store's threshold has its detail stored
 in S3 and carries a small reference instead, so a result of any size can be published; without one, an entry
-over EventBridge's 256 KB limit raises ``EventTooLargeError`` before anything is sent.
+over agentbus's 256 KB entry limit (EventBridge's until January 2026) raises ``EventTooLargeError`` before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from functions.common.claim_check import ClaimCheckStore
 
 MAX_ENTRIES_PER_CALL = 10
-# PutEvents' limit for one entry (and for the whole call): 256 KB, as AWS computes it.
+# The most agentbus puts in one entry (and in one call): 256 KB, as AWS computes it. EventBridge's own limit was
+# 256 KB until January 2026 and is 1 MB since; keeping to the old one lets every consumer, queue and bus in the path
+# take what agentbus publishes, and bigger details go to S3 anyway (claim check).
 MAX_ENTRY_BYTES = 256 * 1024
 MAX_REQUEST_BYTES = MAX_ENTRY_BYTES
 
