@@ -164,7 +164,7 @@ class AgentRunner:
                 f"from {', '.join(trigger.sources)}, not {event.detail_type!r} from {event.source!r}"
             )
         try:
-            request = validate(self.model, event.detail)
+            request = validate(self.model, event.detail, event.detail_type)
         except PoisonMessage:
             self.metrics.poison()
             raise

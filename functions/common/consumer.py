@@ -148,9 +148,10 @@ def consume(
         ))
 
 
-def validate(model: type[Model], detail: dict[str, Any]) -> Model:
-    """Parse an event detail into its model; invalid detail is a poison message naming the bad fields."""
+def validate(model: type[Model], detail: dict[str, Any], name: str | None = None) -> Model:
+    """Parse an event detail into its model; invalid detail is a poison message naming the bad fields (and the
+    event as ``name`` says, e.g. its detail-type, else the model's class name)."""
     try:
         return model.model_validate(detail)
     except ValidationError as error:
-        raise PoisonMessage(f"invalid {model.__name__}: {describe_validation_error(error)}") from None
+        raise PoisonMessage(f"invalid {name or model.__name__}: {describe_validation_error(error)}") from None

@@ -131,7 +131,7 @@ def test_a_detail_type_the_agent_does_not_emit_is_refused_and_nothing_published(
 def test_invalid_order_is_poison_naming_the_field(change, field):
     decided = []
     run, events, metrics = runner(lambda order: decided.append(order) or Decision("Order Verified"))
-    with pytest.raises(PoisonMessage, match=f"invalid OrderPlaced: {field}"):
+    with pytest.raises(PoisonMessage, match=f"invalid Order Placed: {field}"):
         run.handle(order_placed(**change))
     assert decided == [] and events.entries == []
     assert metrics.emitted == [("AgentPoisonMessages", 1)]
