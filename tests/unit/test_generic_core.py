@@ -5,8 +5,15 @@ package and contain none of the shipped workflows' names, agent names, sources, 
 fields, table names or parameters - code, comments and docstrings alike. The forbidden words are derived from
 the shipped manifest, so a workflow added to it is covered without editing this test.
 
-A few of those words are also ordinary vocabulary (``items()``, a redrive *policy*, a package *directory*):
-those are forbidden only as quoted names (``"policy"``, ``'directory'``, double-backquoted in a docstring).
+A few of those words are also ordinary vocabulary (a redrive *policy*, a package *directory*): those are
+forbidden only as quoted names (``"policy"``, ``'directory'``, double-backquoted in a docstring).
+
+Field names (the trigger model's fields, nested ones included, its id field, a table's partition key, a
+parameter's variable and context name) are forbidden only when they are specific identifiers: compound names
+such as ``order_id``, ``unit_price``, ``FRAUD_LIMIT`` or ``unitPrice``. A field named with one plain word
+(``amount``, ``status``, ``name``, ``data``, ``items``, ``email``) names no workflow: a user adding a
+workflow by the README may call a field that, and the core has its own ``status``, ``name``, ``data`` and
+``add(self, key, amount)``; forbidding it would fail the user's tests on the core, not on their workflow.
 """
 
 from __future__ import annotations
@@ -16,15 +23,16 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORE = ("functions/common", "functions/coordinator", "agentbus/local")
-# Python, AWS or English vocabulary that happens to name a field, table or agent of a shipped workflow.
-ORDINARY_WORDS = {"items", "policy", "directory", "identity", "access", "resource", "groups", "email", "pk",
-                  "created_at"}
+# Python, AWS or English vocabulary that happens to name a table, agent, package or compound field of a
+# shipped workflow.
+ORDINARY_WORDS = {"policy", "directory", "identity", "access", "created_at"}
 # The composition of the shipped workflows: the local runtime's default manifest, never imported by the
 # Lambda core (functions find their manifest by import path, AGENTBUS_MANIFEST).
 SHIPPED_MANIFEST_MODULE = "functions.manifest"
@@ -58,19 +66,34 @@ def workflow_packages(manifest: Manifest) -> set[str]:
     return packages
 
 
+def is_specific(field: str) -> bool:
+    """A field name that identifies a workflow's data rather than saying something ordinary: a compound
+    identifier (``order_id``, ``FRAUD_LIMIT``, ``unitPrice``, ``line2``). One plain word is not."""
+    return bool(re.search(r"[_\-\d]|[a-z][A-Z]", field))
+
+
+def model_field_names(model: type[BaseModel]) -> set[str]:
+    """The model's fields and those of the models nested in it (``items[].unit_price``), by name and alias."""
+    schema = model.model_json_schema()
+    return set(model.model_fields) | {name for part in (schema, *schema.get("$defs", {}).values())
+                                      for name in part.get("properties", {})}
+
+
 def forbidden_words(manifest: Manifest) -> set[str]:
     words: set[str] = set()
+    fields: set[str] = set()
     for workflow in manifest.workflows:
-        words |= {workflow.name, workflow.id_field, *workflow.trigger.subscription.sources,
+        words |= {workflow.name, *workflow.trigger.subscription.sources,
                   *workflow.trigger.subscription.detail_types, *workflow.terminal_detail_types.values()}
-        words |= set(workflow.trigger.model_class.model_fields)
+        fields |= {workflow.id_field} | model_field_names(workflow.trigger.model_class)
         for agent in workflow.agents:
             words |= {agent.name, agent.source, *(r.detail_type for r in agent.results)}
-            words |= {p.env for p in agent.parameters} | {p.context for p in agent.parameters if p.context}
+            fields |= {p.env for p in agent.parameters} | {p.context for p in agent.parameters if p.context}
     for table in manifest.tables:
-        words |= {table.logical_name, table.partition_key}
+        words.add(table.logical_name)
+        fields.add(table.partition_key)
     words |= {package.rpartition(".")[2] for package in workflow_packages(manifest)}
-    return words
+    return words | {field for field in fields if is_specific(field)}
 
 
 PACKAGES = workflow_packages(MANIFEST)
@@ -82,7 +105,14 @@ def test_the_derivation_finds_every_shipped_workflow_package_and_its_vocabulary(
     # A check that the test checks something: the shipped workflows' folders and a few of their words.
     assert {"functions.orders", "functions.access", "functions.directory"} <= PACKAGES
     assert {"order_id", "Order Placed", "fraud", "access-requests", "request_id", "Access Denied", "user_id",
-            "security-audit", "FRAUD_LIMIT", "agentbus.orders", "employee_id"} <= WORDS
+            "security-audit", "FRAUD_LIMIT", "agentbus.orders", "employee_id", "unit_price", "postal_code",
+            "shipping_address", "fraud_limit", "inventory", "orders"} <= WORDS
+    # One plain word naming a field is no workflow's name; a compound one is, whatever the manifest.
+    assert not {"items", "currency", "email", "groups", "pk", "quantity"} & WORDS
+    assert [f for f in ("order_id", "unit_price", "FRAUD_LIMIT", "unitPrice", "line2", "invoice-no")
+            if not is_specific(f)] == []
+    assert [f for f in ("amount", "status", "name", "data", "items", "note", "email", "pk", "Currency")
+            if is_specific(f)] == []
     assert FILES and all(f.suffix == ".py" for f in FILES)
     assert ORDINARY_WORDS <= WORDS, f"no longer derived, drop them: {sorted(ORDINARY_WORDS - WORDS)}"
     # Each workflow has a folder of its own, and whatever it borrows lives in some workflow's folder.
@@ -135,6 +165,9 @@ def test_the_word_check_catches_a_workflow_name_in_prose_and_ordinary_words_only
         return {word for word, pattern in PATTERNS.items() if pattern.search(line)}
 
     assert hits("# e.g. the ORDER_ID of an Order Placed event") == {"order_id", "Order Placed"}
+    assert hits('price = line["unit_price"]  # order-fulfillment') == {"unit_price", "order-fulfillment"}
+    assert hits('source = "agentbus.agent.fraud"') >= {"agentbus.agent.fraud"}
+    assert hits("def add(self, key: str, amount: int = 1) -> None:  # items, status, data") == set()
     assert hits('agent = "policy"') == {"policy"}
     assert hits("# the queue's redrive policy; dict.items(); a package directory") == set()
     assert hits("functions.orders.fraud.handler") >= {"fraud"}

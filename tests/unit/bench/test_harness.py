@@ -13,9 +13,12 @@ from functions.manifest import MANIFEST
 def test_chained_manifest_leaves_every_coordinated_trigger_to_the_coordinator_only():
     chained = bench_manifest(MANIFEST, chained=True)
     assert bench_manifest(MANIFEST, chained=False) is MANIFEST
+    # Every coordinated workflow of the manifest (the shipped samples and any a user adds), none other.
+    assert [w.name for w in chained.coordinated] == [w.name for w in MANIFEST.coordinated]
     triggers = {d for w in MANIFEST.coordinated for d in w.trigger.subscription.detail_types}
-    assert triggers == {"Order Placed", "Access Requested"}
+    assert {"Order Placed", "Access Requested"} <= triggers  # the shipped samples
     for workflow in chained.coordinated:
+        assert set(workflow.trigger.subscription.detail_types) <= triggers, workflow.name  # kept as declared
         for agent in workflow.agents:
             assert agent.subscriptions == ()  # () is "none"; None would mean "derived: the trigger"
             subscribed = {d for s in chained.subscriptions(agent) for d in s.detail_types}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agentbus import bench
@@ -12,11 +14,17 @@ from functions.manifest import MANIFEST
 
 
 def test_bench_takes_coordinated_workflows_only_with_a_clear_error():
-    assert [w.name for w in coordinated_workflows(MANIFEST)] == ["order-fulfillment", "access-request"]
+    # By default every coordinated workflow of the manifest, in its order: the shipped samples and any a user
+    # adds (README "Add a workflow"); never a standalone one.
+    coordinated = [w.name for w in MANIFEST.workflows if w.coordinated]
+    assert [w.name for w in coordinated_workflows(MANIFEST)] == coordinated
+    assert {"order-fulfillment", "access-request"} <= set(coordinated) and "new-user-audit" not in coordinated
     assert [w.name for w in coordinated_workflows(MANIFEST, ["access-request"])] == ["access-request"]
-    with pytest.raises(ValueError, match="'new-user-audit' is standalone.*order-fulfillment, access-request"):
+    assert [w.name for w in coordinated_workflows(MANIFEST, coordinated[::-1] * 2)] == coordinated[::-1]
+    listed = re.escape(", ".join(coordinated))
+    with pytest.raises(ValueError, match=f"'new-user-audit' is standalone.*: {listed}$"):
         coordinated_workflows(MANIFEST, ["new-user-audit"])
-    with pytest.raises(ValueError, match="unknown workflow 'nope'"):
+    with pytest.raises(ValueError, match=f"unknown workflow 'nope'.*: {listed}$"):
         coordinated_workflows(MANIFEST, ["nope"])
     with pytest.raises(SystemExit, match="agentbus bench: unknown workflow 'nope'"):
         bench.run_bench(workflows=["nope"])

@@ -12,6 +12,7 @@ from agentbus.bench import (
     make_requests,
     soak_traffic,
 )
+from agentbus.bench.workload import EDGE_EVERY
 from functions.access.models import AccessRequested
 from functions.manifest import MANIFEST, PRODUCER_SOURCE
 from functions.orders.models import OrderPlaced
@@ -64,16 +65,33 @@ def _one_request(workflow, prefix, count):
     return make_requests(MANIFEST.workflow("order-fulfillment"), prefix, 1)
 
 
+def _soaked():
+    """The workflows the soak mixes, derived from the manifest (the shipped ones and any a user adds): each
+    with a sample trigger, with its samples."""
+    return [(w, bench.sample_triggers(w)) for w in MANIFEST.workflows if bench.sample_triggers(w)]
+
+
 def test_soak_traffic_mixes_every_workflow_with_conflicts_and_unstorable_values():
-    requests = soak_traffic(120, "r1")
+    soaked = _soaked()
+    assert {"order-fulfillment", "access-request", "new-user-audit"} <= {w.name for w, _ in soaked}
+    share = 2 * EDGE_EVERY  # each workflow's share: two turns of edge cases
+    requests = soak_traffic(share * len(soaked), "r1")
     kinds = Counter((r.workflow, r.kind) for r in requests)
+    for workflow, samples in soaked:
+        # A coordinated workflow: 2 unstorable values and, with two samples to make two versions, 2 conflicts;
+        # a standalone one has no outcome to check them by: its samples only.
+        conflicts = 2 if workflow.coordinated and len(samples) > 1 else 0
+        unstorable = 2 if workflow.coordinated else 0
+        assert {k: n for (w, k), n in kinds.items() if w == workflow.name} == {
+            k: n for k, n in {"conflict": conflicts, "unstorable": unstorable,
+                              "sample": share - conflicts - unstorable}.items() if n}, workflow.name
     assert kinds[("order-fulfillment", "conflict")] == 2 and kinds[("order-fulfillment", "unstorable")] == 2
     assert kinds[("access-request", "conflict")] == 2 and kinds[("access-request", "unstorable")] == 2
-    assert kinds[("new-user-audit", "sample")] == 40 and not {k for w, k in kinds if w == "new-user-audit"} - {"sample"}
+    assert kinds[("new-user-audit", "sample")] == share
+    assert {w for w, _ in kinds} == {w.name for w, _ in soaked}
     # The same ids in every workflow: one workflow's request must not disturb another's.
-    ids = {w: {r.workflow_id for r in requests if r.workflow == w} for w in ("order-fulfillment", "access-request",
-                                                                             "new-user-audit")}
-    assert ids["order-fulfillment"] == ids["access-request"] == ids["new-user-audit"]
+    ids = {w.name: {r.workflow_id for r in requests if r.workflow == w.name} for w, _ in soaked}
+    assert len({frozenset(v) for v in ids.values()}) == 1 and len(ids["order-fulfillment"]) == share
     for request in requests:
         workflow = MANIFEST.workflow(request.workflow)
         details = [json.loads(e["Detail"]) for e in request.entries]
@@ -97,19 +115,48 @@ def test_soak_traffic_mixes_every_workflow_with_conflicts_and_unstorable_values(
             assert any(all(e in b for e in request.entries) for b in entries)
 
 
+def _float_fields(value, key=None):
+    """The names of the fields holding a non-integer number in a JSON value, at any depth."""
+    if isinstance(value, float):
+        return {str(key)}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return {name for k, item in items for name in _float_fields(item, k if isinstance(value, dict) else key)}
+
+
+def _nan_fields(value, key=None):
+    if value == "NaN":
+        return {str(key)}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return {name for k, item in items for name in _nan_fields(item, k if isinstance(value, dict) else key)}
+
+
 def test_soak_unstorable_values_are_the_ones_issue_10_names():
-    requests = [r for r in soak_traffic(400, "r2") if r.kind == "unstorable"]
-    seen = set()
+    soaked = _soaked()
+    coordinated = {w.name for w, _ in soaked if w.coordinated}
+    samples_of = {w.name: samples for w, samples in soaked}
+    requests = [r for r in soak_traffic(7 * EDGE_EVERY * len(soaked), "r2") if r.kind == "unstorable"]
+    assert {r.workflow for r in requests} == coordinated  # every coordinated workflow, no standalone one
+    seen: dict[str, set[str]] = {name: set() for name in coordinated}
     for request in requests:
         detail = json.loads(request.entries[0]["Detail"])
         if request.field == "loyalty_points":
             value = detail["loyalty_points"]
-            seen.add("1e308" if value == 1e308 else f"{len(str(value))} digits")
+            assert value == 1e308 or len(str(value)) == 40, value
+            seen[request.workflow].add("1e308" if value == 1e308 else f"{len(str(value))} digits")
         else:
-            assert request.workflow == "order-fulfillment" and request.field == "unit_price"
-            assert detail["items"][0]["unit_price"] == "NaN"
-            seen.add("NaN")
-    assert seen == {"1e308", "40 digits", "NaN"}
+            # The first decimal number of one of the workflow's samples, made the string "NaN".
+            decimals = {f for sample in samples_of[request.workflow]
+                        for f in _float_fields(json.loads(sample["Detail"]))}
+            assert _nan_fields(detail) == {request.field} and request.field in decimals, request
+            seen[request.workflow].add("NaN")
+    for name, labels in seen.items():  # both extras in turn, and "NaN" only where a sample has a decimal
+        assert {"1e308", "40 digits"} <= labels <= {"1e308", "40 digits", "NaN"}, name
+    # The shipped samples: an order's unit price is its decimal; an access request has none.
+    assert seen["order-fulfillment"] == {"1e308", "40 digits", "NaN"}
+    assert seen["access-request"] == {"1e308", "40 digits"}
+    assert {r.field for r in requests if r.workflow == "order-fulfillment"} == {"loyalty_points", "unit_price"}
+    assert all(json.loads(r.entries[0]["Detail"])["items"][0]["unit_price"] == "NaN"
+               for r in requests if r.field == "unit_price")
     # The raw text as the bus carries it: numbers no DynamoDB attribute can hold.
     texts = [r.entries[0]["Detail"] for r in requests]
     assert any('"loyalty_points": 1e+308' in t for t in texts)
