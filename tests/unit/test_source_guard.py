@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from agentbus.local import put_events
 from agentbus.local.principals import LocalPrincipals
-from agentbus.local.server import NOT_AUTHORIZED_FOR_SOURCE, SourceGuard
+from agentbus.local.server import NOT_AUTHORIZED_FOR_SOURCE, SourceGuard, _access_key
 from functions.manifest import DEADLINE_SOURCE, MANIFEST
 
 
@@ -34,17 +35,21 @@ def test_only_the_owner_may_publish_a_reserved_source_on_the_bus():
     guard = SourceGuard("agentbus", {"agentbus.agent.fraud": "fraud-key"})
     entry = {"Source": "agentbus.agent.fraud", "DetailType": "Order Verified", "Detail": "{}",
              "EventBusName": "agentbus"}
+
+    def screen(key: str | None, body: bytes) -> put_events.Screened:  # as the endpoint screens a PutEvents
+        return put_events.screen(body, lambda entries: guard.refusals(_access_key(_environ(key)), entries))
+
     for key in (None, "someone", "FRAUD-KEY"):
-        refused, total, rest = guard.screen(_environ(key), _body(entry))
-        assert total == 1 and refused[0]["ErrorCode"] == NOT_AUTHORIZED_FOR_SOURCE
-        assert json.loads(rest)["Entries"] == []
-    assert guard.screen(_environ("fraud-key"), _body(entry))[0] == {}
+        screened = screen(key, _body(entry))
+        assert screened.total == 1 and screened.refused[0]["ErrorCode"] == NOT_AUTHORIZED_FOR_SOURCE
+        assert json.loads(screened.body)["Entries"] == []
+    assert screen("fraud-key", _body(entry)).refused == {}
     by_arn = {**entry, "EventBusName": "arn:aws:events:us-east-1:123456789012:event-bus/agentbus"}
-    assert 0 in guard.screen(_environ("someone"), _body(by_arn))[0]
+    assert 0 in screen("someone", _body(by_arn)).refused
     # Other buses, other sources and malformed requests are not the guard's business.
-    assert guard.screen(_environ("someone"), _body({**entry, "EventBusName": "mine"}))[0] == {}
-    assert guard.screen(_environ("someone"), _body({**entry, "Source": "agentbus.orders"}))[0] == {}
-    assert guard.screen(_environ("someone"), b"not json") == ({}, 0, b"not json")
+    assert screen("someone", _body({**entry, "EventBusName": "mine"})).refused == {}
+    assert screen("someone", _body({**entry, "Source": "agentbus.orders"})).refused == {}
+    assert screen("someone", b"not json") == put_events.Screened(b"not json")
 
 
 def test_the_answer_keeps_every_entry_at_its_place():
