@@ -238,8 +238,13 @@ def test_prices_that_are_not_amounts_reject_the_order_published_with_its_row(sta
     detail["items"][0]["unit_price"] = price
     entry["Detail"] = json.dumps(detail)
     put(stack, [entry])
+    assert_rejected_at_once(stack, order_id, "unit_price")
+
+
+def assert_rejected_at_once(stack, order_id: str, field: str) -> None:
+    """One REJECTED outcome naming ``field``, published, the orders row written, nothing held."""
     outcome = wait_outcomes(stack, [order_id], timeout_s=30)[order_id]
-    assert outcome["status"] == "REJECTED" and "unit_price" in outcome["reason"], outcome["reason"]
+    assert outcome["status"] == "REJECTED" and field in outcome["reason"], outcome["reason"]
     assert status(stack, order_id)["published"] is True
     row = orders_row(stack, order_id)
     assert row is not None and row["status"]["S"] == "REJECTED"
@@ -256,12 +261,7 @@ def test_quantities_beyond_any_count_reject_the_order_published_with_its_row(sta
     entry["Detail"] = entry["Detail"].replace('"quantity": 1', f'"quantity": {quantity}', 1)
     assert quantity in entry["Detail"]
     put(stack, [entry])
-    outcome = wait_outcomes(stack, [order_id], timeout_s=30)[order_id]
-    assert outcome["status"] == "REJECTED" and "quantity" in outcome["reason"], outcome["reason"]
-    assert status(stack, order_id)["published"] is True
-    row = orders_row(stack, order_id)
-    assert row is not None and row["status"]["S"] == "REJECTED"
-    assert not held(stack, order_id)
+    assert_rejected_at_once(stack, order_id, "quantity")
 
 
 # --- case 4: id rules -----------------------------------------------------------------------------------
