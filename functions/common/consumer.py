@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ValidationError
 
-from functions.common.claim_check import ClaimCheckStore, resolve_event
+from functions.common.claim_check import ClaimCheckError, ClaimCheckStore, resolve_event
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage, failure_reason
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
@@ -70,12 +70,14 @@ def consume(
     concurrency: int = 1,
     max_receive_count: int | None = None,
     claim_checks: ClaimCheckStore | None = None,
+    unresolvable: Callable[[BusEvent, ClaimCheckError], None] | None = None,
 ) -> dict[str, Any]:
     """Process an SQS batch, one ``handle`` call per record; returns the partial batch response.
 
     An event whose detail is a claim-check reference is resolved from ``claim_checks`` (the stack's bucket)
     before ``handle`` sees it, so every consumer validates and handles the full detail; a reference that can
-    never be resolved is a poison message naming it (``claim_check.ClaimCheckError``).
+    never be resolved is a poison message naming it (``claim_check.ClaimCheckError``), unless ``unresolvable``
+    takes the event as it came, with the error (the coordinator: a trigger it cannot read still ends REJECTED).
 
     ``max_receive_count``: the queue's redrive ``maxReceiveCount``. When given (with a ``dead_letters``
     sink), a record failing on that receive is dead-lettered with its error as the reason and acknowledged;
@@ -100,7 +102,14 @@ def consume(
             # Thread-local keys: records of one batch are handled in parallel threads.
             logger.thread_safe_append_keys(correlation_id=workflow_id_of(bus_event),
                                            detail_type=bus_event.detail_type, event_id=bus_event.id)
-            handle(resolve_event(bus_event, claim_checks))
+            try:
+                resolved = resolve_event(bus_event, claim_checks)
+            except ClaimCheckError as error:
+                if unresolvable is None:
+                    raise
+                unresolvable(bus_event, error)
+            else:
+                handle(resolved)
         except PoisonMessage as poison:
             reason = str(poison)
             logger.error("poison message kept in the dead-letter queue", extra={"reason": reason})

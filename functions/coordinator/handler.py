@@ -78,7 +78,8 @@ def build(settings: Settings, clients: Clients,
 
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency,
-                       max_receive_count=settings.max_receive_count, claim_checks=claim_checks)
+                       max_receive_count=settings.max_receive_count, claim_checks=claim_checks,
+                       unresolvable=coordinator.on_unresolvable)
 
     return handle
 

@@ -547,6 +547,15 @@ class Coordinator:
             return self.on_result(event)
         raise PoisonMessage(f"the coordinator does not handle {event.detail_type!r} from {event.source!r}")
 
+    def on_unresolvable(self, event: BusEvent, error: Exception) -> None:
+        """An event whose claim-check reference can never be resolved (a missing object, a malformed reference,
+        a trigger that put the reserved ``claim_check`` field itself): a trigger of a workflow opens its record
+        as an invalid trigger, so the request still ends REJECTED with the reason; anything else is poison."""
+        workflow = self.manifest.workflow_for_trigger(event.source, event.detail_type)
+        if workflow is None or not isinstance(event.detail.get(workflow.id_field), str):
+            raise PoisonMessage(str(error))
+        return self.on_trigger(workflow, event, problem=f"{error}")
+
     def deadline_s(self, workflow: Workflow) -> int:
         return self.deadline_seconds if self.deadline_seconds is not None else workflow.deadline_s
 
@@ -558,10 +567,12 @@ class Coordinator:
 
     # triggers ---------------------------------------------------------------------------------------
 
-    def on_trigger(self, workflow: Workflow, event: BusEvent) -> None:
+    def on_trigger(self, workflow: Workflow, event: BusEvent, problem: str | None = None) -> None:
+        """Open the workflow (once per version); ``problem``: why the trigger cannot be read, which makes it
+        invalid whatever its fields say."""
         workflow_id = _workflow_id(event.detail, workflow.id_field)
         digest = trigger_digest(event.detail)
-        error = trigger_problems(workflow, event.detail)
+        error = problem or trigger_problems(workflow, event.detail)
         now = self.clock()
         placed = placed_at(event, now)
         name = schedule_name(workflow.name, workflow_id)

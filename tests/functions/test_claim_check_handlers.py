@@ -139,3 +139,20 @@ def test_a_result_whose_object_was_deleted_is_dead_lettered_naming_its_reference
     assert json.loads(letter["Body"])["detail"]["claim_check"]["key"] == key  # the original event, kept
     view = operations.workflow_status(Deployment(session, None, resources), "ord-mega-3")
     assert view["status"] == "RUNNING" and view["missing"] == ["fraud"]
+
+
+def test_a_trigger_carrying_the_reserved_claim_check_field_itself_ends_rejected_naming_it(aws):
+    # Every consumer dead-lettered it as an unresolvable reference, so the request never got an outcome.
+    session, resources = aws
+    clients = Clients.create(session)
+    entry = order_entry("ord-forged-cc")
+    entry["Detail"] = json.dumps({**json.loads(entry["Detail"]), "claim_check": {"bucket": "elsewhere"}})
+    assert clients.events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    coordinator = build_coordinator(settings_for(resources, "coordinator", record_concurrency=1), clients)
+    assert run(session, resources, "coordinator", coordinator) == {"batchItemFailures": []}
+    view = operations.workflow_status(Deployment(session, None, resources), "ord-forged-cc")
+    assert view["status"] == "REJECTED" and view["published"] is True
+    assert view["reason"].startswith("invalid Order Placed: ") and "claim check" in view["reason"], view["reason"]
+    row = clients.dynamodb.get_item(TableName=resources.tables["orders"], Key={"order_id": {"S": "ord-forged-cc"}})
+    assert row["Item"]["status"]["S"] == "REJECTED"
+    assert drain_queue(session.client("sqs"), resources.consumers["coordinator"].dlq_url) == []
