@@ -94,6 +94,11 @@ def _put(deployment: Deployment, source: str, detail_type: str, detail: dict[str
 
 # -- approve / decline ----------------------------------------------------------------------------------------
 
+def waited_for(view: dict[str, Any]) -> set[str]:
+    """The external agents a workflow's status view says it waits for."""
+    return {str(w.get("agent")) for w in view.get("waiting_for") or []}
+
+
 def choose_agent(workflow: Workflow, view: dict[str, Any], name: str | None) -> ExternalAgent:
     """The external agent an answer is for: --agent NAME, the workflow's only one, or the only one it waits for."""
     if name is not None:
@@ -105,7 +110,7 @@ def choose_agent(workflow: Workflow, view: dict[str, Any], name: str | None) -> 
         raise Refused(f"workflow {workflow.name} waits for no person: it has no external agent to answer for")
     if len(workflow.external) == 1:
         return workflow.external[0]
-    waited = {str(w.get("agent")) for w in view.get("waiting_for") or []}
+    waited = waited_for(view)
     candidates = [a for a in workflow.external if a.name in waited]
     if len(candidates) == 1:
         return candidates[0]
@@ -135,7 +140,7 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
     if given:
         raise Refused(f"{label}: {external.name} answered already ({given.get('detail_type')} by "
                       f"{answered_by(given) or '?'}); nothing sent")
-    if not external.required and external.name not in {str(w.get("agent")) for w in view.get("waiting_for") or []}:
+    if not external.required and external.name not in waited_for(view):
         raise Refused(f"{label} does not wait for {external.name}: no result has asked for it (yet), so there is "
                       f"nothing to {decision}; nothing sent (`agentbus pending` lists what waits for a person)")
     result = external.approval if decision == "approve" else external.refusal
