@@ -307,10 +307,12 @@ def seed(deployment: Deployment, table: str | None = None, path: str | None = No
 
     if path and not table:
         raise OperationError("--file needs --table: which table the file seeds")
-    try:
-        tables = [MANIFEST.table(table)] if table else list(seeded_tables(MANIFEST))
-    except KeyError as error:
-        raise OperationError(str(error).strip("\"'")) from None
+    if table and table not in {t.logical_name for t in MANIFEST.tables}:
+        # The coordinator's own table is not seed data: a seed file there would be taken for workflows.
+        owner = "is the coordinator's own" if table in {t.logical_name for t in MANIFEST.all_tables} else "is unknown"
+        raise OperationError(f"table {table!r} {owner}; seed one of: "
+                             f"{', '.join(t.logical_name for t in MANIFEST.tables)}")
+    tables = [MANIFEST.table(table)] if table else list(seeded_tables(MANIFEST))
     done = []
     dynamodb = deployment.client("dynamodb")
     for spec in tables:

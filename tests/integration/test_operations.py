@@ -38,6 +38,15 @@ def test_seed_adds_new_skus_and_never_overwrites_live_stock(local_stack, tmp_pat
     assert stock_of(local_stack, "SKU-NEW") == (7, 0)
 
 
+@pytest.mark.parametrize(("table", "says"), [("workflows", "the coordinator's own"), ("stock", "unknown")])
+def test_seed_refuses_a_table_that_is_no_workflow_table_naming_those_it_can_seed(local_stack, tmp_path, table, says):
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps([{"workflow_id": "x", "workflow": "y"}]))
+    with pytest.raises(operations.OperationError) as refused:
+        operations.seed(deployment(local_stack), table, str(seed))
+    assert says in str(refused.value) and "orders, inventory" in str(refused.value)
+
+
 def test_seed_refuses_a_malformed_file(local_stack, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"stock": {"SKU-MOUSE": -1}}))
