@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from functions.common.spec import CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, Manifest
+from functions.common.spec import CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, WORKFLOW_TABLE, Manifest
 
 from .consumer import construct_id, protected_queue
 
@@ -113,6 +113,16 @@ class CoordinatorState(Construct):
         """Every schedule in the deadline group (schedule names are per workflow, created at run time)."""
         return Stack.of(self).format_arn(
             service="scheduler", resource="schedule", resource_name=f"{self.schedule_group_name}/*")
+
+    def grant_census(self, role: iam.IRole) -> None:
+        """Let ``role`` (the coordinator's) scan the workflow table: the census finds the workflows waiting for a
+        person with one Scan (``WorkflowStore.waiting``). Without it every census is refused (AccessDenied),
+        dead-lettered after its retries, and the approval alarm never sees a wait."""
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="CensusScansWorkflows",
+            actions=["dynamodb:Scan"],
+            resources=[self.tables[WORKFLOW_TABLE].table_arn],
+        ))
 
     def grant_scheduling(self, role: iam.IRole) -> None:
         """Let ``role`` create and delete the group's schedules, and hand them the scheduler role only."""

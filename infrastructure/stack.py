@@ -218,6 +218,10 @@ class AgentbusStack(Stack):
             self.claim_checks.grant(built.role, consumer.name)
             if consumer.schedules:
                 self.state.grant_scheduling(built.role)
+            # The census (only with a census schedule) is the coordinator's; it scans the workflow table.
+            if self.state.census_schedule is not None and manifest.coordinator is not None \
+                    and consumer.name == manifest.coordinator.name:
+                self.state.grant_census(built.role)
             # A model turned on for this function (its environment names it): that model, this role only.
             model_id = self.function_environment(consumer.name).get(MODEL_ID)
             if model_id:
