@@ -5,7 +5,8 @@ only, every public access blocked, ACLs off, no versioning (an object is written
 its content and never changed), and every object expires after ``OBJECT_EXPIRY_DAYS``: longer than an event
 can wait in its queue and then in its DLQ. Each function may put objects only under its own prefix (its name)
 and read every object: a function resolves references from any publisher, but cannot write where another's
-results live.
+results live. Each may also list the bucket, so that S3 tells it a missing object is missing (404) rather
+than denied (403).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class ClaimCheckBucket(Construct):
         return self.bucket.arn_for_objects(f"{prefix}/*" if prefix else "*")
 
     def grant(self, role: iam.IRole, prefix: str) -> None:
-        """``role`` may put objects under ``prefix/`` only, and read every object (KMS: the role's key grant)."""
+        """``role`` may put objects under ``prefix/`` only, read every object and tell a missing one (KMS: the
+        role's key grant)."""
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="ClaimCheckPutOwnPrefix",
             actions=["s3:PutObject"],
@@ -62,4 +64,14 @@ class ClaimCheckBucket(Construct):
             sid="ClaimCheckReadAll",
             actions=["s3:GetObject"],
             resources=[self.objects_arn()],
+        ))
+        # Without s3:ListBucket, S3 answers a GetObject of a missing key with 403 AccessDenied, not 404 NoSuchKey
+        # (GetObject API reference, "Permissions"): an expired or deleted claim check would look like a denied
+        # read, be retried as transient and dead-lettered, instead of being refused at once as one that can
+        # never be resolved (functions/common/claim_check.py). The bucket itself, no prefix: S3 decides 404 vs
+        # 403 on the bucket-level permission.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ClaimCheckTellMissingObjects",
+            actions=["s3:ListBucket"],
+            resources=[self.bucket.bucket_arn],
         ))

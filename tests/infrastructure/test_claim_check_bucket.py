@@ -78,8 +78,22 @@ def test_each_function_puts_only_under_its_own_prefix_and_reads_every_object(
     for statement in _s3_statements(consumers[name]):
         assert statement["Effect"] == "Allow" and "Condition" not in statement
         for action in as_list(statement["Action"]):
-            grants.setdefault(action, []).extend(_object_arn(r) for r in as_list(statement["Resource"]))
+            if action != "s3:ListBucket":
+                grants.setdefault(action, []).extend(_object_arn(r) for r in as_list(statement["Resource"]))
     assert grants == {"s3:PutObject": [(bucket_id, f"/{name}/*")], "s3:GetObject": [(bucket_id, "/*")]}
+
+
+@pytest.mark.parametrize("name", CONSUMERS)
+def test_each_function_may_list_the_bucket_so_a_missing_object_is_a_404_not_a_403(
+        synth: Synth, consumers: dict[str, ConsumerView], name: str) -> None:
+    """S3 answers GetObject of a missing key with 404 NoSuchKey only to a caller allowed s3:ListBucket on the
+    bucket, with 403 AccessDenied to anyone else (GetObject API reference, Permissions). The functions refuse a
+    claim check whose object is gone on NoSuchKey (functions/common/claim_check.py); a 403 would be retried as
+    transient and dead-lettered instead."""
+    bucket_id, _ = bucket(synth)
+    listed = [resource for statement in _s3_statements(consumers[name])
+              if "s3:ListBucket" in as_list(statement["Action"]) for resource in as_list(statement["Resource"])]
+    assert listed == [{"Fn::GetAtt": [bucket_id, "Arn"]}]
 
 
 @pytest.mark.parametrize("name", CONSUMERS)
