@@ -31,6 +31,10 @@ STACK_NAME = DEFAULT_STACK_NAME
 _STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The schedule group is named like the bus ([stage-]bus_name): EventBridge Scheduler takes at most 64 characters
+# (a bus up to 256), and both services already have a group and a bus named "default" in every account.
+SCHEDULE_GROUP_NAME_MAX = 64
+RESERVED_NAMES = ("default",)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,14 @@ class StackConfig:
             raise ValueError(f"stage {self.stage!r}: a letter, then letters, digits or -, at most 32")
         if not _BUS_NAME.match(self.bus_name):
             raise ValueError(f"bus_name {self.bus_name!r}: letters, digits and . _ - only, at most 256")
+        qualified = self.qualified_bus_name
+        if len(qualified) > SCHEDULE_GROUP_NAME_MAX:
+            raise ValueError(f"bus_name {self.bus_name!r}" + (f" with stage {self.stage!r}" if self.stage else "")
+                             + f": the bus and its schedule group are named {qualified!r}, {len(qualified)} "
+                             f"characters; a schedule group name has at most {SCHEDULE_GROUP_NAME_MAX}")
+        if qualified in RESERVED_NAMES:
+            raise ValueError(f"bus_name {self.bus_name!r}: every account already has an event bus and a schedule "
+                             f"group named {qualified!r}; choose another name")
         for parameter in manifest_parameters(manifest):
             if parameter.env in self.parameters:
                 try:

@@ -79,6 +79,23 @@ def test_bad_context_fails_the_synth_with_the_name_of_the_value(name: str, value
         StackConfig.from_context(FakeNode(**{name: value}))
 
 
+def test_the_bus_and_schedule_group_name_fits_the_schedule_groups_64_characters() -> None:
+    """The schedule group is named like the bus; Scheduler refuses a group name over 64 characters at deploy
+    time (CreateScheduleGroup), so a longer bus name or stage must fail the synth, naming the value."""
+    StackConfig.from_context(FakeNode(bus_name="b" * 64))
+    StackConfig.from_context(FakeNode(stage="s" * 32, bus_name="b" * 31))
+    with pytest.raises(ValueError, match="bus_name .*65 characters.* at most 64"):
+        StackConfig.from_context(FakeNode(bus_name="b" * 65))
+    with pytest.raises(ValueError, match="bus_name .* with stage .*64"):
+        StackConfig.from_context(FakeNode(stage="s" * 32, bus_name="b" * 32))
+
+
+def test_default_is_refused_as_the_bus_and_schedule_group_name() -> None:
+    """Every account has an event bus and a schedule group named default: creating either fails."""
+    with pytest.raises(ValueError, match="bus_name 'default'"):
+        StackConfig.from_context(FakeNode(bus_name="default"))
+
+
 def test_local_bundler_copies_the_package_without_caches(tmp_path: Path) -> None:
     source = tmp_path / "src"
     (source / "pkg" / "__pycache__").mkdir(parents=True)
