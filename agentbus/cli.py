@@ -309,23 +309,29 @@ def main(argv: list[str] | None = None) -> int:
         from agentbus.operations import OperationError
 
         if isinstance(error, Refused):  # it would change nothing: the verb says why
-            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
             return 1
         if isinstance(error, DeploymentNotFound | OperationError):
-            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
             return 2
         from botocore.exceptions import BotoCoreError, ClientError
 
         if isinstance(error, ClientError | BotoCoreError):
-            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
             return 2
         from agentbus.control import ControlError
         from agentbus.local.runtime import FunctionStartError
 
         if isinstance(error, ControlError | FunctionStartError):
-            errors.print(f"agentbus {args.verb}: {error}", markup=False)
+            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
             return 2
         raise
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line: botocore's parameter validation lists each problem on a line of its own
+    ("Parameter validation failed:\nUnknown parameter in Entries[0]: ...")."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def _dispatch(args: argparse.Namespace) -> int:

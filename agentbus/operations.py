@@ -50,13 +50,32 @@ def read_entries(path: str) -> list[dict[str, Any]]:
 
 
 def put(deployment: Deployment, path: str) -> dict[str, Any]:
-    """Same as `aws events put-events --entries file://PATH`: same response shape."""
+    """Same as `aws events put-events --entries file://PATH`: same response shape. A file of more than 10 entries
+    goes in calls of 10 (the most one PutEvents takes) with one response for all. An error means nothing was
+    put: every entry is checked against PutEvents' parameters before the first call, and a first call the
+    service refuses whole (its entries over the size limit, no permission) is the error, as the ``aws`` CLI
+    gives it. Once a call has been answered, a later call refused whole fails its own entries in the response
+    (the refusal's code and message) and the calls after it are put: an error then would hide what was put."""
+    from botocore.exceptions import ClientError
+    from botocore.validate import validate_parameters
+
     entries = read_entries(path)
     events = deployment.client("events")
+    entries = [{"EventBusName": deployment.resources.bus_name, **e} for e in entries]
+    # Raises ParamValidationError as a call would, naming the entry by its place in the file (botocore checks
+    # no maximum number of entries).
+    validate_parameters({"Entries": entries}, events.meta.service_model.operation_model("PutEvents").input_shape)
+    calls = [entries[start:start + 10] for start in range(0, len(entries), 10)]
     results: list[dict[str, Any]] = []
-    for start in range(0, len(entries), 10):
-        batch = [{"EventBusName": deployment.resources.bus_name, **e} for e in entries[start:start + 10]]
-        results += events.put_events(Entries=batch)["Entries"]
+    for call in calls:
+        try:
+            results += events.put_events(Entries=call)["Entries"]
+        except ClientError as error:
+            if not results:
+                raise
+            refusal = error.response.get("Error", {})
+            results += [{"ErrorCode": refusal.get("Code", "Unknown"), "ErrorMessage": refusal.get("Message", "")}
+                        for _ in call]
     return {"FailedEntryCount": sum(1 for r in results if r.get("ErrorCode")), "Entries": results}
 
 

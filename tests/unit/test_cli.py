@@ -314,3 +314,67 @@ def test_version_prints_the_installed_version(capsys):
         cli.main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"agentbus {version('agentbus')}"
+
+
+def _order_entries(count: int) -> list[dict]:
+    return [{"Source": "agentbus.orders", "DetailType": "Order Placed", "Detail": json.dumps({"order_id": f"o-{i}"})}
+            for i in range(count)]
+
+
+@pytest.fixture
+def stubbed_events(deployment, monkeypatch):
+    """The deployment's EventBridge client with botocore's Stubber: the calls `put` makes, answered as scripted."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x",
+                                   region_name="us-east-1").client("events", endpoint_url="http://127.0.0.1:9")
+    monkeypatch.setattr(deployment, "client", lambda _service: client)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_put_of_an_entry_put_events_would_refuse_is_one_line_and_puts_nothing(stubbed_events, capsys, tmp_path):
+    # Entry 12 goes in the second call of 10: the first call was made before boto3 refused it (the orders of the
+    # first ten were on the bus), and the error was two lines ("Parameter validation failed:\nUnknown ...").
+    entries = _order_entries(13)
+    entries[12]["Foo"] = 1
+    path = tmp_path / "entries.json"
+    path.write_text(json.dumps(entries))
+    code, out, err = _run(capsys, "put", str(path))  # the stubber has no response: any call would fail the test
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1, err
+    assert 'Parameter validation failed: Unknown parameter in Entries[12]: "Foo"' in err
+
+
+def test_put_of_several_calls_answers_for_every_entry_when_a_later_call_is_refused_whole(stubbed_events, capsys,
+                                                                                         tmp_path):
+    # The second call of three is over the size limit: the first was put, so an error (exit 2, no response) hid the
+    # ten entries on the bus; its own entries fail in the one response, and the third call is put.
+    path = tmp_path / "entries.json"
+    path.write_text(json.dumps(_order_entries(25)))
+    stubbed_events.add_response("put_events", {"FailedEntryCount": 0,
+                                               "Entries": [{"EventId": f"e-{i}"} for i in range(10)]})
+    stubbed_events.add_client_error("put_events", service_error_code="ValidationException", http_status_code=400,
+                                    service_message="Total size of the entries in the request is over the limit.")
+    stubbed_events.add_response("put_events", {"FailedEntryCount": 0,
+                                               "Entries": [{"EventId": f"e-{i}"} for i in range(20, 25)]})
+    code, out, err = _run(capsys, "put", str(path))
+    assert (code, err) == (1, "")
+    response = json.loads(out)
+    assert response["FailedEntryCount"] == 10 and len(response["Entries"]) == 25
+    assert response["Entries"][10:20] == [{"ErrorCode": "ValidationException", "ErrorMessage":
+                                           "Total size of the entries in the request is over the limit."}] * 10
+    assert [e["EventId"] for e in response["Entries"][:10] + response["Entries"][20:]] == \
+        [f"e-{i}" for i in [*range(10), *range(20, 25)]]
+
+
+def test_put_of_a_first_call_refused_whole_is_the_error_and_puts_nothing_more(stubbed_events, capsys, tmp_path):
+    path = tmp_path / "entries.json"
+    path.write_text(json.dumps(_order_entries(15)))
+    stubbed_events.add_client_error("put_events", service_error_code="AccessDeniedException", http_status_code=400,
+                                    service_message="not allowed")
+    code, out, err = _run(capsys, "put", str(path))
+    assert (code, out) == (2, "")
+    assert "AccessDeniedException" in err and err.count("\n") == 1
