@@ -24,6 +24,18 @@ def encryption_key(scope: Construct, id: str) -> kms.Key:
         enable_key_rotation=True,
         removal_policy=RemovalPolicy.RETAIN,
     )
+    # EventBridge validates the key (symmetric? its ARN?) with DescribeKey when the bus or the archive is created
+    # or updated. Both of AWS's example key policies give it DescribeKey with no condition, the crypto operations
+    # under conditions (EventBridge user guide, "Encrypting EventBridge event buses with AWS KMS keys" and
+    # "Encrypting EventBridge archives with AWS KMS keys"): the validation need not carry aws:SourceAccount, and
+    # never an encryption context, so under the conditions below alone it could be refused and the deploy fail.
+    # DescribeKey returns the key's metadata only.
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="EventBridgeValidatesKey",
+        principals=[iam.ServicePrincipal("events.amazonaws.com")],
+        actions=["kms:DescribeKey"],
+        resources=["*"],
+    ))
     # The bus and its archive: EventBridge encrypts with the key on this account's behalf. AWS documents
     # aws:SourceAccount as a condition for this use (EventBridge user guide, "Authorizing EventBridge to
     # use a customer managed key": docs.aws.amazon.com/eventbridge/latest/userguide/eb-encryption-key-policy.html).

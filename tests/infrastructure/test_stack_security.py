@@ -261,9 +261,21 @@ def test_eventbridge_may_encrypt_for_the_queues_in_the_form_sqs_documents(synth:
     policy = synth.resources[_key_id(synth)]["Properties"]["KeyPolicy"]
     unconditioned = [s for s in statements(policy)
                      if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
-                     and "Condition" not in s]
+                     and "Condition" not in s and "kms:DescribeKey" not in _actions(s)]
     (statement,) = unconditioned
     assert set(_actions(statement)) == {"kms:GenerateDataKey", "kms:Decrypt"}
+
+
+def test_eventbridge_may_describe_the_key_without_condition_as_aws_documents(synth: Synth) -> None:
+    """EventBridge checks the key with DescribeKey when it creates the bus and the archive; AWS's example key
+    policies for both allow it with no condition (a DescribeKey has no encryption context, and need not carry
+    aws:SourceAccount). Only metadata, and nothing else allowed without a condition beyond the queues' grant."""
+    policy = synth.resources[_key_id(synth)]["Properties"]["KeyPolicy"]
+    describe = [s for s in statements(policy)
+                if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
+                and "Condition" not in s and "kms:DescribeKey" in _actions(s)]
+    (statement,) = describe
+    assert _actions(statement) == ["kms:DescribeKey"]
 
 
 def test_every_queue_and_the_topic_refuse_requests_without_tls(synth: Synth) -> None:
