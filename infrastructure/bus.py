@@ -38,6 +38,17 @@ class Bus(Construct):
         )
         # The bus's own ARN from its name: Fn::GetAtt on the bus inside its own policy would be circular.
         self._own_arn = Stack.of(self).format_arn(service="events", resource="event-bus", resource_name=bus_name)
+        # The archive's use of the key, in the form of AWS's example key policy for an encrypted archive (EventBridge
+        # user guide, "Encrypting EventBridge archives with AWS KMS keys"): the data-key operations and re-encryption,
+        # conditioned on the encryption context EventBridge binds to every archive operation (the bus's ARN), not on
+        # aws:SourceAccount alone (infrastructure/security.py), which the archive's example does not use.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="EventBridgeArchiveOfThisBus",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:GenerateDataKey", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
+            resources=["*"],
+            conditions={"StringEquals": {"kms:EncryptionContext:aws:events:event-bus:arn": self._own_arn}},
+        ))
         self.policy = iam.PolicyDocument()
         # Resolved at synth time, so statements added later (reserve_sources) are in it.
         bus = self.event_bus.node.default_child

@@ -278,6 +278,22 @@ def test_eventbridge_may_describe_the_key_without_condition_as_aws_documents(syn
     assert _actions(statement) == ["kms:DescribeKey"]
 
 
+def test_the_archive_may_use_the_key_under_the_buss_encryption_context_as_aws_documents(synth: Synth) -> None:
+    """AWS's example key policy for an encrypted archive conditions the data-key operations and re-encryption on
+    the encryption context alone (the bus's ARN); aws:SourceAccount is not part of it."""
+    policy = synth.resources[_key_id(synth)]["Properties"]["KeyPolicy"]
+    _, bus = synth.one("AWS::Events::EventBus")
+    context_key = "kms:EncryptionContext:aws:events:event-bus:arn"
+    archive = [s for s in statements(policy)
+               if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
+               and set(s.get("Condition", {}).get("StringEquals", {})) == {context_key}]
+    (statement,) = archive
+    assert set(_actions(statement)) == {"kms:GenerateDataKey", "kms:Decrypt", "kms:ReEncryptFrom",
+                                        "kms:ReEncryptTo"}
+    arn = statement["Condition"]["StringEquals"][context_key]
+    assert arn["Fn::Join"][1][-1] == f":event-bus/{bus['Properties']['Name']}"
+
+
 def test_every_queue_and_the_topic_refuse_requests_without_tls(synth: Synth) -> None:
     def denies_plain_http(document: dict) -> bool:
         return any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
