@@ -4,7 +4,8 @@ running workflow (`agentbus cancel`), list what waits for a person (`agentbus pe
 
 Every verb reads the workflow's record first and refuses (``Refused``: one line, exit code 1) what would change
 nothing: an unknown id, a finished workflow (naming its status), an answer already given or not asked for. A
-usage error (an invalid id, an unknown workflow or agent, an invalid note) is an ``OperationError`` (exit code 2).
+usage error (an invalid id, an unknown workflow or agent, an invalid ``--by``, note or reason: those checked before
+the record is read) is an ``OperationError`` (exit code 2).
 What it sends is the same event anyone of the account may put with `aws events put-events` (samples:
 ``events/access-approved.json``, ``events/workflow-cancel-requested.json``): the coordinator decides, the CLI only
 asks.
@@ -118,6 +119,17 @@ def choose_agent(workflow: Workflow, view: dict[str, Any], name: str | None) -> 
     raise OperationError(f"workflow {workflow.name} has several external agents ({names}): pass --agent NAME")
 
 
+def _check_options(action: str, model: type[ExternalResult] | type[CancelRequested], **options: str | None) -> None:
+    """What the user typed (``--by``, ``--note``, ``--reason``), checked by the detail's own model before the record
+    is read: a bad value is a usage error (exit code 2) whatever the workflow's state, not hidden behind a refusal
+    (exit code 1) of a finished workflow or an unknown id."""
+    given = {name: value for name, value in options.items() if value is not None}
+    try:
+        model.model_validate({"workflow": "-", "workflow_id": "-", "agent": "-", "by": "-", **given})
+    except ValueError as error:
+        raise OperationError(f"cannot {action}: {describe_validation_error(error)}") from None
+
+
 def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workflow: str | None = None,
            agent: str | None = None, by: str | None = None, note: str | None = None,
            manifest: Manifest = MANIFEST) -> Sent:
@@ -127,6 +139,7 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
 
     The detail names the version of the request the record holds (``trigger_digest``): the person approves
     what they saw, and an answer to another version of the request does not count toward this one."""
+    _check_options(decision, ExternalResult, by=by, note=note)
     view = _view(deployment, workflow_id, workflow, manifest)
     spec = _workflow(view, manifest)
     external = choose_agent(spec, view, agent)
@@ -163,6 +176,7 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
 def cancel(deployment: Deployment, workflow_id: str, *, workflow: str | None = None, by: str | None = None,
            reason: str | None = None, manifest: Manifest = MANIFEST) -> Sent:
     """Ask the coordinator to cancel a running workflow (it finishes it CANCELLED, compensations run)."""
+    _check_options("cancel", CancelRequested, by=by, reason=reason)
     view = _view(deployment, workflow_id, workflow, manifest)
     spec = _workflow(view, manifest)
     label = f"{spec.name} {view['workflow_id']}"

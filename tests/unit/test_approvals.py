@@ -385,3 +385,19 @@ def test_the_approval_wait_reaches_the_coordinators_environment_only():
     assert EXTERNAL_WAIT_SECONDS not in runtime.environment_for(MANIFEST.consumer("risk"))
     default = LocalRuntime("http://127.0.0.1:9", resources)
     assert EXTERNAL_WAIT_SECONDS not in default.environment_for(MANIFEST.consumer("coordinator"))
+
+
+@pytest.mark.parametrize(("argv", "field"), [
+    (["approve", "acc-3006", "--by", ""], "by"),
+    (["decline", "acc-3006", "--note", "x" * 2049], "note"),
+    (["cancel", "acc-3006", "--by", " "], "by"),
+    (["cancel", "acc-3006", "--reason", "x" * 2049], "reason"),
+    (["approve", "acc-9999", "--by", ""], "by"),  # an id no workflow has
+])
+def test_a_bad_option_is_a_usage_error_whatever_the_workflows_state(views, events, capsys, argv, field):
+    # A finished workflow (or an unknown id) was refused first, exit 1: the README's usage error (exit 2) showed only
+    # while the workflow ran.
+    views["acc-3006"] = access_view(status="COMPLETED")
+    code, out, err = run(capsys, *argv)
+    assert (code, out, events.sent) == (2, "", [])
+    assert f"cannot {argv[0]}: {field}: " in err and err.count("\n") == 1, err
