@@ -47,6 +47,16 @@ def _rate(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -165,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeline", default="out/demo-timeline.html", metavar="PATH",
                       help="where to write the timeline page")
     demo.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
-    demo.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
+    demo.add_argument("--interval", type=_non_negative, default=0.5, metavar="SECONDS",
                       help="time between two orders (0 puts them all at once)")
 
     up = local("up", "local AWS endpoint with the whole topology provisioned and the agents running, in the "

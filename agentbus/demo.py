@@ -32,7 +32,7 @@ from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent, locate_event, requests_of
-from agentbus.operations import workflow_status
+from agentbus.operations import OperationError, read_entries, workflow_status
 from agentbus.reasoners import could_use_a_model
 from functions.common.spec import CANCEL_DETAIL_TYPE, Manifest, Workflow
 from functions.manifest import MANIFEST
@@ -68,14 +68,10 @@ class RequestSummary:
 
 
 def load_entries(paths: list[str]) -> list[dict[str, Any]]:
+    """The PutEvents entries of each file (relative to the repository), checked as `agentbus put` checks them."""
     entries = []
     for path in paths:
-        file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
-        try:
-            loaded = json.loads(file.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(f"agentbus demo: cannot read events from {path}: {error}") from None
-        entries += loaded if isinstance(loaded, list) else [loaded]
+        entries += read_entries(str(Path(path) if Path(path).is_absolute() else REPO_ROOT / path))
     return entries
 
 
@@ -115,7 +111,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     try:
         chosen = [manifest.workflow(name) for name in workflows] if workflows else list(manifest.workflows)
     except KeyError as error:
-        raise SystemExit(f"agentbus demo: {str(error).strip(chr(34))}") from None
+        raise OperationError(str(error).strip(chr(34))) from None
     profile = default_work_profile(manifest) if work_profile is None else work_profile
     # Each file once: two workflows on one trigger may name the same sample.
     files = list(order_files) if order_files else list(dict.fromkeys(f for w in chosen for f in w.samples))

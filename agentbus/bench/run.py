@@ -21,6 +21,7 @@ from agentbus.bench.costs import load_pricing, pick_model
 from agentbus.bench.harness import MODES, Harness, LevelRun, level_timeout
 from agentbus.bench.reporting import build_results, combine_results, print_results
 from agentbus.bench.workload import coordinated_workflows, default_work_profile
+from agentbus.operations import OperationError
 from functions.common.spec import Workflow
 from functions.manifest import MANIFEST, Manifest
 
@@ -58,10 +59,10 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
         if model_id is not None:
             pick_model(pricing["bedrock"], model_id)
     except ValueError as error:
-        raise SystemExit(f"agentbus bench: {error}") from None
+        raise OperationError(str(error)) from None
     sweeping = bool(agents or payloads)
     if sweep_only and not sweeping:
-        raise SystemExit("agentbus bench: --sweep-only needs --agents and/or --payload")
+        raise OperationError("--sweep-only needs --agents and/or --payload")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would flood the console
     started = time.time()
     out = Path(output)

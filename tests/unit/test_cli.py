@@ -378,3 +378,24 @@ def test_put_of_a_first_call_refused_whole_is_the_error_and_puts_nothing_more(st
     code, out, err = _run(capsys, "put", str(path))
     assert (code, out) == (2, "")
     assert "AccessDeniedException" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["demo", "--workflow", "nope"], "agentbus demo: unknown workflow 'nope'; known: order-fulfillment"),
+    (["demo", "--orders", "{tmp}/missing.json"], "agentbus demo: cannot read {tmp}/missing.json: No such file"),
+    (["demo", "--orders", "{tmp}/numbers.json"], "must hold a list of PutEvents entries"),  # was a traceback
+    (["demo", "--interval", "-1"], "argument --interval: must be >= 0, got -1"),  # was taken
+    (["bench", "--workflow", "nope"], "agentbus bench: unknown workflow 'nope'"),
+    (["bench", "--sweep-only"], "agentbus bench: --sweep-only needs --agents and/or --payload"),
+])
+def test_a_usage_error_of_demo_or_bench_exits_2_in_one_line_before_any_stack_starts(capsys, tmp_path, argv, message):
+    # They exited 1, the code the README keeps for a refusal, through a SystemExit with the message.
+    (tmp_path / "numbers.json").write_text("[1, 2]")
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_info:  # argparse's usage errors
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert message.format(tmp=tmp_path) in err and err.count("\n") == 1, err

@@ -10,6 +10,7 @@ from agentbus import bench
 from agentbus.bench import (
     coordinated_workflows,
 )
+from agentbus.operations import OperationError
 from functions.manifest import MANIFEST
 
 
@@ -26,14 +27,14 @@ def test_bench_takes_coordinated_workflows_only_with_a_clear_error():
         coordinated_workflows(MANIFEST, ["new-user-audit"])
     with pytest.raises(ValueError, match=f"unknown workflow 'nope'.*: {listed}$"):
         coordinated_workflows(MANIFEST, ["nope"])
-    with pytest.raises(SystemExit, match="agentbus bench: unknown workflow 'nope'"):
+    with pytest.raises(OperationError, match="^unknown workflow 'nope'"):
         bench.run_bench(workflows=["nope"])
 
 
 def test_bench_refuses_a_model_without_a_price_and_a_sweep_only_run_without_a_sweep(tmp_path):
-    with pytest.raises(SystemExit, match="agentbus bench: no price for model 'nope'"):
+    with pytest.raises(OperationError, match="^no price for model 'nope'"):
         bench.run_bench(model_id="nope", output=str(tmp_path / "r.json"))
-    with pytest.raises(SystemExit, match="--sweep-only needs --agents and/or --payload"):
+    with pytest.raises(OperationError, match="--sweep-only needs --agents and/or --payload"):
         bench.run_bench(sweep_only=True, output=str(tmp_path / "r.json"))
     assert not (tmp_path / "r.json").exists()
 
