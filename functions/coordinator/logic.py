@@ -53,7 +53,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
@@ -429,10 +429,15 @@ def finished_workflow(record: WorkflowRecord, workflow: Workflow) -> FinishedWor
     )
 
 
-def schedule_name(workflow: str, workflow_id: str) -> str:
-    """The deadline schedule's name: readable when it can be, hashed when the id is long or has odd characters."""
+def schedule_name(workflow: str, workflow_id: str, workflows: Iterable[str] = ()) -> str:
+    """The deadline schedule's name: readable when it can be, hashed when the id is long or has odd characters,
+    or when the readable name could be another workflow's too (``workflows``: the manifest's names). With workflows
+    ``access`` and ``access-request``, ``access`` + ``request-1`` and ``access-request`` + ``1`` both read
+    ``access-request-1``: the second create found the first's schedule (a duplicate, it thought), which then
+    fired for the first workflow only and was deleted by its finish, leaving the second without a deadline."""
     candidate = f"{workflow}-{workflow_id}"
-    if len(candidate) <= SCHEDULE_NAME_MAX and _SCHEDULE_NAME_OK.fullmatch(candidate):
+    shared = any(other != workflow and candidate.startswith(f"{other}-") for other in workflows)
+    if not shared and len(candidate) <= SCHEDULE_NAME_MAX and _SCHEDULE_NAME_OK.fullmatch(candidate):
         return candidate
     digest = hashlib.sha256(f"{workflow}\x00{workflow_id}".encode()).hexdigest()[:24]
     readable = re.sub(r"[^0-9A-Za-z_.-]+", "_", workflow_id)[: SCHEDULE_NAME_MAX - len(digest) - 1]
@@ -527,6 +532,10 @@ class Coordinator:
     # Counts the workflows waiting for a person (metrics), on the recurring census event.
     census: Callable[[], None] | None = None
 
+    def schedule_name(self, workflow: str, workflow_id: str) -> str:
+        """The workflow's deadline schedule, named apart from every other workflow's of the manifest."""
+        return schedule_name(workflow, workflow_id, (w.name for w in self.manifest.workflows))
+
     def handle(self, event: BusEvent) -> None:
         """One delivered event: a workflow trigger, an agent's or external agent's result, a cancel request, a
         deadline or a census."""
@@ -575,7 +584,7 @@ class Coordinator:
         error = problem or trigger_problems(workflow, event.detail)
         now = self.clock()
         placed = placed_at(event, now)
-        name = schedule_name(workflow.name, workflow_id)
+        name = self.schedule_name(workflow.name, workflow_id)
         created, record = self.store.open(
             workflow.name, workflow_id, trigger=event.detail, digest=digest, error=error, received_at=iso(now),
             event_id=event.id, placed_at=iso(placed),
@@ -614,8 +623,8 @@ class Coordinator:
         deadline_at = self.due(workflow, record) or now
         if deadline_at <= now:
             return True
-        self.deadlines.create(record.schedule_name or schedule_name(workflow.name, record.workflow_id), deadline_at,
-                              self.deadline_detail(workflow, record.workflow_id))
+        self.deadlines.create(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id),
+                              deadline_at, self.deadline_detail(workflow, record.workflow_id))
         return False
 
     # results ----------------------------------------------------------------------------------------
@@ -690,7 +699,7 @@ class Coordinator:
         if due is None or (stored is not None and due <= stored):
             return
         self.store.extend_deadline(workflow.name, record.workflow_id, iso(due))
-        self.deadlines.rearm(record.schedule_name or schedule_name(workflow.name, record.workflow_id), due,
+        self.deadlines.rearm(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id), due,
                              self.deadline_detail(workflow, record.workflow_id))
         logger.info("waiting for an external agent: deadline moved", extra={"deadline_at": iso(due)})
 
@@ -803,7 +812,7 @@ class Coordinator:
         if not record.status.is_final and due is not None and now < due:
             # EventBridge Scheduler fires a one-time schedule within its minute: up to 59 s early. Not yet.
             logger.info("deadline fired early (or moved out); re-armed", extra={"deadline_at": iso(due)})
-            self.deadlines.rearm(record.schedule_name or schedule_name(workflow.name, record.workflow_id), due,
+            self.deadlines.rearm(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id), due,
                                  self.deadline_detail(workflow, record.workflow_id))
             self._advance(workflow, record)
             return
@@ -887,7 +896,7 @@ class Coordinator:
             detail_type = workflow.terminal_detail_types[record.status]
             self.publish(Event(detail_type=detail_type, detail=outcome, source=COORDINATOR_SOURCE,
                                resources=()))
-            self.deadlines.delete(record.schedule_name or schedule_name(workflow.name, record.workflow_id))
+            self.deadlines.delete(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id))
             self.store.mark_published(workflow.name, record.workflow_id, iso(self.clock()))
         except Exception:
             # Let the retry (or any later message for this workflow) publish at once.

@@ -47,7 +47,7 @@ attribute                  type  meaning
 ``deadline_at``            S     when the deadline schedule fires; set by whatever opened the record, moved
                                  out (never in) when an external agent is asked for
 ``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group);
-                                 absent when it is the derived ``logic.schedule_name(workflow, id)``
+                                 absent when it is the derived ``logic.schedule_name(workflow, id, workflows)``
 ``result_<agent>``         M     the summary of that agent's counted result: ``trigger_digest``, ``outcome``,
                                  ``detail_type`` (and ``asks_for`` with ``received_at`` when it asks); its
                                  item ``<workflow>#result#<agent>#<trigger_digest>`` holds the ``AgentResult``
@@ -385,6 +385,11 @@ class WorkflowStore:
         self.manifest = manifest
         self.tables = dict(tables or {})
 
+    def derived_schedule_name(self, workflow: str, workflow_id: str) -> str:
+        """The deadline schedule's name a header need not store (``logic.schedule_name``, apart from the manifest's
+        other workflows)."""
+        return derived_schedule_name(workflow, workflow_id, (w.name for w in self.manifest.workflows))
+
     def _key(self, workflow: str, workflow_id: str) -> dict[str, Any]:
         return {"workflow_id": {"S": workflow_id}, "workflow": {"S": workflow}}
 
@@ -450,7 +455,7 @@ class WorkflowStore:
             apart = True
         elif text is not None:
             error = error or f"detail is {size} bytes; a workflow keeps at most {MAX_STORED_TRIGGER_BYTES}"
-        if schedule_name != derived_schedule_name(workflow, workflow_id):
+        if schedule_name != self.derived_schedule_name(workflow, workflow_id):
             sets.append(f"{x.name('schedule_name')} = {x.value(schedule_name)}")
         if error:
             sets.append(f"{x.name('trigger_error')} = {x.value(error)}")
@@ -895,7 +900,7 @@ class WorkflowStore:
             trigger_event_id=data.get("trigger_event_id"),
             placed_at=data.get("placed_at"),
             deadline_at=data.get("deadline_at"),
-            schedule_name=data.get("schedule_name") or derived_schedule_name(workflow, workflow_id),
+            schedule_name=data.get("schedule_name") or self.derived_schedule_name(workflow, workflow_id),
             results=results,
             alternatives=alternatives,
             late_results=late,

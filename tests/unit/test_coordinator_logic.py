@@ -13,6 +13,7 @@ from functions.common.models import BusEvent, WorkflowOutcome
 from functions.coordinator.logic import (
     DEADLINE_REASON,
     NO_TRIGGER_REASON,
+    Coordinator,
     WorkflowRecord,
     build_outcome,
     ceil_to_second,
@@ -263,6 +264,29 @@ def test_schedule_names_of_similar_long_ids_differ():
     a, b = "x" * 100 + "a", "x" * 100 + "b"
     assert schedule_name("order-fulfillment", a) != schedule_name("order-fulfillment", b)
     assert schedule_name("order-fulfillment", "a:b") != schedule_name("order-fulfillment", "a/b")
+
+
+def test_schedule_names_of_two_workflows_differ_where_one_name_prefixes_the_other():
+    # A manifest with workflows "access" and "access-request": both requests below read "access-request-1", so
+    # the second create found the first's schedule (taken for a duplicate), the first's finish deleted it, and the
+    # second workflow was left with no deadline (no outcome if an agent never answers).
+    from functions.coordinator.store import WorkflowStore
+
+    manifest = replace(MANIFEST, workflows=tuple(replace(w, name="access") if w.name == "order-fulfillment" else w
+                                                 for w in MANIFEST.workflows))
+    coordinator = Coordinator(store=None, deadlines=None, publish=None, manifest=manifest)  # type: ignore[arg-type]
+    store = WorkflowStore(None, "workflows", manifest)
+    first, second = coordinator.schedule_name("access", "request-1"), coordinator.schedule_name("access-request", "1")
+    assert first != second
+    for name in (first, second):
+        assert len(name) <= 64 and re.fullmatch(r"[0-9A-Za-z_.-]+", name)
+    # The store derives the same names: a header need not keep them, and reads back the one its deadline has.
+    assert (store.derived_schedule_name("access", "request-1"), store.derived_schedule_name("access-request", "1")) \
+        == (first, second)
+    # Where no workflow's name prefixes another's (the shipped manifest), the names stay as they were.
+    shipped = Coordinator(store=None, deadlines=None, publish=None, manifest=MANIFEST)  # type: ignore[arg-type]
+    assert [shipped.schedule_name(w.name, "ord-1001") for w in MANIFEST.workflows] == \
+        [f"{w.name}-ord-1001" for w in MANIFEST.workflows]
 
 
 def test_iso_has_milliseconds_and_z():
