@@ -289,6 +289,17 @@ def test_schedule_names_of_two_workflows_differ_where_one_name_prefixes_the_othe
         [f"{w.name}-ord-1001" for w in MANIFEST.workflows]
 
 
+def test_two_workflows_outcomes_for_one_id_share_the_idempotency_key_and_name_their_workflow():
+    # What the README tells a subscriber: deduplicate on the key and the workflow (the key alone is ID:STATUS).
+    access = MANIFEST.workflow("access-request")
+    at = datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC)
+    order = build_outcome(record(), WORKFLOW, decide(record(), WORKFLOW, deadline_reached=True), at)
+    request = replace(record(), workflow=access.name)
+    other = build_outcome(request, access, decide(request, access, deadline_reached=True), at)
+    assert order["idempotency_key"] == other["idempotency_key"] == "ord-1001:TIMED_OUT"
+    assert (order["workflow"], other["workflow"]) == ("order-fulfillment", "access-request")
+
+
 def test_iso_has_milliseconds_and_z():
     assert iso(datetime(2026, 11, 26, 11, 7, 8, 123456, tzinfo=UTC)) == "2026-11-26T11:07:08.123Z"
 
