@@ -61,7 +61,12 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
 
     entries = read_entries(path)
     events = deployment.client("events")
-    entries = [{"EventBusName": deployment.resources.bus_name, **e} for e in entries]
+    # The samples name the manifest's bus (``agentbus``); a deployment's bus may be another (a stage's
+    # ``dev-agentbus``, the ``bus_name`` context): such an entry goes on the deployment's bus, as one naming none
+    # does, not on the bus of another stack. An entry naming any other bus keeps it.
+    bus = deployment.resources.bus_name
+    entries = [{**e, "EventBusName": bus} if e.get("EventBusName") in (None, MANIFEST.bus_name) else e
+               for e in entries]
     # Raises ParamValidationError as a call would, naming the entry by its place in the file (botocore checks
     # no maximum number of entries).
     validate_parameters({"Entries": entries}, events.meta.service_model.operation_model("PutEvents").input_shape)

@@ -399,3 +399,22 @@ def test_a_usage_error_of_demo_or_bench_exits_2_in_one_line_before_any_stack_sta
     out, err = capsys.readouterr()
     assert (code, out) == (2, "")
     assert message.format(tmp=tmp_path) in err and err.count("\n") == 1, err
+
+
+def test_put_of_a_sample_goes_on_the_bus_of_the_deployment_the_cli_found(deployment, stubbed_events, capsys,
+                                                                          tmp_path):
+    # A staged stack's bus is dev-agentbus; the samples name agentbus, the unstaged stack's bus: `agentbus put
+    # events/order-placed.json --stack dev-AgentbusStack` put the order on the other stack's bus.
+    from dataclasses import replace
+
+    deployment.resources = replace(deployment.resources, bus_name="dev-agentbus")
+    [sample] = json.loads((Path(__file__).parents[2] / "events" / "order-placed.json").read_text())
+    assert sample["EventBusName"] == "agentbus"
+    elsewhere = {**sample, "EventBusName": "audit-bus"}  # a bus of its own, named: kept
+    answer = {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}, {"EventId": "e-2"}]}
+    expected = {"Entries": [{**sample, "EventBusName": "dev-agentbus"}, elsewhere]}
+    stubbed_events.add_response("put_events", answer, expected)
+    path = tmp_path / "entries.json"
+    path.write_text(json.dumps([sample, elsewhere]))
+    code, out, err = _run(capsys, "put", str(path))
+    assert (code, err) == (0, "") and json.loads(out)["FailedEntryCount"] == 0
