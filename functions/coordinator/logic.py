@@ -432,9 +432,9 @@ def finished_workflow(record: WorkflowRecord, workflow: Workflow) -> FinishedWor
 def schedule_name(workflow: str, workflow_id: str, workflows: Iterable[str] = ()) -> str:
     """The deadline schedule's name: readable when it can be, hashed when the id is long or has odd characters,
     or when the readable name could be another workflow's too (``workflows``: the manifest's names). With workflows
-    ``access`` and ``access-request``, ``access`` + ``request-1`` and ``access-request`` + ``1`` both read
-    ``access-request-1``: the second create found the first's schedule (a duplicate, it thought), which then
-    fired for the first workflow only and was deleted by its finish, leaving the second without a deadline."""
+    ``a`` and ``a-b``, ``a`` + ``b-1`` and ``a-b`` + ``1`` both read ``a-b-1``: the second create found the
+    first's schedule (a duplicate, it thought), which then fired for the first workflow only and was deleted by
+    its finish, leaving the second without a deadline."""
     candidate = f"{workflow}-{workflow_id}"
     shared = any(other != workflow and candidate.startswith(f"{other}-") for other in workflows)
     if not shared and len(candidate) <= SCHEDULE_NAME_MAX and _SCHEDULE_NAME_OK.fullmatch(candidate):
