@@ -128,3 +128,14 @@ def test_sample_orders_in_events():
         "ord-1001": VERIFIED, "ord-1002": FLAGGED,
         "ord-2001": VERIFIED, "ord-2002": VERIFIED, "ord-2003": VERIFIED, "ord-2004": FLAGGED, "ord-2005": VERIFIED,
     }
+
+
+@pytest.mark.parametrize(("price", "valid"), [
+    ("0", True), ("999999999999.99", True), ("0.001", False), ("1000000000000", False), ("-0.01", False),
+])
+def test_a_unit_price_is_at_least_0_with_at_most_2_decimals_and_14_digits_as_the_readme_says(price, valid):
+    if valid:
+        assert order([("SKU-MOUSE", 1, price)]).items[0].unit_price == Decimal(price)
+    else:
+        with pytest.raises(ValueError, match="unit_price"):
+            order([("SKU-MOUSE", 1, price)])
