@@ -418,3 +418,10 @@ def test_put_of_a_sample_goes_on_the_bus_of_the_deployment_the_cli_found(deploym
     path.write_text(json.dumps([sample, elsewhere]))
     code, out, err = _run(capsys, "put", str(path))
     assert (code, err) == (0, "") and json.loads(out)["FailedEntryCount"] == 0
+
+
+def test_put_of_an_empty_file_makes_no_call_and_answers_an_empty_response(stubbed_events, capsys, tmp_path):
+    path = tmp_path / "entries.json"
+    path.write_text("[]")
+    code, out, err = _run(capsys, "put", str(path))
+    assert (code, err) == (0, "") and json.loads(out) == {"FailedEntryCount": 0, "Entries": []}
