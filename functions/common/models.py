@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 from functions.common.ids import WorkflowId
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+def _one_line(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be one line of text, without control characters (a newline, a tab)")
+    return value
+
+
+# Who answered or cancelled: printed in reasons, traces and log lines, so one line of text.
+Person = Annotated[NonEmpty, AfterValidator(_one_line)]
 # A workflow id as a trigger model's id field (the rules: functions/common/ids.py).
 WorkflowIdField = WorkflowId
 
@@ -78,7 +88,7 @@ class ExternalResult(BaseModel):
     workflow: NonEmpty
     workflow_id: WorkflowId
     agent: NonEmpty
-    by: NonEmpty
+    by: Person
     note: str | None = Field(default=None, max_length=2048)
     trigger_digest: str | None = None
 
@@ -90,7 +100,7 @@ class CancelRequested(BaseModel):
 
     workflow: NonEmpty
     workflow_id: WorkflowId
-    by: NonEmpty
+    by: Person
     reason: str | None = Field(default=None, max_length=2048)
 
 

@@ -393,6 +393,8 @@ def test_the_approval_wait_reaches_the_coordinators_environment_only():
     (["cancel", "acc-3006", "--by", " "], "by"),
     (["cancel", "acc-3006", "--reason", "x" * 2049], "reason"),
     (["approve", "acc-9999", "--by", ""], "by"),  # an id no workflow has
+    (["approve", "acc-3006", "--by", "ann\nshipped"], "by"),  # two lines would forge a line of the trace
+    (["cancel", "acc-3006", "--by", "ops\tteam"], "by"),
 ])
 def test_a_bad_option_is_a_usage_error_whatever_the_workflows_state(views, events, capsys, argv, field):
     # A finished workflow (or an unknown id) was refused first, exit 1: the README's usage error (exit 2) showed only
