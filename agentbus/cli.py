@@ -313,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`agentbus dead-letters --json | head`): no error line, and nothing more to
+        # flush at exit; the exit code of a process that SIGPIPE ended (128 + 13), as other tools give.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:  # one clear line, no traceback
         from agentbus.approvals import Refused
         from agentbus.discovery import DeploymentNotFound

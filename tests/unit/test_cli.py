@@ -167,6 +167,16 @@ def _one_line(text: str) -> str:
     return lines[0]
 
 
+def test_a_reader_that_stops_reading_ends_the_verb_quietly_as_sigpipe_would():
+    # `agentbus catalogue | head -1`: the reader is gone before the verb writes; no error line, no traceback.
+    reader = subprocess.Popen([str(BIN / "agentbus"), "catalogue"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 141
+    assert reader.stderr.read() == b""
+    reader.stderr.close()
+
+
 def test_a_port_out_of_range_is_one_line():
     result = subprocess.run([str(BIN / "agentbus"), "up", "--port", "99999"], capture_output=True, text=True,
                             timeout=60)
