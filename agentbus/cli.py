@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("action", choices=["pause", "resume", "list"],
                        help="pause: its events wait in its queue; resume: it processes them again; list: every "
                             "agent's state and queue depths")
-    agent.add_argument("name", nargs="?", metavar="NAME", help="the agent (for pause and resume)")
+    agent.add_argument("name", nargs="?", metavar="NAME",
+                       help="the agent (for pause and resume; for list, only that agent)")
 
     dead = deployed("dead-letters", "every dead-lettered message with agent, reason and original event")
     dead.add_argument("--json", action="store_true", help="print them as JSON")
@@ -535,7 +536,7 @@ def _agent(deployment: Deployment, args: argparse.Namespace) -> int:
 
     if args.action == "list":
         table = Table("agent", "state", "waiting", "in flight", "dead letters")
-        for row in ops.agent_list(deployment):
+        for row in ops.agent_list(deployment, args.name):
             state = Text(row["state"], style="yellow" if row["state"] == "paused" else "")
             table.add_row(Text(row["agent"]), state, str(row["waiting"]), str(row["in_flight"]),
                           str(row["dead_letters"]))

@@ -240,11 +240,13 @@ def control(deployment: Deployment) -> AgentControl:
     return AgentControl(deployment.resources, deployment.client("sqs"), lambda_client)
 
 
-def agent_list(deployment: Deployment) -> list[dict[str, Any]]:
+def agent_list(deployment: Deployment, name: str | None = None) -> list[dict[str, Any]]:
+    """Every agent's state and queue depths (``name``: that agent's only)."""
+    wanted = _consumer_names(deployment, name)
     ctl = control(deployment)
     rows = []
     for consumer in MANIFEST.consumers:
-        if consumer.name not in deployment.resources.consumers:
+        if consumer.name not in wanted:
             continue
         rows.append({"agent": consumer.name, "state": "paused" if ctl.is_paused(consumer.name) else "running",
                      **ctl.queue_depth(consumer.name)})

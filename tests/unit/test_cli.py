@@ -86,10 +86,30 @@ def test_markup_in_a_dead_letter_never_crashes_the_listing(deployment, monkeypat
 
 
 def test_markup_in_the_agent_list_never_crashes(deployment, monkeypatch, capsys):
-    monkeypatch.setattr(ops, "agent_list", lambda _d: [
+    monkeypatch.setattr(ops, "agent_list", lambda _d, _name=None: [
         {"agent": "[/b]", "state": "paused", "waiting": 1, "in_flight": 0, "dead_letters": 0}])
     code, out, _ = _run(capsys, "agent", "list")
     assert code == 0 and "[/b]" in out
+
+
+class _Control:
+    def is_paused(self, name: str) -> bool:
+        return name == "fraud"
+
+    def queue_depth(self, name: str) -> dict:
+        return {"waiting": 3, "in_flight": 0, "dead_letters": 0}
+
+
+def test_agent_list_with_a_name_lists_that_agent_and_refuses_one_it_does_not_have(deployment, monkeypatch, capsys):
+    # `agent list NAME` ignored its NAME: every agent was listed, and a typo said nothing.
+    deployment.resources.consumers["shipping"] = deployment.resources.consumers["fraud"]
+    monkeypatch.setattr(ops, "control", lambda _d: _Control())
+    code, out, _ = _run(capsys, "agent", "list", "fraud")
+    assert code == 0 and "fraud" in out and "paused" in out and "shipping" not in out
+    code, out, _ = _run(capsys, "agent", "list")
+    assert code == 0 and "fraud" in out and "shipping" in out
+    code, out, err = _run(capsys, "agent", "list", "fruad")
+    assert (code, out) == (2, "") and "unknown agent 'fruad'; known: fraud, shipping" in err
 
 
 def test_emoji_codes_in_data_print_as_they_are(deployment, monkeypatch, capsys):
