@@ -38,3 +38,12 @@ def test_a_seeder_that_fails_on_an_unexpected_file_is_one_error_naming_it(tmp_pa
 def test_the_shipped_stock_seed_reads_as_items():
     items = seed_items(INVENTORY)
     assert items and all(item["pk"]["S"].startswith("sku#") for item in items)
+
+
+@pytest.mark.parametrize("sku", ["", " SKU-1", "SKU-1 ", "S" * 257])
+def test_a_stock_seed_refuses_a_sku_no_order_can_name(tmp_path, sku):
+    # An order's sku is stripped and 1 to 256 characters: an empty or padded one was seeded, and never ordered.
+    seed = tmp_path / "stock.json"
+    seed.write_text(json.dumps({"stock": {"SKU-OK": 1, sku: 5}}))
+    with pytest.raises(SeedError, match=r"stock\.json: .*is not one an order can name"):
+        seed_items(INVENTORY, seed)

@@ -191,6 +191,10 @@ def seed_items(seed: Any) -> list[dict[str, Any]]:
         raise ValueError('a stock seed file looks like {"stock": {"SKU-1": 10000, ...}}')
     items = []
     for sku, units in stock.items():
+        # An order's sku is stripped of spaces, 1 to 256 characters (models.OrderLine): any other could never be
+        # ordered, and its stock would sit there unused.
+        if not sku or sku != sku.strip() or len(sku) > 256:
+            raise ValueError(f"SKU {sku!r} is not one an order can name (1 to 256 characters, no surrounding spaces)")
         if isinstance(units, bool) or not isinstance(units, int) or units < 0:
             raise ValueError(f"stock of {sku!r} must be a whole number >= 0, got {units!r}")
         items.append({"pk": {"S": f"sku#{sku}"}, "sku": {"S": sku}, "on_hand": {"N": str(units)},
