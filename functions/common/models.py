@@ -19,6 +19,7 @@ def _one_line(value: str) -> str:
 
 # Who answered or cancelled: printed in reasons, traces and log lines, so one line of text.
 Person = Annotated[NonEmpty, AfterValidator(_one_line)]
+
 # A workflow id as a trigger model's id field (the rules: functions/common/ids.py).
 WorkflowIdField = WorkflowId
 
