@@ -104,9 +104,12 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
         raise OperationError("this deployment coordinates no workflow (no workflow table)")
     if workflow is not None:
         try:
-            manifest.workflow(workflow)
+            named = manifest.workflow(workflow)
         except KeyError as error:
             raise OperationError(str(error).strip("\"'")) from None
+        if not named.coordinated:
+            raise OperationError(f"workflow {workflow!r} is standalone: it keeps no record of its requests (its "
+                                 "agents' results are events on the bus)")
     store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
     records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
     if not records:

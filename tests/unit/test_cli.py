@@ -162,6 +162,15 @@ def test_status_says_when_the_trigger_never_arrived(deployment, monkeypatch, cap
     assert code == 0 and "the trigger never arrived" in out
 
 
+@pytest.mark.parametrize("verb", ["status", "trace"])
+def test_status_of_a_standalone_workflow_says_it_keeps_no_record(deployment, capsys, verb):
+    # It said "workflow 'new-user-audit' has no request with this id", as if another id could have one.
+    code, _, err = _run(capsys, verb, "usr-5001", "--workflow", "new-user-audit")
+    assert code == 2
+    assert err == (f"agentbus {verb}: workflow 'new-user-audit' is standalone: it keeps no record of its "
+                   "requests (its agents' results are events on the bus)\n")
+
+
 def test_status_reads_the_trigger_under_its_new_name_too():
     renamed = {k: v for k, v in _view().items() if k not in ("order", "order_error")}
     assert cli.status_notes({**renamed, "trigger": {"order_id": "x"}}) == []
