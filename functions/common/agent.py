@@ -40,7 +40,7 @@ from functions.common.digest import trigger_digest
 from functions.common.models import AgentResult, BusEvent, WorkflowOutcome
 from functions.common.observability import NAMESPACE, SERVICE, logger
 from functions.common.publisher import Event, EventPublisher, EventTooLargeError
-from functions.common.settings import Settings
+from functions.common.settings import Settings, SettingsError
 from functions.common.spec import COORDINATOR_SOURCE, Agent, Manifest, Workflow
 
 Clock = Callable[[], datetime]
@@ -274,7 +274,12 @@ def agent_function(name: str, settings: Settings, clients: Clients, *, decide: D
                    **runner_options: Any) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """An agent's whole Lambda function, from its manifest entry and its decision: the trigger goes to
     ``decide``/``act``, the compensating outcomes (``compensate_on``) to ``compensate``, anything else is a
-    poison message naming what the agent handles."""
+    poison message naming what the agent handles. ``name`` must be the agent the function runs as (its
+    ``AGENTBUS_FUNCTION``): a handler copied from another agent and still naming it fails here, at cold start."""
+    if name != settings.function:
+        raise SettingsError(f"{settings.function}: its handler builds agent {name!r}, but this function is agent "
+                            f"{settings.function!r} of the manifest: name {settings.function!r} in its handler "
+                            "(NAME in handler.py)")
     agent, workflow = locate(name, settings.manifest)
     claim_checks = ClaimCheckStore.for_function(settings, clients.s3)
     runner = AgentRunner(agent, workflow,

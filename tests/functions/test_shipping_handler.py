@@ -7,12 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.common.models import AgentResult
+from functions.common.settings import SettingsError
 from functions.orders.shipping import handler as shipping
 from tests.conftest import delivered_to_coordinator as published
 from tests.conftest import drain_queue as drain
@@ -115,3 +117,13 @@ def test_success_sample_is_what_the_agent_decides_for_the_sample_order(aws):
     expected = json.loads(sample["Detail"])
     assert event["detail-type"] == sample["DetailType"]
     assert (event["detail"]["reason"], event["detail"]["data"]) == (expected["reason"], expected["data"])
+
+
+def test_a_handler_copied_for_another_agent_that_still_names_shipping_fails_at_cold_start(aws):
+    # The README's step: copy this handler for a new agent. Left naming shipping, the new agent's function ran as
+    # shipping and failed every record with "agent 'shipping' does not emit 'Tax Computed'", until dead-lettered.
+    session, resources = aws
+    with pytest.raises(SettingsError) as refused:
+        shipping.build(settings_for(resources, "fraud", record_concurrency=1), Clients.create(session))
+    assert str(refused.value) == ("fraud: its handler builds agent 'shipping', but this function is agent 'fraud' of "
+                                  "the manifest: name 'fraud' in its handler (NAME in handler.py)")
