@@ -83,7 +83,7 @@ class ConsumerStats:
 
 
 class FunctionStartError(RuntimeError):
-    """A function's handler could not be built from its settings (a parameter its code cannot read)."""
+    """A function's handler could not be imported, or built from its settings (a parameter its code cannot read)."""
 
 
 @dataclass
@@ -146,8 +146,17 @@ class LocalRuntime:
         return clients
 
     def build_handler(self, consumer: Consumer) -> LambdaHandler:
-        module_name = consumer.module
-        module = importlib.import_module(module_name)
+        # The manifest's handler path must resolve, as Lambda resolves it: its module and its entry point (the
+        # runtime calls the module's ``build`` itself, to give the function its own clients).
+        module_name, _, entry_point = consumer.handler.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise FunctionStartError(f"function {consumer.name} cannot start: its handler {consumer.handler!r} "
+                                     f"(manifest) cannot be imported ({type(error).__name__}: {error})") from error
+        if not callable(getattr(module, entry_point, None)):
+            raise FunctionStartError(f"function {consumer.name} cannot start: its handler {consumer.handler!r} "
+                                     f"(manifest) names {entry_point!r}, which {module_name} does not define")
         try:
             handler: LambdaHandler = module.build(self.settings_for(consumer), self.clients_for(consumer))
         except Exception as error:  # its cold start failed: on Lambda every invocation would fail the same way

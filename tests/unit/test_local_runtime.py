@@ -146,6 +146,31 @@ def test_a_function_that_cannot_start_with_a_parameter_is_one_error_naming_it():
         runtime.build_handler(MANIFEST.consumer("fraud"))
 
 
+@pytest.mark.parametrize(("handler", "error"), [
+    ("functions.orders.taxx.handler.handler", r"function fraud cannot start: its handler "
+     r"'functions.orders.taxx.handler.handler' \(manifest\) cannot be imported \(ModuleNotFoundError: No module "
+     r"named 'functions.orders.taxx'\)"),
+    ("functions.orders.fraud.handler.handlr", r"function fraud cannot start: its handler "
+     r"'functions.orders.fraud.handler.handlr' \(manifest\) names 'handlr', which functions.orders.fraud.handler "
+     r"does not define"),
+])
+def test_a_handler_path_of_the_manifest_that_does_not_resolve_is_one_error_naming_it(handler, error):
+    # A typo in the module killed `agentbus up` and the demo with a 20-line ImportError traceback; one in the entry
+    # point started them as if nothing were wrong (Lambda would fail every invocation: handler not found).
+    import dataclasses
+
+    from agentbus.local.runtime import FunctionStartError
+    from agentbus.resources import ConsumerResources, Resources
+    from functions.manifest import MANIFEST
+
+    resources = Resources(bus_name="agentbus", bus_arn="arn:bus", archive_name="a", schedule_group="g",
+                          scheduler_role_arn="arn:role", tables={}, local=True,
+                          consumers={c.name: ConsumerResources("q", "qa", "d", "da") for c in MANIFEST.consumers})
+    runtime = LocalRuntime("http://127.0.0.1:9", resources)
+    with pytest.raises(FunctionStartError, match=f"^{error}$"):
+        runtime.build_handler(dataclasses.replace(MANIFEST.consumer("fraud"), handler=handler))
+
+
 class RecordingQueue:
     def __init__(self):
         self.sent, self.deleted = [], []
