@@ -44,15 +44,18 @@ def test_lambda_entry_point_builds_from_its_environment(agent, aws, monkeypatch)
     for key, value in resources.function_environment(agent.name, MANIFEST).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("RECORD_CONCURRENCY", "1")  # moto in-process is not thread-safe
-    module = importlib.import_module(agent.handler.rpartition(".")[0])
-    module.handler.reset()
+    # The entry point the manifest names, as Lambda resolves it (a typo there failed only on AWS).
+    module_name, _, entry_point = agent.handler.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), entry_point, None)
+    assert handler is not None, f"{module_name} has no {entry_point!r}: the manifest's handler {agent.handler!r}"
+    handler.reset()
     try:
         [trigger] = load_entries(workflow.samples[0].removeprefix("events/"))[:1]
         body = eventbridge_envelope(trigger["DetailType"], trigger["Source"], json.loads(trigger["Detail"]))
         event = sqs_event([sqs_record(body, resources.consumers[agent.name].queue_arn)])
-        assert module.handler(event, LambdaContext(agent.name)) == {"batchItemFailures": []}
+        assert handler(event, LambdaContext(agent.name)) == {"batchItemFailures": []}
     finally:
-        module.handler.reset()
+        handler.reset()
     [published] = tapped(session, url)
     success = next(r.detail_type for r in agent.results if r.outcome is Outcome.SUCCESS)
     assert (published["source"], published["detail-type"]) == (agent.source, success)
