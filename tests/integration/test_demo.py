@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 from rich.console import Console
 
@@ -64,3 +65,18 @@ def test_demo_approves_a_request_that_waits_for_a_person_and_cancels_another(tmp
     summary = next(line for line in lines if line.startswith("│ acc-3006-cancel"))
     assert "CANCELLED" in summary
     assert next(line for line in lines if line.startswith("│ acc-3006 ")).split("│")[2].strip() == "COMPLETED"
+
+
+def test_a_sample_the_bus_refuses_is_named_with_its_reason_and_not_waited_for(tmp_path):
+    # A sample with a reserved source (here an agent's result; a workflow triggered by an outcome names the
+    # coordinator's) was counted as put: the demo waited its whole timeout for it, then said nothing of why.
+    output = io.StringIO()
+    started = time.monotonic()
+    code = run_demo(workflows=["order-fulfillment"], order_files=["events/order-verified.json"], work_profile={},
+                    interval_s=0, timeout_s=60, timeline_path=str(tmp_path / "t.html"),
+                    console=Console(file=output, width=400, highlight=False))
+    text = output.getvalue()
+    assert code == 1, text
+    assert "Order Verified from agentbus.agent.fraud: NotAuthorizedForSourceException: " in text
+    assert "put 0 requests on the bus" in text and "no outcome within" not in text
+    assert time.monotonic() - started < 45, text
