@@ -89,7 +89,8 @@ def summarize(workflow: str, workflow_id: str, outcome: ObservedEvent, put_at: f
 
 def summarize_standalone(workflow: Workflow, workflow_id: str, events: list[ObservedEvent],
                          put_at: float) -> RequestSummary:
-    """A standalone workflow has no outcome: its summary is its agents' results."""
+    """A standalone workflow has no outcome: its summary is its agents' results (``ANSWERED`` once they
+    answered: a word of no workflow's own, as this summary serves every standalone workflow)."""
     results = {e.detail["agent"]: {**e.detail, "detail_type": e.detail_type} for e in events
                if e.detail.get("agent") and e.source in {a.source for a in workflow.agents}}
     agent_ms = {name: float(r.get("duration_ms", 0)) for name, r in results.items()}
@@ -98,7 +99,7 @@ def summarize_standalone(workflow: Workflow, workflow_id: str, events: list[Obse
     starts = [r["started_at"] for r in results.values() if r.get("started_at")]
     ends = [r["finished_at"] for r in results.values() if r.get("finished_at")]
     timings = {"started_at": min(starts) if starts else None, "finished_at": max(ends) if ends else None}
-    return RequestSummary(workflow=workflow.name, workflow_id=workflow_id, status="AUDITED" if results else "RUNNING",
+    return RequestSummary(workflow=workflow.name, workflow_id=workflow_id, status="ANSWERED" if results else "RUNNING",
                           reason=reason, agent_ms=agent_ms, end_to_end_ms=max(agent_ms.values(), default=0),
                           put_to_outcome_ms=(done - put_at) * 1000, timings=timings, results=results)
 

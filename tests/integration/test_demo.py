@@ -25,7 +25,7 @@ def test_demo_runs_every_workflows_samples_to_their_outcomes(tmp_path):
     for request_id in ("ord-1001", "ord-2001", "ord-2002", "ord-2003", "ord-2004", "ord-2005",
                        "acc-3001", "acc-3002", "acc-3003", "acc-3006", "acc-3006-cancel", "usr-5001", "usr-5002"):
         assert request_id in text
-    assert text.count("COMPLETED") >= 7 and "REJECTED" in text and "AUDITED" in text and "CANCELLED" in text
+    assert text.count("COMPLETED") >= 7 and "REJECTED" in text and "ANSWERED" in text and "CANCELLED" in text
     assert "Access Granted" in text and "Access Denied" in text and "User Audit Completed" in text
     assert "invariants held for 13 requests" in text
     page = timeline.read_text()

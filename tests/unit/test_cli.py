@@ -118,6 +118,21 @@ def test_emoji_codes_in_data_print_as_they_are(deployment, monkeypatch, capsys):
     assert code == 0 and "ord-:smile:" in out
 
 
+def test_a_standalone_workflows_demo_row_says_its_agents_answered_in_no_workflows_own_word():
+    # Every standalone workflow's row said AUDITED, the new-user audit's word: "loyalty-points ord-1001 AUDITED".
+    from agentbus.demo import summarize_standalone
+    from agentbus.observe import ObservedEvent
+    from functions.manifest import MANIFEST
+
+    audit = MANIFEST.workflow("new-user-audit")
+    [agent] = audit.agents
+    answer = ObservedEvent("User Audit Completed", agent.source, {
+        "agent": agent.name, "outcome": "success", "reason": "clean: no findings", "duration_ms": 3,
+        "started_at": "2026-11-26T10:00:00.000Z", "finished_at": "2026-11-26T10:00:00.003Z"}, received_at=2.0)
+    assert summarize_standalone(audit, "usr-5001", [answer], put_at=1.0).status == "ANSWERED"
+    assert summarize_standalone(audit, "usr-5001", [], put_at=1.0).status == "RUNNING"
+
+
 def test_the_demo_summary_prints_markup_in_data_as_it_is():
     from rich.console import Console
 
