@@ -545,7 +545,8 @@ class Manifest:
                             ("table", table_names)):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
-                problems.append(f"{kind} names must be unique: {', '.join(duplicates)} appear twice")
+                problems.append(f"{kind} names must be unique: {', '.join(duplicates)} "
+                                f"{'appears' if len(duplicates) == 1 else 'each appear'} more than once")
         for name in workflow_names + [c.name for c in consumers]:
             if not _NAME.match(name):
                 problems.append(f"name {name!r}: 2-40 lowercase letters, digits and hyphens, starting with a letter")

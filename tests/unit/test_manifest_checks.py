@@ -1,0 +1,25 @@
+"""The manifest's own checks (``Manifest.check``, run when a manifest is built): one error naming every problem."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from functions.manifest import MANIFEST
+
+
+def test_names_used_twice_are_named_in_one_error():
+    orders = MANIFEST.workflow("order-fulfillment")
+    with pytest.raises(ValueError, match=r"^invalid manifest: ") as refused:
+        replace(MANIFEST, workflows=(*MANIFEST.workflows, replace(orders, name="orders-again")))
+    assert "agent names must be unique: fraud, inventory, shipping each appear more than once" in str(refused.value)
+    with pytest.raises(ValueError) as refused:
+        replace(MANIFEST, workflows=(*MANIFEST.workflows, replace(orders, agents=orders.agents[:1])))
+    message = str(refused.value)
+    assert "workflow names must be unique: order-fulfillment appears more than once" in message
+    assert "agent names must be unique: fraud appears more than once" in message
+
+
+def test_the_shipped_manifest_passes_its_checks():
+    assert replace(MANIFEST) == MANIFEST
