@@ -231,8 +231,9 @@ def render_trace(view: dict[str, Any], width: int = 40) -> str:
             took = " " * 10
         lines.append(f"  +{offset:7.0f} ms  {who:<12} {bar:<{width + 1}} {took}  {what}")
     missing = view.get("missing") or []
-    if missing and view.get("status") == "RUNNING":
-        lines.append(f"  waiting for: {', '.join(missing)}")
+    if missing:
+        label = "waiting for" if view.get("status") == "RUNNING" else "never counted"
+        lines.append(f"  {label}: {', '.join(missing)}")
     return "\n".join(lines)
 
 

@@ -479,3 +479,14 @@ def test_put_of_an_empty_file_makes_no_call_and_answers_an_empty_response(stubbe
     path.write_text("[]")
     code, out, err = _run(capsys, "put", str(path))
     assert (code, err) == (0, "") and json.loads(out) == {"FailedEntryCount": 0, "Entries": []}
+
+
+def test_the_trace_of_a_finished_workflow_names_the_agents_it_never_counted(deployment, monkeypatch, capsys):
+    # `status` named what a timed-out workflow missed; the trace said it only while the workflow ran.
+    view = _view(workflow_id="ord-1", status="TIMED_OUT", reason="deadline reached", missing=["shipping", "tax"])
+    monkeypatch.setattr(ops, "workflow_status", lambda *_a, **_k: view)
+    code, out, _ = _run(capsys, "trace", "ord-1")
+    assert code == 0 and "never counted: shipping, tax" in out and "waiting for" not in out
+    monkeypatch.setattr(ops, "workflow_status", lambda *_a, **_k: {**view, "status": "RUNNING"})
+    code, out, _ = _run(capsys, "trace", "ord-1")
+    assert code == 0 and "waiting for: shipping, tax" in out
