@@ -12,8 +12,10 @@ from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import TypeAdapter, ValidationError
 
 from functions.common.agent import AgentOutput
+from functions.common.models import NonEmpty
 from functions.orders.inventory.logic import (
     Contention,
     Line,
@@ -184,6 +186,16 @@ class DynamoInventoryStore:
             raise
 
 
+_SKU = TypeAdapter(NonEmpty)  # the type of models.OrderLine.sku
+
+
+def _names_a_sku(text: str) -> bool:
+    try:
+        return bool(_SKU.validate_python(text) == text)
+    except ValidationError:
+        return False
+
+
 def seed_items(seed: Any) -> list[dict[str, Any]]:
     """The stock items of a seed file's JSON (``{"stock": {"SKU": units}}``), as DynamoDB items."""
     stock = seed.get("stock") if isinstance(seed, dict) else None
@@ -191,9 +203,9 @@ def seed_items(seed: Any) -> list[dict[str, Any]]:
         raise ValueError('a stock seed file looks like {"stock": {"SKU-1": 10000, ...}}')
     items = []
     for sku, units in stock.items():
-        # An order's sku is stripped of spaces, 1 to 256 characters (models.OrderLine): any other could never be
+        # A SKU an order can name: what OrderLine.sku's type reads it as, unchanged. Any other could never be
         # ordered, and its stock would sit there unused.
-        if not sku or sku != sku.strip() or len(sku) > 256:
+        if not _names_a_sku(sku):
             raise ValueError(f"SKU {sku!r} is not one an order can name (1 to 256 characters, no surrounding spaces)")
         if isinstance(units, bool) or not isinstance(units, int) or units < 0:
             raise ValueError(f"stock of {sku!r} must be a whole number >= 0, got {units!r}")
