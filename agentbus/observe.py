@@ -59,6 +59,9 @@ class BusObserver:
 
     def __post_init__(self) -> None:
         self.by_workflow: dict[str, list[ObservedEvent]] = defaultdict(list)
+        # Every (workflow, id) an observed event started, with when it was seen: a trigger put by anyone, or an
+        # outcome that is another workflow's trigger (requests nobody put directly).
+        self.started: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -120,6 +123,8 @@ class BusObserver:
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
             with self._changed:
                 for event in observed:
+                    for key in requests_of(self.manifest, event.detail_type, event.source, event.detail):
+                        self.started.setdefault(key, event.received_at)
                     if event.workflow_id:
                         self.by_workflow[event.workflow_id].append(event)
                         if event.workflow:
@@ -128,6 +133,11 @@ class BusObserver:
             if self.on_event:
                 for event in observed:
                     self.on_event(event)
+
+    def started_requests(self) -> dict[tuple[str, str], float]:
+        """Every (workflow, id) started by an event seen so far, with when it was seen."""
+        with self._lock:
+            return dict(self.started)
 
     def outcomes(self, workflow_id: str, workflow: str | None = None) -> list[ObservedEvent]:
         """Terminal events of one workflow id (of ``workflow`` only, when given: ids may repeat across them)."""

@@ -8,6 +8,7 @@ import time
 from rich.console import Console
 
 from agentbus.demo import run_demo
+from tests.workflows.followups.manifest import MANIFEST as FOLLOW_UPS
 
 
 def test_demo_runs_every_workflows_samples_to_their_outcomes(tmp_path):
@@ -80,3 +81,17 @@ def test_a_sample_the_bus_refuses_is_named_with_its_reason_and_not_waited_for(tm
     assert "Order Verified from agentbus.agent.fraud: NotAuthorizedForSourceException: " in text
     assert "put 0 requests on the bus" in text and "no outcome within" not in text
     assert time.monotonic() - started < 45, text
+
+
+def test_a_workflow_started_by_another_workflows_outcome_is_found_on_the_bus_and_summarized(tmp_path):
+    # report-filed's trigger is report's outcome (put by the coordinator): no sample can start it, so the demo
+    # keyed nothing to it and printed an empty summary, though its agent ran.
+    output = io.StringIO()
+    code = run_demo(workflows=["report-filed"], work_profile={}, interval_s=0, timeout_s=60,
+                    timeline_path=str(tmp_path / "t.html"), manifest=FOLLOW_UPS,
+                    console=Console(file=output, width=400, highlight=False))
+    text = output.getvalue()
+    assert code == 0, text
+    assert "started by an outcome on the bus: report-filed/rep-7001" in text
+    row = next(line for line in text.splitlines() if line.startswith("│ rep-7001"))
+    assert row.split("│")[2].strip() == "ANSWERED", text
