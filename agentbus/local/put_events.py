@@ -7,11 +7,12 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    ``Time`` is set; ``functions.common.publisher.entry_size``) and refuses a call whose entries add up to more
    than ``MAX_REQUEST_BYTES``: the whole call fails, HTTP 400 ``ValidationException`` "Total size of the entries
    in the request is over the limit.", and nothing is put. moto has no such limit.
-2. **Detail is a JSON object** (``PutEventsRequestEntry``: "A valid JSON object"). An entry whose ``Detail`` is
-   not one fails alone, with ``ErrorCode`` ``MalformedDetail`` (``PutEventsResultEntry``) and the message moto
-   already gives text that is not JSON ("Detail is malformed."); it counts in ``FailedEntryCount`` and the
-   call's other entries are put. moto accepted arrays and numbers, and crashed (HTTP 500) delivering a JSON
-   string, ``null`` or ``true`` to a rule.
+2. **Detail is a JSON object** (``PutEventsRequestEntry``: "A valid JSON object"; JSON has no ``NaN`` or
+   ``Infinity``, which Python's reader takes). An entry whose ``Detail`` is not one fails alone, with
+   ``ErrorCode`` ``MalformedDetail`` (``PutEventsResultEntry``) and the message moto already gives text that is
+   not JSON ("Detail is malformed."); it counts in ``FailedEntryCount`` and the call's other entries are put.
+   moto accepted arrays and numbers, and crashed (HTTP 500) delivering a JSON string, ``null`` or ``true`` to a
+   rule.
 3. **A target that refuses an event does not fail the call.** EventBridge delivers after PutEvents has answered;
    an event its SQS target cannot take (an accepted entry of nearly 1 MiB is over SQS's 1 MiB message limit
    once wrapped in the event envelope) is dropped (or dead-lettered), never reported to the caller. moto's
@@ -109,9 +110,14 @@ def malformed_details(entries: list[Any]) -> Refusals:
 
 def _is_json_object(text: str) -> bool:
     try:
-        return isinstance(json.loads(text), dict)
+        return isinstance(json.loads(text, parse_constant=_not_json), dict)
     except (ValueError, RecursionError):  # not JSON at all, or nested deeper than the parser goes
         return False
+
+
+def _not_json(token: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity``: Python's reader takes them, JSON (RFC 8259) has none of them."""
+    raise ValueError(f"{token} is not JSON")
 
 
 def error_body(code: str, message: str) -> bytes:

@@ -25,7 +25,8 @@ RESERVED = "test.reserved"
 DETAIL_TYPE = "Sized"
 # A resource with a character of 3 UTF-8 bytes: sizes count bytes, not characters.
 RESOURCE = "arn:aws:s3:::bucket/€"
-NOT_OBJECTS = ['"hello"', "null", "true", "42", "[1, 2, 3]", "{not json"]
+# JSON has no NaN or Infinity (RFC 8259): Python's reader takes them, EventBridge's "valid JSON object" does not.
+NOT_OBJECTS = ['"hello"', "null", "true", "42", "[1, 2, 3]", "{not json", '{"price": NaN}', '{"n": -Infinity}']
 
 
 def _session():
