@@ -159,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_, description=help_,
                               formatter_class=_HelpFormatter)
 
-    demo = local("demo", "self-contained local run of the main job: starts a local endpoint, puts the sample "
-                         "orders, shows each agent's result and each outcome, checks the invariants, stops")
+    demo = local("demo", "self-contained local run of the main job: starts a local endpoint, puts the workflows' "
+                         "samples, shows each agent's result and each outcome, checks the invariants, stops")
     demo.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
                       help="inject duplicates, crashes, delays and PutEvents failures at this rate (0-1)")
     demo.add_argument("--deadline", type=_positive_int, default=30, metavar="SECONDS",
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write the timeline page")
     demo.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
     demo.add_argument("--interval", type=_non_negative, default=0.5, metavar="SECONDS",
-                      help="time between two orders (0 puts them all at once)")
+                      help="time between two requests (0 puts them all at once)")
 
     up = local("up", "local AWS endpoint with the whole topology provisioned and the agents running, in the "
                      "foreground until Ctrl-C / SIGTERM")
@@ -576,8 +576,9 @@ def _up(args: argparse.Namespace) -> int:
     resources = stack.started_resources
     console.print(f"agentbus local endpoint ready at {stack.url} "
                   f"(bus {resources.bus_name}; agents: {', '.join(resources.consumers)})", markup=False)
-    console.print(f"  try: aws --endpoint-url {stack.url} events put-events --entries file://events/order-placed.json",
-                  markup=False)
+    if sample := next((f for w in stack.manifest.workflows for f in w.samples), None):
+        console.print(f"  try: aws --endpoint-url {stack.url} events put-events --entries file://{sample}",
+                      markup=False)
     console.print("  Ctrl-C to stop", markup=False)
     sys.stdout.flush()
     # Wait with a timeout: a signal may be delivered to any thread, and Python runs its handler only when
