@@ -45,7 +45,7 @@ $(CDK): package.json package-lock.json
 
 setup: $(VENV)/.synced $(CDK) ## install the pinned Python dependencies and CDK CLI
 
-demo: $(VENV)/.synced ## run the main job locally: sample orders through the whole topology on moto
+demo: $(VENV)/.synced ## run the main job locally: every workflow's samples through the whole topology on moto
 	$(VENV)/bin/agentbus demo $(ARGS)
 
 # Test processes (pytest-xdist, a module per process), one per core: moto and the CDK synths are CPU-bound, so

@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     soak = local("soak", "mixed traffic of every workflow under chaos on the local runtime, with conflicting "
                          "versions and unstorable values; checks every invariant")
-    soak.add_argument("--orders", type=_positive_int, default=1000, metavar="N",
+    soak.add_argument("--requests", "--orders", dest="orders", type=_positive_int, default=1000, metavar="N",
                       help="how many requests to put, the manifest's workflows in turn (default: 1000)")
     soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE", help="inject faults at this rate (0-1)")
     soak.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
