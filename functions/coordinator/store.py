@@ -146,6 +146,9 @@ LATE_MARK = "~"
 CANCEL_LATE = "@cancel"
 LATE_COUNT = "late_count"
 CANCEL_REQUEST = "cancel_request"
+# A cancel's conditional write fails on a record that does not exist yet; re-read, it may exist (opened between the
+# two): the write is tried again, this many times in all.
+CANCEL_ATTEMPTS = 3
 # Entries kept aside per record: a flood of late answers cannot grow it further.
 MAX_LATE = 20
 REFUSED_PREFIX = "refused_"
@@ -613,20 +616,26 @@ class WorkflowStore:
         update = f"SET {slot} = {x.value(cancel)} ADD {x.name('version')} {x.value(1)}"
         condition = (f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
                      f"AND attribute_not_exists({slot})")
-        record = self._update(workflow, workflow_id, x, update, condition)
-        if record is not None:
-            return "recorded", record
-        existing = self.load(workflow, workflow_id)
-        if existing is None:
-            return "missing", WorkflowRecord(workflow_id=workflow_id, workflow=workflow)
-        if existing.cancel and existing.cancel.get("event_id") == cancel.get("event_id"):
-            return "duplicate", existing
-        if existing.status.is_final:
-            self.keep_late(workflow, workflow_id, None, cancel, after_finish(existing.status))
-            return "late", existing
-        self.keep_late(workflow, workflow_id, None, cancel,
-                       f"a cancel by {existing.cancel.get('by') if existing.cancel else '?'} is being applied already")
-        return "duplicate", existing
+        for _ in range(CANCEL_ATTEMPTS):
+            record = self._update(workflow, workflow_id, x, update, condition)
+            if record is not None:
+                return "recorded", record
+            existing = self.load(workflow, workflow_id)
+            if existing is None:
+                return "missing", WorkflowRecord(workflow_id=workflow_id, workflow=workflow)
+            if existing.cancel and existing.cancel.get("event_id") == cancel.get("event_id"):
+                return "duplicate", existing
+            if existing.status.is_final:
+                self.keep_late(workflow, workflow_id, None, cancel, after_finish(existing.status))
+                return "late", existing
+            if existing.cancel:
+                self.keep_late(workflow, workflow_id, None, cancel,
+                               f"a cancel by {existing.cancel.get('by')} is being applied already")
+                return "duplicate", existing
+            # Running and no cancel in it: the record was created between the write (no item yet: no status) and
+            # the read, by its trigger or a result. The write holds now.
+        raise RuntimeError(f"workflow {workflow_id!r}: the cancel's conditional write failed {CANCEL_ATTEMPTS} times "
+                           "on a running record without a cancel; retrying the message")
 
     def extend_deadline(self, workflow: str, workflow_id: str, deadline_at: str) -> None:
         """Move a running workflow's deadline out (never in): ISO-8601 UTC strings of one format compare as times."""
