@@ -31,13 +31,14 @@ from functions.common.clients import Clients
 from functions.common.digest import trigger_digest
 from functions.common.publisher import MAX_ENTRY_BYTES, EventPublisher
 from functions.coordinator import handler as coordinator
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST
+from functions.manifest import COORDINATOR_SOURCE
 from functions.orders.fraud import handler as fraud
 from functions.orders.workflow import PRODUCER_SOURCE
 from tests.conftest import delivered_to_coordinator as on_the_bus
 from tests.conftest import drain_queue as drain
 from tests.conftest import load_detail, load_entries, workflow_store
 from tests.conftest import settings_for as shared_settings_for
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name (not any a user adds)
 
 WORKFLOW = "order-fulfillment"
 
@@ -48,7 +49,7 @@ ORDER_ID = "ord-1001"
 
 def settings_for(resources, consumer: str):
     # One record at a time: moto in-process is not thread-safe.
-    return shared_settings_for(resources, consumer, record_concurrency=1)
+    return shared_settings_for(resources, consumer, MANIFEST, record_concurrency=1)
 
 
 def an_hour_on() -> datetime:
@@ -148,7 +149,7 @@ def test_fault_late_trigger_retried_after_a_failure_still_fills_in_the_order(aws
     dynamodb = FailingPut(session.client("dynamodb"), settings.table("orders"))
     handle = coordinator.build(settings, with_clients(session, dynamodb=dynamodb))
     later = coordinator.build(settings, with_clients(session, dynamodb=dynamodb), clock=an_hour_on)
-    store = workflow_store(session.client("dynamodb"), resources)
+    store = workflow_store(session.client("dynamodb"), resources, MANIFEST)
 
     def row():
         return store.get_row("orders", {"order_id": ORDER_ID})
@@ -331,7 +332,7 @@ def test_fault_deadline_decided_on_a_stale_record_does_not_win_the_finish(aws):
         thread.join(timeout=60)
     assert not errors and responses == {"deadline": {"batchItemFailures": []}, "result": {"batchItemFailures": []}}
     assert deadline_read.is_set() and result_recorded.is_set() and deadline_tried.is_set()
-    record = workflow_store(session.client("dynamodb"), resources).load(WORKFLOW, ORDER_ID)
+    record = workflow_store(session.client("dynamodb"), resources, MANIFEST).load(WORKFLOW, ORDER_ID)
     assert record.status.value == "COMPLETED" and record.published
     terminal = [json.loads(m["Body"]) for m in drain(session.client("sqs"), capture)]
     assert [e["detail-type"] for e in terminal] == ["Order Completed"]

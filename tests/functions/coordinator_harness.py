@@ -10,6 +10,7 @@ from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.coordinator.handler import build
 from functions.manifest import COORDINATOR_SOURCE
 from tests.conftest import drain_queue, settings_for, tap, tapped, workflow_store
+from tests.pinned import MANIFEST  # the shipped workflows with the agents the tests name (not any a user adds)
 
 
 class Clock:
@@ -33,9 +34,9 @@ class Coordinator:
         self.session, self.resources = session, resources
         self.clients = Clients.create(session)
         self.clock = Clock()
-        self.handler = build(settings_for(resources, "coordinator", record_concurrency=1, **settings), self.clients,
-                             clock=self.clock)
-        self.store = workflow_store(self.clients.dynamodb, resources)
+        self.handler = build(settings_for(resources, "coordinator", MANIFEST, record_concurrency=1, **settings),
+                             self.clients, clock=self.clock)
+        self.store = workflow_store(self.clients.dynamodb, resources, MANIFEST)
         self.capture = tap(session, resources, COORDINATOR_SOURCE)
 
     def deliver(self, *envelopes: dict) -> dict:

@@ -15,8 +15,9 @@ from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.coordinator.handler import build as build_coordinator
 from functions.coordinator.logic import MAX_RESULT_DATA_BYTES
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST
+from functions.manifest import COORDINATOR_SOURCE
 from tests.conftest import ORDERS, drain_queue, order_entry, settings_for, tap, tapped
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests run (not any a user adds)
 
 MEGABYTE = 1024 * 1024
 
@@ -45,7 +46,7 @@ def run(session, resources, name: str, handler) -> dict:
 def place_and_run_agents(session, resources, order_id: str, fraud_says: str = "Order Verified") -> Clients:
     clients = Clients.create(session)
     assert clients.events.put_events(Entries=[order_entry(order_id)])["FailedEntryCount"] == 0
-    settings = {name: settings_for(resources, name, record_concurrency=1)
+    settings = {name: settings_for(resources, name, MANIFEST, record_concurrency=1)
                 for name in ("fraud", "inventory", "shipping", "coordinator")}
     assert settings["fraud"].claim_check_bucket == resources.claim_check_bucket
     for name, build in (("fraud", big_fraud), ("inventory", real), ("shipping", real)):
@@ -73,7 +74,7 @@ def test_a_1_mb_result_crosses_the_bus_as_a_reference_and_completes_the_workflow
     assert reference["bytes"] > MEGABYTE
     assert fraud["detail"]["workflow_id"] == "ord-mega-1" and fraud["detail"]["outcome"] == "success"
 
-    coordinator = build_coordinator(settings_for(resources, "coordinator", record_concurrency=1), clients)
+    coordinator = build_coordinator(settings_for(resources, "coordinator", MANIFEST, record_concurrency=1), clients)
     queue_arn = resources.consumers["coordinator"].queue_arn
     assert coordinator(sqs_event_from_messages(messages, queue_arn), LambdaContext("coordinator")) == \
         {"batchItemFailures": []}
@@ -84,13 +85,13 @@ def test_a_1_mb_result_crosses_the_bus_as_a_reference_and_completes_the_workflow
     assert outcome["detail"]["results"]["fraud"]["data"] == {"claim_check": reference}
     assert len(json.dumps(outcome["detail"])) < 16 * 1024
 
-    view = operations.workflow_status(Deployment(session, None, resources), "ord-mega-1")
+    view = operations.workflow_status(Deployment(session, None, resources), "ord-mega-1", manifest=MANIFEST)
     assert view["status"] == "COMPLETED"
     fraud_result = view["results"]["fraud"]
     assert fraud_result["claim_check"] == reference
     assert fraud_result["data"]["evidence"] == "é" * (MEGABYTE // 2)
     assert len(json.dumps(fraud_result["data"])) > MAX_RESULT_DATA_BYTES
-    raw = operations.workflow_status(Deployment(session, None, resources), "ord-mega-1",
+    raw = operations.workflow_status(Deployment(session, None, resources), "ord-mega-1", manifest=MANIFEST,
                                      resolve_claim_checks=False)
     assert raw["results"]["fraud"]["data"] == {"claim_check": reference}
     assert "[data: " in operations.render_trace(raw) and reference["key"] in operations.render_trace(raw)
@@ -102,7 +103,7 @@ def test_a_big_outcome_is_offloaded_by_the_coordinator_and_resolved_by_its_consu
     clients = place_and_run_agents(session, resources, "ord-mega-2", fraud_says="Order Flagged")
     messages = coordinator_messages(session, resources)
     # A threshold under the outcome's size: the coordinator stores it and publishes the reference.
-    coordinator = build_coordinator(settings_for(resources, "coordinator", record_concurrency=1,
+    coordinator = build_coordinator(settings_for(resources, "coordinator", MANIFEST, record_concurrency=1,
                                                  claim_check_threshold=1024), clients)
     coordinator(sqs_event_from_messages(messages, resources.consumers["coordinator"].queue_arn),
                 LambdaContext("coordinator"))
@@ -113,7 +114,7 @@ def test_a_big_outcome_is_offloaded_by_the_coordinator_and_resolved_by_its_consu
         {"workflow": ORDERS, "workflow_id": "ord-mega-2", "status": "REJECTED", "order_id": "ord-mega-2"}
     assert "reason" not in detail and "results" not in detail
     # The inventory agent compensates on a rejection: it resolves the reference and releases its reservation.
-    inventory = real("inventory", settings_for(resources, "inventory", record_concurrency=1), clients)
+    inventory = real("inventory", settings_for(resources, "inventory", MANIFEST, record_concurrency=1), clients)
     assert run(session, resources, "inventory", inventory) == {"batchItemFailures": []}
     assert drain_queue(session.client("sqs"), resources.consumers["inventory"].dlq_url) == []
     reservation = clients.dynamodb.get_item(TableName=resources.tables["inventory"],
@@ -129,7 +130,7 @@ def test_a_result_whose_object_was_deleted_is_dead_lettered_naming_its_reference
     key = fraud["detail"]["claim_check"]["key"]
     clients.s3.delete_object(Bucket=resources.claim_check_bucket, Key=key)
 
-    coordinator = build_coordinator(settings_for(resources, "coordinator", record_concurrency=1), clients)
+    coordinator = build_coordinator(settings_for(resources, "coordinator", MANIFEST, record_concurrency=1), clients)
     response = coordinator(sqs_event_from_messages(messages, resources.consumers["coordinator"].queue_arn),
                            LambdaContext("coordinator"))
     assert response == {"batchItemFailures": []}, "never retried: the object will not come back"
@@ -137,7 +138,7 @@ def test_a_result_whose_object_was_deleted_is_dead_lettered_naming_its_reference
     reason = letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
     assert f"s3://{resources.claim_check_bucket}/{key}" in reason and "no such object" in reason
     assert json.loads(letter["Body"])["detail"]["claim_check"]["key"] == key  # the original event, kept
-    view = operations.workflow_status(Deployment(session, None, resources), "ord-mega-3")
+    view = operations.workflow_status(Deployment(session, None, resources), "ord-mega-3", manifest=MANIFEST)
     assert view["status"] == "RUNNING" and view["missing"] == ["fraud"]
 
 
@@ -148,9 +149,9 @@ def test_a_trigger_carrying_the_reserved_claim_check_field_itself_ends_rejected_
     entry = order_entry("ord-forged-cc")
     entry["Detail"] = json.dumps({**json.loads(entry["Detail"]), "claim_check": {"bucket": "elsewhere"}})
     assert clients.events.put_events(Entries=[entry])["FailedEntryCount"] == 0
-    coordinator = build_coordinator(settings_for(resources, "coordinator", record_concurrency=1), clients)
+    coordinator = build_coordinator(settings_for(resources, "coordinator", MANIFEST, record_concurrency=1), clients)
     assert run(session, resources, "coordinator", coordinator) == {"batchItemFailures": []}
-    view = operations.workflow_status(Deployment(session, None, resources), "ord-forged-cc")
+    view = operations.workflow_status(Deployment(session, None, resources), "ord-forged-cc", manifest=MANIFEST)
     assert view["status"] == "REJECTED" and view["published"] is True
     assert view["reason"].startswith("invalid Order Placed: ") and "claim check" in view["reason"], view["reason"]
     row = clients.dynamodb.get_item(TableName=resources.tables["orders"], Key={"order_id": {"S": "ord-forged-cc"}})

@@ -11,9 +11,9 @@ import pytest
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.digest import trigger_digest
 from functions.common.models import WorkflowOutcome
-from functions.manifest import MANIFEST
 from tests.conftest import load_detail, load_entries
 from tests.functions.coordinator_harness import Coordinator
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name (not any a user adds)
 
 ACCESS = MANIFEST.workflow("access-request")
 ORDERS = MANIFEST.workflow("order-fulfillment")

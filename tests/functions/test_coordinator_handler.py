@@ -33,9 +33,10 @@ from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.handler import build
 from functions.coordinator.logic import Coordinator, schedule_name
 from functions.coordinator.store import WorkflowStore
-from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, MANIFEST
+from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 from functions.orders.workflow import PRODUCER_SOURCE
 from tests.conftest import load_detail, load_entries, settings_for, workflow_store
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name (not any a user adds)
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
 ORDER_ID = "ord-1001"
@@ -104,10 +105,10 @@ class Harness:
         self.resources = resources
         # One record at a time: moto in-process is not thread-safe, and several tests feed a batch in a
         # chosen order. Concurrent records are covered on the serialized endpoint (tests/integration).
-        self.settings = settings_for(resources, "coordinator", record_concurrency=1)
+        self.settings = settings_for(resources, "coordinator", MANIFEST, record_concurrency=1)
         self.clients = Clients.create(session)
         self.queue_arn = resources.consumers["coordinator"].queue_arn
-        self.store = OrderStore(workflow_store(self.clients.dynamodb, resources))
+        self.store = OrderStore(workflow_store(self.clients.dynamodb, resources, MANIFEST))
         self.handler = build(self.settings, self.clients)
         # Deadlines are delivered by a coordinator running when they are due: an hour on.
         self.later = build(self.settings, self.clients, clock=lambda: datetime.now(UTC) + timedelta(hours=1))

@@ -19,9 +19,9 @@ from functions.common.models import BusEvent
 from functions.common.spec import CANCEL_DETAIL_TYPE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, OPERATOR_SOURCE
 from functions.coordinator.logic import Coordinator as LogicCoordinator
 from functions.coordinator.store import WorkflowStore
-from functions.manifest import MANIFEST
 from tests.conftest import load_detail, load_entries
 from tests.functions.coordinator_harness import Coordinator
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name (not any a user adds)
 
 ACCESS = MANIFEST.workflow("access-request")
 ORDERS = MANIFEST.workflow("order-fulfillment")

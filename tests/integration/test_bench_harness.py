@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from agentbus.bench import Harness, parse_time
-from functions.manifest import MANIFEST
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these counts are of (not any a user adds)
 
 
 def test_parallel_harness_counts_each_call_where_it_belongs():
-    with Harness(chained=False, work_profile={}) as harness:
+    with Harness(chained=False, work_profile={}, manifest=MANIFEST) as harness:
         run = harness.run_level(2, "itest", timeout_s=60)  # the manifest's first coordinated workflow: orders
         rounds = harness.run_level(1, "itest", timeout_s=60, rounds=3)
     assert run.workflow == "order-fulfillment"
@@ -38,7 +38,7 @@ def test_harness_runs_the_access_request_workflow_in_both_modes():
     """Any coordinated workflow: its requests from its sample, its agents chained in manifest order."""
     access = MANIFEST.workflow("access-request")
     profile = {agent.name: 20 for agent in access.agents}
-    with Harness(chained=False, work_profile=profile) as harness:
+    with Harness(chained=False, work_profile=profile, manifest=MANIFEST) as harness:
         parallel = harness.run_level(2, "itest", timeout_s=60, workflow="access-request")
         sizes = harness.item_sizes(access)
         row = harness.dynamodb.get_item(TableName=harness.stack.resources.tables["access-requests"],
@@ -54,7 +54,7 @@ def test_harness_runs_the_access_request_workflow_in_both_modes():
     assert parallel.lambda_usage["coordinator"]["records"] == 2 * 4
     assert parallel.calls.put_entries["function"] == 2 * 4
 
-    with Harness(chained=True, work_profile=profile) as harness:
+    with Harness(chained=True, work_profile=profile, manifest=MANIFEST) as harness:
         chained = harness.run_level(1, "itest", timeout_s=60, workflow="access-request")
         outcome = harness.observer.outcomes("bench-itest-chained-1-00000", "access-request")[0]
     assert chained.missing == [] and chained.statuses == {"COMPLETED": 1}
@@ -65,7 +65,8 @@ def test_harness_runs_the_access_request_workflow_in_both_modes():
 
 
 def test_chained_harness_runs_the_agents_one_after_the_other():
-    with Harness(chained=True, work_profile={"fraud": 30, "inventory": 30, "shipping": 30}) as harness:
+    with Harness(chained=True, work_profile={"fraud": 30, "inventory": 30, "shipping": 30},
+                 manifest=MANIFEST) as harness:
         run = harness.run_level(1, "itest", timeout_s=60, workflow="order-fulfillment")
         outcome = harness.observer.outcomes("bench-itest-chained-1-00000", "order-fulfillment")[0]
     assert run.missing == [] and run.statuses == {"COMPLETED": 1}

@@ -157,7 +157,7 @@ def test_the_demo_compares_parallel_with_chained_only_when_the_agents_work(agent
     from rich.console import Console
 
     from agentbus.demo import RequestSummary, print_summary
-    from functions.manifest import MANIFEST
+    from tests.pinned import MANIFEST  # the order workflow with the agents of agent_ms (not any a user adds)
 
     console = Console(record=True, width=250)
     summary = RequestSummary(workflow="order-fulfillment", workflow_id="ord-1", status="COMPLETED", reason=None,

@@ -24,9 +24,10 @@ from functions.coordinator.logic import (
     schedule_name,
     timings,
 )
-from functions.manifest import MANIFEST, Agent, Outcome, ResultType, WorkflowStatus
+from functions.manifest import Agent, Outcome, ResultType, WorkflowStatus
 from functions.orders.projection import order_item
 from tests.conftest import load_detail
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name (not any a user adds)
 
 WORKFLOW = MANIFEST.workflow("order-fulfillment")
 ORDER = load_detail("order-placed.json")

@@ -7,15 +7,16 @@ from dataclasses import replace
 import pytest
 
 from functions.manifest import MANIFEST
+from tests.pinned import MANIFEST as PINNED  # the shipped workflows with the agents named below
 
 
 def test_names_used_twice_are_named_in_one_error():
-    orders = MANIFEST.workflow("order-fulfillment")
+    orders = PINNED.workflow("order-fulfillment")
     with pytest.raises(ValueError, match=r"^invalid manifest: ") as refused:
-        replace(MANIFEST, workflows=(*MANIFEST.workflows, replace(orders, name="orders-again")))
+        replace(PINNED, workflows=(*PINNED.workflows, replace(orders, name="orders-again")))
     assert "agent names must be unique: fraud, inventory, shipping each appear more than once" in str(refused.value)
     with pytest.raises(ValueError) as refused:
-        replace(MANIFEST, workflows=(*MANIFEST.workflows, replace(orders, agents=orders.agents[:1])))
+        replace(PINNED, workflows=(*PINNED.workflows, replace(orders, agents=orders.agents[:1])))
     message = str(refused.value)
     assert "workflow names must be unique: order-fulfillment appears more than once" in message
     assert "agent names must be unique: fraud appears more than once" in message

@@ -21,7 +21,7 @@ from agentbus.bench import (
     ratio,
     throughput,
 )
-from functions.manifest import MANIFEST
+from tests.pinned import MANIFEST  # the shipped workflows with the agents these figures count (not any a user adds)
 from tests.unit.bench.reasoning import Reasoner, with_reasoners
 
 
@@ -208,7 +208,8 @@ def _figures(workflow=None, model_id=None):
     runs = {"parallel": {1: _run("parallel", 1, [400.0]), 2: _run("parallel", 2, [400.0, 600.0], calls)},
             "chained": {1: _run("chained", 1, [900.0]), 2: _run("chained", 2, [1000.0, 1200.0])}}
     return build_results(runs, [1, 2], {}, 300, bench.load_pricing(), {"workflows": 3000, "orders": 800},
-                         {"workflows": "p-workflows", "orders": "p-orders"}, workflow=workflow, model_id=model_id)
+                         {"workflows": "p-workflows", "orders": "p-orders"}, workflow=workflow, manifest=MANIFEST,
+                         model_id=model_id)
 
 
 def test_results_compare_with_lambda_durable_functions_and_print_the_assumptions():
