@@ -115,6 +115,15 @@ def tapped(session, url: str) -> list[dict]:
 ORDERS = "order-fulfillment"
 
 
+def agents_of(workflow: str = ORDERS) -> tuple[str, ...]:
+    """The agents of one of the shipped manifest's workflows, in its order, any agent a user added included
+    (README "Add an agent"): those a whole local stack of the shipped manifest runs. Tests that drive the
+    coordinator or the benchmark themselves pin the agents they were written for instead (``tests/pinned.py``)."""
+    from functions.manifest import MANIFEST
+
+    return tuple(agent.name for agent in MANIFEST.workflow(workflow).agents)
+
+
 def settings_for(resources, consumer: str, manifest=None, **overrides):
     """The settings ``consumer``'s function parses from the environment the stack / local runtime give it."""
     import dataclasses
