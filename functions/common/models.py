@@ -20,6 +20,10 @@ def _one_line(value: str) -> str:
 # Who answered or cancelled: printed in reasons, traces and log lines, so one line of text.
 Person = Annotated[NonEmpty, AfterValidator(_one_line)]
 
+# The version of a trigger a result names: ``functions.common.digest`` gives 32 hex digits. It becomes part of a
+# DynamoDB sort key (1,024 bytes at most, ``#`` separating its parts), so it is bounded and plain.
+TriggerDigest = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,64}$")]
+
 # A workflow id as a trigger model's id field (the rules: functions/common/ids.py).
 WorkflowIdField = WorkflowId
 
@@ -71,7 +75,7 @@ class AgentResult(BaseModel):
     finished_at: str
     duration_ms: float = Field(ge=0)
     idempotency_key: NonEmpty
-    trigger_digest: str | None = None
+    trigger_digest: TriggerDigest | None = None
     # Agents this result adds to the workflow's required set (only those its ResultType's may_ask_for declares).
     asks_for: list[NonEmpty] = Field(default_factory=list, max_length=20)
 
@@ -91,7 +95,7 @@ class ExternalResult(BaseModel):
     agent: NonEmpty
     by: Person
     note: str | None = Field(default=None, max_length=2048)
-    trigger_digest: str | None = None
+    trigger_digest: TriggerDigest | None = None
 
 
 class CancelRequested(BaseModel):

@@ -15,8 +15,8 @@ from functions.common.models import BusEvent
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, WorkflowStatus
 from functions.coordinator.logic import Coordinator
 from functions.coordinator.store import WorkflowStore
-from functions.manifest import MANIFEST
 from tests.conftest import load_entries, workflow_store
+from tests.pinned import MANIFEST  # the shipped workflows with the agents the tests name
 
 ORDER = MANIFEST.workflow("order-fulfillment")
 
@@ -34,7 +34,7 @@ class NoSchedules:
 
 def test_a_cancel_whose_record_is_opened_between_its_write_and_its_read_cancels_the_workflow(aws):
     session, resources = aws
-    store = workflow_store(session.client("dynamodb"), resources)
+    store = workflow_store(session.client("dynamodb"), resources, MANIFEST)
     published: list = []
     coordinator = Coordinator(store=store, deadlines=NoSchedules(), publish=published.append, manifest=MANIFEST)
     [entry] = load_entries("order-placed.json")
