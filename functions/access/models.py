@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from functions.common.models import NonEmpty, WorkflowIdField
+from functions.common.models import Instant, NonEmpty, WorkflowIdField
 
 AccessLevel = Literal["read", "write", "admin"]
 # From least to most privilege: a role allowed a level is allowed every level before it.
@@ -30,7 +30,7 @@ class AccessRequested(BaseModel):
     access_level: AccessLevel
     # Free text, kept as written (the risk agent judges it); may be empty, which the risk agent scores.
     justification: Annotated[str, StringConstraints(max_length=MAX_JUSTIFICATION_CHARS)]
-    requested_at: AwareDatetime
+    requested_at: Instant
 
 
 class Employee(BaseModel):

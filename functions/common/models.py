@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 from functions.common.ids import WorkflowId
 
@@ -23,6 +24,19 @@ Person = Annotated[NonEmpty, AfterValidator(_one_line)]
 # The version of a trigger a result names: ``functions.common.digest`` gives 32 hex digits. It becomes part of a
 # DynamoDB sort key (1,024 bytes at most, ``#`` separating its parts), so it is bounded and plain.
 TriggerDigest = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,64}$")]
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time that exists in UTC (0001-01-01 to 9999-12-31): its offset moves it past "
+                         "the calendar's first or last day") from None
+    return value
+
+
+# A moment with its offset (ISO-8601) that agents may turn into UTC: 0001-01-01T00:00:00+14:00 is a valid
+# AwareDatetime whose UTC falls before year 1 (Python raises OverflowError converting it).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 # A workflow id as a trigger model's id field (the rules: functions/common/ids.py).
 WorkflowIdField = WorkflowId

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from functions.common.models import NonEmpty, WorkflowIdField
+from functions.common.models import Instant, NonEmpty, WorkflowIdField
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254,
                                          pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -22,7 +22,7 @@ class UserCreated(BaseModel):
     email: Email
     groups: list[Group] = Field(max_length=100)
     created_by: NonEmpty  # the creator's employee id, looked up in the directory
-    created_at: AwareDatetime
+    created_at: Instant
 
     @property
     def domain(self) -> str:
