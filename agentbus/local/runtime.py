@@ -348,7 +348,11 @@ class LocalRuntime:
     # -- EventBridge Scheduler: fire due one-time schedules -----------------------------------------
 
     def _fire_schedules(self) -> None:
+        """Fire each due one-time schedule of the group. A schedule this cannot fire (a ``rate(...)`` or
+        ``cron(...)`` someone created in the group) is skipped, said once in one line, and the others still fire:
+        one foreign schedule must not stop every deadline listed after it."""
         due_at: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        skipped: set[str] = set()  # names of the schedules this cannot fire, each said once
         group = self.resources.schedule_group
         while not self._stop.wait(self.options.schedule_poll_s):
             try:
@@ -357,14 +361,22 @@ class LocalRuntime:
                     continue
                 for gone in set(due_at) - set(names):
                     due_at.pop(gone)
+                skipped &= set(names)  # one deleted and created again under its name is read again
                 now = datetime.now(UTC)
                 for name in names:
+                    if name in skipped:
+                        continue
                     if name not in due_at:
                         try:
                             schedule = self.scheduler.get_schedule(GroupName=group, Name=name)
                         except self.scheduler.exceptions.ResourceNotFoundException:
                             continue  # its workflow finished and the coordinator deleted it since the listing
-                        due_at[name] = (parse_at_expression(schedule["ScheduleExpression"]), schedule)
+                        try:
+                            due_at[name] = (parse_at_expression(schedule["ScheduleExpression"]), schedule)
+                        except ValueError as error:
+                            skipped.add(name)
+                            log.warning("schedule %r of group %s is not fired locally: %s", name, group, error)
+                            continue
                     when, schedule = due_at[name]
                     if when <= now:
                         self._fire(schedule)
@@ -406,7 +418,10 @@ def parse_at_expression(expression: str) -> datetime:
     """``at(2026-11-26T11:07:08)`` (UTC, as the coordinator writes it) -> an aware datetime."""
     if not (expression.startswith("at(") and expression.endswith(")")):
         raise ValueError(f"only one-time at(...) schedules are fired locally, got {expression!r}")
-    return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"not a time in at(yyyy-mm-ddThh:mm:ss): {expression!r}") from None
 
 
 def _receive_count(message: dict[str, Any]) -> int:
