@@ -221,7 +221,12 @@ def pending(deployment: Deployment, workflow: str | None = None, *, now: datetim
     store = store if store is not None else workflow_store(deployment, manifest)
     now = now or datetime.now(UTC)
     rows = []
-    for view in store.waiting(workflow):
+    try:
+        views = store.waiting(workflow)
+    except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
+        raise OperationError(f"a record in {getattr(store, 'workflow_table', 'the workflow table')} cannot be "
+                             "read: it holds JSON nested too deep to read") from None
+    for view in views:
         for waited in view.get("waiting_for") or []:
             asked = parse_iso(waited.get("asked_at"))
             rows.append({

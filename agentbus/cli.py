@@ -412,8 +412,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             for letter in letters:
                 event = letter.event
-                summary = (f"{event.get('detail-type')} {ops.event_workflow_id(event) or ''}"
-                           if isinstance(event, dict) else str(event)[:80])
+                if letter.unreadable:
+                    summary = f"unreadable body ({letter.body_bytes:,} bytes): {letter.unreadable}"
+                elif isinstance(event, dict):
+                    summary = f"{event.get('detail-type')} {ops.event_workflow_id(event) or ''}"
+                else:
+                    summary = str(event)[:80]
                 console.print(f"[bold]{escape(str(letter.agent))}[/bold] {escape(str(letter.message_id))}  "
                               f"{escape(summary)}\n  reason: {escape(str(letter.reason))}")
             console.print(f"{len(letters)} dead letter(s); `agentbus redrive NAME` puts an agent's back on its queue")

@@ -15,7 +15,7 @@ from typing import Any
 
 from agentbus.control import AgentControl
 from agentbus.discovery import Deployment
-from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
+from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
 from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
 
@@ -111,7 +111,11 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
             raise OperationError(f"workflow {workflow!r} is standalone: it keeps no record of its requests (its "
                                  "agents' results are events on the bus)")
     store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
-    records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
+    try:
+        records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
+    except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
+        raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be read: it holds JSON "
+                             "nested too deep to read") from None
     if not records:
         if workflow:
             raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: workflow {workflow!r} has no request "
@@ -121,7 +125,11 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     if len(records) > 1:
         names = ", ".join(sorted(r.workflow for r in records))
         raise OperationError(f"id {workflow_id!r} is used by several workflows ({names}): pass --workflow NAME")
-    view = store.view(records[0])
+    try:
+        view = store.view(records[0])
+    except RecursionError:
+        raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be shown: it holds "
+                             "JSON nested too deep to read") from None
     return claim_checked(deployment, view) if resolve_claim_checks else view
 
 
@@ -261,11 +269,17 @@ def agent_list(deployment: Deployment, name: str | None = None) -> list[dict[str
 
 @dataclass
 class DeadLetter:
+    """One letter: ``event`` is its body as JSON, or its text when that is not JSON or cannot be read;
+    ``unreadable`` says why a body that cannot be read (nested too deep to parse) was not, ``body_bytes`` its
+    size (UTF-8)."""
+
     agent: str
     message_id: str
     reason: str
     event: Any
     receive_count: int
+    unreadable: str | None = None
+    body_bytes: int = 0
 
 
 def _consumer_names(deployment: Deployment, name: str | None) -> list[str]:
@@ -303,14 +317,12 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
             attributes = message.get("MessageAttributes", {})
             reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or _eventbridge_reason(attributes) or (
                 f"processing failed {max_receives} times (maxReceiveCount); see the function's logs")
-            try:
-                event: Any = json.loads(message["Body"])
-            except json.JSONDecodeError:
-                event = message["Body"]
+            event, unreadable = _read_body(message["Body"])
             letters.append(DeadLetter(
                 agent=attributes.get(CONSUMER_ATTRIBUTE, {}).get("StringValue") or consumer_name,
                 message_id=message["MessageId"], reason=reason, event=event,
                 receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                unreadable=unreadable, body_bytes=len(message["Body"].encode("utf-8", errors="replace")),
             ))
         if messages:  # make them visible again: listing must not hide them from a redrive
             for start in range(0, len(messages), 10):
@@ -318,6 +330,40 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
                     for i, m in enumerate(messages[start:start + 10])])
     return letters
+
+
+# A letter's event nested deeper than this is listed as its text: writing it as JSON (--json) or summarising it
+# would recurse as deep, and a deep enough one ends in a RecursionError (an event a function can process nests a
+# few levels: a detail is refused past storable.MAX_DETAIL_DEPTH = 24).
+LISTED_DEPTH = 100
+
+
+def _read_body(body: str) -> tuple[Any, str | None]:
+    """A letter's event and, for a body that cannot be read as one, why (its text is then kept as the event). A
+    body that is not JSON is shown as its text, as it always was; one nested too deep is named, never a
+    traceback that hides every other letter."""
+    try:
+        event = json.loads(body)
+    except json.JSONDecodeError:
+        return body, None
+    except RecursionError:
+        return body, TOO_DEEP
+    if nested_deeper_than(event, LISTED_DEPTH):
+        return body, f"nested deeper than {LISTED_DEPTH} levels of JSON objects and arrays"
+    return event, None
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (as ``json.loads`` gives it) nests objects and arrays more than ``limit`` levels (``{}``
+    is 1); without recursion, so it answers for any depth."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending += [(child, depth + 1) for child in children if isinstance(child, dict | list)]
+    return False
 
 
 def _eventbridge_reason(attributes: dict[str, Any]) -> str | None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.common.dead_letters import PoisonMessage
+from functions.common.dead_letters import TOO_DEEP, PoisonMessage
 from functions.common.models import BusEvent
 from functions.common.settings import DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES as DEFAULT_THRESHOLD_BYTES
 from functions.common.settings import Settings
@@ -171,6 +171,8 @@ class ClaimCheckStore:
             original = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ClaimCheckError(f"claim check {reference}: the object is not JSON ({error})") from None
+        except RecursionError:  # fails the same every time: never retried
+            raise ClaimCheckError(f"claim check {reference}: the object is not readable JSON: {TOO_DEEP}") from None
         if not isinstance(original, dict) or is_reference(original):
             raise ClaimCheckError(f"claim check {reference}: the object is not an event detail")
         disagree = sorted(name for name, value in detail.items()

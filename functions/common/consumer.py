@@ -1,13 +1,14 @@
 """The SQS side of every function: one batch in, partial batch failures out.
 
 Each record is an EventBridge event delivered by a rule to the function's queue. A record that can
-never be processed (not JSON, not an event, invalid detail) is a poison message: it is kept in the
-function's dead-letter queue with its reason and acknowledged, so it is neither lost nor retried
-forever. Any other exception fails only that record and SQS delivers it again; on its last allowed receive
-(``ApproximateReceiveCount >= max_receive_count``, the queue's ``maxReceiveCount``) the function keeps it in
-the dead-letter queue itself, with the last error's type and message as the reason, and acknowledges it.
-The redrive policy stays as the backstop for what the function cannot report: a crash or a timeout on the
-last receive, or a failure to send to the dead-letter queue (those arrive there without a reason).
+never be processed (not JSON, nested deeper than Python reads or processes, not an event, invalid detail) is
+a poison message: it is kept in the function's dead-letter queue with its reason and acknowledged, so it is
+neither lost nor retried forever. Any other exception fails only that record and SQS delivers it again; on
+its last allowed receive (``ApproximateReceiveCount >= max_receive_count``, the queue's ``maxReceiveCount``)
+the function keeps it in the dead-letter queue itself, with the last error's type and message as the reason,
+and acknowledges it. The redrive policy stays as the backstop for what the function cannot report: a crash
+or a timeout on the last receive, or a failure to send to the dead-letter queue (those arrive there without a
+reason).
 
 With ``concurrency > 1`` (the manifest's ``record_concurrency``, passed as RECORD_CONCURRENCY) the records
 of a batch are processed concurrently, each in its own thread: an agent's work is mostly waiting on
@@ -34,7 +35,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ValidationError
 
 from functions.common.claim_check import ClaimCheckError, ClaimCheckStore, resolve_event
-from functions.common.dead_letters import DeadLetterSink, PoisonMessage, failure_reason
+from functions.common.dead_letters import TOO_DEEP, DeadLetterSink, PoisonMessage, failure_reason
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
 
@@ -48,6 +49,8 @@ def parse_record(body: str) -> BusEvent:
         payload = json.loads(body)
     except json.JSONDecodeError as error:
         raise PoisonMessage(f"body is not JSON: {error.msg} at position {error.pos}") from None
+    except RecursionError:  # as unreadable as malformed JSON, however often it is tried
+        raise PoisonMessage(f"body is not readable JSON: {TOO_DEEP}") from None
     if not isinstance(payload, dict):
         raise PoisonMessage(f"body is not an EventBridge event: a JSON {type(payload).__name__}")
     try:
@@ -110,8 +113,10 @@ def consume(
                 unresolvable(bus_event, error)
             else:
                 handle(resolved)
-        except PoisonMessage as poison:
-            reason = str(poison)
+        except (PoisonMessage, RecursionError) as poison:
+            # RecursionError: data nested deeper than the code that walks it goes (read at a shallower stack than
+            # the code that failed); it fails the same on every receive, so it is poison, not a transient failure.
+            reason = str(poison) if isinstance(poison, PoisonMessage) else f"event {TOO_DEEP}: {poison}"
             logger.error("poison message kept in the dead-letter queue", extra={"reason": reason})
             if dead_letters is None:
                 raise  # no sink configured: let the redrive policy move it after maxReceiveCount

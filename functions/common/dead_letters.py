@@ -23,6 +23,12 @@ _NOT_SQS_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010f
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
+# Python's JSON reader, and any code that walks data recursively, raises RecursionError on data nested deeper than
+# the interpreter's recursion limit (about 1,000 levels, less the stack in use): the same data fails on every try,
+# so a message that raises it is poison (kept at once), not a transient failure.
+TOO_DEEP = "nested deeper than Python reads (RecursionError)"
+
+
 class PoisonMessage(Exception):
     """The message can never be processed (malformed or invalid): retrying it would not help."""
 
