@@ -22,12 +22,15 @@ from rich.table import Table
 from rich.text import Text
 
 from agentbus.reasoners import model_usage
+from agentbus.terminal import shown, terminal_safe
 from functions.common.settings import parse_work_profile
 
 if TYPE_CHECKING:
     from agentbus.discovery import Deployment
 
-# Data is never markup or emoji codes (an order id "ord-[/bold]" or ":x:" prints as it is).
+# Data is never markup or emoji codes (an order id "ord-[/bold]" or ":x:" prints as it is), and never acts on the
+# terminal: every piece of data a human-readable output prints goes through agentbus.terminal first (an ESC or a
+# bidi override in a reason is printed as \x1b or \u202e).
 # Wide enough for the demo's summary table when the output is a file or a CI log, not a terminal.
 console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # an error stays one line, however long
@@ -346,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(error: BaseException) -> str:
     """The error's message on one line: botocore's parameter validation lists each problem on a line of its own
-    ("Parameter validation failed:\nUnknown parameter in Entries[0]: ...")."""
-    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    ("Parameter validation failed:\nUnknown parameter in Entries[0]: ..."). An error may quote data (a refusal
+    names the workflow's reason): what a terminal would act on is shown as its escape."""
+    return shown(" ".join(line.strip() for line in str(error).splitlines() if line.strip()))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -392,12 +396,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.json:
             print(ops.as_json(view))
         else:
-            _print_status(view)
+            _print_status(terminal_safe(view))
         return 0
     if args.verb == "trace":
         # The trace names a claim-checked result's object; it does not fetch it.
-        print(ops.render_trace(ops.workflow_status(deployment, args.workflow_id, args.workflow,
-                                                   resolve_claim_checks=False)))
+        print(ops.render_trace(terminal_safe(ops.workflow_status(deployment, args.workflow_id, args.workflow,
+                                                                 resolve_claim_checks=False))))
         return 0
     if args.verb == "agent":
         return _agent(deployment, args)
@@ -418,13 +422,14 @@ def _dispatch(args: argparse.Namespace) -> int:
                     summary = f"{event.get('detail-type')} {ops.event_workflow_id(event) or ''}"
                 else:
                     summary = str(event)[:80]
-                console.print(f"[bold]{escape(str(letter.agent))}[/bold] {escape(str(letter.message_id))}  "
-                              f"{escape(summary)}\n  reason: {escape(str(letter.reason))}")
+                console.print(f"[bold]{escape(shown(str(letter.agent)))}[/bold] {escape(shown(str(letter.message_id)))}"
+                              f"  {escape(shown(summary))}\n  reason: {escape(shown(str(letter.reason)))}")
             console.print(f"{len(letters)} dead letter(s); `agentbus redrive NAME` puts an agent's back on its queue")
         return 0
     if args.verb == "redrive":
         moved = ops.redrive(deployment, args.name, progress=lambda n: errors.print(f"  moved {n}…"))
-        console.print(f"redrove {moved} message(s) from {args.name}'s dead-letter queue to its queue", markup=False)
+        console.print(f"redrove {moved} message(s) from {shown(args.name)}'s dead-letter queue to its queue",
+                      markup=False)
         return 0
     if args.verb == "put":
         response = ops.put(deployment, args.file)
@@ -516,7 +521,7 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
             console.print("nothing waits for a person", markup=False)
             return 0
         table = Table("workflow", "id", "waits for", "who", "asked", "waits until")
-        for row in rows:
+        for row in terminal_safe(rows):
             table.add_row(Text(str(row["workflow"])), Text(str(row["workflow_id"])), Text(str(row["agent"])),
                           Text(str(row["kind"] or "")), Text(f"{approvals.ago(row['waiting_s'])} ago"),
                           Text(str(row["wait_until"] or "")))
@@ -529,9 +534,9 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
     else:
         sent = approvals.answer(deployment, args.workflow_id, args.verb, workflow=args.workflow, agent=args.agent,
                                 by=args.by, note=args.note)
-    console.print(sent.describe(), markup=False)
-    console.print(f"  the coordinator decides; see `agentbus status {sent.workflow_id} --workflow {sent.workflow}`",
-                  markup=False)
+    console.print(shown(sent.describe()), markup=False)
+    console.print(shown(f"  the coordinator decides; see `agentbus status {sent.workflow_id} --workflow "
+                        f"{sent.workflow}`"), markup=False)
     return 0
 
 
@@ -540,7 +545,7 @@ def _agent(deployment: Deployment, args: argparse.Namespace) -> int:
 
     if args.action == "list":
         table = Table("agent", "state", "waiting", "in flight", "dead letters")
-        for row in ops.agent_list(deployment, args.name):
+        for row in terminal_safe(ops.agent_list(deployment, args.name)):
             state = Text(row["state"], style="yellow" if row["state"] == "paused" else "")
             table.add_row(Text(row["agent"]), state, str(row["waiting"]), str(row["in_flight"]),
                           str(row["dead_letters"]))
@@ -551,10 +556,11 @@ def _agent(deployment: Deployment, args: argparse.Namespace) -> int:
     ctl = ops.control(deployment)
     if not deployment.resources.local:  # disabling / enabling a mapping takes a while on AWS
         target = "Disabled" if args.action == "pause" else "Enabled"
-        errors.print(f"  waiting for {args.name}'s event source mapping to be {target}…", markup=False)
+        errors.print(f"  waiting for {shown(args.name)}'s event source mapping to be {target}…", markup=False)
     ctl.set_paused(args.name, args.action == "pause")
     where = "its events wait in its queue" if args.action == "pause" else "it processes its queue again"
-    console.print(f"agent {args.name} {'paused' if args.action == 'pause' else 'resumed'}: {where}", markup=False)
+    console.print(f"agent {shown(args.name)} {'paused' if args.action == 'pause' else 'resumed'}: {where}",
+                  markup=False)
     return 0
 
 

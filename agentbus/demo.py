@@ -34,6 +34,7 @@ from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent, locate_event, requests_of
 from agentbus.operations import OperationError, read_entries, workflow_status
 from agentbus.reasoners import could_use_a_model
+from agentbus.terminal import shown
 from functions.common.spec import CANCEL_DETAIL_TYPE, Manifest, Workflow
 from functions.manifest import MANIFEST
 
@@ -144,16 +145,16 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         def show(event: ObservedEvent) -> None:
             detail = event.detail
             who = event.source.rsplit(".", 1)[-1]
-            label = escape(f"{event.workflow_id or '?':<10}")
+            label = escape(shown(f"{event.workflow_id or '?':<10}"))
             if event.detail_type in observer.terminal_types:
                 style = STATUS_STYLE.get(str(detail.get("status")), "white")
-                reason = escape(f" — {detail['reason']}") if detail.get("reason") else ""
+                reason = escape(shown(f" — {detail['reason']}")) if detail.get("reason") else ""
                 console.print(f"  {label} [{style}]{escape(event.detail_type)}[/{style}]{reason}")
             elif detail.get("by"):  # a person's answer, or a cancel
                 who = str(detail.get("agent") or "cancel")
                 mark = "⊘" if event.detail_type == CANCEL_DETAIL_TYPE else "✓"
-                console.print(f"  {label} {mark} {escape(f'{who:<14}')} {escape(event.detail_type)} by "
-                              f"{escape(str(detail['by']))}")
+                console.print(f"  {label} {mark} {escape(shown(f'{who:<14}'))} {escape(event.detail_type)} by "
+                              f"{escape(shown(str(detail['by'])))}")
             elif detail.get("agent"):
                 ms = float(detail.get("duration_ms") or 0)
                 mark = "✓" if detail.get("outcome") == "success" else "✗"
@@ -179,16 +180,16 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
             for entry, result in zip(batch, response.get("Entries", []), strict=False):
                 if result.get("ErrorCode"):  # never on the bus: nothing to wait for, but say why
                     rejected += 1
-                    console.print(f"  [red]{escape(entry['DetailType'])} from {escape(entry['Source'])}: "
-                                  f"{escape(str(result['ErrorCode']))}: {escape(str(result.get('ErrorMessage')))}"
-                                  "[/red]")
+                    console.print(f"  [red]{escape(shown(entry['DetailType']))} from {escape(shown(entry['Source']))}"
+                                  f": {escape(shown(str(result['ErrorCode'])))}: "
+                                  f"{escape(shown(str(result.get('ErrorMessage'))))}[/red]")
                     continue
                 detail = json.loads(entry["Detail"])
                 for key in requests_of(manifest, entry["DetailType"], entry["Source"], detail):
                     if key not in put_at:
                         put.append(key)
                         put_at[key] = now
-        console.print(f"  put {len(put)} requests on the bus: " + escape(", ".join(i for _, i in put)))
+        console.print(f"  put {len(put)} requests on the bus: " + escape(shown(", ".join(i for _, i in put))))
 
         coordinated = [f"{w}/{i}" for w, i in put if manifest.workflow(w).coordinated]
         deployment = Deployment(make_session(stack.url), stack.url, resources)
@@ -365,9 +366,9 @@ def print_summary(console: Console, workflow: Workflow, summaries: list[RequestS
         style = STATUS_STYLE.get(s.status, "white")
         ratio = f"{s.end_to_end_ms / s.agents_sum_ms:.2f}" if s.agents_sum_ms >= 1 else "–"
         table.add_row(
-            escape(s.workflow_id), f"[{style}]{s.status}[/{style}]",
+            escape(shown(s.workflow_id)), f"[{style}]{s.status}[/{style}]",
             *[f"{s.agent_ms[a]:.0f}" if a in s.agent_ms else "–" for a in agents],
-            f"{s.end_to_end_ms:.0f}", f"{s.agents_sum_ms:.0f}", ratio, escape(s.reason or ""),
+            f"{s.end_to_end_ms:.0f}", f"{s.agents_sum_ms:.0f}", ratio, escape(shown(s.reason or "")),
         )
     console.print()
     console.print(table)
