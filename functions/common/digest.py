@@ -3,9 +3,11 @@
 Two events with the same workflow id and different contents are two versions of one request. Every agent
 stamps its result with the digest of the trigger detail it acted on, and the coordinator counts a result only
 toward the version it stored (the first trigger it received): the outcome, the main-table row and every result
-counted toward them refer to one version. The digest is taken over the detail exactly as parsed from the event
-(keys sorted, no whitespace, UTF-8), so the agents and the coordinator compute the same value from the same
-event, and any change of content gives another.
+counted toward them refer to one version. The digest is taken over the detail as parsed from the event
+(keys sorted, no whitespace, UTF-8, and a number with a fraction of zero written as the integer it equals), so the
+agents and the coordinator compute the same value from the same event, any change of content gives another, and
+a spelling that changes no value does not: ``{"b": 25, "a": 1}`` and ``{"a": 1.0, "b": 25.0}`` are one version
+(JSON readers take ``25`` and ``25.0`` as one number; a producer's retry from another serializer writes either).
 """
 
 from __future__ import annotations
@@ -18,5 +20,31 @@ DIGEST_LENGTH = 32  # hex characters: 128 bits
 
 
 def trigger_digest(detail: dict[str, Any]) -> str:
-    canonical = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    canonical = json.dumps(integral_floats_as_ints(detail), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False, allow_nan=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
+
+
+def integral_floats_as_ints(value: Any) -> Any:
+    """``value`` with every float whose fraction is zero (``25.0``, ``1e2``) as the int it equals; a copy, built
+    without recursion (a hostile detail may nest as deep as the JSON reader went)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if not isinstance(value, dict | list):
+        return value
+    root: dict[Any, Any] | list[Any] = {} if isinstance(value, dict) else []
+    pending: list[tuple[Any, Any]] = [(value, root)]
+    while pending:
+        source, target = pending.pop()
+        for key, item in (source.items() if isinstance(source, dict) else enumerate(source)):
+            if isinstance(item, float) and item.is_integer():
+                item = int(item)
+            elif isinstance(item, dict | list):
+                copy: dict[Any, Any] | list[Any] = {} if isinstance(item, dict) else []
+                pending.append((item, copy))
+                item = copy
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root

@@ -55,8 +55,16 @@ def quick_stack():
 
 def version_of(detail: dict) -> str:
     """A trigger's version as the agents and the coordinator compute it (functions/common/digest.py): the
-    canonical JSON of the detail as parsed (keys sorted, compact, UTF-8), SHA-256, 32 hex characters."""
-    canonical = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    canonical JSON of the detail as parsed (keys sorted, compact, UTF-8, 25.0 written as 25), SHA-256, 32 hex
+    characters."""
+    def values(value):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {key: values(item) for key, item in value.items()}
+        return [values(item) for item in value] if isinstance(value, list) else value
+
+    canonical = json.dumps(values(detail), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
