@@ -20,7 +20,7 @@ from functions.common.spec import CANCEL_DETAIL_TYPE, DEADLINE_DETAIL_TYPE, DEAD
 from functions.coordinator.logic import Coordinator as LogicCoordinator
 from functions.coordinator.store import WorkflowStore
 from tests.conftest import load_detail, load_entries
-from tests.functions.coordinator_harness import Coordinator
+from tests.functions.coordinator_harness import Coordinator, NoSchedules
 from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name (not any a user adds)
 
 ACCESS = MANIFEST.workflow("access-request")
@@ -298,17 +298,6 @@ def test_cancel_racing_the_finish_gives_exactly_one_terminal_outcome(c):
     assert outcomes == {"acc-9001": "Access Granted", "acc-9002": "Access Request Cancelled"}
     assert c.view(ACCESS, "acc-9001")["late_results"][0]["kind"] == "cancel"
     assert c.view(ACCESS, "acc-9002")["late_results"][0]["agent"] == "manager-approval"
-
-
-class NoSchedules:
-    def create(self, *args) -> bool:
-        return True
-
-    def rearm(self, *args) -> None:
-        pass
-
-    def delete(self, *args) -> bool:
-        return True
 
 
 def test_cancel_written_between_the_decision_and_the_finish_wins_through_the_version_check(c):

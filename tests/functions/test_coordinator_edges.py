@@ -1,0 +1,95 @@
+"""The coordinator on moto, faced with what black-box runs put on the bus: a cancel racing its trigger, an
+answer naming a version no digest can be, and a retry that writes a number another way.
+
+A cancel processed while its workflow's record is being created (its trigger in the same PutEvents call): the
+cancel's conditional write (``status = RUNNING AND no cancel``) failed on an item that did not exist yet; the
+re-read a moment later found the record, opened meanwhile, RUNNING and without a cancel. The cancel was then
+kept aside as "a cancel by ? is being applied already" (no other cancel existed) and the workflow went on to
+complete: neither cancelled nor dead-lettered (4 in 8 tries with trigger and cancel in one call).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentbus.local.lambda_events import eventbridge_envelope
+from functions.common.dead_letters import PoisonMessage
+from functions.common.models import BusEvent
+from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, WorkflowStatus
+from functions.coordinator.logic import Coordinator
+from functions.coordinator.store import WorkflowStore
+from tests.conftest import load_entries, workflow_store
+from tests.functions.coordinator_harness import NoSchedules
+from tests.pinned import MANIFEST  # the shipped workflows with the agents the tests name
+
+ORDER = MANIFEST.workflow("order-fulfillment")
+ACCESS = MANIFEST.workflow("access-request")
+[APPROVER] = ACCESS.external
+
+
+def logic_coordinator(aws, publish=lambda event: None) -> tuple[WorkflowStore, Coordinator]:
+    session, resources = aws
+    store = workflow_store(session.client("dynamodb"), resources, MANIFEST)
+    return store, Coordinator(store=store, deadlines=NoSchedules(), publish=publish, manifest=MANIFEST)
+
+
+def order_placed() -> tuple[dict, BusEvent]:
+    [entry] = load_entries("order-placed.json")
+    detail = json.loads(entry["Detail"])
+    return detail, BusEvent.model_validate(eventbridge_envelope(entry["DetailType"], entry["Source"], detail))
+
+
+def test_a_cancel_whose_record_is_opened_between_its_write_and_its_read_cancels_the_workflow(aws):
+    published: list = []
+    store, coordinator = logic_coordinator(aws, published.append)
+    _, trigger = order_placed()
+    order_id = trigger.detail["order_id"]
+
+    class OpenedJustBeforeTheRead(WorkflowStore):
+        opened = False
+
+        def load(self, *args, **kwargs):
+            if not self.opened:  # the trigger, handled by another invocation, opens the record now
+                self.opened = True
+                coordinator.handle(trigger)
+            return super().load(*args, **kwargs)
+
+    racing = OpenedJustBeforeTheRead(store.client, store.workflow_table, MANIFEST, store.tables)
+    cancelling = Coordinator(store=racing, deadlines=NoSchedules(), publish=published.append, manifest=MANIFEST)
+    cancel = {"workflow": ORDER.name, "workflow_id": order_id, "by": "ops", "reason": "customer asked"}
+    cancelling.handle(BusEvent.model_validate(eventbridge_envelope(CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, cancel)))
+
+    assert racing.opened
+    assert [(e.detail_type, e.detail["status"]) for e in published] == [
+        (ORDER.terminal_detail_types[WorkflowStatus.CANCELLED], "CANCELLED")]
+    view = store.get(ORDER.name, order_id)
+    assert view is not None and view["status"] == "CANCELLED" and view["cancel"]["by"] == "ops"
+    assert view["late_results"] == []
+
+
+# Answers whose values would break the store are refused at once as poison naming the field (not retried).
+@pytest.mark.parametrize("digest", ["a" * 1100, "a" * 65, "ab#result#x", "ab cd", ""])
+def test_an_answer_naming_a_trigger_version_no_digest_can_be_is_poison_naming_the_field(aws, digest):
+    # 1,100 characters went into the result item's sort key: DynamoDB refused the write (1,024 bytes), the
+    # coordinator took it for a transient error, retried it 5 times and dead-lettered DynamoDB's message.
+    store, coordinator = logic_coordinator(aws)
+    assert APPROVER.approval is not None
+    detail = {"workflow": ACCESS.name, "workflow_id": "acc-1", "agent": APPROVER.name, "by": "grace.hopper",
+              "trigger_digest": digest}
+    event = BusEvent.model_validate(eventbridge_envelope(APPROVER.approval.detail_type, APPROVER.source, detail))
+    with pytest.raises(PoisonMessage, match="trigger_digest"):
+        coordinator.handle(event)
+
+
+# A producer's retry that writes a number another way (25 for 25.0) is the same request, not another version.
+def test_a_retry_writing_25_for_25_0_is_a_duplicate_and_nothing_is_refused(aws):
+    store, coordinator = logic_coordinator(aws)
+    first, placed = order_placed()
+    assert any(isinstance(line["unit_price"], float) and line["unit_price"].is_integer() for line in first["items"])
+    retry = {**first, "items": [{**line, "unit_price": int(line["unit_price"])} for line in first["items"]]}
+    for detail in (first, retry):  # the second used to raise PoisonMessage: "conflicting version … other contents"
+        coordinator.handle(BusEvent.model_validate(eventbridge_envelope(placed.detail_type, placed.source, detail)))
+    view = store.get(ORDER.name, first["order_id"])
+    assert view is not None and view["refused"] == [] and view["status"] == "RUNNING"
