@@ -13,10 +13,11 @@ import json
 
 import pytest
 
-from agentbus import approvals, cli, discovery
+from agentbus import approvals, discovery
 from agentbus import operations as ops
 from agentbus.resources import ConsumerResources, Resources
 from agentbus.terminal import UNSAFE, shown, terminal_safe
+from tests.unit.test_cli import _run
 
 SKU = "SKU-\x1b[2J\x1b[31mEVIL\x1b[0m\u202e"
 SKU_SHOWN = "SKU-\\x1b[2J\\x1b[31mEVIL\\x1b[0m\\u202e"
@@ -42,12 +43,6 @@ def deployment(monkeypatch):
     deployment = discovery.Deployment(session=None, endpoint_url="http://127.0.0.1:9", resources=_resources())
     monkeypatch.setattr(discovery, "find_deployment", lambda *_: deployment)
     return deployment
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _view() -> dict:
