@@ -113,17 +113,21 @@ class BusObserver:
             now = time.time()
             if not messages:
                 continue
-            observed = []
+            observed: list[tuple[ObservedEvent, list[tuple[str, str]]]] = []
             for message in messages:
-                body = json.loads(message["Body"])
-                detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
-                workflow, workflow_id = locate_event(self.manifest, body["detail-type"], body["source"], detail)
-                observed.append(ObservedEvent(body["detail-type"], body["source"], detail, now, workflow, workflow_id))
+                try:
+                    body = json.loads(message["Body"])
+                    detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
+                    workflow, workflow_id = locate_event(self.manifest, body["detail-type"], body["source"], detail)
+                    event = ObservedEvent(body["detail-type"], body["source"], detail, now, workflow, workflow_id)
+                    observed.append((event, requests_of(self.manifest, event.detail_type, event.source, detail)))
+                except RecursionError:  # a hostile event nested deeper than Python reads: nothing to show of it
+                    continue
             self.sqs_client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
             with self._changed:
-                for event in observed:
-                    for key in requests_of(self.manifest, event.detail_type, event.source, event.detail):
+                for event, started in observed:
+                    for key in started:
                         self.started.setdefault(key, event.received_at)
                     if event.workflow_id:
                         self.by_workflow[event.workflow_id].append(event)
@@ -131,7 +135,7 @@ class BusObserver:
                             self.by_workflow[f"{event.workflow}/{event.workflow_id}"].append(event)
                 self._changed.notify_all()
             if self.on_event:
-                for event in observed:
+                for event, _ in observed:
                     self.on_event(event)
 
     def started_requests(self) -> dict[tuple[str, str], float]:
