@@ -146,9 +146,9 @@ LATE_MARK = "~"
 CANCEL_LATE = "@cancel"
 LATE_COUNT = "late_count"
 CANCEL_REQUEST = "cancel_request"
-# A cancel's conditional write fails on a record that does not exist yet; re-read, it may exist (opened between the
-# two): the write is tried again, this many times in all.
-CANCEL_ATTEMPTS = 3
+# A conditional write (a cancel's, a result's) refused by the record as it was, when the re-read shows a record
+# that takes it (opened, or its trigger come in, between the two), is tried again: this many times in all.
+REFUSED_WRITE_ATTEMPTS = 3
 # Entries kept aside per record: a flood of late answers cannot grow it further.
 MAX_LATE = 20
 REFUSED_PREFIX = "refused_"
@@ -328,6 +328,17 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     if result.get("asks_for"):
         kept.update(asks_for=result["asks_for"], received_at=result.get("received_at"))
     return kept
+
+
+def _slot_writable(record: WorkflowRecord, agent: str, version: Any) -> bool:
+    """Whether ``_count``'s condition holds on ``record``: running, of this version or none yet, and the agent's
+    slot empty or, once the trigger is in, holding another version's result."""
+    if record.status is not WorkflowStatus.RUNNING:
+        return False
+    if record.trigger_seen and record.trigger_digest != version:
+        return False
+    held = record.results.get(agent)
+    return held is None or (record.trigger_seen and held.get("trigger_digest") != record.trigger_digest)
 
 
 def late_key(agent: str | None, event_id: str) -> str:
@@ -560,12 +571,20 @@ class WorkflowStore:
             f"AND (attribute_not_exists({slot}) OR (attribute_exists({stored_version}) "
             f"AND {slot}.{x.name('trigger_digest')} <> {stored_version}))"
         )
-        record = self._update(workflow, workflow_id, x, update, condition)
-        if record is not None:
-            return "recorded", record
-        existing = self.load(workflow, workflow_id)
-        if existing is None:
-            raise RuntimeError(f"workflow {workflow_id!r}: result refused but no record found")
+        for _ in range(REFUSED_WRITE_ATTEMPTS):
+            record = self._update(workflow, workflow_id, x, update, condition)
+            if record is not None:
+                return "recorded", record
+            existing = self.load(workflow, workflow_id)
+            if existing is None:
+                raise RuntimeError(f"workflow {workflow_id!r}: result refused but no record found")
+            if not _slot_writable(existing, agent, result.get("trigger_digest")):
+                break
+            # The record changed between the write and the read (its trigger came in: a slot holding another
+            # version's result may now be replaced by this one): the write holds now.
+        else:
+            raise RuntimeError(f"workflow {workflow_id!r}: {agent}'s result was refused {REFUSED_WRITE_ATTEMPTS} "
+                               "times by a record that takes it; retrying the message")
         if existing.trigger_seen and existing.trigger_digest != result.get("trigger_digest"):
             return "other-version", existing
         version = result.get("trigger_digest")
@@ -616,7 +635,7 @@ class WorkflowStore:
         update = f"SET {slot} = {x.value(cancel)} ADD {x.name('version')} {x.value(1)}"
         condition = (f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
                      f"AND attribute_not_exists({slot})")
-        for _ in range(CANCEL_ATTEMPTS):
+        for _ in range(REFUSED_WRITE_ATTEMPTS):
             record = self._update(workflow, workflow_id, x, update, condition)
             if record is not None:
                 return "recorded", record
@@ -634,8 +653,8 @@ class WorkflowStore:
                 return "duplicate", existing
             # Running and no cancel in it: the record was created between the write (no item yet: no status) and
             # the read, by its trigger or a result. The write holds now.
-        raise RuntimeError(f"workflow {workflow_id!r}: the cancel's conditional write failed {CANCEL_ATTEMPTS} times "
-                           "on a running record without a cancel; retrying the message")
+        raise RuntimeError(f"workflow {workflow_id!r}: the cancel's conditional write failed {REFUSED_WRITE_ATTEMPTS} "
+                           "times on a running record without a cancel; retrying the message")
 
     def extend_deadline(self, workflow: str, workflow_id: str, deadline_at: str) -> None:
         """Move a running workflow's deadline out (never in): ISO-8601 UTC strings of one format compare as times."""

@@ -16,6 +16,7 @@ import pytest
 
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.dead_letters import PoisonMessage
+from functions.common.digest import trigger_digest
 from functions.common.models import BusEvent
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, WorkflowStatus
 from functions.coordinator.logic import Coordinator
@@ -93,3 +94,39 @@ def test_a_retry_writing_25_for_25_0_is_a_duplicate_and_nothing_is_refused(aws):
         coordinator.handle(BusEvent.model_validate(eventbridge_envelope(placed.detail_type, placed.source, detail)))
     view = store.get(ORDER.name, first["order_id"])
     assert view is not None and view["refused"] == [] and view["status"] == "RUNNING"
+
+
+def test_a_result_refused_by_another_versions_slot_counts_when_its_trigger_comes_before_the_re_read(aws):
+    # Before the trigger, fraud's slot holds its result for another version (racks); fraud's result for the cheap
+    # version is refused by the slot. If the cheap trigger comes in between that write and its re-read, the slot
+    # may now be replaced: the result was taken for a duplicate instead, never counted, and the order timed out.
+    store, coordinator = logic_coordinator(aws)
+    cheap, placed = order_placed()
+    [racks_entry] = load_entries("order-placed-over-limit.json")
+    racks = {**json.loads(racks_entry["Detail"]), "order_id": cheap["order_id"]}
+    [verified] = load_entries("order-verified.json")
+
+    def fraud_result(trigger: dict) -> BusEvent:
+        detail = {**json.loads(verified["Detail"]), "workflow_id": trigger["order_id"],
+                  "idempotency_key": f"{trigger['order_id']}:fraud", "trigger_digest": trigger_digest(trigger)}
+        return BusEvent.model_validate(eventbridge_envelope(verified["DetailType"], verified["Source"], detail))
+
+    coordinator.handle(fraud_result(racks))
+
+    class TriggerJustBeforeTheRead(WorkflowStore):
+        opened = False
+
+        def load(self, *args, **kwargs):
+            if not self.opened:
+                self.opened = True
+                coordinator.handle(placed)
+            return super().load(*args, **kwargs)
+
+    racing = TriggerJustBeforeTheRead(store.client, store.workflow_table, MANIFEST, store.tables)
+    Coordinator(store=racing, deadlines=NoSchedules(), publish=lambda event: None,
+                manifest=MANIFEST).handle(fraud_result(cheap))
+
+    assert racing.opened
+    view = store.get(ORDER.name, cheap["order_id"])
+    assert view is not None and view["trigger_digest"] == trigger_digest(cheap)
+    assert view["results"].get("fraud", {}).get("trigger_digest") == trigger_digest(cheap), view
