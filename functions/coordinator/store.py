@@ -99,7 +99,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
 from typing import Any, cast
 
@@ -428,6 +428,22 @@ class WorkflowStore:
         attributes = response.get("Attributes")
         return self._record(attributes) if attributes else WorkflowRecord(workflow_id=workflow_id, workflow=workflow)
 
+    def _write_or_reread(self, workflow: str, workflow_id: str, expression: _Expression, update: str, condition: str,
+                         what: str, takes: Callable[[WorkflowRecord], bool]
+                         ) -> tuple[WorkflowRecord | None, WorkflowRecord | None]:
+        """A conditional update, and when the record refuses it, a re-read: (the record written, None), or (None, the
+        record that refused it, None if there is none). A re-read record that ``takes`` the write (it was created
+        or changed between the two) gets it again, ``REFUSED_WRITE_ATTEMPTS`` times in all."""
+        for _ in range(REFUSED_WRITE_ATTEMPTS):
+            written = self._update(workflow, workflow_id, expression, update, condition)
+            if written is not None:
+                return written, None
+            existing = self.load(workflow, workflow_id)
+            if existing is None or not takes(existing):
+                return None, existing
+        raise RuntimeError(f"workflow {workflow_id!r}: {what} was refused {REFUSED_WRITE_ATTEMPTS} times by a record "
+                           "that takes it; retrying the message")
+
     def _workflow(self, name: str) -> Workflow | None:
         try:
             return self.manifest.workflow(name)
@@ -571,20 +587,14 @@ class WorkflowStore:
             f"AND (attribute_not_exists({slot}) OR (attribute_exists({stored_version}) "
             f"AND {slot}.{x.name('trigger_digest')} <> {stored_version}))"
         )
-        for _ in range(REFUSED_WRITE_ATTEMPTS):
-            record = self._update(workflow, workflow_id, x, update, condition)
-            if record is not None:
-                return "recorded", record
-            existing = self.load(workflow, workflow_id)
-            if existing is None:
-                raise RuntimeError(f"workflow {workflow_id!r}: result refused but no record found")
-            if not _slot_writable(existing, agent, result.get("trigger_digest")):
-                break
-            # The record changed between the write and the read (its trigger came in: a slot holding another
-            # version's result may now be replaced by this one): the write holds now.
-        else:
-            raise RuntimeError(f"workflow {workflow_id!r}: {agent}'s result was refused {REFUSED_WRITE_ATTEMPTS} "
-                               "times by a record that takes it; retrying the message")
+        # Its trigger may come in between a refusal and the re-read: a slot holding another version's result may
+        # then be replaced by this one.
+        written, existing = self._write_or_reread(workflow, workflow_id, x, update, condition, f"{agent}'s result",
+                                                  lambda r: _slot_writable(r, agent, result.get("trigger_digest")))
+        if written is not None:
+            return "recorded", written
+        if existing is None:
+            raise RuntimeError(f"workflow {workflow_id!r}: result refused but no record found")
         if existing.trigger_seen and existing.trigger_digest != result.get("trigger_digest"):
             return "other-version", existing
         version = result.get("trigger_digest")
@@ -635,26 +645,23 @@ class WorkflowStore:
         update = f"SET {slot} = {x.value(cancel)} ADD {x.name('version')} {x.value(1)}"
         condition = (f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
                      f"AND attribute_not_exists({slot})")
-        for _ in range(REFUSED_WRITE_ATTEMPTS):
-            record = self._update(workflow, workflow_id, x, update, condition)
-            if record is not None:
-                return "recorded", record
-            existing = self.load(workflow, workflow_id)
-            if existing is None:
-                return "missing", WorkflowRecord(workflow_id=workflow_id, workflow=workflow)
-            if existing.cancel and existing.cancel.get("event_id") == cancel.get("event_id"):
-                return "duplicate", existing
-            if existing.status.is_final:
-                self.keep_late(workflow, workflow_id, None, cancel, after_finish(existing.status))
-                return "late", existing
-            if existing.cancel:
-                self.keep_late(workflow, workflow_id, None, cancel,
-                               f"a cancel by {existing.cancel.get('by')} is being applied already")
-                return "duplicate", existing
-            # Running and no cancel in it: the record was created between the write (no item yet: no status) and
-            # the read, by its trigger or a result. The write holds now.
-        raise RuntimeError(f"workflow {workflow_id!r}: the cancel's conditional write failed {REFUSED_WRITE_ATTEMPTS} "
-                           "times on a running record without a cancel; retrying the message")
+        # A record without an item yet has no status: refused, but its trigger or a result may create it before the
+        # re-read, running and without a cancel.
+        written, existing = self._write_or_reread(
+            workflow, workflow_id, x, update, condition, "the cancel",
+            lambda r: r.status is WorkflowStatus.RUNNING and not r.cancel)
+        if written is not None:
+            return "recorded", written
+        if existing is None:
+            return "missing", WorkflowRecord(workflow_id=workflow_id, workflow=workflow)
+        if existing.cancel and existing.cancel.get("event_id") == cancel.get("event_id"):
+            return "duplicate", existing
+        if existing.status.is_final:
+            self.keep_late(workflow, workflow_id, None, cancel, after_finish(existing.status))
+            return "late", existing
+        self.keep_late(workflow, workflow_id, None, cancel,
+                       f"a cancel by {(existing.cancel or {}).get('by')} is being applied already")
+        return "duplicate", existing
 
     def extend_deadline(self, workflow: str, workflow_id: str, deadline_at: str) -> None:
         """Move a running workflow's deadline out (never in): ISO-8601 UTC strings of one format compare as times."""
