@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from functions.common.json_tree import mapped
+
 # C0 controls and DEL, C1 controls; the bidirectional formatting characters (embeddings and overrides
 # U+202A-U+202E, isolates U+2066-U+2069, the marks U+200E, U+200F, U+061C) and the Unicode line and paragraph
 # separators U+2028, U+2029.
@@ -29,20 +31,8 @@ def terminal_safe(value: Any) -> Any:
     """A copy of a JSON-like ``value`` (dicts, lists, tuples, strings, numbers) with every string in it, keys
     included, ``shown``; other values are kept as they are. Iterative: a value nested however deep is copied
     without recursion."""
-    if isinstance(value, str):
-        return shown(value)
-    if not isinstance(value, dict | list | tuple):
-        return value
-    root: Any = {} if isinstance(value, dict) else [None] * len(value)
-    pending: list[tuple[Any, Any]] = [(value, root)]
-    while pending:
-        source, target = pending.pop()
-        items = source.items() if isinstance(source, dict) else enumerate(source)
-        for key, child in items:
-            if isinstance(child, dict | list | tuple):
-                copy: Any = {} if isinstance(child, dict) else [None] * len(child)
-                pending.append((child, copy))
-            else:
-                copy = shown(child) if isinstance(child, str) else child
-            target[shown(key) if isinstance(key, str) else key] = copy
-    return root
+    return mapped(value, _shown_if_text, _shown_if_text)
+
+
+def _shown_if_text(value: Any) -> Any:
+    return shown(value) if isinstance(value, str) else value

@@ -16,6 +16,8 @@ import hashlib
 import json
 from typing import Any
 
+from functions.common.json_tree import mapped
+
 DIGEST_LENGTH = 32  # hex characters: 128 bits
 
 
@@ -28,23 +30,4 @@ def trigger_digest(detail: dict[str, Any]) -> str:
 def integral_floats_as_ints(value: Any) -> Any:
     """``value`` with every float whose fraction is zero (``25.0``, ``1e2``) as the int it equals; a copy, built
     without recursion (a hostile detail may nest as deep as the JSON reader went)."""
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else value
-    if not isinstance(value, dict | list):
-        return value
-    root: dict[Any, Any] | list[Any] = {} if isinstance(value, dict) else []
-    pending: list[tuple[Any, Any]] = [(value, root)]
-    while pending:
-        source, target = pending.pop()
-        for key, item in (source.items() if isinstance(source, dict) else enumerate(source)):
-            if isinstance(item, float) and item.is_integer():
-                item = int(item)
-            elif isinstance(item, dict | list):
-                copy: dict[Any, Any] | list[Any] = {} if isinstance(item, dict) else []
-                pending.append((item, copy))
-                item = copy
-            if isinstance(target, dict):
-                target[key] = item
-            else:
-                target.append(item)
-    return root
+    return mapped(value, lambda item: int(item) if isinstance(item, float) and item.is_integer() else item)
