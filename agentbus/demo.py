@@ -198,10 +198,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
             for key in _people_in_the_loop(console, deployment, manifest, entries, waiting):
                 put.append(key)
                 put_at[key] = time.time()
-                coordinated.append(f"{key[0]}/{key[1]}")
-        pending = observer.wait_for_outcomes(coordinated, timeout_s)
-        pending |= _wait_for_standalone(observer, manifest, [k for k in put if not manifest.workflow(k[0]).coordinated],
-                                        timeout_s)
+        pending = _wait_for_requests(observer, manifest, put, timeout_s)
         pending |= _wait_for_follow_ons(console, observer, manifest, {w.name for w in chosen}, put, put_at, timeout_s)
         time.sleep(1.0)  # duplicate deliveries, if any, arrive now
         by_workflow: dict[str, list[str]] = {}
@@ -324,16 +321,23 @@ def _wait_for_follow_ons(console: Console, observer: BusObserver, manifest: Mani
                       if key[0] in chosen and key not in put_at}
         if not follow_ons:
             break
-        for key, seen in sorted(follow_ons.items(), key=lambda item: item[1]):
-            put.append(key)
-            put_at[key] = seen
+        started = sorted(follow_ons, key=follow_ons.__getitem__)  # in the order their triggers were seen
+        put += started
+        put_at.update(follow_ons)
         console.print("  started by an outcome on the bus: "
-                      + escape(", ".join(f"{w}/{i}" for w, i in sorted(follow_ons, key=follow_ons.__getitem__))))
-        pending |= observer.wait_for_outcomes([f"{w}/{i}" for w, i in follow_ons if manifest.workflow(w).coordinated],
-                                              timeout_s)
-        pending |= _wait_for_standalone(observer, manifest,
-                                        [k for k in follow_ons if not manifest.workflow(k[0]).coordinated], timeout_s)
+                      + escape(shown(", ".join(f"{w}/{i}" for w, i in started))))
+        pending |= _wait_for_requests(observer, manifest, started, timeout_s)
     return pending
+
+
+def _wait_for_requests(observer: BusObserver, manifest: Manifest, keys: list[tuple[str, str]],
+                       timeout_s: float) -> set[str]:
+    """Wait for every request's end: a coordinated workflow's outcome, a standalone one's answers. Returns
+    ``workflow/id`` of those still without."""
+    pending = observer.wait_for_outcomes([f"{w}/{i}" for w, i in keys if manifest.workflow(w).coordinated],
+                                         timeout_s)
+    return pending | _wait_for_standalone(observer, manifest,
+                                          [k for k in keys if not manifest.workflow(k[0]).coordinated], timeout_s)
 
 
 def _wait_for_standalone(observer: BusObserver, manifest: Manifest, keys: list[tuple[str, str]],

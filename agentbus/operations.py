@@ -11,13 +11,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentbus.control import AgentControl
 from agentbus.discovery import Deployment
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
 from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
+
+if TYPE_CHECKING:
+    from functions.coordinator.store import WorkflowStore
 
 
 class OperationError(RuntimeError):
@@ -112,25 +115,26 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
                                  "agents' results are events on the bus)")
     store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
     try:
-        records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
+        view = _record_view(store, workflow_id, workflow)
     except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
         raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be read: it holds JSON "
                              "nested too deep to read") from None
+    return claim_checked(deployment, view) if resolve_claim_checks else view
+
+
+def _record_view(store: WorkflowStore, workflow_id: str, workflow: str | None) -> dict[str, Any]:
+    """The view of the one record of ``workflow_id`` (of ``workflow``, when given)."""
+    records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
     if not records:
         if workflow:
             raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: workflow {workflow!r} has no request "
                                     "with this id")
-        raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: no such workflow in {tables['workflows']} "
+        raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: no such workflow in {store.workflow_table} "
                                 "(a standalone workflow keeps no record: its agents' results are events on the bus)")
     if len(records) > 1:
         names = ", ".join(sorted(r.workflow for r in records))
         raise OperationError(f"id {workflow_id!r} is used by several workflows ({names}): pass --workflow NAME")
-    try:
-        view = store.view(records[0])
-    except RecursionError:
-        raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be shown: it holds "
-                             "JSON nested too deep to read") from None
-    return claim_checked(deployment, view) if resolve_claim_checks else view
+    return store.view(records[0])
 
 
 def claim_checked(deployment: Deployment, view: dict[str, Any]) -> dict[str, Any]:
