@@ -536,6 +536,10 @@ class Coordinator:
         """The workflow's deadline schedule, named apart from every other workflow's of the manifest."""
         return schedule_name(workflow, workflow_id, (w.name for w in self.manifest.workflows))
 
+    def _schedule_of(self, record: WorkflowRecord) -> str:
+        """The record's deadline schedule: as stored, or (a record built without it) the derived name."""
+        return record.schedule_name or self.schedule_name(record.workflow, record.workflow_id)
+
     def handle(self, event: BusEvent) -> None:
         """One delivered event: a workflow trigger, an agent's or external agent's result, a cancel request, a
         deadline or a census."""
@@ -623,7 +627,7 @@ class Coordinator:
         deadline_at = self.due(workflow, record) or now
         if deadline_at <= now:
             return True
-        self.deadlines.create(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id),
+        self.deadlines.create(self._schedule_of(record),
                               deadline_at, self.deadline_detail(workflow, record.workflow_id))
         return False
 
@@ -699,7 +703,7 @@ class Coordinator:
         if due is None or (stored is not None and due <= stored):
             return
         self.store.extend_deadline(workflow.name, record.workflow_id, iso(due))
-        self.deadlines.rearm(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id), due,
+        self.deadlines.rearm(self._schedule_of(record), due,
                              self.deadline_detail(workflow, record.workflow_id))
         logger.info("waiting for an external agent: deadline moved", extra={"deadline_at": iso(due)})
 
@@ -812,7 +816,7 @@ class Coordinator:
         if not record.status.is_final and due is not None and now < due:
             # EventBridge Scheduler fires a one-time schedule within its minute: up to 59 s early. Not yet.
             logger.info("deadline fired early (or moved out); re-armed", extra={"deadline_at": iso(due)})
-            self.deadlines.rearm(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id), due,
+            self.deadlines.rearm(self._schedule_of(record), due,
                                  self.deadline_detail(workflow, record.workflow_id))
             self._advance(workflow, record)
             return
@@ -896,7 +900,7 @@ class Coordinator:
             detail_type = workflow.terminal_detail_types[record.status]
             self.publish(Event(detail_type=detail_type, detail=outcome, source=COORDINATOR_SOURCE,
                                resources=()))
-            self.deadlines.delete(record.schedule_name or self.schedule_name(workflow.name, record.workflow_id))
+            self.deadlines.delete(self._schedule_of(record))
             self.store.mark_published(workflow.name, record.workflow_id, iso(self.clock()))
         except Exception:
             # Let the retry (or any later message for this workflow) publish at once.
