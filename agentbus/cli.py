@@ -482,7 +482,7 @@ def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
 
 def status_notes(view: dict[str, Any]) -> list[str]:
     """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
-    outcome. (Reads the trigger as ``trigger``, or ``order`` as older records name it.)"""
+    outcome, a main-table row that could not be written. (Reads the trigger as ``trigger``, or ``order`` as older records name it.)"""
     notes = []
     trigger = view.get("trigger", view.get("order"))
     trigger_error = view.get("trigger_error", view.get("order_error"))
@@ -496,6 +496,9 @@ def status_notes(view: dict[str, Any]) -> list[str]:
                      f"{view.get('trigger_digest')} counts; the refused one is in the coordinator's dead letters")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
+    if view.get("projection_error"):
+        notes.append(f"the main table's row was not written (the outcome was published without it): "
+                     f"{view['projection_error']}")
     for agent, result in sorted((view.get("results") or {}).items()):
         reference = result.get("claim_check")
         if isinstance(reference, dict):

@@ -37,7 +37,7 @@ from functions.common.clients import Clients
 from functions.common.consumer import RecordHandler, consume, validate
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage
 from functions.common.digest import trigger_digest
-from functions.common.models import AgentResult, BusEvent, WorkflowOutcome
+from functions.common.models import MAX_REASON_CHARS, AgentResult, BusEvent, WorkflowOutcome, shortened
 from functions.common.observability import NAMESPACE, SERVICE, logger
 from functions.common.publisher import Event, EventPublisher, EventTooLargeError
 from functions.common.settings import Settings, SettingsError
@@ -216,12 +216,17 @@ class AgentRunner:
                              "which its result type does not declare (may_ask_for in the manifest)")
         duration_ms = max(0.0, round((finished - started).total_seconds() * 1000, 3))
         workflow_id = self.workflow_id(request)
+        reason = decision.reason
+        if reason is not None and len(reason) > MAX_REASON_CHARS:
+            logger.warning("the agent's reason is longer than a result carries: cut",
+                           extra={"reason_chars": len(reason), "max_reason_chars": MAX_REASON_CHARS})
+            reason = shortened(reason)
         detail = AgentResult(
             workflow=self.workflow.name,
             workflow_id=workflow_id,
             agent=self.agent.name,
             outcome=result_type.outcome.value,
-            reason=decision.reason,
+            reason=reason,
             data=decision.data,
             started_at=iso_ms(started),
             finished_at=iso_ms(finished),

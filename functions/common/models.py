@@ -18,6 +18,27 @@ def _one_line(value: str) -> str:
     return value
 
 
+# Why an agent decided as it did, why a cancel was asked, a person's note: carried by the outcome event, copied into
+# the main table's row (an outcome holds every failing agent's reason) and the workflow record, so bounded: an agent
+# that explains itself at length (a model's answer) has its reason cut by the runner (``shortened``) and a result on
+# the bus with a longer one is refused naming the field, where an unbounded one made the row too large to write
+# (DynamoDB's 400 KB item) and the outcome was never published.
+MAX_REASON_CHARS = 2048
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)]
+# An outcome's reason joins every failing agent's: bounded too (``shortened``), whatever the number of agents.
+MAX_OUTCOME_REASON_CHARS = 8192
+# ``started_at`` / ``finished_at`` of a result: ISO-8601 text, as the runner writes it.
+Timestamp = Annotated[str, StringConstraints(max_length=64)]
+
+
+def shortened(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` if it fits in ``limit`` characters, else its beginning and how long it was."""
+    if len(text) <= limit:
+        return text
+    suffix = f" … [cut: {len(text):,} characters in all]"
+    return text[: limit - len(suffix)] + suffix
+
+
 # Who answered or cancelled: printed in reasons, traces and log lines, so one line of text.
 Person = Annotated[NonEmpty, AfterValidator(_one_line)]
 
@@ -83,10 +104,10 @@ class AgentResult(BaseModel):
     workflow_id: WorkflowId
     agent: NonEmpty
     outcome: Literal["success", "failure"]
-    reason: str | None = None
+    reason: Reason | None = None
     data: dict[str, Any] = Field(default_factory=dict)
-    started_at: str
-    finished_at: str
+    started_at: Timestamp
+    finished_at: Timestamp
     duration_ms: float = Field(ge=0)
     idempotency_key: NonEmpty
     trigger_digest: TriggerDigest | None = None
@@ -108,7 +129,7 @@ class ExternalResult(BaseModel):
     workflow_id: WorkflowId
     agent: NonEmpty
     by: Person
-    note: str | None = Field(default=None, max_length=2048)
+    note: Reason | None = None
     trigger_digest: TriggerDigest | None = None
 
 
@@ -120,7 +141,7 @@ class CancelRequested(BaseModel):
     workflow: NonEmpty
     workflow_id: WorkflowId
     by: Person
-    reason: str | None = Field(default=None, max_length=2048)
+    reason: Reason | None = None
 
 
 class DeadlineReached(BaseModel):

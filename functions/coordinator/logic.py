@@ -65,6 +65,8 @@ from functions.common.dead_letters import PoisonMessage
 from functions.common.digest import trigger_digest
 from functions.common.ids import check_workflow_id
 from functions.common.models import (
+    MAX_OUTCOME_REASON_CHARS,
+    MAX_REASON_CHARS,
     AgentResult,
     BusEvent,
     CancelRequested,
@@ -72,6 +74,7 @@ from functions.common.models import (
     ExternalResult,
     WorkflowOutcome,
     describe_validation_error,
+    shortened,
 )
 from functions.common.observability import logger
 from functions.common.projection import FinishedWorkflow
@@ -184,6 +187,8 @@ class WorkflowRecord:
     finished_at: str | None = None
     published: bool = False
     published_at: str | None = None
+    # Why the main table's row could not be written (the outcome was published without it); None normally.
+    projection_error: str | None = None
     # False for a record read from the header item alone (a write's returned attributes): its result slots hold
     # summaries (enough to decide), not the results, and a large trigger may be absent. ``Store.load`` gives the
     # whole record, which an outcome, a projection and ``status`` are built from.
@@ -329,9 +334,9 @@ def decide(record: WorkflowRecord, workflow: Workflow, *, deadline_reached: bool
         if agent in required and result.get("outcome") == Outcome.FAILURE.value
     )
     if failures:
-        reason = "; ".join(
+        reason = shortened("; ".join(
             f"{agent}: {result.get('reason') or result.get('detail_type') or 'failed'}" for agent, result in failures
-        )
+        ), MAX_OUTCOME_REASON_CHARS)
         return Decision(WorkflowStatus.REJECTED, reason, missing)
     quorum = quorum_state(record, workflow)
     if quorum is not None and quorum["out_of_reach"]:
@@ -474,6 +479,10 @@ def trigger_problems(workflow: Workflow, detail: dict[str, Any]) -> str | None:
 
 # --- ports ------------------------------------------------------------------------------------------
 
+class RowRefused(Exception):
+    """A main table refused a row for what it holds (DynamoDB's ValidationException): every retry would too."""
+
+
 class Store(Protocol):
     def open(self, workflow: str, workflow_id: str, *, trigger: dict[str, Any] | None, digest: str,
              error: str | None, received_at: str, event_id: str, placed_at: str, deadline_at: str,
@@ -491,7 +500,9 @@ class Store(Protocol):
     def claim_publication(self, workflow: str, workflow_id: str, *, now_ms: int, lease_until_ms: int,
                           lease_owner: str) -> WorkflowRecord | None: ...
     def release_publication(self, workflow: str, workflow_id: str, lease_owner: str) -> None: ...
-    def mark_published(self, workflow: str, workflow_id: str, published_at: str) -> None: ...
+    def mark_published(self, workflow: str, workflow_id: str, published_at: str,
+                       projection_error: str | None = None) -> None: ...
+    def note_projection_error(self, workflow: str, workflow_id: str, problem: str) -> None: ...
     def put_projection(self, table: str, item: dict[str, Any]) -> None: ...
     def load(self, workflow: str, workflow_id: str) -> WorkflowRecord | None: ...
 
@@ -608,7 +619,9 @@ class Coordinator:
             # Finished before the trigger came in (its deadline passed first): give the main table's row the
             # trigger's details. On every delivery (the put is idempotent): a retry after a failure between
             # the open and here finds the record opened already, and must still fill the row in.
-            self._project(workflow, record if record.complete else self._load(workflow, workflow_id))
+            problem = self._project(workflow, record if record.complete else self._load(workflow, workflow_id))
+            if problem is not None:
+                self.store.note_projection_error(workflow.name, workflow_id, problem)
         deadline_reached = self._ensure_deadline(workflow, record, now)
         self._advance(workflow, record, deadline_reached=deadline_reached)
         if conflict:
@@ -878,12 +891,28 @@ class Coordinator:
                        extra={"status": claimed.status.value, "finished_at": claimed.finished_at})
         self._publish(workflow, claimed if claimed.complete else self._load(workflow, record.workflow_id), owner)
 
-    def _project(self, workflow: Workflow, record: WorkflowRecord) -> None:
-        """The workflow's row in its main table (the manifest's projection), if it has one."""
+    def _project(self, workflow: Workflow, record: WorkflowRecord) -> str | None:
+        """The workflow's row in its main table (the manifest's projection), if it has one. None when it is
+        written (or there is none to write); why not, when it can never be: the projection function fails on
+        this record, or DynamoDB refuses its row (over 400 KB, a value it cannot hold). The same record fails
+        the same way on every retry, so that must not hold up the outcome: it is published, and the record
+        says why its row is missing (``projection_error``). A transient failure of the write still raises."""
         if workflow.projection is None or record.outcome is None:
-            return
-        item = resolve(workflow.projection.function)(finished_workflow(record, workflow))
-        self.store.put_projection(workflow.projection.table, item)
+            return None
+        try:
+            item = resolve(workflow.projection.function)(finished_workflow(record, workflow))
+        except Exception as error:  # noqa: BLE001 - the manifest's function: deterministic on a stored record
+            problem = f"the projection {workflow.projection.function} failed: {type(error).__name__}: {error}"
+        else:
+            try:
+                self.store.put_projection(workflow.projection.table, item)
+                return None
+            except RowRefused as error:
+                problem = str(error)
+        problem = shortened(problem, MAX_REASON_CHARS)
+        logger.error("the main table's row cannot be written; the outcome is published without it",
+                     extra={"table": workflow.projection.table, "projection_error": problem})
+        return problem
 
     def _publish(self, workflow: Workflow, record: WorkflowRecord, owner: str) -> None:
         """Main table, outcome event, deadline clean-up, ``published``: each step idempotent.
@@ -896,12 +925,12 @@ class Coordinator:
         if outcome is None:
             raise RuntimeError(f"final workflow {record.workflow_id!r} has no stored outcome")
         try:
-            self._project(workflow, record)
+            projection_error = self._project(workflow, record)
             detail_type = workflow.terminal_detail_types[record.status]
             self.publish(Event(detail_type=detail_type, detail=outcome, source=COORDINATOR_SOURCE,
                                resources=()))
             self.deadlines.delete(self._schedule_of(record))
-            self.store.mark_published(workflow.name, record.workflow_id, iso(self.clock()))
+            self.store.mark_published(workflow.name, record.workflow_id, iso(self.clock()), projection_error)
         except Exception:
             # Let the retry (or any later message for this workflow) publish at once.
             try:

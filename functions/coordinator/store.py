@@ -82,6 +82,8 @@ attribute                  type  meaning
 ``finished_at``            S     when the finish won
 ``published``              BOOL  the outcome event was accepted by EventBridge
 ``published_at``           S
+``projection_error``       S     why the main table's row could not be written (the projection failed on this
+                                 record, or DynamoDB refused the row); the outcome was published without it
 ``publish_lease_until``    N     epoch ms until which ``publish_lease_owner`` may publish; a final,
 ``publish_lease_owner``    S     unpublished record with an expired lease is published by the next message
 =========================  ====  ===================================================================
@@ -111,6 +113,7 @@ from functions.common.publisher import to_json
 from functions.common.spec import Manifest, Workflow, WorkflowStatus
 from functions.coordinator.logic import (
     MAX_REFUSED_VERSIONS,
+    RowRefused,
     WorkflowRecord,
     missing_agents,
     parse_iso,
@@ -146,6 +149,7 @@ LATE_MARK = "~"
 CANCEL_LATE = "@cancel"
 LATE_COUNT = "late_count"
 CANCEL_REQUEST = "cancel_request"
+PROJECTION_ERROR = "projection_error"
 # A conditional write (a cancel's, a result's) refused by the record as it was, when the re-read shows a record
 # that takes it (opened, or its trigger come in, between the two), is tried again: this many times in all.
 REFUSED_WRITE_ATTEMPTS = 3
@@ -744,11 +748,20 @@ class WorkflowStore:
         condition = f"{owner} = {x.value(lease_owner)} AND {x.name('published')} = {x.value(False)}"
         self._update(workflow, workflow_id, x, update, condition, return_values="NONE")
 
-    def mark_published(self, workflow: str, workflow_id: str, published_at: str) -> None:
+    def mark_published(self, workflow: str, workflow_id: str, published_at: str,
+                       projection_error: str | None = None) -> None:
         x = _Expression()
         update = f"SET {x.name('published')} = {x.value(True)}, {x.name('published_at')} = {x.value(published_at)}"
+        if projection_error is not None:  # in the same write: a refused row costs no write of its own
+            update += f", {x.name(PROJECTION_ERROR)} = {x.value(projection_error)}"
         self._update(workflow, workflow_id, x, update, f"attribute_exists({x.name('outcome')})",
                      return_values="NONE")
+
+    def note_projection_error(self, workflow: str, workflow_id: str, problem: str) -> None:
+        """Why a published workflow's row could not be written again (its trigger came in after the finish)."""
+        x = _Expression()
+        self._update(workflow, workflow_id, x, f"SET {x.name(PROJECTION_ERROR)} = {x.value(problem)}",
+                     f"attribute_exists({x.name('outcome')})", return_values="NONE")
 
     def put_projection(self, table: str, item: dict[str, Any]) -> None:
         """A finished workflow's row in its main table: derived from the stored outcome, so repeating it
@@ -758,8 +771,17 @@ class WorkflowStore:
         except KeyError:
             raise RuntimeError(f"no physical name for main table {table!r}: the coordinator's environment "
                                "lacks it") from None
-        self.client.put_item(TableName=table_name,
-                             Item={key: to_lenient_attribute(value) for key, value in item.items()})
+        try:
+            row = {key: to_lenient_attribute(value) for key, value in item.items()}
+        except (TypeError, ValueError) as error:
+            raise RowRefused(f"the {table} row cannot be written: {error}") from error
+        try:
+            self.client.put_item(TableName=table_name, Item=row)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            raise RowRefused(f"DynamoDB refused the {table} row: {error.response['Error'].get('Message')}") \
+                from error
 
     # reads ------------------------------------------------------------------------------------------
 
@@ -843,7 +865,8 @@ class WorkflowStore:
         (required agents without a result; for a finished workflow, as the outcome recorded them), ``reason``,
         ``timings`` (the outcome's, or partial while running), ``trigger`` (the trigger's detail, None if it
         never arrived), ``trigger_error``, ``trigger_digest``, ``trigger_received_at``, ``placed_at``,
-        ``deadline_at``, ``schedule_name``, ``finished_at``, ``published``, ``published_at``, ``late_results``
+        ``deadline_at``, ``schedule_name``, ``finished_at``, ``published``, ``published_at``, ``projection_error``
+        (why the main table's row is missing, or None), ``late_results``
         (what was kept aside: results after the finish, second answers, late cancels; each names its ``agent``
         (None for a cancel) and its ``late_reason``), ``waiting_for`` (external agents a running workflow waits
         for: ``agent``, ``kind``, ``asked_at``, ``wait_until``), ``cancel`` (the cancel written into the record,
@@ -878,6 +901,7 @@ class WorkflowStore:
             "finished_at": record.finished_at,
             "published": record.published,
             "published_at": record.published_at,
+            "projection_error": record.projection_error,
             # Results that arrived after the finish: a list (each names its ``agent``), in arrival order.
             "late_results": sorted(record.late_results.values(), key=lambda r: str(r.get("received_at", ""))),
             "waiting_for": [{"agent": wait.agent, "kind": wait.kind, "asked_at": wait.asked_at,
@@ -947,6 +971,7 @@ class WorkflowStore:
             finished_at=data.get("finished_at"),
             published=bool(data.get("published", False)),
             published_at=data.get("published_at"),
+            projection_error=data.get(PROJECTION_ERROR),
             complete=beside is not None,
         )
         outcome = data.get("outcome")

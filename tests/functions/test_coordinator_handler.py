@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from agentbus.cli import status_notes
 from agentbus.local.lambda_events import (
     LambdaContext,
     eventbridge_envelope,
@@ -728,6 +729,58 @@ def test_fault_republished_outcome_is_byte_for_byte_the_first_one_though_stored_
     assert view["outcome"] == detail and view["results"] == detail["results"]
 
 
+# --- a main-table row that can never be written ------------------------------------------------------
+
+def _finish_the_sample_order(h) -> dict:
+    assert h.deliver(trigger(), *(result(agent) for agent in SUCCESS)) == {"batchItemFailures": []}
+    return h.store.get(ORDER_ID)
+
+
+def test_a_row_dynamodb_refuses_does_not_hold_up_the_outcome_and_the_record_says_why(h, monkeypatch):
+    # A projection whose row passes DynamoDB's 400 KB item limit: every retry is refused the same way. It used to
+    # retry the publication forever (each message dead-lettered with DynamoDB's message) and never publish the
+    # outcome, so the compensations it triggers (inventory's release) never ran.
+    import functions.orders.projection as projection
+    original = projection.order_item
+    monkeypatch.setattr(projection, "order_item", lambda finished: {**original(finished), "notes": "n" * 500_000})
+    view = _finish_the_sample_order(h)
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Completed"]
+    assert view["published"] is True
+    assert "DynamoDB refused the orders row" in view["projection_error"]
+    assert h.store.get_order(ORDER_ID) is None
+    assert h.dead_letters() == []
+    assert any("row was not written" in note and "DynamoDB refused" in note for note in status_notes(view))
+
+
+def test_a_projection_that_fails_on_the_record_does_not_hold_up_the_outcome(h, monkeypatch):
+    import functions.orders.projection as projection
+
+    def broken(finished):
+        raise KeyError("total")
+
+    monkeypatch.setattr(projection, "order_item", broken)
+    view = _finish_the_sample_order(h)
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Completed"]
+    assert view["published"] is True and view["projection_error"] == (
+        "the projection functions.orders.projection:order_item failed: KeyError: 'total'")
+
+
+def test_a_transient_failure_of_the_row_still_retries_the_publication(h, monkeypatch):
+    calls = []
+
+    def throttled(self, table, item):
+        calls.append(table)
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                          "PutItem")
+
+    monkeypatch.setattr(WorkflowStore, "put_projection", throttled)
+    response = h.deliver(trigger(), *(result(agent) for agent in SUCCESS))
+    assert response["batchItemFailures"]  # not acknowledged: SQS delivers it again
+    assert calls and h.terminal() == []
+    view = h.store.get(ORDER_ID)
+    assert view["published"] is False and view["projection_error"] is None
+
+
 def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h):
     """A process that dies outright cannot release its publication lease: a later message publishes
     the stored outcome once the lease has expired (on AWS, the redelivery comes after the visibility
@@ -805,6 +858,9 @@ def test_fault_trigger_without_order_id_is_kept_as_poison(h):
     (lambda: result("fraud", source="agentbus.orders"), "forged"),
     (lambda: result("fraud", detail={"outcome": "failure"}), "inconsistent"),
     (lambda: result("fraud", detail={"duration_ms": -1}), "duration_ms"),
+    # Unbounded, a reason made the outcome's main-table row too large to write: the outcome was never published.
+    (lambda: result("fraud", ok=False, detail={"reason": "x" * 300_000}), "reason: String should have at most 2048"),
+    (lambda: result("fraud", detail={"started_at": "2" * 100_000}), "started_at"),
 ])
 def test_forged_or_invalid_result_is_refused(h, envelope, words):
     h.deliver(trigger())

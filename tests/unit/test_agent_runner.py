@@ -20,7 +20,7 @@ from functions.common.agent import (
 )
 from functions.common.dead_letters import PoisonMessage
 from functions.common.digest import trigger_digest
-from functions.common.models import AgentResult, BusEvent
+from functions.common.models import MAX_REASON_CHARS, AgentResult, BusEvent
 from functions.common.publisher import EventPublisher, PublishError
 from functions.manifest import MANIFEST
 
@@ -99,6 +99,23 @@ def test_builds_and_publishes_the_agent_result():
         "trigger_digest": trigger_digest(order_placed().detail),
     }
     assert metrics.emitted == [("AgentDuration", 250.0)]
+
+
+def test_a_reason_longer_than_a_result_carries_is_cut_saying_how_long_it_was():
+    # A model-backed agent explaining itself at length: its 300,000 characters made the outcome's main-table row
+    # too large for DynamoDB, and the outcome was never published.
+    run, events, _ = runner(lambda order: Decision("Order Flagged", "too risky " + "x" * 300_000))
+    run.handle(order_placed())
+    reason = json.loads(events.entries[0]["Detail"])["reason"]
+    assert len(reason) == MAX_REASON_CHARS
+    assert reason.startswith("too risky xxx") and reason.endswith("… [cut: 300,010 characters in all]")
+    AgentResult.model_validate(json.loads(events.entries[0]["Detail"]))
+
+
+def test_a_reason_that_fits_is_kept_as_it_is():
+    run, events, _ = runner(lambda order: Decision("Order Flagged", "y" * MAX_REASON_CHARS))
+    run.handle(order_placed())
+    assert json.loads(events.entries[0]["Detail"])["reason"] == "y" * MAX_REASON_CHARS
 
 
 @pytest.mark.parametrize(("agent", "detail_type", "outcome"), [

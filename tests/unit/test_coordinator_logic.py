@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from functions.common.models import BusEvent, WorkflowOutcome
+from functions.common.models import MAX_OUTCOME_REASON_CHARS, MAX_REASON_CHARS, BusEvent, WorkflowOutcome
 from functions.coordinator.logic import (
     DEADLINE_REASON,
     NO_TRIGGER_REASON,
@@ -126,6 +126,21 @@ def test_only_results_of_the_stored_version_count():
 def test_several_failures_name_each_agent_in_order():
     decision = decide(record(res("shipping", ok=False), res("fraud", ok=False)), WORKFLOW)
     assert decision.reason == "fraud: fraud said no; shipping: shipping said no"
+
+
+def test_an_outcome_joining_many_long_reasons_is_cut_to_its_bound():
+    # 30 failing agents' reasons of 2,048 characters each: the outcome (and the main-table row built from it) stays
+    # far below DynamoDB's 400 KB item, saying how long the whole reason was.
+    agents = [f"agent-{n:02d}" for n in range(30)]
+    workflow = replace(WORKFLOW, agents=tuple(
+        Agent(name=name, handler="x", source=f"agentbus.agent.{name}", subscriptions=(),
+              results=(ResultType("Fine", Outcome.SUCCESS), ResultType("Not Fine", Outcome.FAILURE)))
+        for name in agents))
+    failures = [res(name, ok=False) | {"reason": "z" * MAX_REASON_CHARS} for name in agents]
+    decision = decide(record(*failures), workflow)
+    assert decision.status is REJECTED
+    assert len(decision.reason) == MAX_OUTCOME_REASON_CHARS
+    assert decision.reason.startswith("agent-00: zzz") and decision.reason.endswith(" characters in all]")
 
 
 def test_failure_without_reason_falls_back_to_its_detail_type():
