@@ -17,12 +17,30 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    an event its SQS target cannot take (an accepted entry of nearly 1 MiB is over SQS's 1 MiB message limit
    once wrapped in the event envelope) is dropped (or dead-lettered), never reported to the caller. moto's
    delivery error failed the whole PutEvents (``apply`` patches it).
+4. **An entry for an event bus that does not exist is accepted and dropped.** EventBridge fails neither the
+   entry nor the call: the entry gets an ``EventId`` and does not count in ``FailedEntryCount``, and its event
+   goes nowhere (user guide, "Sending events with PutEvents", eb-putevents.html: "If you use PutEvents to publish
+   an event to an event bus that does not exist, EventBridge event matching will not find a corresponding rule
+   and will drop the event". The same answer was recorded against AWS in localstack's
+   ``tests/aws/services/events/test_events.snapshot.json``, ``test_put_events_nonexistent_event_bus``: an entry
+   for the default bus and one for a bus that does not exist get two ``EventId``s, ``FailedEntryCount`` 0, and
+   the first event is delivered. It was reported as a bug, and was still the case in 2025, in aws/aws-sdk#186 and
+   aws/aws-cli#9186). moto failed the whole call with ``ResourceNotFoundException`` from the middle of its loop,
+   after it had put the entries before that one, so the caller was told nothing was put when some entries were.
+   ``EventBusName`` is a name (a bus in the caller's account and region) or an event bus ARN (a bus in the account
+   and region the ARN names; moto used only the name at its end, so an event meant for another account's or
+   region's ``agentbus`` went on the caller's bus). Without it, the event goes to the caller's ``default`` bus,
+   which every account and region has (moto creates it with the backend). ``apply`` patches moto's
+   ``put_events``, so whether the bus exists is decided under the endpoint's lock, together with the put, and
+   with moto's own idea of the caller's account and region. The local endpoint logs each event it drops this way
+   (EventBridge keeps no trace of it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -120,6 +138,42 @@ def _not_json(token: str) -> Any:
     raise ValueError(f"{token} is not JSON")
 
 
+# An event bus ARN, as PutEventsRequestEntry's EventBusName takes one (the pattern of botocore's
+# NonPartnerEventBusNameOrArn shape, which takes the name alone too).
+BUS_ARN = re.compile(r"arn:aws[\w-]*:events:(?P<region>[a-z]+-[a-z]+-[\w-]+):(?P<account>[0-9]{12}):event-bus/"
+                     r"(?P<name>[.\-_A-Za-z0-9]+)")
+
+
+def bus_backend(caller: Any, event: Any) -> Any:
+    """moto's events backend that holds the bus ``event`` names (``caller``: the backend of the caller's account
+    and region), or None when no such bus exists: rule 4. An entry that moto refuses on its own (no ``Source``,
+    ``DetailType`` or ``Detail``, a ``Detail`` that is not JSON), or whose ``EventBusName`` is not a string, goes
+    to ``caller``, which answers it as before, whatever the bus it names."""
+    if not isinstance(event, dict) or not all(event.get(k) for k in ("Source", "DetailType", "Detail")):
+        return caller
+    try:
+        json.loads(event["Detail"])
+    except (TypeError, ValueError, RecursionError):
+        return caller
+    name = event.get("EventBusName")
+    if not isinstance(name, str) or not name:  # moto, like EventBridge, puts it on the default bus
+        return caller
+    backend, bus = caller, name
+    arn = BUS_ARN.fullmatch(name)
+    if arn:
+        bus = arn["name"]
+        if (arn["account"], arn["region"]) != (caller.account_id, caller.region_name):
+            from moto.events.models import events_backends
+
+            try:  # the backend a call from that account and region gets (it has the default bus, as on AWS)
+                backend = events_backends[arn["account"]][arn["region"]]
+            except KeyError:  # a region moto does not have: no bus there
+                return None
+    # moto looks a bus up by the name after the ARN's last "/": a name with a "/" (no event bus has one that
+    # PutEvents takes) or that no bus has would fail the call in the middle of its loop.
+    return backend if "/" not in bus and bus in backend.event_buses else None
+
+
 def error_body(code: str, message: str) -> bytes:
     """A JSON 1.1 error, as EventBridge sends one (botocore reads ``__type`` and ``message``)."""
     return json.dumps({"__type": code, "message": message}).encode()
@@ -136,13 +190,35 @@ _apply_lock = threading.Lock()
 def apply() -> None:
     """Rule 3: an SQS target's refusal of an event (too large, no such queue) is logged and the event dropped,
     as EventBridge drops an event it cannot deliver (without a dead-letter queue), instead of failing the
-    PutEvents call that put it. Idempotent and process-wide."""
+    PutEvents call that put it. Rule 4: an entry for an event bus that does not exist gets an ``EventId`` and its
+    event is dropped (logged); every other entry is put on the bus it names, in the account and region an ARN
+    names. Idempotent and process-wide."""
     global _applied
     with _apply_lock:
         if _applied:
             return
         from moto.core.exceptions import ServiceException
-        from moto.events.models import Rule
+        from moto.events.models import EventsBackend, Rule
+
+        put = EventsBackend.put_events
+
+        def put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if not isinstance(events, list) or len(events) > 10:
+                return put(self, events)  # moto refuses the whole call (more than 10 entries): nothing is put
+            results = []
+            for event in events:  # one entry at a time, in the request's order
+                backend = bus_backend(self, event)
+                if backend is None:
+                    results.append({"EventId": str(uuid.uuid4())})
+                    log.warning("PutEvents entry of source %r, detail-type %r: event bus %r does not exist (the "
+                                "caller's account %s, region %s); the entry is accepted (an EventId) and its event "
+                                "dropped, as EventBridge drops it", event.get("Source"), event.get("DetailType"),
+                                event.get("EventBusName"), self.account_id, self.region_name)
+                else:
+                    results += put(backend, [event])
+            return results
+
+        EventsBackend.put_events = put_events  # type: ignore[method-assign]  # patching moto
 
         deliver = Rule._send_to_sqs_queue
 
