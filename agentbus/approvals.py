@@ -306,5 +306,6 @@ def late_lines(view: dict[str, Any]) -> list[str]:
             what = "a cancel"
         else:
             what = " ".join(str(p) for p in (late.get("agent") or "?", late.get("detail_type")) if p)
-        lines.append(f"late, not counted: {what}{who} ({late.get('received_at', '?')}): {why}")
+        kept = "not counted" if late.get("kind") == "unasked" else "late, not counted"
+        lines.append(f"{kept}: {what}{who} ({late.get('received_at', '?')}): {why}")
     return lines

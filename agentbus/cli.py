@@ -482,7 +482,8 @@ def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
 
 def status_notes(view: dict[str, Any]) -> list[str]:
     """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
-    outcome, a main-table row that could not be written. (Reads the trigger as ``trigger``, or ``order`` as older records name it.)"""
+    outcome, a main-table row that could not be written. (Reads the trigger as ``trigger``, or ``order`` as older
+    records name it.)"""
     notes = []
     trigger = view.get("trigger", view.get("order"))
     trigger_error = view.get("trigger_error", view.get("order_error"))

@@ -235,6 +235,28 @@ def required_agents(record: WorkflowRecord, workflow: Workflow) -> frozenset[str
     return workflow.required_agents | frozenset(asked_for(record, workflow))
 
 
+UNASKED_REASON = ("answered before anything asked for this agent, and nothing did by the finish: decided nothing, "
+                  "not part of the outcome")
+UNASKED_WHILE_RUNNING = ("answered before anything asked for this agent: counts if a result asks for it before the "
+                         "finish")
+
+
+def unasked_answers(record: WorkflowRecord, workflow: Workflow) -> frozenset[str]:
+    """External agents whose counted answer the workflow never waited for: not required from the start, in no
+    quorum, and asked for by no counted result. Such an answer (a manager's early decline of a request that
+    turned out low-risk) is kept in the record, in case a result asks later, but decides nothing, so the
+    outcome does not report it as one of its results (``status`` shows it aside, ``UNASKED_REASON``)."""
+    waited = required_agents(record, workflow) | (set(workflow.quorum.agents) if workflow.quorum else set())
+    return frozenset(agent.name for agent in workflow.external
+                     if agent.name in record.counted_results and agent.name not in waited)
+
+
+def reported_results(record: WorkflowRecord, workflow: Workflow) -> dict[str, dict[str, Any]]:
+    """The counted results an outcome reports: all of them but the answers nobody asked for."""
+    unasked = unasked_answers(record, workflow)
+    return {agent: result for agent, result in record.counted_results.items() if agent not in unasked}
+
+
 def missing_agents(record: WorkflowRecord, workflow: Workflow) -> list[str]:
     """Required agents without a counted result, and a quorum's silent members while it is neither met nor
     out of reach."""
@@ -372,9 +394,11 @@ def trigger_name(workflow: Workflow) -> str:
     return workflow.trigger.subscription.detail_types[0]
 
 
-def timings(record: WorkflowRecord, finished_at: datetime | None) -> dict[str, Any]:
-    """End to end (the parallel run) and per agent, with the chained alternative for comparison."""
-    results = record.counted_results
+def timings(record: WorkflowRecord, finished_at: datetime | None,
+            workflow: Workflow | None = None) -> dict[str, Any]:
+    """End to end (the parallel run) and per agent, with the chained alternative for comparison: over the results
+    an outcome reports (``reported_results``; every counted one without ``workflow``)."""
+    results = reported_results(record, workflow) if workflow is not None else record.counted_results
     starts = [parse_iso(record.trigger_received_at)]
     starts += [parse_iso(result.get("started_at")) for result in results.values()]
     known = [moment for moment in starts if moment is not None]
@@ -412,9 +436,9 @@ def build_outcome(record: WorkflowRecord, workflow: Workflow, decision: Decision
         workflow_id=record.workflow_id,
         status=cast(OutcomeStatus, decision.status.value),  # never RUNNING: a decision is final
         reason=decision.reason,
-        results=dict(sorted(record.counted_results.items())),
+        results=dict(sorted(reported_results(record, workflow).items())),
         missing=list(decision.missing),
-        timings=timings(record, finished_at),
+        timings=timings(record, finished_at, workflow),
         idempotency_key=f"{record.workflow_id}:{decision.status.value}",
     ).model_dump(mode="json")
     quorum = public_quorum(quorum_state(record, workflow))

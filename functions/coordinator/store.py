@@ -113,13 +113,17 @@ from functions.common.publisher import to_json
 from functions.common.spec import Manifest, Workflow, WorkflowStatus
 from functions.coordinator.logic import (
     MAX_REFUSED_VERSIONS,
+    UNASKED_REASON,
+    UNASKED_WHILE_RUNNING,
     RowRefused,
     WorkflowRecord,
     missing_agents,
     parse_iso,
     public_quorum,
     quorum_state,
+    reported_results,
     timings,
+    unasked_answers,
     waits,
 )
 from functions.coordinator.logic import schedule_name as derived_schedule_name
@@ -297,14 +301,16 @@ def derived_outcome(record: WorkflowRecord, workflow: Workflow | None) -> dict[s
     it runs, and the trigger's version and time once), so a field equal to this at the finish is not stored."""
     if not record.trigger_seen or not record.status.is_final or record.finished_at is None:
         return {}
+    if workflow is None:
+        return {"status": record.status.value, "reason": record.reason, "results": sorted(record.counted_results),
+                "timings": timings(record, parse_iso(record.finished_at))}
     derived: dict[str, Any] = {"status": record.status.value, "reason": record.reason,
-                               "results": sorted(record.counted_results),
-                               "timings": timings(record, parse_iso(record.finished_at))}
-    if workflow is not None:
-        derived["missing"] = missing_agents(record, workflow)
-        quorum = public_quorum(quorum_state(record, workflow))
-        if quorum is not None:
-            derived["quorum"] = quorum
+                               "results": sorted(reported_results(record, workflow)),
+                               "timings": timings(record, parse_iso(record.finished_at), workflow)}
+    derived["missing"] = missing_agents(record, workflow)
+    quorum = public_quorum(quorum_state(record, workflow))
+    if quorum is not None:
+        derived["quorum"] = quorum
     return derived
 
 
@@ -883,11 +889,16 @@ class WorkflowStore:
             missing = missing_agents(record, workflow) if workflow else []
             view_timings = timings(record, None)
         counted = record.counted_results
+        unasked = unasked_answers(record, workflow) if workflow else frozenset()
+        aside = [{**counted[agent], "agent": agent, "kind": "unasked",
+                  "late_reason": UNASKED_REASON if record.status.is_final else UNASKED_WHILE_RUNNING}
+                 for agent in sorted(unasked)]
         return {
             "workflow_id": record.workflow_id,
             "workflow": record.workflow,
             "status": record.status.value,
-            "results": record.outcome.get("results", {}) if record.outcome is not None else counted,
+            "results": (record.outcome.get("results", {}) if record.outcome is not None else
+                        {agent: result for agent, result in counted.items() if agent not in unasked}),
             "missing": missing,
             "reason": record.reason,
             "timings": view_timings,
@@ -903,7 +914,8 @@ class WorkflowStore:
             "published_at": record.published_at,
             "projection_error": record.projection_error,
             # Results that arrived after the finish: a list (each names its ``agent``), in arrival order.
-            "late_results": sorted(record.late_results.values(), key=lambda r: str(r.get("received_at", ""))),
+            "late_results": sorted([*record.late_results.values(), *aside],
+                                   key=lambda r: str(r.get("received_at", ""))),
             "waiting_for": [{"agent": wait.agent, "kind": wait.kind, "asked_at": wait.asked_at,
                              "wait_until": record.deadline_at}
                             for wait in (waits(record, workflow) if workflow else [])],

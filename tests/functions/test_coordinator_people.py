@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from agentbus.approvals import late_lines
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.digest import trigger_digest
 from functions.common.models import BusEvent
@@ -130,9 +131,27 @@ def test_decline_denies_the_request_naming_the_person(c):
 def test_an_approval_that_was_not_asked_for_decides_nothing(c):
     request = risky_request()
     c.deliver(request, person("acc-9001", approve=False))  # declined before anyone asked
+    running = c.view(ACCESS, "acc-9001")
+    assert "manager-approval" not in running["results"]
+    [early] = running["late_results"]
+    assert (early["agent"], early["kind"]) == ("manager-approval", "unasked")
+    assert "counts if a result asks for it" in early["late_reason"]
     c.deliver(*access_results(request, ask=False))
     [published] = c.outcomes()
     assert published["detail-type"] == "Access Granted"
+    # It decided nothing, so neither the outcome, nor the main table's row, nor status shows it as a result:
+    # a reader saw access granted over the manager's recorded refusal.
+    assert sorted(published["detail"]["results"]) == ["identity", "policy", "risk"]
+    assert "manager-approval" not in published["detail"]["timings"]["agents"]
+    row = c.store.get_row("access-requests", {"request_id": "acc-9001"})
+    assert row["status"] == "COMPLETED" and "manager-approval" not in row["results"]
+    view = c.view(ACCESS, "acc-9001")
+    assert view["outcome"] == published["detail"] and "manager-approval" not in view["results"]
+    [kept] = view["late_results"]
+    assert (kept["agent"], kept["detail_type"]) == ("manager-approval", "Access Declined")
+    assert "nothing did by the finish" in kept["late_reason"]
+    assert any(line.startswith("not counted: manager-approval Access Declined by grace.hopper")
+               for line in late_lines(view))
 
 
 def test_a_result_asking_for_an_agent_its_type_does_not_declare_is_refused(c):
