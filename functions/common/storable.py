@@ -18,12 +18,13 @@ bool, None) and on ``Decimal`` (what DynamoDB hands back, or ``json.loads(..., p
 - **Nesting**: DynamoDB holds at most 32 levels. The detail is stored below the record's own levels
   (``outcome.results.<agent>.detail``...), so a detail may use ``MAX_DETAIL_DEPTH`` = 24 of them (a
   container counts one level: ``{}`` is 1, ``{"a": []}`` is 2), leaving 8 for the record around it.
-- **Size**: the detail serialized as compact UTF-8 JSON is at most ``MAX_DETAIL_BYTES`` = 64 KiB. The
-  workflow record (a DynamoDB item, at most 400 KB) holds the trigger, every result and the outcome, which
-  repeats the results; if a result echoes the trigger's lines, the record carries it three times:
-  3 x 64 KiB = 192 KiB leaves more than half of the item for the other results and the bookkeeping, and
-  every event carrying a detail stays far below EventBridge's 256 KB entry. A limit sized to the item
-  (e.g. 128 KiB: 384 KiB thrice) would leave no margin.
+- **Size**: the detail serialized as compact UTF-8 JSON is at most ``MAX_DETAIL_BYTES`` = 256 KiB. The
+  workflow record keeps a trigger over 1 KB in a DynamoDB item of its own (at most 400 KB, and nothing else
+  in it), beside the header and an item per result (``functions/coordinator/store.py``), so the bound is what
+  that item holds with a wide margin: every event a function puts inline (at most 256 KB) fits, and so does
+  another workflow's outcome used as a trigger, even one that crossed the bus as a claim check, up to
+  256 KiB. (The single-item record this once lived in held the trigger, the results and the outcome together,
+  and kept triggers to 64 KiB; another workflow's outcome over that was rejected as a trigger.)
 - **Keys** must be strings (DynamoDB map keys and JSON object keys are strings; ``json.dumps`` would
   silently turn ``1`` into ``"1"`` and could merge two keys).
 - **Strings** must be valid Unicode: ``json.loads('"\\ud800"')`` yields an unpaired surrogate, which has
@@ -46,7 +47,7 @@ from boto3.dynamodb.types import DYNAMODB_CONTEXT
 
 DYNAMODB_MAX_DEPTH = 32
 MAX_DETAIL_DEPTH = 24
-MAX_DETAIL_BYTES = 64 * 1024
+MAX_DETAIL_BYTES = 256 * 1024
 # DynamoDB's number limits (Amazon DynamoDB Developer Guide, "Data types": Number).
 MAX_SIGNIFICANT_DIGITS = 38
 MAX_ADJUSTED_EXPONENT = 125  # 9.9999999999999999999999999999999999999E+125

@@ -111,6 +111,7 @@ from botocore.exceptions import ClientError
 from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
 from functions.common.spec import Manifest, Workflow, WorkflowStatus
+from functions.common.storable import MAX_DETAIL_BYTES
 from functions.coordinator.logic import (
     MAX_REFUSED_VERSIONS,
     UNASKED_REASON,
@@ -162,9 +163,10 @@ MAX_LATE = 20
 REFUSED_PREFIX = "refused_"
 # Shares the prefix: it is the counter, not a refused version (which reads back as a map).
 REFUSED_COUNT = "refusal_count"  # not a refused_<digest> version, though near it
-# The trigger kept in the record: larger ones are refused at validation (functions.common.storable) and only
-# their digest and error are kept, so a record stays far below DynamoDB's 400 KB item limit.
-MAX_STORED_TRIGGER_BYTES = 64 * 1024
+# The trigger kept in the record (in its own item over ``TRIGGER_INLINE_BYTES``): larger ones are refused at
+# validation (functions.common.storable, the same bound) and only their digest and error are kept, so the trigger's
+# item stays far below DynamoDB's 400 KB item limit.
+MAX_STORED_TRIGGER_BYTES = MAX_DETAIL_BYTES
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

@@ -332,6 +332,19 @@ def test_fault_duplicate_trigger_apart_changes_nothing(h):
     assert h.schedule() is None  # a duplicate after the finish does not bring the deadline back
 
 
+def test_a_trigger_of_200_kb_is_kept_whole_in_its_own_item_and_the_workflow_finishes(h):
+    # Another workflow's outcome used as a trigger easily passes 64 KB (each agent's data up to 16 KB stays in it);
+    # the record keeps a trigger apart from its header, so up to 256 KiB is stored, not REJECTED for its size.
+    detail = load_detail("order-placed.json") | {"notes": "n" * 200_000}
+    digest = trigger_digest(detail)
+    assert h.deliver(trigger(detail)) == {"batchItemFailures": []}
+    h.deliver(*(result(agent, version=digest) for agent in SUCCESS))
+    [outcome] = h.terminal()
+    assert outcome["detail-type"] == "Order Completed", outcome["detail"].get("reason")
+    record = h.store.load(ORDER_ID)
+    assert record.trigger == detail and record.trigger_error is None
+
+
 def test_conflicting_version_is_refused_named_in_the_record_and_a_dead_letter_and_the_workflow_still_finishes(h):
     """Issue 10 case 1: the same order id with other contents. The record keeps the first version, names the
     other as refused (status view and a dead letter naming both versions), and stays readable: the stored

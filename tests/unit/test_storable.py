@@ -141,10 +141,10 @@ def test_size_is_counted_in_utf8_bytes_with_non_ascii_kept():
 
 
 def test_a_detail_over_the_size_bound_is_refused_with_its_size():
-    assert MAX_DETAIL_BYTES == 64 * 1024
+    assert MAX_DETAIL_BYTES == 256 * 1024
     big = {"pad": "€" * (MAX_DETAIL_BYTES // 3)}  # 3 bytes each: just over the bound in UTF-8
     found = problems(big)
-    assert found == [f"detail: {serialized_size(big):,} bytes as JSON (UTF-8); at most 65,536 are accepted"]
+    assert found == [f"detail: {serialized_size(big):,} bytes as JSON (UTF-8); at most 262,144 are accepted"]
     fits = {"pad": "€" * (MAX_DETAIL_BYTES // 3 - 5)}
     assert serialized_size(fits) <= MAX_DETAIL_BYTES and problems(fits) == []
     assert problems(big, max_bytes=None) == []
