@@ -142,8 +142,10 @@ def test_a_claim_checked_detail_nested_too_deep_is_poison_naming_it():
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="claims")
-        s3.put_object(Bucket="claims", Key="k", Body=body)
-        reference = {"bucket": "claims", "key": "k", "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"fraud/agentbus.agent.fraud/Order_Verified/-/{digest}.json"  # where fraud's publisher writes it
+        s3.put_object(Bucket="claims", Key=key, Body=body)
+        reference = {"bucket": "claims", "key": key, "bytes": len(body), "sha256": digest}
         event = BusEvent.model_validate({"id": "e-1", "source": "agentbus.agent.fraud", "detail-type": "Order Verified",
                                          "detail": {"claim_check": reference, "workflow_id": "ord-1"}})
         with pytest.raises(ClaimCheckError) as poison:  # a PoisonMessage: kept at once, not retried
