@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
+from functions.common.claim_check import claim_check_prefix
 from functions.common.settings import MAX_CLAIM_CHECK_THRESHOLD_BYTES, MODEL_ID, REASONERS, function_environment
 from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter, check_model_id
 from functions.manifest import MANIFEST
@@ -227,7 +228,7 @@ class AgentbusStack(Stack):
                 tables=self.state.tables,
             )
             self.resources.consumers[consumer.name].function_name = function.function_name
-            self.claim_checks.grant(built.role, consumer.name)
+            self.claim_checks.grant(built.role, claim_check_prefix(consumer))
             if consumer.schedules:
                 self.state.grant_scheduling(built.role)
             # The census (only with a census schedule) is the coordinator's; it scans the workflow table.
