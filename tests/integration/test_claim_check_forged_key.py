@@ -20,7 +20,6 @@ from agentbus import operations
 from agentbus.bench.synthetic import agent_name
 from agentbus.bench.synthetic import import_path as synthetic_path
 from agentbus.discovery import Deployment
-from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from functions.common.claim_check import (
     ClaimCheckError,
     ClaimCheckStore,
@@ -35,7 +34,9 @@ from functions.common.settings import Settings
 from functions.common.spec import COORDINATOR_SOURCE, load_manifest
 from functions.coordinator.handler import build as build_coordinator
 from tests.conftest import drain_queue, settings_for
+from tests.functions.test_claim_check_handlers import run
 from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests run
+from tests.unit.test_claim_check import FakeEvents
 from tests.workflows.followups.manifest import IMPORT_PATH as FOLLOWUPS
 
 BUCKET = "agentbus-claim-checks"
@@ -76,19 +77,10 @@ def event(source: str, detail_type: str, detail: dict) -> BusEvent:
     return BusEvent.model_validate({"id": "e-1", "source": source, "detail-type": detail_type, "detail": detail})
 
 
-class Captured:
-    def __init__(self) -> None:
-        self.entries: list[dict] = []
-
-    def put_events(self, Entries):  # noqa: N803
-        self.entries += Entries
-        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(i)} for i, _ in enumerate(Entries)]}
-
-
 def published(s3, function: str, source: str, detail_type: str, detail: dict, manifest_path: str = MANIFEST.import_path,
               threshold: int = 1024) -> dict:
     """The reference detail ``function``'s real publisher puts on the bus for ``detail`` (stored in the bucket)."""
-    events = Captured()
+    events = FakeEvents()
     EventPublisher(events, "agentbus", claim_checks=store(s3, function, manifest_path, threshold)).publish(
         [Event(detail_type, detail, source)])
     [entry] = events.entries
@@ -224,14 +216,6 @@ def test_every_function_writes_where_the_readers_expect_its_source(s3, path):
 
 
 # --- the tester's request, end to end on moto: the agents dead-letter it, the coordinator rejects it ------
-
-def run(session, resources, name: str, handler) -> dict:
-    sqs = session.client("sqs")
-    queue = resources.consumers[name]
-    messages = drain_queue(sqs, queue.queue_url)
-    assert messages, f"nothing for {name}"
-    return handler(sqs_event_from_messages(messages, queue.queue_arn), LambdaContext(name))
-
 
 def forged_request(session, resources, key: str, with_id: bool) -> dict:
     reference = put_by_hand(session.client("s3"), key, ORDER, resources.claim_check_bucket)
