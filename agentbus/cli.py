@@ -344,6 +344,13 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, ControlError | FunctionStartError):
             errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
             return 2
+        if isinstance(error, KeyError):
+            # A name looked up where it is not (the manifest's lookups say which and what is known: "unknown agent
+            # 'x'; known: …"); a bare key (KeyError('Attributes')) is named as what it is.
+            [what] = error.args if len(error.args) == 1 else [str(error)]
+            text = what if isinstance(what, str) and " " in what.strip() else f"unexpected KeyError: {what!r}"
+            errors.print(f"agentbus {args.verb}: {_one_line(Exception(text))}", markup=False)
+            return 2
         raise
 
 
@@ -549,11 +556,15 @@ def _agent(deployment: Deployment, args: argparse.Namespace) -> int:
 
     if args.action == "list":
         table = Table("agent", "state", "waiting", "in flight", "dead letters")
-        for row in terminal_safe(ops.agent_list(deployment, args.name)):
+        rows = terminal_safe(ops.agent_list(deployment, args.name))
+        for row in rows:
             state = Text(row["state"], style="yellow" if row["state"] == "paused" else "")
             table.add_row(Text(row["agent"]), state, str(row["waiting"]), str(row["in_flight"]),
                           str(row["dead_letters"]))
         console.print(table)
+        if others := [str(row["agent"]) for row in rows if row.get("known") is False]:
+            console.print(f"  not in this CLI's manifest (the deployment's own: another manifest, or a newer "
+                          f"release): {', '.join(others)}", markup=False, soft_wrap=True)
         return 0
     if not args.name:
         raise ops.OperationError(f"agent {args.action} needs an agent NAME")

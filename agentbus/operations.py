@@ -105,17 +105,26 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     tables = deployment.resources.tables
     if "workflows" not in tables:
         raise OperationError("this deployment coordinates no workflow (no workflow table)")
+    unknown = None  # why ``workflow`` is not this CLI's manifest's
     if workflow is not None:
         try:
             named = manifest.workflow(workflow)
         except KeyError as error:
-            raise OperationError(str(error).strip("\"'")) from None
-        if not named.coordinated:
-            raise OperationError(f"workflow {workflow!r} is standalone: it keeps no record of its requests (its "
-                                 "agents' results are events on the bus)")
+            unknown = str(error).strip("\"'")
+        else:
+            if not named.coordinated:
+                raise OperationError(f"workflow {workflow!r} is standalone: it keeps no record of its requests "
+                                     "(its agents' results are events on the bus)")
     store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
     try:
         view = _record_view(store, workflow_id, workflow)
+    except UnknownWorkflowId:
+        # A workflow this CLI's manifest does not list is shown when the deployment has its record (a deployment
+        # of another manifest, or of a newer release); with none, the name is most likely a typo.
+        if unknown:
+            raise OperationError(f"{unknown} (and {store.workflow_table} has no request {workflow_id!r} of a "
+                                 f"workflow {workflow!r})") from None
+        raise
     except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
         raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be read: it holds JSON "
                              "nested too deep to read") from None
@@ -257,16 +266,15 @@ def control(deployment: Deployment) -> AgentControl:
 
 
 def agent_list(deployment: Deployment, name: str | None = None) -> list[dict[str, Any]]:
-    """Every agent's state and queue depths (``name``: that agent's only)."""
+    """Every agent the deployment has, its state and queue depths (``name``: that agent's only), those this CLI's
+    manifest knows first, in its order. A deployment of another manifest (or of a newer release) may have agents
+    this CLI's manifest does not list: they are listed too, after the others by name, with ``known`` False."""
     wanted = _consumer_names(deployment, name)
+    known = [c.name for c in MANIFEST.consumers]
+    ordered = [n for n in known if n in wanted] + sorted(n for n in wanted if n not in known)
     ctl = control(deployment)
-    rows = []
-    for consumer in MANIFEST.consumers:
-        if consumer.name not in wanted:
-            continue
-        rows.append({"agent": consumer.name, "state": "paused" if ctl.is_paused(consumer.name) else "running",
-                     **ctl.queue_depth(consumer.name)})
-    return rows
+    return [{"agent": n, "state": "paused" if ctl.is_paused(n) else "running", **ctl.queue_depth(n),
+             "known": n in known} for n in ordered]
 
 
 # -- dead letters ----------------------------------------------------------------------------------------
@@ -316,11 +324,15 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
     for consumer_name in _consumer_names(deployment, name):
         queue = deployment.resources.consumers[consumer_name]
         messages = _drain(sqs, queue.dlq_url)
-        max_receives = MANIFEST.consumer(consumer_name).max_receive_count
+        max_receives: list[int | None] = []  # read once, for the first letter without a reason of its own
         for message in messages:
             attributes = message.get("MessageAttributes", {})
-            reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or _eventbridge_reason(attributes) or (
-                f"processing failed {max_receives} times (maxReceiveCount); see the function's logs")
+            reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or _eventbridge_reason(attributes)
+            if not reason:
+                max_receives = max_receives or [_max_receive_count(sqs, consumer_name, queue.queue_url)]
+                reason = (f"processing failed {max_receives[0]} times (maxReceiveCount); see the function's logs"
+                          if max_receives[0] else "processing failed as many times as its queue's maxReceiveCount "
+                          "allows (not readable here); see the function's logs")
             event, unreadable = _read_body(message["Body"])
             letters.append(DeadLetter(
                 agent=attributes.get(CONSUMER_ATTRIBUTE, {}).get("StringValue") or consumer_name,
@@ -334,6 +346,24 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
                     for i, m in enumerate(messages[start:start + 10])])
     return letters
+
+
+def _max_receive_count(sqs: Any, consumer_name: str, queue_url: str) -> int | None:
+    """How many receives the deployment's queue of ``consumer_name`` gives a message before its dead-letter queue:
+    the queue's own RedrivePolicy, what the deployment has. When it cannot be read (no permission, no policy),
+    what this CLI's manifest says of that agent, if it knows it (a deployment of another manifest may have agents
+    it does not list); else None."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        policy = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+        count = int(json.loads(policy["RedrivePolicy"])["maxReceiveCount"])
+        if count > 0:
+            return count
+    except (ClientError, BotoCoreError, KeyError, TypeError, ValueError):  # ValueError: JSONDecodeError too
+        pass
+    known = {c.name: c.max_receive_count for c in MANIFEST.consumers}
+    return known.get(consumer_name)
 
 
 # A letter's event nested deeper than this is listed as its text: writing it as JSON (--json) or summarising it
@@ -394,6 +424,11 @@ def seed(deployment: Deployment, table: str | None = None, path: str | None = No
         raise OperationError(f"table {table!r} {owner}; seed one of: "
                              f"{', '.join(t.logical_name for t in MANIFEST.tables)}")
     tables = [MANIFEST.table(table)] if table else list(seeded_tables(MANIFEST))
+    # A deployment of another manifest (or of another release) may lack a table this CLI's manifest seeds: said
+    # before any table is written.
+    if absent := [spec.logical_name for spec in tables if spec.logical_name not in deployment.resources.tables]:
+        raise OperationError(f"this deployment has no table {', '.join(map(repr, absent))} (its tables: "
+                             f"{', '.join(sorted(deployment.resources.tables)) or 'none'})")
     done = []
     dynamodb = deployment.client("dynamodb")
     for spec in tables:

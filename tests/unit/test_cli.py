@@ -73,6 +73,20 @@ def test_markup_in_an_error_prints_as_it_is(deployment, monkeypatch, capsys):
     assert code == 2 and f"unknown workflow id '{HOSTILE}'" in err
 
 
+@pytest.mark.parametrize(("raised", "says"), [
+    # A manifest's lookup of a name it does not know (black-box pass 2, F8: a traceback, exit 1).
+    (KeyError("unknown agent 'classifier'; known: fraud, coordinator"),
+     "agentbus dead-letters: unknown agent 'classifier'; known: fraud, coordinator\n"),
+    (KeyError("Attributes"), "agentbus dead-letters: unexpected KeyError: 'Attributes'\n"),
+])
+def test_a_key_error_is_one_line_never_a_traceback(deployment, monkeypatch, capsys, raised, says):
+    def lookup(_d, _agent=None):
+        raise raised
+
+    monkeypatch.setattr(ops, "dead_letters", lookup)
+    assert _run(capsys, "dead-letters") == (2, "", says)
+
+
 def test_markup_in_a_dead_letter_never_crashes_the_listing(deployment, monkeypatch, capsys):
     letters = [ops.DeadLetter(agent="fraud", message_id="m-1", reason="invalid [/bold] order_id",
                               event={"detail-type": "Order Placed", "detail": {"order_id": HOSTILE}}, receive_count=1),
