@@ -17,7 +17,10 @@ MINISTACK_VENV := $(TOOLS)/ministack
 MINISTACK := $(MINISTACK_VENV)/bin/ministack
 MINISTACK_REQUIREMENTS := tests/rehearse/ministack-requirements.txt
 
+# jsii (the CDK's Python runtime) warns on every synth about a Node.js it deems old: DEPRECATED for one nearing its
+# end of life, END_OF_LIFE for one past it (Node 20 for the pinned jsii; a comma-separated list of major versions).
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_PYTHON_DOWNLOADS := never
 export CDK_DISABLE_VERSION_CHECK := 1
 

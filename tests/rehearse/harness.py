@@ -165,7 +165,8 @@ def aws_env(endpoint: str) -> dict[str, str]:
     env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
                 "AWS_SECRET_ACCESS_KEY": ACCESS_KEY, "AWS_REGION": REGION,
                 "AWS_DEFAULT_REGION": REGION, "CDK_DISABLE_VERSION_CHECK": "1",
-                "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "AWS_PAGER": ""})
+                "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "AWS_PAGER": ""})
     if CA_BUNDLE:
         env.update({"AWS_CA_BUNDLE": CA_BUNDLE, "NODE_EXTRA_CA_CERTS": CA_BUNDLE})
     return env
