@@ -870,6 +870,7 @@ class Coordinator:
             if not record.complete:
                 # Decided on the header's summaries: the outcome is built from the whole record, decided again.
                 record = self._load(workflow, record.workflow_id)
+                deadline_reached = self._deadline_still_reached(workflow, record, deadline_reached)
                 continue
             # To the millisecond, as stored: the outcome's timings are computed again from the record on reading.
             now = self.clock()
@@ -891,8 +892,23 @@ class Coordinator:
             if reloaded.status.is_final:
                 return  # another invocation won the finish; it publishes (or its retry will)
             record = reloaded
+            deadline_reached = self._deadline_still_reached(workflow, record, deadline_reached)
         if not record.published:
             self._recover_publication(workflow, record)
+
+    def _deadline_still_reached(self, workflow: Workflow, record: WorkflowRecord, deadline_reached: bool) -> bool:
+        """Whether a deadline judged reached on an earlier read of the record still is on ``record``, read again: a
+        result counted meanwhile may have asked for a person, which moves the deadline out to the person's time
+        (a coordinator that caught up with a backlog longer than the deadline timed such a request out at once,
+        the person never asked). When it moved out, its schedule is (re)created for the new time."""
+        if not deadline_reached:
+            return False
+        now = self.clock()
+        due = self.due(workflow, record)
+        if due is None or due <= now:
+            return True
+        self._ensure_deadline(workflow, record, now)
+        return False
 
     def _load(self, workflow: Workflow, workflow_id: str) -> WorkflowRecord:
         record = self.store.load(workflow.name, workflow_id)

@@ -9,7 +9,7 @@ outcome), answers and cancels from a source the manifest does not allow (refused
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -343,6 +343,39 @@ def test_cancel_written_between_the_decision_and_the_finish_wins_through_the_ver
     assert racing.fired
     assert [(e.detail_type, e.detail["status"]) for e in published] == [("Access Request Cancelled", "CANCELLED")]
     assert c.view(ACCESS, "acc-9001")["results"]["manager-approval"]["data"]["by"] == "grace.hopper"
+
+
+def test_a_deadline_passed_before_the_trigger_came_gives_the_person_their_time_if_a_result_asked_meanwhile(c):
+    """A coordinator catching up with a backlog longer than the deadline: the trigger's deadline has passed when it
+    opens the record, and the results (one asking for the manager) are counted by other invocations between that
+    read and the finish. The finish decided on the first read fails its version check; the read again must judge
+    the deadline again: it has moved out to the person's time, so the request waits for the manager. It was
+    TIMED_OUT at once, the manager never asked."""
+    old = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    request = risky_request("acc-9100")
+    request["time"] = old
+    store = c.store
+    concurrent = LogicCoordinator(store=store, deadlines=NoSchedules(), publish=lambda event: None,
+                                  manifest=MANIFEST)
+
+    class ResultsJustBeforeTheFinish(WorkflowStore):
+        fired = False
+
+        def finish(self, *args, **kwargs):
+            if not self.fired:
+                self.fired = True
+                for result in access_results(request):
+                    concurrent.handle(BusEvent.model_validate(result))
+            return super().finish(*args, **kwargs)
+
+    racing = ResultsJustBeforeTheFinish(store.client, store.workflow_table, MANIFEST, store.tables)
+    published: list = []
+    logic = LogicCoordinator(store=racing, deadlines=NoSchedules(), publish=published.append, manifest=MANIFEST)
+    logic.handle(BusEvent.model_validate(request))
+    assert racing.fired
+    assert published == []
+    view = c.view(ACCESS, "acc-9100")
+    assert view["status"] == "RUNNING" and [w["agent"] for w in view["waiting_for"]] == ["manager-approval"]
 
 
 def test_cancel_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c):
