@@ -554,21 +554,27 @@ class WorkflowStore:
         return kind, record
 
     def _put_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any]) -> dict[str, Any]:
-        """Store a result's item once; the result stored (this one, or the one written first)."""
+        """Store a result's item once; the result stored (this one, or the one written first). The item found there
+        may be gone by the time it is read: another delivery of the same result wrote it, found it late (or of
+        another version) and removed it again (``record_result``). The put is then tried again."""
         key = result_sort_key(workflow, agent, str(result.get("trigger_digest")))
         item = {**self._key(key, workflow_id), RESULT_ATTRIBUTE: to_attribute(compact_slot(workflow_id, agent, result,
                                                                                             workflow))}
-        try:
-            self.client.put_item(TableName=self.workflow_table, Item=item,
-                                 ConditionExpression="attribute_not_exists(#sk)",
-                                 ExpressionAttributeNames={"#sk": SORT_KEY})
-            return result
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-        response = self.client.get_item(TableName=self.workflow_table, Key=self._key(key, workflow_id),
-                                        ConsistentRead=True)
-        return expand_slot(workflow_id, agent, from_attribute(response["Item"][RESULT_ATTRIBUTE]), workflow)
+        for _ in range(REFUSED_WRITE_ATTEMPTS):
+            try:
+                self.client.put_item(TableName=self.workflow_table, Item=item,
+                                     ConditionExpression="attribute_not_exists(#sk)",
+                                     ExpressionAttributeNames={"#sk": SORT_KEY})
+                return result
+            except ClientError as error:
+                if not _is_conditional_failure(error):
+                    raise
+            response = self.client.get_item(TableName=self.workflow_table, Key=self._key(key, workflow_id),
+                                            ConsistentRead=True)
+            if "Item" in response:
+                return expand_slot(workflow_id, agent, from_attribute(response["Item"][RESULT_ATTRIBUTE]), workflow)
+        raise RuntimeError(f"workflow {workflow_id!r}: {agent}'s result item was there and gone again "
+                           f"{REFUSED_WRITE_ATTEMPTS} times; retrying the message")
 
     @staticmethod
     def _referenced(record: WorkflowRecord, agent: str, version: str) -> bool:

@@ -130,3 +130,45 @@ def test_a_result_refused_by_another_versions_slot_counts_when_its_trigger_comes
     view = store.get(ORDER.name, cheap["order_id"])
     assert view is not None and view["trigger_digest"] == trigger_digest(cheap)
     assert view["results"].get("fraud", {}).get("trigger_digest") == trigger_digest(cheap), view
+
+
+def test_a_late_result_whose_item_another_copy_wrote_and_removed_meanwhile_is_kept_late_not_a_key_error(aws):
+    # Two copies of a late result at once (overlapping replays): the other copy wrote the result's item, so this
+    # copy's conditional put failed; the other found the result late and removed the item before this copy read it.
+    # The read found nothing and raised KeyError('Item') (retried, and dead-lettered with that reason if it kept
+    # losing). The put is now tried again.
+    store, coordinator = logic_coordinator(aws)
+    detail, placed = order_placed()
+    coordinator.handle(placed)
+    cancel = {"workflow": ORDER.name, "workflow_id": detail["order_id"], "by": "ops"}
+    coordinator.handle(BusEvent.model_validate(eventbridge_envelope(CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, cancel)))
+    [verified] = load_entries("order-verified.json")
+    late = BusEvent.model_validate(eventbridge_envelope(verified["DetailType"], verified["Source"], {
+        **json.loads(verified["Detail"]), "trigger_digest": trigger_digest(detail)}))
+    client = store.client
+
+    class OtherCopyRacing:
+        raced = False
+
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+        def put_item(self, **kwargs):
+            if not self.raced and "#result#" in kwargs["Item"]["workflow"]["S"]:
+                client.put_item(TableName=kwargs["TableName"], Item=kwargs["Item"])  # the other copy's item
+            return client.put_item(**kwargs)
+
+        def get_item(self, **kwargs):
+            if not self.raced and "#result#" in kwargs["Key"]["workflow"]["S"]:
+                self.raced = True
+                client.delete_item(TableName=kwargs["TableName"], Key=kwargs["Key"])  # the other copy removes it
+            return client.get_item(**kwargs)
+
+    racing_client = OtherCopyRacing()
+    racing = WorkflowStore(racing_client, store.workflow_table, MANIFEST, store.tables)
+    Coordinator(store=racing, deadlines=NoSchedules(), publish=lambda event: None, manifest=MANIFEST).handle(late)
+
+    assert racing_client.raced
+    view = store.get(ORDER.name, detail["order_id"])
+    assert view is not None and view["status"] == WorkflowStatus.CANCELLED.value
+    assert [(kept["agent"], kept["event_id"]) for kept in view["late_results"]] == [("fraud", late.id)]
