@@ -24,6 +24,7 @@ from rich.text import Text
 from agentbus.reasoners import model_usage
 from agentbus.terminal import shown, terminal_safe
 from functions.common.settings import parse_work_profile
+from functions.common.spec import MAX_SIMULATED_WORK_MS, MAX_WAIT_S
 
 if TYPE_CHECKING:
     from agentbus.discovery import Deployment
@@ -70,6 +71,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> int:
+    """``--deadline`` / ``--approval-wait``: whole seconds, at most 366 days (the manifest's own bound); far more
+    overflows the coordinator's deadline arithmetic and every trigger would be dead-lettered."""
+    value = _positive_int(text)
+    if value > MAX_WAIT_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WAIT_S} (366 days), got {value}")
+    return value
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -92,6 +102,10 @@ def _profile(text: str) -> dict[str, int]:
     unknown = [name for name in profile if name not in known]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown agent {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+    too_long = [f"{name}={ms}" for name, ms in profile.items() if ms > MAX_SIMULATED_WORK_MS]
+    if too_long:  # a Lambda runs at most 15 minutes; far more overflows the simulated work's sleep
+        raise argparse.ArgumentTypeError(f"an agent's work is at most {MAX_SIMULATED_WORK_MS} ms (Lambda's 15 "
+                                         f"minutes), got {', '.join(too_long)}")
     return profile
 
 
@@ -166,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "samples, shows each agent's result and each outcome, checks the invariants, stops")
     demo.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
                       help="inject duplicates, crashes, delays and PutEvents failures at this rate (0-1)")
-    demo.add_argument("--deadline", type=_positive_int, default=30, metavar="SECONDS",
-                      help="every workflow's deadline")
+    demo.add_argument("--deadline", type=_seconds, default=30, metavar="SECONDS",
+                      help="every workflow's deadline (at most 366 days)")
     demo.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                       help="simulated agent work per agent, e.g. fraud=300,risk=250 (default: each agent's "
                            "simulated_work_ms in the manifest; an empty string for none)")
@@ -185,11 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "foreground until Ctrl-C / SIGTERM")
     up.add_argument("--port", type=_port, default=4566, help="port to listen on (0: any free port)")
     up.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    up.add_argument("--deadline", type=_positive_int, metavar="SECONDS",
-                    help="override every workflow's deadline (default: the manifest's)")
-    up.add_argument("--approval-wait", type=_positive_int, default=LOCAL_APPROVAL_WAIT_S, metavar="SECONDS",
+    up.add_argument("--deadline", type=_seconds, metavar="SECONDS",
+                    help="override every workflow's deadline (default: the manifest's; at most 366 days)")
+    up.add_argument("--approval-wait", type=_seconds, default=LOCAL_APPROVAL_WAIT_S, metavar="SECONDS",
                     help="how long a workflow waits for a person (every external agent's wait; on AWS each "
-                         "agent's wait_s of the manifest, e.g. 24 h)")
+                         "agent's wait_s of the manifest, e.g. 24 h; at most 366 days)")
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                     help="simulated agent work, e.g. fraud=300,inventory=100 (default: none)")

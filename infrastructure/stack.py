@@ -13,7 +13,7 @@ from constructs import Construct
 from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
 from functions.common.claim_check import claim_check_prefix
 from functions.common.settings import MAX_CLAIM_CHECK_THRESHOLD_BYTES, MODEL_ID, REASONERS, function_environment
-from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, Manifest, Parameter, check_model_id
+from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, MAX_WAIT_S, Manifest, Parameter, check_model_id
 from functions.manifest import MANIFEST
 
 from . import nag
@@ -77,8 +77,9 @@ class StackConfig:
             stage=str(get("stage")) if get("stage") else None,
             parameters=parameters,
             alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
-            deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds")),
-            approval_wait_seconds=_positive_int("approval_wait_seconds", get("approval_wait_seconds")),
+            deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds"), maximum=MAX_WAIT_S),
+            approval_wait_seconds=_positive_int("approval_wait_seconds", get("approval_wait_seconds"),
+                                                maximum=MAX_WAIT_S),
             approval_alarm_seconds=(_positive_int("approval_alarm_seconds", get("approval_alarm_seconds"))
                                     or DEFAULT_APPROVAL_ALARM_S),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
@@ -157,7 +158,9 @@ def manifest_parameters(manifest: Manifest) -> list[Parameter]:
     return [parameter for consumer in manifest.consumers for parameter in consumer.parameters]
 
 
-def _positive_int(name: str, value: Any) -> int | None:
+def _positive_int(name: str, value: Any, maximum: int | None = None) -> int | None:
+    """A whole number > 0 (and at most ``maximum``: a deadline or a wait beyond MAX_WAIT_S, 366 days, would
+    overflow the coordinator's deadline arithmetic and dead-letter every trigger)."""
     if value is None:
         return None
     try:
@@ -166,6 +169,9 @@ def _positive_int(name: str, value: Any) -> int | None:
         raise ValueError(f"{name} must be a whole number, got {value!r}") from None
     if number <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be at most {maximum}" + (" (366 days)" if maximum == MAX_WAIT_S else "")
+                         + f", got {value!r}")
     return number
 
 

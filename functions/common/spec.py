@@ -52,6 +52,13 @@ DEFAULT_MANIFEST = "functions.manifest:MANIFEST"
 MANIFEST_VARIABLE = "AGENTBUS_MANIFEST"
 # The coordinator's own table: one record per coordinated workflow (layout: functions/coordinator/store.py).
 WORKFLOW_TABLE = "workflows"
+# The longest deadline or wait for a person (a workflow's deadline_s, an external agent's wait_s, and what
+# `agentbus up --deadline/--approval-wait` and the context keys deadline_seconds/approval_wait_seconds may set):
+# 366 days. Far beyond it the coordinator's deadline arithmetic overflows (datetime ends at year 9999) and every
+# trigger would be dead-lettered; nobody means a workflow to wait longer than a year.
+MAX_WAIT_S = 366 * 24 * 60 * 60
+# The longest simulated work of one agent per record (`--work NAME=MS`): Lambda's 15-minute limit.
+MAX_SIMULATED_WORK_MS = 15 * 60 * 1000
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -563,8 +570,9 @@ class Manifest:
                                 f"{workflow.projection.table!r}")
             if workflow.projection and not workflow.coordinated:
                 problems.append(f"workflow {workflow.name!r} is standalone (no outcomes): it cannot have a projection")
-            if workflow.coordinated and workflow.deadline_s <= 0:
-                problems.append(f"workflow {workflow.name!r}: deadline_s must be > 0")
+            if workflow.coordinated and not 0 < workflow.deadline_s <= MAX_WAIT_S:
+                problems.append(f"workflow {workflow.name!r}: deadline_s must be > 0 and at most {MAX_WAIT_S} "
+                                f"(366 days), got {workflow.deadline_s}")
             for agent in workflow.agents:
                 for table in agent.tables:
                     if table not in known_tables:
@@ -720,8 +728,9 @@ def _check_participants(workflow: Workflow, reserved: set[str]) -> list[str]:
             problems.append(f"external agent {agent.name!r}: source {agent.source!r} is reserved")
         if not agent.results:
             problems.append(f"external agent {agent.name!r} declares no result types")
-        if agent.wait_s <= 0:
-            problems.append(f"external agent {agent.name!r}: wait_s must be > 0")
+        if not 0 < agent.wait_s <= MAX_WAIT_S:
+            problems.append(f"external agent {agent.name!r}: wait_s must be > 0 and at most {MAX_WAIT_S} "
+                            f"(366 days), got {agent.wait_s}")
     for participant in workflow.participants:
         for result in participant.results:
             unknown = sorted(set(result.may_ask_for) - set(names))

@@ -1,0 +1,81 @@
+"""Option, context and parameter values the CLI and the synth refuse up front, naming the option, instead of
+accepting a value nothing downstream can work with (black-box pass 3: G1, G4, G5, G8)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from agentbus import cli
+from functions.common.spec import MAX_SIMULATED_WORK_MS, MAX_WAIT_S, Manifest
+from functions.manifest import MANIFEST
+from infrastructure.stack import StackConfig
+
+
+class FakeNode:
+    def __init__(self, **context: object) -> None:
+        self.context = context
+
+    def try_get_context(self, name: str) -> object:
+        return self.context.get(name)
+
+
+def _refused(capsys, *argv: str) -> str:
+    """argv is a usage error: exit 2 and one line on stderr."""
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(list(argv))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+# -- G4: deadlines and waits at most 366 days, simulated work at most Lambda's 15 minutes --------------------
+
+def test_the_bound_is_366_days_and_15_minutes() -> None:
+    assert MAX_WAIT_S == 31_622_400 == 366 * 86_400
+    assert MAX_SIMULATED_WORK_MS == 900_000
+
+
+@pytest.mark.parametrize("argv", [
+    ["up", "--deadline"], ["up", "--approval-wait"], ["demo", "--deadline"],
+])
+def test_a_deadline_or_wait_beyond_366_days_is_a_usage_error_naming_the_option(capsys, argv) -> None:
+    option = argv[-1]
+    for value in (str(MAX_WAIT_S + 1), "99999999999999"):
+        err = _refused(capsys, *argv, value)
+        assert f"argument {option}: must be at most 31622400 (366 days), got {value}" in err
+    assert getattr(cli.build_parser().parse_args([*argv, str(MAX_WAIT_S)]),
+                   option.lstrip("-").replace("-", "_")) == MAX_WAIT_S
+    assert "must be > 0" in _refused(capsys, *argv, "0")
+
+
+@pytest.mark.parametrize("verb", ["up", "demo", "bench"])
+def test_simulated_work_beyond_15_minutes_is_a_usage_error_naming_the_option(capsys, verb) -> None:
+    err = _refused(capsys, verb, "--work", "fraud=300,shipping=99999999999999999999")
+    assert "argument --work:" in err and "at most 900000 ms" in err and "shipping=99999999999999999999" in err
+    assert "fraud=300" not in err
+    assert cli.build_parser().parse_args([verb, "--work", "shipping=900000"]).work == {"shipping": 900_000}
+
+
+@pytest.mark.parametrize("key", ["deadline_seconds", "approval_wait_seconds"])
+def test_a_context_deadline_or_wait_beyond_366_days_fails_the_synth_naming_the_key(key) -> None:
+    for value in (str(MAX_WAIT_S + 1), "99999999999999", MAX_WAIT_S + 1):
+        with pytest.raises(ValueError, match=rf"^{key} must be at most 31622400 \(366 days\), got "):
+            StackConfig.from_context(FakeNode(**{key: value}))
+    assert getattr(StackConfig.from_context(FakeNode(**{key: str(MAX_WAIT_S)})), key) == MAX_WAIT_S
+
+
+def test_the_manifest_bounds_its_own_deadlines_and_waits_the_same() -> None:
+    access = MANIFEST.workflow("access-request")
+    [external] = access.external
+    for changed in (dataclasses.replace(access, deadline_s=MAX_WAIT_S + 1),
+                    dataclasses.replace(access, external=(dataclasses.replace(external,
+                                                                                     wait_s=MAX_WAIT_S + 1),))):
+        workflows = tuple(changed if w.name == access.name else w for w in MANIFEST.workflows)
+        with pytest.raises(ValueError, match="must be > 0 and at most 31622400"):
+            Manifest(workflows=workflows, tables=MANIFEST.tables)
+    ok = dataclasses.replace(access, deadline_s=MAX_WAIT_S,
+                             external=(dataclasses.replace(external, wait_s=MAX_WAIT_S),))
+    Manifest(workflows=tuple(ok if w.name == access.name else w for w in MANIFEST.workflows), tables=MANIFEST.tables)
