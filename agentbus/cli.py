@@ -42,12 +42,13 @@ LOCAL_APPROVAL_WAIT_S = 900
 
 
 def _rate(text: str) -> float:
+    """``--chaos RATE``: below 1, for at 1 every PutEvents fails, no outcome is ever published and nothing ends."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    if not 0 <= value < 1:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
@@ -179,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = local("demo", "self-contained local run of the main job: starts a local endpoint, puts the workflows' "
                          "samples, shows each agent's result and each outcome, checks the invariants, stops")
     demo.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
-                      help="inject duplicates, crashes, delays and PutEvents failures at this rate (0-1)")
+                      help="inject duplicates, crashes, delays and PutEvents failures at this rate (at least 0, "
+                           "below 1)")
     demo.add_argument("--deadline", type=_seconds, default=30, metavar="SECONDS",
                       help="every workflow's deadline (at most 366 days)")
     demo.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
@@ -204,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--approval-wait", type=_seconds, default=LOCAL_APPROVAL_WAIT_S, metavar="SECONDS",
                     help="how long a workflow waits for a person (every external agent's wait; on AWS each "
                          "agent's wait_s of the manifest, e.g. 24 h; at most 366 days)")
-    up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE", help="inject faults at this rate (0-1)")
+    up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
+                    help="inject faults at this rate (at least 0, below 1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                     help="simulated agent work, e.g. fraud=300,inventory=100 (default: none)")
     up.add_argument("--param", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
@@ -310,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "versions and unstorable values; checks every invariant")
     soak.add_argument("--requests", "--orders", dest="orders", type=_positive_int, default=1000, metavar="N",
                       help="how many requests to put, the manifest's workflows in turn (default: 1000)")
-    soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE", help="inject faults at this rate (0-1)")
+    soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE",
+                      help="inject faults at this rate (at least 0, below 1)")
     soak.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
     soak.add_argument("--in-flight", type=_positive_int, metavar="N",
                       help="at most N coordinated requests waiting for their outcome at a time; the rest are put "

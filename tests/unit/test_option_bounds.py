@@ -79,3 +79,22 @@ def test_the_manifest_bounds_its_own_deadlines_and_waits_the_same() -> None:
     ok = dataclasses.replace(access, deadline_s=MAX_WAIT_S,
                              external=(dataclasses.replace(external, wait_s=MAX_WAIT_S),))
     Manifest(workflows=tuple(ok if w.name == access.name else w for w in MANIFEST.workflows), tables=MANIFEST.tables)
+
+
+# -- G8: a chaos rate of 1 fails every PutEvents, so nothing could ever end ---------------------------------
+
+@pytest.mark.parametrize("verb", ["soak", "demo", "up"])
+@pytest.mark.parametrize("rate", ["1", "1.0", "1.5", "-0.1", "nan"])
+def test_a_chaos_rate_of_1_or_more_or_below_0_is_a_usage_error(capsys, verb, rate) -> None:
+    err = _refused(capsys, verb, "--chaos", rate)
+    assert f"argument --chaos: must be at least 0 and below 1, got {rate}" in err
+
+
+@pytest.mark.parametrize("verb", ["soak", "demo", "up"])
+def test_a_chaos_rate_below_1_is_accepted_and_the_help_says_below_1(capsys, verb) -> None:
+    assert cli.build_parser().parse_args([verb, "--chaos", "0.99"]).chaos == 0.99
+    assert cli.build_parser().parse_args([verb, "--chaos", "0"]).chaos == 0
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args([verb, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "at least 0, below 1" in out and "(0-1)" not in out
