@@ -9,10 +9,12 @@ workflow's deadline), ``powertools_layer_version`` (optional: the Powertools pub
 bucket; default 204800, at most 262144), ``reasoner`` (optional, ``bedrock``: the agents that declare a
 reasoner consult a model) with ``model_id`` (the Bedrock model or inference profile id, required with it).
 cdk-nag's AwsSolutions and Serverless packs always run; an unacknowledged finding fails the synth.
+A context value the stack refuses fails the synth with one line naming the key (exit 1), not a traceback.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import aws_cdk as cdk
@@ -21,9 +23,16 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from infrastructure.stack import AgentbusStack, StackConfig
 
 
+class ContextError(ValueError):
+    """A ``-c`` context value the stack refuses (StackConfig.from_context's ValueError, naming the key)."""
+
+
 def create_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> tuple[cdk.App, AgentbusStack]:
     app = cdk.App(context=context, outdir=outdir)
-    config = StackConfig.from_context(app.node)
+    try:
+        config = StackConfig.from_context(app.node)
+    except ValueError as error:
+        raise ContextError(str(error)) from error
     stack = AgentbusStack(
         app, config.stack_name,
         config=config,
@@ -34,5 +43,15 @@ def create_app(context: dict[str, Any] | None = None, outdir: str | None = None)
     return app, stack
 
 
+def main() -> int:
+    try:
+        app, _ = create_app()
+    except ContextError as error:  # the message names the key and what is wrong: that line, not a traceback
+        print(f"agentbus synth: bad -c context value: {error}", file=sys.stderr)
+        return 1
+    app.synth()  # CDK's and cdk-nag's own errors stay as they are
+    return 0
+
+
 if __name__ == "__main__":
-    create_app()[0].synth()
+    sys.exit(main())
