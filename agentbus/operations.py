@@ -233,13 +233,15 @@ def _claim_check_note(result: dict[str, Any]) -> str:
 
 def render_trace(view: dict[str, Any], width: int = 40) -> str:
     rows = timeline(view)
+    held = view.get("before_trigger_results") or []
     header = f"workflow {view['workflow_id']} — {view.get('status')}"
-    if not rows:
+    if not rows and not held:
         return header + "\n  (nothing recorded yet)"
-    t0 = rows[0][0]
-    t_end = max((r[1] or r[0]) for r in rows)
-    span = max(t_end - t0, 1e-3)
     lines = [header]
+    if rows:
+        t0 = rows[0][0]
+        t_end = max((r[1] or r[0]) for r in rows)
+        span = max(t_end - t0, 1e-3)
     for start, end, who, what in rows:
         offset = (start - t0) * 1000
         left = int((start - t0) / span * width)
@@ -251,6 +253,9 @@ def render_trace(view: dict[str, Any], width: int = 40) -> str:
             bar = " " * min(left, width - 1) + "│"
             took = " " * 10
         lines.append(f"  +{offset:7.0f} ms  {who:<12} {bar:<{width + 1}} {took}  {what}")
+    if held:
+        lines.append("  received before the trigger, not counted: "
+                     + ", ".join(f"{r.get('agent')} ({r.get('detail_type')})" for r in held))
     missing = view.get("missing") or []
     if missing:
         label = "waiting for" if view.get("status") == "RUNNING" else "never counted"

@@ -885,7 +885,9 @@ class WorkflowStore:
         (None for a cancel) and its ``late_reason``), ``waiting_for`` (external agents a running workflow waits
         for: ``agent``, ``kind``, ``asked_at``, ``wait_until``), ``cancel`` (the cancel written into the record,
         or None), ``quorum`` (needed, agents, agreed, disagreed, pending; None without one), ``other_version_results``
-        (results for another version of the trigger: not counted), ``refused`` (other versions of the
+        (results for another version of the trigger: not counted), ``before_trigger_results`` (the results held
+        while the trigger has not arrived, each naming its ``agent``: not counted yet, those of its version count
+        once it comes; empty once it is in), ``refused`` (other versions of the
         trigger, refused: their ``trigger_digest``, ``event_id``, ``received_at``) and ``outcome`` (the stored
         ``WorkflowOutcome`` detail, None while running).
         """
@@ -932,6 +934,11 @@ class WorkflowStore:
                        public_quorum(quorum_state(record, workflow)) if workflow else None),
             "other_version_results": [result for agent, result in sorted(record.results.items())
                                       if agent not in counted and record.trigger_seen],
+            # Held while the trigger has not arrived: they count once it comes (those of its version).
+            "before_trigger_results": [] if record.trigger_seen else sorted(
+                [{**result, "agent": agent} for agent, result in record.results.items()]
+                + [{**result, "agent": agent} for (agent, _), result in record.alternatives.items()],
+                key=lambda r: (str(r.get("received_at", "")), str(r["agent"]))),
             "refused": record.refused,
             "outcome": record.outcome,
         }

@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from agentbus.cli import status_notes
+from agentbus.operations import render_trace
 from agentbus.local.lambda_events import (
     LambdaContext,
     eventbridge_envelope,
@@ -453,6 +454,25 @@ def test_result_that_never_gets_its_trigger_times_out_saying_so(h):
     assert terminal["detail-type"] == "Order Timed Out"
     assert terminal["detail"]["reason"] == "deadline reached: the trigger never arrived"
     assert h.store.get(ORDER_ID)["trigger"] is None
+
+
+def test_results_held_before_the_trigger_are_shown_as_received_not_counted_not_as_missing_only(h):
+    # The trigger lost on its way to the coordinator, the agents' results in: status listed every agent as missing
+    # and trace said "nothing recorded yet", so the runbook sent the operator after agents that had answered.
+    h.deliver(result("fraud"), result("inventory", ok=False))
+    view = h.store.get(ORDER_ID)
+    assert [(r["agent"], r["detail_type"]) for r in view["before_trigger_results"]] == [
+        ("fraud", "Order Verified"), ("inventory", "Items Unavailable")]
+    assert any(note.startswith("received before the trigger, not counted") and "fraud (Order Verified)" in note
+               for note in status_notes(view))
+    trace = render_trace(view)
+    assert "nothing recorded yet" not in trace
+    assert "received before the trigger, not counted: fraud (Order Verified), inventory (Items Unavailable)" in trace
+    h.deliver(deadline())
+    timed_out = h.store.get(ORDER_ID)
+    assert timed_out["status"] == "TIMED_OUT" and len(timed_out["before_trigger_results"]) == 2
+    h.deliver(trigger())  # the trigger, late: the record has its version now, nothing is held before it any more
+    assert h.store.get(ORDER_ID)["before_trigger_results"] == []
 
 
 def test_an_outcome_decided_before_its_trigger_is_stored_whole_and_reads_back_unchanged_once_the_trigger_comes(h):
