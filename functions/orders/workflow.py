@@ -23,14 +23,25 @@ PRODUCER_SOURCE = "agentbus.orders"
 ORDER_PLACED = Subscription(name="trigger", sources=(PRODUCER_SOURCE,), detail_types=("Order Placed",))
 
 
+# The largest amount (the FRAUD_LIMIT parameter) is what an order line's unit_price may be
+# (functions/orders/models.py: at most 14 digits, 2 of them decimals): a limit of 1e300000 is a valid Decimal, but
+# the fraud agent prints its limit with every result, 300 KB of digits each (1e999999999: a 1 GB string).
+MAX_AMOUNT = Decimal("999999999999.99")
+CENT = Decimal("0.01")
+
+
 def amount(text: str) -> Decimal:
-    """A finite, non-negative decimal amount (the FRAUD_LIMIT parameter)."""
+    """A non-negative decimal amount of at most 2 decimals and at most MAX_AMOUNT (the FRAUD_LIMIT parameter)."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"must be a decimal amount, got {text!r}") from None
     if not value.is_finite() or value < 0:
         raise ValueError(f"must be a finite amount >= 0, got {text!r}")
+    if value > MAX_AMOUNT:  # compared before quantize, which would fail on a value this large
+        raise ValueError(f"must be at most {MAX_AMOUNT} (an order line's largest unit_price), got {text!r}")
+    if value.quantize(CENT) != value:
+        raise ValueError(f"must have at most 2 decimal places (cents), got {text!r}")
     return value
 
 

@@ -4,12 +4,15 @@ accepting a value nothing downstream can work with (black-box pass 3: G1, G4, G5
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
 import pytest
 
 from agentbus import cli
 from functions.common.spec import MAX_SIMULATED_WORK_MS, MAX_WAIT_S, Manifest
 from functions.manifest import MANIFEST
+from functions.orders.fraud.logic import FraudPolicy, money
+from functions.orders.workflow import amount
 from infrastructure.stack import StackConfig
 
 
@@ -98,3 +101,30 @@ def test_a_chaos_rate_below_1_is_accepted_and_the_help_says_below_1(capsys, verb
         cli.build_parser().parse_args([verb, "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "at least 0, below 1" in out and "(0-1)" not in out
+
+
+# -- G5: the fraud limit is an amount an order can have, not any finite Decimal ----------------------------
+
+TOO_LARGE = ["1e300000", "1e999999999", "1000000000000", "1e12"]
+TOO_PRECISE = ["0.001", "1e-999999999", "10000.005"]
+
+
+@pytest.mark.parametrize("value", TOO_LARGE + TOO_PRECISE)
+def test_a_fraud_limit_no_order_amount_could_be_is_refused(value) -> None:
+    with pytest.raises(ValueError, match=rf"got '{value}'$"):
+        amount(value)
+
+
+@pytest.mark.parametrize("value", ["10000.00", "0", "2500.50", "1.000", "1E+3", "999999999999.99"])
+def test_an_order_amount_is_a_fraud_limit_and_prints_in_a_few_characters(value) -> None:
+    limit = amount(value)
+    assert limit <= Decimal("999999999999.99")
+    assert len(money(FraudPolicy(limit=limit).limit)) <= 15
+
+
+@pytest.mark.parametrize("value", ["1e300000", "0.001"])
+def test_the_param_option_and_the_context_key_refuse_it_naming_the_parameter(capsys, value) -> None:
+    err = _refused(capsys, "up", "--param", f"FRAUD_LIMIT={value}")
+    assert "argument --param: FRAUD_LIMIT: must " in err and value in err
+    with pytest.raises(ValueError, match=r"^fraud_limit: .*must "):
+        StackConfig.from_context(FakeNode(fraud_limit=value))
