@@ -7,6 +7,7 @@ finds the deployed stack on AWS from its CloudFormation outputs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import logging
 import os
@@ -33,8 +34,25 @@ if TYPE_CHECKING:
 # terminal: every piece of data a human-readable output prints goes through agentbus.terminal first (an ESC or a
 # bidi override in a reason is printed as \x1b or \u202e).
 # Wide enough for the demo's summary table when the output is a file or a CI log, not a terminal.
-console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # an error stays one line, however long
+def _reader_gone(stream: Any) -> int:
+    """The reader of ``stream`` stopped reading (`agentbus dead-letters --json | head`): nothing more to flush
+    there at exit, no error line; the exit code of a process that SIGPIPE ended (128 + 13), as other tools give."""
+    with contextlib.suppress(OSError, ValueError):  # not a file descriptor (captured): nothing to flush there
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    return 141
+
+
+class _Console(Console):
+    """Rich catches the BrokenPipeError of a gone reader itself and exits 1 (the code of a refusal) before main
+    sees it: `agentbus status ID | head -1` exits as main says instead, quietly with 141."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more to write
+        raise SystemExit(_reader_gone(self.file))
+
+
+console = _Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+errors = _Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # an error stays one line, however long
 
 
 # Locally nobody waits a day for a manager: every external agent's wait is this unless --approval-wait says.
@@ -335,11 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # The reader stopped reading (`agentbus dead-letters --json | head`): no error line, and nothing more to
-        # flush at exit; the exit code of a process that SIGPIPE ended (128 + 13), as other tools give.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+    except BrokenPipeError:  # print() (catalogue, --json) to a reader that stopped reading; rich's: _Console
+        return _reader_gone(sys.stdout)
     except Exception as error:  # one clear line, no traceback
         from agentbus.approvals import Refused
         from agentbus.discovery import DeploymentNotFound

@@ -1,9 +1,13 @@
 """Option, context and parameter values the CLI and the synth refuse up front, naming the option, instead of
-accepting a value nothing downstream can work with (black-box pass 3: G1, G4, G5, G8)."""
+accepting a value nothing downstream can work with (black-box pass 3: G4, G5, G8); and the exit code of a verb
+whose reader stops reading (G1)."""
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+import textwrap
 from decimal import Decimal
 
 import pytest
@@ -128,3 +132,43 @@ def test_the_param_option_and_the_context_key_refuse_it_naming_the_parameter(cap
     assert "argument --param: FRAUD_LIMIT: must " in err and value in err
     with pytest.raises(ValueError, match=r"^fraud_limit: .*must "):
         StackConfig.from_context(FakeNode(fraud_limit=value))
+
+
+# -- G1: a rich view whose reader stops reading exits 141, quietly, as every other output does --------------
+
+# The CLI's status view (a rich table) against a fake deployment: no stack needed. `agentbus status ID | head -0`.
+STATUS_WITHOUT_A_STACK = textwrap.dedent("""
+    import sys
+    from agentbus import cli, discovery
+    from agentbus import operations as ops
+    from agentbus.resources import Resources
+
+    resources = Resources(bus_name="agentbus", bus_arn="arn:bus", archive_name="a", schedule_group="g",
+                          scheduler_role_arn="arn:role", tables={}, consumers={}, local=True)
+    deployment = discovery.Deployment(session=None, endpoint_url="http://127.0.0.1:9", resources=resources)
+    discovery.find_deployment = lambda *_: deployment
+    view = {"workflow_id": "ord-1", "workflow": "order-fulfillment", "status": "RUNNING", "reason": None,
+            "results": {f"agent-{i}": {"detail_type": "Done", "outcome": "success", "duration_ms": 3,
+                                       "reason": "x" * 100} for i in range(200)},
+            "missing": [], "timings": {}, "trigger": {"order_id": "ord-1"}, "late_results": [], "outcome": {}}
+    ops.workflow_status = lambda *_args, **_options: view
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.parametrize("argv", [["status", "ord-1"], ["status", "ord-1", "--json"]])
+def test_a_rich_view_whose_reader_stops_reading_exits_141_quietly(argv) -> None:
+    reader = subprocess.Popen([sys.executable, "-c", STATUS_WITHOUT_A_STACK, *argv],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()  # gone before the verb writes
+    assert reader.wait(timeout=60) == 141
+    assert reader.stderr.read() == b""
+    reader.stderr.close()
+
+
+def test_the_view_prints_its_table_when_someone_reads_it() -> None:
+    result = subprocess.run([sys.executable, "-c", STATUS_WITHOUT_A_STACK, "status", "ord-1"], capture_output=True,
+                            text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "agent-199" in result.stdout and "workflow ord-1" in result.stdout
