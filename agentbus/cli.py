@@ -501,8 +501,13 @@ def _print_status(view: dict[str, Any]) -> None:
     for agent, result in sorted((view.get("results") or {}).items()):
         table.add_row(Text(str(agent)), Text(str(result.get("detail_type") or result.get("outcome"))),
                       f"{float(result.get('duration_ms', 0)):.0f}", Text(str(result.get("reason") or "")))
+    held = {str(r.get("agent")): r for r in view.get("before_trigger_results") or []}
     for agent in view.get("missing") or []:
-        table.add_row(Text(str(agent)), Text("missing", style="dim"), "", "")
+        if agent in held:  # answered, but for a request the coordinator has not seen
+            table.add_row(Text(str(agent)), Text(f"{held[agent].get('detail_type')} (not counted: no trigger)",
+                                                 style="dim"), "", Text(str(held[agent].get("reason") or "")))
+        else:
+            table.add_row(Text(str(agent)), Text("missing", style="dim"), "", "")
     console.print(table)
     for line in model_usage(view):  # results that consulted a model: its tokens
         console.print(f"  {escape(line)}")
@@ -531,6 +536,9 @@ def status_notes(view: dict[str, Any]) -> list[str]:
         notes.append(f"the trigger was invalid: {trigger_error}")
     elif not trigger:
         notes.append("the trigger never arrived: this record was opened by a result or a deadline")
+    if held := view.get("before_trigger_results"):
+        notes.append("received before the trigger, not counted (those of its version count once it comes): "
+                     + ", ".join(f"{r.get('agent')} ({r.get('detail_type')})" for r in held))
     for refused in view.get("refused") or []:
         notes.append(f"another version of the request was refused ({refused.get('trigger_digest')}, event "
                      f"{refused.get('event_id', '?')}, {refused.get('received_at', '?')}): only version "
