@@ -70,7 +70,8 @@ up: $(VENV)/.synced ## local AWS endpoint with the whole topology on http://127.
 
 synth: $(VENV)/.synced $(CDK) ## synthesize the CloudFormation template into cdk.out/
 	$(CDK) synth --quiet $(CONTEXT) $(ARGS)
-	@echo "template: cdk.out/$(STACK).template.json"
+	@out=cdk.out; set -- $(ARGS); while [ $$# -gt 0 ]; do case "$$1" in -o|--output) out=$$2;; esac; shift; done; \
+	echo "template: $$out/$(STACK).template.json"
 
 bootstrap: $(VENV)/.synced $(CDK) ## cdk bootstrap the account and region of your AWS credentials (once per account/region)
 	$(CDK) bootstrap $(CONTEXT) $(ARGS)

@@ -19,6 +19,7 @@ from typing import Any
 from functions.common.spec import (
     DEFAULT_MANIFEST,
     MANIFEST_VARIABLE,
+    MAX_WAIT_S,
     Agent,
     Consumer,
     Manifest,
@@ -215,7 +216,7 @@ class Settings:
                                     "(the CDK stack and the local runtime set it)")
             return value
 
-        def integer(name: str, minimum: int = 1) -> int | None:
+        def integer(name: str, minimum: int = 1, maximum: int | None = None) -> int | None:
             value = (env.get(name) or "").strip()
             if not value:
                 return None
@@ -225,6 +226,8 @@ class Settings:
                 raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
             if number < minimum:
                 raise SettingsError(f"{name} must be >= {minimum}, got {value!r}")
+            if maximum is not None and number > maximum:
+                raise SettingsError(f"{name} must be <= {maximum}, got {value!r}")
             return number
 
         function = required(FUNCTION)
@@ -280,8 +283,9 @@ class Settings:
             max_receive_count=integer(MAX_RECEIVE_COUNT),
             tables=tables,
             parameters=parameters,
-            deadline_seconds=integer(DEADLINE_SECONDS),
-            external_wait_seconds=integer(EXTERNAL_WAIT_SECONDS),
+            # Bounded as the CLI and the context keys are: a deadline past what dates can hold fails every record.
+            deadline_seconds=integer(DEADLINE_SECONDS, maximum=MAX_WAIT_S),
+            external_wait_seconds=integer(EXTERNAL_WAIT_SECONDS, maximum=MAX_WAIT_S),
             simulated_work_ms=work,
             claim_check_bucket=bucket,
             claim_check_threshold=threshold,

@@ -172,3 +172,18 @@ def test_the_view_prints_its_table_when_someone_reads_it() -> None:
                             text=True, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     assert "agent-199" in result.stdout and "workflow ord-1" in result.stdout
+
+
+@pytest.mark.parametrize("variable", ["DEADLINE_SECONDS", "EXTERNAL_WAIT_SECONDS"])
+def test_the_coordinators_environment_holds_waits_to_the_same_bound(variable):
+    # The CLI and the context keys are bounded; the function's own environment (set by hand on a deployed function)
+    # is read with the same bound at cold start, not dead-lettering every record with OverflowError.
+    from functions.common.settings import Settings, SettingsError, function_environment
+
+    coordinator = MANIFEST.consumer("coordinator")
+    env = function_environment(coordinator, MANIFEST, bus_name="agentbus", bus_arn="arn:bus",
+                               tables={name: name for name in coordinator.tables},
+                               dead_letter_queue_url="https://dlq", schedule_group="g", scheduler_role_arn="arn:role")
+    assert Settings.from_env({**env, variable: str(MAX_WAIT_S)})
+    with pytest.raises(SettingsError, match=f"{variable} must be <= {MAX_WAIT_S}, got '99999999999999'"):
+        Settings.from_env({**env, variable: "99999999999999"})
