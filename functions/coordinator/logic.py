@@ -251,9 +251,10 @@ def unasked_answers(record: WorkflowRecord, workflow: Workflow) -> frozenset[str
                      if agent.name in record.counted_results and agent.name not in waited)
 
 
-def reported_results(record: WorkflowRecord, workflow: Workflow) -> dict[str, dict[str, Any]]:
-    """The counted results an outcome reports: all of them but the answers nobody asked for."""
-    unasked = unasked_answers(record, workflow)
+def reported_results(record: WorkflowRecord, workflow: Workflow | None) -> dict[str, dict[str, Any]]:
+    """The counted results an outcome reports: all of them but the answers nobody asked for (every counted one
+    for a workflow the manifest does not know)."""
+    unasked = unasked_answers(record, workflow) if workflow is not None else frozenset()
     return {agent: result for agent, result in record.counted_results.items() if agent not in unasked}
 
 
@@ -397,8 +398,8 @@ def trigger_name(workflow: Workflow) -> str:
 def timings(record: WorkflowRecord, finished_at: datetime | None,
             workflow: Workflow | None = None) -> dict[str, Any]:
     """End to end (the parallel run) and per agent, with the chained alternative for comparison: over the results
-    an outcome reports (``reported_results``; every counted one without ``workflow``)."""
-    results = reported_results(record, workflow) if workflow is not None else record.counted_results
+    an outcome reports (``reported_results``)."""
+    results = reported_results(record, workflow)
     starts = [parse_iso(record.trigger_received_at)]
     starts += [parse_iso(result.get("started_at")) for result in results.values()]
     known = [moment for moment in starts if moment is not None]

@@ -124,7 +124,6 @@ from functions.coordinator.logic import (
     quorum_state,
     reported_results,
     timings,
-    unasked_answers,
     waits,
 )
 from functions.coordinator.logic import schedule_name as derived_schedule_name
@@ -303,16 +302,14 @@ def derived_outcome(record: WorkflowRecord, workflow: Workflow | None) -> dict[s
     it runs, and the trigger's version and time once), so a field equal to this at the finish is not stored."""
     if not record.trigger_seen or not record.status.is_final or record.finished_at is None:
         return {}
-    if workflow is None:
-        return {"status": record.status.value, "reason": record.reason, "results": sorted(record.counted_results),
-                "timings": timings(record, parse_iso(record.finished_at))}
     derived: dict[str, Any] = {"status": record.status.value, "reason": record.reason,
                                "results": sorted(reported_results(record, workflow)),
                                "timings": timings(record, parse_iso(record.finished_at), workflow)}
-    derived["missing"] = missing_agents(record, workflow)
-    quorum = public_quorum(quorum_state(record, workflow))
-    if quorum is not None:
-        derived["quorum"] = quorum
+    if workflow is not None:
+        derived["missing"] = missing_agents(record, workflow)
+        quorum = public_quorum(quorum_state(record, workflow))
+        if quorum is not None:
+            derived["quorum"] = quorum
     return derived
 
 
@@ -899,16 +896,15 @@ class WorkflowStore:
             missing = missing_agents(record, workflow) if workflow else []
             view_timings = timings(record, None)
         counted = record.counted_results
-        unasked = unasked_answers(record, workflow) if workflow else frozenset()
+        reported = reported_results(record, workflow)
         aside = [{**counted[agent], "agent": agent, "kind": "unasked",
                   "late_reason": UNASKED_REASON if record.status.is_final else UNASKED_WHILE_RUNNING}
-                 for agent in sorted(unasked)]
+                 for agent in sorted(set(counted) - set(reported))]
         return {
             "workflow_id": record.workflow_id,
             "workflow": record.workflow,
             "status": record.status.value,
-            "results": (record.outcome.get("results", {}) if record.outcome is not None else
-                        {agent: result for agent, result in counted.items() if agent not in unasked}),
+            "results": record.outcome.get("results", {}) if record.outcome is not None else reported,
             "missing": missing,
             "reason": record.reason,
             "timings": view_timings,
