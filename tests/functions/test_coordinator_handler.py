@@ -18,7 +18,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from agentbus.cli import status_notes
-from agentbus.operations import render_trace
 from agentbus.local.lambda_events import (
     LambdaContext,
     eventbridge_envelope,
@@ -26,6 +25,7 @@ from agentbus.local.lambda_events import (
     sqs_event_from_messages,
     sqs_record,
 )
+from agentbus.operations import render_trace
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE, PoisonMessage
 from functions.common.digest import trigger_digest
