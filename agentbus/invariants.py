@@ -4,7 +4,8 @@ Generic, for every coordinated workflow:
 - exactly one outcome per workflow (copies of it may be delivered, all with the same idempotency key);
 - its main table (the manifest's projection), if it has one, agrees with the outcome event;
 - no record is RUNNING once its deadline has passed (checked by ``check_settled``).
-For every standalone workflow: each agent published its result, and no workflow record exists.
+For every standalone workflow: each agent published one result per version of its trigger, and no workflow record
+exists.
 Per workflow, a hook of its own (``Workflow.invariants``, an import path), e.g. for orders: stock conserved,
 and only completed orders hold a reservation.
 """
@@ -91,9 +92,13 @@ def _check_standalone(dynamodb: Any, resources: Resources, observer: BusObserver
     for workflow_id in ids:
         events = observer.events(workflow_id, workflow.name)
         for agent in workflow.agents:
-            keys = {e.detail.get("idempotency_key") for e in events if e.source == agent.source}
-            if len(keys) != 1:
-                violations.append(f"{workflow.name} {workflow_id}: {len(keys)} different results from {agent.name}")
+            # One result per version of the trigger the agent acted on (copies of it share its key).
+            results = [e.detail for e in events if e.source == agent.source]
+            keys = {d.get("idempotency_key") for d in results}
+            versions = {d.get("trigger_digest") for d in results}
+            if not results or len(keys) != len(versions):
+                violations.append(f"{workflow.name} {workflow_id}: {len(keys)} different results from {agent.name} "
+                                  f"for {len(versions)} version(s) of its trigger")
         if "workflows" in resources.tables:
             found = dynamodb.get_item(TableName=resources.tables["workflows"], ConsistentRead=True,
                                       Key={"workflow_id": {"S": workflow_id}, "workflow": {"S": workflow.name}})

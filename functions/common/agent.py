@@ -37,6 +37,7 @@ from functions.common.clients import Clients
 from functions.common.consumer import RecordHandler, consume, validate
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage
 from functions.common.digest import trigger_digest
+from functions.common.ids import result_idempotency_key
 from functions.common.models import MAX_REASON_CHARS, AgentResult, BusEvent, WorkflowOutcome, shortened
 from functions.common.observability import NAMESPACE, SERVICE, logger
 from functions.common.publisher import Event, EventPublisher, EventTooLargeError
@@ -231,7 +232,7 @@ class AgentRunner:
             started_at=iso_ms(started),
             finished_at=iso_ms(finished),
             duration_ms=duration_ms,
-            idempotency_key=f"{workflow_id}:{self.agent.name}",
+            idempotency_key=result_idempotency_key(workflow_id, self.agent.name, digest),
             trigger_digest=digest,
             asks_for=list(dict.fromkeys(decision.asks_for)),
         ).model_dump(mode="json")

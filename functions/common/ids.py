@@ -121,6 +121,13 @@ def idempotency_key(workflow_id: str, part: str) -> str:
     return key
 
 
+def result_idempotency_key(workflow_id: str, agent: str, version: str | None) -> str:
+    """``<id>:<agent>:<version>`` of an agent's result (``<id>:<agent>`` without a trigger version): one key per
+    result an agent gives for one version of a request, another for another version (a changed request, e.g. a
+    user audited again after a change, is a new result, not a copy to drop)."""
+    return idempotency_key(workflow_id, f"{agent}:{version}" if version else agent)
+
+
 def record_key(workflow: str, workflow_id: str) -> str:
     """``<workflow name>#<id>``, the workflow record's partition key (at most 2048 bytes)."""
     check_name(workflow, "workflow name")

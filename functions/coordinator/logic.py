@@ -63,7 +63,7 @@ from pydantic import ValidationError
 from functions.common.consumer import validate
 from functions.common.dead_letters import PoisonMessage
 from functions.common.digest import trigger_digest
-from functions.common.ids import check_workflow_id
+from functions.common.ids import check_workflow_id, result_idempotency_key
 from functions.common.models import (
     MAX_OUTCOME_REASON_CHARS,
     MAX_REASON_CHARS,
@@ -773,7 +773,7 @@ class Coordinator:
             "reason": f"{verb} by {answer.by}" + (f": {answer.note}" if answer.note else ""),
             "data": {"by": answer.by, **({"note": answer.note} if answer.note else {})},
             "started_at": iso(started), "finished_at": iso(now), "duration_ms": max(0.0, _ms_between(started, now)),
-            "idempotency_key": f"{workflow_id}:{agent.name}", "trigger_digest": digest,
+            "idempotency_key": result_idempotency_key(workflow_id, agent.name, digest), "trigger_digest": digest,
             "detail_type": event.detail_type, "event_id": event.id, "received_at": iso(now),
         }
         kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot,

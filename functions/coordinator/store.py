@@ -108,6 +108,7 @@ from typing import Any, cast
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from functions.common.ids import result_idempotency_key
 from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
 from functions.common.spec import Manifest, Workflow, WorkflowStatus
@@ -239,9 +240,9 @@ SLOT_KEYS = (*AgentResult.model_fields, "detail_type", "event_id", "received_at"
 OUTCOME_KEYS = tuple(WorkflowOutcome.model_fields)
 
 
-def _slot_defaults(workflow_id: str, agent: str, workflow: str) -> dict[str, str]:
+def _slot_defaults(workflow_id: str, agent: str, workflow: str, version: Any) -> dict[str, str]:
     return {"workflow": workflow, "workflow_id": workflow_id, "agent": agent,
-            "idempotency_key": f"{workflow_id}:{agent}"}
+            "idempotency_key": result_idempotency_key(workflow_id, agent, str(version) if version else None)}
 
 
 def _outcome_defaults(workflow_id: str, status: Any, workflow: str, id_field: str) -> dict[str, str]:
@@ -265,11 +266,11 @@ def _restore(stored: dict[str, Any], defaults: dict[str, Any], order: tuple[str,
 
 def compact_slot(workflow_id: str, agent: str, result: dict[str, Any], workflow: str) -> dict[str, Any]:
     """What a ``result_<agent>`` / ``late_<agent>`` slot stores of a result."""
-    return _elide(result, _slot_defaults(workflow_id, agent, workflow))
+    return _elide(result, _slot_defaults(workflow_id, agent, workflow, result.get("trigger_digest")))
 
 
 def expand_slot(workflow_id: str, agent: str, stored: dict[str, Any], workflow: str) -> dict[str, Any]:
-    return _restore(stored, _slot_defaults(workflow_id, agent, workflow), SLOT_KEYS)
+    return _restore(stored, _slot_defaults(workflow_id, agent, workflow, stored.get("trigger_digest")), SLOT_KEYS)
 
 
 def compact_outcome(workflow_id: str, outcome: dict[str, Any], workflow: str, id_field: str,

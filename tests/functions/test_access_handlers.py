@@ -68,7 +68,7 @@ def test_sample_request_gets_the_result_of_its_sample(aws, agent, trigger, sampl
         (want["workflow"], want["workflow_id"], want["agent"], want["outcome"])
     assert (got["reason"], got["data"]) == (want["reason"], want["data"])
     assert got["trigger_digest"] == trigger_digest(load_detail(trigger)) == want["trigger_digest"]
-    assert got["idempotency_key"] == f"{want['workflow_id']}:{agent}"
+    assert got["idempotency_key"] == f"{want['workflow_id']}:{agent}:{got['trigger_digest']}"
 
 
 def test_directory_is_seeded_by_provisioning(aws):

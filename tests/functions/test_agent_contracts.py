@@ -78,7 +78,7 @@ def test_each_result_has_a_valid_put_events_sample(agent, result, aws):
     assert detail.workflow_id in triggers, f"no trigger sample in events/ for {detail.workflow_id}"
     assert detail.trigger_digest == trigger_digest(triggers[detail.workflow_id]), \
         "the sample answers its trigger sample: its trigger_digest is that trigger's"
-    assert detail.idempotency_key == f"{detail.workflow_id}:{agent.name}"
+    assert detail.idempotency_key == f"{detail.workflow_id}:{agent.name}:{detail.trigger_digest}"
     # What `aws events put-events --entries file://events/<sample>` does: the bus routes it (to the coordinator
     # when the workflow is coordinated; a standalone result is only there for whoever listens).
     assert session.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0

@@ -10,6 +10,7 @@ import pytest
 
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.digest import trigger_digest
+from functions.common.ids import result_idempotency_key
 from functions.common.models import WorkflowOutcome
 from tests.conftest import load_detail, load_entries
 from tests.functions.coordinator_harness import Coordinator
@@ -40,8 +41,8 @@ def answer(sample: str, to: dict) -> dict:
     detail = json.loads(entry["Detail"])
     workflow = MANIFEST.workflow(detail["workflow"])
     workflow_id = to["detail"][workflow.id_field]
-    detail |= {"workflow_id": workflow_id, "idempotency_key": f"{workflow_id}:{detail['agent']}",
-               "trigger_digest": trigger_digest(to["detail"])}
+    detail |= {"workflow_id": workflow_id, "trigger_digest": trigger_digest(to["detail"])}
+    detail["idempotency_key"] = result_idempotency_key(workflow_id, detail["agent"], detail["trigger_digest"])
     return eventbridge_envelope(entry["DetailType"], entry["Source"], detail)
 
 

@@ -29,6 +29,7 @@ from agentbus.operations import render_trace
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE, PoisonMessage
 from functions.common.digest import trigger_digest
+from functions.common.ids import result_idempotency_key
 from functions.common.models import BusEvent, WorkflowOutcome
 from functions.common.publisher import EventPublisher
 from functions.coordinator.deadlines import DeadlineScheduler
@@ -184,12 +185,13 @@ def version_of(workflow_id: str = ORDER_ID) -> str:
 def result(agent: str, ok: bool = True, workflow_id: str = ORDER_ID, event_id: str | None = None,
            duration_ms: float = 120.0, started_at: str = "2026-11-26T11:07:08.123Z", version: str | None = None,
            **overrides) -> dict:
+    version = version or version_of(workflow_id)
     detail = {
         "workflow": WORKFLOW.name, "workflow_id": workflow_id, "agent": agent,
         "outcome": "success" if ok else "failure", "reason": None if ok else f"{agent} says no",
         "data": {"agent": agent}, "started_at": started_at, "finished_at": "2026-11-26T11:07:08.500Z",
-        "duration_ms": duration_ms, "idempotency_key": f"{workflow_id}:{agent}",
-        "trigger_digest": version or version_of(workflow_id),
+        "duration_ms": duration_ms, "idempotency_key": result_idempotency_key(workflow_id, agent, version),
+        "trigger_digest": version,
     }
     detail.update(overrides.pop("detail", {}))
     source = overrides.pop("source", f"agentbus.agent.{agent}")
@@ -742,7 +744,8 @@ def test_fault_republished_outcome_is_byte_for_byte_the_first_one_though_stored_
     detail = json.loads(first)
     assert list(detail) == [*WorkflowOutcome.model_fields, "order_id"]
     assert list(detail["results"]) == ["fraud", "inventory", "shipping"]
-    assert detail["results"]["fraud"]["idempotency_key"] == f"{ORDER_ID}:fraud"
+    fraud_key = result_idempotency_key(ORDER_ID, "fraud", version_of(ORDER_ID))
+    assert detail["results"]["fraud"]["idempotency_key"] == fraud_key
     assert detail["results"]["fraud"]["workflow_id"] == ORDER_ID and detail["results"]["fraud"]["agent"] == "fraud"
     [terminal] = h.terminal()
     assert terminal["detail"] == detail

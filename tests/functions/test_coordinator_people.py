@@ -16,6 +16,7 @@ import pytest
 from agentbus.approvals import late_lines
 from agentbus.local.lambda_events import eventbridge_envelope
 from functions.common.digest import trigger_digest
+from functions.common.ids import result_idempotency_key
 from functions.common.models import BusEvent
 from functions.common.spec import CANCEL_DETAIL_TYPE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, OPERATOR_SOURCE
 from functions.coordinator.logic import Coordinator as LogicCoordinator
@@ -49,8 +50,8 @@ def answer(sample: str, to: dict, **changes) -> dict:
     detail = json.loads(entry["Detail"])
     workflow = MANIFEST.workflow(detail["workflow"])
     workflow_id = to["detail"][workflow.id_field]
-    detail |= {"workflow_id": workflow_id, "idempotency_key": f"{workflow_id}:{detail['agent']}",
-               "trigger_digest": trigger_digest(to["detail"])} | changes
+    detail |= {"workflow_id": workflow_id, "trigger_digest": trigger_digest(to["detail"])} | changes
+    detail["idempotency_key"] = result_idempotency_key(workflow_id, detail["agent"], detail["trigger_digest"])
     return eventbridge_envelope(entry["DetailType"], entry["Source"], detail)
 
 

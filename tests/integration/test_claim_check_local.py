@@ -74,7 +74,7 @@ def test_a_result_whose_object_was_deleted_is_dead_lettered_with_the_reason(stac
         keys: list[str] = []
         while not keys and time.monotonic() < deadline:
             listed = s3.list_objects_v2(Bucket=bucket, Prefix="writer/").get("Contents", [])
-            keys = [o["Key"] for o in listed if "/rep-gone_writer/" in o["Key"]]
+            keys = [o["Key"] for o in listed if "/rep-gone_writer_" in o["Key"]]
             time.sleep(0.2)
         assert keys, "the writer stored no claim check"
         [key] = keys

@@ -221,7 +221,7 @@ def test_result_samples_are_what_their_agent_decides_on_their_trigger(name):
     assert (detail["workflow"], detail["workflow_id"], detail["agent"]) == (workflow, workflow_id, agent)
     assert detail["outcome"] == OUTCOMES[decision.detail_type]
     assert (detail["reason"], detail["data"]) == (decision.reason, json.loads(json.dumps(decision.data)))
-    assert detail["idempotency_key"] == f"{workflow_id}:{agent}"
+    assert detail["idempotency_key"] == f"{workflow_id}:{agent}:{detail['trigger_digest']}"
     assert detail["trigger_digest"] == trigger_digest(load_detail(trigger)), "it answers that very trigger"
     assert detail["started_at"] <= detail["finished_at"] and detail["duration_ms"] >= 0
 

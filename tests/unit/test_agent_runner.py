@@ -95,7 +95,8 @@ def test_builds_and_publishes_the_agent_result():
         "workflow": "order-fulfillment", "workflow_id": "ord-1001", "agent": "fraud",
         "outcome": "success", "reason": "score 0 < 100", "data": {"score": 0},
         "started_at": "2026-11-26T11:07:08.123Z", "finished_at": "2026-11-26T11:07:08.373Z",
-        "duration_ms": 250.0, "idempotency_key": "ord-1001:fraud",
+        "duration_ms": 250.0,
+        "idempotency_key": f"ord-1001:fraud:{trigger_digest(order_placed().detail)}",
         "trigger_digest": trigger_digest(order_placed().detail),
     }
     assert metrics.emitted == [("AgentDuration", 250.0)]
@@ -128,7 +129,8 @@ def test_outcome_comes_from_the_manifest(agent, detail_type, outcome):
     run.handle(order_placed())
     assert json.loads(events.entries[0]["Detail"])["outcome"] == outcome
     assert events.entries[0]["Source"] == f"agentbus.agent.{agent}"
-    assert json.loads(events.entries[0]["Detail"])["idempotency_key"] == f"ord-1001:{agent}"
+    version = trigger_digest(order_placed().detail)
+    assert json.loads(events.entries[0]["Detail"])["idempotency_key"] == f"ord-1001:{agent}:{version}"
 
 
 def test_a_detail_type_the_agent_does_not_emit_is_refused_and_nothing_published():

@@ -333,7 +333,7 @@ def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical
 
     slot = {"workflow": WORKFLOW.name, "workflow_id": "ord-1001", "agent": "fraud",
             "outcome": "success", "reason": None, "data": {"score": 0}, "started_at": "s", "finished_at": "f",
-            "duration_ms": 3, "idempotency_key": "ord-1001:fraud", "trigger_digest": "v1",
+            "duration_ms": 3, "idempotency_key": "ord-1001:fraud:v1", "trigger_digest": "v1",
             "detail_type": "Order Verified", "event_id": "e", "received_at": "r"}
     stored = compact_slot("ord-1001", "fraud", slot, WORKFLOW.name)
     assert not {"workflow", "workflow_id", "agent", "idempotency_key"} & set(stored)

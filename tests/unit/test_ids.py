@@ -7,6 +7,7 @@ import json
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from functions.common.digest import DIGEST_LENGTH
 from functions.common.ids import (
     ID_PATTERN,
     MAX_ID_LENGTH,
@@ -19,6 +20,7 @@ from functions.common.ids import (
     check_workflow_id,
     idempotency_key,
     record_key,
+    result_idempotency_key,
 )
 from functions.common.models import describe_validation_error
 from functions.manifest import MANIFEST, WorkflowStatus
@@ -109,6 +111,15 @@ def test_derived_keys_of_the_longest_id_and_name_fit_their_limits():
     assert len(record_key(longest_name, longest_id).encode("utf-8")) <= MAX_PARTITION_KEY_BYTES
     assert record_key("order-fulfillment", "ord-1") == "order-fulfillment#ord-1"
     assert idempotency_key("ord-1", "inventory") == "ord-1:inventory"
+    assert len(result_idempotency_key(longest_id, longest_name, "f" * DIGEST_LENGTH)) <= MAX_IDEMPOTENCY_KEY_LENGTH
+
+
+def test_a_result_key_names_the_version_of_the_trigger_it_answers():
+    # A changed request (another version) is another result, not a copy a subscriber should drop.
+    first, second = result_idempotency_key("usr-1", "security-audit", "a" * 32), \
+        result_idempotency_key("usr-1", "security-audit", "b" * 32)
+    assert first == f"usr-1:security-audit:{'a' * 32}" and first != second
+    assert result_idempotency_key("usr-1", "security-audit", None) == "usr-1:security-audit"
 
 
 def test_key_builders_refuse_what_breaks_the_rules():
