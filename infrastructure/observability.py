@@ -16,7 +16,7 @@ from constructs import Construct
 
 from .consumer import QueueConsumer, construct_id
 
-METRICS_NAMESPACE = "agentbus"  # POWERTOOLS_METRICS_NAMESPACE of every function
+METRICS_NAMESPACE = "agentbus"  # POWERTOOLS_METRICS_NAMESPACE of every function of the default (unstaged) stack
 # EventBridge rule target failures (AWS/Events, dimensions EventBusName + RuleName for a custom bus):
 # deliveries that failed for good, and those that could not even reach the target's DLQ.
 RULE_FAILURE_METRICS = ("FailedInvocations", "InvocationsFailedToBeSentToDlq")
@@ -30,6 +30,17 @@ OLDEST_WAIT_METRIC = "OldestWaitSeconds"
 # Alarm when a workflow has waited this long for a person (CDK context ``approval_alarm_seconds``).
 DEFAULT_APPROVAL_ALARM_S = 4 * 60 * 60
 MIN_MESSAGE_AGE_ALARM_S = 300
+
+
+def metrics_namespace(stage: str | None) -> str:
+    """The CloudWatch namespace of a stage's own metrics: ``agentbus`` unstaged, ``agentbus/<stage>`` otherwise.
+
+    A metric is its namespace, name and exact dimension set: with one namespace for every stage, two stages in
+    one account and region would share ``WorkflowsTimedOut`` and ``OldestWaitSeconds`` (service=coordinator), and
+    each stage's alarms and dashboard would see the other's. CloudWatch allows ``/`` in a namespace (not a leading
+    ``AWS/``), and a stage is letters, digits and ``-`` only.
+    """
+    return f"{METRICS_NAMESPACE}/{stage}" if stage else METRICS_NAMESPACE
 
 
 def oldest_message_threshold_s(consumer: QueueConsumer) -> int:
@@ -53,8 +64,10 @@ class Observability(Construct):
         alarm_email: str | None = None,
         waiting_workflows: Sequence[str] = (),
         approval_alarm_s: int = DEFAULT_APPROVAL_ALARM_S,
+        namespace: str = METRICS_NAMESPACE,
     ) -> None:
         super().__init__(scope, id)
+        self.namespace = namespace  # the functions' POWERTOOLS_METRICS_NAMESPACE (metrics_namespace(stage))
         self.topic = sns.Topic(
             self, "AlarmTopic",
             display_name="agentbus alarms",
@@ -136,7 +149,7 @@ class Observability(Construct):
             description="deadline events Scheduler could not put on the bus: their workflows never time out",
         )
         self.timed_out = cw.Metric(
-            namespace=METRICS_NAMESPACE,
+            namespace=self.namespace,
             metric_name=TIMED_OUT_METRIC,
             dimensions_map={"service": coordinator_service},
             statistic="Sum",
@@ -154,9 +167,9 @@ class Observability(Construct):
         for workflow in waiting_workflows:
             dimensions = {"service": coordinator_service, "workflow": workflow}
             # No label here: an alarm on a labelled metric is rendered as a metric math query.
-            self.waiting[workflow] = cw.Metric(namespace=METRICS_NAMESPACE, metric_name=WAITING_METRIC,
+            self.waiting[workflow] = cw.Metric(namespace=self.namespace, metric_name=WAITING_METRIC,
                                                dimensions_map=dimensions, statistic="Maximum", period=five_minutes)
-            self.oldest_wait[workflow] = cw.Metric(namespace=METRICS_NAMESPACE, metric_name=OLDEST_WAIT_METRIC,
+            self.oldest_wait[workflow] = cw.Metric(namespace=self.namespace, metric_name=OLDEST_WAIT_METRIC,
                                                    dimensions_map=dimensions, statistic="Maximum",
                                                    period=five_minutes)
             self.approval_alarms[workflow] = self._alarm(
@@ -171,7 +184,7 @@ class Observability(Construct):
             cw.GraphWidget(
                 title="Workflows (every agentbus metric, per service)",
                 left=[cw.MathExpression(
-                    expression=f"SEARCH('{{{METRICS_NAMESPACE},service}}', 'Sum', 300)",
+                    expression=f"SEARCH('{{{self.namespace},service}}', 'Sum', 300)",
                     label="", period=five_minutes)],
                 width=12, height=6,
             ),

@@ -22,7 +22,7 @@ from .bus import Bus
 from .claim_check import ClaimCheckBucket
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
-from .observability import DEFAULT_APPROVAL_ALARM_S, METRICS_NAMESPACE, Observability
+from .observability import DEFAULT_APPROVAL_ALARM_S, Observability, metrics_namespace
 from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
 from .reasoner import grant_model
 from .security import encryption_key
@@ -101,6 +101,11 @@ class StackConfig:
         """The deployed bus name, which is also the schedule group's: ``[stage-]bus_name``."""
         return f"{self.stage}-{self.bus_name}" if self.stage else self.bus_name
 
+    @property
+    def metrics_namespace(self) -> str:
+        """The functions' metrics and the alarms on them: ``agentbus``, or ``agentbus/<stage>`` (one per stage)."""
+        return metrics_namespace(self.stage)
+
     def validate(self, manifest: Manifest = MANIFEST) -> None:
         if self.stage is not None and not _STAGE.match(self.stage):
             raise ValueError(f"stage {self.stage!r}: a letter, then letters, digits or -, at most 32")
@@ -141,8 +146,10 @@ class StackConfig:
             raise ValueError(f"reasoner={self.reasoner}: no agent of the manifest declares a reasoner")
         needing = [agent.name for agent in declaring if agent.reasoner and not agent.reasoner.model_id]
         if needing and self.model_id is None:
-            raise ValueError(f"reasoner={self.reasoner} needs -c model_id=<Bedrock model or inference profile id> "
-                             f"(e.g. anthropic.claude-3-5-haiku-20241022-v1:0) for {', '.join(needing)}")
+            raise ValueError(f"reasoner={self.reasoner} needs -c model_id=<Bedrock inference profile or model id> "
+                             "(e.g. us.anthropic.claude-3-5-haiku-20241022-v1:0, or the eu., apac. or global. "
+                             "profile: Bedrock serves Claude 3.5 and later through a cross-Region inference profile, "
+                             f"in most Regions not on demand by the bare model id) for {', '.join(needing)}")
         if self.model_id is not None:
             check_model_id(self.model_id)
 
@@ -266,6 +273,7 @@ class AgentbusStack(Stack):
             alarm_email=config.alarm_email,
             waiting_workflows=[w.name for w in manifest.coordinated if w.external],
             approval_alarm_s=config.approval_alarm_seconds,
+            namespace=config.metrics_namespace,
         )
 
         CfnOutput(
@@ -294,5 +302,5 @@ class AgentbusStack(Stack):
                 claim_check_threshold=self.config.claim_check_threshold_bytes,
                 reasoner=self.config.reasoner, model_id=self.config.model_id,
             ),
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_METRICS_NAMESPACE": self.config.metrics_namespace,
         }

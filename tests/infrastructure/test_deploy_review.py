@@ -1,0 +1,88 @@
+"""Findings of the review of the synthesized AWS deployment (reviewer bb4b), each held by the template.
+
+The stacks here are built in-process without cdk-nag's plugins (fast); cdk-nag and cfn-lint run on the
+session's synth (test_stack_compliance.py), which has every resource these tests add.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from infrastructure.stack import AgentbusStack, StackConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def template(**config: Any) -> dict[str, Any]:
+    """The template of a stack with this configuration (cached: each config is synthesized once per process)."""
+    stack = AgentbusStack(cdk.App(), config=StackConfig(**config))
+    return dict(Template.from_stack(stack).to_json())
+
+
+def of_type(resources: dict[str, Any], cfn_type: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in resources["Resources"].items() if r["Type"] == cfn_type}
+
+
+def own_metric_namespaces(resources: dict[str, Any]) -> set[str]:
+    """The namespaces of every alarm on a metric of agentbus's own (not AWS/...)."""
+    found = set()
+    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
+        namespace = alarm["Properties"].get("Namespace")
+        assert namespace is not None, f"an alarm on metric math: {alarm['Properties']}"
+        if not namespace.startswith("AWS/"):
+            found.add(namespace)
+    return found
+
+
+def dashboard_body(resources: dict[str, Any]) -> str:
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    return body if isinstance(body, str) else "".join(p if isinstance(p, str) else "<token>"
+                                                      for p in body["Fn::Join"][1])
+
+
+def function_namespaces(resources: dict[str, Any]) -> set[str]:
+    return {f["Properties"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+            for f in of_type(resources, "AWS::Lambda::Function").values()}
+
+
+# D2: metrics and alarms per stage.
+
+def test_a_stage_has_its_own_metric_namespace_in_functions_alarms_and_dashboard() -> None:
+    """Two stages in one account and region: a dev workflow timing out must not fire prod's alarm."""
+    staged = template(stage="dev")
+    assert function_namespaces(staged) == {"agentbus/dev"}
+    assert own_metric_namespaces(staged) == {"agentbus/dev"}
+    body = dashboard_body(staged)
+    assert "SEARCH('{agentbus/dev,service}'" in body
+    assert "{agentbus," not in body
+
+
+def test_the_default_stage_keeps_the_namespace_agentbus() -> None:
+    default = template()
+    assert function_namespaces(default) == {"agentbus"}
+    assert own_metric_namespaces(default) == {"agentbus"}
+    assert "SEARCH('{agentbus,service}'" in dashboard_body(default)
+
+
+def test_the_functions_and_the_census_emit_in_the_namespace_the_stack_sets() -> None:
+    """The functions read POWERTOOLS_METRICS_NAMESPACE at cold start: the shared metrics, each agent's metrics and
+    the census all emit in the stage's namespace (a fresh interpreter, as a Lambda cold start)."""
+    code = ("from functions.common.observability import NAMESPACE, metrics\n"
+            "from functions.common.agent import AgentMetrics\n"
+            "from functions.coordinator.census import PowertoolsCensusMetrics\n"
+            "print(NAMESPACE, metrics.namespace, AgentMetrics('fraud').namespace, PowertoolsCensusMetrics().namespace)")
+    env = {**os.environ, "POWERTOOLS_METRICS_NAMESPACE": "agentbus/dev"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    assert out == ["agentbus/dev"] * 4
+
