@@ -29,6 +29,7 @@ from functions.common.spec import MAX_SIMULATED_WORK_MS, MAX_WAIT_S
 
 if TYPE_CHECKING:
     from agentbus.discovery import Deployment
+    from agentbus.operations import DeadLetter
 
 # Data is never markup or emoji codes (an order id "ord-[/bold]" or ":x:" prints as it is), and never acts on the
 # terminal: every piece of data a human-readable output prints goes through agentbus.terminal first (an ESC or a
@@ -464,6 +465,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                     summary = str(event)[:80]
                 console.print(f"[bold]{escape(shown(str(letter.agent)))}[/bold] {escape(shown(str(letter.message_id)))}"
                               f"  {escape(shown(summary))}\n  reason: {escape(shown(str(letter.reason)))}")
+                if letter.sent_at:
+                    console.print(f"  {dead_letter_lifetime(letter)}", markup=False)
             console.print(f"{len(letters)} dead letter(s); `agentbus redrive NAME` puts an agent's back on its queue")
         return 0
     if args.verb == "redrive":
@@ -484,6 +487,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(ops.as_json(ops.replay(deployment, args.start, args.end)))
         return 0
     raise AssertionError(args.verb)
+
+
+def dead_letter_lifetime(letter: DeadLetter) -> str:
+    """"sent … (3 d 4 h ago); SQS deletes it at … (in 10 d 19 h)": a letter moved by its queue's redrive policy
+    kept the time it entered the agent's queue, so its dead-letter queue's retention is not all ahead of it."""
+    from agentbus import approvals
+
+    line = f"sent {shown(str(letter.sent_at))} ({approvals.ago(letter.age_s)} ago)"
+    if letter.expires_at is None or letter.retention_s is None or letter.age_s is None:
+        return line + "; when SQS deletes it is unknown (the dead-letter queue's retention cannot be read)"
+    return (line + f"; SQS deletes it at {shown(letter.expires_at)} "
+            f"(in {approvals.ago(letter.retention_s - letter.age_s)})")
 
 
 def _print_status(view: dict[str, Any]) -> None:

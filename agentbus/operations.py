@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -288,7 +288,14 @@ def agent_list(deployment: Deployment, name: str | None = None) -> list[dict[str
 class DeadLetter:
     """One letter: ``event`` is its body as JSON, or its text when that is not JSON or cannot be read;
     ``unreadable`` says why a body that cannot be read (nested too deep to parse) was not, ``body_bytes`` its
-    size (UTF-8)."""
+    size (UTF-8).
+
+    ``sent_at`` is the message's SentTimestamp (ISO 8601, UTC) and ``age_s`` its age when listed. SQS deletes a
+    message its retention period after it was first enqueued: one moved here by the queue's redrive policy (a
+    function timed out, crashed or was throttled on every receive) keeps the time it entered the agent's queue,
+    so it may have little of its dead-letter queue's retention left; one an agent put here itself was sent anew.
+    ``expires_at`` is when SQS deletes it (SentTimestamp + the dead-letter queue's MessageRetentionPeriod,
+    ``retention_s``); None when either cannot be read."""
 
     agent: str
     message_id: str
@@ -297,6 +304,10 @@ class DeadLetter:
     receive_count: int
     unreadable: str | None = None
     body_bytes: int = 0
+    sent_at: str | None = None
+    age_s: int | None = None
+    retention_s: int | None = None
+    expires_at: str | None = None
 
 
 def _consumer_names(deployment: Deployment, name: str | None) -> list[str]:
@@ -323,13 +334,15 @@ def _drain(sqs: Any, queue_url: str, limit: int = 10_000) -> list[dict[str, Any]
     return list(seen.values())
 
 
-def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLetter]:
+def dead_letters(deployment: Deployment, name: str | None = None, now: datetime | None = None) -> list[DeadLetter]:
     sqs = deployment.client("sqs")
+    now = now or datetime.now(UTC)
     letters = []
     for consumer_name in _consumer_names(deployment, name):
         queue = deployment.resources.consumers[consumer_name]
         messages = _drain(sqs, queue.dlq_url)
         max_receives: list[int | None] = []  # read once, for the first letter without a reason of its own
+        retention = _retention_s(sqs, queue.dlq_url) if messages else None
         for message in messages:
             attributes = message.get("MessageAttributes", {})
             reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or _eventbridge_reason(attributes)
@@ -344,6 +357,7 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
                 message_id=message["MessageId"], reason=reason, event=event,
                 receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
                 unreadable=unreadable, body_bytes=len(message["Body"].encode("utf-8", errors="replace")),
+                **_lifetime(message.get("Attributes", {}).get("SentTimestamp"), retention, now),
             ))
         if messages:  # make them visible again: listing must not hide them from a redrive
             for start in range(0, len(messages), 10):
@@ -351,6 +365,33 @@ def dead_letters(deployment: Deployment, name: str | None = None) -> list[DeadLe
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
                     for i, m in enumerate(messages[start:start + 10])])
     return letters
+
+
+def _retention_s(sqs: Any, queue_url: str) -> int | None:
+    """The queue's MessageRetentionPeriod in seconds, or None when it cannot be read (no permission)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["MessageRetentionPeriod"])
+        return int(attributes["Attributes"]["MessageRetentionPeriod"])
+    except (ClientError, BotoCoreError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _lifetime(sent_timestamp: str | None, retention_s: int | None, now: datetime) -> dict[str, Any]:
+    """A letter's ``sent_at``, ``age_s``, ``retention_s`` and ``expires_at`` from its SentTimestamp (epoch
+    milliseconds, as SQS gives it) and its queue's retention."""
+    try:
+        sent = datetime.fromtimestamp(int(str(sent_timestamp)) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return {"retention_s": retention_s}
+    expires = sent + timedelta(seconds=retention_s) if retention_s is not None else None
+    return {"sent_at": _iso(sent), "age_s": max(0, round((now - sent).total_seconds())), "retention_s": retention_s,
+            "expires_at": _iso(expires) if expires else None}
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _max_receive_count(sqs: Any, consumer_name: str, queue_url: str) -> int | None:
