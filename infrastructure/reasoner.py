@@ -1,12 +1,14 @@
 """IAM for an agent's model (``-c reasoner=bedrock -c model_id=...``): ``bedrock:InvokeModel`` (what Converse needs)
 on exactly that model, for that agent's role only.
 
-- a foundation model id (``anthropic.claude-3-5-haiku-20241022-v1:0``): its ARN in the stack's region;
-- a cross-Region inference profile id (``us.``, ``eu.``, ``apac.``, ``global.`` ...): the profile's ARN, and the
+- a cross-Region inference profile id (``us.anthropic.claude-3-5-haiku-20241022-v1:0``; ``eu.``, ``apac.``,
+  ``global.`` ...), the form Bedrock serves Claude 3.5 and later by in most Regions: the profile's ARN, and the
   profile's model in the Regions it routes to, only when called through that profile
   (``bedrock:InferenceProfileArn``). Those Regions are Bedrock's to choose and change, hence ``*`` for the Region
-  of the model's ARN (the pattern of Bedrock's user guide, "Prerequisites for inference profiles"); a ``global.``
-  profile's model also has a Region-less ARN.
+  of the model's ARN (the policy of Bedrock's user guide, "Geographic cross-Region inference", with ``*`` for its
+  list of destination Regions; "Prerequisites for inference profiles" uses ``*`` too); a ``global.`` profile's
+  model also has a Region-less ARN;
+- a foundation model id, for a model the stack's Region serves on demand: its ARN in that Region.
 """
 
 from __future__ import annotations

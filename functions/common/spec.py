@@ -260,8 +260,8 @@ class Reasoner:
 def check_model_id(model_id: str) -> str:
     """A Bedrock model id or inference profile id, or ValueError naming the expected form."""
     if not _MODEL_ID.match(model_id) or len(model_id) > 200:
-        raise ValueError(f"model_id {model_id!r} is not a Bedrock model id (e.g. anthropic.claude-3-5-haiku-20241022-"
-                         "v1:0) or inference profile id (e.g. us.anthropic.claude-3-5-haiku-20241022-v1:0)")
+        raise ValueError(f"model_id {model_id!r} is not a Bedrock model id or inference profile id (e.g. "
+                         "us.anthropic.claude-3-5-haiku-20241022-v1:0)")
     return model_id
 
 
