@@ -30,6 +30,9 @@ OLDEST_WAIT_METRIC = "OldestWaitSeconds"
 # Alarm when a workflow has waited this long for a person (CDK context ``approval_alarm_seconds``).
 DEFAULT_APPROVAL_ALARM_S = 4 * 60 * 60
 MIN_MESSAGE_AGE_ALARM_S = 300
+# The dimension sets of agentbus's own metrics (the dashboard searches each): the shared Powertools metrics
+# (service), each agent's (functions/common/agent.py: service, agent), the census' (service, workflow).
+DASHBOARD_DIMENSION_SETS = ("service", "service,agent", "service,workflow")
 
 
 def metrics_namespace(stage: str | None) -> str:
@@ -182,10 +185,12 @@ class Observability(Construct):
         self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12, height=6),
             cw.GraphWidget(
-                title="Workflows (every agentbus metric, per service)",
+                title="Workflows (every agentbus metric: per service, per agent, per workflow)",
+                # A search schema matches exactly its dimension set: one per set the functions emit with
+                # (workflow metrics by service, each agent's by service and agent, the census by service and workflow).
                 left=[cw.MathExpression(
-                    expression=f"SEARCH('{{{self.namespace},service}}', 'Sum', 300)",
-                    label="", period=five_minutes)],
+                    expression=f"SEARCH('{{{self.namespace},{dimensions}}}', 'Sum', 300)",
+                    label="", period=five_minutes) for dimensions in DASHBOARD_DIMENSION_SETS],
                 width=12, height=6,
             ),
         )

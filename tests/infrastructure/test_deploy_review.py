@@ -86,3 +86,14 @@ def test_the_functions_and_the_census_emit_in_the_namespace_the_stack_sets() -> 
                          check=True, timeout=120).stdout.split()
     assert out == ["agentbus/dev"] * 4
 
+
+
+# D9: the dashboard searches every dimension set the functions emit with.
+
+def test_the_dashboard_searches_the_agent_and_census_metrics_too() -> None:
+    """A search schema matches exactly its dimension set: {service} alone never shows AgentDuration / AgentErrors
+    ({service, agent}) or the census' WorkflowsWaitingForPerson / OldestWaitSeconds ({service, workflow})."""
+    for config, namespace in (({}, "agentbus"), ({"stage": "dev"}, "agentbus/dev")):
+        body = dashboard_body(template(**config))
+        for dimensions in ("service", "service,agent", "service,workflow"):
+            assert f"SEARCH('{{{namespace},{dimensions}}}', 'Sum', 300)" in body, (namespace, dimensions)
