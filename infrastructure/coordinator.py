@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from functions.common.spec import CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, WORKFLOW_TABLE, Manifest
+from functions.common.spec import CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, WAITING_INDEX, WORKFLOW_TABLE, Manifest
 
 from .consumer import construct_id, protected_queue
 
@@ -51,6 +51,14 @@ class CoordinatorState(Construct):
                 deletion_protection=table.retain,
                 removal_policy=RemovalPolicy.RETAIN if table.retain else RemovalPolicy.DESTROY,
             )
+            for index in table.indexes:
+                self.tables[table.logical_name].add_global_secondary_index(
+                    index_name=index.name,
+                    partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
+                    sort_key=(dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING)
+                              if index.sort_key else None),
+                    projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+                )
 
         # One-time schedules, one per running workflow, each putting "Workflow Deadline Reached" on the bus.
         self.schedule_group = scheduler.CfnScheduleGroup(self, "ScheduleGroup", name=schedule_group_name)
@@ -115,13 +123,14 @@ class CoordinatorState(Construct):
             service="scheduler", resource="schedule", resource_name=f"{self.schedule_group_name}/*")
 
     def grant_census(self, role: iam.IRole) -> None:
-        """Let ``role`` (the coordinator's) scan the workflow table: the census finds the workflows waiting for a
-        person with one Scan (``WorkflowStore.waiting``). Without it every census is refused (AccessDenied),
-        dead-lettered after its retries, and the approval alarm never sees a wait."""
+        """Let ``role`` (the coordinator's) query the workflow table's waiting index: the census finds the
+        workflows waiting for a person there (``WorkflowStore.waiting``), never by scanning the whole table.
+        Without it every census is refused (AccessDenied), dead-lettered after its retries, and the approval
+        alarm never sees a wait."""
         role.add_to_principal_policy(iam.PolicyStatement(
-            sid="CensusScansWorkflows",
-            actions=["dynamodb:Scan"],
-            resources=[self.tables[WORKFLOW_TABLE].table_arn],
+            sid="CensusQueriesWaitingWorkflows",
+            actions=["dynamodb:Query"],
+            resources=[f"{self.tables[WORKFLOW_TABLE].table_arn}/index/{WAITING_INDEX}"],
         ))
 
     def grant_scheduling(self, role: iam.IRole) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from agentbus.resources import LOCAL_RESOURCES_PARAMETER, ConsumerResources, Resources
 from agentbus.seeds import put_new, seed_items, seeded_tables
 from functions.common.claim_check import OBJECT_EXPIRY_DAYS
-from functions.common.spec import Manifest
+from functions.common.spec import Manifest, Table
 from functions.manifest import MANIFEST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,13 +41,7 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
     tables: dict[str, str] = {}
     for table in manifest.all_tables:
         name = f"{prefix}-{table.logical_name}"
-        keys = [(table.partition_key, "HASH")] + ([(table.sort_key, "RANGE")] if table.sort_key else [])
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **key_schema(table))
         tables[table.logical_name] = name
 
     for table in seeded_tables(manifest):
@@ -93,6 +87,25 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
     )
     ssm.put_parameter(Name=parameter_name(prefix), Value=resources.to_json(), Type="String", Overwrite=True)
     return resources
+
+
+def _keys(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
+    return [{"AttributeName": partition_key, "KeyType": "HASH"},
+            *([{"AttributeName": sort_key, "KeyType": "RANGE"}] if sort_key else [])]
+
+
+def key_schema(table: Table) -> dict[str, Any]:
+    """CreateTable's keys, attribute definitions and global secondary indexes (keys only) of ``table``, as the
+    stack creates them (infrastructure/coordinator.py)."""
+    schema: dict[str, Any] = {"KeySchema": _keys(table.partition_key, table.sort_key)}
+    attributes = [table.partition_key, *([table.sort_key] if table.sort_key else [])]
+    if table.indexes:
+        schema["GlobalSecondaryIndexes"] = [
+            {"IndexName": index.name, "KeySchema": _keys(index.partition_key, index.sort_key),
+             "Projection": {"ProjectionType": "KEYS_ONLY"}} for index in table.indexes]
+        attributes += [key for index in table.indexes for key in (index.partition_key, index.sort_key) if key]
+    schema["AttributeDefinitions"] = [{"AttributeName": key, "AttributeType": "S"} for key in dict.fromkeys(attributes)]
+    return schema
 
 
 def create_claim_check_bucket(s3: Any, name: str) -> str:

@@ -6,7 +6,9 @@ DynamoDB backend: every write is charged, per table, what DynamoDB on-demand wou
 - ``PutItem``, ``UpdateItem``, ``DeleteItem``: one unit per started KB of the larger of the item's size before
   and after the write (moto's ``Item.size()``: attribute names plus values, as DynamoDB counts them);
 - a write whose condition fails still costs: the item's size as it is (at least one unit);
-- ``TransactWriteItems``: twice that, for each item it writes (a ``ConditionCheck`` writes nothing).
+- ``TransactWriteItems``: twice that, for each item it writes (a ``ConditionCheck`` writes nothing);
+- a global secondary index (keys only): one unit when a write puts the item in it or takes it out (its key
+  attributes appear or go), two when it moves it (their values change), none when they stay as they were.
 
 Measured, not modelled: a workflow record's layout can change (one item, or a header and an item per result)
 and the figure follows it. moto runs under the endpoint's lock, one request at a time, so the size read before a
@@ -67,13 +69,14 @@ class WriteMeter(Tally):
                 if getattr(_inside, "transaction", False):  # moto writes a transaction's items one by one
                     return original(backend, table_name, *args, **kwargs)
                 key = key_of(backend, table_name, args, kwargs)
-                before = _size(backend, table_name, key)
+                before, indexed_before = _state(backend, table_name, key)
                 try:
                     result = original(backend, table_name, *args, **kwargs)
                 except Exception:
                     meter.add(table_name, write_units(before))
                     raise
-                meter.add(table_name, write_units(max(before, _size(backend, table_name, key))))
+                after, indexed_after = _state(backend, table_name, key)
+                meter.add(table_name, write_units(max(before, after)) + _index_units(indexed_before, indexed_after))
                 return result
 
             setattr(DynamoDBBackend, name, write)
@@ -93,14 +96,16 @@ class WriteMeter(Tally):
                     continue
                 table = body["TableName"]
                 key = _put_key(backend, table, (body["Item"],), {}) if kind == "Put" else body["Key"]
-                writes.append((table, key, _size(backend, table, key)))
+                writes.append((table, key, *_state(backend, table, key)))
             _inside.transaction = True
             try:
                 return transact(backend, transact_items)
             finally:
                 _inside.transaction = False
-                for table, key, before in writes:
-                    meter.add(table, 2 * write_units(max(before, _size(backend, table, key))))
+                for table, key, before, indexed_before in writes:
+                    after, indexed_after = _state(backend, table, key)
+                    meter.add(table, 2 * (write_units(max(before, after))
+                                          + _index_units(indexed_before, indexed_after)))
 
         DynamoDBBackend.transact_write_items = transact_write  # type: ignore[method-assign,assignment]
 
@@ -118,9 +123,23 @@ def _put_key(backend: Any, table_name: str, args: tuple[Any, ...], kwargs: dict[
     return {name: item[name] for name in names if name in item}
 
 
-def _size(backend: Any, table_name: str, key: dict[str, Any]) -> int:
+def _state(backend: Any, table_name: str, key: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The item's size (0: none) and, per global secondary index holding it, its key values there."""
     try:
         item = backend.get_item(table_name, key)
+        indexes = backend.get_table(table_name).global_indexes
     except Exception:  # noqa: BLE001 - no such table or a malformed key: the write itself reports it
-        return 0
-    return int(item.size()) if item is not None else 0
+        return 0, {}
+    if item is None:
+        return 0, {}
+    held = {}
+    for index in indexes:
+        values = [item.attrs.get(name) for name in index.schema_key_attrs]
+        if all(value is not None for value in values):
+            held[index.name] = tuple(str(value.value) for value in values)
+    return int(item.size()), held
+
+
+def _index_units(before: dict[str, Any], after: dict[str, Any]) -> int:
+    """Write units of the index entries a write adds (1), removes (1) or moves (2): keys-only entries are small."""
+    return sum((name in before) + (name in after) for name in {*before, *after} if before.get(name) != after.get(name))

@@ -52,6 +52,11 @@ DEFAULT_MANIFEST = "functions.manifest:MANIFEST"
 MANIFEST_VARIABLE = "AGENTBUS_MANIFEST"
 # The coordinator's own table: one record per coordinated workflow (layout: functions/coordinator/store.py).
 WORKFLOW_TABLE = "workflows"
+# The workflow table's sparse index of the records that may wait for a person (an external agent): only their
+# headers carry ``WAITING_ATTRIBUTE`` (the workflow's name), from the write that makes them wait until the finish.
+# The census and `agentbus pending` query it instead of scanning a table that grows with every workflow run.
+WAITING_INDEX = "waiting"
+WAITING_ATTRIBUTE = "waits_in"
 # The longest deadline or wait for a person (a workflow's deadline_s, an external agent's wait_s, and what
 # `agentbus up --deadline/--approval-wait` and the context keys deadline_seconds/approval_wait_seconds may set):
 # 366 days. Far beyond it the coordinator's deadline arithmetic overflows (datetime ends at year 9999) and every
@@ -395,11 +400,21 @@ class Projection:
 
 
 @dataclass(frozen=True)
+class Index:
+    """A global secondary index of a table (string keys, keys only projected)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Table:
     logical_name: str
     partition_key: str
     description: str
     sort_key: str | None = None
+    indexes: tuple[Index, ...] = ()
     retain: bool = False
     # A JSON file of the table's first items, put by ``agentbus seed`` and by the local runtime, in the default
     # format of ``agentbus/seeds.py``, or in any format ``seeder`` (an import path) turns into items.
@@ -640,7 +655,8 @@ class Manifest:
     def all_tables(self) -> tuple[Table, ...]:
         """The manifest's tables and, when a workflow is coordinated, the coordinator's own."""
         own = (Table(WORKFLOW_TABLE, "workflow_id", "one record per coordinated workflow: status, results, timings",
-                     sort_key="workflow"),) if self.coordinated else ()
+                     sort_key="workflow", indexes=(Index(WAITING_INDEX, WAITING_ATTRIBUTE, "workflow_id"),)),
+               ) if self.coordinated else ()
         return (*own, *self.tables)
 
     def table(self, logical_name: str) -> Table:

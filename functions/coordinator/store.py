@@ -111,7 +111,7 @@ from botocore.exceptions import ClientError
 from functions.common.ids import result_idempotency_key
 from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
-from functions.common.spec import Manifest, Workflow, WorkflowStatus
+from functions.common.spec import WAITING_ATTRIBUTE, WAITING_INDEX, Manifest, Workflow, WorkflowStatus
 from functions.common.storable import MAX_DETAIL_BYTES
 from functions.coordinator.logic import (
     MAX_REFUSED_VERSIONS,
@@ -464,6 +464,21 @@ class WorkflowStore:
         known = self._workflow(workflow)
         return known.id_field if known else "workflow_id"
 
+    def _may_wait(self, workflow: str, asks_for: Any = ()) -> bool:
+        """Whether a record of ``workflow`` may wait for a person once this write is in: the workflow requires an
+        external agent from the start, or the result written asks for one. Such a write also puts the header in
+        the waiting index (``WAITING_ATTRIBUTE``); the finish takes it out. Over-marking costs an index entry, not
+        a wrong answer: ``waiting`` keeps only the records that ``waits`` says wait."""
+        known = self._workflow(workflow)
+        if known is None or not known.external:
+            return False
+        external = {agent.name for agent in known.external}
+        return bool({a.name for a in known.external if a.required} or external & set(asks_for or ()))
+
+    def _waiting_mark(self, x: _Expression, workflow: str, asks_for: Any = ()) -> list[str]:
+        """The SET clause marking the header as one the waiting index holds, when it may wait (``_may_wait``)."""
+        return [f"{x.name(WAITING_ATTRIBUTE)} = {x.value(workflow)}"] if self._may_wait(workflow, asks_for) else []
+
     # writes -----------------------------------------------------------------------------------------
 
     def open(self, workflow: str, workflow_id: str, *, trigger: dict[str, Any] | None, digest: str,
@@ -497,11 +512,17 @@ class WorkflowStore:
             error = error or f"detail is {size} bytes; a workflow keeps at most {MAX_STORED_TRIGGER_BYTES}"
         if schedule_name != self.derived_schedule_name(workflow, workflow_id):
             sets.append(f"{x.name('schedule_name')} = {x.value(schedule_name)}")
+        sets += self._waiting_mark(x, workflow)
         if error:
             sets.append(f"{x.name('trigger_error')} = {x.value(error)}")
         update = f"SET {', '.join(sets)} ADD {x.name('version')} {x.value(1)}"
         # Fault 1: a duplicate trigger (same id, another event id) finds the version there and changes nothing.
         record = self._update(workflow, workflow_id, x, update, f"attribute_not_exists({x.name('trigger_digest')})")
+        if record is not None and record.status.is_final and self._may_wait(workflow):
+            # A trigger after the finish (the deadline passed first) marked a final record: out of the index again.
+            y = _Expression()
+            self._update(workflow, workflow_id, y, f"REMOVE {y.name(WAITING_ATTRIBUTE)}",
+                         f"{y.name('status')} <> {y.value(WorkflowStatus.RUNNING.value)}", return_values="NONE")
         if record is not None:
             if apart:
                 record.trigger = trigger
@@ -588,12 +609,10 @@ class WorkflowStore:
         deadline = x.name("deadline_at")
         running = x.value(WorkflowStatus.RUNNING.value)
         mine = x.value(result.get("trigger_digest"))
-        update = (
-            f"SET {slot} = {x.value(summary(result))}, "
-            f"{status} = if_not_exists({status}, {running}), "
-            f"{deadline} = if_not_exists({deadline}, {x.value(deadline_at)}) "
-            f"ADD {x.name('version')} {x.value(1)}"
-        )
+        sets = [f"{slot} = {x.value(summary(result))}", f"{status} = if_not_exists({status}, {running})",
+                f"{deadline} = if_not_exists({deadline}, {x.value(deadline_at)})",
+                *self._waiting_mark(x, workflow, result.get("asks_for"))]
+        update = f"SET {', '.join(sets)} ADD {x.name('version')} {x.value(1)}"
         # Fault 2: the slot is written once, whoever comes first (even before the trigger); once the trigger is
         # in, only a result of its version may write it, and it may replace one of another version. Before the
         # trigger nothing replaces a slot (a comparison with the absent version is not "different").
@@ -693,8 +712,8 @@ class WorkflowStore:
         x = _Expression()
         slot = x.name(f"{RESULT_PREFIX}{agent}{VERSION_MARK}{result.get('trigger_digest')}")
         count = x.name("alternative_count")
-        update = (f"SET {slot} = {x.value(summary(result))} "
-                  f"ADD {x.name('version')} {x.value(1)}, {count} {x.value(1)}")
+        sets = [f"{slot} = {x.value(summary(result))}", *self._waiting_mark(x, workflow, result.get("asks_for"))]
+        update = f"SET {', '.join(sets)} ADD {x.name('version')} {x.value(1)}, {count} {x.value(1)}"
         condition = (f"attribute_not_exists({slot}) AND attribute_not_exists({x.name('trigger_digest')}) "
                      f"AND {x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
                      f"AND (attribute_not_exists({count}) OR {count} < {x.value(MAX_REFUSED_VERSIONS)})")
@@ -731,7 +750,9 @@ class WorkflowStore:
             f"{x.name('status')} = {x.value(WorkflowStatus.RUNNING.value)} "
             f"AND {x.name('version')} = {x.value(expected_version)}"
         )
-        won = self._update(workflow, workflow_id, x, f"SET {', '.join(sets)}", condition)
+        # A final record waits for nobody: out of the waiting index (nothing to remove costs nothing more).
+        won = self._update(workflow, workflow_id, x, f"SET {', '.join(sets)} REMOVE {x.name(WAITING_ATTRIBUTE)}",
+                           condition)
         if won is None:
             return None
         won.results, won.alternatives, won.late_results = base.results, base.alternatives, base.late_results
@@ -836,24 +857,26 @@ class WorkflowStore:
         return [self._record(header, beside.get(key, [])) for key, header in headers.items()]
 
     def waiting(self, workflow: str | None = None) -> list[dict[str, Any]]:
-        """Views of the running workflows waiting for an external agent (a person), oldest ask first. A scan of
-        the running headers (only a header has a ``status``): for ``agentbus pending`` and the census, not for a
-        request's path."""
-        params: dict[str, Any] = {
-            "TableName": self.workflow_table, "ConsistentRead": True,
-            "FilterExpression": "#status = :running" + (" AND #workflow = :workflow" if workflow else ""),
-            "ExpressionAttributeNames": {"#status": "status", **({"#workflow": SORT_KEY} if workflow else {})},
-            "ExpressionAttributeValues": {":running": {"S": WorkflowStatus.RUNNING.value},
-                                          **({":workflow": {"S": workflow}} if workflow else {})},
-        }
+        """Views of the running workflows waiting for an external agent (a person), oldest ask first: for
+        ``agentbus pending`` and the census, not for a request's path. The candidates come from the waiting index
+        (``WAITING_INDEX``: only the headers that may wait are in it, each until its finish), one Query per
+        workflow with external agents, never a scan of the table; each is then read whole (strongly consistent)
+        and kept if it waits. The index is eventually consistent: a wait asked a moment ago may show a moment
+        later."""
+        names = [workflow] if workflow else [w.name for w in self.manifest.coordinated if w.external]
         views = []
-        for page in self.client.get_paginator("scan").paginate(**params):
-            for item in page.get("Items", []):
-                header = self._record(item, None)
-                known = self._workflow(header.workflow)
-                if known is not None and waits(header, known):
-                    whole = self.load(header.workflow, header.workflow_id)
-                    if whole is not None:
+        for name in names:
+            known = self._workflow(name)
+            if known is None or not known.external:
+                continue
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.workflow_table, IndexName=WAITING_INDEX,
+                KeyConditionExpression="#waits = :workflow", ExpressionAttributeNames={"#waits": WAITING_ATTRIBUTE},
+                ExpressionAttributeValues={":workflow": {"S": name}})
+            for page in pages:
+                for item in page.get("Items", []):
+                    whole = self.load(name, item["workflow_id"]["S"])
+                    if whole is not None and waits(whole, known):
                         views.append(self.view(whole))
         return sorted([v for v in views if v["waiting_for"]],
                       key=lambda v: min(str(w.get("asked_at") or "") for w in v["waiting_for"]))

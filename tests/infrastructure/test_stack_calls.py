@@ -8,6 +8,7 @@ and in the package of the consumer's handler, mapped to IAM actions through boto
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import pytest
 from botocore import xform_name
 from botocore.session import get_session
 
+from functions.common.spec import WAITING_ATTRIBUTE, WAITING_INDEX
 from functions.manifest import MANIFEST, Consumer
-from tests.infrastructure.template import ConsumerView, Synth, as_list, ref_id, statements
+from tests.infrastructure.template import ConsumerView, Synth, as_list, statements
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The services the functions call with their role (bedrock-runtime only with -c reasoner=bedrock: its own tests).
@@ -67,10 +69,10 @@ def allowed_actions(view: ConsumerView) -> set[str]:
             if statement.get("Effect") == "Allow" for action in as_list(statement["Action"])}
 
 
-def test_the_code_is_read_the_coordinator_scans_queries_and_schedules() -> None:
+def test_the_code_is_read_the_coordinator_queries_and_schedules() -> None:
     """The reading above finds what it must (a regression of the reader would make the next test vacuous)."""
     called = called_actions(MANIFEST.coordinator)
-    assert {"dynamodb:Scan", "dynamodb:Query", "dynamodb:UpdateItem", "scheduler:CreateSchedule",
+    assert {"dynamodb:Query", "dynamodb:UpdateItem", "scheduler:CreateSchedule",
             "scheduler:DeleteSchedule", "events:PutEvents", "s3:GetObject", "sqs:SendMessage"} <= set(called)
 
 
@@ -84,12 +86,22 @@ def test_every_operation_the_code_calls_is_allowed_by_the_functions_role(
     assert not missing, f"{name}: its code calls these, its role does not allow them: {missing}"
 
 
-def test_the_coordinator_scans_only_the_workflow_table(synth: Synth, consumers: dict[str, ConsumerView]) -> None:
-    """The census (functions/coordinator/census.py) scans the workflow table for the workflows waiting for a
-    person; no other table may be scanned, and no other function may scan."""
-    workflows = synth.stack.get_logical_id(synth.stack.state.tables["workflows"].node.default_child)
-    scanned = {name: [ref_id(r) for d in view.policies for s in statements(d)
-                      if "dynamodb:Scan" in as_list(s["Action"]) for r in as_list(s["Resource"])]
+def test_no_function_may_scan_and_the_census_queries_the_waiting_index(consumers: dict[str, ConsumerView]) -> None:
+    """The census (functions/coordinator/census.py) queries the workflow table's waiting index; scanning a table
+    that grows with every request, every 5 minutes, is what it must not do, and no function may."""
+    assert "dynamodb:Scan" not in called_actions(MANIFEST.coordinator)
+    scanned = {name: [s for d in view.policies for s in statements(d) if "dynamodb:Scan" in as_list(s["Action"])]
                for name, view in consumers.items()}
-    assert scanned.pop(MANIFEST.coordinator.name) == [workflows]
     assert not any(scanned.values()), scanned
+    [census] = [s for d in consumers[MANIFEST.coordinator.name].policies for s in statements(d)
+                if s.get("Sid") == "CensusQueriesWaitingWorkflows"]
+    assert as_list(census["Action"]) == ["dynamodb:Query"]
+    [resource] = as_list(census["Resource"])
+    assert f"/index/{WAITING_INDEX}" in json.dumps(resource)
+
+
+def test_the_workflow_table_has_the_sparse_waiting_index(synth: Synth) -> None:
+    table = synth.stack.state.tables["workflows"].node.default_child
+    [index] = synth.resources[synth.stack.get_logical_id(table)]["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == WAITING_INDEX and index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert index["KeySchema"][0] == {"AttributeName": WAITING_ATTRIBUTE, "KeyType": "HASH"}

@@ -98,3 +98,26 @@ def test_a_transaction_costs_twice_per_item_written_and_nothing_for_a_condition_
         {"ConditionCheck": {"TableName": TABLE, "Key": key("checked"), "ConditionExpression": "attribute_exists(pk)"}},
     ])
     assert charged(meter) - before == 2 * 2 + 2 * 1
+
+
+def test_a_keys_only_index_costs_a_unit_when_an_item_enters_or_leaves_it_two_when_it_moves(metered):
+    client, meter = metered
+    client.create_table(TableName="indexed", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "waits", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        GlobalSecondaryIndexes=[{"IndexName": "waiting", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                                 "KeySchema": [{"AttributeName": "waits", "KeyType": "HASH"}]}])
+
+    def update(expression: str, **values: str) -> int:
+        before = meter.counts().get("indexed", 0)
+        named = {"ExpressionAttributeValues": {k: {"S": v} for k, v in values.items()}} if values else {}
+        client.update_item(TableName="indexed", Key={"pk": {"S": "wf-1"}}, UpdateExpression=expression, **named)
+        return meter.counts()["indexed"] - before
+
+    client.put_item(TableName="indexed", Item={"pk": {"S": "wf-1"}})
+    assert update("SET waits = :w", **{":w": "access"}) == 1 + 1  # the item, and its entry in the index
+    assert update("SET note = :o", **{":o": "x"}) == 1  # the index keys stay: the index is not written
+    assert update("SET waits = :w", **{":w": "orders"}) == 1 + 2  # moved: out of one place, into another
+    assert update("REMOVE waits") == 1 + 1
+    assert update("REMOVE waits") == 1  # not in the index: nothing to take out
