@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -14,7 +14,8 @@ def encryption_key(scope: Construct, id: str) -> kms.Key:
     Functions and the operator use it through their IAM policies (the default key policy delegates to
     IAM). Services need it in the key policy:
     - EventBridge (``events.amazonaws.com``): the bus and archive, and delivering to the encrypted queues;
-    - CloudWatch (``cloudwatch.amazonaws.com``): alarm notifications published to the encrypted topic.
+    - CloudWatch (``cloudwatch.amazonaws.com``): alarm notifications published to the encrypted topic;
+    - EventBridge Scheduler (``scheduler.amazonaws.com``): the deadline DLQ (allow_scheduler_dead_letters).
     SQS, DynamoDB and SNS use the key with the caller's permissions, through the IAM policies.
     The key is retained with the orders table it protects.
     """
@@ -66,3 +67,25 @@ def encryption_key(scope: Construct, id: str) -> kms.Key:
         resources=["*"],
     ))
     return key
+
+
+def allow_scheduler_dead_letters(key: kms.Key, schedule_group_name: str) -> None:
+    """Let EventBridge Scheduler use the key for the deadline schedules' encrypted dead-letter queue.
+
+    The schedules' execution role already has kms:GenerateDataKey/Decrypt on the key through IAM; the Scheduler
+    troubleshooting guide also asks for the key policy to allow ``scheduler.amazonaws.com`` itself, for a DLQ
+    encrypted with a KMS key. Without it, a deadline that could not reach the bus might not be dead-lettered
+    either, and its workflow would never time out. Only this account's schedules of the deadline group.
+    """
+    schedules = Stack.of(key).format_arn(service="scheduler", resource="schedule",
+                                         resource_name=f"{schedule_group_name}/*")
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="SchedulerToDeadlineDeadLetterQueue",
+        principals=[iam.ServicePrincipal("scheduler.amazonaws.com")],
+        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+        resources=["*"],
+        conditions={
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            "ArnLike": {"aws:SourceArn": schedules},
+        },
+    ))

@@ -25,7 +25,7 @@ from .coordinator import CoordinatorState
 from .observability import DEFAULT_APPROVAL_ALARM_S, Observability, metrics_namespace
 from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
 from .reasoner import grant_model
-from .security import encryption_key
+from .security import allow_scheduler_dead_letters, encryption_key
 
 STACK_NAME = DEFAULT_STACK_NAME
 
@@ -191,6 +191,8 @@ class AgentbusStack(Stack):
         self.manifest = manifest
 
         self.key = encryption_key(self, "Key")
+        # The group's name, not its Ref: the key need not wait for the group.
+        allow_scheduler_dead_letters(self.key, config.qualified_bus_name)
         self.bus = Bus(self, "Bus", bus_name=config.qualified_bus_name, key=self.key)
         self.claim_checks = ClaimCheckBucket(self, "ClaimChecks", key=self.key)
         self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,

@@ -97,3 +97,36 @@ def test_the_dashboard_searches_the_agent_and_census_metrics_too() -> None:
         body = dashboard_body(template(**config))
         for dimensions in ("service", "service,agent", "service,workflow"):
             assert f"SEARCH('{{{namespace},{dimensions}}}', 'Sum', 300)" in body, (namespace, dimensions)
+
+
+# D5: EventBridge Scheduler may use the key for the deadline DLQ, for this account's deadline schedules only.
+
+def join_text(value: Any) -> str:
+    """``{"Fn::Join": ["", [...]]}`` as text, a pseudo parameter or reference shown as ``<Name>``."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(join_text(part) for part in parts)
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def key_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    (key,) = of_type(resources, "AWS::KMS::Key").values()
+    return list(key["Properties"]["KeyPolicy"]["Statement"])
+
+
+def test_the_key_policy_lets_scheduler_use_the_key_for_its_group_only() -> None:
+    for config, group in (({}, "agentbus"), ({"stage": "dev"}, "dev-agentbus")):
+        found = [s for s in key_statements(template(**config))
+                 if s.get("Principal") == {"Service": "scheduler.amazonaws.com"}]
+        assert len(found) == 1, found
+        (statement,) = found
+        assert statement["Effect"] == "Allow"
+        assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        conditions = statement["Condition"]
+        assert conditions["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        assert join_text(conditions["ArnLike"]["aws:SourceArn"]) == (
+            f"arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/{group}/*")
