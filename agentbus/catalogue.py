@@ -94,6 +94,39 @@ def _asks(result: ResultType) -> str:
     return f"; may ask for {', '.join(result.may_ask_for)} (`asks_for`): the workflow then waits for it too"
 
 
+def _publisher(manifest: Manifest, source: str, detail_type: str) -> str:
+    """Who puts (source, detail-type) on the bus: the coordinator (another workflow's outcome), an agent of the
+    manifest (its result), else a producer outside."""
+    if source == COORDINATOR_SOURCE:
+        of = [w.name for w in manifest.coordinated if detail_type in w.terminal_detail_types.values()]
+        return f"coordinator ({', '.join(f'`{name}`' for name in of)}'s outcome)" if of else "coordinator"
+    for workflow in manifest.workflows:
+        for participant in workflow.participants:
+            if participant.source == source and any(r.detail_type == detail_type for r in participant.results):
+                return participant.name
+    return "a producer"
+
+
+def _effect(workflow: Workflow, name: str, required: bool, result: ResultType, who: str) -> str:
+    """What a result of a coordinated workflow's agent does, as the coordinator decides (functions/coordinator/
+    logic.py): a quorum member's counts for or against the quorum; a required agent's completes or rejects; an
+    optional agent's decides nothing unless a counted result asks for that agent."""
+    success = result.outcome is Outcome.SUCCESS
+    quorum = workflow.quorum
+    if quorum is not None and name in quorum.agents:
+        group = f"{quorum.at_least} of {len(quorum.agents)}"
+        return (f"counts toward the quorum ({group})" if success
+                else f"counts against the quorum ({group}): rejects the workflow once it is out of reach")
+    decides = "counts toward completion" if success else f"rejects the workflow, naming {who}"
+    if required:
+        return decides
+    askers = [p.name for p in workflow.participants for r in p.results if name in r.may_ask_for]
+    if askers:
+        return (f"once a counted result of {', '.join(dict.fromkeys(askers))} asks for {name}: {decides}; "
+                "unasked: recorded, decides nothing")
+    return "recorded and reported; decides nothing (optional agent)"
+
+
 def _events(manifest: Manifest, workflow: Workflow) -> list[str]:
     lines = ["| detail-type | source | published by | consumed by | meaning |", "|---|---|---|---|---|"]
     trigger = workflow.trigger.subscription
@@ -101,23 +134,18 @@ def _events(manifest: Manifest, workflow: Workflow) -> list[str]:
         for detail_type in trigger.detail_types:
             meaning = ("the trigger: starts one workflow" if workflow.coordinated
                        else "the trigger: each agent handles it on its own")
-            lines.append(f"| `{detail_type}` | `{source}` | a producer "
+            lines.append(f"| `{detail_type}` | `{source}` | {_publisher(manifest, source, detail_type)} "
                          f"| {_or_anyone(_consumers(manifest, source, detail_type))} | {meaning} |")
     for agent in workflow.agents:
         for result in agent.results:
-            if not workflow.coordinated:
-                effect = "published for whoever subscribes; nothing waits for it"
-            elif result.outcome is Outcome.SUCCESS:
-                effect = "counts toward completion"
-            else:
-                effect = "rejects the workflow, naming the reason"
+            effect = (_effect(workflow, agent.name, agent.required, result, "the reason") if workflow.coordinated
+                      else "published for whoever subscribes; nothing waits for it")
             lines.append(f"| `{result.detail_type}` | `{agent.source}` | {agent.name} "
                          f"| {_or_anyone(_consumers(manifest, agent.source, result.detail_type))} "
                          f"| {result.description}; {effect}{_asks(result)} |")
     for external in workflow.external:
         for result in external.results:
-            effect = ("counts toward completion" if result.outcome is Outcome.SUCCESS
-                      else "rejects the workflow, naming who declined")
+            effect = _effect(workflow, external.name, external.required, result, "who declined")
             verb = "approve" if result == external.approval else "decline" if result == external.refusal else None
             how = f" (`agentbus {verb}`)" if verb else ""
             lines.append(f"| `{result.detail_type}` | `{external.source}` | {external.name}: {external.kind}{how} "
