@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.manifest import COORDINATOR_SOURCE, MANIFEST, Manifest
+from functions.common.spec import COORDINATOR_SOURCE, Manifest
+from functions.manifest import MANIFEST
 
 
 @dataclass

@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.manifest import Consumer, Subscription
+from functions.common.spec import Consumer, Subscription
 
 RETENTION = Duration.days(14)  # SQS maximum: an event outlives an agent that is offline for days
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH

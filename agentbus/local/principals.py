@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.manifest import DEADLINE_SOURCE, Manifest
+from functions.common.spec import DEADLINE_SOURCE, Manifest
 
 
 @dataclass(frozen=True)

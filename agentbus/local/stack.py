@@ -13,7 +13,8 @@ from agentbus.local.provision import provision
 from agentbus.local.runtime import LocalRuntime, RuntimeOptions
 from agentbus.local.server import LocalEndpoint, SourceGuard
 from agentbus.resources import Resources
-from functions.manifest import MANIFEST, Manifest
+from functions.common.spec import Manifest
+from functions.manifest import MANIFEST
 
 LOCAL_REGION = "us-east-1"
 
