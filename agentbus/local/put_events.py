@@ -43,7 +43,8 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +186,28 @@ def error_headers(body: bytes) -> list[tuple[str, str]]:
 
 _applied = False
 _apply_lock = threading.Lock()
+# The last line of the reserved-source rule (``server.SourceGuard``): whatever way a request reaches moto's PutEvents
+# (a target prefix other than ``AWSEvents``, an ``Action`` in the query string, a gzip body the endpoint's screen
+# cannot read), the backend itself refuses an entry with a reserved source from any caller but its owner. The
+# endpoint says who calls (``calling_as``, around each request it hands moto, one at a time under its lock).
+_guard: Callable[[str | None, list[Any]], Refusals] | None = None
+_caller = threading.local()
+
+
+def guard_backend(refusals: Callable[[str | None, list[Any]], Refusals] | None) -> None:
+    """Make the events backend refuse the entries ``refusals(access key, entries)`` names (None: refuse none)."""
+    global _guard
+    _guard = refusals
+
+
+@contextmanager
+def calling_as(access_key: str | None) -> Iterator[None]:
+    """Run the moto call inside as the caller ``access_key`` (the backend's reserved-source rule reads it)."""
+    _caller.key = access_key
+    try:
+        yield
+    finally:
+        _caller.key = None
 
 
 def apply() -> None:
@@ -206,9 +229,14 @@ def apply() -> None:
             if not isinstance(events, list) or len(events) > 10:
                 return put(self, events)  # moto refuses the whole call (more than 10 entries): nothing is put
             results = []
-            for event in events:  # one entry at a time, in the request's order
+            refused = _guard(getattr(_caller, "key", None), events) if _guard is not None else {}
+            for index, event in enumerate(events):  # one entry at a time, in the request's order
                 backend = bus_backend(self, event)
-                if backend is None:
+                if index in refused:
+                    results.append(refused[index])
+                    log.warning("PutEvents entry of reserved source %r refused at the backend: it reached moto "
+                                "without the endpoint's screen", event.get("Source"))
+                elif backend is None:
                     results.append({"EventId": str(uuid.uuid4())})
                     log.warning("PutEvents entry of source %r, detail-type %r: event bus %r does not exist (the "
                                 "caller's account %s, region %s); the entry is accepted (an EventId) and its event "

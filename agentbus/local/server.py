@@ -24,6 +24,7 @@ JSON object fails alone (``MalformedDetail``).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import importlib
 import io
 import json
@@ -170,6 +171,14 @@ class SerializingMiddleware:
             start_response("204 No Content", [])
             return []
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if environ.get("HTTP_CONTENT_ENCODING", "").strip().lower() == "gzip":
+            # moto reads a gzip body as the request it holds: so do the rules, before it.
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError):
+                pass  # not gzip after all: moto answers it as it can
+            else:
+                del environ["HTTP_CONTENT_ENCODING"]
         service, action = _service_and_action(environ, body)
         if self.observer:
             self.observer(service, action)
@@ -206,7 +215,7 @@ class SerializingMiddleware:
         captured = _Captured()
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
-        with self.lock:
+        with self.lock, put_events.calling_as(_access_key(environ)):
             result = self.app(environ, captured.start_response)
             try:
                 payload = b"".join(result)
@@ -235,12 +244,17 @@ class SerializingMiddleware:
 
 
 def _service_and_action(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
+    """The service and action moto dispatches a request to: the service of a signed request's credential scope,
+    the action of an ``Action`` in the query string before the target's (after its last dot)."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+    signed = scope[3].lower() if len(scope) == 5 else None
     if target:
         prefix, _, action = target.rpartition(".")
-        return _SERVICE_BY_TARGET_PREFIX.get(prefix.split("_")[0], prefix), action
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "unknown"
+        service = signed or _SERVICE_BY_TARGET_PREFIX.get(prefix.split("_")[0], prefix)
+        return service, dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("Action") or action
+    service = signed or "unknown"
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         action = dict(parse_qsl(body.decode("utf-8", "replace"))).get("Action", "")
         if action:
@@ -294,6 +308,7 @@ def make_app(observer: Callable[[str, str], None] | None = None,
     moto_speedups.apply()
     moto_gaps.apply()
     put_events.apply()
+    put_events.guard_backend(guard.refusals if guard is not None else None)
     meter = WriteMeter() if meter_writes else None
     if meter is not None:
         meter.install()

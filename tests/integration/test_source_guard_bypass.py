@@ -1,0 +1,72 @@
+"""The local endpoint's reserved-source rule holds however a PutEvents reaches moto: a target prefix other than
+``AWSEvents`` (moto takes the action after the last dot and the service from the credential scope), an ``Action``
+in the query string, a gzip body. Each way once put an outsider's entry with a reserved source on the bus (a forged
+``Order Rejected`` released a completed order's stock; a forged ``Order Verified`` let an over-limit order pass)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.request
+
+import boto3
+import pytest
+
+from agentbus.local.server import NOT_AUTHORIZED_FOR_SOURCE, LocalEndpoint, SourceGuard
+
+RESERVED = "test.reserved"
+AUTH = ("AWS4-HMAC-SHA256 Credential={key}/20261202/us-east-1/events/aws4_request, SignedHeaders=host, "
+        "Signature=00")
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    with LocalEndpoint(guard=SourceGuard("default", {RESERVED: "its-owner"})) as running:
+        yield running
+
+
+def queue_for(endpoint: LocalEndpoint, name: str) -> tuple[object, str]:
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    sqs, events = session.client("sqs", endpoint_url=endpoint.url), session.client("events", endpoint_url=endpoint.url)
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": [RESERVED]}))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+    return sqs, url
+
+
+def raw_put(endpoint: LocalEndpoint, *, target: str, key: str = "outsider", query: str = "",
+            compress: bool = False) -> dict:
+    body = json.dumps({"Entries": [{"Source": RESERVED, "DetailType": "Forged", "Detail": "{}"}]}).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target,
+               "Authorization": AUTH.format(key=key)}
+    if compress:
+        body, headers["Content-Encoding"] = gzip.compress(body), "gzip"
+    request = urllib.request.Request(f"{endpoint.url}/{query}", data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.parametrize(("name", "way"), [
+    ("lowercase-prefix", {"target": "awsevents.PutEvents"}),
+    ("other-prefix", {"target": "Foo.PutEvents"}),
+    ("bare-action", {"target": "PutEvents"}),
+    ("nested-prefix", {"target": "X.AWSEvents.PutEvents"}),
+    ("query-action", {"target": "AWSEvents.ListRules", "query": "?Action=PutEvents"}),
+    ("gzip-body", {"target": "AWSEvents.PutEvents", "compress": True}),
+])
+def test_an_outsiders_reserved_source_is_refused_whatever_the_way_in(endpoint, name, way):
+    sqs, url = queue_for(endpoint, name)
+    answer = raw_put(endpoint, **way)
+    if "Entries" in answer:  # moto answered a PutEvents: the entry is refused, as EventBridge refuses it
+        assert answer["FailedEntryCount"] == 1
+        assert answer["Entries"][0]["ErrorCode"] == NOT_AUTHORIZED_FOR_SOURCE
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+
+
+def test_the_owner_still_puts_its_source_those_ways(endpoint):
+    sqs, url = queue_for(endpoint, "owner-gzip")
+    answer = raw_put(endpoint, target="AWSEvents.PutEvents", key="its-owner", compress=True)
+    assert answer["FailedEntryCount"] == 0
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
+    assert json.loads(message["Body"])["source"] == RESERVED
