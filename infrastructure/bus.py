@@ -14,7 +14,10 @@ from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from .consumer import RETENTION
 
 ARCHIVE_RETENTION = Duration.days(365)
 
@@ -22,11 +25,30 @@ ARCHIVE_RETENTION = Duration.days(365)
 class Bus(Construct):
     def __init__(self, scope: Construct, id: str, *, bus_name: str, key: kms.IKey) -> None:
         super().__init__(scope, id)
+        # The bus's own ARN from its name: Fn::GetAtt on the bus inside its own policy would be circular.
+        self._own_arn = Stack.of(self).format_arn(service="events", resource="event-bus", resource_name=bus_name)
+        # What EventBridge cannot encrypt or decrypt on the bus itself (the key disabled, scheduled for deletion or
+        # its policy broken: a non-retriable error) lands here as an "Encrypted Events" wrapper, instead of being
+        # lost before any rule (and any rule DLQ or alarm) sees it (EventBridge user guide, "Using dead-letter
+        # queues to capture encrypted event errors"). Encrypted by SQS, not with the stack's key: the queue must
+        # take messages exactly when that key cannot be used; each wrapper's payload stays encrypted with the key.
+        self.dead_letter_queue = sqs.Queue(
+            self, "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=RETENTION,
+        )
+        self.dead_letter_queue.add_to_resource_policy(iam.PolicyStatement(
+            sid="EventBridgeBusDeadLetters",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"],
+            resources=[self.dead_letter_queue.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": self._own_arn}},
+        ))
         self.event_bus = events.EventBus(
             self, "EventBus",
             event_bus_name=bus_name,
             description="agentbus: business events, agent results, workflow outcomes and deadlines",
             kms_key=key,
+            dead_letter_queue=self.dead_letter_queue,
         )
         # No event pattern: the archive keeps every event on the bus, whatever its source.
         self.archive = events.CfnArchive(
@@ -36,8 +58,6 @@ class Bus(Construct):
             retention_days=int(ARCHIVE_RETENTION.to_days()),
             kms_key_identifier=key.key_arn,
         )
-        # The bus's own ARN from its name: Fn::GetAtt on the bus inside its own policy would be circular.
-        self._own_arn = Stack.of(self).format_arn(service="events", resource="event-bus", resource_name=bus_name)
         # The archive's use of the key, in the form of AWS's example key policy for an encrypted archive (EventBridge
         # user guide, "Encrypting EventBridge archives with AWS KMS keys"): the data-key operations and re-encryption,
         # conditioned on the encryption context EventBridge binds to every archive operation (the bus's ARN), not on

@@ -49,14 +49,20 @@ XRAY = Ack(
 )
 DEAD_LETTER_QUEUE = Ack(
     "Serverless-SQSRedrivePolicy",
-    "This queue is itself a dead-letter queue (of a consumer's queue and its rule targets, or of the deadline "
-    "schedules); a DLQ of a DLQ would only hide messages. Its messages are alarmed on.",
+    "This queue is itself a dead-letter queue (of a consumer's queue and its rule targets, of the deadline schedules, "
+    "or of the bus); a DLQ of a DLQ would only hide messages. Its messages are alarmed on.",
 )
 
 DEADLINE_DLQ = Ack(
     "AwsSolutions-SQS3",
     "This queue is the dead-letter queue of the deadline schedules' target (DeadLetterConfig set per schedule "
     "at run time, which cdk-nag cannot see); a DLQ of it would only hide messages. It is alarmed on.",
+)
+
+BUS_DLQ = Ack(
+    "AwsSolutions-SQS3",
+    "This queue is the event bus's own dead-letter queue (DeadLetterConfig of the bus, for events the bus could "
+    "not encrypt or decrypt), not a queue's; a DLQ of it would only hide messages. It is alarmed on.",
 )
 
 ALARM_EMAIL = Ack(
@@ -99,6 +105,7 @@ def acknowledge(stack: AgentbusStack) -> None:
     if stack.observability.email_subscription is not None:
         _acknowledge(stack.observability.email_subscription, (ALARM_EMAIL,))
     _acknowledge(stack.state.deadline_dlq, (DEAD_LETTER_QUEUE, DEADLINE_DLQ))
+    _acknowledge(stack.bus.dead_letter_queue, (DEAD_LETTER_QUEUE, BUS_DLQ))
     _acknowledge(stack.claim_checks.bucket, (CLAIM_CHECK_ACCESS_LOGS,))
     for built in stack.consumers.values():
         if built.function is not None:

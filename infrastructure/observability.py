@@ -63,6 +63,7 @@ class Observability(Construct):
         bus_name: str,
         schedule_group_name: str,
         deadline_dlq: sqs.IQueue,
+        bus_dlq: sqs.IQueue | None = None,
         key: kms.IKey,
         alarm_email: str | None = None,
         waiting_workflows: Sequence[str] = (),
@@ -151,6 +152,15 @@ class Observability(Construct):
             threshold=1,
             description="deadline events Scheduler could not put on the bus: their workflows never time out",
         )
+        self.bus_dlq_alarm: cw.Alarm | None = None
+        if bus_dlq is not None:
+            self.bus_dlq_alarm = self._alarm(
+                "BusDeadLetters",
+                bus_dlq.metric_approximate_number_of_messages_visible(period=one_minute, statistic="Maximum"),
+                threshold=1,
+                description="events the bus could not encrypt or decrypt with the stack's key (disabled? its policy?): "
+                            "'Encrypted Events' in the bus dead-letter queue (README, Operate)",
+            )
         self.timed_out = cw.Metric(
             namespace=self.namespace,
             metric_name=TIMED_OUT_METRIC,

@@ -271,6 +271,7 @@ class AgentbusStack(Stack):
             bus_name=config.qualified_bus_name,
             schedule_group_name=self.state.schedule_group_name,
             deadline_dlq=self.state.deadline_dlq,
+            bus_dlq=self.bus.dead_letter_queue,
             key=self.key,
             alarm_email=config.alarm_email,
             waiting_workflows=[w.name for w in manifest.coordinated if w.external],
@@ -285,6 +286,8 @@ class AgentbusStack(Stack):
         )
         CfnOutput(self, "DashboardName", value=self.observability.dashboard.dashboard_name)
         CfnOutput(self, "AlarmTopicArn", value=self.observability.topic.topic_arn)
+        CfnOutput(self, "BusDeadLetterQueueUrl", value=self.bus.dead_letter_queue.queue_url,
+                  description="the bus's dead-letter queue: 'Encrypted Events' the bus could not encrypt or decrypt")
 
         nag.acknowledge(self)
 

@@ -130,3 +130,53 @@ def test_the_key_policy_lets_scheduler_use_the_key_for_its_group_only() -> None:
         assert conditions["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
         assert join_text(conditions["ArnLike"]["aws:SourceArn"]) == (
             f"arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/{group}/*")
+
+
+# D4: the encrypted bus has a dead-letter queue of its own, EventBridge may send to it from this bus only, and it is
+# alarmed on like every other DLQ.
+
+def ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    return None
+
+
+def test_the_encrypted_bus_dead_letters_to_a_queue_only_it_may_send_to() -> None:
+    for config, bus_name in (({}, "agentbus"), ({"stage": "dev"}, "dev-agentbus")):
+        resources = template(**config)
+        (bus,) = of_type(resources, "AWS::Events::EventBus").values()
+        assert "KmsKeyIdentifier" in bus["Properties"]
+        queue_id = ref(bus["Properties"]["DeadLetterConfig"]["Arn"])
+        assert queue_id is not None
+        queue = resources["Resources"][queue_id]
+        assert queue["Type"] == "AWS::SQS::Queue"
+        # Not the stack's key: the queue must take the events the bus could not encrypt with that key.
+        assert queue["Properties"].get("SqsManagedSseEnabled") is True
+        assert "KmsMasterKeyId" not in queue["Properties"]
+        (policy,) = [p for p in of_type(resources, "AWS::SQS::QueuePolicy").values()
+                     if queue_id in [ref(q) for q in p["Properties"]["Queues"]]]
+        allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert len(allows) == 1, allows
+        (allow,) = allows
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Action"] == "sqs:SendMessage"
+        assert ref(allow["Resource"]) == queue_id
+        assert join_text(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == (
+            f"arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/{bus_name}")
+
+
+def test_the_bus_dead_letter_queue_is_alarmed_on_and_named_in_the_outputs() -> None:
+    resources = template()
+    (bus,) = of_type(resources, "AWS::Events::EventBus").values()
+    queue_id = ref(bus["Properties"]["DeadLetterConfig"]["Arn"])
+    alarms = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+              and [ref(d["Value"]) for d in a["Properties"]["Dimensions"]] == [queue_id]]
+    assert len(alarms) == 1, alarms
+    (alarm,) = alarms
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["AlarmActions"] and alarm["OKActions"]
+    assert ref(resources["Outputs"]["BusDeadLetterQueueUrl"]["Value"]) == queue_id

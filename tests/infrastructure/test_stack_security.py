@@ -231,8 +231,12 @@ def test_one_rotated_customer_managed_key_encrypts_bus_archive_queues_tables_and
     _, archive = synth.one("AWS::Events::Archive")
     assert ref_id(bus["Properties"]["KmsKeyIdentifier"]) == key_id
     assert ref_id(archive["Properties"]["KmsKeyIdentifier"]) == key_id
+    # But the bus's own DLQ (SSE-SQS): it takes what the bus could not encrypt or decrypt with this key.
+    bus_dlq_id = ref_id(bus["Properties"]["DeadLetterConfig"]["Arn"])
+    assert synth.resources[bus_dlq_id]["Properties"]["SqsManagedSseEnabled"] is True
     for queue_id, queue in synth.of_type("AWS::SQS::Queue").items():
-        assert ref_id(queue["Properties"].get("KmsMasterKeyId")) == key_id, queue_id
+        if queue_id != bus_dlq_id:
+            assert ref_id(queue["Properties"].get("KmsMasterKeyId")) == key_id, queue_id
     for table_id, table in synth.of_type("AWS::DynamoDB::Table").items():
         sse = table["Properties"]["SSESpecification"]
         assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS", table_id
