@@ -10,9 +10,10 @@ import json
 import pytest
 
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
+from agentbus.local.provision import REPO_ROOT
 from functions.common.digest import trigger_digest
-from functions.common.models import AgentResult, CancelRequested, ExternalResult
-from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE
+from functions.common.models import AgentResult, CancelRequested, ExternalResult, WorkflowOutcome
+from functions.common.spec import CANCEL_DETAIL_TYPE, COORDINATOR_SOURCE, OPERATOR_SOURCE, Manifest, Workflow
 from functions.manifest import MANIFEST, Outcome
 from tests.conftest import EVENTS_DIR, delivered_to_coordinator, load_entries, tap, tapped
 
@@ -36,12 +37,62 @@ def trigger_samples(workflow) -> dict[str, dict]:
     return found
 
 
-@pytest.mark.parametrize("agent", AGENTS, ids=lambda a: a.name)
-def test_lambda_entry_point_builds_from_its_environment(agent, aws, monkeypatch):
-    session, resources = aws
-    workflow = MANIFEST.workflow_of(agent.name)
+def _sample_entries(paths) -> list[dict]:
+    entries: list[dict] = []
+    for path in paths:
+        loaded = json.loads((REPO_ROOT / path).read_text())
+        entries += loaded if isinstance(loaded, list) else [loaded]
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _own_trigger(workflow: Workflow, paths) -> tuple[str, str, dict] | None:
+    """The first entry of the files ``paths`` that is ``workflow``'s trigger, with its id."""
+    for entry in _sample_entries(paths):
+        if workflow.trigger.matches(entry.get("Source", ""), entry.get("DetailType", "")):
+            detail = json.loads(entry["Detail"])
+            if isinstance(detail, dict) and detail.get(workflow.id_field) is not None:
+                return entry["DetailType"], entry["Source"], detail
+    return None
+
+
+def agent_trigger(manifest: Manifest, workflow: Workflow) -> tuple[str, str, dict]:
+    """(detail-type, source, detail) of a trigger an agent of ``workflow`` really receives: a sample of its
+    trigger in its ``samples`` (else in another workflow's, on the same trigger); for a workflow started by
+    another's outcome (its trigger from the coordinator; README: its sample is then that other workflow's
+    trigger), that other workflow's outcome for that request, as the coordinator publishes it (a
+    ``WorkflowOutcome`` with the other workflow's id field). Fails naming the problem when there is neither."""
+    every_sample = [path for w in manifest.workflows for path in w.samples]
+    own = _own_trigger(workflow, (*workflow.samples, *every_sample))
+    if own is not None:
+        return own
+    trigger = workflow.trigger.subscription
+    if COORDINATOR_SOURCE in trigger.sources:
+        for other in manifest.coordinated:
+            for status, detail_type in other.terminal_detail_types.items():
+                if other is workflow or detail_type not in trigger.detail_types:
+                    continue
+                started = _own_trigger(other, (*workflow.samples, *other.samples, *every_sample))
+                if started is None:
+                    continue
+                workflow_id = str(started[2][other.id_field])
+                outcome = WorkflowOutcome(workflow=other.name, workflow_id=workflow_id, status=status.value,
+                                          results={}, timings={}, idempotency_key=f"{workflow_id}:{status.value}")
+                return detail_type, COORDINATOR_SOURCE, {**outcome.model_dump(mode="json"),
+                                                         other.id_field: workflow_id}
+    pytest.fail(f"workflow {workflow.name!r}: no sample of its trigger ({'/'.join(trigger.detail_types)} from "
+                f"{'/'.join(trigger.sources)}) in the manifest's samples (its own: {list(workflow.samples)}), "
+                "and no workflow of the manifest whose outcome is that trigger has a sample: add a sample of the "
+                "trigger (or, for a workflow started by an outcome, of the trigger of the workflow whose outcome "
+                "starts it)")
+
+
+def check_entry_point(manifest: Manifest, agent, session, resources, monkeypatch) -> None:
+    """The agent's Lambda entry point, built from the environment its function gets, answers a real trigger of
+    its workflow (``agent_trigger``) with its first success result."""
+    workflow = manifest.workflow_of(agent.name)
+    detail_type, source, detail = agent_trigger(manifest, workflow)
     url = tap(session, resources, agent.source)
-    for key, value in resources.function_environment(agent.name, MANIFEST).items():
+    for key, value in resources.function_environment(agent.name, manifest).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("RECORD_CONCURRENCY", "1")  # moto in-process is not thread-safe
     # The entry point the manifest names, as Lambda resolves it (a typo there failed only on AWS).
@@ -50,17 +101,25 @@ def test_lambda_entry_point_builds_from_its_environment(agent, aws, monkeypatch)
     assert handler is not None, f"{module_name} has no {entry_point!r}: the manifest's handler {agent.handler!r}"
     handler.reset()
     try:
-        [trigger] = load_entries(workflow.samples[0].removeprefix("events/"))[:1]
-        body = eventbridge_envelope(trigger["DetailType"], trigger["Source"], json.loads(trigger["Detail"]))
+        body = eventbridge_envelope(detail_type, source, detail)
         event = sqs_event([sqs_record(body, resources.consumers[agent.name].queue_arn)])
-        assert handler(event, LambdaContext(agent.name)) == {"batchItemFailures": []}
+        assert handler(event, LambdaContext(agent.name)) == {"batchItemFailures": []}, \
+            f"agent {agent.name!r} did not accept {detail_type!r} from {source!r} (its log says why)"
     finally:
         handler.reset()
-    [published] = tapped(session, url)
+    published = tapped(session, url)
+    assert len(published) == 1, (f"agent {agent.name!r} published {len(published)} events for {detail_type!r} "
+                                 f"from {source!r}, expected its one result (its log says why)")
     success = next(r.detail_type for r in agent.results if r.outcome is Outcome.SUCCESS)
-    assert (published["source"], published["detail-type"]) == (agent.source, success)
-    assert published["detail"]["workflow"] == workflow.name
-    assert published["detail"]["trigger_digest"] == trigger_digest(json.loads(trigger["Detail"]))
+    assert (published[0]["source"], published[0]["detail-type"]) == (agent.source, success)
+    assert published[0]["detail"]["workflow"] == workflow.name
+    assert published[0]["detail"]["trigger_digest"] == trigger_digest(detail)
+
+
+@pytest.mark.parametrize("agent", AGENTS, ids=lambda a: a.name)
+def test_lambda_entry_point_builds_from_its_environment(agent, aws, monkeypatch):
+    session, resources = aws
+    check_entry_point(MANIFEST, agent, session, resources, monkeypatch)
 
 
 @pytest.mark.parametrize(("agent", "result"), RESULTS, ids=lambda x: getattr(x, "detail_type", getattr(x, "name", "")))
