@@ -12,7 +12,8 @@ trigger version it acted on, and publish it with the agent's source. Only the de
   published, so the agent can store it and republish it verbatim on a retry.
 
 ``request`` is an instance of the workflow's trigger model. An agent with a side effect may also undo it
-(``compensate(outcome)``) on the terminal detail-types the manifest lists in its ``compensate_on``.
+(``compensate(outcome)``) on the terminal detail-types the manifest lists in its ``compensate_on``, for its own
+workflow's outcomes only (another workflow's outcome is logged and left alone).
 
 A result over the claim-check threshold (``CLAIM_CHECK_THRESHOLD_BYTES``, 200 KB) is stored in the stack's
 claim-check bucket and published as a reference (``functions.common.claim_check``); only without a claim-check
@@ -297,6 +298,15 @@ def agent_function(name: str, settings: Settings, clients: Clients, *, decide: D
     def route(event: BusEvent) -> None:
         if compensate and event.source == COORDINATOR_SOURCE and event.detail_type in agent.compensate_on:
             outcome = validate(WorkflowOutcome, event.detail)
+            if outcome.workflow != workflow.name:
+                # Another workflow's outcome of the same detail-type (its rule matches detail.workflow, and the
+                # manifest refuses shared outcome detail-types; a rule deployed before either may still deliver
+                # one): undoing this agent's side effect for it would undo a request of its own workflow that
+                # happens to have the same id.
+                logger.info("outcome of another workflow: not compensated", extra={
+                    "agent": agent.name, "workflow": outcome.workflow, "workflow_id": outcome.workflow_id,
+                    "detail_type": event.detail_type})
+                return
             done = compensate(outcome)
             logger.info("compensation", extra={"workflow_id": outcome.workflow_id, "status": outcome.status,
                                                "done": done})
