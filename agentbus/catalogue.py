@@ -77,6 +77,9 @@ def _facts(manifest: Manifest, workflow: Workflow) -> list[str]:
         rows += [("outcomes", STANDALONE), ("deadline", "none"), ("projection", "none")]
     if workflow.samples:
         rows.append(("samples", _code(workflow.samples)))
+    if workflow.people_samples:
+        rows.append(("samples that wait for a person", _code(workflow.people_samples)
+                     + " (`agentbus demo` answers for the person; bench and soak leave them out)"))
     return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
 
 

@@ -5,10 +5,11 @@ workflow's sample requests on the bus (the manifest's ``samples``; ``--workflow`
 event as it arrives, and ends with a summary per workflow (outcome, each agent's time, end to end next to the
 sum of the agents: the chained alternative), the invariants of each, and a timeline picture of the run.
 
-People in the loop: the demo also puts ``PEOPLE_SAMPLES`` (requests that wait for a person) for the workflows
-they open. When every other request has its outcome, it approves each request that waits for a person through
-the code path of `agentbus approve` (``agentbus.approvals.answer``), and cancels a copy of the first one
-through the code path of `agentbus cancel`: one completes after the approval, the other ends CANCELLED.
+People in the loop: the demo also puts each chosen workflow's ``people_samples`` (requests that wait for a
+person, declared in the manifest beside its ``samples``). When every other request has its outcome, it approves
+each request that waits for a person through the code path of `agentbus approve` (``agentbus.approvals.answer``),
+as the external agent it waits for (``approver``), and cancels a copy of the first one through the code path of
+`agentbus cancel`: one completes after the approval, the other ends CANCELLED.
 """
 
 from __future__ import annotations
@@ -35,13 +36,10 @@ from agentbus.observe import BusObserver, ObservedEvent, locate_event, requests_
 from agentbus.operations import OperationError, read_entries, workflow_status
 from agentbus.reasoners import could_use_a_model
 from agentbus.terminal import shown
-from functions.common.spec import CANCEL_DETAIL_TYPE, Manifest, Workflow
+from functions.common.spec import CANCEL_DETAIL_TYPE, ExternalAgent, Manifest, Workflow
 from functions.manifest import MANIFEST
 
 STATUS_STYLE = {"COMPLETED": "green", "REJECTED": "yellow", "TIMED_OUT": "red", "CANCELLED": "magenta"}
-# Requests that wait for a person (the demo answers for them), put beside the samples of the workflow they open.
-PEOPLE_SAMPLES = ("events/access-requested-high-risk.json",)
-DEMO_APPROVER = "demo (as the employee's manager)"
 DEMO_OPERATOR = "demo (as an operator)"
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
 
@@ -66,6 +64,11 @@ class RequestSummary:
     @property
     def agents_sum_ms(self) -> float:
         return sum(self.agent_ms.values())
+
+
+def approver(agent: ExternalAgent) -> str:
+    """Who the demo says answered for ``agent`` (the ``by`` of its answer): the agent and who it stands for."""
+    return f"demo (as {agent.name}: {agent.kind})"
 
 
 def load_entries(paths: list[str]) -> list[dict[str, Any]]:
@@ -115,11 +118,10 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     except KeyError as error:
         raise OperationError(str(error).strip(chr(34))) from None
     profile = default_work_profile(manifest) if work_profile is None else work_profile
-    # Each file once: two workflows on one trigger may name the same sample.
-    files = list(order_files) if order_files else list(dict.fromkeys(f for w in chosen for f in w.samples))
-    entries = load_entries(files)
-    if not order_files:
-        entries += people_entries(manifest, chosen)
+    if order_files:
+        entries = load_entries(list(order_files))
+    else:  # the samples of every chosen workflow, then those that wait for a person
+        entries = workflow_entries(chosen, "samples") + workflow_entries(chosen, "people_samples")
     chaos = Chaos(chaos_rate, seed=seed) if chaos_rate else None
     options = RuntimeOptions(deadline_seconds=deadline_s, simulated_work_ms=profile or None, chaos=chaos)
 
@@ -248,15 +250,21 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     return 1
 
 
-def people_entries(manifest: Manifest, chosen: list[Workflow]) -> list[dict[str, Any]]:
-    """The ``PEOPLE_SAMPLES`` entries that open one of the chosen workflows (one with external agents)."""
-    names = {w.name for w in chosen if w.coordinated and w.external}
-    entries = []
-    for entry in load_entries(list(PEOPLE_SAMPLES)):
-        detail = json.loads(entry["Detail"])
-        workflow, _ = locate_event(manifest, entry["DetailType"], entry["Source"], detail)
-        if workflow in names:
-            entries.append(entry)
+def workflow_entries(chosen: list[Workflow], field: str) -> list[dict[str, Any]]:
+    """The entries of the chosen workflows' sample files (``samples`` or ``people_samples``), each file once (two
+    workflows on one trigger may name the same sample); a file that cannot be read is an error naming its
+    workflow (only the chosen workflows' files are read)."""
+    entries: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for workflow in chosen:
+        for path in getattr(workflow, field):
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                entries += load_entries([path])
+            except OperationError as error:
+                raise OperationError(f"workflow {workflow.name!r}: {field}: {error}") from None
     return entries
 
 
@@ -284,10 +292,12 @@ def _people_in_the_loop(console: Console, deployment: Deployment, manifest: Mani
         view = workflow_status(deployment, workflow_id, name, manifest)
         for line in approvals.waiting_lines(view):
             console.print(f"  {escape(f'{workflow_id:<10}')} [cyan]{escape(line)}[/cyan]")
-        sent = approvals.answer(deployment, workflow_id, "approve", workflow=name, by=DEMO_APPROVER,
-                                note="approved by the demo", manifest=manifest)
-        console.print(f"  {escape(f'{workflow_id:<10}')} `agentbus approve {escape(workflow_id)}`: "
-                      f"{escape(sent.detail_type)} by {escape(DEMO_APPROVER)}")
+        for agent_name in dict.fromkeys(str(w.get("agent")) for w in view.get("waiting_for") or []):
+            agent = manifest.workflow(name).external_agent(agent_name)
+            sent = approvals.answer(deployment, workflow_id, "approve", workflow=name, agent=agent.name,
+                                    by=approver(agent), note="approved by the demo", manifest=manifest)
+            console.print(f"  {escape(f'{workflow_id:<10}')} `agentbus approve {escape(workflow_id)}`: "
+                          f"{escape(sent.detail_type)} by {escape(shown(approver(agent)))}")
     name, workflow_id = waiting[0].split("/", 1)
     workflow = manifest.workflow(name)
     if not workflow.cancellable:

@@ -41,6 +41,8 @@ ACCESS_REQUEST = Workflow(
     projection=Projection(table="access-requests", function="functions.access.projection:request_item"),
     samples=("events/access-requested.json", "events/access-requested-contractor-admin.json",
              "events/access-requested-inactive.json"),
+    # Waits for the manager (risk from 40 on asks for manager-approval): the demo approves it for them.
+    people_samples=("events/access-requested-high-risk.json",),
     external=(
         ExternalAgent(
             name="manager-approval",

@@ -437,6 +437,9 @@ class Workflow:
     invariants: str | None = None
     # Sample ``events/`` files (PutEvents entries) that ``agentbus demo`` puts for this workflow.
     samples: tuple[str, ...] = ()
+    # Sample files of requests that wait for a person (an external agent): the demo puts them too and answers for
+    # the person; the benchmark and the soak, which measure what the agents decide alone, leave them out.
+    people_samples: tuple[str, ...] = ()
     # An import path of ``make(workflow, prefix, count) -> [PutEvents entry, ...]``: the benchmark's requests
     # for this workflow, ids ``<prefix>-00000`` on. None: copies of its first sample trigger under new ids.
     workload: str | None = None

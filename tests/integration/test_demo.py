@@ -58,7 +58,8 @@ def test_demo_approves_a_request_that_waits_for_a_person_and_cancels_another(tmp
         return next(i for i, line in enumerate(lines) if fragment in line)
 
     waits = line_of("acc-3006   waits for manager-approval: a person (the employee's manager), asked")
-    approved = line_of("`agentbus approve acc-3006`: Access Approved by demo (as the employee's manager)")
+    approved = line_of("`agentbus approve acc-3006`: Access Approved by demo (as manager-approval: a person (the "
+                       "employee's manager))")
     granted = line_of("acc-3006   Access Granted")
     assert waits < approved < granted
     cancelled = line_of("Access Request Cancelled — cancelled by demo (as an operator)")
