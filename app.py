@@ -5,6 +5,7 @@ Context (``-c name=value``): ``stage`` (optional: prefixes the stack, bus and sc
 copies deploy in one account), ``bus_name`` (default ``agentbus``), ``fraud_limit`` (default ``10000.00``),
 ``alarm_email`` (optional: alarms are e-mailed there), ``deadline_seconds`` (optional: overrides every
 workflow's deadline), ``powertools_layer_version`` (optional: the Powertools public layer version),
+``powertools_layer_arn`` (optional: the whole layer version ARN, where Powertools publishes none),
 ``claim_check_threshold_bytes`` (optional: the entry size above which a detail is stored in the claim-check
 bucket; default 204800, at most 262144), ``reasoner`` (optional, ``bedrock``: the agents that declare a
 reasoner consult a model) with ``model_id`` (the Bedrock model or inference profile id, required with it).

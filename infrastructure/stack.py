@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import ArnFormat, Aws, CfnCondition, CfnOutput, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -23,7 +23,14 @@ from .claim_check import ClaimCheckBucket
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CoordinatorState
 from .observability import DEFAULT_APPROVAL_ALARM_S, Observability, metrics_namespace
-from .powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSION
+from .powertools import (
+    LAYER_VERSION_ARN,
+    POWERTOOLS_LAYER_ACCOUNT,
+    POWERTOOLS_LAYER_CHINA_ACCOUNT,
+    POWERTOOLS_LAYER_GOVCLOUD_ACCOUNTS,
+    POWERTOOLS_LAYER_NAME,
+    POWERTOOLS_LAYER_VERSION,
+)
 from .reasoner import grant_model
 from .security import allow_scheduler_dead_letters, encryption_key
 
@@ -58,6 +65,9 @@ class StackConfig:
     # Alarm when a workflow has waited this long for a person (the census' OldestWaitSeconds).
     approval_alarm_seconds: int = DEFAULT_APPROVAL_ALARM_S
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
+    # The whole layer version ARN (``-c powertools_layer_arn=``), for a partition or region the publisher accounts
+    # below do not cover; None: Powertools' own layer, its account chosen by partition and region at deploy time.
+    powertools_layer_arn: str | None = None
     # Entry size (bytes) above which an event's detail goes to the claim-check bucket (None: the default).
     claim_check_threshold_bytes: int | None = None
     # ``-c reasoner=bedrock -c model_id=...``: the agents that declare a reasoner consult that model (off: None).
@@ -70,6 +80,8 @@ class StackConfig:
             value = node.try_get_context(name)
             return None if value in (None, "") else value
 
+        if get("powertools_layer_arn") is not None and get("powertools_layer_version") is not None:
+            raise ValueError("powertools_layer_arn names its own version: leave out powertools_layer_version")
         parameters = {p.env: str(get(p.context)) for p in manifest_parameters(manifest)
                       if p.context and get(p.context) is not None}
         config = cls(
@@ -84,6 +96,7 @@ class StackConfig:
                                     or DEFAULT_APPROVAL_ALARM_S),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
+            powertools_layer_arn=str(get("powertools_layer_arn")) if get("powertools_layer_arn") else None,
             claim_check_threshold_bytes=_positive_int("claim_check_threshold_bytes",
                                                       get("claim_check_threshold_bytes")),
             reasoner=str(get("reasoner")) if get("reasoner") else None,
@@ -129,6 +142,9 @@ class StackConfig:
         if threshold is not None and threshold > MAX_CLAIM_CHECK_THRESHOLD_BYTES:
             raise ValueError(f"claim_check_threshold_bytes must be <= {MAX_CLAIM_CHECK_THRESHOLD_BYTES} "
                              f"(EventBridge's entry limit), got {threshold}")
+        if self.powertools_layer_arn is not None and not LAYER_VERSION_ARN.match(self.powertools_layer_arn):
+            raise ValueError(f"powertools_layer_arn {self.powertools_layer_arn!r}: not a Lambda layer version ARN "
+                             "(arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>)")
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
         self.validate_reasoner(manifest)
@@ -229,10 +245,10 @@ class AgentbusStack(Stack):
 
         code = functions_code()
         powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools",
-            self.format_arn(service="lambda", account=POWERTOOLS_LAYER_ACCOUNT, resource="layer",
-                            resource_name=f"{POWERTOOLS_LAYER_NAME}:{config.powertools_layer_version}",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME),
+            self, "Powertools", config.powertools_layer_arn or self.format_arn(
+                service="lambda", account=self._powertools_account(), resource="layer",
+                resource_name=f"{POWERTOOLS_LAYER_NAME}:{config.powertools_layer_version}",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME),
         )
         for consumer in manifest.consumers:
             built = self.consumers[consumer.name]
@@ -290,6 +306,19 @@ class AgentbusStack(Stack):
                   description="the bus's dead-letter queue: 'Encrypted Events' the bus could not encrypt or decrypt")
 
         nag.acknowledge(self)
+
+    def _powertools_account(self) -> str:
+        """The account that publishes the Powertools layer where the stack is deployed: the template is
+        environment-agnostic, so CloudFormation picks it from the partition (aws-cn) and the region (GovCloud),
+        the commercial account elsewhere. A layer in another account of the same region and partition would not
+        exist (CreateFunction fails)."""
+        choice = POWERTOOLS_LAYER_ACCOUNT
+        for region, account in sorted(POWERTOOLS_LAYER_GOVCLOUD_ACCOUNTS.items(), reverse=True):
+            condition = CfnCondition(self, f"PowertoolsIn{construct_id(region)}",
+                                     expression=Fn.condition_equals(Aws.REGION, region))
+            choice = Fn.condition_if(condition.logical_id, account, choice).to_string()
+        china = CfnCondition(self, "PowertoolsInChina", expression=Fn.condition_equals(Aws.PARTITION, "aws-cn"))
+        return Fn.condition_if(china.logical_id, POWERTOOLS_LAYER_CHINA_ACCOUNT, choice).to_string()
 
     def function_environment(self, consumer_name: str) -> dict[str, str]:
         """The variables functions/common/settings.py writes and parses, the same the local runtime sets."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Template
 
 from infrastructure.stack import AgentbusStack, StackConfig
@@ -180,3 +181,68 @@ def test_the_bus_dead_letter_queue_is_alarmed_on_and_named_in_the_outputs() -> N
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
     assert alarm["AlarmActions"] and alarm["OKActions"]
     assert ref(resources["Outputs"]["BusDeadLetterQueueUrl"]["Value"]) == queue_id
+
+
+# D7: the Powertools layer's publisher account depends on the partition and region; -c powertools_layer_arn overrides.
+
+LAYER = "layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+
+
+def evaluate(value: Any, conditions: dict[str, Any], env: dict[str, str]) -> Any:
+    """A template value as CloudFormation would resolve it in ``env`` (pseudo parameters): Ref, Join, If, Equals."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [evaluate(v, conditions, env) for v in value]
+    if "Ref" in value:
+        return env[value["Ref"]]
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(evaluate(part, conditions, env) for part in parts)
+    if "Fn::If" in value:
+        name, then, otherwise = value["Fn::If"]
+        return evaluate(then if evaluate(conditions[name], conditions, env) else otherwise, conditions, env)
+    if "Fn::Equals" in value:
+        left, right = value["Fn::Equals"]
+        return evaluate(left, conditions, env) == evaluate(right, conditions, env)
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def layer_arns(resources: dict[str, Any], partition: str, region: str) -> set[str]:
+    env = {"AWS::Partition": partition, "AWS::Region": region, "AWS::AccountId": "111122223333"}
+    conditions = resources.get("Conditions", {})
+    return {evaluate(layer, conditions, env) for f in of_type(resources, "AWS::Lambda::Function").values()
+            for layer in f["Properties"]["Layers"]}
+
+
+def test_the_powertools_layer_comes_from_the_publisher_account_of_the_partition_and_region() -> None:
+    resources = template()
+    for partition, region, account in (("aws", "eu-west-1", "017000801446"), ("aws", "us-east-1", "017000801446"),
+                                       ("aws-cn", "cn-north-1", "498634801083"),
+                                       ("aws-us-gov", "us-gov-east-1", "165087284144"),
+                                       ("aws-us-gov", "us-gov-west-1", "165093116878")):
+        assert layer_arns(resources, partition, region) == {f"arn:{partition}:lambda:{region}:{account}:{LAYER}"}
+
+
+def test_powertools_layer_arn_overrides_the_layer_of_every_function() -> None:
+    arn = "arn:aws-iso:lambda:us-iso-east-1:123456789012:layer:MyPowertools:3"
+    resources = template(powertools_layer_arn=arn)
+    assert layer_arns(resources, "aws-iso", "us-iso-east-1") == {arn}
+    assert not [c for c in resources.get("Conditions", {}) if c.startswith("Powertools")]
+
+
+class Node:
+    def __init__(self, **context: str) -> None:
+        self.context = context
+
+    def try_get_context(self, name: str) -> str | None:
+        return self.context.get(name)
+
+
+def test_a_bad_powertools_layer_arn_fails_the_synth_naming_the_key() -> None:
+    arn = "arn:aws:lambda:eu-west-1:123456789012:layer:Mine:4"
+    assert StackConfig.from_context(Node(powertools_layer_arn=arn)).powertools_layer_arn == arn
+    with pytest.raises(ValueError, match="^powertools_layer_arn 'Mine:4': not a Lambda layer version ARN"):
+        StackConfig.from_context(Node(powertools_layer_arn="Mine:4"))
+    with pytest.raises(ValueError, match="^powertools_layer_arn names its own version"):
+        StackConfig.from_context(Node(powertools_layer_arn=arn, powertools_layer_version="5"))
