@@ -34,6 +34,14 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    ``put_events``, so whether the bus exists is decided under the endpoint's lock, together with the put, and
    with moto's own idea of the caller's account and region. The local endpoint logs each event it drops this way
    (EventBridge keeps no trace of it).
+5. **The envelope a queue receives is JSON-encoded.** moto builds an SQS target's message by putting the event's
+   values into a text template, unescaped: a ``Source`` or ``DetailType`` holding a quote rewrote the envelope
+   (``x", "source": "agentbus.agent.fraud`` arrived as fraud's result) and a control character failed the whole
+   call. ``apply`` has it build the same envelope as a JSON object.
+6. **One entry fails alone.** A ``Detail`` nested deeper than moto can read (it reads it further down the stack
+   than the screen) fails that entry with ``MalformedDetail``, not the call with HTTP 500 after its earlier entries
+   were put. And an entry with a reserved source reaches the bus only from its owner, however the request came in
+   (``guard_backend``, the backstop of ``server.SourceGuard``).
 """
 
 from __future__ import annotations
@@ -186,6 +194,8 @@ def error_headers(body: bytes) -> list[tuple[str, str]]:
 
 _applied = False
 _apply_lock = threading.Lock()
+# The envelope moto's default input template gives an SQS target, in its order (``version`` is always "0").
+DEFAULT_ENVELOPE_KEYS = ("id", "time", "version", "detail-type", "source", "region", "resources", "detail")
 # The last line of the reserved-source rule (``server.SourceGuard``): whatever way a request reaches moto's PutEvents
 # (a target prefix other than ``AWSEvents``, an ``Action`` in the query string, a gzip body the endpoint's screen
 # cannot read), the backend itself refuses an entry with a reserved source from any caller but its owner. The
@@ -243,7 +253,10 @@ def apply() -> None:
                                 "dropped, as EventBridge drops it", event.get("Source"), event.get("DetailType"),
                                 event.get("EventBusName"), self.account_id, self.region_name)
                 else:
-                    results += put(backend, [event])
+                    try:
+                        results += put(backend, [event])
+                    except RecursionError:  # nested deeper than moto reads, deeper down the stack than the screen
+                        results.append(dict(MALFORMED_DETAIL))
             return results
 
         EventsBackend.put_events = put_events  # type: ignore[method-assign]  # patching moto
@@ -260,4 +273,20 @@ def apply() -> None:
                             error)
 
         Rule._send_to_sqs_queue = _send_to_sqs_queue  # type: ignore[method-assign]  # patching moto
+
+        from moto.events.utils import EventTemplateParser
+
+        transform = EventTemplateParser.parse
+
+        def parse(input_template: str, input_paths_map: dict[str, Any], event: Any) -> dict[str, Any]:
+            """Rule 5: a target without an input transformer gets the event as EventBridge sends it, each value
+            JSON-encoded. moto fills a text template by string replacement, so a ``Source`` or ``DetailType``
+            holding a quote was spliced into the envelope (``x", "source": "agentbus.agent.fraud``): the last
+            duplicate key won and an outsider's entry arrived as another's result; a control character failed the
+            whole call."""
+            if input_template:
+                return transform(input_template, input_paths_map, event)
+            return {key: "0" if key == "version" else event.get(key) for key in DEFAULT_ENVELOPE_KEYS}
+
+        EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]  # patching moto
         _applied = True

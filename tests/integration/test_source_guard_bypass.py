@@ -70,3 +70,34 @@ def test_the_owner_still_puts_its_source_those_ways(endpoint):
     assert answer["FailedEntryCount"] == 0
     [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
     assert json.loads(message["Body"])["source"] == RESERVED
+
+
+def test_a_quote_in_a_source_cannot_rewrite_the_envelope_a_queue_receives(endpoint):
+    """moto put the values into a text template unescaped: the last duplicate key won, and an outsider's entry
+    arrived as the reserved source's. The envelope is JSON-encoded now: the source is the one put."""
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    sqs, events = session.client("sqs", endpoint_url=endpoint.url), session.client("events", endpoint_url=endpoint.url)
+    url = sqs.create_queue(QueueName="by-detail-type")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="by-detail-type", EventPattern=json.dumps({"detail-type": ["Cancel"]}))
+    events.put_targets(Rule="by-detail-type", Targets=[{"Id": "queue", "Arn": arn}])
+    injected = f'x", "detail-type": "Forged", "source": "{RESERVED}'
+    answer = events.put_events(Entries=[{"Source": injected, "DetailType": "Cancel", "Detail": "{}"},
+                                        {"Source": "ctl\x1bsource", "DetailType": "Cancel", "Detail": "{}"}])
+    assert answer["FailedEntryCount"] == 0
+    received = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                                    WaitTimeSeconds=2)["Messages"]]
+    assert sorted((e["source"], e["detail-type"]) for e in received) == sorted(
+        [(injected, "Cancel"), ("ctl\x1bsource", "Cancel")])
+
+
+def test_a_detail_nested_deeper_than_moto_reads_fails_alone(endpoint):
+    sqs, url = queue_for(endpoint, "deep-nesting")
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    events = session.client("events", endpoint_url=endpoint.url)
+    entries = [{"Source": "plain", "DetailType": "Deep", "Detail": '{"a":' * depth + "1" + "}" * depth}
+               for depth in range(940, 1000, 5)][:10]
+    answer = events.put_events(Entries=entries)
+    failed = [e for e in answer["Entries"] if "ErrorCode" in e]
+    assert answer["FailedEntryCount"] == len(failed) and {e["ErrorCode"] for e in failed} <= {"MalformedDetail"}
+    assert len(answer["Entries"]) == len(entries)
