@@ -133,18 +133,26 @@ class Subscription:
     name: str
     sources: tuple[str, ...]
     detail_types: tuple[str, ...]
+    # Only events whose detail names one of these workflows (``detail.workflow``); (): any. A compensation
+    # takes only its own workflow's outcomes: another workflow's may carry the same detail-type.
+    workflows: tuple[str, ...] = ()
 
     def pattern(self) -> dict[str, Any]:
-        # Only `source` and `detail-type` equality lists: both AWS and the local emulator evaluate
-        # these identically (moto's matcher differs from AWS on arrays of objects and operators).
+        # Only equality lists of strings (`source`, `detail-type`, `detail.workflow`): both AWS and the local
+        # emulator evaluate these identically (moto's matcher differs from AWS on arrays of objects and operators).
         # No sources: from any source (the coordinator receives forged approvals and cancels to keep them,
         # with the reason they were refused, in its dead-letter queue).
-        if not self.sources:
-            return {"detail-type": list(self.detail_types)}
-        return {"source": list(self.sources), "detail-type": list(self.detail_types)}
+        pattern: dict[str, Any] = {"source": list(self.sources)} if self.sources else {}
+        pattern["detail-type"] = list(self.detail_types)
+        if self.workflows:
+            pattern["detail"] = {"workflow": list(self.workflows)}
+        return pattern
 
-    def matches(self, source: str, detail_type: str) -> bool:
-        return (not self.sources or source in self.sources) and detail_type in self.detail_types
+    def matches(self, source: str, detail_type: str, workflow: str | None = None) -> bool:
+        """Whether the rule takes the event; ``workflow`` (its detail's, when known) is checked against
+        ``workflows``."""
+        return ((not self.sources or source in self.sources) and detail_type in self.detail_types
+                and (not self.workflows or workflow is None or workflow in self.workflows))
 
 
 # What every coordinated workflow's schedules put on the bus: one subscription of the coordinator for all
@@ -707,7 +715,7 @@ class Manifest:
             if consumer.compensate_on:
                 subscriptions.append(
                     Subscription(name="compensation", sources=(COORDINATOR_SOURCE,),
-                                 detail_types=consumer.compensate_on)
+                                 detail_types=consumer.compensate_on, workflows=(workflow.name,))
                 )
         elif consumer.name == "coordinator":
             coordinated = self.coordinated

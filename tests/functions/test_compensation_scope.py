@@ -59,3 +59,33 @@ def test_another_workflows_outcome_leaves_no_tombstone_for_a_later_order(aws):
     assert "ord-1001" not in reservations(session, resources)
     assert handle(batch(resources, placed()), context()) == {"batchItemFailures": []}
     assert reservations(session, resources)["ord-1001"]["status"] == "HELD"
+
+
+# -- the rule: another workflow's outcome is not even delivered ----------------------------------------
+
+def test_the_compensation_rule_matches_the_agents_own_workflow():
+    from functions.manifest import MANIFEST
+
+    inventory = MANIFEST.agent("inventory")
+    [rule] = [s for s in MANIFEST.subscriptions(inventory) if s.name == "compensation"]
+    assert rule.pattern() == {"source": ["agentbus.coordinator"], "detail-type": list(inventory.compensate_on),
+                              "detail": {"workflow": ["order-fulfillment"]}}
+    assert rule.matches("agentbus.coordinator", "Order Rejected", "order-fulfillment")
+    assert not rule.matches("agentbus.coordinator", "Order Rejected", "invoice-approval")
+
+
+def test_the_bus_delivers_only_the_agents_own_workflows_outcome(aws):
+    # The local runtime's rules (provisioned from the same Subscription.pattern() as the CDK rules).
+    session, resources = aws
+    sqs, events = session.client("sqs"), session.client("events")
+    url = resources.consumers["inventory"].queue_url
+
+    def put(workflow: str) -> list[dict]:
+        event = json.loads(of_workflow(finished("REJECTED"), workflow))
+        events.put_events(Entries=[{"EventBusName": resources.bus_name, "Source": event["source"],
+                                    "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}])
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        return [json.loads(m["Body"])["detail"] for m in messages]
+
+    assert put("invoice-approval") == []
+    assert [d["workflow"] for d in put("order-fulfillment")] == ["order-fulfillment"]
