@@ -183,7 +183,8 @@ def to_attribute(value: Any) -> dict[str, Any]:
 
 def to_lenient_attribute(value: Any) -> dict[str, Any]:
     """Like ``to_attribute``, but a number DynamoDB cannot hold (NaN, infinite, out of range, over 38 digits)
-    is kept as its text: a main table's row of an invalid request must still be written."""
+    is kept as its text, and a string with no UTF-8 form (a lone surrogate) as its escaped text (``\\ud800``):
+    a main table's row of an invalid request must still be written."""
     return cast(dict[str, Any], _serializer.serialize(_lenient(json.loads(to_json_lenient(value), parse_float=Decimal,
                                                                           parse_constant=str))))
 
@@ -197,7 +198,12 @@ def to_json_lenient(value: Any) -> str:
             return sorted(item)
         raise TypeError(f"{type(item).__name__} is not JSON serializable")
 
-    return json.dumps(value, default=default, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    text = json.dumps(value, default=default, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (refused as a value): kept as its JSON escape, which reads back
+        return json.dumps(value, default=default, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+    return text
 
 
 def _lenient(value: Any) -> Any:
@@ -211,11 +217,21 @@ def _lenient(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return str(value) if not math.isfinite(value) else value
+    if isinstance(value, str):
+        return _encodable(value)
     if isinstance(value, dict):
-        return {str(key): _lenient(item) for key, item in value.items()}
+        return {_encodable(str(key)): _lenient(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_lenient(item) for item in value]
     return value
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def from_attribute(value: dict[str, Any]) -> Any:
