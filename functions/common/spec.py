@@ -620,6 +620,16 @@ class Manifest:
         clashes = sorted({f"{d!r} from {s!r}" for s, d in triggers if triggers.count((s, d)) > 1})
         if clashes:
             problems.append(f"two coordinated workflows share a trigger: {', '.join(clashes)}")
+        publishers: dict[str, list[str]] = {}
+        for workflow in self.coordinated:
+            for detail_type in dict.fromkeys(workflow.terminal_detail_types.values()):
+                publishers.setdefault(detail_type, []).append(workflow.name)
+        for detail_type, names in publishers.items():
+            if len(names) > 1:
+                # The coordinator publishes every outcome under one source: a compensation or a follow-on workflow
+                # subscribed to one workflow's outcome would take the other's too.
+                problems.append(f"workflows {' and '.join(repr(n) for n in names)} both publish the outcome "
+                                f"{detail_type!r}: give each workflow outcome detail-types of its own")
         if problems:
             raise ValueError("invalid manifest: " + "; ".join(problems))
 
