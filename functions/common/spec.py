@@ -614,7 +614,8 @@ class Manifest:
                 if agent.compensate_on and not set(agent.compensate_on) <= set(workflow.terminal_detail_types.values()):
                     problems.append(f"agent {agent.name!r} compensates on {', '.join(agent.compensate_on)}, "
                                     f"not all terminal detail-types of workflow {workflow.name!r}")
-            problems += _check_participants(workflow, set(self.reserved_sources))
+            problems += _check_participants(workflow)
+        problems += self._check_sources()
         triggers = [(s, d) for w in self.workflows if w.coordinated
                     for s in w.trigger.subscription.sources for d in w.trigger.subscription.detail_types]
         clashes = sorted({f"{d!r} from {s!r}" for s, d in triggers if triggers.count((s, d)) > 1})
@@ -632,6 +633,57 @@ class Manifest:
                                 f"{detail_type!r}: give each workflow outcome detail-types of its own")
         if problems:
             raise ValueError("invalid manifest: " + "; ".join(problems))
+
+    def _check_sources(self) -> list[str]:
+        """Each function publishes under a source of its own, which the bus reserves to it (``reserved_sources``,
+        ``infrastructure/bus.py``, the local endpoint's guard): a source shared by two agents, or taken from the
+        core or from the producers of a trigger, would leave one of them unable to publish (every request then
+        times out); a result must name one participant (``workflow_for_result``)."""
+        problems: list[str] = []
+        core = {COORDINATOR_SOURCE: "the coordinator's", DEADLINE_SOURCE: "the deadline and census schedules'",
+                OPERATOR_SOURCE: "the operator's (agentbus cancel)"}
+        owners: dict[str, str] = {}
+        for workflow in self.workflows:
+            for agent in workflow.agents:
+                owner = f"agent {agent.name!r} (workflow {workflow.name!r})"
+                if agent.source in core or agent.source.startswith("aws."):
+                    problems.append(f"{owner} uses source {agent.source!r}, "
+                                    f"{core.get(agent.source, 'AWS services')} own: give it its own "
+                                    f"({AGENT_SOURCE_PREFIX}{agent.name})")
+                elif agent.source in owners:
+                    problems.append(f"{owners[agent.source]} and {owner} share source {agent.source!r}: each agent "
+                                    f"publishes under a source of its own ({AGENT_SOURCE_PREFIX}<name>), which the bus "
+                                    "reserves to its function")
+                else:
+                    owners[agent.source] = owner
+        for workflow in self.workflows:
+            for agent in workflow.agents:
+                for trigger in self.workflows:
+                    unpublished = [d for d in trigger.trigger.subscription.detail_types
+                                   if d not in {r.detail_type for r in agent.results}]
+                    if agent.source in trigger.trigger.subscription.sources and unpublished:
+                        problems.append(f"agent {agent.name!r} (workflow {workflow.name!r}) uses source "
+                                        f"{agent.source!r}, from which workflow {trigger.name!r}'s trigger "
+                                        f"{', '.join(repr(d) for d in unpublished)} comes: the bus would reserve it "
+                                        "to the agent, and no producer could publish the trigger")
+            for external in workflow.external:
+                owner = f"external agent {external.name!r} (workflow {workflow.name!r})"
+                if external.source in core or external.source.startswith("aws."):
+                    problems.append(f"{owner} uses source {external.source!r}, "
+                                    f"{core.get(external.source, 'AWS services')} own")
+                elif external.source in owners:
+                    problems.append(f"{owner} uses source {external.source!r}, {owners[external.source]}'s own")
+        publishers: dict[tuple[str, str], list[str]] = {}
+        for workflow in self.workflows:
+            for participant in workflow.participants:
+                for result in participant.results:
+                    publishers.setdefault((participant.source, result.detail_type), []).append(
+                        f"{participant.name!r} (workflow {workflow.name!r})")
+        for (source, detail_type), names in publishers.items():
+            if len(names) > 1 and source not in owners:  # a function's shared source is named above
+                problems.append(f"{' and '.join(names)} both publish {detail_type!r} from {source!r}: a result "
+                                "must name the one agent that sent it")
+        return problems
 
     # -- lookups --------------------------------------------------------------------------------------
 
@@ -750,7 +802,7 @@ class Manifest:
         return [(consumer, sub) for consumer in self.consumers for sub in self.subscriptions(consumer)]
 
 
-def _check_participants(workflow: Workflow, reserved: set[str]) -> list[str]:
+def _check_participants(workflow: Workflow) -> list[str]:
     """External agents, results that ask for more, the quorum and cancels: what only a workflow can check."""
     problems: list[str] = []
     names = [p.name for p in workflow.participants]
@@ -761,8 +813,6 @@ def _check_participants(workflow: Workflow, reserved: set[str]) -> list[str]:
             problems.append(f"workflow {workflow.name!r}: agent name {agent.name!r} appears twice")
         if not workflow.coordinated:
             problems.append(f"external agent {agent.name!r}: only a coordinated workflow can wait for one")
-        if agent.source in reserved or agent.source.startswith("aws."):
-            problems.append(f"external agent {agent.name!r}: source {agent.source!r} is reserved")
         if not agent.results:
             problems.append(f"external agent {agent.name!r} declares no result types")
         if not 0 < agent.wait_s <= MAX_WAIT_S:
