@@ -21,6 +21,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from infrastructure.bus import PolicyTooLarge
 from infrastructure.stack import AgentbusStack, StackConfig
 
 
@@ -49,6 +50,9 @@ def main() -> int:
         app, _ = create_app()
     except ContextError as error:  # the message names the key and what is wrong: that line, not a traceback
         print(f"agentbus synth: bad -c context value: {error}", file=sys.stderr)
+        return 1
+    except PolicyTooLarge as error:  # the manifest's consumers: the size and the limit, not a traceback
+        print(f"agentbus synth: {error}", file=sys.stderr)
         return 1
     app.synth()  # CDK's and cdk-nag's own errors stay as they are
     return 0

@@ -8,7 +8,9 @@ one bus policy in parallel through PutPermission, which is not safe concurrently
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_events as events
@@ -20,6 +22,37 @@ from constructs import Construct
 from .consumer import RETENTION
 
 ARCHIVE_RETENTION = Duration.days(365)
+# EventBridge refuses a bus policy over 10 KB (AWS::Events::EventBus Policy: "The permission policy on the event bus
+# cannot exceed 10 KB in size"): the deploy would fail and roll back. The synth checks the size first.
+POLICY_MAX_BYTES = 10 * 1024
+# What CloudFormation substitutes at deploy time, at its longest, so that the check holds in any account and region.
+_PSEUDO_MAX = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-7", "AWS::AccountId": "0" * 12,
+               "AWS::URLSuffix": "amazonaws.com.cn"}
+# A role's ARN (the policy's Fn::GetAtt): arn:<partition>:iam::<account>:role/<name>, a name CloudFormation
+# generates of at most 64 characters (the roles have the default path /).
+_ROLE_ARN_MAX = f"arn:{_PSEUDO_MAX['AWS::Partition']}:iam::{_PSEUDO_MAX['AWS::AccountId']}:role/" + "r" * 64
+
+
+class PolicyTooLarge(ValueError):
+    """The bus policy would be over EventBridge's limit once deployed (one line: the size and the limit)."""
+
+
+def _longest(value: Any) -> Any:
+    """``value`` (a resolved policy) with every intrinsic replaced by the longest text it can resolve to."""
+    if isinstance(value, list):
+        return [_longest(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"} and value["Ref"] in _PSEUDO_MAX:
+        return _PSEUDO_MAX[value["Ref"]]
+    if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
+        return _ROLE_ARN_MAX
+    if set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(_longest(part)) for part in parts)
+    if any(key.startswith("Fn::") or key == "Ref" for key in value):
+        raise ValueError(f"the bus policy's size cannot be bounded: {value}")
+    return {key: _longest(v) for key, v in value.items()}
 
 
 class Bus(Construct):
@@ -70,6 +103,7 @@ class Bus(Construct):
             conditions={"StringEquals": {"kms:EncryptionContext:aws:events:event-bus:arn": self._own_arn}},
         ))
         self.policy = iam.PolicyDocument()
+        self._reserved = 0
         # Resolved at synth time, so statements added later (reserve_sources) are in it.
         bus = self.event_bus.node.default_child
         assert isinstance(bus, events.CfnEventBus)
@@ -82,6 +116,21 @@ class Bus(Construct):
             resources=[self._own_arn],
         ))
 
+    def policy_bytes(self) -> int:
+        """The policy's size once deployed, at most: compact JSON, every name and ARN at its longest."""
+        document = _longest(Stack.of(self).resolve(self.policy.to_json()))
+        return len(json.dumps(document, separators=(",", ":")).encode())
+
+    def check_policy_size(self) -> None:
+        """Fail the synth, not the deploy, when the policy would pass EventBridge's 10 KB: each consumer adds a
+        statement reserving its source (reserve_sources), about 350 bytes."""
+        size = self.policy_bytes()
+        if size > POLICY_MAX_BYTES:
+            raise PolicyTooLarge(
+                f"the event bus policy would be up to {size} bytes, over EventBridge's limit of {POLICY_MAX_BYTES} "
+                f"bytes (10 KB): each of the {self._reserved} reserved sources (one per consumer) adds a statement; "
+                "put fewer consumers on one bus")
+
     @property
     def archive_name(self) -> str:
         return self.archive.ref
@@ -92,6 +141,7 @@ class Bus(Construct):
         Keeps a result, outcome or deadline from being forged by any other function or user of the
         account, even one whose identity policy allows ``events:PutEvents``.
         """
+        self._reserved += len(owners)
         for index, (source, role) in enumerate(sorted(owners.items())):
             self.policy.add_statements(iam.PolicyStatement(
                 sid=f"ReservedSource{index}",

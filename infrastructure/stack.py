@@ -276,6 +276,7 @@ class AgentbusStack(Stack):
         owners[DEADLINE_SOURCE] = self.state.scheduler_role
         self.bus.reserve_sources(owners)
         self.bus.account_only_sources(account_sources(manifest))
+        self.bus.check_policy_size()  # over 10 KB the deploy would fail: the synth does, naming the size
 
         coordinator = manifest.coordinator
         if coordinator is None:

@@ -246,3 +246,59 @@ def test_a_bad_powertools_layer_arn_fails_the_synth_naming_the_key() -> None:
         StackConfig.from_context(Node(powertools_layer_arn="Mine:4"))
     with pytest.raises(ValueError, match="^powertools_layer_arn names its own version"):
         StackConfig.from_context(Node(powertools_layer_arn=arn, powertools_layer_version="5"))
+
+
+# D8: a bus policy over EventBridge's 10 KB fails the synth with one line (the deploy would fail and roll back).
+
+def bus_with_reserved_sources(count: int) -> Any:
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+
+    from infrastructure.bus import Bus
+
+    stack = cdk.Stack(cdk.App(), "Bus")
+    bus = Bus(stack, "Bus", bus_name="agentbus", key=kms.Key(stack, "Key"))
+    bus.reserve_sources({f"agentbus.agent.a{i}": iam.Role(stack, f"Role{i}",
+                                                           assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+                         for i in range(count)})
+    bus.account_only_sources(["agentbus.person"])
+    return bus
+
+
+def test_the_bus_policy_size_is_bounded_with_the_longest_names() -> None:
+    from infrastructure.bus import POLICY_MAX_BYTES
+
+    sizes = [bus_with_reserved_sources(n).policy_bytes() for n in (1, 2, 3)]
+    per_source = sizes[1] - sizes[0]
+    assert sizes[2] - sizes[1] == per_source
+    # Each statement names a role ARN (a generated role name has up to 64 characters) and the bus's ARN.
+    assert 330 <= per_source <= 420, per_source
+    shipped = AgentbusStack(cdk.App()).bus
+    assert shipped.policy_bytes() < POLICY_MAX_BYTES
+
+
+def test_a_bus_policy_over_10_kb_fails_the_synth_naming_the_size_and_the_limit() -> None:
+    from infrastructure.bus import POLICY_MAX_BYTES, PolicyTooLarge
+
+    bus_with_reserved_sources(20).check_policy_size()
+    too_many = bus_with_reserved_sources(30)
+    with pytest.raises(PolicyTooLarge) as raised:
+        too_many.check_policy_size()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"would be up to {too_many.policy_bytes()} bytes, over EventBridge's limit of {POLICY_MAX_BYTES}" in message
+    assert "30 reserved sources" in message
+
+
+def test_the_app_prints_the_policy_size_error_as_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import app
+    import infrastructure.bus
+
+    monkeypatch.setattr(infrastructure.bus, "POLICY_MAX_BYTES", 1024)
+    monkeypatch.delenv("CDK_CONTEXT_JSON", raising=False)
+    assert app.main() == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if line.startswith("agentbus synth")]  # not CDK's bundling notes
+    assert line.startswith("agentbus synth: the event bus policy would be up to ") and "limit of 1024 bytes" in line
