@@ -152,7 +152,7 @@ class AgentRunner:
         self.workflow = workflow
         self.publisher = publisher
         self.act: Act = act or (lambda request, finish: finish(decide(request)))  # type: ignore[misc]
-        self.model = workflow.trigger.model_class
+        self.model = workflow.trigger_model  # ValueError: its id_field is not one of the model's fields
         self.work_ms = (simulated_work_ms or {}).get(agent.name)
         self.clock = clock
         self.sleep = sleep

@@ -489,6 +489,20 @@ class Workflow:
         return self.trigger.id_field
 
     @property
+    def trigger_model(self) -> type[BaseModel]:
+        """Its trigger model (imported), checked to hold its ``id_field``: the agent runner resolves it at cold
+        start (and ``agentbus up``, which starts every agent); otherwise every request would be dead-lettered by
+        every function, blaming the producer's event (``'X' object has no attribute ...``)."""
+        model = self.trigger.model_class
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(fields, dict):
+            raise ValueError(f"workflow {self.name!r}: trigger model {self.trigger.model!r} is not a Pydantic model")
+        if self.id_field not in fields:
+            raise ValueError(f"workflow {self.name!r}: id_field {self.id_field!r} is not a field of its trigger model "
+                             f"{model.__name__} ({self.trigger.model}); its fields: {', '.join(fields) or 'none'}")
+        return model
+
+    @property
     def terminal_detail_types(self) -> dict[WorkflowStatus, str]:
         if self.outcomes is None:
             return {}
