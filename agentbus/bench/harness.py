@@ -28,10 +28,12 @@ from typing import Any
 
 from agentbus.bench.accounting import CallCounter, CallSnapshot
 from agentbus.bench.costs import item_size
+from agentbus.bench.people import waiting_for_people, waits_for_a_person
 from agentbus.bench.workload import PUT_BATCH, coordinated_workflows, make_requests, request_id
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
+from agentbus.operations import OperationError
 from functions.common.spec import WORKFLOW_TABLE, Workflow
 from functions.coordinator.store import ITEM_MARK
 from functions.manifest import MANIFEST, Manifest
@@ -39,6 +41,9 @@ from functions.manifest import MANIFEST, Manifest
 # Long enough that no deadline fires during a run: the benchmark measures the happy path.
 BENCH_DEADLINE_S = 900
 MODES = ("parallel", "chained")
+# How often a level still waiting for outcomes asks whether its requests wait for a person instead (a workflow
+# with external agents only; the harness's own calls, not counted in the run's).
+PEOPLE_CHECK_S = 2.0
 
 
 def level_timeout(concurrency: int) -> float:
@@ -207,8 +212,18 @@ class Harness:
             self._put(entries, chosen, put_at)
             pending = {f"{chosen.name}/{i}" for i in round_ids}
             deadline = time.monotonic() + timeout_s
+            checked = time.monotonic()
             while pending and time.monotonic() < deadline:
                 pending = self.observer.wait_for_outcomes(sorted(pending), min(1.0, deadline - time.monotonic()))
+                if pending and chosen.external and time.monotonic() - checked >= PEOPLE_CHECK_S:
+                    # A copy of a sample that asks for a person has no outcome until someone answers: say so
+                    # now, rather than wait the level's whole timeout in silence.
+                    checked = time.monotonic()
+                    waiting = waiting_for_people(self.dynamodb, self.stack.started_resources, self.manifest,
+                                                 pending)
+                    if waiting:
+                        raise OperationError(waits_for_a_person(
+                            chosen.name, [a for agents in waiting.values() for a in agents], "the benchmark"))
                 if pending and abort is not None and abort():
                     break
             missing.extend(sorted(key.split("/", 1)[1] for key in pending))

@@ -8,6 +8,13 @@ emulator, far past any deadline, and the soak would measure the emulator's queue
 request whose trigger reaches the coordinator after its deadline ends TIMED_OUT, which is right for the
 system and says nothing about what the soak checks (an unstorable value REJECTED naming its field). Paced, a
 request waits for its outcome about as long as its own work plus the chaos done to it.
+
+Its traffic is copies of each workflow's ``samples``, the requests its agents decide alone; never its
+``people_samples``: a request that waits for a person has no outcome until someone answers, and a soak that
+answered for them would check its own answers, not that every request gets exactly one outcome by itself. A copy
+that waits for a person all the same (a sample that asks for one, listed in ``samples``) is found
+(``agentbus.bench.people``), left out of the pacing and of the invariants, and reported as what it is, naming
+the workflow; the soak then fails.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agentbus.bench.people import waiting_for_people, waits_for_a_person
 from agentbus.bench.workload import SoakRequest, put_batches, soak_traffic
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
@@ -56,6 +65,8 @@ def edge_case_violations(requests: Sequence[SoakRequest], observer: BusObserver)
 
 
 DEFAULT_IN_FLIGHT = 50
+# How often, at most, the soak asks which of its requests still without an outcome wait for a person.
+PEOPLE_CHECK_S = 5.0
 
 
 def submit_paced(batches: Sequence[Sequence[SoakRequest]], put: Callable[[Sequence[SoakRequest]], None],
@@ -138,11 +149,21 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
             observer = BusObserver(stack.client("events"), stack.client("sqs"), resources.bus_name,
                                    manifest=manifest, on_event=on_event).start()
             events = stack.client("events")
+            dynamodb = stack.client("dynamodb")
             put_keys: set[str] = set()
+            people: dict[str, list[str]] = {}  # workflow/id -> the external agents it waits for
+            checked = [0.0]
+
+            def find_people(keys: set[str]) -> None:
+                if keys and time.monotonic() - checked[0] >= PEOPLE_CHECK_S:
+                    checked[0] = time.monotonic()
+                    people.update(waiting_for_people(dynamodb, resources, manifest, keys))
 
             def outstanding() -> int:
                 with lock:
-                    return len(put_keys - seen.keys())
+                    waiting = put_keys - seen.keys()
+                find_people(waiting - people.keys())
+                return len(waiting - people.keys())
 
             def put_batch(batch: Sequence[SoakRequest]) -> None:
                 with lock:
@@ -158,14 +179,22 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
             # Every request has an outcome by its deadline: waiting much longer for room means outcomes stopped.
             submit_paced(put_batches(requests), put_batch, outstanding, coordinated, in_flight,
                          max_wait_s=2 * deadline_s + 60)
-            pending = observer.wait_for_outcomes(awaited, timeout_s)
+            # Until every request has its outcome, or those left wait for a person (nobody answers them here).
+            deadline = time.monotonic() + timeout_s
+            pending = observer.wait_for_outcomes(awaited, 1.0)
+            while pending and not pending <= people.keys() and time.monotonic() < deadline:
+                find_people(pending - people.keys())
+                pending = observer.wait_for_outcomes(sorted(pending), 1.0)
+            pending -= people.keys()
             for name in ids:
                 workflow = manifest.workflow(name)
                 if not workflow.coordinated:
                     pending |= {f"{name}/{i}" for i in wait_for_results(observer, workflow, ids[name], 60)}
         # Compensations, duplicate deliveries and retried messages may still be in flight: let them land.
         _drain(stack, timeout_s=60)
-        report = invariants.check_until_held(stack.client("dynamodb"), resources, observer, ids, manifest)
+        # A request that waits for a person has no outcome by design: reported below, not an invariant's case.
+        decided = {name: [i for i in v if f"{name}/{i}" not in people] for name, v in ids.items()}
+        report = invariants.check_until_held(stack.client("dynamodb"), resources, observer, decided, manifest)
         edge_violations = edge_case_violations(requests, observer)
         observer.stop()
         stats = stack.started_runtime.stats
@@ -198,8 +227,15 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
     if pending:
         console.print(f"[red]nothing final within {timeout_s:.0f}s for {len(pending)} requests, e.g. "
                       f"{', '.join(sorted(pending)[:5])}[/red]")
+    by_workflow: dict[str, list[str]] = {}
+    for key, agents in people.items():
+        by_workflow.setdefault(key.split("/", 1)[0], []).extend(agents)
+    for name, agents in sorted(by_workflow.items()):
+        keys = sorted(k for k in people if k.startswith(f"{name}/"))
+        console.print(f"[red]{escape(waits_for_a_person(name, agents, 'the soak'))} ({len(keys)} requests, e.g. "
+                      f"{escape(', '.join(keys[:3]))})[/red]")
     violations = report.violations + edge_violations
-    if not violations and not pending:
+    if not violations and not pending and not people:
         console.print(f"[green]invariants held[/green]: each of {len(awaited)} coordinated requests has exactly one "
                       "outcome and its main table agrees; every standalone request got one result per agent and no "
                       "workflow record; each workflow's own invariants (its manifest's invariants check); every "

@@ -1,7 +1,8 @@
 """Workload generation: the requests a run puts on the bus, from the manifest.
 
 A benchmarked workflow's requests come from its ``workload`` (an import path) if it declares one, else copies
-of its first sample trigger under new ids. The soak's traffic mixes every workflow of the manifest (their
+of its first sample trigger under new ids. Samples are a workflow's ``samples`` only, the requests its agents
+decide alone, never its ``people_samples`` (those wait for a person: ``agentbus.bench.people``). The soak's traffic mixes every workflow of the manifest (their
 samples under new ids, the same ids in every workflow) with conflicting versions (two entries, one id,
 different contents) and values a table cannot store.
 """

@@ -16,8 +16,8 @@ def test_the_package_exports_what_the_cli_and_the_harness_tests_use():
         assert name in bench.__all__ and getattr(bench, name)
     assert sorted(bench.__all__) == sorted(set(bench.__all__))
     modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    assert modules == {"accounting", "chart", "costs", "harness", "reporting", "run", "soak", "sweep", "synthetic",
-                       "workload"}
+    assert modules == {"accounting", "chart", "costs", "harness", "people", "reporting", "run", "soak", "sweep",
+                       "synthetic", "workload"}
     for module in modules:  # each module has its own tests
         assert (Path(__file__).parent / f"test_{module}.py").exists(), module
 
