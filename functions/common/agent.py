@@ -152,6 +152,7 @@ class AgentRunner:
         self.workflow = workflow
         self.publisher = publisher
         self.act: Act = act or (lambda request, finish: finish(decide(request)))  # type: ignore[misc]
+        self.decides = act is None  # what to name when the agent's code returns something else
         self.model = workflow.trigger_model  # ValueError: its id_field is not one of the model's fields
         self.work_ms = (simulated_work_ms or {}).get(agent.name)
         self.clock = clock
@@ -195,6 +196,10 @@ class AgentRunner:
         produced: list[AgentOutput] = []
 
         def finish(decision: Decision) -> AgentOutput:
+            if not isinstance(decision, Decision):
+                # A programming error, the same on every retry: dead-lettered at once, saying what is wrong.
+                what = "decide must return" if self.decides else "act must give finish()"
+                raise PoisonMessage(f"agent {self.agent.name!r}: {what} a Decision, got {_kind(decision)}")
             output = self.result(request, decision, started, self.clock(), digest)
             produced.append(output)
             return output
@@ -203,6 +208,9 @@ class AgentRunner:
         finish.trigger_digest = digest  # type: ignore[attr-defined]
 
         output = self.act(request, finish)
+        if not isinstance(output, AgentOutput):
+            raise PoisonMessage(f"agent {self.agent.name!r}: act must return an AgentOutput (what finish() "
+                                f"returns, or one it stored), got {_kind(output)}")
         if produced and output is produced[-1]:  # not a stored result republished
             self.metrics.duration(output.detail["duration_ms"])
         return output
@@ -254,6 +262,14 @@ class AgentRunner:
                                                  reason=f"result too large to publish: {error}"[:1024]),
                                started, finished, digest, fallback=True)
         return output
+
+
+def _kind(value: Any) -> str:
+    """``dict`` / ``None`` / ``str 'Order Verified'``: what agent code returned, for a dead letter's reason."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:80] + '...' if len(text) > 80 else text}"
 
 
 def dead_letter_sink(settings: Settings, clients: Clients, name: str) -> DeadLetterSink | None:
