@@ -22,12 +22,16 @@ CONTEXT = {"alarm_email": "ops@example.com", "deadline_seconds": "45", "fraud_li
 
 
 def ref_id(value: Any) -> str | None:
-    """The logical id behind ``{"Ref": id}`` or ``{"Fn::GetAtt": [id, attr]}``, else None."""
+    """The logical id behind ``{"Ref": id}`` or ``{"Fn::GetAtt": [id, attr]}``, or behind an ARN joined onto one
+    (``<table ARN>/index/<name>``: a table's index is the table's data), else None."""
     if isinstance(value, dict):
         if "Ref" in value:
             return value["Ref"]
         if "Fn::GetAtt" in value:
             return value["Fn::GetAtt"][0]
+        if "Fn::Join" in value:
+            parts = value["Fn::Join"][1]
+            return ref_id(parts[0]) if parts and all(isinstance(p, str) for p in parts[1:]) else None
     return None
 
 

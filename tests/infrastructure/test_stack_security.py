@@ -321,7 +321,10 @@ def test_point_in_time_recovery_on_every_table_and_keys_from_the_manifest(synth:
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
         assert props["KeySchema"] == [{"AttributeName": k, "KeyType": kind} for k, kind in keys]
-        assert props["AttributeDefinitions"] == [{"AttributeName": k, "AttributeType": "S"} for k, _ in keys]
+        indexed = [key for index in spec.indexes for key in (index.partition_key, index.sort_key) if key]
+        assert props["AttributeDefinitions"] == [{"AttributeName": k, "AttributeType": "S"}
+                                                 for k in dict.fromkeys([k for k, _ in keys] + indexed)]
+        assert [i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])] == [i.name for i in spec.indexes]
 
 
 def test_retained_tables_have_deletion_protection_and_retain_policies(synth: Synth) -> None:
