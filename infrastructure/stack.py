@@ -92,8 +92,9 @@ class StackConfig:
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds"), maximum=MAX_WAIT_S),
             approval_wait_seconds=_positive_int("approval_wait_seconds", get("approval_wait_seconds"),
                                                 maximum=MAX_WAIT_S),
-            approval_alarm_seconds=(_positive_int("approval_alarm_seconds", get("approval_alarm_seconds"))
-                                    or DEFAULT_APPROVAL_ALARM_S),
+            # An alarm on a wait longer than any wait may last would never fire: the same bound.
+            approval_alarm_seconds=(_positive_int("approval_alarm_seconds", get("approval_alarm_seconds"),
+                                                  maximum=MAX_WAIT_S) or DEFAULT_APPROVAL_ALARM_S),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
             powertools_layer_arn=str(get("powertools_layer_arn")) if get("powertools_layer_arn") else None,

@@ -117,6 +117,6 @@ def test_the_coordinator_waits_the_manifests_time_for_a_person_unless_context_sa
 def test_the_approval_alarm_threshold_comes_from_context() -> None:
     assert StackConfig.from_context(FakeNode()).approval_alarm_seconds == 4 * 60 * 60
     assert StackConfig.from_context(FakeNode(approval_alarm_seconds="600")).approval_alarm_seconds == 600
-    for bad in ("0", "soon"):
+    for bad in ("0", "soon", str(366 * 24 * 60 * 60 + 1), "9" * 400):
         with pytest.raises(ValueError, match="approval_alarm_seconds"):
             StackConfig.from_context(FakeNode(approval_alarm_seconds=bad))
