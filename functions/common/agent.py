@@ -265,7 +265,7 @@ class AgentRunner:
 
 
 def _kind(value: Any) -> str:
-    """``dict`` / ``None`` / ``str 'Order Verified'``: what agent code returned, for a dead letter's reason."""
+    """``dict {...}`` / ``None`` / ``str '...'``: what agent code returned, for a dead letter's reason."""
     if value is None:
         return "None"
     text = repr(value)
