@@ -35,7 +35,7 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from functions.common.claim_check import ClaimCheckStore
 from functions.common.clients import Clients
-from functions.common.consumer import RecordHandler, consume, validate
+from functions.common.consumer import RecordHandler, consume, validate, validate_trigger
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage
 from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
@@ -167,7 +167,7 @@ class AgentRunner:
                 f"from {', '.join(trigger.sources)}, not {event.detail_type!r} from {event.source!r}"
             )
         try:
-            request = validate(self.model, event.detail, event.detail_type)
+            request = validate_trigger(self.model, event.detail, event.detail_type)
         except PoisonMessage:
             self.metrics.poison()
             raise

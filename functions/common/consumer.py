@@ -36,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 
 from functions.common.claim_check import ClaimCheckError, ClaimCheckStore, resolve_event
 from functions.common.dead_letters import TOO_DEEP, DeadLetterSink, PoisonMessage, failure_reason
+from functions.common.digest import integral_floats_as_ints
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
 
@@ -169,3 +170,10 @@ def validate(model: type[Model], detail: dict[str, Any], name: str | None = None
         return model.model_validate(detail)
     except ValidationError as error:
         raise PoisonMessage(f"invalid {name or model.__name__}: {describe_validation_error(error)}") from None
+
+
+def validate_trigger(model: type[Model], detail: dict[str, Any], name: str | None = None) -> Model:
+    """``validate`` of a trigger's detail as its version is taken (``digest.integral_floats_as_ints``): ``1.0``
+    and ``1`` are one version of a request, so they must get one verdict, whichever copy a consumer sees first
+    (a strict ``int`` field refused ``1.0``: one agent acted, another dead-lettered, on the same version)."""
+    return validate(model, integral_floats_as_ints(detail), name)

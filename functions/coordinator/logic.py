@@ -62,7 +62,7 @@ from pydantic import ValidationError
 
 from functions.common.consumer import validate
 from functions.common.dead_letters import PoisonMessage
-from functions.common.digest import trigger_digest
+from functions.common.digest import integral_floats_as_ints, trigger_digest
 from functions.common.ids import check_workflow_id, result_idempotency_key
 from functions.common.models import (
     MAX_OUTCOME_REASON_CHARS,
@@ -493,7 +493,7 @@ def bounded_result(result: dict[str, Any], claim_check: dict[str, Any] | None = 
 def trigger_problems(workflow: Workflow, detail: dict[str, Any]) -> str | None:
     """Why the trigger's detail cannot be processed (its model, or what a record cannot store), or None."""
     try:
-        workflow.trigger.model_class.model_validate(detail)
+        workflow.trigger_model.model_validate(integral_floats_as_ints(detail))  # as consumer.validate_trigger
         invalid = None
     except ValidationError as error:
         invalid = describe_validation_error(error)
