@@ -149,6 +149,8 @@ class StackConfig:
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
         self.validate_reasoner(manifest)
+        for workflow in manifest.workflows:
+            workflow.trigger_model  # noqa: B018 - ValueError naming the workflow: an id_field its model lacks
 
     def validate_reasoner(self, manifest: Manifest) -> None:
         if self.reasoner is None:

@@ -53,6 +53,8 @@ def build(settings: Settings, clients: Clients,
     """Wire the adapters into the logic; returns a Lambda-style ``(event, context) -> batch response``
     (``clock``: tests run it at another time)."""
     manifest = settings.manifest
+    for workflow in manifest.coordinated:
+        workflow.trigger_model  # noqa: B018 - ValueError at cold start: an id_field that is not a field of its model
     store = WorkflowStore(clients.dynamodb, settings.table(WORKFLOW_TABLE), manifest, settings.tables)
     deadlines = DeadlineScheduler(clients.scheduler, settings.require("schedule_group"),
                                   settings.require("event_bus_arn"), settings.require("scheduler_role_arn"),
