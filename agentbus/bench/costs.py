@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from agentbus.local.provision import REPO_ROOT
 from agentbus.local.write_meter import write_units as write_units  # one rule for the meter and the model
-from functions.common.spec import Workflow
-from functions.manifest import MANIFEST, Manifest
+from functions.common.spec import Manifest, Workflow
+from functions.manifest import MANIFEST
 
 if TYPE_CHECKING:
     from agentbus.bench.harness import LevelRun

@@ -34,9 +34,9 @@ from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
 from agentbus.operations import OperationError
-from functions.common.spec import WORKFLOW_TABLE, Workflow
+from functions.common.spec import WORKFLOW_TABLE, Manifest, Workflow
 from functions.coordinator.store import ITEM_MARK
-from functions.manifest import MANIFEST, Manifest
+from functions.manifest import MANIFEST
 
 # Long enough that no deadline fires during a run: the benchmark measures the happy path.
 BENCH_DEADLINE_S = 900

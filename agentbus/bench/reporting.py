@@ -31,8 +31,8 @@ from agentbus.bench.costs import (
 )
 from agentbus.bench.harness import LevelRun
 from agentbus.bench.workload import coordinated_workflows
-from functions.common.spec import Workflow
-from functions.manifest import MANIFEST, Manifest
+from functions.common.spec import Manifest, Workflow
+from functions.manifest import MANIFEST
 
 
 def percentile(values: Sequence[float], p: float) -> float:

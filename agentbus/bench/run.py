@@ -22,8 +22,8 @@ from agentbus.bench.harness import MODES, Harness, LevelRun, level_timeout
 from agentbus.bench.reporting import build_results, combine_results, print_results
 from agentbus.bench.workload import coordinated_workflows, default_work_profile
 from agentbus.operations import OperationError
-from functions.common.spec import Workflow
-from functions.manifest import MANIFEST, Manifest
+from functions.common.spec import Manifest, Workflow
+from functions.manifest import MANIFEST
 
 DEFAULT_LEVELS = (1, 10, 100, 1000)
 QUICK_LEVELS = (1, 10, 50)

@@ -35,8 +35,8 @@ from agentbus.bench.workload import SoakRequest, put_batches, soak_traffic
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
-from functions.common.spec import Workflow
-from functions.manifest import MANIFEST, Manifest
+from functions.common.spec import Manifest, Workflow
+from functions.manifest import MANIFEST
 
 
 def edge_case_violations(requests: Sequence[SoakRequest], observer: BusObserver) -> list[str]:

@@ -2,9 +2,9 @@
 
 A benchmarked workflow's requests come from its ``workload`` (an import path) if it declares one, else copies
 of its first sample trigger under new ids. Samples are a workflow's ``samples`` only, the requests its agents
-decide alone, never its ``people_samples`` (those wait for a person: ``agentbus.bench.people``). The soak's traffic mixes every workflow of the manifest (their
-samples under new ids, the same ids in every workflow) with conflicting versions (two entries, one id,
-different contents) and values a table cannot store.
+decide alone, never its ``people_samples`` (those wait for a person: ``agentbus.bench.people``). The soak's
+traffic mixes every workflow of the manifest (their samples under new ids, the same ids in every workflow) with
+conflicting versions (two entries, one id, different contents) and values a table cannot store.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentbus.local.provision import REPO_ROOT
-from functions.common.spec import Workflow, resolve
-from functions.manifest import MANIFEST, Manifest
+from functions.common.spec import Manifest, Workflow, resolve
+from functions.manifest import MANIFEST
 
 PUT_BATCH = 10  # PutEvents takes at most 10 entries
 

@@ -36,7 +36,7 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    (EventBridge keeps no trace of it).
 5. **The envelope a queue receives is JSON-encoded.** moto builds an SQS target's message by putting the event's
    values into a text template, unescaped: a ``Source`` or ``DetailType`` holding a quote rewrote the envelope
-   (``x", "source": "agentbus.agent.fraud`` arrived as fraud's result) and a control character failed the whole
+   (``x", "source": "<an agent's source>`` arrived as that agent's result) and a control character failed the whole
    call. ``apply`` has it build the same envelope as a JSON object.
 6. **One entry fails alone.** A ``Detail`` nested deeper than moto can read (it reads it further down the stack
    than the screen) fails that entry with ``MalformedDetail``, not the call with HTTP 500 after its earlier entries
@@ -281,7 +281,7 @@ def apply() -> None:
         def parse(input_template: str, input_paths_map: dict[str, Any], event: Any) -> dict[str, Any]:
             """Rule 5: a target without an input transformer gets the event as EventBridge sends it, each value
             JSON-encoded. moto fills a text template by string replacement, so a ``Source`` or ``DetailType``
-            holding a quote was spliced into the envelope (``x", "source": "agentbus.agent.fraud``): the last
+            holding a quote was spliced into the envelope (``x", "source": "<an agent's source>``): the last
             duplicate key won and an outsider's entry arrived as another's result; a control character failed the
             whole call."""
             if input_template:
