@@ -35,6 +35,18 @@ def ref_id(value: Any) -> str | None:
     return None
 
 
+def join(value: Any) -> str:
+    """``{"Fn::Join": ["", [...]]}`` as text, a pseudo parameter or reference shown as ``<Name>``."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(join(part) for part in parts)
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
 def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 

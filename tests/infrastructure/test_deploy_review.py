@@ -18,6 +18,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from infrastructure.stack import AgentbusStack, StackConfig
+from tests.infrastructure.template import join
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,18 +103,6 @@ def test_the_dashboard_searches_the_agent_and_census_metrics_too() -> None:
 
 # D5: EventBridge Scheduler may use the key for the deadline DLQ, for this account's deadline schedules only.
 
-def join_text(value: Any) -> str:
-    """``{"Fn::Join": ["", [...]]}`` as text, a pseudo parameter or reference shown as ``<Name>``."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(join_text(part) for part in parts)
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    raise AssertionError(f"unexpected intrinsic {value}")
-
-
 def key_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
     (key,) = of_type(resources, "AWS::KMS::Key").values()
     return list(key["Properties"]["KeyPolicy"]["Statement"])
@@ -129,7 +118,7 @@ def test_the_key_policy_lets_scheduler_use_the_key_for_its_group_only() -> None:
         assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
         conditions = statement["Condition"]
         assert conditions["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-        assert join_text(conditions["ArnLike"]["aws:SourceArn"]) == (
+        assert join(conditions["ArnLike"]["aws:SourceArn"]) == (
             f"arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/{group}/*")
 
 
@@ -165,7 +154,7 @@ def test_the_encrypted_bus_dead_letters_to_a_queue_only_it_may_send_to() -> None
         assert allow["Principal"] == {"Service": "events.amazonaws.com"}
         assert allow["Action"] == "sqs:SendMessage"
         assert ref(allow["Resource"]) == queue_id
-        assert join_text(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == (
+        assert join(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == (
             f"arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/{bus_name}")
 
 

@@ -20,8 +20,8 @@ import pytest
 
 from functions.common.spec import inference_profile_model
 from functions.manifest import MANIFEST
-from tests.infrastructure.template import CONTEXT, Synth, as_list, synthesize
-from tests.infrastructure.test_reasoner_synth import join, policy_statements
+from tests.infrastructure.template import CONTEXT, Synth, as_list, join, synthesize
+from tests.infrastructure.test_reasoner_synth import policy_statements
 
 BARE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 PROFILE = f"us.{BARE}"

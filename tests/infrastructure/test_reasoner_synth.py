@@ -6,7 +6,6 @@ clear message. Inference profiles are checked on a small stack with the same gra
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -16,22 +15,10 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from functions.manifest import MANIFEST
 from infrastructure.reasoner import grant_model
 from infrastructure.stack import STACK_NAME
-from tests.infrastructure.template import CONTEXT, Synth, statements, synthesize
+from tests.infrastructure.template import CONTEXT, Synth, join, statements, synthesize
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 WITH_MODEL = {**CONTEXT, "reasoner": "bedrock", "model_id": MODEL}
-
-
-def join(value: Any) -> str:
-    """``{"Fn::Join": ["", [...]]}`` as text, a pseudo parameter shown as ``<AWS::Name>``."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(join(part) for part in parts)
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    raise AssertionError(f"unexpected intrinsic {value}")
 
 
 @pytest.fixture(scope="module")
