@@ -19,6 +19,7 @@ from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sq
 from functions.common.clients import Clients
 from functions.common.consumer import parse_record
 from functions.common.dead_letters import REASON_ATTRIBUTE, PoisonMessage
+from functions.common.spec import WAITING_ATTRIBUTE
 from tests.conftest import load_detail, settings_for
 
 TOO_DEEP = "body is not readable JSON: nested deeper than Python reads (RecursionError)"
@@ -171,6 +172,11 @@ def test_status_trace_and_pending_of_a_record_holding_json_too_deep_to_read_are_
         assert out == ""
         assert err == (f"agentbus {argv[0]}: the record of 'h-deep' in {table} cannot be read: it holds JSON nested "
                        "too deep to read\n")
+    # pending reads the records the waiting index holds: one that may wait for a person, as the coordinator marks it.
+    session.client("dynamodb").put_item(TableName=table, Item={
+        "workflow_id": {"S": "h-deep-wait"}, "workflow": {"S": "access-request"}, "status": {"S": "RUNNING"},
+        "version": {"N": "1"}, "trigger_digest": {"S": "d" * 32}, WAITING_ATTRIBUTE: {"S": "access-request"},
+        "trigger": {"S": '{"request_id": "h-deep-wait", "meta": ' + "[" * 5000 + "]" * 5000 + "}"}})
     assert cli.main(["pending"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("agentbus pending: a record in ") and "\n" not in err.rstrip("\n")
