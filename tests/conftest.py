@@ -34,7 +34,7 @@ os.environ.update({
 SLOW_FIRST = (
     "tests/property/",
     "tests/e2e/test_local_stack.py",
-    "tests/e2e/test_people.py",
+    "tests/e2e/test_people_in_the_loop.py",
     "tests/integration/test_pipeline.py",
     "tests/integration/test_request_edges.py",
     "tests/functions/test_coordinator_handler.py",
