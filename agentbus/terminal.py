@@ -18,8 +18,9 @@ from functions.common.json_tree import mapped
 
 # C0 controls and DEL, C1 controls; the bidirectional formatting characters (embeddings and overrides
 # U+202A-U+202E, isolates U+2066-U+2069, the marks U+200E, U+200F, U+061C) and the Unicode line and paragraph
-# separators U+2028, U+2029.
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# separators U+2028, U+2029; and the UTF-16 surrogates, which a lone one (``"\ud800"``, valid JSON) put in a Python
+# string: it has no UTF-8 form, so printing it failed the whole listing.
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def shown(text: str) -> str:
