@@ -200,7 +200,19 @@ class AgentRunner:
                 # A programming error, the same on every retry: dead-lettered at once, saying what is wrong.
                 what = "decide must return" if self.decides else "act must give finish()"
                 raise PoisonMessage(f"agent {self.agent.name!r}: {what} a Decision, got {_kind(decision)}")
-            output = self.result(request, decision, started, self.clock(), digest)
+            if decision.reason is not None and not isinstance(decision.reason, str):
+                raise PoisonMessage(f"agent {self.agent.name!r}: its Decision cannot be published: reason must be "
+                                    f"text or None, got {_kind(decision.reason)}")
+            try:
+                output = self.result(request, decision, started, self.clock(), digest)
+            except PoisonMessage:
+                raise
+            except (KeyError, ValueError, TypeError) as error:
+                # A Decision the manifest or the result model refuses (a detail-type the agent does not emit, an
+                # agent its result type may not ask for, a reason that is not text): the same on every retry.
+                message = error.args[0] if isinstance(error, KeyError) and error.args else error
+                raise PoisonMessage(f"agent {self.agent.name!r}: its Decision cannot be published: "
+                                    f"{type(error).__name__}: {message}") from None
             produced.append(output)
             return output
 
