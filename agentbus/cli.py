@@ -357,9 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # print() (catalogue, --json) to a reader that stopped reading; rich's: _Console
         return _reader_gone(sys.stdout)
     except Exception as error:  # one clear line, no traceback
-        from agentbus.approvals import Refused
-        from agentbus.discovery import DeploymentNotFound
-        from agentbus.operations import OperationError
+        try:
+            from agentbus.approvals import Refused
+            from agentbus.discovery import DeploymentNotFound
+            from agentbus.operations import OperationError
+        except Exception:  # noqa: BLE001 - they import the manifest: a manifest that raised (its check) raises again
+            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
+            return 2
 
         if isinstance(error, Refused):  # it would change nothing: the verb says why
             errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
