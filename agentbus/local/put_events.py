@@ -40,8 +40,9 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    call. ``apply`` has it build the same envelope as a JSON object.
 6. **One entry fails alone.** A ``Detail`` nested deeper than moto can read (it reads it further down the stack
    than the screen) fails that entry with ``MalformedDetail``, not the call with HTTP 500 after its earlier entries
-   were put. And an entry with a reserved source reaches the bus only from its owner, however the request came in
-   (``guard_backend``, the backstop of ``server.SourceGuard``).
+   were put; an entry holding text with no UTF-8 form (a lone surrogate) fails with ``InvalidArgument`` naming the
+   field, not the whole call with HTTP 500 and nothing put. And an entry with a reserved source reaches the bus
+   only from its owner, however the request came in (``guard_backend``, the backstop of ``server.SourceGuard``).
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def screen(body: bytes, refuse: Callable[[list[Any]], Refusals] | None = None) -
         return Screened(body)  # malformed: moto answers it as AWS would
     if not isinstance(entries, list):
         return Screened(body)
-    if request_size(entries) > MAX_REQUEST_BYTES:
+    unencodable = unencodable_fields(entries)
+    if request_size([e for i, e in enumerate(entries) if i not in unencodable]) > MAX_REQUEST_BYTES:
         return Screened(body, len(entries), error=error_body("ValidationException", REQUEST_TOO_LARGE))
-    refused = {**malformed_details(entries), **(refuse(entries) if refuse else {})}
+    refused = {**malformed_details(entries), **(refuse(entries) if refuse else {}), **unencodable}
     if not refused:
         return Screened(body, len(entries))
     request["Entries"] = [e for i, e in enumerate(entries) if i not in refused]
@@ -119,6 +121,34 @@ def request_size(entries: list[Any]) -> int:
             fields["Time"] = entry["Time"]
         size += entry_size(fields)
     return size
+
+
+def unencodable_fields(entries: list[Any]) -> Refusals:
+    """An ``InvalidArgument`` result for every entry with text that has no UTF-8 form (a lone surrogate, which a
+    JSON ``"\\ud800"`` escape gives) in ``Source``, ``DetailType``, ``EventBusName``, ``Detail`` or ``Resources``,
+    by index: measuring or delivering it failed the whole call with HTTP 500 and put none of its other entries."""
+    refused = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        fields = [(name, entry.get(name)) for name in ("Source", "DetailType", "EventBusName", "Detail")]
+        resources = entry.get("Resources")
+        fields += [("Resources", r) for r in resources] if isinstance(resources, list) else []
+        for name, value in fields:
+            if isinstance(value, str) and not _encodable(value):
+                refused[index] = {"ErrorCode": "InvalidArgument",
+                                  "ErrorMessage": f"Parameter {name} is not valid: it holds text with no UTF-8 form "
+                                                  "(a lone surrogate)"}
+                break
+    return refused
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def malformed_details(entries: list[Any]) -> Refusals:

@@ -101,3 +101,32 @@ def test_a_detail_nested_deeper_than_moto_reads_fails_alone(endpoint):
     failed = [e for e in answer["Entries"] if "ErrorCode" in e]
     assert answer["FailedEntryCount"] == len(failed) and {e["ErrorCode"] for e in failed} <= {"MalformedDetail"}
     assert len(answer["Entries"]) == len(entries)
+
+
+@pytest.mark.parametrize("field", ["Source", "DetailType", "Resources"])
+def test_text_with_no_utf8_form_in_an_entry_fails_that_entry_alone(endpoint, field):
+    """A lone surrogate in Source, DetailType or Resources failed the whole call with HTTP 500, none of its other
+    entries put and nothing named."""
+    sqs, url = queue_for(endpoint, f"surrogate-{field.lower()}")
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    events = session.client("events", endpoint_url=endpoint.url)
+    bad = {"Source": "plain", "DetailType": "Odd", "Detail": "{}"}
+    bad[field] = ["arn:x\ud800"] if field == "Resources" else "x\ud800"  # type: ignore[assignment]
+    answer = events.put_events(Entries=[bad, {"Source": RESERVED, "DetailType": "Fine", "Detail": "{}"}])
+    assert answer["FailedEntryCount"] == 2  # the bad one; the reserved source from an outsider, as before
+    assert answer["Entries"][0]["ErrorCode"] == "InvalidArgument" and field in answer["Entries"][0]["ErrorMessage"]
+    assert answer["Entries"][1]["ErrorCode"] == NOT_AUTHORIZED_FOR_SOURCE
+
+
+def test_the_other_entries_of_such_a_call_are_put(endpoint):
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    sqs, events = session.client("sqs", endpoint_url=endpoint.url), session.client("events", endpoint_url=endpoint.url)
+    url = sqs.create_queue(QueueName="plain-source")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="plain-source", EventPattern=json.dumps({"source": ["plain"]}))
+    events.put_targets(Rule="plain-source", Targets=[{"Id": "queue", "Arn": arn}])
+    answer = events.put_events(Entries=[{"Source": "plain", "DetailType": "x\ud800", "Detail": "{}"},
+                                        {"Source": "plain", "DetailType": "Fine", "Detail": "{}"}])
+    assert answer["FailedEntryCount"] == 1
+    [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
+    assert json.loads(message["Body"])["detail-type"] == "Fine"
