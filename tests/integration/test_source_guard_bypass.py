@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import urllib.request
+from typing import Any
 
 import boto3
 import pytest
@@ -25,12 +26,18 @@ def endpoint():
         yield running
 
 
-def queue_for(endpoint: LocalEndpoint, name: str) -> tuple[object, str]:
+def clients(endpoint: LocalEndpoint) -> tuple[Any, Any]:
+    """An outsider's SQS and EventBridge clients of the endpoint."""
     session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    sqs, events = session.client("sqs", endpoint_url=endpoint.url), session.client("events", endpoint_url=endpoint.url)
+    return session.client("sqs", endpoint_url=endpoint.url), session.client("events", endpoint_url=endpoint.url)
+
+
+def queue_for(endpoint: LocalEndpoint, name: str, pattern: dict | None = None) -> tuple[Any, str]:
+    """A queue receiving what a rule of ``pattern`` (default: the reserved source) matches on the default bus."""
+    sqs, events = clients(endpoint)
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=name, EventPattern=json.dumps({"source": [RESERVED]}))
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern or {"source": [RESERVED]}))
     events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
     return sqs, url
 
@@ -75,12 +82,8 @@ def test_the_owner_still_puts_its_source_those_ways(endpoint):
 def test_a_quote_in_a_source_cannot_rewrite_the_envelope_a_queue_receives(endpoint):
     """moto put the values into a text template unescaped: the last duplicate key won, and an outsider's entry
     arrived as the reserved source's. The envelope is JSON-encoded now: the source is the one put."""
-    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    sqs, events = session.client("sqs", endpoint_url=endpoint.url), session.client("events", endpoint_url=endpoint.url)
-    url = sqs.create_queue(QueueName="by-detail-type")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="by-detail-type", EventPattern=json.dumps({"detail-type": ["Cancel"]}))
-    events.put_targets(Rule="by-detail-type", Targets=[{"Id": "queue", "Arn": arn}])
+    sqs, url = queue_for(endpoint, "by-detail-type", {"detail-type": ["Cancel"]})
+    _, events = clients(endpoint)
     injected = f'x", "detail-type": "Forged", "source": "{RESERVED}'
     answer = events.put_events(Entries=[{"Source": injected, "DetailType": "Cancel", "Detail": "{}"},
                                         {"Source": "ctl\x1bsource", "DetailType": "Cancel", "Detail": "{}"}])
@@ -92,9 +95,7 @@ def test_a_quote_in_a_source_cannot_rewrite_the_envelope_a_queue_receives(endpoi
 
 
 def test_a_detail_nested_deeper_than_moto_reads_fails_alone(endpoint):
-    sqs, url = queue_for(endpoint, "deep-nesting")
-    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    events = session.client("events", endpoint_url=endpoint.url)
+    _, events = clients(endpoint)
     entries = [{"Source": "plain", "DetailType": "Deep", "Detail": '{"a":' * depth + "1" + "}" * depth}
                for depth in range(940, 1000, 5)][:10]
     answer = events.put_events(Entries=entries)
@@ -107,9 +108,7 @@ def test_a_detail_nested_deeper_than_moto_reads_fails_alone(endpoint):
 def test_text_with_no_utf8_form_in_an_entry_fails_that_entry_alone(endpoint, field):
     """A lone surrogate in Source, DetailType or Resources failed the whole call with HTTP 500, none of its other
     entries put and nothing named."""
-    sqs, url = queue_for(endpoint, f"surrogate-{field.lower()}")
-    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    events = session.client("events", endpoint_url=endpoint.url)
+    _, events = clients(endpoint)
     bad = {"Source": "plain", "DetailType": "Odd", "Detail": "{}"}
     bad[field] = ["arn:x\ud800"] if field == "Resources" else "x\ud800"  # type: ignore[assignment]
     answer = events.put_events(Entries=[bad, {"Source": RESERVED, "DetailType": "Fine", "Detail": "{}"}])
@@ -119,12 +118,8 @@ def test_text_with_no_utf8_form_in_an_entry_fails_that_entry_alone(endpoint, fie
 
 
 def test_the_other_entries_of_such_a_call_are_put(endpoint):
-    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    sqs, events = session.client("sqs", endpoint_url=endpoint.url), session.client("events", endpoint_url=endpoint.url)
-    url = sqs.create_queue(QueueName="plain-source")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="plain-source", EventPattern=json.dumps({"source": ["plain"]}))
-    events.put_targets(Rule="plain-source", Targets=[{"Id": "queue", "Arn": arn}])
+    sqs, url = queue_for(endpoint, "plain-source", {"source": ["plain"]})
+    _, events = clients(endpoint)
     answer = events.put_events(Entries=[{"Source": "plain", "DetailType": "x\ud800", "Detail": "{}"},
                                         {"Source": "plain", "DetailType": "Fine", "Detail": "{}"}])
     assert answer["FailedEntryCount"] == 1
