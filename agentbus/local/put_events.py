@@ -57,6 +57,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.common.storable import has_utf8_form
+
 # EventBridge's limit on a PutEvents call, the sum of its entries' sizes: 1 MiB since 29 January 2026 (256 KB
 # before; AWS Compute Blog, "More room to build: serverless services now support payloads up to 1 MB"). A call of
 # exactly this size is accepted, one byte more is refused. agentbus's own publisher keeps its events within
@@ -135,20 +137,12 @@ def unencodable_fields(entries: list[Any]) -> Refusals:
         resources = entry.get("Resources")
         fields += [("Resources", r) for r in resources] if isinstance(resources, list) else []
         for name, value in fields:
-            if isinstance(value, str) and not _encodable(value):
+            if isinstance(value, str) and not has_utf8_form(value):
                 refused[index] = {"ErrorCode": "InvalidArgument",
                                   "ErrorMessage": f"Parameter {name} is not valid: it holds text with no UTF-8 form "
                                                   "(a lone surrogate)"}
                 break
     return refused
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def malformed_details(entries: list[Any]) -> Refusals:

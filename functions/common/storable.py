@@ -129,6 +129,20 @@ def number_problem(value: int | float | Decimal) -> str | None:
     return None
 
 
+def has_utf8_form(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: not when it holds a lone surrogate (a JSON ``"\\ud800"``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def utf8_form(text: str) -> str:
+    """``text``, each lone surrogate in it written as its escape (``\\ud800``), so that it can be stored or sent."""
+    return text if has_utf8_form(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _string_problem(value: str) -> str | None:
     try:
         value.encode("utf-8")

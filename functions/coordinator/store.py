@@ -112,7 +112,7 @@ from functions.common.ids import result_idempotency_key
 from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
 from functions.common.spec import WAITING_ATTRIBUTE, WAITING_INDEX, Manifest, Workflow, WorkflowStatus
-from functions.common.storable import MAX_DETAIL_BYTES
+from functions.common.storable import MAX_DETAIL_BYTES, has_utf8_form, utf8_form
 from functions.coordinator.logic import (
     MAX_REFUSED_VERSIONS,
     UNASKED_REASON,
@@ -199,9 +199,7 @@ def to_json_lenient(value: Any) -> str:
         raise TypeError(f"{type(item).__name__} is not JSON serializable")
 
     text = json.dumps(value, default=default, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate (refused as a value): kept as its JSON escape, which reads back
+    if not has_utf8_form(text):  # a lone surrogate (refused as a value): kept as its JSON escape, which reads back
         return json.dumps(value, default=default, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
     return text
 
@@ -218,20 +216,12 @@ def _lenient(value: Any) -> Any:
     if isinstance(value, float):
         return str(value) if not math.isfinite(value) else value
     if isinstance(value, str):
-        return _encodable(value)
+        return utf8_form(value)
     if isinstance(value, dict):
-        return {_encodable(str(key)): _lenient(item) for key, item in value.items()}
+        return {utf8_form(str(key)): _lenient(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_lenient(item) for item in value]
     return value
-
-
-def _encodable(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 def from_attribute(value: dict[str, Any]) -> Any:
