@@ -9,12 +9,24 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.parsers import ResponseParserError
 
 from agentbus.resources import DEFAULT_STACK_NAME, LOCAL_RESOURCES_PARAMETER, RESOURCES_OUTPUT_KEY, Resources
 
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=30)
+# Finding the deployment is two small reads that AWS (or `agentbus up`, even busy) answers in well under a second:
+# an endpoint that accepts the connection and then says nothing is named after PROBE_ATTEMPTS of this, not after
+# the operations' 3 x 30 s.
+PROBE_READ_TIMEOUT_S = 10.0
+PROBE_ATTEMPTS = 2
 
 
 class DeploymentNotFound(RuntimeError):
@@ -33,6 +45,16 @@ class Deployment:
 
 def _client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:
     kwargs: dict[str, Any] = {"config": _CONFIG}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    return session.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+def _probe_client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:
+    """A client for finding the deployment: a short read timeout and one retry (``PROBE_READ_TIMEOUT_S``)."""
+    config = Config(retries={"total_max_attempts": PROBE_ATTEMPTS, "mode": "standard"}, connect_timeout=3,
+                    read_timeout=PROBE_READ_TIMEOUT_S)
+    kwargs: dict[str, Any] = {"config": config}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     return session.client(service, **kwargs)  # type: ignore[call-overload]
@@ -82,9 +104,14 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
     stack_name = stack_name or os.environ.get("AGENTBUS_STACK") or DEFAULT_STACK_NAME
     where = endpoint_url or f"AWS ({session.region_name or 'no region configured'})"
     try:
-        resources = _stack_resources(_client(session, endpoint_url, "cloudformation"), stack_name)
+        resources = _stack_resources(_probe_client(session, endpoint_url, "cloudformation"), stack_name)
         if resources is None:
-            resources = _local_resources(_client(session, endpoint_url, "ssm"))
+            resources = _local_resources(_probe_client(session, endpoint_url, "ssm"))
+    except (ReadTimeoutError, ConnectTimeoutError):
+        raise DeploymentNotFound(
+            f"{where} did not answer within {PROBE_READ_TIMEOUT_S:g} s ({PROBE_ATTEMPTS} tries): is the endpoint "
+            "hung, or not `agentbus up`?" if endpoint_url else
+            f"{where} did not answer within {PROBE_READ_TIMEOUT_S:g} s ({PROBE_ATTEMPTS} tries)") from None
     except EndpointConnectionError:
         if endpoint_url:
             raise DeploymentNotFound(

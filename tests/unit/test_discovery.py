@@ -4,6 +4,8 @@ parameter (issue 12). botocore's Stubber plays the endpoint."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -69,7 +71,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
     monkeypatch.delenv("AGENTBUS_STACK", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     fake = Endpoint()
-    monkeypatch.setattr(discovery, "_client", fake.client)
+    monkeypatch.setattr(discovery, "_probe_client", fake.client)
     for stub in fake.stubs.values():
         stub.activate()
     yield fake
@@ -135,7 +137,7 @@ def test_an_unreachable_endpoint_is_named(monkeypatch: pytest.MonkeyPatch) -> No
                 raise EndpointConnectionError(endpoint_url=ENDPOINT)
         return Client()
 
-    monkeypatch.setattr(discovery, "_client", unreachable)
+    monkeypatch.setattr(discovery, "_probe_client", unreachable)
     with pytest.raises(discovery.DeploymentNotFound, match=f"cannot reach {ENDPOINT}"):
         discovery.find_deployment(ENDPOINT)
 
@@ -144,3 +146,18 @@ def test_other_errors_are_one_line_naming_the_endpoint(endpoint: Endpoint) -> No
     endpoint.stack("AgentbusStack", error=("AccessDenied", "not allowed to DescribeStacks", 403))
     with pytest.raises(discovery.DeploymentNotFound, match=f"{ENDPOINT}: not allowed to DescribeStacks"):
         discovery.find_deployment(ENDPOINT)
+
+
+def test_a_hung_endpoint_is_named_after_the_short_probe_not_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket that takes the connection and never answers (a hung process, a debugger stop): finding the
+    deployment gives up after PROBE_ATTEMPTS short reads, naming the endpoint, instead of the operations' 3 x 30 s."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(discovery, "PROBE_READ_TIMEOUT_S", 0.3)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # the kernel completes the handshakes; nobody ever reads or answers
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(discovery.DeploymentNotFound, match=rf"{url} did not answer within 0.3 s \(2 tries\)"):
+            discovery.find_deployment(url)
+    assert time.monotonic() - started < 10
