@@ -128,7 +128,7 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
         raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be read: it holds JSON "
                              "nested too deep to read") from None
-    return claim_checked(deployment, view) if resolve_claim_checks else view
+    return claim_checked(deployment, view, manifest) if resolve_claim_checks else view
 
 
 def _record_view(store: WorkflowStore, workflow_id: str, workflow: str | None) -> dict[str, Any]:
@@ -146,17 +146,28 @@ def _record_view(store: WorkflowStore, workflow_id: str, workflow: str | None) -
     return store.view(records[0])
 
 
-def claim_checked(deployment: Deployment, view: dict[str, Any]) -> dict[str, Any]:
+def claim_checked(deployment: Deployment, view: dict[str, Any], manifest: Manifest = MANIFEST) -> dict[str, Any]:
     """``view`` with each result whose ``data`` is a claim-check reference (``{"claim_check": {...}}``, kept
     by the coordinator for data over 16 KB) given its data from the stack's bucket; the reference stays in the
     result as ``claim_check``. A reference that cannot be resolved leaves the data as it was and says why in
-    ``claim_check_error``: the status of the workflow is still shown."""
+    ``claim_check_error``: the status of the workflow is still shown.
+
+    The reference is checked as a consumer checks it (``written_by_publisher``): its key must be one the agent's
+    own function writes for that result's detail-type, so that data an agent put in the shape of a reference
+    cannot show another function's object as this result's data."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from functions.common.claim_check import REFERENCE_FIELD, ClaimCheckError, ClaimCheckStore, is_reference
+    from functions.common.claim_check import (
+        REFERENCE_FIELD,
+        ClaimCheckError,
+        ClaimCheckStore,
+        claim_check_writers,
+        is_reference,
+    )
 
     bucket = deployment.resources.claim_check_bucket
-    store = ClaimCheckStore(deployment.client("s3"), bucket, prefix="") if bucket else None
+    store = (ClaimCheckStore(deployment.client("s3"), bucket, prefix="", writers=claim_check_writers(manifest))
+             if bucket else None)
     for agent, result in (view.get("results") or {}).items():
         data = result.get("data")
         if not is_reference(data):
@@ -166,14 +177,27 @@ def claim_checked(deployment: Deployment, view: dict[str, Any]) -> dict[str, Any
         if store is None:
             result["claim_check_error"] = "this deployment has no claim-check bucket to resolve the data from"
             continue
+        source, detail_type = _result_envelope(manifest, view.get("workflow"), agent, result)
         try:
             detail = store.resolve({REFERENCE_FIELD: reference, "agent": agent,
-                                    "workflow_id": view.get("workflow_id")})
+                                    "workflow_id": view.get("workflow_id")}, source, detail_type)
         except (ClaimCheckError, ClientError, BotoCoreError) as error:
             result["claim_check_error"] = str(error)
             continue
         result["data"] = detail.get("data", {})
     return view
+
+
+def _result_envelope(manifest: Manifest, workflow: Any, agent: str,
+                     result: dict[str, Any]) -> tuple[str, str] | tuple[None, None]:
+    """The source and detail-type a result came with (the agent's source in the manifest, the detail-type its
+    record kept); (None, None) when this CLI's manifest does not know the agent (a record of another manifest)."""
+    detail_type = result.get("detail_type")
+    try:
+        source = manifest.workflow(str(workflow)).agent(agent).source
+    except (KeyError, AttributeError):
+        return None, None
+    return (source, detail_type) if isinstance(detail_type, str) else (None, None)
 
 
 def event_workflow_id(event: dict[str, Any]) -> str | None:

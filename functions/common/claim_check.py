@@ -221,9 +221,10 @@ class ClaimCheckStore:
                 detail_type: str | None = None) -> dict[str, Any]:
         """The original detail a reference detail stands for; ``ClaimCheckError`` when it can never be had.
 
-        ``source`` and ``detail_type``: the envelope the reference came in, whose publisher must have written its
-        key (``written_by_publisher``). Only a reader of a reference that was already resolved with its envelope
-        (``agentbus status`` reading back the data a workflow record keeps) passes neither."""
+        ``source`` and ``detail_type``: the envelope the reference came in (for ``agentbus status``, the one the
+        record says the result came in), whose publisher must have written its key (``written_by_publisher``).
+        Only a reader that cannot know the envelope (a record of an agent this manifest does not list) passes
+        neither."""
         reference = Reference.of(detail)
         if reference.bucket != self.bucket:
             raise ClaimCheckError(f"claim check {_named(reference)}: bucket {reference.bucket!r} is not this "

@@ -40,7 +40,7 @@ def view(stack, report_id: str) -> dict:
                           stack.resources.tables)
     [record] = store.find(report_id)
     deployment = Deployment(stack.session, stack.url, stack.resources)
-    return operations.claim_checked(deployment, store.view(record))
+    return operations.claim_checked(deployment, store.view(record), REPORTS)
 
 
 def test_a_1_mb_result_completes_the_workflow_with_one_outcome(stack):
@@ -59,6 +59,7 @@ def test_a_1_mb_result_completes_the_workflow_with_one_outcome(stack):
     assert outcome.detail["results"]["writer"]["data"] == {"claim_check": reference}
     # The status view reads the megabyte back from the bucket.
     result = view(stack, "rep-mega")["results"]["writer"]
+    assert "claim_check_error" not in result, result.get("claim_check_error")
     assert result["claim_check"] == reference and result["data"] == {"text": "r" * MEGABYTE}
     assert "claim_check_error" not in result
 

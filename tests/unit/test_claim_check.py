@@ -293,3 +293,30 @@ def test_the_coordinators_slot_keeps_the_reference_of_big_data_and_a_note_withou
     assert "omitted" in bounded_result(big)["data"]
     small = result_detail(100)
     assert bounded_result(small, reference) == small  # small data stays, reference or not
+
+
+def test_status_resolves_a_records_reference_only_from_the_agents_own_function(s3):
+    """`agentbus status` checks a record's reference as a consumer checks one: an agent's data that has the shape
+    of a reference to an object another function wrote (same request, same agent named inside) is not shown as
+    that agent's data."""
+    from types import SimpleNamespace
+
+    from agentbus.operations import claim_checked
+    from functions.manifest import MANIFEST
+
+    detail = result_detail(100)
+    body = json.dumps(detail, separators=(",", ":"))
+    own = store(s3, prefix="fraud").offload(SOURCE, "Order Verified", detail, body)["claim_check"]
+    other = store(s3, prefix="shipping").offload(SOURCE, "Order Verified", detail, body)["claim_check"]
+    deployment = SimpleNamespace(resources=SimpleNamespace(claim_check_bucket=BUCKET), client=lambda _service: s3)
+
+    def shown(reference: dict) -> dict:
+        view = {"workflow": "order-fulfillment", "workflow_id": "ord-1", "results": {
+            "fraud": {"detail_type": "Order Verified", "data": {"claim_check": reference}}}}
+        return claim_checked(deployment, view, MANIFEST)["results"]["fraud"]  # type: ignore[arg-type]
+
+    assert shown(own)["data"] == detail["data"] and "claim_check_error" not in shown(own)
+    refused = shown(other)
+    assert refused["data"] == {"claim_check": other}
+    assert "written under 'shipping', not by the function that publishes source 'agentbus.agent.fraud'" in \
+        refused["claim_check_error"]
