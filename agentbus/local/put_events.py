@@ -43,6 +43,9 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    were put; an entry holding text with no UTF-8 form (a lone surrogate) fails with ``InvalidArgument`` naming the
    field, not the whole call with HTTP 500 and nothing put. And an entry with a reserved source reaches the bus
    only from its owner, however the request came in (``guard_backend``, the backstop of ``server.SourceGuard``).
+7. **An input transformer's output is delivered as it is.** moto rewrote a ``time`` key of every message it
+   delivers to SQS as epoch seconds, so a user's rule whose template writes a non-numeric ``time`` failed every
+   PutEvents it matched with HTTP 500, after the call's other entries were put.
 """
 
 from __future__ import annotations
@@ -216,6 +219,21 @@ def error_headers(body: bytes) -> list[tuple[str, str]]:
     return [("Content-Type", JSON_11), ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))]
 
 
+class _Transformed(dict[str, Any]):
+    """What a target's input transformer made of an event: delivered as it is (rule 7)."""
+
+
+def _send_verbatim(rule: Any, queue: str, message: Any, group_id: str | None) -> None:
+    """Rule 7: an input transformer's output goes to the queue as it is. moto rewrites a ``time`` key of whatever
+    it delivers to SQS as if it were the envelope's epoch seconds, so a user's template writing ``"time": "<t>"``
+    with a non-numeric value (or a text output holding "time") failed the whole PutEvents call with HTTP 500,
+    after its other entries were put."""
+    from moto.sqs import sqs_backends
+
+    sqs_backends[rule.account_id][rule.region_name].send_message(
+        queue_name=queue, message_body=json.dumps(message), group_id=group_id)
+
+
 _applied = False
 _apply_lock = threading.Lock()
 # The envelope moto's default input template gives an SQS target, in its order (``version`` is always "0").
@@ -290,7 +308,10 @@ def apply() -> None:
         def _send_to_sqs_queue(self: Rule, resource_id: str, event: dict[str, Any],
                                group_id: str | None = None) -> None:
             try:
-                deliver(self, resource_id, event, group_id)
+                if isinstance(event, _Transformed) or not isinstance(event, dict):
+                    _send_verbatim(self, resource_id, event, group_id)
+                else:
+                    deliver(self, resource_id, event, group_id)
             except ServiceException as error:
                 log.warning("rule %s could not deliver event %s to queue %s, dropped as EventBridge drops it: %s",
                             self.name, event.get("id") if isinstance(event, dict) else None, resource_id,
@@ -309,7 +330,8 @@ def apply() -> None:
             duplicate key won and an outsider's entry arrived as another's result; a control character failed the
             whole call."""
             if input_template:
-                return transform(input_template, input_paths_map, event)
+                transformed = transform(input_template, input_paths_map, event)
+                return _Transformed(transformed) if isinstance(transformed, dict) else transformed
             return {key: "0" if key == "version" else event.get(key) for key in DEFAULT_ENVELOPE_KEYS}
 
         EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]  # patching moto

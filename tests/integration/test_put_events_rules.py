@@ -196,3 +196,26 @@ def test_the_cli_gets_the_validation_error_for_an_over_size_call_and_nothing_is_
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["FailedEntryCount"] == 0
     assert len(bus.delivered(queue_url)) == 2
+
+
+def test_an_input_transformers_output_is_delivered_as_it_is_whatever_its_time_key_holds(bus):
+    """Rule 7: a user's rule whose template writes a ``time`` that is no epoch number (or a text output) gets it
+    as written; moto converted every delivered ``time`` as epoch seconds and failed the whole call with HTTP 500."""
+    name = "test-transformed"
+    queue_url = bus.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = bus.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus.events.put_rule(Name=name, EventPattern=json.dumps({"source": ["test.transformed"]}))
+    bus.events.put_targets(Rule=name, Targets=[
+        {"Id": "object", "Arn": arn, "InputTransformer": {
+            "InputPathsMap": {"when": "$.detail.when", "n": "$.detail.n"},
+            "InputTemplate": '{"time": "<when>", "n": "<n>", "at": <aws.events.event.ingestion-time>}'}},
+        {"Id": "text", "Arn": arn, "InputTransformer": {
+            "InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": '"time of <n>"'}}])
+    response = bus.events.put_events(Entries=[
+        _entry("test.transformed", json.dumps({"when": "tomorrow", "n": "first"})),
+        _entry("test.transformed", json.dumps({"when": "2026-12-02T10:00:00Z", "n": "second"}))])
+    assert response["FailedEntryCount"] == 0, response
+    delivered = bus.delivered(queue_url)
+    objects = sorted((e["n"], e["time"]) for e in delivered if isinstance(e, dict))
+    assert objects == [("first", "tomorrow"), ("second", "2026-12-02T10:00:00Z")]
+    assert sorted(e for e in delivered if isinstance(e, str)) == ["time of first", "time of second"]
