@@ -228,7 +228,7 @@ def _send_verbatim(rule: Any, queue: str, message: Any, group_id: str | None) ->
     it delivers to SQS as if it were the envelope's epoch seconds, so a user's template writing ``"time": "<t>"``
     with a non-numeric value (or a text output holding "time") failed the whole PutEvents call with HTTP 500,
     after its other entries were put."""
-    from moto.sqs import sqs_backends
+    from moto.sqs.models import sqs_backends
 
     sqs_backends[rule.account_id][rule.region_name].send_message(
         queue_name=queue, message_body=json.dumps(message), group_id=group_id)
