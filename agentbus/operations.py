@@ -513,6 +513,10 @@ def seed(deployment: Deployment, table: str | None = None, path: str | None = No
     return done
 
 
+# How long a redrive's receive waits for the DLQ's letters (long polling: every SQS server is asked).
+REDRIVE_POLL_S = 1
+
+
 def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] | None = None) -> int:
     """Move every message of NAME's dead-letter queue back to its queue, for another try."""
     _consumer_names(deployment, name)
@@ -522,19 +526,31 @@ def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] |
     # wait for the next redrive rather than loop.
     waiting = int(sqs.get_queue_attributes(QueueUrl=queue.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
                   ["Attributes"]["ApproximateNumberOfMessages"])
-    moved = 0
-    while moved < waiting:
-        messages = sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=min(10, waiting - moved),
-                                       VisibilityTimeout=60, WaitTimeSeconds=0).get("Messages", [])
+    moved = tried = 0
+    refused: list[str] = []
+    while tried < waiting:
+        # Long polling (not 0 s): a short poll samples some of SQS's servers and can answer empty while letters
+        # wait, which ended the redrive early with letters left behind.
+        messages = sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=min(10, waiting - tried),
+                                       VisibilityTimeout=60, WaitTimeSeconds=REDRIVE_POLL_S).get("Messages", [])
         if not messages:
-            return moved
-        sqs.send_message_batch(QueueUrl=queue.queue_url, Entries=[
+            break
+        tried += len(messages)
+        sent = sqs.send_message_batch(QueueUrl=queue.queue_url, Entries=[
             {"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)])
-        sqs.delete_message_batch(QueueUrl=queue.dlq_url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-        moved += len(messages)
+        # Only a letter its queue took leaves the DLQ: one the batch refused stays there (visible again in 60 s).
+        taken = {entry["Id"] for entry in sent.get("Successful", [])}
+        refused += [f"{entry.get('Code')}: {entry.get('Message')}" for entry in sent.get("Failed", [])]
+        if taken:
+            sqs.delete_message_batch(QueueUrl=queue.dlq_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                if str(i) in taken])
+        moved += len(taken)
         if progress:
             progress(moved)
+    if refused:
+        raise OperationError(f"moved {moved} of {name}'s dead letters back; its queue refused {len(refused)}, "
+                             f"which stay in the dead-letter queue (first: {refused[0]})")
     return moved
 
 

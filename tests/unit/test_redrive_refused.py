@@ -1,0 +1,52 @@
+"""`agentbus redrive` deletes from the dead-letter queue only the letters its queue took: a letter the batch send
+refused stays in the DLQ and the verb fails naming it (it deleted every received letter, losing the refused)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agentbus import operations
+
+
+class Sqs:
+    """Two letters in the DLQ; the queue refuses the second one's send."""
+
+    def __init__(self) -> None:
+        self.dlq = [{"Body": "first", "ReceiptHandle": "r-1"}, {"Body": "second", "ReceiptHandle": "r-2"}]
+        self.queue: list[str] = []
+        self.waits: list[int] = []
+
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"ApproximateNumberOfMessages": str(len(self.dlq))}}
+
+    def receive_message(self, MaxNumberOfMessages: int, WaitTimeSeconds: int, **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.waits.append(WaitTimeSeconds)
+        return {"Messages": list(self.dlq[:MaxNumberOfMessages])}
+
+    def send_message_batch(self, Entries: list[dict[str, str]], **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.queue += [e["MessageBody"] for e in Entries if e["MessageBody"] != "second"]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries if e["MessageBody"] != "second"],
+                "Failed": [{"Id": e["Id"], "Code": "KMS.ThrottlingException", "Message": "slow down",
+                            "SenderFault": False} for e in Entries if e["MessageBody"] == "second"]}
+
+    def delete_message_batch(self, Entries: list[dict[str, str]], **_: Any) -> dict[str, Any]:  # noqa: N803
+        handles = {e["ReceiptHandle"] for e in Entries}
+        self.dlq = [m for m in self.dlq if m["ReceiptHandle"] not in handles]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+
+def test_a_letter_the_queue_refused_stays_in_the_dead_letter_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    sqs = Sqs()
+    monkeypatch.setattr(operations, "_consumer_names", lambda *_: None)
+    deployment = SimpleNamespace(client=lambda _service: sqs, resources=SimpleNamespace(
+        consumers={"fraud": SimpleNamespace(queue_url="q", dlq_url="dlq")}))
+    with pytest.raises(operations.OperationError,
+                       match=r"moved 1 of fraud's dead letters back; its queue refused 1, which stay in the "
+                             r"dead-letter queue \(first: KMS.ThrottlingException: slow down\)"):
+        operations.redrive(deployment, "fraud")  # type: ignore[arg-type]
+    assert sqs.queue == ["first"]
+    assert [m["Body"] for m in sqs.dlq] == ["second"]
+    assert all(wait > 0 for wait in sqs.waits)  # long polling: a short poll may answer empty while letters wait
