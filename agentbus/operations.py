@@ -36,9 +36,12 @@ class UnknownWorkflowId(OperationError):
 def read_entries(path: str) -> list[dict[str, Any]]:
     file = Path(path.removeprefix("file://"))
     try:
-        entries = json.loads(file.read_text())
+        entries = json.loads(file.read_text(encoding="utf-8-sig"))  # a BOM, as Windows tools write, is no error
     except OSError as error:
         raise OperationError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise OperationError(f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                             f"{error.start}): save it as UTF-8") from None
     except json.JSONDecodeError as error:
         raise OperationError(f"{path} is not JSON: {error.msg} (line {error.lineno})") from None
     if isinstance(entries, dict):

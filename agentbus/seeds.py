@@ -34,9 +34,12 @@ def seed_items(table: Table, path: str | Path | None = None) -> list[dict[str, A
     """The DynamoDB items of ``table``'s seed file (or of ``path``)."""
     file = Path(path) if path else REPO_ROOT / str(table.seed_file)
     try:
-        data = json.loads(file.read_text(), parse_float=Decimal)
+        data = json.loads(file.read_text(encoding="utf-8-sig"), parse_float=Decimal)
     except (OSError, json.JSONDecodeError) as error:
         raise SeedError(f"cannot read seed file {file}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise SeedError(f"cannot read seed file {file}: it is not UTF-8 text (byte "
+                        f"{error.object[error.start]:#04x} at offset {error.start}): save it as UTF-8") from None
     try:
         if table.seeder:
             try:
