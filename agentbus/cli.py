@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from agentbus.reasoners import model_usage
@@ -591,8 +591,13 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
         if not rows:
             console.print("nothing waits for a person", markup=False)
             return 0
-        table = Table("workflow", "id", "waits for", "who", "asked", "waits until")
-        for row in terminal_safe(rows):
+        safe = terminal_safe(rows)
+        # An id is what the operator copies into `approve`: never cut (rich cut it to fit 80 columns, so two
+        # long ids sharing a prefix looked the same); the other columns wrap instead.
+        longest = max(len(str(row["workflow_id"])) for row in safe)
+        table = Table("workflow", Column("id", no_wrap=True, min_width=longest), "waits for", "who", "asked",
+                      "waits until")
+        for row in safe:
             table.add_row(Text(str(row["workflow"])), Text(str(row["workflow_id"])), Text(str(row["agent"])),
                           Text(str(row["kind"] or "")), Text(f"{approvals.ago(row['waiting_s'])} ago"),
                           Text(str(row["wait_until"] or "")))

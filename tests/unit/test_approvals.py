@@ -311,6 +311,16 @@ def test_pending_prints_a_table_or_json(views, monkeypatch, capsys, as_json):
         assert "1 waiting" in out
 
 
+def test_pending_shows_long_ids_whole_so_they_can_be_copied(views, monkeypatch, capsys):
+    """Two waiting ids sharing a 50-character prefix: each printed whole (rich cut them to fit 80 columns)."""
+    prefix = "req-2026-12-02-platform-team-customer-db-backfill-"
+    store = FakeStore([access_view(workflow_id=f"{prefix}A"), access_view(workflow_id=f"{prefix}B")])
+    real = approvals.pending
+    monkeypatch.setattr(approvals, "pending", lambda d, w=None: real(d, w, now=NOW, store=store))
+    code, out, _ = run(capsys, "pending")
+    assert code == 0 and f"{prefix}A" in out and f"{prefix}B" in out
+
+
 def test_pending_says_when_nothing_waits(views, monkeypatch, capsys):
     monkeypatch.setattr(approvals, "pending", lambda d, w=None: [])
     assert run(capsys, "pending") == (0, "nothing waits for a person\n", "")
