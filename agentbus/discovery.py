@@ -43,8 +43,9 @@ class Deployment:
         return _client(self.session, self.endpoint_url, service)
 
 
-def _client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:
-    kwargs: dict[str, Any] = {"config": _CONFIG}
+def _client(session: boto3.session.Session, endpoint_url: str | None, service: str,
+            config: Config = _CONFIG) -> Any:
+    kwargs: dict[str, Any] = {"config": config}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     return session.client(service, **kwargs)  # type: ignore[call-overload]
@@ -52,12 +53,9 @@ def _client(session: boto3.session.Session, endpoint_url: str | None, service: s
 
 def _probe_client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:
     """A client for finding the deployment: a short read timeout and one retry (``PROBE_READ_TIMEOUT_S``)."""
-    config = Config(retries={"total_max_attempts": PROBE_ATTEMPTS, "mode": "standard"}, connect_timeout=3,
-                    read_timeout=PROBE_READ_TIMEOUT_S)
-    kwargs: dict[str, Any] = {"config": config}
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-    return session.client(service, **kwargs)  # type: ignore[call-overload]
+    return _client(session, endpoint_url, service, Config(
+        retries={"total_max_attempts": PROBE_ATTEMPTS, "mode": "standard"}, connect_timeout=3,
+        read_timeout=PROBE_READ_TIMEOUT_S))
 
 
 def resolve_endpoint(endpoint_url: str | None) -> str | None:
