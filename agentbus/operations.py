@@ -34,16 +34,17 @@ class UnknownWorkflowId(OperationError):
 # -- put ---------------------------------------------------------------------------------------------
 
 def read_entries(path: str) -> list[dict[str, Any]]:
+    from agentbus.seeds import read_utf8_text
+
     file = Path(path.removeprefix("file://"))
     try:
-        entries = json.loads(file.read_text(encoding="utf-8-sig"))  # a BOM, as Windows tools write, is no error
+        entries = json.loads(read_utf8_text(file))
     except OSError as error:
         raise OperationError(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise OperationError(f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
-                             f"{error.start}): save it as UTF-8") from None
-    except json.JSONDecodeError as error:
+    except json.JSONDecodeError as error:  # before ValueError: it is one
         raise OperationError(f"{path} is not JSON: {error.msg} (line {error.lineno})") from None
+    except ValueError as error:
+        raise OperationError(f"{path} is {error}") from None
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

@@ -30,16 +30,25 @@ def seeded_tables(manifest: Manifest) -> tuple[Table, ...]:
     return tuple(table for table in manifest.tables if table.seed_file)
 
 
+def read_utf8_text(file: Path) -> str:
+    """A user's file as text: UTF-8, a leading BOM (as Windows tools write) skipped; ``ValueError`` naming the first
+    byte that is not UTF-8, whose message reads after "is" ("not UTF-8 text (byte 0xe9 at offset 12): ...")."""
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}): "
+                         "save it as UTF-8") from None
+
+
 def seed_items(table: Table, path: str | Path | None = None) -> list[dict[str, Any]]:
     """The DynamoDB items of ``table``'s seed file (or of ``path``)."""
     file = Path(path) if path else REPO_ROOT / str(table.seed_file)
     try:
-        data = json.loads(file.read_text(encoding="utf-8-sig"), parse_float=Decimal)
+        data = json.loads(read_utf8_text(file), parse_float=Decimal)
     except (OSError, json.JSONDecodeError) as error:
         raise SeedError(f"cannot read seed file {file}: {error}") from None
-    except UnicodeDecodeError as error:
-        raise SeedError(f"cannot read seed file {file}: it is not UTF-8 text (byte "
-                        f"{error.object[error.start]:#04x} at offset {error.start}): save it as UTF-8") from None
+    except ValueError as error:
+        raise SeedError(f"cannot read seed file {file}: it is {error}") from None
     try:
         if table.seeder:
             try:
