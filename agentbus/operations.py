@@ -199,7 +199,7 @@ def _result_envelope(manifest: Manifest, workflow: Any, agent: str,
     detail_type = result.get("detail_type")
     try:
         source = manifest.workflow(str(workflow)).agent(agent).source
-    except (KeyError, AttributeError):
+    except KeyError:
         return None, None
     return (source, detail_type) if isinstance(detail_type, str) else (None, None)
 
