@@ -19,6 +19,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.common.spec import QUEUE_MAX_MESSAGE_BYTES
+
 from .consumer import RETENTION
 
 ARCHIVE_RETENTION = Duration.days(365)
@@ -68,6 +70,7 @@ class Bus(Construct):
         self.dead_letter_queue = sqs.Queue(
             self, "DeadLetterQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=RETENTION,
+            max_message_size_bytes=QUEUE_MAX_MESSAGE_BYTES,
         )
         self.dead_letter_queue.add_to_resource_policy(iam.PolicyStatement(
             sid="EventBridgeBusDeadLetters",

@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.common.spec import Consumer, Subscription
+from functions.common.spec import QUEUE_MAX_MESSAGE_BYTES, Consumer, Subscription
 
 RETENTION = Duration.days(14)  # SQS maximum: an event outlives an agent that is offline for days
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -51,8 +51,8 @@ def protected_queue(scope: Construct, id: str, key: kms.IKey, *,
                     dead_letter_queue: sqs.DeadLetterQueue | None = None) -> sqs.Queue:
     """Every agentbus queue: encrypted with the stack's key, TLS only, kept as long as SQS allows."""
     return sqs.Queue(scope, id, encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
-                     retention_period=RETENTION, visibility_timeout=visibility_timeout,
-                     dead_letter_queue=dead_letter_queue)
+                     retention_period=RETENTION, max_message_size_bytes=QUEUE_MAX_MESSAGE_BYTES,
+                     visibility_timeout=visibility_timeout, dead_letter_queue=dead_letter_queue)
 
 
 def rule_name(consumer: str, subscription: str) -> str:

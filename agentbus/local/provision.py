@@ -13,7 +13,7 @@ from typing import Any
 from agentbus.resources import LOCAL_RESOURCES_PARAMETER, ConsumerResources, Resources
 from agentbus.seeds import put_new, seed_items, seeded_tables
 from functions.common.claim_check import OBJECT_EXPIRY_DAYS
-from functions.common.spec import Manifest, Table
+from functions.common.spec import QUEUE_MAX_MESSAGE_BYTES, Manifest, Table
 from functions.manifest import MANIFEST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +50,12 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
     consumers: dict[str, ConsumerResources] = {}
     for consumer in manifest.consumers:
         dlq_url = sqs.create_queue(QueueName=f"{prefix}-{consumer.name}-dlq",
-                                   Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+                                   Attributes={"MessageRetentionPeriod": "1209600",
+                                               "MaximumMessageSize": str(QUEUE_MAX_MESSAGE_BYTES)})["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue_url = sqs.create_queue(QueueName=f"{prefix}-{consumer.name}", Attributes={
             "MessageRetentionPeriod": "1209600",
+            "MaximumMessageSize": str(QUEUE_MAX_MESSAGE_BYTES),
             # As the stack sets it (6 x the function's timeout): a record still being handled is not handed to
             # another poller. A failed record does not wait for it: the local poller makes it visible again itself
             # (``RuntimeOptions.retry_after_s``).

@@ -64,6 +64,11 @@ WAITING_ATTRIBUTE = "waits_in"
 MAX_WAIT_S = 366 * 24 * 60 * 60
 # The longest simulated work of one agent per record (`--work NAME=MS`): Lambda's 15-minute limit.
 MAX_SIMULATED_WORK_MS = 15 * 60 * 1000
+# Every agentbus queue takes SQS's largest message, set rather than left to the default (1 MiB in CloudFormation's
+# schema today; 256 KiB before SQS raised its limit in 2025): EventBridge takes entries up to 1 MiB, and a queue on
+# the old limit would refuse a trigger near 256 KiB once wrapped in its envelope, so the agent that would answer it
+# REJECTED never saw it.
+QUEUE_MAX_MESSAGE_BYTES = 1024 * 1024
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")

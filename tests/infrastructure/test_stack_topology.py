@@ -61,6 +61,15 @@ def test_queue_has_a_dlq_with_the_manifests_max_receive_count_and_14_day_retenti
     assert view.dlq_id != view.queue_id
 
 
+def test_every_queue_takes_the_largest_message_sqs_allows(synth: Synth) -> None:
+    """EventBridge takes entries up to 1 MiB: a queue left at SQS's old 256 KiB default would refuse a trigger near
+    256 KiB once wrapped in its envelope, so it would never reach the agent that answers it REJECTED."""
+    queues = synth.of_type("AWS::SQS::Queue")
+    assert queues
+    assert {queue_id: queue["Properties"].get("MaximumMessageSize") for queue_id, queue in queues.items()} == {
+        queue_id: 1024 * 1024 for queue_id in queues}
+
+
 @pytest.mark.parametrize("name", CONSUMERS)
 def test_source_queue_allows_at_least_five_receives(consumers: dict[str, ConsumerView], name: str) -> None:
     """AWS recommends maxReceiveCount >= 5 for a queue feeding Lambda: a throttled batch returns to the queue
