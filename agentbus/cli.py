@@ -223,8 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--deadline", type=_seconds, metavar="SECONDS",
                     help="override every workflow's deadline (default: the manifest's; at most 366 days)")
     up.add_argument("--approval-wait", type=_seconds, default=LOCAL_APPROVAL_WAIT_S, metavar="SECONDS",
-                    help="how long a workflow waits for a person (every external agent's wait; on AWS each "
-                         "agent's wait_s of the manifest, e.g. 24 h; at most 366 days)")
+                    help="how long a workflow waits for a person, from when it was asked (every external "
+                         "agent's wait; on AWS each agent's wait_s of the manifest, e.g. 24 h; at most 366 days); "
+                         "it only moves the deadline out: a workflow never times out before its own deadline")
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
                     help="inject faults at this rate (at least 0, below 1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",

@@ -393,12 +393,13 @@ def print_summary(console: Console, workflow: Workflow, summaries: list[RequestS
         e2e = sum(s.end_to_end_ms for s in complete) / len(complete)
         chained = sum(s.agents_sum_ms for s in complete) / len(complete)
         slowest = sum(max(s.agent_ms.values()) for s in complete) / len(complete)
+        requests = f"{len(complete)} request{'' if len(complete) == 1 else 's'}"
         if chained <= e2e:  # the agents barely work: nothing to compare, the time is the bus and the coordinator
-            console.print(f"mean over {len(complete)} requests: end-to-end {e2e:.0f} ms, of which the agents worked "
+            console.print(f"mean over {requests}: end-to-end {e2e:.0f} ms, of which the agents worked "
                           f"{chained:.0f} ms in all: give them simulated work (--work NAME=MS) to compare parallel "
                           "with chained")
             return
-        console.print(f"mean over {len(complete)} requests with every agent's result: end-to-end {e2e:.0f} ms, "
+        console.print(f"mean over {requests} with every agent's result: end-to-end {e2e:.0f} ms, "
                       f"slowest agent {slowest:.0f} ms, chained would take ≥ {chained:.0f} ms "
                       f"→ parallel is {chained / e2e:.1f}× faster")
 

@@ -180,6 +180,7 @@ def test_the_demo_compares_parallel_with_chained_only_when_the_agents_work(agent
     text = console.export_text()
     assert expected in text and absent not in text
     assert ("4000.00" not in text) and ("1000.00" not in text)
+    assert "mean over 1 request:" in text or "mean over 1 request with" in text
 
 
 # -- what status says beyond the status -------------------------------------------------------------------
