@@ -71,7 +71,9 @@ def make_session(endpoint_url: str | None) -> boto3.session.Session:
             aws_secret_access_key=creds.secret_key if creds else "agentbus-local",
             region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
-    return boto3.session.Session()
+    # AWS_REGION first, as the AWS CLI v2 and the other SDKs read it (boto3 reads only AWS_DEFAULT_REGION and the
+    # profile, which it still does when AWS_REGION is not set).
+    return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
 
 
 def check_endpoint_url(endpoint_url: str) -> str:
@@ -95,12 +97,17 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
     emulator that deploys the real template: MiniStack, LocalStack); then the local stack that
     `agentbus up` provisions, through the SSM parameter it writes.
     """
+    if endpoint_url is not None and not endpoint_url.strip():
+        # An unset variable in a script (--endpoint-url "$URL"): never fall through to AWS on it.
+        raise DeploymentNotFound("--endpoint-url is empty: give a URL like http://127.0.0.1:4566, or leave the "
+                                 "option out to use AWS")
     endpoint_url = resolve_endpoint(endpoint_url)
     if endpoint_url:
         check_endpoint_url(endpoint_url)
     session = make_session(endpoint_url)
     stack_name = stack_name or os.environ.get("AGENTBUS_STACK") or DEFAULT_STACK_NAME
     where = endpoint_url or f"AWS ({session.region_name or 'no region configured'})"
+    region = session.region_name
     try:
         resources = _stack_resources(_probe_client(session, endpoint_url, "cloudformation"), stack_name)
         if resources is None:
@@ -108,13 +115,13 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
     except (ReadTimeoutError, ConnectTimeoutError):
         raise DeploymentNotFound(
             f"{where} did not answer within {PROBE_READ_TIMEOUT_S:g} s ({PROBE_ATTEMPTS} tries): is the endpoint "
-            "hung, or not `agentbus up`?" if endpoint_url else
+            f"hung, or not `agentbus up`?{_https_hint(endpoint_url)}" if endpoint_url else
             f"{where} did not answer within {PROBE_READ_TIMEOUT_S:g} s ({PROBE_ATTEMPTS} tries)") from None
     except EndpointConnectionError:
         if endpoint_url:
             raise DeploymentNotFound(
                 f"cannot reach {endpoint_url}: is `agentbus up` (or the emulator) running there?") from None
-        raise DeploymentNotFound(f"cannot reach AWS in {where}") from None
+        raise DeploymentNotFound(f"cannot reach {where}") from None
     except NoCredentialsError:
         raise DeploymentNotFound(
             "no AWS credentials found: configure them (aws configure / AWS_PROFILE), "
@@ -122,7 +129,7 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
     except NotAnAwsEndpoint as error:
         raise DeploymentNotFound(
             f"{endpoint_url} answers HTTP {error.status} but is not an AWS endpoint: is another server on that "
-            "port? (start the local stack with `agentbus up`)") from None
+            f"port? (start the local stack with `agentbus up`){_endpoint_hints(session, endpoint_url)}") from None
     except ClientError as error:
         message = error.response["Error"].get("Message") or str(error)
         raise DeploymentNotFound(f"{where}: {_one_line(message)}") from None
@@ -131,8 +138,9 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
     if resources is None:
         if endpoint_url:
             raise DeploymentNotFound(
-                f"{endpoint_url} answers but holds no agentbus deployment: neither stack {stack_name} "
-                "(deploy it, or name it with --stack) nor the local stack (start it with `agentbus up`)")
+                f"{endpoint_url} answers but holds no agentbus deployment in region {region}: neither stack "
+                f"{stack_name} (deploy it, or name it with --stack) nor the local stack (start it with `agentbus up`"
+                "; it is in the region `agentbus up` was started in: set AWS_REGION to that)")
         raise DeploymentNotFound(
             f"stack {stack_name} is not deployed in {where}: run `make deploy`, "
             "or pass --endpoint-url for the local stack")
@@ -179,6 +187,29 @@ def _local_resources(ssm: Any) -> Resources | None:
         return Resources.from_json(value)
     except (ValueError, TypeError, KeyError) as error:
         raise DeploymentNotFound(f"{LOCAL_RESOURCES_PARAMETER} is not an agentbus resources record ({error})") from None
+
+
+def _https_hint(endpoint_url: str) -> str:
+    """A TLS hello sent to a plain-HTTP server (the local stack) gets no answer at all: say so."""
+    return (" (the local stack speaks plain http: try " + "http" + endpoint_url[len("https"):] + ")"
+            if endpoint_url.lower().startswith("https:") else "")
+
+
+def _endpoint_hints(session: boto3.session.Session, endpoint_url: str) -> str:
+    """What may make an AWS-compatible endpoint answer like another server: a path in the URL (each API is served
+    at the root), or a region it does not serve (moto answers HTTP 500 for one that does not exist)."""
+    hints = []
+    path = urlsplit(endpoint_url).path
+    if path not in ("", "/"):
+        hints.append(f"the URL has the path {path!r}: an endpoint is just scheme://host:port")
+    region = session.region_name
+    if region and region not in session.get_available_regions("cloudformation", partition_name=_partition(region)):
+        hints.append(f"the region {region!r} (AWS_REGION / AWS_DEFAULT_REGION) is not one botocore knows")
+    return "".join(f"; {hint}" for hint in hints)
+
+
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
 class NotAnAwsEndpoint(Exception):

@@ -4,6 +4,7 @@ parameter (issue 12). botocore's Stubber plays the endpoint."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -161,3 +162,58 @@ def test_a_hung_endpoint_is_named_after_the_short_probe_not_minutes(monkeypatch:
         with pytest.raises(discovery.DeploymentNotFound, match=rf"{url} did not answer within 0.3 s \(2 tries\)"):
             discovery.find_deployment(url)
     assert time.monotonic() - started < 10
+
+
+def test_an_https_url_on_a_server_that_never_answers_it_suggests_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack speaks plain http: a TLS hello sent to it gets no answer, so say which scheme to try."""
+    monkeypatch.setattr(discovery, "PROBE_READ_TIMEOUT_S", 0.3)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        port = hung.getsockname()[1]
+        with pytest.raises(discovery.DeploymentNotFound,
+                           match=rf"\(the local stack speaks plain http: try http://127.0.0.1:{port}\)"):
+            discovery.find_deployment(f"https://127.0.0.1:{port}")
+
+
+def test_an_empty_endpoint_url_is_refused_not_taken_for_aws() -> None:
+    for empty in ("", "  "):
+        with pytest.raises(discovery.DeploymentNotFound, match="--endpoint-url is empty"):
+            discovery.find_deployment(empty)
+
+
+def test_an_endpoint_without_a_deployment_names_the_region_it_looked_in(
+        endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    endpoint.stack("AgentbusStack", error=("ValidationError", "Stack with id AgentbusStack does not exist", 400))
+    endpoint.parameter(None)
+    with pytest.raises(discovery.DeploymentNotFound, match="holds no agentbus deployment in region eu-west-1: .*"
+                                                           "set AWS_REGION"):
+        discovery.find_deployment(ENDPOINT)
+
+
+@pytest.mark.parametrize("region, path, hint", [
+    ("mars-1", "", "the region 'mars-1' (AWS_REGION / AWS_DEFAULT_REGION) is not one botocore knows"),
+    ("us-east-1", "/foo", "the URL has the path '/foo': an endpoint is just scheme://host:port"),
+])
+def test_what_makes_an_endpoint_answer_like_another_server_is_named(
+        monkeypatch: pytest.MonkeyPatch, region: str, path: str, hint: str) -> None:
+    monkeypatch.setenv("AWS_REGION", region)
+
+    def not_aws(*_args: Any) -> Any:
+        class Client:
+            def describe_stacks(self, **_kwargs: Any) -> Any:
+                raise discovery.NotAnAwsEndpoint(500)
+        return Client()
+
+    monkeypatch.setattr(discovery, "_probe_client", not_aws)
+    with pytest.raises(discovery.DeploymentNotFound, match=re.escape(hint)):
+        discovery.find_deployment(ENDPOINT + path)
+
+
+def test_aws_region_chooses_the_region_on_aws_as_the_aws_cli_v2_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    assert discovery.make_session(None).region_name == "eu-west-3"
+    monkeypatch.delenv("AWS_REGION")
+    assert discovery.make_session(None).region_name == "us-east-1"
