@@ -549,7 +549,7 @@ def status_notes(view: dict[str, Any]) -> list[str]:
     """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
     outcome, a main-table row that could not be written. (Reads the trigger as ``trigger``, or ``order`` as older
     records name it.)"""
-    notes = []
+    notes = [view["manifest_note"]] if view.get("manifest_note") else []
     trigger = view.get("trigger", view.get("order"))
     trigger_error = view.get("trigger_error", view.get("order_error"))
     if trigger_error:

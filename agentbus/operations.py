@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agentbus.control import AgentControl
 from agentbus.discovery import Deployment
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
-from functions.common.spec import Manifest
+from functions.common.spec import MANIFEST_VARIABLE, Manifest
 from functions.manifest import MANIFEST
 
 if TYPE_CHECKING:
@@ -132,6 +132,13 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
         raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be read: it holds JSON "
                              "nested too deep to read") from None
+    if view.get("status") == "RUNNING" and view.get("workflow") not in {spec.name for spec in manifest.workflows}:
+        # A deployment of another manifest: the record is shown, but what its running workflow still waits for is
+        # not known here (a finished one's outcome names what was missing).
+        view["manifest_note"] = (
+            f"workflow {view.get('workflow')!r} is not in this CLI's manifest: which agents it still waits for is "
+            f"not known here (none is listed as missing); run the CLI with {MANIFEST_VARIABLE}=<the deployment's "
+            "manifest>")
     return claim_checked(deployment, view, manifest) if resolve_claim_checks else view
 
 

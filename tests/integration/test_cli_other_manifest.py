@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import pytest
 
@@ -146,6 +147,7 @@ def test_status_of_a_workflow_the_cli_does_not_know(stack, capsys):
         code, out, err = run(capsys, stack, *argv)
         assert (code, err) == (0, ""), argv
         assert f"workflow {claim_id}: COMPLETED" in out and EXTRA in out
+    assert "is not in this CLI's manifest" not in out  # its outcome names what was missing: none
     code, out, err = run(capsys, stack, "trace", claim_id, "--workflow", "expense-claim")
     assert (code, err) == (0, "") and f"workflow {claim_id} — COMPLETED" in out
     # A name neither the CLI's manifest nor the deployment's records have: a typo, one line, exit 2.
@@ -153,6 +155,32 @@ def test_status_of_a_workflow_the_cli_does_not_know(stack, capsys):
     assert (code, out) == (2, "")
     assert err.startswith("agentbus status: unknown workflow 'expense-clam'; known: order-fulfillment")
     assert err.count("\n") == 1
+
+
+def test_status_of_a_running_workflow_the_cli_does_not_know_says_its_missing_agents_are_unknown(stack, capsys):
+    entries = json.loads((REPO_ROOT / "tests/workflows/expenses/events/expense-submitted.json").read_text())
+    detail = json.loads(entries[0]["Detail"]) | {"claim_id": "exp-other-manifest-running"}
+    stack.control.set_paused(EXTRA, True)
+    try:
+        entry = entries[0] | {"Detail": json.dumps(detail)}
+        assert stack.client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+        view: dict = {}
+        for _ in range(200):  # until the coordinator has opened the record
+            try:
+                view = operations.workflow_status(find_deployment(stack.url), detail["claim_id"],
+                                                  manifest=SHIPPED)
+                break
+            except operations.OperationError:
+                time.sleep(0.1)
+        assert view["status"] == "RUNNING" and view["missing"] == []
+        code, out, err = run(capsys, stack, "status", detail["claim_id"])
+        assert (code, err) == (0, "")
+        assert "workflow 'expense-claim' is not in this CLI's manifest" in " ".join(out.split())
+        code, out, _ = run(capsys, stack, "status", detail["claim_id"], "--json")
+        assert "AGENTBUS_MANIFEST" in json.loads(out)["manifest_note"]
+    finally:
+        stack.control.set_paused(EXTRA, False)
+    assert stack.observer_.wait_for_outcomes([f"expense-claim/{detail['claim_id']}"], TIMEOUT_S) == set()
 
 
 def test_seed_of_a_deployment_without_a_table_the_cli_seeds_is_one_line_and_writes_nothing(stack, capsys):
