@@ -11,6 +11,7 @@ import contextlib
 import faulthandler
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -272,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     pending.add_argument("--workflow", metavar="NAME", help="only this workflow's")
     pending.add_argument("--json", action="store_true", help="print them as JSON")
 
-    agent = deployed("agent", "take an agent offline and back, or list the agents")
+    agent = deployed("agent", "pause an agent (its events wait in its queue) and resume it, or list the agents")
     agent.add_argument("action", choices=["pause", "resume", "list"],
                        help="pause: its events wait in its queue; resume: it processes them again; list: every "
                             "agent's state and queue depths")
@@ -612,8 +613,8 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
         sent = approvals.answer(deployment, args.workflow_id, args.verb, workflow=args.workflow, agent=args.agent,
                                 by=args.by, note=args.note)
     console.print(shown(sent.describe()), markup=False)
-    console.print(shown(f"  the coordinator decides; see `agentbus status {sent.workflow_id} --workflow "
-                        f"{sent.workflow}`"), markup=False)
+    console.print(shown(f"  the coordinator decides; see `agentbus status {shlex.quote(sent.workflow_id)} "
+                        f"--workflow {shlex.quote(sent.workflow)}`"), markup=False)
     return 0
 
 

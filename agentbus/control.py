@@ -27,6 +27,19 @@ class ControlError(RuntimeError):
     pass
 
 
+def unknown_agent(name: str, known: list[str]) -> str:
+    """Why ``name`` has no queue here: an external agent (a person) of a workflow, or a name no agent has."""
+    from functions.manifest import MANIFEST
+
+    for workflow in MANIFEST.workflows:
+        for external in workflow.external:
+            if external.name == name:
+                return (f"{name!r} is an external agent of {workflow.name} ({external.kind}): it has no function or "
+                        "queue to pause, list or redrive; answer for it with `agentbus approve` or `agentbus "
+                        "decline`")
+    return f"unknown agent {name!r}; known: {', '.join(known)}"
+
+
 @dataclass
 class AgentControl:
     resources: Resources
@@ -42,8 +55,7 @@ class AgentControl:
         try:
             return self.resources.consumers[name]
         except KeyError:
-            known = ", ".join(sorted(self.resources.consumers))
-            raise ControlError(f"unknown agent {name!r}; known: {known}") from None
+            raise ControlError(unknown_agent(name, sorted(self.resources.consumers))) from None
 
     def _mappings(self, name: str) -> list[dict[str, Any]]:
         consumer = self._consumer(name)

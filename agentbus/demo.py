@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -296,7 +297,7 @@ def _people_in_the_loop(console: Console, deployment: Deployment, manifest: Mani
             agent = manifest.workflow(name).external_agent(agent_name)
             sent = approvals.answer(deployment, workflow_id, "approve", workflow=name, agent=agent.name,
                                     by=approver(agent), note="approved by the demo", manifest=manifest)
-            console.print(f"  {escape(f'{workflow_id:<10}')} `agentbus approve {escape(workflow_id)}`: "
+            console.print(f"  {escape(f'{workflow_id:<10}')} `agentbus approve {escape(shlex.quote(workflow_id))}`: "
                           f"{escape(sent.detail_type)} by {escape(shown(approver(agent)))}")
     name, workflow_id = waiting[0].split("/", 1)
     workflow = manifest.workflow(name)
@@ -314,7 +315,7 @@ def _people_in_the_loop(console: Console, deployment: Deployment, manifest: Mani
         time.sleep(0.2)
     sent = approvals.cancel(deployment, copy_id, workflow=name, by=DEMO_OPERATOR,
                             reason="the demo cancels a request nobody needs any more", manifest=manifest)
-    console.print(f"  {escape(f'{copy_id:<10}')} waits for a person too; `agentbus cancel {escape(copy_id)}`: "
+    console.print(f"  {escape(f'{copy_id:<10}')} waits for a person too; `agentbus cancel {escape(shlex.quote(copy_id))}`: "
                   f"{escape(sent.detail_type)} by {escape(DEMO_OPERATOR)}")
     return [(name, copy_id)]
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbus.control import AgentControl
+from agentbus.control import AgentControl, unknown_agent
 from agentbus.discovery import Deployment
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
 from functions.common.spec import MANIFEST_VARIABLE, Manifest
@@ -350,7 +350,7 @@ def _consumer_names(deployment: Deployment, name: str | None) -> list[str]:
     if name is None:
         return names
     if name not in names:
-        raise OperationError(f"unknown agent {name!r}; known: {', '.join(names)}")
+        raise OperationError(unknown_agent(name, names))
     return [name]
 
 
@@ -370,10 +370,11 @@ def _drain(sqs: Any, queue_url: str, limit: int = 10_000) -> list[dict[str, Any]
 
 
 def dead_letters(deployment: Deployment, name: str | None = None, now: datetime | None = None) -> list[DeadLetter]:
+    names = _consumer_names(deployment, name)
     sqs = deployment.client("sqs")
     now = now or datetime.now(UTC)
     letters = []
-    for consumer_name in _consumer_names(deployment, name):
+    for consumer_name in names:
         queue = deployment.resources.consumers[consumer_name]
         messages = _drain(sqs, queue.dlq_url)
         max_receives: list[int | None] = []  # read once, for the first letter without a reason of its own

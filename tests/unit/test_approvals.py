@@ -413,3 +413,10 @@ def test_a_bad_option_is_a_usage_error_whatever_the_workflows_state(views, event
     code, out, err = run(capsys, *argv)
     assert (code, out, events.sent) == (2, "", [])
     assert f"cannot {argv[0]}: {field}: " in err and err.count("\n") == 1, err
+
+
+def test_a_blank_by_is_named_blank_not_too_short(views, events, capsys):
+    views["acc-3006"] = access_view(status="RUNNING")
+    code, _, err = run(capsys, "approve", "acc-3006", "--by", "   ")
+    assert (code, events.sent) == (2, [])
+    assert "cannot approve: by: must not be blank (only spaces)" in err

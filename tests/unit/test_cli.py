@@ -124,6 +124,12 @@ def test_agent_list_with_a_name_lists_that_agent_and_refuses_one_it_does_not_hav
     assert code == 0 and "fraud" in out and "shipping" in out
     code, out, err = _run(capsys, "agent", "list", "fruad")
     assert (code, out) == (2, "") and "unknown agent 'fruad'; known: fraud, shipping" in err
+    # A person of a workflow has no queue: say so, and how to answer for them, instead of "unknown agent".
+    for argv in (["agent", "list", "manager-approval"], ["dead-letters", "--agent", "manager-approval"]):
+        code, out, err = _run(capsys, *argv)
+        assert (code, out) == (2, "")
+        assert "'manager-approval' is an external agent of access-request (a person" in " ".join(err.split())
+        assert "agentbus approve" in err
 
 
 def test_emoji_codes_in_data_print_as_they_are(deployment, monkeypatch, capsys):

@@ -170,7 +170,16 @@ def test_what_approve_decline_and_cancel_sent_is_shown_safely(deployment, monkey
     assert (code, err) == (0, "")
     assert_safe(out)
     assert "for access-request r-1\\u202e (event e-1\\x1b)" in out
-    assert "`agentbus status r-1\\u202e --workflow access-request`" in out
+    assert "`agentbus status 'r-1\\u202e' --workflow access-request`" in out
+
+
+def test_the_status_hint_after_an_answer_is_a_command_a_shell_runs_as_is(deployment, monkeypatch, capsys):
+    """An id may hold ``#`` (a comment at the start of a shell word) and ``:`` ``@`` ``/`` ``+`` ``=``."""
+    sent = approvals.Sent("access-request", "#7/a+b=c", "agentbus.approvals", "Access Approved", {"by": "me"}, "e-1")
+    monkeypatch.setattr(approvals, "answer", lambda *_args, **_kw: sent)
+    code, out, _ = _run(capsys, "approve", "#7/a+b=c")
+    assert code == 0
+    assert "`agentbus status '#7/a+b=c' --workflow access-request`" in out
 
 
 def test_a_refusal_quoting_the_workflows_reason_is_one_safe_line(deployment, monkeypatch, capsys):
