@@ -106,6 +106,7 @@ MAX_RESULT_DATA_BYTES = 16 * 1024
 # Conflicting trigger versions kept in a record (each ~200 bytes): a flood of versions cannot grow it further.
 MAX_REFUSED_VERSIONS = 10
 _SCHEDULE_NAME_OK = re.compile(r"[0-9A-Za-z_.-]+")
+HASHED_SCHEDULE_PREFIX = "_"
 
 
 # --- time -------------------------------------------------------------------------------------------
@@ -469,9 +470,13 @@ def schedule_name(workflow: str, workflow_id: str, workflows: Iterable[str] = ()
     shared = any(other != workflow and candidate.startswith(f"{other}-") for other in workflows)
     if not shared and len(candidate) <= SCHEDULE_NAME_MAX and _SCHEDULE_NAME_OK.fullmatch(candidate):
         return candidate
+    # A hashed name starts with "_", which no readable one does (it starts with the workflow's name, a lowercase
+    # letter first): without it, an id whose readable name equalled another id's hashed name (``victim_1-<digest>``
+    # of ``order-fulfillment-victim/1``, which anyone can compute) shared that request's schedule, and the first to
+    # finish deleted the other's deadline (black-box pass 7B, F1).
     digest = hashlib.sha256(f"{workflow}\x00{workflow_id}".encode()).hexdigest()[:24]
-    readable = re.sub(r"[^0-9A-Za-z_.-]+", "_", workflow_id)[: SCHEDULE_NAME_MAX - len(digest) - 1]
-    return f"{readable}-{digest}"
+    readable = re.sub(r"[^0-9A-Za-z_.-]+", "_", workflow_id)[: SCHEDULE_NAME_MAX - len(digest) - 2]
+    return f"{HASHED_SCHEDULE_PREFIX}{readable}-{digest}"
 
 
 def bounded_result(result: dict[str, Any], claim_check: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -282,6 +282,22 @@ def test_schedule_names_of_similar_long_ids_differ():
     assert schedule_name("order-fulfillment", "a:b") != schedule_name("order-fulfillment", "a/b")
 
 
+def test_no_id_can_take_another_ids_hashed_schedule_name():
+    """Black-box pass 7B, F1: ``order-fulfillment-victim/1`` hashes (it has a ``/``) to
+    ``order-fulfillment-victim_1-<digest>``, which was also the readable name of the id ``victim_1-<digest>``: anyone
+    could compute it, and the invalid order of that id, rejected at once, deleted the victim's deadline."""
+    victim = schedule_name("order-fulfillment", "order-fulfillment-victim/1")
+    assert victim.startswith("_")  # hashed names have a shape no readable one has
+    for workflow in MANIFEST.workflows:
+        for prefix in ("", f"{workflow.name}-"):
+            taken = victim.removeprefix(prefix)
+            if taken and re.fullmatch(r"[A-Za-z0-9._:@#/+=-]{1,128}", taken):
+                assert schedule_name(workflow.name, taken) != victim
+    for workflow in MANIFEST.workflows:
+        readable = schedule_name(workflow.name, "ord-1001")
+        assert not readable.startswith("_") and readable == f"{workflow.name}-ord-1001"
+
+
 def test_schedule_names_of_two_workflows_differ_where_one_name_prefixes_the_other():
     # A manifest with workflows "access" and "access-request": both requests below read "access-request-1", so
     # the second create found the first's schedule (taken for a duplicate), the first's finish deleted it, and the
