@@ -347,9 +347,9 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _slot_writable(record: WorkflowRecord, agent: str, version: Any) -> bool:
-    """Whether ``_count``'s condition holds on ``record``: running, of this version or none yet, and the agent's
-    slot empty or, once the trigger is in, holding another version's result."""
-    if record.status is not WorkflowStatus.RUNNING:
+    """Whether ``_count``'s condition holds on ``record``: running and not being cancelled, of this version or none
+    yet, and the agent's slot empty or, once the trigger is in, holding another version's result."""
+    if record.status is not WorkflowStatus.RUNNING or record.cancel is not None:
         return False
     if record.trigger_seen and record.trigger_digest != version:
         return False
@@ -622,8 +622,11 @@ class WorkflowStore:
         # Fault 2: the slot is written once, whoever comes first (even before the trigger); once the trigger is
         # in, only a result of its version may write it, and it may replace one of another version. Before the
         # trigger nothing replaces a slot (a comparison with the absent version is not "different").
+        # A cancel written into the record ends the counting at once, before the finish that applies it: a result
+        # (an approval) that comes between the two is kept as late, as one after the finish is.
         condition = (
             f"(attribute_not_exists({status}) OR {status} = {running}) "
+            f"AND attribute_not_exists({x.name(CANCEL_REQUEST)}) "
             f"AND (attribute_not_exists({stored_version}) OR {stored_version} = {mine}) "
             f"AND (attribute_not_exists({slot}) OR (attribute_exists({stored_version}) "
             f"AND {slot}.{x.name('trigger_digest')} <> {stored_version}))"
@@ -641,15 +644,16 @@ class WorkflowStore:
         version = result.get("trigger_digest")
         held = existing.results.get(agent)
         if held is not None and held.get("trigger_digest") != version and not existing.trigger_seen:
-            if existing.status is WorkflowStatus.RUNNING:
+            if existing.status is WorkflowStatus.RUNNING and existing.cancel is None:
                 # Before the trigger, the slot holds a result for another version: this one may be for the
                 # version the trigger will bring, so keep it beside (``result_<agent>@<version>``), not drop it.
                 return self._record_alternative(workflow, workflow_id, agent, result, existing)
             # Finished before its trigger (its deadline passed): a result of another version is late.
         elif agent in existing.results or any(a == agent and d == version for a, d in existing.alternatives):
             return "duplicate", existing
-        # Finished without this agent's result: keep it aside, once.
-        kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(existing.status))
+        # Finished (or being cancelled) without this agent's result: keep it aside, once.
+        ended = WorkflowStatus.CANCELLED if existing.cancel is not None else existing.status
+        kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(ended))
         return ("late", kept) if kept is not None else ("duplicate", existing)
 
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],

@@ -258,6 +258,25 @@ def test_approval_after_a_cancel_is_inert_and_kept_late(c):
     assert c.store.get_row("access-requests", {"request_id": "acc-9001"})["status"] == "CANCELLED"
 
 
+def test_an_approval_between_the_cancels_write_and_the_finish_is_kept_late_not_counted(c):
+    """Black-box pass 6A, D5: approve and cancel queued together (the coordinator paused). The cancel is written
+    into the record first; the approval that came 6 ms later, before the finish applied the cancel, was counted
+    and showed in the CANCELLED outcome's results."""
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    kind, _ = c.store.request_cancel(ACCESS.name, "acc-9001", {"by": "ops", "reason": "no longer needed",
+                                                               "event_id": "cancel-1", "received_at": "x"})
+    assert kind == "recorded"  # written, not yet applied (the invocation that wrote it has not finished it)
+    c.deliver(person("acc-9001"))
+    [published] = c.outcomes()  # the approval's invocation applies the cancel it found
+    assert (published["detail-type"], published["detail"]["status"]) == ("Access Request Cancelled", "CANCELLED")
+    assert "manager-approval" not in published["detail"]["results"]
+    view = c.view(ACCESS, "acc-9001")
+    assert "manager-approval" not in view["results"]
+    [late] = view["late_results"]
+    assert (late["agent"], late["late_reason"]) == ("manager-approval", "arrived after the workflow was cancelled")
+
+
 def test_answer_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c):
     request = risky_request()
     c.deliver(request, *access_results(request))
