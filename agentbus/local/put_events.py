@@ -46,6 +46,13 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
 7. **An input transformer's output is delivered as it is.** moto rewrote a ``time`` key of every message it
    delivers to SQS as epoch seconds, so a user's rule whose template writes a non-numeric ``time`` failed every
    PutEvents it matched with HTTP 500, after the call's other entries were put.
+8. **Each field has its type.** EventBridge reads a request by its API's shapes and refuses the whole call
+   (HTTP 400 ``SerializationException``, nothing put) when a field has another JSON type: ``Source``,
+   ``DetailType``, ``Detail``, ``EventBusName`` and ``TraceHeader`` are strings, ``Resources`` a list of strings,
+   ``Time`` a timestamp (a number, or text), each entry an object. moto took a ``Source`` sent as a list
+   (``["agentbus.coordinator"]``) past the reserved-source rule, which reads text, and delivered it to every rule
+   matching one of its elements (a forged outcome); a ``Detail`` object or an ``EventBusName`` list failed the
+   call with HTTP 500 after its earlier entries were put (and botocore's retries put them again).
 """
 
 from __future__ import annotations
@@ -97,6 +104,9 @@ def screen(body: bytes, refuse: Callable[[list[Any]], Refusals] | None = None) -
         return Screened(body)  # malformed: moto answers it as AWS would
     if not isinstance(entries, list):
         return Screened(body)
+    mistyped = mistyped_field(entries)
+    if mistyped:
+        return Screened(body, len(entries), error=error_body("SerializationException", mistyped))
     unencodable = unencodable_fields(entries)
     if request_size([e for i, e in enumerate(entries) if i not in unencodable]) > MAX_REQUEST_BYTES:
         return Screened(body, len(entries), error=error_body("ValidationException", REQUEST_TOO_LARGE))
@@ -126,6 +136,33 @@ def request_size(entries: list[Any]) -> int:
             fields["Time"] = entry["Time"]
         size += entry_size(fields)
     return size
+
+
+TEXT_FIELDS = ("Source", "DetailType", "Detail", "EventBusName", "TraceHeader")
+
+
+def mistyped_field(entries: list[Any]) -> str | None:
+    """What makes the request unreadable by PutEvents' shapes (rule 8): the first field of another JSON type than
+    its shape's, named with its place (``Entries[0].Source: expected a string, got a list``); None when all fit."""
+    def kind(value: Any) -> str:
+        return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+            type(value), "null" if value is None else "a number")
+
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            return f"Entries[{index}]: expected an object, got {kind(entry)}"
+        for name in TEXT_FIELDS:
+            if name in entry and entry[name] is not None and not isinstance(entry[name], str):
+                return f"Entries[{index}].{name}: expected a string, got {kind(entry[name])}"
+        resources = entry.get("Resources")
+        if resources is not None and (not isinstance(resources, list)
+                                      or not all(isinstance(r, str) for r in resources)):
+            return f"Entries[{index}].Resources: expected a list of strings, got {kind(resources)}" + (
+                "" if not isinstance(resources, list) else " holding another type")
+        time = entry.get("Time")
+        if time is not None and (isinstance(time, bool) or not isinstance(time, (int, float, str))):
+            return f"Entries[{index}].Time: expected a timestamp, got {kind(time)}"
+    return None
 
 
 def unencodable_fields(entries: list[Any]) -> Refusals:

@@ -111,6 +111,11 @@ class SourceGuard:
             if not isinstance(entry, dict):
                 continue
             source = entry.get("Source")
+            if not isinstance(source, str) and source is not None:
+                # The screen refuses such a call whole (put_events rule 8); one that reached the backend another way
+                # is refused here, whatever the text inside (a list matched rules by any of its elements).
+                refused[index] = {"ErrorCode": "InvalidArgument", "ErrorMessage": "Parameter Source is not a string"}
+                continue
             owner = self.owners.get(source) if isinstance(source, str) else None
             bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
             if owner is not None and owner != access_key and bus == self.bus_name:

@@ -219,3 +219,55 @@ def test_an_input_transformers_output_is_delivered_as_it_is_whatever_its_time_ke
     objects = sorted((e["n"], e["time"]) for e in delivered if isinstance(e, dict))
     assert objects == [("first", "tomorrow"), ("second", "2026-12-02T10:00:00Z")]
     assert sorted(e for e in delivered if isinstance(e, str)) == ["time of first", "time of second"]
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("Source", [RESERVED], "Entries[1].Source: expected a string, got a list"),
+    ("DetailType", ["Checked"], "Entries[1].DetailType: expected a string, got a list"),
+    ("Detail", {"ok": True}, "Entries[1].Detail: expected a string, got an object"),
+    ("EventBusName", ["default"], "Entries[1].EventBusName: expected a string, got a list"),
+    ("EventBusName", 7, "Entries[1].EventBusName: expected a string, got a number"),
+])
+def test_a_field_of_another_json_type_refuses_the_whole_call_and_puts_nothing(bus, field, value, named):
+    """Black-box pass 7B, F2/F3: a Source sent as a list (["<reserved source>"]) passed the reserved-source rule and
+    was delivered to every rule on one of its elements (a forged outcome); a Detail object or an EventBusName list
+    failed the call with HTTP 500 after its first entry was put, and botocore's retries put that entry again."""
+    from botocore.config import Config
+
+    session = _session()
+    raw = session.client("events", endpoint_url=bus.endpoint.url,
+                         config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+    queue_url = bus.subscribe(RESERVED)
+    good = _entry(RESERVED, '{"n": 1}')
+    with pytest.raises(ClientError) as refused:
+        raw.put_events(Entries=[{**good, "Source": "test.someone-else"}, {**good, field: value}])
+    error = refused.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert (error["Error"]["Code"], error["Error"]["Message"]) == ("SerializationException", named)
+    assert bus.delivered(queue_url) == []
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("Resources", "arn:aws:s3:::b", "Entries[0].Resources: expected a list of strings, got a string"),
+    ("Resources", [7], "Entries[0].Resources: expected a list of strings, got a list holding another type"),
+    ("Time", {"at": 1}, "Entries[0].Time: expected a timestamp, got an object"),
+    ("TraceHeader", 5, "Entries[0].TraceHeader: expected a string, got a number"),
+])
+def test_fields_botocore_will_not_send_mistyped_are_refused_from_any_http_client(bus, field, value, named):
+    import urllib.error
+    import urllib.request
+
+    entry = {**_entry("test.anyone", '{"n": 1}'), field: value}
+    request = urllib.request.Request(bus.endpoint.url, data=json.dumps({"Entries": [entry]}).encode(), headers={
+        "X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read()) == {"__type": "SerializationException", "message": named}
+
+
+def test_a_source_that_is_not_text_is_refused_at_the_backend_too():
+    """The backstop: a request that reached moto without the screen (put_events rule 6) gets no way around the
+    reserved-source rule with a Source of another type."""
+    refused = SourceGuard("default", {RESERVED: "its-owner"}).refusals("someone", [{"Source": [RESERVED]}])
+    assert refused[0]["ErrorCode"] == "InvalidArgument"
