@@ -537,6 +537,17 @@ def _print_status(view: dict[str, Any]) -> None:
         console.print(f"end to end {float(timings['duration_ms']):.0f} ms")
 
 
+def _overdue_s(view: dict[str, Any], now: datetime | None) -> float | None:
+    """Seconds since a running workflow's deadline passed, beyond Scheduler's minute; None when not overdue."""
+    from functions.coordinator.logic import parse_iso
+
+    deadline = parse_iso(view.get("deadline_at"))
+    if deadline is None:
+        return None
+    overdue = ((now or datetime.now(UTC)) - deadline).total_seconds()
+    return overdue if overdue > 60 else None
+
+
 def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     """Who a running workflow waits for, its cancel, its quorum, and the results kept aside as late (why)."""
     from agentbus.approvals import cancel_line, late_lines, quorum_line, waiting_lines
@@ -546,7 +557,7 @@ def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
     return lines + late_lines(view)
 
 
-def status_notes(view: dict[str, Any]) -> list[str]:
+def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
     outcome, a main-table row that could not be written. (Reads the trigger as ``trigger``, or ``order`` as older
     records name it.)"""
@@ -564,6 +575,12 @@ def status_notes(view: dict[str, Any]) -> list[str]:
         notes.append(f"another version of the request was refused ({refused.get('trigger_digest')}, event "
                      f"{refused.get('event_id', '?')}, {refused.get('received_at', '?')}): only version "
                      f"{view.get('trigger_digest')} counts; the refused one is in the coordinator's dead letters")
+    if view.get("status") == "RUNNING" and (overdue := _overdue_s(view, now)) is not None:
+        from agentbus.approvals import ago
+
+        notes.append(f"its deadline {view.get('deadline_at')} passed {ago(overdue)} ago and it still runs: "
+                     "the deadline has not been handled (EventBridge Scheduler fires within its minute; longer, see "
+                     "the coordinator's and the deadline DLQ's dead letters, or the Deadline alarms)")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
     if view.get("projection_error"):

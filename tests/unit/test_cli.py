@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -511,3 +512,17 @@ def test_the_trace_of_a_finished_workflow_names_the_agents_it_never_counted(depl
     monkeypatch.setattr(ops, "workflow_status", lambda *_a, **_k: {**view, "status": "RUNNING"})
     code, out, _ = _run(capsys, "trace", "ord-1")
     assert code == 0 and "waiting for: shipping, tax" in out
+
+
+def test_status_says_when_a_running_workflows_deadline_has_passed():
+    """Black-box pass 7B, F5: a request left without its deadline schedule showed RUNNING long after deadline_at,
+    and nothing in the human view said so."""
+    now = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    view = _view(status="RUNNING", deadline_at="2026-12-03T05:50:00.000Z")
+    [note] = [n for n in cli.status_notes(view, now) if "deadline" in n]
+    assert note.startswith("its deadline 2026-12-03T05:50:00.000Z passed 10 min ago and it still runs")
+    # Within Scheduler's minute, before the deadline, or finished: nothing to say.
+    for quiet in (_view(status="RUNNING", deadline_at="2026-12-03T05:59:30.000Z"),
+                  _view(status="RUNNING", deadline_at="2026-12-03T06:10:00.000Z"),
+                  _view(status="TIMED_OUT", deadline_at="2026-12-03T05:50:00.000Z")):
+        assert not [n for n in cli.status_notes(quiet, now) if "deadline" in n]
