@@ -315,7 +315,8 @@ def _people_in_the_loop(console: Console, deployment: Deployment, manifest: Mani
         time.sleep(0.2)
     sent = approvals.cancel(deployment, copy_id, workflow=name, by=DEMO_OPERATOR,
                             reason="the demo cancels a request nobody needs any more", manifest=manifest)
-    console.print(f"  {escape(f'{copy_id:<10}')} waits for a person too; `agentbus cancel {escape(shlex.quote(copy_id))}`: "
+    command = escape(f"agentbus cancel {shlex.quote(copy_id)}")
+    console.print(f"  {escape(f'{copy_id:<10}')} waits for a person too; `{command}`: "
                   f"{escape(sent.detail_type)} by {escape(DEMO_OPERATOR)}")
     return [(name, copy_id)]
 

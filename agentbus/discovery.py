@@ -128,8 +128,9 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
             "or pass --endpoint-url for the local stack") from None
     except NotAnAwsEndpoint as error:
         raise DeploymentNotFound(
-            f"{endpoint_url} answers HTTP {error.status} but is not an AWS endpoint: is another server on that "
-            f"port? (start the local stack with `agentbus up`){_endpoint_hints(session, endpoint_url)}") from None
+            f"{where} answers HTTP {error.status} but is not an AWS endpoint: is another server on that "
+            f"port? (start the local stack with `agentbus up`){_endpoint_hints(session, endpoint_url or '')}"
+        ) from None
     except ClientError as error:
         message = error.response["Error"].get("Message") or str(error)
         raise DeploymentNotFound(f"{where}: {_one_line(message)}") from None

@@ -8,8 +8,14 @@ import json
 import pytest
 
 from functions.common.models import WorkflowOutcome
-from functions.common.spec import (CANCEL_DETAIL_TYPE, CENSUS_DETAIL_TYPE, COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE,
-                                   DEADLINE_SOURCE, OPERATOR_SOURCE)
+from functions.common.spec import (
+    CANCEL_DETAIL_TYPE,
+    CENSUS_DETAIL_TYPE,
+    COORDINATOR_SOURCE,
+    DEADLINE_DETAIL_TYPE,
+    DEADLINE_SOURCE,
+    OPERATOR_SOURCE,
+)
 from functions.manifest import MANIFEST
 from tests.conftest import EVENTS_DIR
 
