@@ -18,7 +18,10 @@ from functions.common.spec import WORKFLOW_TABLE, Manifest
 
 def waiting_for_people(dynamodb: Any, resources: Resources, manifest: Manifest,
                        keys: Collection[str]) -> dict[str, list[str]]:
-    """Of the ``workflow/id`` keys, those that wait for a person: key -> the external agents it waits for."""
+    """Of the ``workflow/id`` keys, those that wait for a person and for nothing else: key -> the external agents
+    it waits for. One that still misses an agent of its own may yet end without the person (a copy of the
+    contractor-admin sample: risk asks for the manager first, then policy's refusal ends it REJECTED), so it is
+    not one of them yet."""
     from functions.coordinator.store import WorkflowStore
 
     wanted = set(keys)
@@ -29,11 +32,18 @@ def waiting_for_people(dynamodb: Any, resources: Resources, manifest: Manifest,
     store = WorkflowStore(dynamodb, resources.tables[WORKFLOW_TABLE], manifest, resources.tables)
     found: dict[str, list[str]] = {}
     for name in with_people:
+        people = {external.name for external in manifest.workflow(name).external}
         for view in store.waiting(name):
             key = f"{view['workflow']}/{view['workflow_id']}"
-            if key in wanted:
+            if key in wanted and set(view.get("missing") or []) <= people:
                 found[key] = [str(w.get("agent")) for w in view.get("waiting_for") or []]
     return found
+
+
+def still_waiting(people: dict[str, list[str]], without_outcome: Collection[str]) -> dict[str, list[str]]:
+    """Of the requests found waiting for a person, those that still have no outcome: one found waiting may end
+    after all (its deadline, a cancel), and is then decided like any other."""
+    return {key: agents for key, agents in people.items() if key in without_outcome}
 
 
 def waits_for_a_person(workflow: str, agents: Collection[str], run: str) -> str:

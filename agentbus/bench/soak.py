@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agentbus.bench.people import waiting_for_people, waits_for_a_person
+from agentbus.bench.people import still_waiting, waiting_for_people, waits_for_a_person
 from agentbus.bench.workload import SoakRequest, put_batches, soak_traffic
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
@@ -185,6 +185,7 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
             while pending and not pending <= people.keys() and time.monotonic() < deadline:
                 find_people(pending - people.keys())
                 pending = observer.wait_for_outcomes(sorted(pending), 1.0)
+            people = still_waiting(people, pending)
             pending -= people.keys()
             for name in ids:
                 workflow = manifest.workflow(name)

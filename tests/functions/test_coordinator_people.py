@@ -277,6 +277,25 @@ def test_an_approval_between_the_cancels_write_and_the_finish_is_kept_late_not_c
     assert (late["agent"], late["late_reason"]) == ("manager-approval", "arrived after the workflow was cancelled")
 
 
+def test_a_run_counts_a_request_as_waiting_for_a_person_only_once_nothing_else_is_missing(c):
+    """Black-box pass 7A, F4: a copy of the contractor-admin sample waited for the manager while policy had not
+    answered yet; policy's refusal then ended it REJECTED, but the soak had counted it as waiting for a person and
+    failed the run."""
+    from agentbus.bench.people import still_waiting, waiting_for_people
+
+    request = risky_request()
+    identity, policy, risk = access_results(request)
+    c.deliver(request, risk)  # risk asks for the manager; identity and policy have not answered
+    key = f"{ACCESS.name}/acc-9001"
+    assert c.view(ACCESS, "acc-9001")["waiting_for"]
+    assert waiting_for_people(c.clients.dynamodb, c.resources, MANIFEST, {key}) == {}
+    c.deliver(identity, policy)  # now only the person is missing
+    assert waiting_for_people(c.clients.dynamodb, c.resources, MANIFEST, {key}) == {key: ["manager-approval"]}
+    # Found waiting, then ended (here by a cancel): decided, no longer waiting.
+    assert still_waiting({key: ["manager-approval"]}, without_outcome=set()) == {}
+    assert still_waiting({key: ["manager-approval"]}, without_outcome={key}) == {key: ["manager-approval"]}
+
+
 def test_answer_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c):
     request = risky_request()
     c.deliver(request, *access_results(request))
