@@ -31,7 +31,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentbus.bench.people import still_waiting, waiting_for_people, waits_for_a_person
-from agentbus.bench.workload import SoakRequest, put_batches, soak_traffic
+from agentbus.bench.workload import SoakRequest, put_batches, soak_traffic, unsoaked
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
@@ -127,6 +127,8 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
                   + f"; {kinds['conflict']} conflicting pairs, {kinds['unstorable']} unstorable values), "
                   f"chaos {chaos_rate} (seed {seed}): duplicates, crashes before/after the handler, delays, "
                   f"PutEvents partial failures; deadline {deadline_s}s; at most {in_flight} requests in flight")
+    for line in unsoaked(manifest):
+        console.print(f"  not soaked: {escape(line)}")
     started = time.time()
     with LocalStack(manifest=manifest, options=RuntimeOptions(deadline_seconds=deadline_s, chaos=chaos)) as stack:
         resources = stack.started_resources

@@ -156,20 +156,26 @@ def soak_traffic(count: int, run_id: str, manifest: Manifest = MANIFEST,
                  edge_every: int = EDGE_EVERY) -> list[SoakRequest]:
     """``count`` requests, the workflows of the manifest in turn, each a copy of one of its sample triggers in
     turn (completions and rejections alike). Ids are the same in every workflow (``soak-<run>-00000``…: one
-    workflow's request must not disturb another's with the same id). In each coordinated workflow's share, one
+    workflow's request must not disturb another's with the same id), except in a workflow whose trigger an earlier
+    one has too (``soak-<run>-<workflow>-00000``…): one put reaches both, so a copy of its sample under the other's
+    id would be a second version of the other's request. In each coordinated workflow's share, one
     request in ``edge_every`` is two conflicting versions (two different samples under one id, in one
     PutEvents call) and one is an unstorable value (``unstorable_variants``, in turn)."""
-    workflows = [(w, sample_triggers(w)) for w in manifest.workflows]
+    # A sample from a source the bus reserves to a function (another workflow's outcome, for a workflow it starts)
+    # cannot be put by anyone else: that workflow runs on the outcomes of the soaked ones (``unsoaked`` says so).
+    reserved = manifest.reserved_sources
+    workflows = [(w, [e for e in sample_triggers(w) if e["Source"] not in reserved]) for w in manifest.workflows]
     workflows = [(w, samples) for w, samples in workflows if samples]
     if not workflows:
         raise ValueError("no workflow of the manifest has a sample trigger to soak with")
+    own_ids = sharing_a_trigger([w for w, _ in workflows])
     requests: list[SoakRequest] = []
     made: Counter[str] = Counter()
     for index in range(count):
         workflow, samples = workflows[index % len(workflows)]
         n = made[workflow.name]
         made[workflow.name] += 1
-        workflow_id = f"soak-{run_id}-{n:05d}"
+        workflow_id = f"soak-{run_id}-{workflow.name}-{n:05d}" if workflow.name in own_ids else f"soak-{run_id}-{n:05d}"
         sample = samples[n % len(samples)]
         edge, turn = n % edge_every, n // edge_every
         if workflow.coordinated and len(samples) > 1 and edge == edge_every // 3:
@@ -189,6 +195,32 @@ def soak_traffic(count: int, run_id: str, manifest: Manifest = MANIFEST,
             entries = (with_id(sample, workflow, workflow_id),)
             requests.append(SoakRequest(workflow.name, workflow_id, "sample", entries))
     return requests
+
+
+def sharing_a_trigger(workflows: Sequence[Workflow]) -> set[str]:
+    """The workflows (names) whose trigger (a source and detail-type) an earlier one of ``workflows`` has too."""
+    first: dict[tuple[str, str], str] = {}
+    later: set[str] = set()
+    for workflow in workflows:
+        trigger = workflow.trigger.subscription
+        for key in ((source, detail_type) for source in trigger.sources for detail_type in trigger.detail_types):
+            if first.setdefault(key, workflow.name) != workflow.name:
+                later.add(workflow.name)
+    return later
+
+
+def unsoaked(manifest: Manifest) -> list[str]:
+    """The workflows the soak puts no request of (no sample trigger anyone may put), each with why."""
+    reserved = manifest.reserved_sources
+    lines = []
+    for workflow in manifest.workflows:
+        samples = sample_triggers(workflow)
+        if not samples:
+            lines.append(f"{workflow.name} (no sample trigger)")
+        elif all(entry["Source"] in reserved for entry in samples):
+            lines.append(f"{workflow.name} (its samples come from {', '.join(sorted({e['Source'] for e in samples}))},"
+                         " which only its function may put: it runs on the soaked workflows' events)")
+    return lines
 
 
 def put_batches(requests: Sequence[SoakRequest], size: int = PUT_BATCH) -> list[list[SoakRequest]]:

@@ -161,3 +161,47 @@ def test_soak_unstorable_values_are_the_ones_issue_10_names():
     texts = [r.entries[0]["Detail"] for r in requests]
     assert any('"loyalty_points": 1e+308' in t for t in texts)
     assert any('"loyalty_points": 1' + "0" * 39 in t for t in texts)
+
+
+def test_a_workflow_sharing_anothers_trigger_gets_ids_of_its_own():
+    """Black-box pass 7A, F3: a standalone workflow on the same trigger as a coordinated one had its copies put
+    under the coordinated workflow's ids with other contents: one put reaches both, so each was a second version
+    of the coordinated request (16 of 19 dead letters, and outcomes decided by a race)."""
+    from dataclasses import replace
+
+    from agentbus.bench.workload import sharing_a_trigger
+    from functions.common.spec import Manifest
+
+    orders, audit = MANIFEST.workflow("order-fulfillment"), MANIFEST.workflow("new-user-audit")
+    agent = replace(audit.agents[0], name="order-audit", source="agentbus.agent.order-audit")
+    shared = replace(audit, name="order-audit", trigger=orders.trigger, samples=orders.samples, agents=(agent,))
+    manifest = Manifest(workflows=(orders, shared), tables=MANIFEST.tables)
+    assert sharing_a_trigger(manifest.workflows) == {"order-audit"}
+    requests = soak_traffic(40, "r2", manifest)
+    ids = {name: {r.workflow_id for r in requests if r.workflow == name}
+           for name in ("order-fulfillment", "order-audit")}
+    assert ids["order-fulfillment"] and ids["order-audit"]
+    assert not ids["order-fulfillment"] & ids["order-audit"]
+    assert all(i.startswith("soak-r2-order-audit-") for i in ids["order-audit"])
+    assert sharing_a_trigger(MANIFEST.workflows) == set()  # the shipped workflows keep one id space
+
+
+def test_a_workflow_whose_samples_only_its_upstream_may_put_is_named_not_put(tmp_path):
+    """Black-box pass 7A, F7: a follow-on workflow's sample that is an outcome event (a reserved source) failed the
+    soak's PutEvents with a traceback."""
+    from dataclasses import replace
+
+    from agentbus.bench.workload import unsoaked
+    from tests.workflows.followups.manifest import MANIFEST as FOLLOW_UPS
+
+    filed = FOLLOW_UPS.workflow("report-filed")
+    outcome = tmp_path / "report-completed.json"
+    outcome.write_text(json.dumps([{"Source": "agentbus.coordinator", "DetailType": filed.trigger.subscription
+                                    .detail_types[0], "Detail": json.dumps({"report_id": "rep-1"})}]))
+    requested = "tests/workflows/followups/events/report-requested.json"
+    manifest = replace(FOLLOW_UPS, workflows=tuple(
+        replace(w, samples=(str(outcome),) if w.name == filed.name else (requested,)) for w in FOLLOW_UPS.workflows))
+    requests = soak_traffic(10, "r3", manifest)
+    assert requests and {r.workflow for r in requests} == {"report"}
+    [line] = unsoaked(manifest)
+    assert line.startswith("report-filed (its samples come from agentbus.coordinator, which only its function may put")
