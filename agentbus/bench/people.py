@@ -19,9 +19,8 @@ from functions.common.spec import WORKFLOW_TABLE, Manifest
 def waiting_for_people(dynamodb: Any, resources: Resources, manifest: Manifest,
                        keys: Collection[str]) -> dict[str, list[str]]:
     """Of the ``workflow/id`` keys, those that wait for a person and for nothing else: key -> the external agents
-    it waits for. One that still misses an agent of its own may yet end without the person (a copy of the
-    contractor-admin sample: risk asks for the manager first, then policy's refusal ends it REJECTED), so it is
-    not one of them yet."""
+    it waits for. One that still misses an agent of its own may yet end without the person (one agent's result
+    asks for the person, then another agent's refusal ends the request), so it is not one of them yet."""
     from functions.coordinator.store import WorkflowStore
 
     wanted = set(keys)
