@@ -1,5 +1,5 @@
-"""The manifest the core's tests were written for: the shipped one, each shipped workflow with only the agents
-those tests name.
+"""The manifest the core's tests were written for: the shipped workflows, each with only the agents those tests
+name (a workflow a user added is left out).
 
 The coordinator's, the demo's and the benchmark's tests drive the shipped workflows (their triggers, sample
 events and tables) and expect their agents: an order completes once fraud, inventory and shipping have
@@ -32,7 +32,11 @@ AGENTS: Mapping[str, tuple[str, ...]] = {
 
 def pinned(manifest: Manifest, agents: Mapping[str, tuple[str, ...]] = AGENTS,
            import_path: str = IMPORT_PATH) -> Manifest:
-    """``manifest`` with each workflow named in ``agents`` cut down to those agents (any other workflow as is)."""
+    """``manifest``'s workflows named in ``agents``, each cut down to those agents, and the tables they use. A
+    workflow a user added (README "Add a workflow") is left out with the tables only it uses: the core's tests do
+    not change with it either, and the test-only workflows added to this manifest (``tests/workflows``) cannot
+    clash with its names (a user's ``expense`` workflow with a ``budget`` agent made the test-only manifest
+    invalid, failing tests the user never touched)."""
     missing = sorted(set(agents) - {w.name for w in manifest.workflows})
     if missing:
         raise RuntimeError(f"tests/pinned.py: the manifest has no workflow {', '.join(missing)} any more; the core's "
@@ -41,7 +45,6 @@ def pinned(manifest: Manifest, agents: Mapping[str, tuple[str, ...]] = AGENTS,
     for workflow in manifest.workflows:
         keep = agents.get(workflow.name)
         if keep is None:
-            workflows.append(workflow)
             continue
         gone = [name for name in keep if name not in {a.name for a in workflow.agents}]
         if gone:
@@ -49,7 +52,11 @@ def pinned(manifest: Manifest, agents: Mapping[str, tuple[str, ...]] = AGENTS,
                                f"the core's tests were written for its agents {', '.join(keep)}: update AGENTS "
                                "and the tests that name them")
         workflows.append(replace(workflow, agents=tuple(a for a in workflow.agents if a.name in keep)))
-    return replace(manifest, workflows=tuple(workflows), import_path=import_path)
+    used = {table for workflow in workflows for agent in workflow.agents for table in agent.tables}
+    used |= {workflow.projection.table for workflow in workflows if workflow.projection}
+    return replace(manifest, workflows=tuple(workflows), tables=tuple(t for t in manifest.tables
+                                                                     if t.logical_name in used),
+                   import_path=import_path)
 
 
 MANIFEST = pinned(SHIPPED)

@@ -122,12 +122,15 @@ def test_scoring_is_deterministic():
 
 
 def test_sample_orders_in_events():
-    decisions = {d["order_id"]: POLICY.decide(OrderPlaced.model_validate(d)).detail_type
-                 for d in sample_orders() if d["order_id"] != "ord-1003"}  # ord-1003 is the invalid sample
-    assert decisions == {
+    # The shipped samples (ord-1003 is the invalid one); an order sample a user adds for an agent of their own (README
+    # "Add an agent") is theirs to judge.
+    expected = {
         "ord-1001": VERIFIED, "ord-1002": FLAGGED,
         "ord-2001": VERIFIED, "ord-2002": VERIFIED, "ord-2003": VERIFIED, "ord-2004": FLAGGED, "ord-2005": VERIFIED,
     }
+    decisions = {d["order_id"]: POLICY.decide(OrderPlaced.model_validate(d)).detail_type
+                 for d in sample_orders() if d["order_id"] in expected}
+    assert decisions == expected
 
 
 @pytest.mark.parametrize(("price", "valid"), [

@@ -7,7 +7,7 @@ Functions built from it find it again through ``AGENTBUS_MANIFEST`` (``import_pa
 from __future__ import annotations
 
 from functions.common.spec import Manifest
-from functions.manifest import MANIFEST as SHIPPED
+from tests.pinned import MANIFEST as SHIPPED  # the shipped workflows as the tests know them, none a user added
 from tests.workflows.expenses.workflow import EXPENSE_CLAIM
 from tests.workflows.expenses.workflow import TABLES as EXPENSE_TABLES
 from tests.workflows.reviews.workflow import CHANGE_REVIEW
