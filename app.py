@@ -21,6 +21,8 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from functions.common.spec import Manifest
+from functions.manifest import MANIFEST
 from infrastructure.bus import PolicyTooLarge
 from infrastructure.stack import AgentbusStack, StackConfig
 
@@ -29,15 +31,25 @@ class ContextError(ValueError):
     """A ``-c`` context value the stack refuses (StackConfig.from_context's ValueError, naming the key)."""
 
 
-def create_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> tuple[cdk.App, AgentbusStack]:
+class ManifestError(ValueError):
+    """Code the manifest names that Lambda could not load (a handler, a trigger model, a projection...)."""
+
+
+def create_app(context: dict[str, Any] | None = None, outdir: str | None = None,
+               manifest: Manifest = MANIFEST) -> tuple[cdk.App, AgentbusStack]:
+    # The manifest's code first: a typo there is no context value's fault, and would fail every cold start on AWS.
+    problems = manifest.import_problems()
+    if problems:
+        raise ManifestError("; ".join(problems))
     app = cdk.App(context=context, outdir=outdir)
     try:
-        config = StackConfig.from_context(app.node)
+        config = StackConfig.from_context(app.node, manifest)
     except ValueError as error:
         raise ContextError(str(error)) from error
     stack = AgentbusStack(
         app, config.stack_name,
         config=config,
+        manifest=manifest,
         description="agentbus: event-driven agent orchestration (EventBridge, SQS, Lambda, DynamoDB)",
     )
     cdk.Tags.of(app).add("project", "agentbus")
@@ -48,6 +60,9 @@ def create_app(context: dict[str, Any] | None = None, outdir: str | None = None)
 def main() -> int:
     try:
         app, _ = create_app()
+    except ManifestError as error:  # each function or import path the manifest names that does not load
+        print(f"agentbus synth: the manifest names code that cannot be loaded: {error}", file=sys.stderr)
+        return 1
     except ContextError as error:  # the message names the key and what is wrong: that line, not a traceback
         print(f"agentbus synth: bad -c context value: {error}", file=sys.stderr)
         return 1

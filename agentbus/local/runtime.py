@@ -36,7 +36,7 @@ from agentbus.resources import Resources
 from functions.common.clients import CLIENT_CONFIG, MAX_POOL_CONNECTIONS, Clients
 from functions.common.observability import metrics
 from functions.common.settings import CLAIM_CHECK_THRESHOLD_BYTES, SIMULATED_WORK_MS, Settings
-from functions.common.spec import Consumer, Manifest
+from functions.common.spec import Consumer, Manifest, handler_problem
 from functions.manifest import MANIFEST
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]  # (event, context) -> response
@@ -148,15 +148,11 @@ class LocalRuntime:
     def build_handler(self, consumer: Consumer) -> LambdaHandler:
         # The manifest's handler path must resolve, as Lambda resolves it: its module and its entry point (the
         # runtime calls the module's ``build`` itself, to give the function its own clients).
-        module_name, _, entry_point = consumer.handler.rpartition(".")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise FunctionStartError(f"function {consumer.name} cannot start: its handler {consumer.handler!r} "
-                                     f"(manifest) cannot be imported ({type(error).__name__}: {error})") from error
-        if not callable(getattr(module, entry_point, None)):
-            raise FunctionStartError(f"function {consumer.name} cannot start: its handler {consumer.handler!r} "
-                                     f"(manifest) names {entry_point!r}, which {module_name} does not define")
+        problem = handler_problem(consumer.handler)
+        if problem:
+            raise FunctionStartError(f"function {consumer.name} cannot start: {problem}")
+        module_name = consumer.handler.rpartition(".")[0]
+        module = importlib.import_module(module_name)
         try:
             handler: LambdaHandler = module.build(self.settings_for(consumer), self.clients_for(consumer))
         except Exception as error:  # its cold start failed: on Lambda every invocation would fail the same way

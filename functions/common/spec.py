@@ -115,6 +115,21 @@ def resolve(path: str) -> Any:
     return value
 
 
+def handler_problem(handler: str) -> str | None:
+    """What stops Lambda from loading ``handler`` (``package.module.function``, as the manifest names it), or None:
+    its module must import and define that function. The same check the local runtime makes when it starts."""
+    module_name, _, entry_point = handler.rpartition(".")
+    if not module_name:
+        return f"its handler {handler!r} (manifest) is not 'package.module.function'"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        return f"its handler {handler!r} (manifest) cannot be imported ({type(error).__name__}: {error})"
+    if not callable(getattr(module, entry_point, None)):
+        return f"its handler {handler!r} (manifest) names {entry_point!r}, which {module_name} does not define"
+    return None
+
+
 @dataclass(frozen=True)
 class ResultType:
     """An event an agent may publish: its detail-type and whether it lets the workflow go on.
@@ -771,6 +786,27 @@ class Manifest:
         """Every queue-fed function: the agents, then the coordinator."""
         coordinator = self.coordinator
         return (*self.agents, coordinator) if coordinator else self.agents
+
+    def import_problems(self) -> list[str]:
+        """What of the code the manifest names cannot be loaded: each function's handler, and every import path
+        (trigger models, projections, invariants, workloads, seeders, parameter checks). ``check`` leaves these to
+        first use (a cold start, the CLI); ``cdk synth`` asks, so that a typo fails the synth, not every cold start
+        on AWS."""
+        problems = [f"function {consumer.name}: {problem}" for consumer in self.consumers
+                    if (problem := handler_problem(consumer.handler))]
+        paths = [(f"workflow {w.name}: trigger model", w.trigger.model) for w in self.workflows]
+        paths += [(f"workflow {w.name}: projection", w.projection.function) for w in self.workflows if w.projection]
+        paths += [(f"workflow {w.name}: invariants", w.invariants) for w in self.workflows if w.invariants]
+        paths += [(f"workflow {w.name}: workload", w.workload) for w in self.workflows if w.workload]
+        paths += [(f"table {t.logical_name}: seeder", t.seeder) for t in self.tables if t.seeder]
+        paths += [(f"agent {a.name}: parameter {p.env} check", p.check) for a in self.agents for p in a.parameters
+                  if p.check]
+        for what, path in paths:
+            try:
+                resolve(path)
+            except ValueError as error:
+                problems.append(f"{what}: {error}")
+        return problems
 
     def consumer(self, name: str) -> Consumer:
         for consumer in self.consumers:

@@ -44,3 +44,28 @@ def test_create_app_still_raises_a_value_error_for_callers() -> None:
     with pytest.raises(ValueError, match="^stage '1dev'") as raised:
         create_app(context={"stage": "1dev"})
     assert isinstance(raised.value, ContextError)
+
+
+def test_code_the_manifest_names_that_cannot_load_fails_the_synth_as_a_manifest_error() -> None:
+    """Black-box pass 7A, F5/F6: a handler typo synthesized cleanly (every cold start on AWS would fail), and a
+    trigger-model typo was reported as a bad -c context value though no -c was given."""
+    from dataclasses import replace
+
+    from app import ContextError, ManifestError, create_app
+    from functions.manifest import MANIFEST
+
+    orders = MANIFEST.workflow("order-fulfillment")
+    fraud = replace(orders.agents[0], handler="functions.orders.fraudd.handler.handler")
+    trigger = replace(orders.trigger, model="functions.orders.models:OrderPlacedd")
+    broken = replace(MANIFEST, workflows=tuple(
+        replace(w, agents=(fraud, *w.agents[1:]), trigger=trigger) if w.name == orders.name else w
+        for w in MANIFEST.workflows))
+    with pytest.raises(ManifestError) as raised:
+        create_app(context={}, manifest=broken)
+    assert not isinstance(raised.value, ContextError)
+    message = str(raised.value)
+    assert f"function {fraud.name}: its handler 'functions.orders.fraudd.handler.handler' (manifest) cannot be " \
+           "imported (ModuleNotFoundError" in message
+    assert "workflow order-fulfillment: trigger model: 'functions.orders.models' has no attribute 'OrderPlacedd'" \
+        in message
+    assert MANIFEST.import_problems() == []
