@@ -273,6 +273,7 @@ def render_trace(view: dict[str, Any], width: int = 40) -> str:
     if not rows and not held:
         return header + "\n  (nothing recorded yet)"
     lines = [header]
+    who_width = max([12, *(len(who) for _, _, who, _ in rows)])  # a longer agent name keeps the bars aligned
     if rows:
         t0 = rows[0][0]
         t_end = max((r[1] or r[0]) for r in rows)
@@ -287,7 +288,7 @@ def render_trace(view: dict[str, Any], width: int = 40) -> str:
         else:
             bar = " " * min(left, width - 1) + "│"
             took = " " * 10
-        lines.append(f"  +{offset:7.0f} ms  {who:<12} {bar:<{width + 1}} {took}  {what}")
+        lines.append(f"  +{offset:7.0f} ms  {who:<{who_width}} {bar:<{width + 1}} {took}  {what}")
     if held:
         lines.append("  received before the trigger, not counted: "
                      + ", ".join(f"{r.get('agent')} ({r.get('detail_type')})" for r in held))

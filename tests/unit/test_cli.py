@@ -526,3 +526,20 @@ def test_status_says_when_a_running_workflows_deadline_has_passed():
                   _view(status="RUNNING", deadline_at="2026-12-03T06:10:00.000Z"),
                   _view(status="TIMED_OUT", deadline_at="2026-12-03T05:50:00.000Z")):
         assert not [n for n in cli.status_notes(quiet, now) if "deadline" in n]
+
+
+def test_trace_keeps_its_bars_aligned_for_agent_names_longer_than_12_characters():
+    """Black-box pass 7A, F9: ``{who:<12}`` pushed the bar of every longer name (the shipped security-audit, 14)."""
+    view = {"workflow_id": "x", "status": "COMPLETED", "trigger_received_at": "2026-12-03T06:00:00.000Z",
+            "finished_at": "2026-12-03T06:00:01.000Z",
+            "results": {"finance-approval": {"started_at": "2026-12-03T06:00:00.100Z",
+                                             "finished_at": "2026-12-03T06:00:00.900Z", "detail_type": "Approved"},
+                        "fraud": {"started_at": "2026-12-03T06:00:00.000Z",
+                                  "finished_at": "2026-12-03T06:00:00.500Z", "detail_type": "Order Verified"}}}
+    lines = ops.render_trace(view).splitlines()[1:]
+    assert len(lines) == 4
+    width = len("finance-approval")
+    for line in lines:
+        who = next(name for name in ("finance-approval", "coordinator", "fraud") if f" {name} " in f"{line} ")
+        column = line[line.index(" ms  ") + 5:]
+        assert column.startswith(who.ljust(width) + " "), line  # the bar starts at the same column on every line
