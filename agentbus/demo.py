@@ -192,7 +192,14 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                     if key not in put_at:
                         put.append(key)
                         put_at[key] = now
-        console.print(f"  put {len(put)} requests on the bus: " + escape(shown(", ".join(i for _, i in put))))
+        # One event may start requests of several workflows (a standalone one sharing a coordinated one's
+        # trigger): then each is named with its workflow, not the same id twice.
+        ids = [i for _, i in put]
+        named = ids if len(set(ids)) == len(ids) else [f"{w}/{i}" for w, i in put]
+        events_put = len(entries) - rejected
+        console.print(f"  put {len(put)} requests on the bus"
+                      + (f" ({events_put} events)" if events_put != len(put) else "") + ": "
+                      + escape(shown(", ".join(named))))
 
         coordinated = [f"{w}/{i}" for w, i in put if manifest.workflow(w).coordinated]
         deployment = Deployment(make_session(stack.url), stack.url, resources)
@@ -318,7 +325,9 @@ def _people_in_the_loop(console: Console, deployment: Deployment, manifest: Mani
     command = escape(f"agentbus cancel {shlex.quote(copy_id)}")
     console.print(f"  {escape(f'{copy_id:<10}')} waits for a person too; `{command}`: "
                   f"{escape(sent.detail_type)} by {escape(DEMO_OPERATOR)}")
-    return [(name, copy_id)]
+    # The copy is a request of every workflow its trigger starts (a standalone one sharing it too): the demo put
+    # them all, none was "started by an outcome".
+    return requests_of(manifest, trigger["DetailType"], trigger["Source"], detail)
 
 
 def _wait_for_follow_ons(console: Console, observer: BusObserver, manifest: Manifest, chosen: set[str],
