@@ -2,8 +2,8 @@
 
 Encrypted with the stack's key (SSE-KMS, with an S3 bucket key so each object does not cost a KMS call), TLS
 only, every public access blocked, ACLs off, no versioning (an object is written once under a key derived from
-its content and never changed), and every object expires after ``OBJECT_EXPIRY_DAYS``: longer than an event
-can wait in its queue and then in its DLQ. Each function may put objects only under its own prefix (its name)
+its content and never changed), and every object expires ``OBJECT_EXPIRY_DAYS`` after the longest a workflow
+may stay open (``claim_check.object_expiry_days``): longer than a record or an event refers to it. Each function may put objects only under its own prefix (its name)
 and read every object: a function resolves references from any publisher, but cannot write where another's
 results live. Each may also list the bucket, so that S3 tells it a missing object is missing (404) rather
 than denied (403).
@@ -19,11 +19,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from functions.common.claim_check import OBJECT_EXPIRY_DAYS
 
 
 class ClaimCheckBucket(Construct):
-    def __init__(self, scope: Construct, id: str, *, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, expiry_days: int) -> None:
         super().__init__(scope, id)
         self.bucket = s3.Bucket(
             self, "Bucket",
@@ -36,7 +35,7 @@ class ClaimCheckBucket(Construct):
             versioned=False,
             lifecycle_rules=[s3.LifecycleRule(
                 id="expire-claim-checks",
-                expiration=Duration.days(OBJECT_EXPIRY_DAYS),
+                expiration=Duration.days(expiry_days),
                 abort_incomplete_multipart_upload_after=Duration.days(1),
             )],
             # Emptied by its lifecycle; CloudFormation cannot delete a bucket that still holds objects.

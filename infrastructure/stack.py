@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, ConsumerResources, Resources
-from functions.common.claim_check import claim_check_prefix
+from functions.common.claim_check import claim_check_prefix, object_expiry_days
 from functions.common.settings import MAX_CLAIM_CHECK_THRESHOLD_BYTES, MODEL_ID, REASONERS, function_environment
 from functions.common.spec import BUS_NAME, DEADLINE_SOURCE, MAX_WAIT_S, Manifest, Parameter, check_model_id
 from functions.manifest import MANIFEST
@@ -213,7 +213,8 @@ class AgentbusStack(Stack):
         # The group's name, not its Ref: the key need not wait for the group.
         allow_scheduler_dead_letters(self.key, config.qualified_bus_name)
         self.bus = Bus(self, "Bus", bus_name=config.qualified_bus_name, key=self.key)
-        self.claim_checks = ClaimCheckBucket(self, "ClaimChecks", key=self.key)
+        self.claim_checks = ClaimCheckBucket(self, "ClaimChecks", key=self.key, expiry_days=object_expiry_days(
+            manifest.longest_open_s(config.deadline_seconds, config.approval_wait_seconds)))
         self.state = CoordinatorState(self, "Coordination", manifest=manifest, bus=self.bus.event_bus,
                                       key=self.key, schedule_group_name=config.qualified_bus_name)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from agentbus.resources import LOCAL_RESOURCES_PARAMETER, ConsumerResources, Resources
 from agentbus.seeds import put_new, seed_items, seeded_tables
-from functions.common.claim_check import OBJECT_EXPIRY_DAYS
+from functions.common.claim_check import object_expiry_days
 from functions.common.spec import QUEUE_MAX_MESSAGE_BYTES, Manifest, Table
 from functions.manifest import MANIFEST
 
@@ -73,7 +73,8 @@ def provision(session: Any, *, manifest: Manifest = MANIFEST, prefix: str = "age
             events.put_targets(Rule=rule, EventBusName=bus_name,
                                Targets=[{"Id": f"{consumer.name}-queue", "Arn": queue_arn}])
 
-    claim_check_bucket = create_claim_check_bucket(s3, f"{prefix}-claim-checks")
+    claim_check_bucket = create_claim_check_bucket(s3, f"{prefix}-claim-checks",
+                                                   object_expiry_days(manifest.longest_open_s()))
 
     schedule_group = prefix
     if manifest.coordinated:
@@ -110,7 +111,7 @@ def key_schema(table: Table) -> dict[str, Any]:
     return schema
 
 
-def create_claim_check_bucket(s3: Any, name: str) -> str:
+def create_claim_check_bucket(s3: Any, name: str, expiry_days: int) -> str:
     """The claim-check bucket on moto's S3, with the stack's lifecycle expiry (infrastructure/claim_check.py).
     moto's S3 has no KMS or TLS to enforce: those are the deployed bucket's."""
     region = s3.meta.region_name
@@ -119,7 +120,7 @@ def create_claim_check_bucket(s3: Any, name: str) -> str:
     s3.create_bucket(Bucket=name, **configuration)
     s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
         {"ID": "expire-claim-checks", "Status": "Enabled", "Filter": {"Prefix": ""},
-         "Expiration": {"Days": OBJECT_EXPIRY_DAYS}}]})
+         "Expiration": {"Days": expiry_days}}]})
     return name
 
 

@@ -53,6 +53,14 @@ REFERENCE_FIELD = "claim_check"
 # is dead-lettered naming the reference.
 QUEUE_RETENTION_DAYS = 14
 OBJECT_EXPIRY_DAYS = 2 * QUEUE_RETENTION_DAYS + 2
+
+
+def object_expiry_days(longest_open_s: int) -> int:
+    """The bucket's expiry: ``OBJECT_EXPIRY_DAYS`` after the longest a workflow may stay open (whole days). A
+    result's object is referenced by its workflow's record while it is open (``agentbus status`` reads it) and
+    then by the outcome, which waits in its subscribers' queues and DLQs like any event: a workflow open for
+    35 days (``-c deadline_seconds``) found the objects of its first results expired."""
+    return OBJECT_EXPIRY_DAYS + -(-max(0, longest_open_s) // 86400)
 # Fields a reference detail keeps from the original when present (plus every workflow's id field).
 ROUTING_FIELDS = ("workflow", "workflow_id", "agent", "outcome", "status", "trigger_digest", "idempotency_key")
 # A routing field longer than this (as JSON) is left out: the reference detail stays small.

@@ -787,6 +787,14 @@ class Manifest:
         coordinator = self.coordinator
         return (*self.agents, coordinator) if coordinator else self.agents
 
+    def longest_open_s(self, deadline_s: int | None = None, external_wait_s: int | None = None) -> int:
+        """The longest a coordinated workflow may stay open: its deadline, plus the longest wait of a person it
+        may ask for (asked at the latest just before the deadline); the overrides are those of the deploy
+        (``deadline_seconds``, ``approval_wait_seconds``) or of ``agentbus up``."""
+        return max((((deadline_s or w.deadline_s)
+                     + max((external_wait_s or e.wait_s for e in w.external), default=0)) for w in self.coordinated),
+                   default=0)
+
     def import_problems(self) -> list[str]:
         """What of the code the manifest names cannot be loaded: each function's handler, and every import path
         (trigger models, projections, invariants, workloads, seeders, parameter checks). ``check`` leaves these to

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.common.claim_check import OBJECT_EXPIRY_DAYS, QUEUE_RETENTION_DAYS
+from functions.common.claim_check import OBJECT_EXPIRY_DAYS, QUEUE_RETENTION_DAYS, object_expiry_days
 from functions.common.settings import CLAIM_CHECK_BUCKET
 from functions.manifest import MANIFEST
 from infrastructure.consumer import RETENTION
@@ -53,9 +53,22 @@ def test_objects_expire_after_a_message_can_wait_in_its_queue_and_then_in_its_dl
     _, resource = bucket(synth)
     [rule] = resource["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled" and "Prefix" not in rule and "TagFilters" not in rule  # every object
-    assert rule["ExpirationInDays"] == OBJECT_EXPIRY_DAYS
+    assert rule["ExpirationInDays"] == object_expiry_days(MANIFEST.longest_open_s()) > OBJECT_EXPIRY_DAYS
     assert RETENTION.to_days() == QUEUE_RETENTION_DAYS  # queues and DLQs alike (infrastructure/consumer.py)
     assert 2 * RETENTION.to_days() < OBJECT_EXPIRY_DAYS
+
+
+def test_objects_outlive_the_longest_a_workflow_may_stay_open_with_the_deploys_overrides(tmp_path) -> None:
+    """Black-box pass 7C, F3: -c deadline_seconds up to 366 days was accepted, but objects expired after 30: a
+    workflow open for 35 days found the data of its first results gone, and so did its outcome's subscribers."""
+    from app import create_app
+
+    app, stack = create_app(context={"deadline_seconds": "3000000", "approval_wait_seconds": "31622400"},
+                            outdir=str(tmp_path))
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    [resource] = [r for r in template["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    [rule] = resource["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == OBJECT_EXPIRY_DAYS + -(-(3000000 + 31622400) // 86400)
 
 
 def _s3_statements(view: ConsumerView) -> list[dict]:

@@ -252,6 +252,17 @@ def test_objects_outlive_a_message_kept_in_its_queue_then_in_its_dlq():
     assert OBJECT_EXPIRY_DAYS > 2 * QUEUE_RETENTION_DAYS
 
 
+def test_objects_outlive_the_longest_a_workflow_may_stay_open():
+    from functions.common.claim_check import object_expiry_days
+    from tests.pinned import MANIFEST as PINNED
+
+    # The shipped workflows: the access request's 120 s deadline plus the manager's 24 h, 2 whole days.
+    assert PINNED.longest_open_s() == 120 + 24 * 3600
+    assert object_expiry_days(PINNED.longest_open_s()) == OBJECT_EXPIRY_DAYS + 2
+    assert PINNED.longest_open_s(deadline_s=600, external_wait_s=3600) == 600 + 3600
+    assert object_expiry_days(0) == OBJECT_EXPIRY_DAYS and object_expiry_days(86400) == OBJECT_EXPIRY_DAYS + 1
+
+
 def test_status_notes_say_where_a_results_data_is_stored_or_why_it_could_not_be_read():
     from agentbus.cli import status_notes
 
