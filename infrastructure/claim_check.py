@@ -3,10 +3,10 @@
 Encrypted with the stack's key (SSE-KMS, with an S3 bucket key so each object does not cost a KMS call), TLS
 only, every public access blocked, ACLs off, no versioning (an object is written once under a key derived from
 its content and never changed), and every object expires ``OBJECT_EXPIRY_DAYS`` after the longest a workflow
-may stay open (``claim_check.object_expiry_days``): longer than a record or an event refers to it. Each function may put objects only under its own prefix (its name)
-and read every object: a function resolves references from any publisher, but cannot write where another's
-results live. Each may also list the bucket, so that S3 tells it a missing object is missing (404) rather
-than denied (403).
+may stay open (``claim_check.object_expiry_days``): longer than a record or an event refers to it. Each
+function may put objects only under its own prefix (its name) and read every object: a function resolves
+references from any publisher, but cannot write where another's results live. Each may also list the bucket,
+so that S3 tells it a missing object is missing (404) rather than denied (403).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-
 
 
 class ClaimCheckBucket(Construct):
