@@ -21,7 +21,7 @@ from .bundling import functions_code
 from .bus import Bus
 from .claim_check import ClaimCheckBucket
 from .consumer import QueueConsumer, construct_id
-from .coordinator import CoordinatorState
+from .coordinator import CENSUS_RATE_MINUTES, CoordinatorState
 from .observability import DEFAULT_APPROVAL_ALARM_S, Observability, metrics_namespace
 from .powertools import (
     LAYER_VERSION_ARN,
@@ -62,8 +62,9 @@ class StackConfig:
     deadline_seconds: int | None = None
     # Overrides every external agent's wait_s (how long a workflow waits for a person); None: the manifest's.
     approval_wait_seconds: int | None = None
-    # Alarm when a workflow has waited this long for a person (the census' OldestWaitSeconds).
-    approval_alarm_seconds: int = DEFAULT_APPROVAL_ALARM_S
+    # Alarm when a workflow has waited this long for a person (the census' OldestWaitSeconds); None: 4 h, or half
+    # the longest a person may be waited for when that is shorter (``approval_alarm_s``).
+    approval_alarm_seconds: int | None = None
     powertools_layer_version: int = POWERTOOLS_LAYER_VERSION
     # The whole layer version ARN (``-c powertools_layer_arn=``), for a partition or region the publisher accounts
     # below do not cover; None: Powertools' own layer, its account chosen by partition and region at deploy time.
@@ -93,8 +94,8 @@ class StackConfig:
             approval_wait_seconds=_positive_int("approval_wait_seconds", get("approval_wait_seconds"),
                                                 maximum=MAX_WAIT_S),
             # An alarm on a wait longer than any wait may last would never fire: the same bound.
-            approval_alarm_seconds=(_positive_int("approval_alarm_seconds", get("approval_alarm_seconds"),
-                                                  maximum=MAX_WAIT_S) or DEFAULT_APPROVAL_ALARM_S),
+            approval_alarm_seconds=_positive_int("approval_alarm_seconds", get("approval_alarm_seconds"),
+                                                 maximum=MAX_WAIT_S),
             powertools_layer_version=(_positive_int("powertools_layer_version", get("powertools_layer_version"))
                                       or cls.powertools_layer_version),
             powertools_layer_arn=str(get("powertools_layer_arn")) if get("powertools_layer_arn") else None,
@@ -148,9 +149,33 @@ class StackConfig:
                              "(arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>)")
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
+        longest = self.longest_person_wait_s(manifest)
+        if self.approval_alarm_seconds is not None and longest and (
+                self.approval_alarm_seconds > longest - CENSUS_RATE_MINUTES * 60):
+            raise ValueError(
+                f"approval_alarm_seconds={self.approval_alarm_seconds} can never fire: a workflow waits for a person "
+                f"at most {longest} s here (its deadline or the person's wait, "
+                + ("approval_wait_seconds" if self.approval_wait_seconds else "each external agent's wait_s")
+                + f"), and the census counts every {CENSUS_RATE_MINUTES} min; give at most "
+                f"{longest - CENSUS_RATE_MINUTES * 60}")
         self.validate_reasoner(manifest)
         for workflow in manifest.workflows:
             workflow.trigger_model  # noqa: B018 - ValueError naming the workflow: an id_field its model lacks
+
+    def longest_person_wait_s(self, manifest: Manifest = MANIFEST) -> int:
+        """The longest a workflow may wait for a person (0: none has people): asked at once, it waits the later of
+        its deadline and the person's wait (``effective_deadline``), with this deploy's overrides."""
+        return max((max(self.deadline_seconds or w.deadline_s, *(self.approval_wait_seconds or e.wait_s
+                                                                  for e in w.external))
+                    for w in manifest.coordinated if w.external), default=0)
+
+    def approval_alarm_s(self, manifest: Manifest = MANIFEST) -> int:
+        """The WaitsForAPerson alarms' threshold: the context's, else 4 h, or less when a person is waited for less
+        long (half the longest wait), so that the alarm can fire."""
+        if self.approval_alarm_seconds is not None:
+            return self.approval_alarm_seconds
+        longest = self.longest_person_wait_s(manifest)
+        return min(DEFAULT_APPROVAL_ALARM_S, longest // 2) if longest else DEFAULT_APPROVAL_ALARM_S
 
     def validate_reasoner(self, manifest: Manifest) -> None:
         if self.reasoner is None:
@@ -296,7 +321,7 @@ class AgentbusStack(Stack):
             key=self.key,
             alarm_email=config.alarm_email,
             waiting_workflows=[w.name for w in manifest.coordinated if w.external],
-            approval_alarm_s=config.approval_alarm_seconds,
+            approval_alarm_s=config.approval_alarm_s(manifest),
             namespace=config.metrics_namespace,
         )
 

@@ -13,6 +13,7 @@ from functions.manifest import MANIFEST
 from infrastructure import observability
 from infrastructure.stack import StackConfig
 from tests.infrastructure.template import ConsumerView, Synth, ref_id
+from tests.pinned import MANIFEST as PINNED
 
 WAITING_WORKFLOWS = [w.name for w in MANIFEST.coordinated if w.external]
 
@@ -115,8 +116,22 @@ def test_the_coordinator_waits_the_manifests_time_for_a_person_unless_context_sa
 
 
 def test_the_approval_alarm_threshold_comes_from_context() -> None:
-    assert StackConfig.from_context(FakeNode()).approval_alarm_seconds == 4 * 60 * 60
-    assert StackConfig.from_context(FakeNode(approval_alarm_seconds="600")).approval_alarm_seconds == 600
+    assert StackConfig.from_context(FakeNode()).approval_alarm_s(PINNED) == 4 * 60 * 60
+    assert StackConfig.from_context(FakeNode(approval_alarm_seconds="600")).approval_alarm_s(PINNED) == 600
     for bad in ("0", "soon", str(366 * 24 * 60 * 60 + 1), "9" * 400):
         with pytest.raises(ValueError, match="approval_alarm_seconds"):
             StackConfig.from_context(FakeNode(approval_alarm_seconds=bad))
+
+
+def test_an_approval_alarm_no_wait_can_reach_is_refused_and_the_default_follows_a_shorter_wait() -> None:
+    """Black-box pass 7C, F2: with -c approval_wait_seconds=3600 the WaitsForAPerson alarm stayed at 4 h (or an
+    explicit 7200) and could never fire: a workflow times out after the person's wait."""
+    shorter = StackConfig.from_context(FakeNode(approval_wait_seconds="3600"), PINNED)
+    assert shorter.longest_person_wait_s(PINNED) == 3600 and shorter.approval_alarm_s(PINNED) == 1800
+    with pytest.raises(ValueError, match=r"approval_alarm_seconds=7200 can never fire: a workflow waits for a person "
+                                         r"at most 3600 s here .*give at most 3300"):
+        StackConfig.from_context(FakeNode(approval_wait_seconds="3600", approval_alarm_seconds="7200"), PINNED)
+    assert StackConfig.from_context(FakeNode(approval_wait_seconds="3600", approval_alarm_seconds="3300"),
+                                    PINNED).approval_alarm_s(PINNED) == 3300
+    # The shipped manager waits 24 h (longer than any deadline): the default 4 h stays.
+    assert StackConfig.from_context(FakeNode(), PINNED).longest_person_wait_s(PINNED) == 24 * 3600
