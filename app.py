@@ -3,8 +3,10 @@
 
 Context (``-c name=value``): ``stage`` (optional: prefixes the stack, bus and schedule group names, so two
 copies deploy in one account), ``bus_name`` (default ``agentbus``), ``fraud_limit`` (default ``10000.00``),
-``alarm_email`` (optional: alarms are e-mailed there), ``deadline_seconds`` (optional: overrides every
-workflow's deadline), ``powertools_layer_version`` (optional: the Powertools public layer version),
+``alarm_email`` (optional: alarms are e-mailed there), ``approver_arns`` (optional: the only principals that
+may put answers and cancels), ``deadline_seconds`` (optional: overrides every workflow's deadline),
+``approval_wait_seconds`` and ``approval_alarm_seconds`` (optional: how long a person is waited for, and when
+that alarms), ``powertools_layer_version`` (optional: the Powertools public layer version),
 ``powertools_layer_arn`` (optional: the whole layer version ARN, where Powertools publishes none),
 ``claim_check_threshold_bytes`` (optional: the entry size above which a detail is stored in the claim-check
 bucket; default 204800, at most 262144), ``reasoner`` (optional, ``bedrock``: the agents that declare a

@@ -9,7 +9,7 @@ one bus policy in parallel through PutPermission, which is not safe concurrently
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Aws, Duration, Stack
@@ -158,16 +158,28 @@ class Bus(Construct):
                 },
             ))
 
-    def account_only_sources(self, sources: Iterable[str]) -> None:
-        """Deny putting events with these sources to every principal of another account.
+    def account_only_sources(self, sources: Iterable[str], approvers: Sequence[str] = ()) -> None:
+        """Deny putting events with these sources to every principal of another account, and, when ``approvers``
+        are named (``-c approver_arns``), to every principal but those.
 
-        For what anyone of the account may send but nobody else (a person's approval, an operator's cancel: the
-        manifest's external agents' sources and its workflows' cancel sources). The allow above already names
-        only this account; this deny holds even if someone adds a cross-account allow to the bus later.
+        For what a person of the account sends (an approval, an operator's cancel: the manifest's external agents'
+        sources and its workflows' cancel sources). The allow above already names only this account; this deny
+        holds even if someone adds a cross-account allow to the bus later. Without ``approvers`` anyone of the
+        account may answer for the person: the answer's ``by`` is what its sender wrote.
         """
         sources = sorted(set(sources))
         if not sources:
             return
+        if approvers:
+            self.policy.add_statements(iam.PolicyStatement(
+                sid="OnlyApproversAnswerAndCancel",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self._own_arn],
+                conditions={"StringEquals": {"events:source": sources},
+                            "ArnNotLike": {"aws:PrincipalArn": list(approvers)}},
+            ))
         self.policy.add_statements(iam.PolicyStatement(
             sid="OnlyThisAccountAnswersAndCancels",
             effect=iam.Effect.DENY,

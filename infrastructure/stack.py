@@ -39,6 +39,14 @@ STACK_NAME = DEFAULT_STACK_NAME
 _STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What aws:PrincipalArn holds for a caller: its role's ARN (not the assumed-role session's), or its user's.
+_PRINCIPAL_ARN = re.compile(r"^arn:[a-z*-]+:iam::([0-9]{12}|\*):(role|user)/[\w+=,.@/*-]+$")
+
+
+def _arn_list(value: Any) -> tuple[str, ...]:
+    """``-c approver_arns=a,b`` (or a JSON list in cdk.json): the ARNs, in order, each once."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
 # The schedule group is named like the bus ([stage-]bus_name): EventBridge Scheduler takes at most 64 characters
 # (a bus up to 256), and both services already have a group and a bus named "default" in every account.
 SCHEDULE_GROUP_NAME_MAX = 64
@@ -59,6 +67,9 @@ class StackConfig:
     # Manifest parameters by environment variable name, from their CDK context keys (``-c fraud_limit=5000``).
     parameters: dict[str, str] = field(default_factory=dict)
     alarm_email: str | None = None
+    # ``-c approver_arns=ARN,ARN``: the only principals (IAM role or user ARNs, ``*`` wildcards) that may put
+    # answers and cancels on the bus; empty: any principal of the account.
+    approver_arns: tuple[str, ...] = ()
     deadline_seconds: int | None = None
     # Overrides every external agent's wait_s (how long a workflow waits for a person); None: the manifest's.
     approval_wait_seconds: int | None = None
@@ -90,6 +101,7 @@ class StackConfig:
             stage=str(get("stage")) if get("stage") else None,
             parameters=parameters,
             alarm_email=str(get("alarm_email")) if get("alarm_email") else None,
+            approver_arns=_arn_list(get("approver_arns")),
             deadline_seconds=_positive_int("deadline_seconds", get("deadline_seconds"), maximum=MAX_WAIT_S),
             approval_wait_seconds=_positive_int("approval_wait_seconds", get("approval_wait_seconds"),
                                                 maximum=MAX_WAIT_S),
@@ -147,6 +159,10 @@ class StackConfig:
         if self.powertools_layer_arn is not None and not LAYER_VERSION_ARN.match(self.powertools_layer_arn):
             raise ValueError(f"powertools_layer_arn {self.powertools_layer_arn!r}: not a Lambda layer version ARN "
                              "(arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>)")
+        for arn in self.approver_arns:
+            if not _PRINCIPAL_ARN.match(arn):
+                raise ValueError(f"approver_arns: {arn!r} is not an IAM role or user ARN (arn:<partition>:iam::"
+                                 "<account>:role/<name> or :user/<name>; * wildcards allowed)")
         if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
             raise ValueError(f"alarm_email does not look like an e-mail address: {self.alarm_email!r}")
         longest = self.longest_person_wait_s(manifest)
@@ -304,7 +320,7 @@ class AgentbusStack(Stack):
         owners = {c.consumer.source: c.role for c in self.consumers.values()}
         owners[DEADLINE_SOURCE] = self.state.scheduler_role
         self.bus.reserve_sources(owners)
-        self.bus.account_only_sources(account_sources(manifest))
+        self.bus.account_only_sources(account_sources(manifest), config.approver_arns)
         self.bus.check_policy_size()  # over 10 KB the deploy would fail: the synth does, naming the size
 
         coordinator = manifest.coordinator

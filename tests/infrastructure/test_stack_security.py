@@ -222,6 +222,32 @@ def test_fault_forged_approval_or_cancel_from_another_account_is_denied_by_the_b
     assert not reserved & (external | cancels)
 
 
+def test_without_approver_arns_anyone_of_the_account_may_answer(synth: Synth) -> None:
+    assert not [s for s in bus_policy(synth) if s.get("Sid") == "OnlyApproversAnswerAndCancel"]
+
+
+def test_approver_arns_deny_answers_and_cancels_to_every_other_principal(tmp_path) -> None:
+    """Black-box pass 7C, F1: anyone of the account could approve (a requester their own access, under any name);
+    -c approver_arns names who may."""
+    from app import create_app
+    from tests.infrastructure.template import synthesize
+
+    approvers = "arn:aws:iam::123456789012:role/approvers, arn:aws:iam::123456789012:role/oncall-*"
+    app, stack = create_app(context={"approver_arns": approvers}, outdir=str(tmp_path))
+    synthesized = synthesize(app, stack, tmp_path)
+    assert synthesized.error is None  # cdk-nag and the policy-size check pass with it
+    (deny,) = [s for s in bus_policy(synthesized) if s.get("Sid") == "OnlyApproversAnswerAndCancel"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"} and deny["Action"] == "events:PutEvents"
+    assert deny["Condition"] == {
+        "StringEquals": {"events:source": ["agentbus.approvals", "agentbus.operator"]},
+        "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::123456789012:role/approvers",
+                                            "arn:aws:iam::123456789012:role/oncall-*"]},
+    }
+    for bad in ("approvers", "arn:aws:sts::123456789012:assumed-role/approvers/ann", "arn:aws:iam::1:role/x"):
+        with pytest.raises(ValueError, match="approver_arns: .* is not an IAM role or user ARN"):
+            create_app(context={"approver_arns": bad}, outdir=str(tmp_path / "bad"))
+
+
 def test_one_rotated_customer_managed_key_encrypts_bus_archive_queues_tables_and_topic(synth: Synth) -> None:
     key_id = _key_id(synth)
     key = synth.resources[key_id]
