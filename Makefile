@@ -33,9 +33,22 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# The stamp holds the checkout the venv was made for: a venv copied or moved with its checkout still runs the old
+# checkout's code (its editable install and its scripts name that path), so it is made again here.
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	@if [ -s $@ ] && [ "$$(cat $@)" != "$(CURDIR)" ]; then \
+	  echo "$(VENV) was made for $$(cat $@), not $(CURDIR): making it again"; rm -rf $(VENV); fi
 	$(UV) sync --frozen --python $(PYTHON)
-	@touch $@
+	@echo "$(CURDIR)" > $@
+ifneq ($(shell cat $(VENV)/.synced 2>/dev/null),$(CURDIR))
+.PHONY: $(VENV)/.synced
+endif
+
+# The stack's name comes from STAGE: a stage given in ARGS (-c stage=dev) would synthesize and deploy another stack
+# than the one these targets name.
+ifneq ($(filter stage=%,$(ARGS)),)
+$(error give the stage as STAGE=$(patsubst stage=%,%,$(firstword $(filter stage=%,$(ARGS)))) (e.g. make deploy STAGE=dev), not in ARGS: the targets name the stack from STAGE)
+endif
 
 $(MINISTACK): $(UV) $(MINISTACK_REQUIREMENTS)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(MINISTACK_VENV)
