@@ -40,6 +40,9 @@ class ClaimCheckBucket(Construct):
             # Emptied by its lifecycle; CloudFormation cannot delete a bucket that still holds objects.
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Retained with the bucket: without it, the bucket kept after `make destroy` would take plain-HTTP requests.
+        assert self.bucket.policy is not None  # enforce_ssl makes it
+        self.bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN)
 
     @property
     def cfn_bucket(self) -> s3.CfnBucket:
