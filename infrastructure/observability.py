@@ -27,6 +27,8 @@ TIMED_OUT_METRIC = "WorkflowsTimedOut"  # emitted by the coordinator with Powert
 # Emitted by the coordinator's census every 5 minutes, per workflow (functions/coordinator/census.py).
 WAITING_METRIC = "WorkflowsWaitingForPerson"
 OLDEST_WAIT_METRIC = "OldestWaitSeconds"
+# The most alarms one alarm-status widget lists (CloudWatch's dashboard body: 1 to 100 alarm ARNs per widget).
+ALARMS_PER_WIDGET = 100
 # Alarm when a workflow has waited this long for a person (CDK context ``approval_alarm_seconds``).
 DEFAULT_APPROVAL_ALARM_S = 4 * 60 * 60
 MIN_MESSAGE_AGE_ALARM_S = 300
@@ -192,8 +194,12 @@ class Observability(Construct):
             )
 
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        # An alarm widget lists at most ALARMS_PER_WIDGET alarms (each consumer adds 4, each rule 2: a manifest of a
+        # few more workflows passes 100): one widget per hundred, or PutDashboard fails and the deploy rolls back.
+        chunks = [self.alarms[i:i + ALARMS_PER_WIDGET] for i in range(0, len(self.alarms), ALARMS_PER_WIDGET)]
         self.dashboard.add_widgets(
-            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12, height=6),
+            cw.AlarmStatusWidget(title="Alarms" + (f" (1 of {len(chunks)})" if len(chunks) > 1 else ""),
+                                 alarms=chunks[0], width=12, height=6),
             cw.GraphWidget(
                 title="Workflows (every agentbus metric: per service, per agent, per workflow)",
                 # A search schema matches exactly its dimension set: one per set the functions emit with
@@ -204,6 +210,9 @@ class Observability(Construct):
                 width=12, height=6,
             ),
         )
+        for number, chunk in enumerate(chunks[1:], start=2):
+            self.dashboard.add_widgets(cw.AlarmStatusWidget(title=f"Alarms ({number} of {len(chunks)})",
+                                                            alarms=chunk, width=24, height=6))
         if waiting_workflows:
             self.dashboard.add_widgets(cw.GraphWidget(
                 title="Waiting for a person (census every 5 min)",

@@ -160,3 +160,23 @@ def test_deadline_schedules_alarm_on_target_errors_drops_and_their_dead_letters(
     (alarm,) = [a for a in _alarms(synth, "ApproximateNumberOfMessagesVisible", "AWS/SQS")
                 if ref_id(_dimension(a, "QueueName")) == dlq_id]
     assert alarm["Threshold"] == 1
+
+
+def test_every_alarm_is_on_the_dashboard_in_widgets_of_at_most_the_limit(tmp_path, monkeypatch) -> None:
+    """Black-box pass 7C, F8: one alarm widget listed every alarm (69 for the shipped workflows, 4 per consumer and
+    2 per rule more for each workflow a user adds); CloudWatch takes at most 100 per widget. Checked with a limit of
+    20, so that the shipped stack needs several."""
+    from app import create_app
+    from infrastructure import observability
+    from tests.infrastructure.template import synthesize
+
+    monkeypatch.setattr(observability, "ALARMS_PER_WIDGET", 20)
+    app, stack = create_app(context=CONTEXT, outdir=str(tmp_path))
+    synthesized = synthesize(app, stack, tmp_path)
+    _, dashboard = synthesized.one("AWS::CloudWatch::Dashboard")
+    body = json.loads(_resolve_placeholders(dashboard["Properties"]["DashboardBody"]))
+    listed = [widget["properties"]["alarms"] for widget in body["widgets"] if widget["type"] == "alarm"]
+    alarms = synthesized.of_type("AWS::CloudWatch::Alarm")
+    assert len(listed) == -(-len(alarms) // 20) > 1
+    assert all(len(chunk) <= 20 for chunk in listed)
+    assert sorted(arn for chunk in listed for arn in chunk) == sorted(f"<{alarm_id}>" for alarm_id in alarms)
