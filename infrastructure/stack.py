@@ -38,6 +38,7 @@ STACK_NAME = DEFAULT_STACK_NAME
 
 _STAGE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
+MIN_CLAIM_CHECK_THRESHOLD_BYTES = 16 * 1024
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # What aws:PrincipalArn holds for a caller: its role's ARN (not the assumed-role session's), or its user's.
 _PRINCIPAL_ARN = re.compile(r"^arn:[a-z*-]+:iam::([0-9]{12}|\*):(role|user)/[\w+=,.@/*-]+$")
@@ -156,6 +157,11 @@ class StackConfig:
         if threshold is not None and threshold > MAX_CLAIM_CHECK_THRESHOLD_BYTES:
             raise ValueError(f"claim_check_threshold_bytes must be <= {MAX_CLAIM_CHECK_THRESHOLD_BYTES} "
                              f"(EventBridge's entry limit), got {threshold}")
+        if threshold is not None and threshold < MIN_CLAIM_CHECK_THRESHOLD_BYTES:
+            # Below, most events would cross the bus as references: an S3 put and get each, and rules and
+            # subscribers that see only the routing fields.
+            raise ValueError(f"claim_check_threshold_bytes must be >= {MIN_CLAIM_CHECK_THRESHOLD_BYTES} (the data a "
+                             f"workflow record keeps inline), got {threshold}")
         if self.powertools_layer_arn is not None and not LAYER_VERSION_ARN.match(self.powertools_layer_arn):
             raise ValueError(f"powertools_layer_arn {self.powertools_layer_arn!r}: not a Lambda layer version ARN "
                              "(arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>)")

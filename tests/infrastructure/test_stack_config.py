@@ -122,5 +122,9 @@ def test_the_claim_check_threshold_comes_from_the_context_and_is_bounded_by_the_
     assert StackConfig.from_context(FakeNode()).claim_check_threshold_bytes is None
     with pytest.raises(ValueError, match="claim_check_threshold_bytes must be <= 262144"):
         StackConfig.from_context(FakeNode(claim_check_threshold_bytes="300000"))
+    # Black-box pass 7C, F9: 10 was accepted, and every event crossed the bus as a reference.
+    with pytest.raises(ValueError, match="claim_check_threshold_bytes must be >= 16384"):
+        StackConfig.from_context(FakeNode(claim_check_threshold_bytes="10"))
+    assert StackConfig.from_context(FakeNode(claim_check_threshold_bytes="16384")).claim_check_threshold_bytes == 16384
     with pytest.raises(ValueError, match="claim_check_threshold_bytes must be a whole number"):
         StackConfig.from_context(FakeNode(claim_check_threshold_bytes="200KB"))
