@@ -292,8 +292,19 @@ class Reasoner:
 
 def check_model_id(model_id: str) -> str:
     """A Bedrock model id or inference profile id, or ValueError naming the expected form."""
+    if model_id.startswith("arn:"):
+        raise ValueError(f"model_id {model_id!r}: an ARN (an application inference profile, a provisioned model) is "
+                         "not supported, as the models behind it are not known at synth for the function's IAM; give "
+                         "a model id or a cross-Region inference profile id (e.g. "
+                         "us.anthropic.claude-3-5-haiku-20241022-v1:0)")
     if not _MODEL_ID.match(model_id) or len(model_id) > 200:
         raise ValueError(f"model_id {model_id!r} is not a Bedrock model id or inference profile id (e.g. "
+                         "us.anthropic.claude-3-5-haiku-20241022-v1:0)")
+    prefix, _, rest = model_id.partition(".")
+    if prefix in INFERENCE_PROFILE_PREFIXES and "." not in rest:
+        # No model provider is named like a Region prefix: "us.foo" is a profile without its model.
+        raise ValueError(f"model_id {model_id!r}: an inference profile id names a Region prefix, then the model's "
+                         f"provider and name ({prefix}.<provider>.<model>, e.g. "
                          "us.anthropic.claude-3-5-haiku-20241022-v1:0)")
     return model_id
 

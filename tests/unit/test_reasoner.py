@@ -410,6 +410,19 @@ def test_model_ids_and_inference_profiles(model_id, model):
     assert inference_profile_model(model_id) == model
 
 
+@pytest.mark.parametrize(("model_id", "says"), [
+    ("us.foo", r"an inference profile id names a Region prefix, then the model's provider and name"),
+    ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc", r"an ARN .* is not supported"),
+])
+def test_model_ids_that_cannot_work_are_refused_naming_the_form(model_id, says):
+    """Black-box pass 7C, F10: "us.foo" passed as a foundation model of provider "us" (every call would fail);
+    an application inference profile ARN was called "not a Bedrock model id"."""
+    from functions.common.spec import check_model_id
+
+    with pytest.raises(ValueError, match=says):
+        check_model_id(model_id)
+
+
 @pytest.mark.parametrize(("reasoner", "agent", "message"), [
     ({"time_budget_s": 26.0}, {}, r"time_budget_s 26 x 1 record\(s\).*must fit in timeout_s 30"),
     ({}, {"record_concurrency": 1}, r"time_budget_s 20 x 10 record\(s\) one after the other"),
