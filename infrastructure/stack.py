@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -165,6 +166,12 @@ class StackConfig:
         if self.powertools_layer_arn is not None and not LAYER_VERSION_ARN.match(self.powertools_layer_arn):
             raise ValueError(f"powertools_layer_arn {self.powertools_layer_arn!r}: not a Lambda layer version ARN "
                              "(arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>)")
+        # The template is environment-agnostic, but the CDK CLI says where it deploys (your credentials' region):
+        # a layer of another region fails CreateFunction, after the tables, key and bus were made.
+        target = os.environ.get("CDK_DEFAULT_REGION")
+        if self.powertools_layer_arn is not None and target and self.powertools_layer_arn.split(":")[3] != target:
+            raise ValueError(f"powertools_layer_arn is a layer of {self.powertools_layer_arn.split(':')[3]}, but the "
+                             f"stack deploys to {target}: Lambda takes a layer of the function's own region only")
         for arn in self.approver_arns:
             if not _PRINCIPAL_ARN.match(arn):
                 raise ValueError(f"approver_arns: {arn!r} is not an IAM role or user ARN (arn:<partition>:iam::"

@@ -128,3 +128,17 @@ def test_the_claim_check_threshold_comes_from_the_context_and_is_bounded_by_the_
     assert StackConfig.from_context(FakeNode(claim_check_threshold_bytes="16384")).claim_check_threshold_bytes == 16384
     with pytest.raises(ValueError, match="claim_check_threshold_bytes must be a whole number"):
         StackConfig.from_context(FakeNode(claim_check_threshold_bytes="200KB"))
+
+
+def test_a_powertools_layer_of_another_region_than_the_deploys_is_refused(monkeypatch) -> None:
+    """Black-box pass 7C, F5: a layer ARN of eu-west-1 synthesized for a deploy to another region, which then failed
+    at CreateFunction after the tables, key and bus were made."""
+    arn = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "us-east-1")
+    with pytest.raises(ValueError, match="powertools_layer_arn is a layer of eu-west-1, but the stack deploys to "
+                                         "us-east-1"):
+        StackConfig.from_context(FakeNode(powertools_layer_arn=arn))
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    assert StackConfig.from_context(FakeNode(powertools_layer_arn=arn)).powertools_layer_arn == arn
+    monkeypatch.delenv("CDK_DEFAULT_REGION")  # a synth without a region in view: nothing to compare with
+    assert StackConfig.from_context(FakeNode(powertools_layer_arn=arn)).powertools_layer_arn == arn
