@@ -33,10 +33,13 @@ RULE_NAME_MAX = 64
 
 # DynamoDB actions a function may use on the tables the manifest gives it (TransactWriteItems and
 # TransactGetItems are authorized through these item-level actions).
-TABLE_ACTIONS = (
+READ_TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
+)
+TABLE_ACTIONS = (
+    *READ_TABLE_ACTIONS,
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
@@ -185,12 +188,19 @@ class QueueConsumer(Construct):
             actions=["sqs:SendMessage"],
             resources=[self.dlq.queue_arn],
         ))
-        table_arns = [tables[name].table_arn for name in consumer.tables]
-        if table_arns:
+        written = [tables[name].table_arn for name in consumer.tables if name not in consumer.read_only]
+        if written:
             self.role.add_to_policy(iam.PolicyStatement(
                 sid="ManifestTables",
                 actions=list(TABLE_ACTIONS),
-                resources=table_arns,
+                resources=written,
+            ))
+        read = [tables[name].table_arn for name in consumer.tables if name in consumer.read_only]
+        if read:
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="ManifestTablesReadOnly",
+                actions=list(READ_TABLE_ACTIONS),
+                resources=read,
             ))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="EncryptedQueuesAndTables",

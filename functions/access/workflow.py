@@ -64,6 +64,7 @@ ACCESS_REQUEST = Workflow(
             handler="functions.access.identity.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}identity",
             tables=("directory",),
+            read_only=("directory",),
             results=(
                 ResultType("Identity Verified", Outcome.SUCCESS, "the employee is in the directory and active"),
                 ResultType("Identity Rejected", Outcome.FAILURE, "unknown employee, or inactive (since when)"),
@@ -76,6 +77,7 @@ ACCESS_REQUEST = Workflow(
             handler="functions.access.policy.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}policy",
             tables=("directory",),
+            read_only=("directory",),
             results=(
                 ResultType("Access Permitted", Outcome.SUCCESS, "the role allows the level asked on the resource"),
                 ResultType("Access Not Permitted", Outcome.FAILURE,

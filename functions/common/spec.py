@@ -230,6 +230,8 @@ class Consumer:
     record_concurrency: int = 1
     # Tables the function reads or writes, by logical name (see Manifest.tables).
     tables: tuple[str, ...] = ()
+    # Of ``tables``, those it only reads: its role may read them but not write or delete (least privilege).
+    read_only: tuple[str, ...] = ()
     parameters: tuple[Parameter, ...] = ()
     schedules: bool = False
 
@@ -648,6 +650,10 @@ class Manifest:
                 for table in agent.tables:
                     if table not in known_tables:
                         problems.append(f"agent {agent.name!r} uses unknown table {table!r}")
+                for table in agent.read_only:
+                    if table not in agent.tables:
+                        problems.append(f"agent {agent.name!r} reads only table {table!r}, which is not one of its "
+                                        f"tables ({', '.join(agent.tables) or 'none'})")
                 for parameter in agent.parameters:
                     if not _ENV_NAME.match(parameter.env):
                         problems.append(f"agent {agent.name!r}: parameter {parameter.env!r} is not an "

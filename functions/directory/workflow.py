@@ -33,6 +33,7 @@ NEW_USER_AUDIT = Workflow(
             handler="functions.directory.audit.handler.handler",
             source=f"{AGENT_SOURCE_PREFIX}security-audit",
             tables=("directory",),
+            read_only=("directory",),
             parameters=(COMPANY_DOMAINS,),
             results=(ResultType("User Audit Completed", Outcome.SUCCESS, "findings with severities; empty = clean"),),
         ),

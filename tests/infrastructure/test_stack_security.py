@@ -158,6 +158,17 @@ def test_table_access_only_to_the_manifests_tables_for_that_consumer(
     granted = {ref_id(resource) for d in view.policies for s in statements(d)
                if any(a.startswith("dynamodb:") for a in _actions(s)) for resource in as_list(s["Resource"])}
     assert granted == {table_ids[logical] for logical in view.spec.tables}
+    # A table the consumer only reads (read_only): reads, never a write or a delete (black-box pass 7C, F6: the
+    # agents that only read the employee directory could rewrite it).
+    read_only = {table_ids[logical] for logical in view.spec.read_only}
+    for statement in (s for d in view.policies for s in statements(d)):
+        if {ref_id(r) for r in as_list(statement["Resource"])} & read_only:
+            assert set(_actions(statement)) == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+
+
+def test_the_agents_that_only_read_the_directory_cannot_write_it() -> None:
+    readers = [c.name for c in MANIFEST.consumers if "directory" in c.tables]
+    assert readers and all("directory" in MANIFEST.consumer(name).read_only for name in readers)
 
 
 def test_each_function_has_a_role_of_its_own(consumers: dict[str, ConsumerView]) -> None:

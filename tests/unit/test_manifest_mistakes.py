@@ -98,3 +98,8 @@ def test_an_agent_may_publish_the_trigger_of_a_follow_on_workflow_under_its_own_
                      agents=tuple(replace(a, name=f"follow-{a.name}", source=f"{a.source}-follow")
                                   for a in EXPENSE_CLAIM.agents))
     assert with_expenses(follow).workflow("fraud-follow-up") == follow
+
+
+def test_a_read_only_table_that_is_not_one_of_the_agents_tables_is_refused():
+    message = refusal(expenses_agent("budget", read_only=("inventory",)))
+    assert "agent 'budget' reads only table 'inventory', which is not one of its tables" in message
