@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agentbus.control import AgentControl, unknown_agent
 from agentbus.discovery import Deployment
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
-from functions.common.spec import MANIFEST_VARIABLE, Manifest
+from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
 
 if TYPE_CHECKING:
@@ -136,9 +136,9 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
         # A deployment of another manifest: the record is shown, but what its running workflow still waits for is
         # not known here (a finished one's outcome names what was missing).
         view["manifest_note"] = (
-            f"workflow {view.get('workflow')!r} is not in this CLI's manifest: which agents it still waits for is "
-            f"not known here (none is listed as missing); run the CLI with {MANIFEST_VARIABLE}=<the deployment's "
-            "manifest>")
+            f"workflow {view.get('workflow')!r} is not in this CLI's manifest (functions/manifest.py): which agents "
+            "it still waits for is not known here (none is listed as missing); run the CLI of the checkout the "
+            "deployment was made from")
     return claim_checked(deployment, view, manifest) if resolve_claim_checks else view
 
 

@@ -177,7 +177,7 @@ def test_status_of_a_running_workflow_the_cli_does_not_know_says_its_missing_age
         assert (code, err) == (0, "")
         assert "workflow 'expense-claim' is not in this CLI's manifest" in " ".join(out.split())
         code, out, _ = run(capsys, stack, "status", detail["claim_id"], "--json")
-        assert "AGENTBUS_MANIFEST" in json.loads(out)["manifest_note"]
+        assert "run the CLI of the checkout the deployment was made from" in json.loads(out)["manifest_note"]
     finally:
         stack.control.set_paused(EXTRA, False)
     assert stack.observer_.wait_for_outcomes([f"expense-claim/{detail['claim_id']}"], TIMEOUT_S) == set()
