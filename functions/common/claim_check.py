@@ -61,6 +61,8 @@ def object_expiry_days(longest_open_s: int) -> int:
     then by the outcome, which waits in its subscribers' queues and DLQs like any event: a workflow open for
     35 days (``-c deadline_seconds``) found the objects of its first results expired."""
     return OBJECT_EXPIRY_DAYS + -(-max(0, longest_open_s) // 86400)
+
+
 # Fields a reference detail keeps from the original when present (plus every workflow's id field).
 ROUTING_FIELDS = ("workflow", "workflow_id", "agent", "outcome", "status", "trigger_digest", "idempotency_key")
 # A routing field longer than this (as JSON) is left out: the reference detail stays small.
