@@ -146,17 +146,10 @@ class Bus(Construct):
         """
         self._reserved += len(owners)
         for index, (source, role) in enumerate(sorted(owners.items())):
-            self.policy.add_statements(iam.PolicyStatement(
-                sid=f"ReservedSource{index}",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["events:PutEvents"],
-                resources=[self._own_arn],
-                conditions={
-                    "StringEquals": {"events:source": source},
-                    "ArnNotEquals": {"aws:PrincipalArn": role.role_arn},
-                },
-            ))
+            self._deny_put_events(f"ReservedSource{index}", {
+                "StringEquals": {"events:source": source},
+                "ArnNotEquals": {"aws:PrincipalArn": role.role_arn},
+            })
 
     def account_only_sources(self, sources: Iterable[str], approvers: Sequence[str] = ()) -> None:
         """Deny putting events with these sources to every principal of another account, and, when ``approvers``
@@ -171,23 +164,18 @@ class Bus(Construct):
         if not sources:
             return
         if approvers:
-            self.policy.add_statements(iam.PolicyStatement(
-                sid="OnlyApproversAnswerAndCancel",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["events:PutEvents"],
-                resources=[self._own_arn],
-                conditions={"StringEquals": {"events:source": sources},
-                            "ArnNotLike": {"aws:PrincipalArn": list(approvers)}},
-            ))
-        self.policy.add_statements(iam.PolicyStatement(
-            sid="OnlyThisAccountAnswersAndCancels",
-            effect=iam.Effect.DENY,
-            principals=[iam.AnyPrincipal()],
-            actions=["events:PutEvents"],
-            resources=[self._own_arn],
-            conditions={
+            self._deny_put_events("OnlyApproversAnswerAndCancel", {
                 "StringEquals": {"events:source": sources},
-                "StringNotEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID},
-            },
+                "ArnNotLike": {"aws:PrincipalArn": list(approvers)},
+            })
+        self._deny_put_events("OnlyThisAccountAnswersAndCancels", {
+            "StringEquals": {"events:source": sources},
+            "StringNotEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID},
+        })
+
+    def _deny_put_events(self, sid: str, conditions: dict[str, Any]) -> None:
+        """A statement of the bus policy denying PutEvents on this bus to any principal ``conditions`` match."""
+        self.policy.add_statements(iam.PolicyStatement(
+            sid=sid, effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["events:PutEvents"],
+            resources=[self._own_arn], conditions=conditions,
         ))
