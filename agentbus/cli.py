@@ -92,6 +92,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _levels(text: str) -> list[int]:
+    """``--levels 1,10,100``: each level once (a level run twice reuses its request ids, which have their outcomes
+    already: its figures were nonsense and the run died at the end)."""
+    levels = [_positive_int(part) for part in text.split(",")]
+    repeated = sorted({level for level in levels if levels.count(level) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"each level once: {', '.join(map(str, repeated))} given twice")
+    return levels
+
+
 def _seconds(text: str) -> int:
     """``--deadline`` / ``--approval-wait``: whole seconds, at most 366 days (the manifest's own bound); far more
     overflows the coordinator's deadline arithmetic and every trigger would be dead-lettered."""
@@ -309,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "workflow of the manifest; the first one's figures are also results.json's top level)")
     bench.add_argument("--quick", action="store_true",
                        help="a smaller run: levels 1,10,50 and sweep points of 10 requests (a few minutes)")
-    bench.add_argument("--levels", type=lambda t: [_positive_int(x) for x in t.split(",")], metavar="N,N,…",
+    bench.add_argument("--levels", type=_levels, metavar="N,N,…",
                        help="concurrency levels (default 1,10,100,1000; quick: 1,10,50)")
     bench.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                        help="simulated agent work by agent name, e.g. fraud=300,inventory=100 (default: each "

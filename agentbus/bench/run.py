@@ -64,12 +64,16 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
     if sweep_only and not sweeping:
         raise OperationError("--sweep-only needs --agents and/or --payload")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would flood the console
-    started = time.time()
     out = Path(output)
+    # Before the run, not after it: a path that cannot be written, or a results file to update that is no results
+    # file, lost the figures of a whole run to a traceback.
+    check_writable(out, "--output")
+    if not sweep_only:
+        check_writable(Path(chart), "--chart")
+    results: dict[str, Any] = read_results(out) if sweep_only else {}
+    started = time.time()
     failed = False
-    if sweep_only:
-        results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    else:
+    if not sweep_only:
         results, incomplete = run_levels(chosen, quick, levels, work_profile, pricing, console, manifest, model_id)
         print_results(console, results)
         failed = bool(incomplete)
@@ -95,6 +99,36 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
         chart_path = write_chart(Path(chart), results)
         console.print(f"\nresults: [cyan]{out}[/cyan]   chart: [cyan]{chart_path}[/cyan]")
     return 1 if failed else 0
+
+
+def check_writable(path: Path, option: str) -> None:
+    """OperationError (one line, exit 2) when ``path`` cannot be written: a directory, or in a directory that
+    cannot be made or written to."""
+    if path.is_dir():
+        raise OperationError(f"{option} {path}: is a directory; give a file path")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):  # what writing it at the end needs, tried now (the file is left as it was)
+            pass
+    except OSError as error:
+        raise OperationError(f"{option} {path}: cannot be written here ({error.strerror or error})") from None
+    if not existed:
+        path.unlink()
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """The results file ``--sweep-only`` updates (none yet: empty), or OperationError when it is not one."""
+    if not path.exists():
+        return {}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise OperationError(f"--output {path}: not a results file to update (not JSON: {error})") from None
+    if not isinstance(results, dict):
+        raise OperationError(f"--output {path}: not a results file to update (a JSON {type(results).__name__}, "
+                             "not an object)")
+    return results
 
 
 def run_levels(chosen: list[Workflow], quick: bool, levels: list[int] | None, work_profile: dict[str, int] | None,

@@ -58,3 +58,34 @@ def test_a_level_of_one_request_runs_several_rounds_and_any_other_level_once():
     assert single_rounds(10, quick=False) == single_rounds(50, quick=True) == 1
     assert task_name("order-fulfillment", "parallel", 1, 9).endswith("(9 rounds, one at a time)")
     assert "rounds" not in task_name("order-fulfillment", "parallel", 10, 1)
+
+
+def test_a_level_given_twice_is_a_usage_error(capsys):
+    """Black-box pass 8A, 1: a level given twice reused its request ids, and the run died at its end."""
+    from agentbus.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--levels", "1,10,1"])
+    assert exited.value.code == 2
+    assert "argument --levels: each level once: 1 given twice" in capsys.readouterr().err
+
+
+def test_an_output_or_chart_that_cannot_be_written_is_refused_before_the_run(tmp_path, monkeypatch):
+    """Black-box pass 8A, 2: a directory, an unwritable path or a results file that is no JSON object was found only
+    after the whole run, with a traceback, and its figures were lost."""
+    from agentbus.bench import run
+
+    monkeypatch.setattr(run, "run_levels", lambda *a, **k: pytest.fail("the run started"))
+    monkeypatch.setattr(run.sweep, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
+    with pytest.raises(OperationError, match="--output .*: is a directory"):
+        bench.run_bench(output=str(tmp_path))
+    with pytest.raises(OperationError, match="--chart /proc/agentbus-chart.html: cannot be written here"):
+        bench.run_bench(output=str(tmp_path / "r.json"), chart="/proc/agentbus-chart.html")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(OperationError, match="not a results file to update \\(a JSON list, not an object\\)"):
+        bench.run_bench(sweep_only=True, agents=[1], output=str(listed))
+    prose = tmp_path / "README.json"
+    prose.write_text("# not json")
+    with pytest.raises(OperationError, match="not a results file to update \\(not JSON"):
+        bench.run_bench(sweep_only=True, agents=[1], output=str(prose))
