@@ -62,7 +62,10 @@ ClientFor = Callable[[int], Any]
 
 RETRYABLE_CODES: Final = frozenset({
     "ThrottlingException", "ServiceUnavailableException", "InternalServerException", "ModelNotReadyException",
+    "ModelErrorException",  # the model failed processing this request: transient on Bedrock's side
 })
+# The model took too long: the time went, as with a read timeout; the agent decides by its rules at once.
+SLOW_MODEL_CODES: Final = frozenset({"ModelTimeoutException"})
 TRANSIENT_ERRORS: Final = (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError, ConnectionClosedError)
 CONNECT_TIMEOUT_S: Final = 2
 BACKOFF_BASE_S: Final = 0.25
@@ -231,6 +234,9 @@ class BedrockReasoner(Generic[Answer]):
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 message = error.response.get("Error", {}).get("Message", "")
+                if code in SLOW_MODEL_CODES:
+                    return self._fallback(TIMEOUT, f"the model took too long ({code}: {message})"[:500],
+                                          attempts=attempts, started=started)
                 if code not in RETRYABLE_CODES:
                     raise ReasonerError(f"{self.agent}: Bedrock refused the call to {self.model_id}: {code}: "
                                         f"{message}") from None
@@ -270,7 +276,8 @@ class BedrockReasoner(Generic[Answer]):
         self.metrics.emit("ReasonerInputTokens", MetricUnit.Count, common["input_tokens"])
         self.metrics.emit("ReasonerOutputTokens", MetricUnit.Count, common["output_tokens"])
         uses = [block["toolUse"] for block in content if isinstance(block, dict) and "toolUse" in block]
-        use = next((u for u in uses if u.get("name") == self.tool_name), None)
+        mine = [u for u in uses if u.get("name") == self.tool_name]
+        use = mine[0] if mine else None
         if stop in REFUSAL_STOPS:
             return self._fallen(common, REFUSED, f"the model's answer was withheld (stopReason {stop})")
         if stop in CUT_STOPS:
@@ -283,6 +290,10 @@ class BedrockReasoner(Generic[Answer]):
             others = f", tools {sorted({str(u.get('name')) for u in uses})}" if uses else ""
             return self._fallen(common, NO_TOOL_USE, f"no {self.tool_name} tool use in the answer (stopReason {stop}, "
                                                      f"{said}{others})")
+        if len(mine) > 1:
+            # Two answers may disagree (raise 0, then 90): taking either would hide the other.
+            return self._fallen(common, INVALID_ANSWER, f"{len(mine)} {self.tool_name} answers in one response; "
+                                                        "one is expected")
         try:
             answer = self.answer_model.model_validate(use.get("input"))
         except ValidationError as error:

@@ -217,6 +217,31 @@ def test_an_error_retrying_cannot_fix_is_raised_at_once(client, stub, time_):
     assert time_.slept == []
 
 
+def test_a_model_timeout_falls_back_to_the_rules_and_a_model_error_is_retried(client, stub, time_):
+    """Black-box pass 8A, 3: both failed the record as "Bedrock refused the call", a deployment problem, though one
+    is a slow model (what the time budget's fallback is for) and the other a transient failure on Bedrock's side."""
+    reasoner = make(client, time_)
+    stub.add_client_error("converse", service_error_code="ModelTimeoutException", http_status_code=408,
+                          service_message="Model has timed out in processing the request.")
+    consultation = reasoner.consult(DATA)
+    assert consultation.answer is None and consultation.fallback == TIMEOUT
+    assert "the model took too long (ModelTimeoutException" in (consultation.fallback_detail or "")
+    stub.add_client_error("converse", service_error_code="ModelErrorException", http_status_code=424,
+                          service_message="The model failed to process the request.")
+    stub.add_response("converse", converse_response([tool_use({"points": 0})]))
+    assert reasoner.consult(DATA).used
+
+
+def test_two_answers_in_one_response_fall_back_instead_of_taking_one(client, stub, time_):
+    """Black-box pass 8A, 4: the first of two disagreeing answers (raise 0, then 90) was used, marked used."""
+    reasoner = make(client, time_)
+    stub.add_response("converse", converse_response([tool_use({"points": 0}),
+                                                     tool_use({"points": 90, "reasons": ["bad"]})]))
+    consultation = reasoner.consult(DATA)
+    assert consultation.answer is None and consultation.fallback == INVALID_ANSWER
+    assert consultation.fallback_detail == f"2 {TOOL} answers in one response; one is expected"
+
+
 class SlowClient:
     """A client whose calls time out after ``seconds`` (the Stubber cannot raise a ReadTimeoutError)."""
 

@@ -158,3 +158,13 @@ def test_each_fallback_decides_by_the_rules_and_says_why(recorded, response, fal
     model = decision.data["reasoner"]
     assert (model["used"], model["fallback"]) == (False, fallback) and model["fallback_detail"]
     assert decision.reason == f"{rules_only.reason}; model not used ({fallback}): rules only"
+
+
+@pytest.mark.parametrize("raise_by", [True, "30", 30.0])
+def test_a_raise_that_is_not_a_whole_number_is_no_answer(raise_by):
+    """Black-box pass 8A, 6: lax coercion read ``true`` as 1 point and ``"30"`` as 30."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="raise_by"):
+        RiskAdvice.model_validate({"raise_by": raise_by, "reasons": ["x"]})
+    assert RiskAdvice.model_validate({"raise_by": 30, "reasons": ["x"]}).raise_by == 30

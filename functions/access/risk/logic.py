@@ -105,8 +105,10 @@ class RiskAdvice(BaseModel):
     # accepted: no field can lower the score, decide or grant.
     model_config = ConfigDict(extra="forbid")
 
-    raise_by: int = Field(ge=0, le=MAX_RAISE, description="Risk points to ADD to the rules' score; 0 when nothing is "
-                                                         "wrong. Never negative.")
+    # strict: a whole number, not true or "30" (which lax reading took as 1 and 30 points).
+    raise_by: int = Field(ge=0, le=MAX_RAISE, strict=True,
+                          description="Risk points to ADD to the rules' score; 0 when nothing is wrong. "
+                                      "Never negative.")
     reasons: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]] = Field(
         default_factory=list, max_length=5, description="One short reason per concern (required when raise_by > 0).")
 
