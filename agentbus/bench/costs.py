@@ -293,9 +293,13 @@ def pick_model(bedrock: dict[str, Any], model_id: str | None = None) -> dict[str
     if model_id is None:
         chosen: dict[str, Any] = models[0]
         return chosen
-    for model in models:
-        if model["model_id"] == model_id:
-            return dict(model)
+    # A cross-Region inference profile (us.…, as the deploy takes it) is priced as the model behind it.
+    from functions.common.spec import inference_profile_model
+
+    for wanted in dict.fromkeys((model_id, inference_profile_model(model_id) or model_id)):
+        for model in models:
+            if model["model_id"] == wanted:
+                return dict(model)
     raise ValueError(f"no price for model {model_id!r} in bench/pricing.json; priced: "
                      f"{', '.join(m['model_id'] for m in models)}")
 

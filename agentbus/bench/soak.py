@@ -125,7 +125,7 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
     console.print(f"[bold]agentbus soak[/bold] — {count} requests ("
                   + ", ".join(f"{name} {len(v)}" for name, v in ids.items())
                   + f"; {kinds['conflict']} conflicting pairs, {kinds['unstorable']} unstorable values), "
-                  f"chaos {chaos_rate} (seed {seed}): duplicates, crashes before/after the handler, delays, "
+                  f"chaos {chaos_rate} (seed {chaos.seed}): duplicates, crashes before/after the handler, delays, "
                   f"PutEvents partial failures; deadline {deadline_s}s; at most {in_flight} requests in flight")
     for line in unsoaked(manifest):
         console.print(f"  not soaked: {escape(line)}")

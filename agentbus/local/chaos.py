@@ -45,6 +45,8 @@ class Chaos:
     def __post_init__(self) -> None:
         if not 0 <= self.rate <= 1:
             raise ValueError(f"chaos rate must be between 0 and 1, got {self.rate}")
+        if self.seed is None:  # drawn, so that a run can say which it was (`agentbus soak --seed N` replays it)
+            self.seed = random.SystemRandom().randrange(2**31)
         self._rng = random.Random(self.seed)
 
     def roll(self, kind: str) -> bool:

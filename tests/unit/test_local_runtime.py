@@ -207,3 +207,14 @@ def test_chaos_copies_a_delivery_once_and_never_copies_a_copy():
     assert runtime._inject_delivery_faults(consumer, [copy]) == [copy]
     assert runtime.sqs.sent == [] and runtime.sqs.deleted == []
     assert runtime.options.chaos.injected == {"duplicate": 1, "delay": 1}
+
+
+def test_chaos_without_a_seed_draws_one_that_replays_the_same_faults():
+    """Black-box pass 8A, 7: the soak printed "seed None", so a failing run could not be replayed."""
+    from agentbus.local.chaos import Chaos
+
+    drawn = Chaos(0.5)
+    assert isinstance(drawn.seed, int)
+    rolls = [drawn.roll("x") for _ in range(50)]
+    replay = Chaos(0.5, seed=drawn.seed)
+    assert [replay.roll("x") for _ in range(50)] == rolls

@@ -171,6 +171,10 @@ def test_the_default_model_is_the_first_priced_and_every_model_has_a_price():
     assert pick_model(bedrock) == bedrock["models"][0]
     last = bedrock["models"][-1]["model_id"]
     assert pick_model(bedrock, last)["model_id"] == last
+    # The inference profile id the deploy takes (black-box pass 8A, 5) is priced as its model.
+    assert pick_model(bedrock, f"us.{last}")["model_id"] == last
+    with pytest.raises(ValueError, match="no price for model 'us.nobody.model-v1:0'"):
+        pick_model(bedrock, "us.nobody.model-v1:0")
     assert model_cost_per_million(bedrock["models"][0], 1, input_tokens=1000, output_tokens=0) == round(
         bedrock["models"][0]["input_per_1k_tokens_usd"] * 1e6, 2)
 
