@@ -102,10 +102,10 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
 
 
 def check_writable(path: Path, option: str) -> None:
-    """OperationError (one line, exit 2) when ``path`` cannot be written: a directory, or in a directory that
-    cannot be made or written to."""
+    """OperationError (one line, exit 2) when ``path`` cannot be written: a folder, or in a folder that cannot be
+    made or written to."""
     if path.is_dir():
-        raise OperationError(f"{option} {path}: is a directory; give a file path")
+        raise OperationError(f"{option} {path}: is a folder; give a file path")
     existed = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

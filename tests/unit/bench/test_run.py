@@ -71,13 +71,13 @@ def test_a_level_given_twice_is_a_usage_error(capsys):
 
 
 def test_an_output_or_chart_that_cannot_be_written_is_refused_before_the_run(tmp_path, monkeypatch):
-    """Black-box pass 8A, 2: a directory, an unwritable path or a results file that is no JSON object was found only
+    """Black-box pass 8A, 2: a folder, an unwritable path or a results file that is no JSON object was found only
     after the whole run, with a traceback, and its figures were lost."""
     from agentbus.bench import run
 
     monkeypatch.setattr(run, "run_levels", lambda *a, **k: pytest.fail("the run started"))
     monkeypatch.setattr(run.sweep, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
-    with pytest.raises(OperationError, match="--output .*: is a directory"):
+    with pytest.raises(OperationError, match="--output .*: is a folder"):
         bench.run_bench(output=str(tmp_path))
     with pytest.raises(OperationError, match="--chart /proc/agentbus-chart.html: cannot be written here"):
         bench.run_bench(output=str(tmp_path / "r.json"), chart="/proc/agentbus-chart.html")
