@@ -226,7 +226,8 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
         for n, s in stats.items()))
     console.print("dead letters: " + (", ".join(f"{k} {v}" for k, v in dead_letters.items() if v) or "none")
                   + (f" (the second version of each of {kinds['conflict']} conflicting pairs is refused, "
-                     "dead-lettered with its reason)" if kinds["conflict"] else ""))
+                     "dead-lettered with its reason, once per delivery: chaos's duplicates of it too)"
+                     if kinds["conflict"] else ""))
     if pending:
         console.print(f"[red]nothing final within {timeout_s:.0f}s for {len(pending)} requests, e.g. "
                       f"{', '.join(sorted(pending)[:5])}[/red]")
