@@ -265,11 +265,13 @@ class BedrockReasoner(Generic[Answer]):
         stop = response.get("stopReason")
         content = ((response.get("output") or {}).get("message") or {}).get("content") or []
         usage = response.get("usage") or {}
-        output, truncated = bounded(json.dumps(content, ensure_ascii=False, sort_keys=True, default=str))
+        # The evidence keeps the tool use first: a long text before it would push the answer used out of the bound.
+        evidence = sorted(content, key=lambda block: not (isinstance(block, dict) and "toolUse" in block))
+        output, truncated = bounded(json.dumps(evidence, ensure_ascii=False, sort_keys=True, default=str))
         common: dict[str, Any] = {
             "model_id": self.model_id, "stop_reason": stop, "attempts": attempts,
-            "input_tokens": int(usage.get("inputTokens", 0)), "output_tokens": int(usage.get("outputTokens", 0)),
-            "total_tokens": int(usage.get("totalTokens", 0)),
+            "input_tokens": int(usage.get("inputTokens") or 0), "output_tokens": int(usage.get("outputTokens") or 0),
+            "total_tokens": int(usage.get("totalTokens") or 0),
             "latency_ms": (response.get("metrics") or {}).get("latencyMs"),
             "elapsed_ms": (self.clock() - started) * 1000, "output": output, "output_truncated": truncated,
         }

@@ -144,7 +144,8 @@ def test_a_tool_use_answer_is_validated_and_counted(client, stub, time_):
     assert (consultation.fallback, consultation.stop_reason, consultation.attempts) == (None, "tool_use", 1)
     assert (consultation.input_tokens, consultation.output_tokens, consultation.total_tokens) == (812, 64, 876)
     assert consultation.latency_ms == 913
-    assert json.loads(consultation.output or "")[1]["toolUse"]["input"] == answer  # the evidence: what it said
+    evidence = json.loads(consultation.output or "")  # what it said, the tool use first
+    assert evidence[0]["toolUse"]["input"] == answer and evidence[1] == {"text": "Let me assess."}
     assert consultation.output_truncated is False
     assert metrics.emitted == [("ReasonerInputTokens", 812), ("ReasonerOutputTokens", 64)]
     data = consultation.as_data()
@@ -240,6 +241,15 @@ def test_two_answers_in_one_response_fall_back_instead_of_taking_one(client, stu
     consultation = reasoner.consult(DATA)
     assert consultation.answer is None and consultation.fallback == INVALID_ANSWER
     assert consultation.fallback_detail == f"2 {TOOL} answers in one response; one is expected"
+
+
+def test_the_evidence_keeps_the_answer_used_before_a_long_text(client, stub, time_):
+    """Black-box pass 8A, 13: 200 KB of text before the tool use pushed the answer used out of the 4 KB evidence."""
+    reasoner = make(client, time_)
+    stub.add_response("converse", converse_response([{"text": "x" * 200_000}, tool_use({"points": 5})]))
+    consultation = reasoner.consult(DATA)
+    assert consultation.used and consultation.output_truncated
+    assert '"toolUse": {"input": {"points": 5}' in (consultation.output or "")
 
 
 class SlowClient:
