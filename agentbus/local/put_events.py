@@ -309,7 +309,7 @@ def apply() -> None:
     with _apply_lock:
         if _applied:
             return
-        from moto.core.exceptions import ServiceException
+        from moto.core.exceptions import JsonRESTError, ServiceException
         from moto.events.models import EventsBackend, Rule
 
         put = EventsBackend.put_events
@@ -317,6 +317,11 @@ def apply() -> None:
         def put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if not isinstance(events, list) or len(events) > 10:
                 return put(self, events)  # moto refuses the whole call (more than 10 entries): nothing is put
+            # Rule 8 again, before anything is put: a request can reach moto as PutEvents without the endpoint's
+            # screen seeing it as one (moto reads the first ``Action`` of the query string, or one in the body).
+            mistyped = mistyped_field(events)
+            if mistyped:
+                raise JsonRESTError("SerializationException", mistyped)
             results = []
             refused = _guard(getattr(_caller, "key", None), events) if _guard is not None else {}
             for index, event in enumerate(events):  # one entry at a time, in the request's order

@@ -266,6 +266,31 @@ def test_fields_botocore_will_not_send_mistyped_are_refused_from_any_http_client
     assert json.loads(refused.value.read()) == {"__type": "SerializationException", "message": named}
 
 
+@pytest.mark.parametrize("query", ["?Action=PutEvents&Action=ListRules", "?Action=&Action=ListRules"])
+def test_a_mistyped_call_the_screen_does_not_see_as_put_events_is_refused_by_the_backend(bus, query):
+    """Black-box pass 8B, F1: the endpoint read the last Action of the query string, moto the first: such a call
+    reached moto's PutEvents unscreened, failed with HTTP 500 and had put its first entry."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    queue_url = bus.subscribe("test.mistyped")
+    entries = [_entry("test.mistyped", '{"n": 1}'), {**_entry("test.mistyped", "{}"), "Detail": {"a": 1}}]
+    url, body = bus.endpoint.url + "/" + query, json.dumps({"Entries": entries})
+    signed = AWSRequest(method="POST", url=url, data=body, headers={
+        "X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials("x", "x"), "events", "us-east-1").add_auth(signed)  # as an SDK sends it: routed to events
+    request = urllib.request.Request(url, data=body.encode(), headers=dict(signed.headers))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["__type"] == "SerializationException"
+    assert bus.delivered(queue_url) == []
+
+
 def test_a_source_that_is_not_text_is_refused_at_the_backend_too():
     """The backstop: a request that reached moto without the screen (put_events rule 6) gets no way around the
     reserved-source rule with a Source of another type."""
