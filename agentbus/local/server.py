@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, cast
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from agentbus.local import put_events
 from agentbus.local.write_meter import Tally, WriteMeter
@@ -258,7 +258,9 @@ def _service_and_action(environ: dict[str, Any], body: bytes) -> tuple[str, str]
     if target:
         prefix, _, action = target.rpartition(".")
         service = signed or _SERVICE_BY_TARGET_PREFIX.get(prefix.split("_")[0], prefix)
-        return service, dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("Action") or action
+        # As moto reads it: the first Action of the query string, a blank one falling through to the target's.
+        actions = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).get("Action") or [""]
+        return service, actions[0] or action
     service = signed or "unknown"
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         action = dict(parse_qsl(body.decode("utf-8", "replace"))).get("Action", "")

@@ -74,3 +74,14 @@ def test_observer_sees_service_and_action():
     middleware(_environ(target="AWSEvents.PutEvents"), lambda *a: None)
     middleware(_environ(target="AmazonSQS.SendMessage"), lambda *a: None)
     assert calls == [("events", "PutEvents"), ("sqs", "SendMessage")]
+
+
+def test_the_action_is_read_as_moto_reads_it_the_first_of_the_query_string():
+    """Black-box pass 8B, F1: the endpoint took the last Action of the query string and moto the first, so a
+    PutEvents the endpoint took for ListRules reached moto unscreened."""
+    from agentbus.local.server import _service_and_action
+
+    environ = {"HTTP_X_AMZ_TARGET": "AWSEvents.PutEvents", "QUERY_STRING": "Action=PutEvents&Action=ListRules"}
+    assert _service_and_action(environ, b"")[1] == "PutEvents"
+    environ["QUERY_STRING"] = "Action=&Action=ListRules"  # a blank first Action falls through to the target's
+    assert _service_and_action(environ, b"")[1] == "PutEvents"
