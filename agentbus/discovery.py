@@ -127,9 +127,13 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
             "no AWS credentials found: configure them (aws configure / AWS_PROFILE), "
             "or pass --endpoint-url for the local stack") from None
     except NotAnAwsEndpoint as error:
+        if region and not _known_region(session, region):  # an emulator answers a region it does not serve so
+            raise DeploymentNotFound(
+                f"the region {region!r} (AWS_REGION / AWS_DEFAULT_REGION) is not one botocore knows: {where} "
+                f"answers HTTP {error.status} for it; set a region such as us-east-1") from None
         raise DeploymentNotFound(
             f"{where} answers HTTP {error.status} but is not an AWS endpoint: is another server on that "
-            f"port? (start the local stack with `agentbus up`){_endpoint_hints(session, endpoint_url or '')}"
+            f"port? (start the local stack with `agentbus up`){_endpoint_hints(endpoint_url or '')}"
         ) from None
     except ClientError as error:
         message = error.response["Error"].get("Message") or str(error)
@@ -141,7 +145,7 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
             raise DeploymentNotFound(
                 f"{endpoint_url} answers but holds no agentbus deployment in region {region}: neither stack "
                 f"{stack_name} (deploy it, or name it with --stack) nor the local stack (start it with `agentbus up`"
-                "; it is in the region `agentbus up` was started in: set AWS_REGION to that)")
+                "; it is in the region `agentbus up` was started in: set AWS_REGION or AWS_DEFAULT_REGION to that)")
         raise DeploymentNotFound(
             f"stack {stack_name} is not deployed in {where}: run `make deploy`, "
             "or pass --endpoint-url for the local stack")
@@ -196,17 +200,16 @@ def _https_hint(endpoint_url: str) -> str:
             if endpoint_url.lower().startswith("https:") else "")
 
 
-def _endpoint_hints(session: boto3.session.Session, endpoint_url: str) -> str:
+def _endpoint_hints(endpoint_url: str) -> str:
     """What may make an AWS-compatible endpoint answer like another server: a path in the URL (each API is served
-    at the root), or a region it does not serve (moto answers HTTP 500 for one that does not exist)."""
-    hints = []
+    at the root)."""
     path = urlsplit(endpoint_url).path
-    if path not in ("", "/"):
-        hints.append(f"the URL has the path {path!r}: an endpoint is just scheme://host:port")
-    region = session.region_name
-    if region and region not in session.get_available_regions("cloudformation", partition_name=_partition(region)):
-        hints.append(f"the region {region!r} (AWS_REGION / AWS_DEFAULT_REGION) is not one botocore knows")
-    return "".join(f"; {hint}" for hint in hints)
+    return f"; the URL has the path {path!r}: an endpoint is just scheme://host:port" if path not in ("", "/") else ""
+
+
+def _known_region(session: boto3.session.Session, region: str) -> bool:
+    """Whether botocore knows ``region`` (moto answers HTTP 500 for one that does not exist)."""
+    return region in session.get_available_regions("cloudformation", partition_name=_partition(region))
 
 
 def _partition(region: str) -> str:

@@ -183,8 +183,8 @@ def describe_validation_error(error: Exception) -> str:
     for item in errors():
         location = ".".join(str(part) for part in item.get("loc", ())) or "detail"
         message = item.get("msg")
-        if (item.get("type") == "string_too_short" and isinstance(item.get("input"), str)
-                and item["input"] and not item["input"].strip()):
-            message = "must not be blank (only spaces)"  # the constraint strips it first: "at least 1 character"
+        if item.get("type") == "string_too_short" and isinstance(item.get("input"), str) \
+                and not item["input"].strip():
+            message = "must not be blank"  # empty, or only whitespace (stripped first): not "at least 1 character"
         parts.append(f"{location}: {message}")
     return "; ".join(parts)

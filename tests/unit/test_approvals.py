@@ -417,6 +417,7 @@ def test_a_bad_option_is_a_usage_error_whatever_the_workflows_state(views, event
 
 def test_a_blank_by_is_named_blank_not_too_short(views, events, capsys):
     views["acc-3006"] = access_view(status="RUNNING")
-    code, _, err = run(capsys, "approve", "acc-3006", "--by", "   ")
-    assert (code, events.sent) == (2, [])
-    assert "cannot approve: by: must not be blank (only spaces)" in err
+    for blank in ("   ", "", "\t"):
+        code, _, err = run(capsys, "approve", "acc-3006", "--by", blank)
+        assert (code, events.sent) == (2, [])
+        assert "cannot approve: by: must not be blank" in err, repr(blank)
