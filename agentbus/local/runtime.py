@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import importlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import boto3
 from botocore.config import Config
@@ -344,49 +346,67 @@ class LocalRuntime:
     # -- EventBridge Scheduler: fire due one-time schedules -----------------------------------------
 
     def _fire_schedules(self) -> None:
-        """Fire each due one-time schedule of the group. A schedule this cannot fire (a ``rate(...)`` or
-        ``cron(...)`` someone created in the group) is skipped, said once in one line, and the others still fire:
-        one foreign schedule must not stop every deadline listed after it."""
-        due_at: dict[str, tuple[datetime, dict[str, Any]]] = {}
-        skipped: set[str] = set()  # names of the schedules this cannot fire, each said once
+        """Fire each due one-time schedule of the group once, as EventBridge Scheduler does.
+
+        A schedule is read (``get_schedule``) when it is first listed and again whenever its
+        ``LastModificationDate`` changes (``aws scheduler update-schedule``, or deleted and created again under its
+        name). It fires once, at its ``at(...)`` time in its ``ScheduleExpressionTimezone``, only while
+        ``ENABLED``; afterwards it is deleted if its ``ActionAfterCompletion`` is ``DELETE`` (the coordinator's
+        deadlines) and otherwise stays, fired, as on AWS (black-box pass 9A, F1: a user's schedule with the
+        default ``NONE`` fired on every tick, forever). A schedule this cannot fire (a ``rate(...)`` or
+        ``cron(...)``, an unknown time zone, a target that is neither an event bus nor a queue) is skipped, said once
+        in one line, and the others still fire: one foreign schedule must not stop every deadline listed after it."""
+        known: dict[str, _KnownSchedule] = {}
         group = self.resources.schedule_group
         while not self._stop.wait(self.options.schedule_poll_s):
             try:
-                names = self._schedule_names(group)
-                if names is None:
+                listed = self._schedules_listed(group)
+                if listed is None:
                     continue
-                for gone in set(due_at) - set(names):
-                    due_at.pop(gone)
-                skipped &= set(names)  # one deleted and created again under its name is read again
+                for gone in set(known) - set(listed):
+                    known.pop(gone)
                 now = datetime.now(UTC)
-                for name in names:
-                    if name in skipped:
-                        continue
-                    if name not in due_at:
-                        try:
-                            schedule = self.scheduler.get_schedule(GroupName=group, Name=name)
-                        except self.scheduler.exceptions.ResourceNotFoundException:
+                for name, version in listed.items():
+                    entry = known.get(name)
+                    if entry is None or entry.version != version:
+                        entry = self._read_schedule(group, name, version)
+                        if entry is None:
                             continue  # its workflow finished and the coordinator deleted it since the listing
-                        try:
-                            due_at[name] = (parse_at_expression(schedule["ScheduleExpression"]), schedule)
-                        except ValueError as error:
-                            skipped.add(name)
-                            log.warning("schedule %r of group %s is not fired locally: %s", name, group, error)
-                            continue
-                    when, schedule = due_at[name]
-                    if when <= now:
-                        self._fire(schedule)
-                        due_at.pop(name)
+                        known[name] = entry
+                    if entry.fired or entry.due_at is None or entry.due_at > now:
+                        continue
+                    self._fire(entry.schedule)  # a call that fails is tried again next tick, as Scheduler retries
+                    entry.fired = True
             except Exception:
                 if self._stop.is_set():
                     return
                 log.exception("firing schedules failed; retrying")
 
-    def _schedule_names(self, group: str) -> list[str] | None:
-        """Every schedule in ``group``; None when the listing must start over (a page token went stale)."""
+    def _read_schedule(self, group: str, name: str, version: Any) -> _KnownSchedule | None:
+        """The schedule as it is now: when it is due (None: never, said once why), or None if it is gone."""
         try:
-            return [s["Name"] for page in self.scheduler.get_paginator("list_schedules").paginate(GroupName=group)
-                    for s in page.get("Schedules", [])]
+            schedule = self.scheduler.get_schedule(GroupName=group, Name=name)
+        except self.scheduler.exceptions.ResourceNotFoundException:
+            return None
+        state = schedule.get("State", "ENABLED")
+        if state != "ENABLED":
+            log.info("schedule %r of group %s is %s: not fired", name, group, state)
+            return _KnownSchedule(version, None, schedule)
+        try:
+            due_at = parse_at_expression(schedule["ScheduleExpression"], schedule.get("ScheduleExpressionTimezone"))
+            _target_kind(schedule["Target"]["Arn"])
+        except ValueError as error:
+            log.warning("schedule %r of group %s is not fired locally: %s", name, group, error)
+            return _KnownSchedule(version, None, schedule)
+        return _KnownSchedule(version, due_at, schedule)
+
+    def _schedules_listed(self, group: str) -> dict[str, Any] | None:
+        """Every schedule in ``group`` with what changes when it is updated or made again; None when the listing
+        must start over (a page token went stale)."""
+        try:
+            return {s["Name"]: (s.get("CreationDate"), s.get("LastModificationDate"))
+                    for page in self.scheduler.get_paginator("list_schedules").paginate(GroupName=group)
+                    for s in page.get("Schedules", [])}
         except self.scheduler.exceptions.ClientError as error:
             # moto's page token names the last schedule listed: when the coordinator deletes that schedule
             # between two pages, the next page is refused. Nothing is lost: list again on the next tick.
@@ -397,12 +417,16 @@ class LocalRuntime:
 
     def _fire(self, schedule: dict[str, Any]) -> None:
         target = schedule["Target"]
-        parameters = target.get("EventBridgeParameters", {})
-        bus_name = target["Arn"].rsplit("/", 1)[-1]
-        self.events.put_events(Entries=[{
-            "EventBusName": bus_name, "Source": parameters.get("Source", "aws.scheduler"),
-            "DetailType": parameters.get("DetailType", "Scheduled Event"), "Detail": target.get("Input", "{}"),
-        }])
+        arn = target["Arn"]
+        if _target_kind(arn) == "queue":
+            queue_url = self.sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+            self.sqs.send_message(QueueUrl=queue_url, MessageBody=target.get("Input", "{}"))
+        else:
+            parameters = target.get("EventBridgeParameters", {})
+            self.events.put_events(Entries=[{
+                "EventBusName": arn.rsplit("/", 1)[-1], "Source": parameters.get("Source", "aws.scheduler"),
+                "DetailType": parameters.get("DetailType", "Scheduled Event"), "Detail": target.get("Input", "{}"),
+            }])
         self.fired_deadlines += 1
         if schedule.get("ActionAfterCompletion", "NONE") == "DELETE":
             # The coordinator may have finished the workflow and deleted the schedule first.
@@ -410,12 +434,34 @@ class LocalRuntime:
                 self.scheduler.delete_schedule(GroupName=schedule["GroupName"], Name=schedule["Name"])
 
 
-def parse_at_expression(expression: str) -> datetime:
-    """``at(2026-11-26T11:07:08)`` (UTC, as the coordinator writes it) -> an aware datetime."""
+@dataclass
+class _KnownSchedule:
+    version: Any  # what the listing says of it (created, last modified): another value means read it again
+    due_at: datetime | None  # None: never fired here (disabled, or not a one-time schedule this can fire)
+    schedule: dict[str, Any]
+    fired: bool = False
+
+
+def _target_kind(arn: str) -> str:
+    """``bus`` or ``queue``: the targets the local scheduler fires (PutEvents, SendMessage)."""
+    if re.fullmatch(r"arn:[\w-]+:events:[^:]*:\d*:event-bus/.+", arn):
+        return "bus"
+    if re.fullmatch(r"arn:[\w-]+:sqs:[^:]*:\d*:[\w-]+(\.fifo)?", arn):
+        return "queue"
+    raise ValueError(f"only an event bus or an SQS queue target is fired locally, got {arn!r}")
+
+
+def parse_at_expression(expression: str, timezone: str | None = None) -> datetime:
+    """``at(2026-11-26T11:07:08)`` in ``timezone`` (an IANA name, UTC when None, as the coordinator writes
+    it) -> an aware datetime."""
     if not (expression.startswith("at(") and expression.endswith(")")):
         raise ValueError(f"only one-time at(...) schedules are fired locally, got {expression!r}")
     try:
-        return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+        zone = ZoneInfo(timezone) if timezone and timezone != "UTC" else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown ScheduleExpressionTimezone {timezone!r}") from None
+    try:
+        return datetime.fromisoformat(expression[3:-1]).replace(tzinfo=zone).astimezone(UTC)
     except ValueError:
         raise ValueError(f"not a time in at(yyyy-mm-ddThh:mm:ss): {expression!r}") from None
 
