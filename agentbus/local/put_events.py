@@ -53,10 +53,16 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    (``["agentbus.coordinator"]``) past the reserved-source rule, which reads text, and delivered it to every rule
    matching one of its elements (a forged outcome); a ``Detail`` object or an ``EventBusName`` list failed the
    call with HTTP 500 after its earlier entries were put (and botocore's retries put them again).
+9. **A target gets its input as EventBridge builds it** (``target_input``): the event with ``account``, a
+   constant ``Input``, an ``InputPath``'s selection, or an ``InputTransformer``'s output with text values written
+   as EventBridge writes them (``{"id": <id>}`` gets a JSON string, a text template its text). moto failed every
+   PutEvents a valid transformer matched with HTTP 500 and ignored ``Input`` and ``InputPath``; a target whose
+   input cannot be built now gets nothing, alone, and the call is not failed.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -67,6 +73,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentbus.local.target_input import ENVELOPE_KEYS, TargetInputError, target_input
 from functions.common.storable import has_utf8_form
 
 # EventBridge's limit on a PutEvents call, the sum of its entries' sizes: 1 MiB since 29 January 2026 (256 KB
@@ -256,25 +263,19 @@ def error_headers(body: bytes) -> list[tuple[str, str]]:
     return [("Content-Type", JSON_11), ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))]
 
 
-class _Transformed(dict[str, Any]):
-    """What a target's input transformer made of an event: delivered as it is (rule 7)."""
-
-
-def _send_verbatim(rule: Any, queue: str, message: Any, group_id: str | None) -> None:
-    """Rule 7: an input transformer's output goes to the queue as it is. moto rewrites a ``time`` key of whatever
-    it delivers to SQS as if it were the envelope's epoch seconds, so a user's template writing ``"time": "<t>"``
-    with a non-numeric value (or a text output holding "time") failed the whole PutEvents call with HTTP 500,
-    after its other entries were put."""
+def _send_text(rule: Any, queue: str, body: str, group_id: str | None) -> None:
+    """Rules 5 and 7: a queue target's message is the body built for it, as it is. moto JSON-encoded a text
+    output again and rewrote a ``time`` key of whatever it delivered as if it were the envelope's epoch seconds, so
+    a user's template writing ``"time": "<t>"`` with a non-numeric value failed the whole PutEvents call with HTTP
+    500, after its other entries were put."""
     from moto.sqs.models import sqs_backends
 
     sqs_backends[rule.account_id][rule.region_name].send_message(
-        queue_name=queue, message_body=json.dumps(message), group_id=group_id)
+        queue_name=queue, message_body=body, group_id=group_id)
 
 
 _applied = False
 _apply_lock = threading.Lock()
-# The envelope moto's default input template gives an SQS target, in its order (``version`` is always "0").
-DEFAULT_ENVELOPE_KEYS = ("id", "time", "version", "detail-type", "source", "region", "resources", "detail")
 # The last line of the reserved-source rule (``server.SourceGuard``): whatever way a request reaches moto's PutEvents
 # (a target prefix other than ``AWSEvents``, an ``Action`` in the query string, a gzip body the endpoint's screen
 # cannot read), the backend itself refuses an entry with a reserved source from any caller but its owner. The
@@ -311,6 +312,7 @@ def apply() -> None:
             return
         from moto.core.exceptions import JsonRESTError, ServiceException
         from moto.events.models import EventsBackend, Rule
+        from moto.utilities.arns import parse_arn
 
         put = EventsBackend.put_events
 
@@ -345,21 +347,32 @@ def apply() -> None:
 
         EventsBackend.put_events = put_events  # type: ignore[method-assign]  # patching moto
 
-        deliver = Rule._send_to_sqs_queue
+        send_to_targets = Rule.send_to_targets
 
-        def _send_to_sqs_queue(self: Rule, resource_id: str, event: dict[str, Any],
-                               group_id: str | None = None) -> None:
-            try:
-                if isinstance(event, _Transformed) or not isinstance(event, dict):
-                    _send_verbatim(self, resource_id, event, group_id)
-                else:
-                    deliver(self, resource_id, event, group_id)
-            except ServiceException as error:
-                log.warning("rule %s could not deliver event %s to queue %s, dropped as EventBridge drops it: %s",
-                            self.name, event.get("id") if isinstance(event, dict) else None, resource_id,
-                            error)
+        def send_each_target(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+            """Rules 3 and 9: each target gets its input as EventBridge builds it (an SQS queue: ``Input``,
+            ``InputPath``, ``InputTransformer`` or the event, ``target_input``), and a target whose input cannot be
+            built or that refuses the event is logged and skipped: neither fails the PutEvents call, nor keeps the
+            event from the rule's other targets (moto's template error failed the call with HTTP 500)."""
+            if not self.event_pattern.matches_event(original_event):
+                return
+            for target in self.targets:
+                try:
+                    arn = parse_arn(target["Arn"])
+                    if arn.service == "sqs":  # replayed events too: on EventBridge they meet the same targets
+                        body = target_input(target, original_event, self.name, self.arn)
+                        group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
+                        _send_text(self, arn.resource_id, body, group_id)
+                    else:  # an archive, a log group, another bus: moto's own, one target at a time
+                        alone = copy.copy(self)
+                        alone.targets = [target]
+                        send_to_targets(alone, original_event, transform_input)
+                except (ServiceException, TargetInputError, KeyError, TypeError, ValueError) as error:
+                    log.warning("rule %s could not deliver event %s to target %s (%s), dropped as EventBridge "
+                                "drops it: %s", self.name, original_event.get("id"), target.get("Id"),
+                                target.get("Arn"), error)
 
-        Rule._send_to_sqs_queue = _send_to_sqs_queue  # type: ignore[method-assign]  # patching moto
+        Rule.send_to_targets = send_each_target  # type: ignore[method-assign]  # patching moto
 
         from moto.events.utils import EventTemplateParser
 
@@ -372,9 +385,8 @@ def apply() -> None:
             duplicate key won and an outsider's entry arrived as another's result; a control character failed the
             whole call."""
             if input_template:
-                transformed = transform(input_template, input_paths_map, event)
-                return _Transformed(transformed) if isinstance(transformed, dict) else transformed
-            return {key: "0" if key == "version" else event.get(key) for key in DEFAULT_ENVELOPE_KEYS}
+                return transform(input_template, input_paths_map, event)
+            return {key: "0" if key == "version" else event.get(key) for key in ENVELOPE_KEYS}
 
         EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]  # patching moto
         _applied = True

@@ -296,3 +296,67 @@ def test_a_source_that_is_not_text_is_refused_at_the_backend_too():
     reserved-source rule with a Source of another type."""
     refused = SourceGuard("default", {RESERVED: "its-owner"}).refusals("someone", [{"Source": [RESERVED]}])
     assert refused[0]["ErrorCode"] == "InvalidArgument"
+
+
+def _bodies(bus, queue_url: str) -> list[str]:
+    """Every message body the queue has received, as text (deleted as read)."""
+    bodies: list[str] = []
+    while True:
+        messages = bus.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(message["Body"])
+            bus.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_each_target_gets_its_input_as_eventbridge_builds_it_and_none_fails_the_call(bus):
+    """Rule 9 (black-box pass 9A, F2-F4). A text value at an unquoted placeholder (EventBridge writes it as a JSON
+    string), a text template, a constant Input and an InputPath are what EventBridge delivers; before, the first two
+    failed every PutEvents with HTTP 500 after the earlier rules had delivered (five times, with botocore's
+    retries), and the last two delivered the whole event. A target whose path cannot be read gets nothing, alone."""
+    source = "test.rule-nine"
+    plain = bus.subscribe(source)  # a rule evaluated beside the others: it gets each event once
+    name = "test-rule-nine-inputs"
+    queue_url = bus.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = bus.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+    bus.events.put_targets(Rule=name, Targets=[
+        {"Id": "unquoted", "Arn": arn, "InputTransformer": {
+            "InputPathsMap": {"id": "$.detail.id", "n": "$.detail.n", "gone": "$.detail.nothing"},
+            "InputTemplate": '{"kind": "unquoted", "id": <id>, "n": <n>, "said": "id <id> is \\"<id>\\"", '
+                             '"gone": <gone>, "rule": <aws.events.rule-name>}'}},
+        {"Id": "text", "Arn": arn, "InputTransformer": {
+            "InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": "value <n> arrived, a < b"}},
+        {"Id": "constant", "Arn": arn, "Input": '{"constant": true}'},
+        {"Id": "path", "Arn": arn, "InputPath": "$.detail.id"},
+        {"Id": "unreadable", "Arn": arn, "InputPath": "$.[[["},
+    ])
+    response = bus.events.put_events(Entries=[_entry(source, json.dumps({"id": "ord-1", "n": 7}))])
+    assert response["FailedEntryCount"] == 0, response
+
+    bodies = sorted(_bodies(bus, queue_url))
+    assert bodies == sorted([
+        '{"kind":"unquoted","id":"ord-1","n":7,"said":"id ord-1 is \\"ord-1\\"","gone":null,'
+        '"rule":"test-rule-nine-inputs"}',
+        "value 7 arrived, a < b",
+        '{"constant": true}',
+        '"ord-1"',
+    ])
+    assert len(bus.delivered(plain)) == 1
+
+
+def test_the_event_a_target_receives_has_eventbridges_envelope_account_included(bus):
+    """Black-box pass 9A, F2: an event delivered to a queue lacked ``account``; a replayed one had moto's own
+    ``ingestion-time``. EventBridge's envelope, in its order."""
+    source = "test.envelope"
+    queue_url = bus.subscribe(source)
+    bus.events.put_events(Entries=[_entry(source, '{"n": 1}')])
+    [body] = _bodies(bus, queue_url)
+    event = json.loads(body)
+    assert list(event) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                           "detail"]
+    assert event["account"] == "123456789012"
+    assert event["version"] == "0"
+    assert datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
