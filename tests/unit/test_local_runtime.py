@@ -26,7 +26,7 @@ def test_schedule_listing_reads_every_page():
     stub.add_response("list_schedules", _page("a", "b", token="t"), {"GroupName": "g"})
     stub.add_response("list_schedules", _page("c"), {"GroupName": "g", "NextToken": "t"})
     with stub:
-        assert runtime._schedule_names("g") == ["a", "b", "c"]
+        assert list(runtime._schedules_listed("g") or {}) == ["a", "b", "c"]
 
 
 def test_a_stale_page_token_restarts_the_listing_instead_of_failing():
@@ -36,14 +36,14 @@ def test_a_stale_page_token_restarts_the_listing_instead_of_failing():
     stub.add_client_error("list_schedules", service_error_code="InvalidToken",
                           service_message="Invalid Token: Resource not found!")
     with stub:
-        assert runtime._schedule_names("g") is None
+        assert runtime._schedules_listed("g") is None
 
 
 def test_other_listing_errors_are_not_swallowed():
     runtime, stub = _runtime_with_stubbed_scheduler()
     stub.add_client_error("list_schedules", service_error_code="AccessDeniedException")
     with stub, pytest.raises(runtime.scheduler.exceptions.ClientError, match="AccessDenied"):
-        runtime._schedule_names("g")
+        runtime._schedules_listed("g")
 
 
 class AcknowledgingQueue:
@@ -218,3 +218,31 @@ def test_chaos_without_a_seed_draws_one_that_replays_the_same_faults():
     rolls = [drawn.roll("x") for _ in range(50)]
     replay = Chaos(0.5, seed=drawn.seed)
     assert [replay.roll("x") for _ in range(50)] == rolls
+
+
+class _AcceptingEvents:
+    def put_events(self, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's parameter name
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "e"} for _ in Entries]}
+
+
+@pytest.mark.parametrize(("received", "fails"), [(4, True), (5, False)])  # 1 to 3: crashes come first
+def test_chaos_fails_no_putevents_while_a_function_works_on_a_messages_last_receive(received, fails):
+    """Black-box pass 9C, F6: PutEvents failures were injected on a message's last allowed receive too, so at rate
+    0.9 the publisher's four attempts all failed about two times in three and most healthy messages were
+    dead-lettered, while the docs say chaos alone never dead-letters one."""
+    from agentbus.local.chaos import Chaos
+
+    runtime, manifest = _runtime_for_invocations()
+    runtime.options.chaos = Chaos(1.0, seed=1)  # every roll hits
+    consumer = next(c for c in manifest.consumers if c.max_receive_count == 5)
+    events = runtime.options.chaos.wrap_events_client(_AcceptingEvents(), consumer.name)
+    answers: list[int] = []
+
+    def handler(event, context):
+        answers.append(events.put_events(Entries=[{"Source": "s"}])["FailedEntryCount"])
+        return {}
+
+    runtime._invoke(consumer, handler, _messages(1, received=received))
+    assert answers == [1 if fails else 0]
+    other = runtime.options.chaos.wrap_events_client(_AcceptingEvents(), "another-function")
+    assert other.put_events(Entries=[{"Source": "s"}])["FailedEntryCount"] == 1  # calm ends with the invocation
