@@ -768,6 +768,8 @@ class Coordinator:
             raise PoisonMessage(f"{event.detail_type!r} by {answer.by} for {workflow.name} {workflow_id!r}: "
                                 "the request has not arrived yet, so there is nothing to answer")
         now = self.clock()
+        if self._deadline_first(workflow, record, event, now):
+            record = self._load(workflow, workflow_id)
         asked_at = asked_for(record, workflow).get(agent.name) or record.trigger_received_at or iso(now)
         started = parse_iso(asked_at) or now
         result_type = agent.result(event.detail_type)
@@ -802,6 +804,22 @@ class Coordinator:
                            extra={"answer_version": digest, "workflow_version": record.trigger_digest})
         self._advance(workflow, record)
 
+    def _deadline_first(self, workflow: Workflow, record: WorkflowRecord | None, event: BusEvent,
+                        now: datetime) -> bool:
+        """A cancel or a person's answer sent after the workflow's deadline had passed finds it still RUNNING when
+        the coordinator is behind (a backlog, or paused): the deadline came first, so it times the workflow out
+        before the cancel or answer is written, which is then kept as late. Before, the outcome hung on the
+        queue's order: the cancel won when it was read before the queued deadline (black-box pass 9C, F2). True
+        when it finished the workflow."""
+        if record is None or record.status.is_final:
+            return False
+        due = self.due(workflow, record)
+        if due is None or placed_at(event, now) < due:
+            return False
+        logger.info("sent after the deadline: the workflow is timed out first", extra={"deadline_at": iso(due)})
+        self._advance(workflow, record, deadline_reached=True)
+        return True
+
     def _keep_aside(self, workflow: Workflow, workflow_id: str, agent: str, entry: dict[str, Any],
                     reason: str) -> None:
         """Keep an entry that counts for nothing in the record (``late_results``, with ``reason``), once; when the
@@ -830,6 +848,7 @@ class Coordinator:
                                 f"(allowed: {', '.join(workflow.cancel_sources)})")
         workflow_id = _workflow_id({"workflow_id": request.workflow_id}, "workflow_id")
         now = self.clock()
+        self._deadline_first(workflow, self.store.load(workflow.name, workflow_id), event, now)
         cancel = {"by": request.by, "reason": request.reason, "event_id": event.id, "received_at": iso(now)}
         kind, record = self.store.request_cancel(workflow.name, workflow_id, {k: v for k, v in cancel.items()
                                                                              if v is not None})

@@ -363,7 +363,7 @@ def late_key(agent: str | None, event_id: str) -> str:
 
 def after_finish(status: WorkflowStatus) -> str:
     return {WorkflowStatus.CANCELLED: "arrived after the workflow was cancelled",
-            WorkflowStatus.TIMED_OUT: "arrived after the deadline: the workflow had timed out"}.get(
+            WorkflowStatus.TIMED_OUT: "reached the coordinator after the deadline: the workflow had timed out"}.get(
         status, f"arrived after the workflow had finished ({status.value})")
 
 

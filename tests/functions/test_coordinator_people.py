@@ -241,7 +241,7 @@ def test_approval_after_the_deadline_is_inert_and_kept_late(aws):
     view = c.view(ACCESS, "acc-9001")
     assert view["status"] == "TIMED_OUT" and "manager-approval" not in view["results"]
     [late] = view["late_results"]
-    assert late["late_reason"] == "arrived after the deadline: the workflow had timed out"
+    assert late["late_reason"] == "reached the coordinator after the deadline: the workflow had timed out"
 
 
 def test_approval_after_a_cancel_is_inert_and_kept_late(c):
@@ -439,3 +439,59 @@ def test_waiting_lists_the_workflows_waiting_for_a_person(c):
     [waiting] = c.store.waiting()
     assert (waiting["workflow_id"], waiting["waiting_for"][0]["agent"]) == ("acc-9001", "manager-approval")
     assert c.store.waiting("order-fulfillment") == []
+
+
+def _sent_at(c) -> str:
+    return c.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_cancel_sent_after_the_deadline_times_the_workflow_out_first_and_is_kept_late(c):
+    """Black-box pass 9C, F2: with the coordinator behind (paused, a backlog), a cancel sent a minute after the
+    deadline found the order still RUNNING and cancelled it when it was read before the queued deadline event: the
+    outcome hung on the queue's order. The deadline came first: TIMED_OUT, the cancel kept as late."""
+    order = eventbridge_envelope("Order Placed", "agentbus.orders", load_detail("order-placed.json"),
+                                 time_=_sent_at(c))
+    order_id = order["detail"]["order_id"]
+    c.deliver(order, answer(ORDER_RESULTS["inventory"], order))
+    c.clock.advance(seconds=ORDERS.deadline_s + 60)
+    late_cancel = cancel(ORDERS, order_id)
+    late_cancel["time"] = _sent_at(c)
+    c.deliver(late_cancel)
+    [published] = c.outcomes()
+    assert (published["detail-type"], published["detail"]["status"]) == ("Order Timed Out", "TIMED_OUT")
+    view = c.view(ORDERS, order_id)
+    assert view["cancel"] is None
+    [late] = view["late_results"]
+    assert late["kind"] == "cancel"
+    c.deliver(deadline(ORDERS, order_id))  # the deadline event read afterwards changes nothing
+    assert c.outcomes() == []
+
+
+def test_a_cancel_sent_before_the_deadline_still_cancels_when_it_is_read_after_it(c):
+    order = eventbridge_envelope("Order Placed", "agentbus.orders", load_detail("order-placed.json"),
+                                 time_=_sent_at(c))
+    order_id = order["detail"]["order_id"]
+    c.deliver(order)
+    c.clock.advance(seconds=ORDERS.deadline_s - 30)
+    timely_cancel = cancel(ORDERS, order_id)
+    timely_cancel["time"] = _sent_at(c)
+    c.clock.advance(seconds=90)  # read 60 s after the deadline, before the deadline event
+    c.deliver(timely_cancel)
+    [published] = c.outcomes()
+    assert (published["detail-type"], published["detail"]["status"]) == ("Order Cancelled", "CANCELLED")
+
+
+def test_an_approval_sent_after_the_persons_time_ran_out_is_late_even_when_read_first(aws):
+    """The same for a person's answer: read before the queued deadline event, it completed the request."""
+    c = Coordinator(*aws, external_wait_seconds=300)
+    request = risky_request()
+    request["time"] = _sent_at(c)
+    c.deliver(request, *access_results(request))
+    c.clock.advance(seconds=400)
+    approval = person("acc-9001")
+    approval["time"] = _sent_at(c)
+    c.deliver(approval)
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Request Timed Out"
+    [late] = c.view(ACCESS, "acc-9001")["late_results"]
+    assert late["late_reason"] == "reached the coordinator after the deadline: the workflow had timed out"
