@@ -385,9 +385,13 @@ def dead_letters(deployment: Deployment, name: str | None = None, now: datetime 
             reason = attributes.get(REASON_ATTRIBUTE, {}).get("StringValue") or _eventbridge_reason(attributes)
             if not reason:
                 max_receives = max_receives or [_max_receive_count(sqs, consumer_name, queue.queue_url)]
-                reason = (f"processing failed {max_receives[0]} times (maxReceiveCount); see the function's logs"
-                          if max_receives[0] else "processing failed as many times as its queue's maxReceiveCount "
-                          "allows (not readable here); see the function's logs")
+                # The function puts every letter it gives up on itself, with a reason: one without was moved by
+                # the queue's redrive policy, received that many times without being deleted, which need not
+                # mean the function ever ran (throttled, timed out, crashed, or received while paused).
+                times = f"{max_receives[0]} times" if max_receives[0] else "as many times as its maxReceiveCount allows"
+                reason = (f"moved by its queue's redrive policy after being received {times} without being deleted "
+                          "(not dead-lettered by the function: it timed out, crashed or was throttled, or the message "
+                          "was received while the agent was paused or by another reader); see the function's logs")
             event, unreadable = _read_body(message["Body"])
             letters.append(DeadLetter(
                 agent=attributes.get(CONSUMER_ATTRIBUTE, {}).get("StringValue") or consumer_name,

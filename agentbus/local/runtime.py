@@ -144,7 +144,8 @@ class LocalRuntime:
         config = CLIENT_CONFIG.merge(Config(max_pool_connections=max(in_flight, MAX_POOL_CONNECTIONS)))
         clients = Clients.create(cast(boto3.session.Session, keyed), self.endpoint_url, config=config)
         if self.options.chaos:
-            clients = dataclasses.replace(clients, events=self.options.chaos.wrap_events_client(clients.events))
+            flaky = self.options.chaos.wrap_events_client(clients.events, consumer.name)
+            clients = dataclasses.replace(clients, events=flaky)
         return clients
 
     def build_handler(self, consumer: Consumer) -> LambdaHandler:
@@ -305,7 +306,9 @@ class LocalRuntime:
         try:
             if crashable and chaos is not None and chaos.roll("crash_before"):
                 raise InjectedCrash("injected crash before the handler ran")
-            response = handler(event, context) or {}
+            last = chaos is not None and any(_receive_count(m) >= consumer.max_receive_count for m in messages)
+            with chaos.calm(consumer.name, last) if chaos is not None else contextlib.nullcontext():
+                response = handler(event, context) or {}
             if crashable and chaos is not None and chaos.roll("crash_after"):
                 raise InjectedCrash("injected crash after the handler ran")
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}

@@ -97,7 +97,7 @@ def test_an_unknown_agents_dead_letters_are_listed_and_redriven(stack, capsys):
 
         code, out, err = run(capsys, stack, "dead-letters")
         assert (code, err) == (0, ""), err
-        assert "reason: processing failed 7 times (maxReceiveCount); see the function's logs" in out
+        assert "reason: moved by its queue's redrive policy after being received 7 times without being deleted" in out
         assert "reason: bad receipt" in out
         assert out.count(f"{EXTRA} ") == 2 and "2 dead letter(s)" in out
 
