@@ -156,6 +156,8 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
     if not external.required and external.name not in waited_for(view):
         raise Refused(f"{label} does not wait for {external.name}: no result has asked for it (yet), so there is "
                       f"nothing to {decision}; nothing sent (`agentbus pending` lists what waits for a person)")
+    _refuse_past_deadline(view, label, decision, [w.get("wait_until") for w in view.get("waiting_for") or []
+                                                  if w.get("agent") == external.name])
     result = external.approval if decision == "approve" else external.refusal
     if result is None:
         raise Refused(f"{external.name} of workflow {spec.name} has no "
@@ -169,6 +171,22 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
     body = detail.model_dump(mode="json", exclude_none=True)
     event_id = _put(deployment, external.source, result.detail_type, body)
     return Sent(spec.name, str(view["workflow_id"]), external.source, result.detail_type, body, event_id)
+
+
+def _refuse_past_deadline(view: dict[str, Any], label: str, action: str, waits: list[Any] | None = None,
+                          now: datetime | None = None) -> None:
+    """Refuse an answer or a cancel sent after the workflow's deadline (the latest of its stored deadline and
+    the person's wait): the coordinator times the workflow out first and keeps it as late (fault 36), so it would
+    change nothing. The record still says RUNNING when the coordinator is behind or paused (black-box pass 9C,
+    F4: the verb said "sent", exit 0)."""
+    times = [parse_iso(value) for value in [view.get("deadline_at"), *(waits or [])] if value]
+    due = max((t for t in times if t is not None), default=None)
+    now = now or datetime.now(UTC)
+    if due is None or now < due:
+        return
+    raise Refused(f"{label}: its deadline {due.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z has passed, so the "
+                  f"coordinator will time it out and keep this {action} as late (it still shows RUNNING: the "
+                  "coordinator is behind or paused, see `agentbus agent list`); nothing sent")
 
 
 # -- cancel -----------------------------------------------------------------------------------------------------
@@ -185,6 +203,7 @@ def cancel(deployment: Deployment, workflow_id: str, *, workflow: str | None = N
         raise Refused(f"{label} is already {view.get('status')}{why}: cancel changed nothing, nothing sent")
     if not spec.cancellable:
         raise Refused(f"workflow {spec.name} cannot be cancelled (its manifest entry has no cancelled outcome)")
+    _refuse_past_deadline(view, label, "cancel")
     if OPERATOR_SOURCE not in spec.cancel_sources:
         raise Refused(f"workflow {spec.name} takes cancels only from {', '.join(spec.cancel_sources)}, "
                       f"not from {OPERATOR_SOURCE} (what `agentbus cancel` sends)")
@@ -265,6 +284,10 @@ def waiting_lines(view: dict[str, Any], now: datetime | None = None) -> list[str
         asked = parse_iso(waited.get("asked_at"))
         since = f", asked {ago((now - asked).total_seconds())} ago" if asked else ""
         until = f", waits until {waited['wait_until']}" if waited.get("wait_until") else ""
+        ended = parse_iso(waited.get("wait_until"))
+        if ended is not None and ended <= now:
+            until = (f", waited until {waited['wait_until']} (passed: the coordinator has not timed it out yet; "
+                     "is it paused or behind? `agentbus agent list`)")
         lines.append(f"waits for {waited.get('agent')}: {waited.get('kind') or 'someone outside'}{since}{until}")
     return lines
 

@@ -613,6 +613,8 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
     from agentbus import operations as ops
 
     if args.verb == "pending":
+        from functions.coordinator.logic import parse_iso
+
         rows = approvals.pending(deployment, args.workflow)
         if args.json:
             print(ops.as_json(rows))
@@ -626,11 +628,20 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
         longest = max(len(str(row["workflow_id"])) for row in safe)
         table = Table("workflow", Column("id", no_wrap=True, min_width=longest), "waits for", "who", "asked",
                       "waits until")
+        now = datetime.now(UTC)
+        overdue = 0
         for row in safe:
+            until = str(row["wait_until"] or "")
+            ended = parse_iso(row["wait_until"]) if row["wait_until"] else None
+            if ended is not None and ended <= now:
+                until, overdue = f"{until} (passed)", overdue + 1
             table.add_row(Text(str(row["workflow"])), Text(str(row["workflow_id"])), Text(str(row["agent"])),
-                          Text(str(row["kind"] or "")), Text(f"{approvals.ago(row['waiting_s'])} ago"),
-                          Text(str(row["wait_until"] or "")))
+                          Text(str(row["kind"] or "")), Text(f"{approvals.ago(row['waiting_s'])} ago"), Text(until))
         console.print(table)
+        if overdue:
+            console.print(f"{overdue} of them waited past their time and are timed out as soon as the coordinator "
+                          "reads their deadline (is it paused or behind? `agentbus agent list`); an answer now is "
+                          "kept as late", markup=False)
         console.print(f"{len(rows)} waiting; answer with `agentbus approve ID` or `agentbus decline ID`",
                       markup=False)
         return 0

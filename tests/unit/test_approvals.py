@@ -60,8 +60,8 @@ def access_view(**changes: Any) -> dict[str, Any]:
         "trigger": HIGH_RISK, "trigger_digest": DIGEST, "missing": ["manager-approval"],
         "results": {"risk": {"detail_type": "Risk Accepted", "outcome": "success", "asks_for": ["manager-approval"]}},
         "waiting_for": [{"agent": "manager-approval", "kind": "a person (the employee's manager)",
-                         "asked_at": "2026-11-24T10:30:00.000Z", "wait_until": "2026-11-25T10:30:00.000Z"}],
-        "cancel": None, "quorum": None, "late_results": [],
+                         "asked_at": "2026-11-24T10:30:00.000Z", "wait_until": "2099-11-25T10:30:00.000Z"}],
+        "deadline_at": "2099-11-25T10:30:00.000Z", "cancel": None, "quorum": None, "late_results": [],
     }
     return {**view, **changes}
 
@@ -290,7 +290,7 @@ def test_pending_lists_who_waits_since_when_longest_first(events):
     assert [(r["workflow_id"], r["waiting_s"]) for r in rows] == [("acc-3001", 9000), ("acc-3006", 180)]
     assert rows[1] == {"workflow": "access-request", "workflow_id": "acc-3006", "agent": "manager-approval",
                        "kind": "a person (the employee's manager)", "asked_at": "2026-11-24T10:30:00.000Z",
-                       "waiting_s": 180, "wait_until": "2026-11-25T10:30:00.000Z"}
+                       "waiting_s": 180, "wait_until": "2099-11-25T10:30:00.000Z"}
 
 
 def test_pending_refuses_an_unknown_workflow(events):
@@ -337,7 +337,7 @@ def test_ago(seconds, text):
 def test_status_says_what_a_running_workflow_waits_for():
     assert cli.people_notes(access_view(), NOW) == [
         "waits for manager-approval: a person (the employee's manager), asked 3 min ago, "
-        "waits until 2026-11-25T10:30:00.000Z"]
+        "waits until 2099-11-25T10:30:00.000Z"]
 
 
 def test_status_of_a_finished_workflow_waits_for_nobody():
@@ -421,3 +421,25 @@ def test_a_blank_by_is_named_blank_not_too_short(views, events, capsys):
         code, _, err = run(capsys, "approve", "acc-3006", "--by", blank)
         assert (code, events.sent) == (2, [])
         assert "cannot approve: by: must not be blank" in err, repr(blank)
+
+
+@pytest.mark.parametrize("verb", ["approve", "decline", "cancel"])
+def test_an_answer_or_cancel_after_the_deadline_is_refused_while_the_record_still_runs(views, events, capsys, verb):
+    """Black-box pass 9C, F4: with the coordinator paused, the record still said RUNNING after its deadline and the
+    verb said "sent" (exit 0); the coordinator then timed the request out and kept the answer or cancel as late."""
+    views["acc-3006"] = access_view(deadline_at="2026-11-25T10:30:00.000Z", waiting_for=[
+        {"agent": "manager-approval", "kind": "a person (the employee's manager)",
+         "asked_at": "2026-11-24T10:30:00.000Z", "wait_until": "2026-11-25T10:30:00.000Z"}])
+    code = cli.main([verb, "acc-3006", "--by", "grace"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "its deadline 2026-11-25T10:30:00.000Z has passed" in err and "nothing sent" in err
+    assert events.sent == []
+
+
+def test_pending_and_status_say_when_a_persons_time_has_passed_but_the_record_still_runs(capsys):
+    view = access_view(waiting_for=[{"agent": "manager-approval", "kind": "a person (the employee's manager)",
+                                     "asked_at": "2026-11-24T10:30:00.000Z", "wait_until": "2026-11-25T10:30:00.000Z"}])
+    [line] = approvals.waiting_lines(view, now=datetime(2026, 11, 26, tzinfo=UTC))
+    assert line.endswith("waited until 2026-11-25T10:30:00.000Z (passed: the coordinator has not timed it out "
+                         "yet; is it paused or behind? `agentbus agent list`)")
