@@ -28,6 +28,7 @@ default ``functions.manifest:MANIFEST``), so a deployment of another manifest ne
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -69,6 +70,10 @@ MAX_SIMULATED_WORK_MS = 15 * 60 * 1000
 # the old limit would refuse a trigger near 256 KiB once wrapped in its envelope, so the agent that would answer it
 # REJECTED never saw it.
 QUEUE_MAX_MESSAGE_BYTES = 1024 * 1024
+# EventBridge refuses a rule whose event pattern is longer (PutRule, so the CloudFormation deploy of the rule, fails
+# and the stack rolls back): "Event pattern size - 2,048 - Maximum size of an event pattern, in characters" (Amazon
+# EventBridge quotas). Measured as the compact JSON CloudFormation sends (``Subscription.pattern_chars``).
+EVENT_PATTERN_MAX_CHARS = 2048
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -78,6 +83,10 @@ _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+(:[a-z0-9-]+)
 INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
 # What a function needs besides its reasoner's time budget: the connect timeout, the rules, publishing.
 REASONER_MARGIN_S = 5.0
+
+
+class ManifestRefused(ValueError):
+    """What ``Manifest.check`` refuses: one line naming every problem (``invalid manifest: ...; ...``)."""
 
 
 class Outcome(StrEnum):
@@ -167,6 +176,11 @@ class Subscription:
         if self.workflows:
             pattern["detail"] = {"workflow": list(self.workflows)}
         return pattern
+
+    def pattern_chars(self) -> int:
+        """The pattern's length as EventBridge counts it (characters of compact JSON), against
+        ``EVENT_PATTERN_MAX_CHARS``."""
+        return len(json.dumps(self.pattern(), separators=(",", ":"), ensure_ascii=False))
 
     def matches(self, source: str, detail_type: str, workflow: str | None = None) -> bool:
         """Whether the rule takes the event; ``workflow`` (its detail's, when known) is checked against
@@ -577,6 +591,43 @@ class Workflow:
         )
 
     @property
+    def result_subscriptions(self) -> tuple[Subscription, ...]:
+        """The coordinator's rules for its agents' results: ``result_subscription`` when its pattern fits in
+        EventBridge's ``EVENT_PATTERN_MAX_CHARS``, else groups of agents (sources and their detail-types), each
+        pattern under the limit (``results``, ``results-2``, ...), filled in the agents' order so that an agent
+        added at the end leaves the earlier rules as they were; an agent too large alone is split by detail-type."""
+        whole = self.result_subscription
+        if whole.pattern_chars() <= EVENT_PATTERN_MAX_CHARS:
+            return (whole,)
+        groups: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # (sources, detail-types)
+
+        def fits(sources: tuple[str, ...], detail_types: tuple[str, ...]) -> bool:
+            return Subscription("results", sources, detail_types).pattern_chars() <= EVENT_PATTERN_MAX_CHARS
+
+        def add(source: str, detail_types: tuple[str, ...]) -> bool:
+            """Into the last group, if it still fits."""
+            if groups:
+                grown = (tuple(dict.fromkeys((*groups[-1][0], source))),
+                         tuple(dict.fromkeys((*groups[-1][1], *detail_types))))
+                if fits(*grown):
+                    groups[-1] = grown
+                    return True
+            return False
+
+        for agent in self.agents:
+            detail_types = tuple(dict.fromkeys(r.detail_type for r in agent.results))
+            if add(agent.source, detail_types):
+                continue
+            if fits((agent.source,), detail_types):
+                groups.append(((agent.source,), detail_types))
+                continue
+            for detail_type in detail_types:  # alone over the limit: its detail-types over several rules
+                if not add(agent.source, (detail_type,)):
+                    groups.append(((agent.source,), (detail_type,)))
+        return tuple(Subscription("results" if number == 1 else f"results-{number}", sources, detail_types)
+                     for number, (sources, detail_types) in enumerate(groups, start=1))
+
+    @property
     def external_result_subscription(self) -> Subscription | None:
         """External agents' result detail-types from *any* source: a forged approval reaches the coordinator,
         which refuses it and keeps it with the reason (dead-letter queue). None without external agents."""
@@ -667,6 +718,8 @@ class Manifest:
                                     f"not all terminal detail-types of workflow {workflow.name!r}")
             problems += _check_participants(workflow)
         problems += self._check_sources()
+        if not problems:  # the rules derive from names checked above
+            problems += self._check_patterns()
         triggers = [(s, d) for w in self.workflows if w.coordinated
                     for s in w.trigger.subscription.sources for d in w.trigger.subscription.detail_types]
         clashes = sorted({f"{d!r} from {s!r}" for s, d in triggers if triggers.count((s, d)) > 1})
@@ -683,7 +736,23 @@ class Manifest:
                 problems.append(f"workflows {' and '.join(repr(n) for n in names)} both publish the outcome "
                                 f"{detail_type!r}: give each workflow outcome detail-types of its own")
         if problems:
-            raise ValueError("invalid manifest: " + "; ".join(problems))
+            raise ManifestRefused("invalid manifest: " + "; ".join(problems))
+
+    def _check_patterns(self) -> list[str]:
+        """Every rule's event pattern within EventBridge's ``EVENT_PATTERN_MAX_CHARS``: past it the deploy fails
+        (PutRule), after the tables, key and bus were made. The coordinator's results rule is split in time
+        (``Workflow.result_subscriptions``); what the manifest declares itself (a trigger, a subscription, the
+        outcomes compensated) cannot be."""
+        problems: list[str] = []
+        for consumer, subscription in self.rules():
+            size = subscription.pattern_chars()
+            if size > EVENT_PATTERN_MAX_CHARS:
+                owner = ("the coordinator" if consumer.name == "coordinator"
+                         else f"agent {consumer.name!r} (workflow {self.workflow_of(consumer.name).name!r})")
+                problems.append(f"{owner}: rule {consumer.name}-{subscription.name}'s event pattern would be {size} "
+                                f"characters, over EventBridge's limit of {EVENT_PATTERN_MAX_CHARS} (event pattern "
+                                f"size quota): give it fewer or shorter sources and detail-types")
+        return problems
 
     def _check_sources(self) -> list[str]:
         """Each function publishes under a source of its own, which the bus reserves to it (``reserved_sources``,
@@ -863,12 +932,11 @@ class Manifest:
             coordinated = self.coordinated
             for workflow in coordinated:
                 prefix = "" if len(coordinated) == 1 else f"{workflow.name}-"
-                subscriptions += [
-                    Subscription(f"{prefix}trigger", workflow.trigger.subscription.sources,
-                                 workflow.trigger.subscription.detail_types),
-                    Subscription(f"{prefix}results", workflow.result_subscription.sources,
-                                 workflow.result_subscription.detail_types),
-                ]
+                subscriptions.append(Subscription(f"{prefix}trigger", workflow.trigger.subscription.sources,
+                                                  workflow.trigger.subscription.detail_types))
+                # One rule, or several when one would pass EventBridge's pattern size (result_subscriptions).
+                subscriptions += [Subscription(f"{prefix}{results.name}", results.sources, results.detail_types)
+                                  for results in workflow.result_subscriptions]
                 external = workflow.external_result_subscription
                 if external is not None:
                     subscriptions.append(Subscription(f"{prefix}{external.name}", external.sources,

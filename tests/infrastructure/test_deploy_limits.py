@@ -1,0 +1,104 @@
+"""AWS limits a template could pass at synth and fail at ``cdk deploy`` on CloudFormation (black-box pass 9B): each
+is made to fit or fails the synth with one line naming the culprit, the size and the limit.
+
+Stacks are built in-process without cdk-nag (fast), as in test_deploy_review.py; the app itself runs as the CDK CLI
+runs it where its one-line error is what is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from functions.common.spec import EVENT_PATTERN_MAX_CHARS, Manifest
+from infrastructure.stack import AgentbusStack, StackConfig
+from tests.infrastructure.template import ref_id
+from tests.limits import many_agents, with_expenses
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(manifest: Manifest | None = None, **config: Any) -> dict[str, Any]:
+    """The template of a stack of ``manifest`` (None: the shipped one) with this configuration."""
+    kwargs: dict[str, Any] = {"manifest": manifest} if manifest is not None else {}
+    stack = AgentbusStack(cdk.App(), config=StackConfig(**config), **kwargs)
+    return dict(Template.from_stack(stack).to_json())
+
+
+@cache
+def template() -> dict[str, Any]:
+    """The shipped stack's template (once per process)."""
+    return build()
+
+
+def of_type(resources: dict[str, Any], cfn_type: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in resources["Resources"].items() if r["Type"] == cfn_type}
+
+
+def run_app(code: str, outdir: Path, context: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``app.py`` as the CDK CLI runs it, after ``code`` (a patch of a limit, to reach it with a small manifest)."""
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context or {}), "CDK_OUTDIR": str(outdir),
+           "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    script = f"import runpy, sys\n{code}\nsys.argv = ['app.py']\nrunpy.run_path('app.py', run_name='__main__')\n"
+    return subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+
+
+def one_line(result: subprocess.CompletedProcess[str], outdir: Path) -> str:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("agentbus synth")]
+    assert not list(outdir.iterdir()), "nothing is synthesized"
+    return line
+
+
+# -- F1: EventBridge's 2,048-character event pattern ------------------------------------------------------------
+
+def test_every_rule_pattern_of_the_shipped_stack_fits() -> None:
+    rules = of_type(template(), "AWS::Events::Rule")
+    for rule_id, rule in rules.items():
+        size = len(json.dumps(rule["Properties"]["EventPattern"], separators=(",", ":"), ensure_ascii=False))
+        assert size <= EVENT_PATTERN_MAX_CHARS, rule_id
+
+
+def test_a_workflow_of_15_agents_gets_its_results_in_two_rules_into_the_coordinators_queue() -> None:
+    """The review's 1 x 15 workflow: one results rule of 2,083 characters deployed nowhere (PutRule refuses it)."""
+    workflow = many_agents(15)
+    assert workflow.result_subscription.pattern_chars() > EVENT_PATTERN_MAX_CHARS
+    resources = build(with_expenses(workflow))
+    rules = of_type(resources, "AWS::Events::Rule")
+    for rule_id, rule in rules.items():
+        size = len(json.dumps(rule["Properties"]["EventPattern"], separators=(",", ":"), ensure_ascii=False))
+        assert size <= EVENT_PATTERN_MAX_CHARS, (rule_id, size)
+    results = {r["Properties"]["Name"]: r for r in rules.values()
+               if r["Properties"]["Name"].startswith("coordinator-expense-claim-results")}
+    assert sorted(results) == ["coordinator-expense-claim-results", "coordinator-expense-claim-results-2"]
+    [queue] = {ref_id(t["Arn"]) for r in results.values() for t in r["Properties"]["Targets"]}
+    sources = [s for r in results.values() for s in r["Properties"]["EventPattern"]["source"]]
+    assert sorted(sources) == sorted(agent.source for agent in workflow.agents)
+    # The coordinator's queue takes both rules' deliveries (its policy names each rule), and each rule is alarmed.
+    rule_ids = {k for k, r in rules.items() if r["Properties"]["Name"] in results}
+    [policy] = [p["Properties"]["PolicyDocument"] for p in of_type(resources, "AWS::SQS::QueuePolicy").values()
+                if queue in [ref_id(q) for q in p["Properties"]["Queues"]]]
+    [statement] = [s for s in policy["Statement"] if s.get("Sid") == "OnlyThisConsumersRules"]
+    assert rule_ids <= {ref_id(arn) for arn in statement["Condition"]["ArnEquals"]["aws:SourceArn"]}
+    alarmed = {d["Value"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+               for d in a["Properties"].get("Dimensions", []) if d["Name"] == "RuleName"}
+    assert set(results) <= alarmed
+
+
+def test_a_rule_pattern_the_manifest_cannot_split_fails_the_synth_as_one_line(tmp_path: Path) -> None:
+    # The inventory agent's compensation rule is 148 characters: under a limit of 100 it is refused, naming it.
+    result = run_app("import functions.common.spec as spec\nspec.EVENT_PATTERN_MAX_CHARS = 100", tmp_path)
+    line = one_line(result, tmp_path)
+    assert line.startswith("agentbus synth: invalid manifest: "), line
+    assert ("agent 'inventory' (workflow 'order-fulfillment'): rule inventory-compensation's event pattern would be "
+            "148 characters, over EventBridge's limit of 100") in line
