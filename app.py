@@ -34,7 +34,7 @@ except ManifestRefused as refused:
     # One line naming every problem (a name, a size and its AWS limit...), not a traceback.
     print(f"agentbus synth: {refused}", file=sys.stderr)
     sys.exit(1)
-from infrastructure.bus import PolicyTooLarge  # noqa: E402 - after the manifest's check
+from infrastructure.limits import DeployLimit  # noqa: E402 - after the manifest's check
 from infrastructure.stack import AgentbusStack, StackConfig  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main() -> int:
     except ContextError as error:  # the message names the key and what is wrong: that line, not a traceback
         print(f"agentbus synth: bad -c context value: {error}", file=sys.stderr)
         return 1
-    except PolicyTooLarge as error:  # the manifest's consumers: the size and the limit, not a traceback
+    except DeployLimit as error:  # what CloudFormation would refuse (the bus policy, an environment): one line
         print(f"agentbus synth: {error}", file=sys.stderr)
         return 1
     app.synth()  # CDK's and cdk-nag's own errors stay as they are

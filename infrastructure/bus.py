@@ -22,20 +22,20 @@ from constructs import Construct
 from functions.common.spec import QUEUE_MAX_MESSAGE_BYTES
 
 from .consumer import RETENTION
+from .limits import PSEUDO_MAX, DeployLimit
 
 ARCHIVE_RETENTION = Duration.days(365)
 # EventBridge refuses a bus policy over 10 KB (AWS::Events::EventBus Policy: "The permission policy on the event bus
 # cannot exceed 10 KB in size"): the deploy would fail and roll back. The synth checks the size first.
 POLICY_MAX_BYTES = 10 * 1024
 # What CloudFormation substitutes at deploy time, at its longest, so that the check holds in any account and region.
-_PSEUDO_MAX = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-7", "AWS::AccountId": "0" * 12,
-               "AWS::URLSuffix": "amazonaws.com.cn"}
+_PSEUDO_MAX = PSEUDO_MAX
 # A role's ARN (the policy's Fn::GetAtt): arn:<partition>:iam::<account>:role/<name>, a name CloudFormation
 # generates of at most 64 characters (the roles have the default path /).
 _ROLE_ARN_MAX = f"arn:{_PSEUDO_MAX['AWS::Partition']}:iam::{_PSEUDO_MAX['AWS::AccountId']}:role/" + "r" * 64
 
 
-class PolicyTooLarge(ValueError):
+class PolicyTooLarge(DeployLimit):
     """The bus policy would be over EventBridge's limit once deployed (one line: the size and the limit)."""
 
 

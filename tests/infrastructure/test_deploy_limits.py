@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Template
 
 from functions.common.spec import EVENT_PATTERN_MAX_CHARS, Manifest
@@ -56,7 +57,7 @@ def one_line(result: subprocess.CompletedProcess[str], outdir: Path) -> str:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     [line] = [line for line in result.stderr.splitlines() if line.startswith("agentbus synth")]
-    assert not list(outdir.iterdir()), "nothing is synthesized"
+    assert not list(outdir.glob("*.template.json")), "no template is written"
     return line
 
 
@@ -102,3 +103,54 @@ def test_a_rule_pattern_the_manifest_cannot_split_fails_the_synth_as_one_line(tm
     assert line.startswith("agentbus synth: invalid manifest: "), line
     assert ("agent 'inventory' (workflow 'order-fulfillment'): rule inventory-compensation's event pattern would be "
             "148 characters, over EventBridge's limit of 100") in line
+
+
+# -- F3: Lambda's 4 KB environment --------------------------------------------------------------------------------
+
+def test_an_environment_is_bounded_with_every_deploy_time_value_at_its_longest() -> None:
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_sqs as sqs
+
+    from infrastructure.limits import ENVIRONMENT_MAX_BYTES, EnvironmentTooLarge, check_environment, environment_bytes
+
+    stack = cdk.Stack(cdk.App(), "Limits")
+    queue = sqs.Queue(stack, "Queue")
+    table = dynamodb.Table(stack, "Table", partition_key=dynamodb.Attribute(name="id",
+                                                                            type=dynamodb.AttributeType.STRING))
+    environment = {"QUEUE": queue.queue_url, "TABLE": table.table_name, "ARN": queue.queue_arn, "PLAIN": "x" * 10}
+    shares = environment_bytes(stack, environment)
+    assert shares["PLAIN"] == len('"PLAIN":"xxxxxxxxxx",')
+    # A queue's URL in the longest region and URL suffix, with the longest name CloudFormation may generate.
+    assert shares["QUEUE"] >= len('"QUEUE":"https://sqs.ap-southeast-7.amazonaws.com.cn/000000000000/Limits-Queue",')
+    assert shares["TABLE"] >= len('"TABLE":"Limits-Table-XXXXXXXXXXXXX",')
+    size = check_environment(stack, "f", environment)
+    assert size == sum(shares.values()) + 1  # the braces, less the last pair's comma
+    big = {**environment, "DOMAINS": "d" * (ENVIRONMENT_MAX_BYTES - size)}
+    domains_share = ENVIRONMENT_MAX_BYTES - size + len('"DOMAINS":"",')
+    with pytest.raises(EnvironmentTooLarge) as raised:
+        check_environment(stack, "audit", big, {"DOMAINS": "-c domains"})
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"function audit's environment would be up to {size + domains_share} bytes, over "
+                              f"Lambda's limit of {ENVIRONMENT_MAX_BYTES} bytes"), message
+    assert f"its largest variable is DOMAINS ({domains_share} bytes, from -c domains)" in message
+
+
+def test_long_company_domains_fail_the_synth_naming_the_function_the_key_and_the_limit(tmp_path: Path) -> None:
+    """The review's 200 subsidiaries (5,199 characters): synth, cdk-nag and cfn-lint passed, CreateFunction failed."""
+    domains = ",".join(f"subsidiary{i:03d}.example.com" for i in range(200))
+    line = one_line(run_app("", tmp_path, {"company_domains": domains}), tmp_path)
+    assert line.startswith("agentbus synth: function security-audit's environment would be up to "), line
+    assert "over Lambda's limit of 4096 bytes (4 KB, all its variables together): its largest variable is " \
+           "COMPANY_DOMAINS (5220 bytes, from -c company_domains)" in line, line
+
+
+def test_the_shipped_functions_environments_leave_room() -> None:
+    from infrastructure.limits import ENVIRONMENT_MAX_BYTES
+
+    variables = [f["Properties"]["Environment"]["Variables"]
+                 for f in of_type(template(), "AWS::Lambda::Function").values()]
+    assert len(variables) == 8
+    for environment in variables:  # literal values only: the deploy-time ones are bounded by the stack itself
+        literal = {k: v for k, v in environment.items() if isinstance(v, str)}
+        assert len(json.dumps(literal, separators=(",", ":"))) < ENVIRONMENT_MAX_BYTES // 2
