@@ -15,6 +15,7 @@ from agentbus.resources import DEFAULT_STACK_NAME, RESOURCES_OUTPUT_KEY, Consume
 from functions.common.claim_check import claim_check_prefix, object_expiry_days
 from functions.common.settings import (
     MAX_CLAIM_CHECK_THRESHOLD_BYTES,
+    METRICS_NAMESPACE,
     MODEL_ID,
     REASONERS,
     function_environment,
@@ -417,5 +418,5 @@ class AgentbusStack(Stack):
                 claim_check_threshold=self.config.claim_check_threshold_bytes,
                 reasoner=self.config.reasoner, model_id=self.config.model_id,
             ),
-            "POWERTOOLS_METRICS_NAMESPACE": self.config.metrics_namespace,
+            METRICS_NAMESPACE: self.config.metrics_namespace,
         }

@@ -83,3 +83,127 @@ def test_a_trigger_over_the_limit_is_refused_for_the_coordinators_rule_too():
     assert "the coordinator: rule coordinator-expense-claim-trigger's event pattern would be " in message
     assert "agent 'receipts' (workflow 'expense-claim'): rule receipts-trigger's event pattern" in message
 
+
+
+# -- F4: table and index names ---------------------------------------------------------------------------------
+
+def tables_with(*extra):
+    return (*EXPENSE_TABLES, *extra)
+
+
+def test_a_dotted_table_name_is_refused_naming_the_variable_lambda_would_refuse():
+    from functions.common.spec import Table
+
+    message = refusal(tables=tables_with(Table("audit.log", "req_id", "log")))
+    assert "table 'audit.log': 2-64 lowercase letters and digits" in message
+    assert "'TABLE_AUDIT.LOG'" in message
+
+
+@pytest.mark.parametrize("name", ["Orders", "9lives", "a", "orders--v2", "orders-", "x" * 65])
+def test_table_names_lambda_or_cdk_cannot_take_are_refused(name):
+    from functions.common.spec import Table
+
+    assert f"table {name!r}: 2-64 lowercase letters" in refusal(tables=tables_with(Table(name, "id", "t")))
+
+
+def test_two_tables_making_the_same_variable_are_refused_naming_both():
+    from functions.common.spec import Table
+
+    message = refusal(tables=tables_with(Table("orders_v2", "id", "t"), Table("orders-v2", "id", "t")))
+    assert "tables 'orders_v2' and 'orders-v2' both become variable 'TABLE_ORDERS_V2'" in message
+
+
+@pytest.mark.parametrize("name", ["by customer", "ix", "x" * 256, "by/customer"])
+def test_an_index_name_dynamodb_refuses_is_refused_naming_the_table(name):
+    from functions.common.spec import Index, Table
+
+    message = refusal(tables=tables_with(Table("audit-log", "req_id", "log", indexes=(Index(name, "customer_id"),))))
+    assert f"table 'audit-log': index name {name!r} must be 3-255 letters, digits, '_', '.' or '-'" in message
+
+
+def test_index_names_dynamodb_takes_pass():
+    from functions.common.spec import Index, Table
+
+    table = Table("audit_log2", "req_id", "log", indexes=(Index("by-customer.v1_x", "customer_id"),))
+    assert table in with_expenses(tables=tables_with(table)).tables
+
+
+# -- F5: what CDK refused deep in the synth, not naming the agent ------------------------------------------------
+
+def test_a_description_over_lambdas_256_characters_is_refused_naming_the_agent():
+    message = refusal(expenses_agent("budget", description="d" * 276))
+    assert ("agent 'budget': description is 276 characters; Lambda takes a function description of at most 256"
+            in message)
+    assert with_expenses(expenses_agent("budget", description="d" * 256))
+
+
+@pytest.mark.parametrize("env", ["AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT", "AWS_ACCESS_KEY_ID"])
+def test_a_parameter_on_a_lambda_reserved_variable_is_refused(env):
+    from functions.common.spec import Parameter
+
+    message = refusal(expenses_agent("budget", parameters=(Parameter(env, "x"),)))
+    assert f"agent 'budget': parameter {env!r} is reserved by Lambda" in message
+
+
+@pytest.mark.parametrize("env", ["EVENT_BUS_NAME", "MODEL_ID", "TABLE_ORDERS", "AGENTBUS_MANIFEST",
+                                 "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"])
+def test_a_parameter_on_a_variable_agentbus_sets_is_refused(env):
+    from functions.common.spec import Parameter
+
+    message = refusal(expenses_agent("budget", parameters=(Parameter(env, "x"),)))
+    assert f"agent 'budget': parameter {env!r} is a variable agentbus sets itself" in message
+
+
+def test_every_variable_agentbus_writes_is_known_as_its_own():
+    from functions.common.settings import OWN_VARIABLES, TABLE_PREFIX, function_environment
+
+    manifest = with_expenses()
+    for consumer in manifest.consumers:
+        environment = function_environment(
+            consumer, manifest, bus_name="b", bus_arn="a", tables={t.logical_name: "t" for t in manifest.all_tables},
+            dead_letter_queue_url="q", schedule_group="g", scheduler_role_arn="r", schedule_dead_letter_arn="d",
+            deadline_seconds=1, external_wait_seconds=1, claim_check_bucket="c", claim_check_threshold=20000)
+        own = {k for k in environment if not k.startswith(TABLE_PREFIX)} - {p.env for p in consumer.parameters}
+        assert own <= OWN_VARIABLES, own - OWN_VARIABLES
+
+
+def test_a_parameter_declared_twice_is_refused():
+    from functions.common.spec import Parameter
+
+    message = refusal(expenses_agent("budget", parameters=(Parameter("LIMIT", "1"), Parameter("LIMIT", "2"))))
+    assert "agent 'budget': parameter 'LIMIT' is declared more than once" in message
+
+
+# -- F7: the tuning knobs --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({"memory_mb": 20000}, "memory_mb must be 128..10240 (Lambda's memory), got 20000"),
+    ({"memory_mb": 100}, "memory_mb must be 128..10240 (Lambda's memory), got 100"),
+    ({"timeout_s": 1000}, "timeout_s must be 1..900 (Lambda's timeout, 15 minutes), got 1000"),
+    ({"timeout_s": 0}, "timeout_s must be 1..900"),
+    ({"max_receive_count": 1001}, "max_receive_count must be 1..1000 (SQS's redrive policy), got 1001"),
+    ({"max_receive_count": 0}, "max_receive_count must be 1..1000"),
+    ({"max_concurrency": 1}, "max_concurrency must be 2..1000 (an SQS event source's maximum concurrency), got 1"),
+    ({"max_concurrency": 1001}, "max_concurrency must be 2..1000"),
+    ({"batch_size": 100}, "batch_size must be 1..10 (an SQS event source's batch size without a batching window "
+                          "(max_batching_window_s)), got 100"),
+    ({"batch_size": 10001, "max_batching_window_s": 5}, "batch_size must be 1..10000 (an SQS event source's batch "
+                                                        "size with a batching window), got 10001"),
+    ({"batch_size": 0}, "batch_size must be 1..10"),
+    ({"max_batching_window_s": 400}, "max_batching_window_s must be 0..300 (an SQS event source's batching window), "
+                                     "got 400"),
+])
+def test_a_knob_out_of_aws_bounds_is_refused_naming_the_agent_and_the_bound(changes, says):
+    assert f"agent 'budget': {says}" in refusal(expenses_agent("budget", **changes))
+
+
+def test_knobs_at_aws_bounds_pass():
+    for changes in ({"memory_mb": 128, "timeout_s": 900, "max_receive_count": 1000, "max_concurrency": 2},
+                    {"memory_mb": 10240, "timeout_s": 1, "max_receive_count": 1, "max_concurrency": 1000},
+                    {"batch_size": 10000, "max_batching_window_s": 300}):
+        assert with_expenses(expenses_agent("budget", **changes))
+
+
+def test_the_coordinators_settings_are_bounded_too():
+    with pytest.raises(ValueError, match="the coordinator: memory_mb must be 128..10240"):
+        replace(PINNED, coordinator_settings={"memory_mb": 64})
