@@ -80,7 +80,15 @@ def main() -> int:
     except DeployLimit as error:  # what CloudFormation would refuse (the bus policy, an environment): one line
         print(f"agentbus synth: {error}", file=sys.stderr)
         return 1
-    app.synth()  # CDK's and cdk-nag's own errors stay as they are
+    try:
+        app.synth()  # CDK's and cdk-nag's own errors stay as they are, but one:
+    except RuntimeError as error:  # a jsii error: CDK's own count of the template's resources (a stack limit)
+        message = str(error).splitlines()[0] if str(error) else ""
+        if not message.startswith("TooManyResourcesInStack"):
+            raise
+        print(f"agentbus synth: {message} (CloudFormation's limit: 500 resources per stack; put fewer agents in "
+              "one stack)", file=sys.stderr)
+        return 1
     return 0
 
 

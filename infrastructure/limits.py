@@ -24,6 +24,12 @@ from aws_cdk import aws_sqs as sqs
 # aggregate". Lambda measures the variables as a JSON object (its refusal quotes the "String measured").
 ENVIRONMENT_MAX_BYTES = 4 * 1024
 
+# CloudFormation quotas: "Resources - Maximum number of resources that you can declare in your CloudFormation
+# template - 500". CDK refuses a template over it at synth (TooManyResourcesInStack), as a jsii traceback.
+STACK_RESOURCES_MAX = 500
+# The context key CDK reads to add its AWS::CDK::Metadata resource (the CDK CLI sets it; it counts as one more).
+VERSION_REPORTING = "aws:cdk:version-reporting"
+
 # What CloudFormation substitutes at deploy time, at its longest, so that a bound holds in any account and region.
 PSEUDO_MAX = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-7", "AWS::AccountId": "0" * 12,
               "AWS::URLSuffix": "amazonaws.com.cn"}
@@ -41,6 +47,25 @@ class DeployLimit(ValueError):
 
 class EnvironmentTooLarge(DeployLimit):
     """A function's environment over Lambda's 4 KB."""
+
+
+class TooManyResources(DeployLimit):
+    """A stack over CloudFormation's 500 resources."""
+
+
+def check_resource_count(stack: Stack, advice: str) -> int:
+    """The number of resources in ``stack``'s template (CDK's metadata resource included when it adds one), or
+    TooManyResources naming the count, the limit, the largest kinds and ``advice``."""
+    kinds: dict[str, int] = {}
+    for child in stack.node.find_all():
+        if isinstance(child, CfnResource):
+            kinds[child.cfn_resource_type] = kinds.get(child.cfn_resource_type, 0) + 1
+    count = sum(kinds.values()) + (1 if stack.node.try_get_context(VERSION_REPORTING) else 0)
+    if count > STACK_RESOURCES_MAX:
+        largest = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:3])
+        raise TooManyResources(f"the stack would have {count} resources, over CloudFormation's limit of "
+                               f"{STACK_RESOURCES_MAX} per stack (most: {largest}): {advice}")
+    return count
 
 
 def _explicit_name(resource: CfnResource) -> str | None:

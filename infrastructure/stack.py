@@ -30,7 +30,7 @@ from .bus import Bus
 from .claim_check import ClaimCheckBucket
 from .consumer import QueueConsumer, construct_id
 from .coordinator import CENSUS_RATE_MINUTES, CoordinatorState
-from .limits import check_environment
+from .limits import check_environment, check_resource_count
 from .observability import DEFAULT_APPROVAL_ALARM_S, Observability, metrics_namespace
 from .powertools import (
     LAYER_VERSION_ARN,
@@ -375,6 +375,12 @@ class AgentbusStack(Stack):
         CfnOutput(self, "BusDeadLetterQueueUrl", value=self.bus.dead_letter_queue.queue_url,
                   description="the bus's dead-letter queue: 'Encrypted Events' the bus could not encrypt or decrypt")
 
+        # Over 500 resources CDK refuses the template with a jsii traceback: the synth fails here first, in one line.
+        check_resource_count(self, "each agent adds 16 (a queue and its dead-letter queue, their policies, its rule, "
+                                   "function, role, policy, log group, event source mapping and 6 alarms; 3 more with "
+                                   "compensate_on), each coordinated workflow 6 more and 1 per table; put fewer agents "
+                                   "in one stack: deploy the others from another manifest as a second stage (app.py's "
+                                   "manifest=, -c stage=...)")
         nag.acknowledge(self)
 
     def _powertools_account(self) -> str:

@@ -44,7 +44,7 @@ def of_type(resources: dict[str, Any], cfn_type: str) -> dict[str, dict[str, Any
     return {k: r for k, r in resources["Resources"].items() if r["Type"] == cfn_type}
 
 
-def run_app(code: str, outdir: Path, context: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_app(code: str, outdir: Path, context: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
     """``app.py`` as the CDK CLI runs it, after ``code`` (a patch of a limit, to reach it with a small manifest)."""
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context or {}), "CDK_OUTDIR": str(outdir),
            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
@@ -154,3 +154,32 @@ def test_the_shipped_functions_environments_leave_room() -> None:
     for environment in variables:  # literal values only: the deploy-time ones are bounded by the stack itself
         literal = {k: v for k, v in environment.items() if isinstance(v, str)}
         assert len(json.dumps(literal, separators=(",", ":"))) < ENVIRONMENT_MAX_BYTES // 2
+
+
+# -- F2: CloudFormation's 500 resources per stack --------------------------------------------------------------
+
+def test_the_resource_count_is_the_templates(tmp_path: Path) -> None:
+    from aws_cdk import CfnResource
+
+    from infrastructure.limits import check_resource_count
+
+    stack = AgentbusStack(cdk.App(context={"aws:cdk:version-reporting": True}, outdir=str(tmp_path)))
+    assert check_resource_count(stack, "") == 1 + sum(isinstance(c, CfnResource) for c in stack.node.find_all())
+    assert len(template()["Resources"]) == check_resource_count(stack, "") - 1  # Template.from_stack: no metadata
+
+
+def test_a_stack_over_the_resource_limit_fails_the_synth_as_one_line_before_cdk(tmp_path: Path) -> None:
+    # The review's 15 one-agent workflows (508 resources) failed in CDK with a 40-line jsii traceback. The shipped
+    # stack (177 resources here: no CDK metadata outside the CLI) under a limit of 150 reaches the same check.
+    result = run_app("import infrastructure.limits as limits\nlimits.STACK_RESOURCES_MAX = 150", tmp_path)
+    line = one_line(result, tmp_path)
+    assert line.startswith("agentbus synth: the stack would have 177 resources, over CloudFormation's limit of 150 "
+                           "per stack (most: 69 AWS::CloudWatch::Alarm, "), line
+    assert "each agent adds 16 (" in line and "put fewer agents in one stack" in line
+
+
+def test_cdks_own_resource_limit_is_one_line_too(tmp_path: Path) -> None:
+    result = run_app("", tmp_path, {"@aws-cdk/core:stackResourceLimit": 100})
+    line = one_line(result, tmp_path)
+    assert line.startswith("agentbus synth: TooManyResourcesInStack: Number of resources in stack 'AgentbusStack': "
+                           "177 is greater than allowed maximum of 100"), line
