@@ -183,3 +183,57 @@ def test_cdks_own_resource_limit_is_one_line_too(tmp_path: Path) -> None:
     line = one_line(result, tmp_path)
     assert line.startswith("agentbus synth: TooManyResourcesInStack: Number of resources in stack 'AgentbusStack': "
                            "177 is greater than allowed maximum of 100"), line
+
+
+# -- F6: the bus policy's overflow names -c approver_arns when they fill it ---------------------------------------
+
+def small_bus(consumers: int, approvers: int) -> Any:
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+
+    from infrastructure.bus import Bus
+
+    stack = cdk.Stack(cdk.App(), "Bus")
+    bus = Bus(stack, "Bus", bus_name="agentbus", key=kms.Key(stack, "Key"))
+    bus.reserve_sources({f"agentbus.agent.a{i}": iam.Role(stack, f"Role{i}",
+                                                           assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+                         for i in range(consumers)})
+    bus.account_only_sources(["agentbus.person"], [APPROVER.format(i) for i in range(approvers)])
+    return bus
+
+
+APPROVER = "arn:aws:iam::123456789012:role/approvers/approver-{:03d}"
+
+
+def test_a_bus_policy_filled_by_the_approvers_names_the_context_key() -> None:
+    from infrastructure.bus import PolicyTooLarge
+
+    bus = small_bus(9, 150)
+    with pytest.raises(PolicyTooLarge) as raised:
+        bus.check_policy_size()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"would be up to {bus.policy_bytes()} bytes, over EventBridge's limit of 10240 bytes (10 KB): " \
+           f"-c approver_arns takes {bus.approvers_bytes()} of them (150 ARNs, in one statement); name fewer " \
+           "principals, several roles in one with a * wildcard" in message
+    assert "put fewer consumers" not in message
+    assert bus.approvers_bytes() > 150 * len(APPROVER.format(0))
+    assert small_bus(9, 0).approvers_bytes() == 0
+
+
+def test_a_bus_policy_filled_by_the_consumers_still_blames_them_and_gives_the_approvers_share() -> None:
+    from infrastructure.bus import PolicyTooLarge
+
+    bus = small_bus(30, 2)
+    with pytest.raises(PolicyTooLarge) as raised:
+        bus.check_policy_size()
+    message = str(raised.value)
+    assert "each of the 30 reserved sources (one per consumer) adds a statement, and -c approver_arns takes " \
+           f"{bus.approvers_bytes()} of them (2 ARNs, in one statement); put fewer consumers on one bus" in message
+
+
+def test_the_review_s_150_approvers_fail_the_synth_naming_the_key(tmp_path: Path) -> None:
+    arns = ",".join(APPROVER.format(i) for i in range(150))
+    line = one_line(run_app("", tmp_path, {"approver_arns": arns}), tmp_path)
+    assert line.startswith("agentbus synth: the event bus policy would be up to "), line
+    assert "-c approver_arns takes " in line and "(150 ARNs, in one statement)" in line, line
