@@ -12,7 +12,8 @@ that alarms), ``powertools_layer_version`` (optional: the Powertools public laye
 bucket; default 204800, at most 262144), ``reasoner`` (optional, ``bedrock``: the agents that declare a
 reasoner consult a model) with ``model_id`` (the Bedrock model or inference profile id, required with it).
 cdk-nag's AwsSolutions and Serverless packs always run; an unacknowledged finding fails the synth.
-A context value the stack refuses fails the synth with one line naming the key (exit 1), not a traceback.
+A context value the stack refuses fails the synth with one line naming the key (exit 1), not a traceback; so does
+a manifest ``Manifest.check`` refuses (naming the workflow, agent or table, and the AWS limit it would pass).
 """
 
 from __future__ import annotations
@@ -23,10 +24,18 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from functions.common.spec import Manifest
-from functions.manifest import MANIFEST
-from infrastructure.bus import PolicyTooLarge
-from infrastructure.stack import AgentbusStack, StackConfig
+from functions.common.spec import Manifest, ManifestRefused
+
+try:  # the shipped manifest is checked where it is built (Manifest.check), on this import
+    from functions.manifest import MANIFEST
+except ManifestRefused as refused:
+    if __name__ != "__main__":
+        raise
+    # One line naming every problem (a name, a size and its AWS limit...), not a traceback.
+    print(f"agentbus synth: {refused}", file=sys.stderr)
+    sys.exit(1)
+from infrastructure.limits import DeployLimit  # noqa: E402 - after the manifest's check
+from infrastructure.stack import AgentbusStack, StackConfig  # noqa: E402
 
 
 class ContextError(ValueError):
@@ -68,10 +77,18 @@ def main() -> int:
     except ContextError as error:  # the message names the key and what is wrong: that line, not a traceback
         print(f"agentbus synth: bad -c context value: {error}", file=sys.stderr)
         return 1
-    except PolicyTooLarge as error:  # the manifest's consumers: the size and the limit, not a traceback
+    except DeployLimit as error:  # what CloudFormation would refuse (the bus policy, an environment): one line
         print(f"agentbus synth: {error}", file=sys.stderr)
         return 1
-    app.synth()  # CDK's and cdk-nag's own errors stay as they are
+    try:
+        app.synth()  # CDK's and cdk-nag's own errors stay as they are, but one:
+    except RuntimeError as error:  # a jsii error: CDK's own count of the template's resources (a stack limit)
+        message = str(error).splitlines()[0] if str(error) else ""
+        if not message.startswith("TooManyResourcesInStack"):
+            raise
+        print(f"agentbus synth: {message} (CloudFormation's limit: 500 resources per stack; put fewer agents in "
+              "one stack)", file=sys.stderr)
+        return 1
     return 0
 
 

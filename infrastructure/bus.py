@@ -22,20 +22,20 @@ from constructs import Construct
 from functions.common.spec import QUEUE_MAX_MESSAGE_BYTES
 
 from .consumer import RETENTION
+from .limits import PSEUDO_MAX, DeployLimit
 
 ARCHIVE_RETENTION = Duration.days(365)
 # EventBridge refuses a bus policy over 10 KB (AWS::Events::EventBus Policy: "The permission policy on the event bus
 # cannot exceed 10 KB in size"): the deploy would fail and roll back. The synth checks the size first.
 POLICY_MAX_BYTES = 10 * 1024
 # What CloudFormation substitutes at deploy time, at its longest, so that the check holds in any account and region.
-_PSEUDO_MAX = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-7", "AWS::AccountId": "0" * 12,
-               "AWS::URLSuffix": "amazonaws.com.cn"}
+_PSEUDO_MAX = PSEUDO_MAX
 # A role's ARN (the policy's Fn::GetAtt): arn:<partition>:iam::<account>:role/<name>, a name CloudFormation
 # generates of at most 64 characters (the roles have the default path /).
 _ROLE_ARN_MAX = f"arn:{_PSEUDO_MAX['AWS::Partition']}:iam::{_PSEUDO_MAX['AWS::AccountId']}:role/" + "r" * 64
 
 
-class PolicyTooLarge(ValueError):
+class PolicyTooLarge(DeployLimit):
     """The bus policy would be over EventBridge's limit once deployed (one line: the size and the limit)."""
 
 
@@ -107,6 +107,9 @@ class Bus(Construct):
         ))
         self.policy = iam.PolicyDocument()
         self._reserved = 0
+        # The statement naming -c approver_arns (account_only_sources), and how many it names.
+        self._approvers: iam.PolicyStatement | None = None
+        self._approver_count = 0
         # Resolved at synth time, so statements added later (reserve_sources) are in it.
         bus = self.event_bus.node.default_child
         assert isinstance(bus, events.CfnEventBus)
@@ -124,15 +127,33 @@ class Bus(Construct):
         document = _longest(Stack.of(self).resolve(self.policy.to_json()))
         return len(json.dumps(document, separators=(",", ":")).encode())
 
+    def approvers_bytes(self) -> int:
+        """The share of the policy (at its longest) of the statement naming ``-c approver_arns``; 0 without."""
+        if self._approvers is None:
+            return 0
+        statement = _longest(Stack.of(self).resolve(self._approvers.to_statement_json()))
+        return len(json.dumps(statement, separators=(",", ":")).encode()) + 1  # and its comma
+
     def check_policy_size(self) -> None:
         """Fail the synth, not the deploy, when the policy would pass EventBridge's 10 KB: each consumer adds a
-        statement reserving its source (reserve_sources), about 350 bytes."""
+        statement reserving its source (reserve_sources), about 400 bytes, and ``-c approver_arns`` one listing
+        them (account_only_sources). The message names what fills it: the approvers when the policy would fit
+        without them, else the consumers."""
         size = self.policy_bytes()
-        if size > POLICY_MAX_BYTES:
-            raise PolicyTooLarge(
-                f"the event bus policy would be up to {size} bytes, over EventBridge's limit of {POLICY_MAX_BYTES} "
-                f"bytes (10 KB): each of the {self._reserved} reserved sources (one per consumer) adds a statement; "
-                "put fewer consumers on one bus")
+        if size <= POLICY_MAX_BYTES:
+            return
+        over = (f"the event bus policy would be up to {size} bytes, over EventBridge's limit of {POLICY_MAX_BYTES} "
+                "bytes (10 KB)")
+        approvers = self.approvers_bytes()
+        named = (f"-c approver_arns takes {approvers} of them ({self._approver_count} ARNs, in one statement)"
+                 if approvers else "")
+        if approvers and size - approvers <= POLICY_MAX_BYTES:
+            raise PolicyTooLarge(f"{over}: {named}; name fewer principals, several roles in one with a * wildcard "
+                                 "(e.g. arn:aws:iam::<account>:role/approvers-*)")
+        raise PolicyTooLarge(
+            f"{over}: each of the {self._reserved} reserved sources (one per consumer) adds a statement"
+            + (f", and {named}" if named else "")
+            + "; put fewer consumers on one bus (the others in a second stage, deployed from another manifest)")
 
     @property
     def archive_name(self) -> str:
@@ -164,18 +185,21 @@ class Bus(Construct):
         if not sources:
             return
         if approvers:
-            self._deny_put_events("OnlyApproversAnswerAndCancel", {
+            self._approvers = self._deny_put_events("OnlyApproversAnswerAndCancel", {
                 "StringEquals": {"events:source": sources},
                 "ArnNotLike": {"aws:PrincipalArn": list(approvers)},
             })
+            self._approver_count = len(approvers)
         self._deny_put_events("OnlyThisAccountAnswersAndCancels", {
             "StringEquals": {"events:source": sources},
             "StringNotEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID},
         })
 
-    def _deny_put_events(self, sid: str, conditions: dict[str, Any]) -> None:
+    def _deny_put_events(self, sid: str, conditions: dict[str, Any]) -> iam.PolicyStatement:
         """A statement of the bus policy denying PutEvents on this bus to any principal ``conditions`` match."""
-        self.policy.add_statements(iam.PolicyStatement(
+        statement = iam.PolicyStatement(
             sid=sid, effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["events:PutEvents"],
             resources=[self._own_arn], conditions=conditions,
-        ))
+        )
+        self.policy.add_statements(statement)
+        return statement

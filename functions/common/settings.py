@@ -51,6 +51,17 @@ MAX_CLAIM_CHECK_THRESHOLD_BYTES = 256 * 1024
 REASONER = "REASONER"
 MODEL_ID = "MODEL_ID"
 REASONERS = ("bedrock",)
+SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+# Set by the stack (infrastructure/stack.py), per stage; the local runtime leaves Powertools' default.
+METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+# Every variable function_environment (and the stack) writes: a manifest parameter of one of these names would
+# override it or be overridden (Manifest.check refuses them, and any TABLE_... name).
+OWN_VARIABLES = frozenset({
+    FUNCTION, MANIFEST_VARIABLE, EVENT_BUS_NAME, EVENT_BUS_ARN, DEAD_LETTER_QUEUE_URL, RECORD_CONCURRENCY,
+    MAX_RECEIVE_COUNT, SCHEDULE_GROUP, SCHEDULER_ROLE_ARN, SCHEDULE_DEAD_LETTER_ARN, DEADLINE_SECONDS,
+    EXTERNAL_WAIT_SECONDS, SIMULATED_WORK_MS, CLAIM_CHECK_BUCKET, CLAIM_CHECK_THRESHOLD_BYTES, REASONER, MODEL_ID,
+    SERVICE_NAME, METRICS_NAMESPACE,
+})
 
 
 class SettingsError(ValueError):
@@ -117,7 +128,7 @@ def function_environment(
         DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
         RECORD_CONCURRENCY: str(consumer.record_concurrency),
         MAX_RECEIVE_COUNT: str(consumer.max_receive_count),
-        "POWERTOOLS_SERVICE_NAME": consumer.name,
+        SERVICE_NAME: consumer.name,
     }
     if claim_check_bucket:
         environment[CLAIM_CHECK_BUCKET] = claim_check_bucket

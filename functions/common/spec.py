@@ -28,6 +28,7 @@ default ``functions.manifest:MANIFEST``), so a deployment of another manifest ne
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -69,15 +70,48 @@ MAX_SIMULATED_WORK_MS = 15 * 60 * 1000
 # the old limit would refuse a trigger near 256 KiB once wrapped in its envelope, so the agent that would answer it
 # REJECTED never saw it.
 QUEUE_MAX_MESSAGE_BYTES = 1024 * 1024
+# EventBridge refuses a rule whose event pattern is longer (PutRule, so the CloudFormation deploy of the rule, fails
+# and the stack rolls back): "Event pattern size - 2,048 - Maximum size of an event pattern, in characters" (Amazon
+# EventBridge quotas). Measured as the compact JSON CloudFormation sends (``Subscription.pattern_chars``).
+EVENT_PATTERN_MAX_CHARS = 2048
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+# A table's logical name: its construct id and its functions' variable TABLE_<NAME> (Lambda takes a key of
+# [a-zA-Z]([a-zA-Z0-9_])+; "-" becomes "_").
+_TABLE_NAME = re.compile(r"^(?=.{2,64}$)[a-z][a-z0-9]*([_-][a-z0-9]+)*$")
+# A DynamoDB index name: 3-255 of [a-zA-Z0-9_.-] (DynamoDB developer guide, naming rules).
+_INDEX_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+# What Lambda sets itself and refuses in a function's configuration (Lambda developer guide, "Defined runtime
+# environment variables"; the list CDK checks, aws-lambda Function.addEnvironment): a manifest parameter of one of
+# these names fails the synth (CDK) or the deploy.
+LAMBDA_RESERVED_VARIABLES = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+})
+# Lambda's bounds on what the manifest sets per function (Lambda quotas; the SQS event source as CDK and Lambda take
+# it; SQS's redrive policy): out of them the synth or the deploy fails, not naming the agent.
+FUNCTION_DESCRIPTION_MAX = 256
+MEMORY_MB = (128, 10240)
+TIMEOUT_S = (1, 900)
+MAX_RECEIVE_COUNT = (1, 1000)
+MAX_CONCURRENCY = (2, 1000)
+BATCH_SIZE = (1, 10)  # without a batching window
+BATCH_SIZE_WINDOWED = (1, 10000)
+MAX_BATCHING_WINDOW_S = (0, 300)
 # A Bedrock model id (``anthropic.claude-3-5-haiku-20241022-v1:0``, ``amazon.nova-micro-v1:0``) or a
 # cross-Region inference profile id: the same with a geography prefix (``us.``, ``eu.``, ``apac.``, ``global.``).
 _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+(:[a-z0-9-]+){0,2}$")
 INFERENCE_PROFILE_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
 # What a function needs besides its reasoner's time budget: the connect timeout, the rules, publishing.
 REASONER_MARGIN_S = 5.0
+
+
+class ManifestRefused(ValueError):
+    """What ``Manifest.check`` refuses: one line naming every problem (``invalid manifest: ...; ...``)."""
 
 
 class Outcome(StrEnum):
@@ -167,6 +201,11 @@ class Subscription:
         if self.workflows:
             pattern["detail"] = {"workflow": list(self.workflows)}
         return pattern
+
+    def pattern_chars(self) -> int:
+        """The pattern's length as EventBridge counts it (characters of compact JSON), against
+        ``EVENT_PATTERN_MAX_CHARS``."""
+        return len(json.dumps(self.pattern(), separators=(",", ":"), ensure_ascii=False))
 
     def matches(self, source: str, detail_type: str, workflow: str | None = None) -> bool:
         """Whether the rule takes the event; ``workflow`` (its detail's, when known) is checked against
@@ -577,6 +616,43 @@ class Workflow:
         )
 
     @property
+    def result_subscriptions(self) -> tuple[Subscription, ...]:
+        """The coordinator's rules for its agents' results: ``result_subscription`` when its pattern fits in
+        EventBridge's ``EVENT_PATTERN_MAX_CHARS``, else groups of agents (sources and their detail-types), each
+        pattern under the limit (``results``, ``results-2``, ...), filled in the agents' order so that an agent
+        added at the end leaves the earlier rules as they were; an agent too large alone is split by detail-type."""
+        whole = self.result_subscription
+        if whole.pattern_chars() <= EVENT_PATTERN_MAX_CHARS:
+            return (whole,)
+        groups: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # (sources, detail-types)
+
+        def fits(sources: tuple[str, ...], detail_types: tuple[str, ...]) -> bool:
+            return Subscription("results", sources, detail_types).pattern_chars() <= EVENT_PATTERN_MAX_CHARS
+
+        def add(source: str, detail_types: tuple[str, ...]) -> bool:
+            """Into the last group, if it still fits."""
+            if groups:
+                grown = (tuple(dict.fromkeys((*groups[-1][0], source))),
+                         tuple(dict.fromkeys((*groups[-1][1], *detail_types))))
+                if fits(*grown):
+                    groups[-1] = grown
+                    return True
+            return False
+
+        for agent in self.agents:
+            detail_types = tuple(dict.fromkeys(r.detail_type for r in agent.results))
+            if add(agent.source, detail_types):
+                continue
+            if fits((agent.source,), detail_types):
+                groups.append(((agent.source,), detail_types))
+                continue
+            for detail_type in detail_types:  # alone over the limit: its detail-types over several rules
+                if not add(agent.source, (detail_type,)):
+                    groups.append(((agent.source,), (detail_type,)))
+        return tuple(Subscription("results" if number == 1 else f"results-{number}", sources, detail_types)
+                     for number, (sources, detail_types) in enumerate(groups, start=1))
+
+    @property
     def external_result_subscription(self) -> Subscription | None:
         """External agents' result detail-types from *any* source: a forged approval reaches the coordinator,
         which refuses it and keeps it with the reason (dead-letter queue). None without external agents."""
@@ -617,6 +693,9 @@ class Manifest:
     # -- validation: a wrong manifest fails where it is read (synth, cold start, CLI), naming the problem ----
 
     def check(self) -> None:
+        from functions.common.settings import OWN_VARIABLES, TABLE_PREFIX  # settings reads this module
+
+        own_variables, table_prefix = OWN_VARIABLES, TABLE_PREFIX
         problems: list[str] = []
         workflow_names = [w.name for w in self.workflows]
         consumers = [a for w in self.workflows for a in w.agents]
@@ -634,6 +713,7 @@ class Manifest:
             problems.append("'coordinator' is the coordinator's name; an agent cannot use it")
         if WORKFLOW_TABLE in table_names:
             problems.append(f"table {WORKFLOW_TABLE!r} is the coordinator's own; give yours another name")
+        problems += self._check_tables()
         known_tables = set(table_names)
         for workflow in self.workflows:
             if not workflow.agents:
@@ -658,6 +738,17 @@ class Manifest:
                     if not _ENV_NAME.match(parameter.env):
                         problems.append(f"agent {agent.name!r}: parameter {parameter.env!r} is not an "
                                         "UPPER_CASE environment variable name")
+                    elif parameter.env in LAMBDA_RESERVED_VARIABLES:
+                        problems.append(f"agent {agent.name!r}: parameter {parameter.env!r} is reserved by Lambda "
+                                        "(set by its runtime, refused in a function's configuration): name it "
+                                        "otherwise")
+                    elif parameter.env in own_variables or parameter.env.startswith(table_prefix):
+                        problems.append(f"agent {agent.name!r}: parameter {parameter.env!r} is a variable agentbus "
+                                        "sets itself (functions/common/settings.py): one would override the other; "
+                                        "name it otherwise")
+                envs = [p.env for p in agent.parameters]
+                for env in sorted({e for e in envs if envs.count(e) > 1}):
+                    problems.append(f"agent {agent.name!r}: parameter {env!r} is declared more than once")
                 if not agent.results:
                     problems.append(f"agent {agent.name!r} declares no result types")
                 if agent.reasoner is not None:
@@ -667,6 +758,9 @@ class Manifest:
                                     f"not all terminal detail-types of workflow {workflow.name!r}")
             problems += _check_participants(workflow)
         problems += self._check_sources()
+        problems += [problem for consumer in self.consumers for problem in _check_function(consumer)]
+        if not problems:  # the rules derive from names checked above
+            problems += self._check_patterns()
         triggers = [(s, d) for w in self.workflows if w.coordinated
                     for s in w.trigger.subscription.sources for d in w.trigger.subscription.detail_types]
         clashes = sorted({f"{d!r} from {s!r}" for s, d in triggers if triggers.count((s, d)) > 1})
@@ -683,7 +777,56 @@ class Manifest:
                 problems.append(f"workflows {' and '.join(repr(n) for n in names)} both publish the outcome "
                                 f"{detail_type!r}: give each workflow outcome detail-types of its own")
         if problems:
-            raise ValueError("invalid manifest: " + "; ".join(problems))
+            raise ManifestRefused("invalid manifest: " + "; ".join(problems))
+
+    def _check_tables(self) -> list[str]:
+        """Table and index names the stack and Lambda take: a table's logical name becomes its construct id and its
+        functions' variable ``TABLE_<NAME>`` (two names must not make the same), an index name a GSI's."""
+        from functions.common.settings import table_variable  # settings reads this module
+
+        problems: list[str] = []
+        for table in self.tables:
+            if not _TABLE_NAME.match(table.logical_name):
+                problems.append(f"table {table.logical_name!r}: 2-64 lowercase letters and digits, starting with a "
+                                "letter, in words joined by single hyphens or underscores (its functions "
+                                f"read it from {table_variable(table.logical_name)!r}, and Lambda takes a variable "
+                                "name of letters, digits and _ only)")
+        # Two names of the same words (their construct ids too: infrastructure/consumer.py construct_id).
+        variables: dict[str, list[str]] = {}
+        for table in self.all_tables:
+            variables.setdefault(table_variable(table.logical_name), []).append(table.logical_name)
+        for variable, names in variables.items():
+            if len(set(names)) > 1:
+                problems.append(f"tables {' and '.join(repr(n) for n in names)} both become variable {variable!r} "
+                                "('-' and '_' are one): give one another name")
+        for table in self.all_tables:
+            names = [index.name for index in table.indexes]
+            for index in table.indexes:
+                if not _INDEX_NAME.match(index.name):
+                    problems.append(f"table {table.logical_name!r}: index name {index.name!r} must be 3-255 letters, "
+                                    "digits, '_', '.' or '-' (DynamoDB's naming rules)")
+            for name in sorted({n for n in names if names.count(n) > 1}):
+                problems.append(f"table {table.logical_name!r}: index {name!r} is declared more than once")
+            if len(table.indexes) > 20:
+                problems.append(f"table {table.logical_name!r} has {len(table.indexes)} indexes: DynamoDB takes "
+                                "at most 20 global secondary indexes per table (its default quota)")
+        return problems
+
+    def _check_patterns(self) -> list[str]:
+        """Every rule's event pattern within EventBridge's ``EVENT_PATTERN_MAX_CHARS``: past it the deploy fails
+        (PutRule), after the tables, key and bus were made. The coordinator's results rule is split in time
+        (``Workflow.result_subscriptions``); what the manifest declares itself (a trigger, a subscription, the
+        outcomes compensated) cannot be."""
+        problems: list[str] = []
+        for consumer, subscription in self.rules():
+            size = subscription.pattern_chars()
+            if size > EVENT_PATTERN_MAX_CHARS:
+                owner = ("the coordinator" if consumer.name == "coordinator"
+                         else f"agent {consumer.name!r} (workflow {self.workflow_of(consumer.name).name!r})")
+                problems.append(f"{owner}: rule {consumer.name}-{subscription.name}'s event pattern would be {size} "
+                                f"characters, over EventBridge's limit of {EVENT_PATTERN_MAX_CHARS} (event pattern "
+                                f"size quota): give it fewer or shorter sources and detail-types")
+        return problems
 
     def _check_sources(self) -> list[str]:
         """Each function publishes under a source of its own, which the bus reserves to it (``reserved_sources``,
@@ -863,12 +1006,11 @@ class Manifest:
             coordinated = self.coordinated
             for workflow in coordinated:
                 prefix = "" if len(coordinated) == 1 else f"{workflow.name}-"
-                subscriptions += [
-                    Subscription(f"{prefix}trigger", workflow.trigger.subscription.sources,
-                                 workflow.trigger.subscription.detail_types),
-                    Subscription(f"{prefix}results", workflow.result_subscription.sources,
-                                 workflow.result_subscription.detail_types),
-                ]
+                subscriptions.append(Subscription(f"{prefix}trigger", workflow.trigger.subscription.sources,
+                                                  workflow.trigger.subscription.detail_types))
+                # One rule, or several when one would pass EventBridge's pattern size (result_subscriptions).
+                subscriptions += [Subscription(f"{prefix}{results.name}", results.sources, results.detail_types)
+                                  for results in workflow.result_subscriptions]
                 external = workflow.external_result_subscription
                 if external is not None:
                     subscriptions.append(Subscription(f"{prefix}{external.name}", external.sources,
@@ -880,6 +1022,30 @@ class Manifest:
 
     def rules(self) -> list[tuple[Consumer, Subscription]]:
         return [(consumer, sub) for consumer in self.consumers for sub in self.subscriptions(consumer)]
+
+
+def _check_function(consumer: Consumer) -> list[str]:
+    """What Lambda, SQS and CDK take of a consumer's settings: out of bounds, the synth failed deep in CDK (a jsii
+    traceback not naming the agent) or, worse, the deploy (memory, maxReceiveCount)."""
+    who = "the coordinator" if consumer.name == "coordinator" else f"agent {consumer.name!r}"
+    problems: list[str] = []
+    if len(consumer.description) > FUNCTION_DESCRIPTION_MAX:
+        problems.append(f"{who}: description is {len(consumer.description)} characters; Lambda takes a function "
+                        f"description of at most {FUNCTION_DESCRIPTION_MAX}")
+    window = consumer.max_batching_window_s
+    batch = BATCH_SIZE_WINDOWED if window else BATCH_SIZE
+    for setting, value, (low, high), why in (
+            ("memory_mb", consumer.memory_mb, MEMORY_MB, "Lambda's memory"),
+            ("timeout_s", consumer.timeout_s, TIMEOUT_S, "Lambda's timeout, 15 minutes"),
+            ("max_receive_count", consumer.max_receive_count, MAX_RECEIVE_COUNT, "SQS's redrive policy"),
+            ("max_concurrency", consumer.max_concurrency, MAX_CONCURRENCY, "an SQS event source's maximum concurrency"),
+            ("max_batching_window_s", window, MAX_BATCHING_WINDOW_S, "an SQS event source's batching window"),
+            ("batch_size", consumer.batch_size, batch,
+             "an SQS event source's batch size " + ("with a batching window" if window else
+                                                    "without a batching window (max_batching_window_s)"))):
+        if not low <= value <= high:
+            problems.append(f"{who}: {setting} must be {low}..{high} ({why}), got {value}")
+    return problems
 
 
 def _check_participants(workflow: Workflow) -> list[str]:
