@@ -36,6 +36,12 @@ def locate_event(manifest: Manifest, detail_type: str, source: str, detail: dict
     for workflow in triggers:
         value = detail.get(workflow.id_field)
         return workflow.name, (str(value) if value is not None else None)
+    # An event that names its id but not (or not as text) its workflow: a cancel or an answer put without
+    # ``workflow`` is dead-lettered for it, and its listing still names the id (black-box pass 9A, 5).
+    named = detail.get("workflow_id")
+    if named is not None and not isinstance(named, (dict, list)):
+        workflow = detail.get("workflow")
+        return (workflow if isinstance(workflow, str) else None), str(named)
     return None, None
 
 

@@ -68,3 +68,12 @@ def test_an_event_nested_deeper_than_python_reads_is_skipped_and_the_rest_observ
     assert [e.detail_type for e in observer.events("ord-1001", ORDERS.name)] == ["Order Placed"]
     assert len(queue.deleted) == 2, "both are deleted: the unreadable one would only come back"
     assert observer.started_requests().keys() == {(ORDERS.name, "ord-1001")}
+
+
+def test_an_event_naming_its_id_but_no_workflow_is_located_by_its_id():
+    """Black-box pass 9A, 5: a cancel put without ``workflow`` was dead-lettered, and `dead-letters` named no id."""
+    detail = {"workflow_id": "bb-c2", "by": "me", "reason": "x"}
+    assert locate_event(MANIFEST, "Workflow Cancel Requested", "agentbus.operator", detail) == (None, "bb-c2")
+    assert locate_event(MANIFEST, "Workflow Cancel Requested", "agentbus.operator",
+                        {"workflow": 7, "workflow_id": 12}) == (None, "12")
+    assert locate_event(MANIFEST, "Something Else", "someone", {"workflow_id": {"nested": 1}}) == (None, None)
