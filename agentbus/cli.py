@@ -484,11 +484,13 @@ def _dispatch(args: argparse.Namespace) -> int:
                 if letter.sent_at:
                     console.print(f"  {dead_letter_lifetime(letter)}", markup=False)
             console.print(f"{len(letters)} dead letter(s); `agentbus redrive NAME` puts an agent's back on its queue")
+        _say_hidden(ops.hidden_dead_letters(deployment, args.agent))  # on stderr: --json's output stays JSON
         return 0
     if args.verb == "redrive":
         moved = ops.redrive(deployment, args.name, progress=lambda n: errors.print(f"  moved {n}…"))
         console.print(f"redrove {moved} message(s) from {shown(args.name)}'s dead-letter queue to its queue",
                       markup=False)
+        _say_hidden(ops.hidden_dead_letters(deployment, args.name))
         return 0
     if args.verb == "put":
         response = ops.put(deployment, args.file)
@@ -605,6 +607,12 @@ def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
             else:
                 notes.append(f"{agent}: its data ({reference.get('bytes')} bytes of result) is stored at {where}")
     return notes
+
+
+def _say_hidden(hidden: int) -> None:
+    if hidden:
+        errors.print(f"{hidden} more dead letter(s) are being read by someone else (another listing or redrive, or "
+                     "one interrupted) and are hidden from this one: they show again within 60 s", markup=False)
 
 
 def _people(deployment: Deployment, args: argparse.Namespace) -> int:

@@ -201,3 +201,22 @@ def test_seed_of_a_deployment_without_a_table_the_cli_seeds_is_one_line_and_writ
         assert "Item" not in dynamodb.get_item(TableName=tables["inventory"], Key=key, ConsistentRead=True)
     finally:
         dynamodb.put_item(TableName=tables["inventory"], Item=item)
+
+
+def test_dead_letters_someone_else_is_reading_are_counted_not_hidden(stack, capsys):
+    """Black-box pass 9C, F7: while another reader held the letters (an interrupted listing, another operator's
+    redrive), `dead-letters` said "no dead letters" and `redrive` "redrove 0", exit 0, without a word."""
+    sqs = stack.client("sqs")
+    queue = stack.resources.consumers[EXTRA]
+    sqs.send_message(QueueUrl=queue.dlq_url, MessageBody=json.dumps({"detail-type": "x", "source": "y"}))
+    held = sqs.receive_message(QueueUrl=queue.dlq_url, VisibilityTimeout=60, WaitTimeSeconds=1)["Messages"]
+    assert len(held) == 1
+    try:
+        code, out, err = run(capsys, stack, "dead-letters", "--agent", EXTRA)
+        assert (code, out.strip()) == (0, "no dead letters")
+        assert "1 more dead letter(s) are being read by someone else" in err
+        code, out, err = run(capsys, stack, "redrive", EXTRA)
+        assert code == 0 and "redrove 0 message(s)" in out
+        assert "1 more dead letter(s) are being read by someone else" in err
+    finally:
+        sqs.delete_message(QueueUrl=queue.dlq_url, ReceiptHandle=held[0]["ReceiptHandle"])
