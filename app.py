@@ -34,7 +34,8 @@ except ManifestRefused as refused:
     # One line naming every problem (a name, a size and its AWS limit...), not a traceback.
     print(f"agentbus synth: {refused}", file=sys.stderr)
     sys.exit(1)
-from infrastructure.limits import DeployLimit  # noqa: E402 - after the manifest's check
+from infrastructure.lambda_imports import lambda_import_problems  # noqa: E402 - after the manifest's check
+from infrastructure.limits import DeployLimit  # noqa: E402
 from infrastructure.stack import AgentbusStack, StackConfig  # noqa: E402
 
 
@@ -50,6 +51,8 @@ def create_app(context: dict[str, Any] | None = None, outdir: str | None = None,
                manifest: Manifest = MANIFEST) -> tuple[cdk.App, AgentbusStack]:
     # The manifest's code first: a typo there is no context value's fault, and would fail every cold start on AWS.
     problems = manifest.import_problems()
+    # Then with only what Lambda has (not the venv's moto, requests...), in one subprocess (9B, F11).
+    problems = problems or lambda_import_problems(manifest)
     if problems:
         raise ManifestError("; ".join(problems))
     app = cdk.App(context=context, outdir=outdir)

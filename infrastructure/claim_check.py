@@ -37,12 +37,14 @@ class ClaimCheckBucket(Construct):
                 expiration=Duration.days(expiry_days),
                 abort_incomplete_multipart_upload_after=Duration.days(1),
             )],
-            # Emptied by its lifecycle; CloudFormation cannot delete a bucket that still holds objects.
-            removal_policy=RemovalPolicy.RETAIN,
+            # Emptied by its lifecycle; CloudFormation cannot delete a bucket that still holds objects. Deleted,
+            # still empty, when the operation that created it rolls back (RetainExceptOnCreate: a failed first
+            # deploy leaves no bucket behind).
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # Retained with the bucket: without it, the bucket kept after `make destroy` would take plain-HTTP requests.
         assert self.bucket.policy is not None  # enforce_ssl makes it
-        self.bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
 
     @property
     def cfn_bucket(self) -> s3.CfnBucket:

@@ -48,8 +48,12 @@ class CoordinatorState(Construct):
                 encryption_key=key,
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                     point_in_time_recovery_enabled=True),
-                deletion_protection=table.retain,
-                removal_policy=RemovalPolicy.RETAIN if table.retain else RemovalPolicy.DESTROY,
+                # A retained table stays `Retain`, not `RetainExceptOnCreate` like the key and the claim-check
+                # bucket (black-box pass 9B, F12): CloudFormation's rollback of a failed first deploy would then
+                # delete it, which its deletion protection refuses, and the stack would end ROLLBACK_FAILED (to
+                # be deleted by hand) instead of ROLLBACK_COMPLETE. An empty table left behind costs nothing.
+                deletion_protection=manifest.retains(table),
+                removal_policy=RemovalPolicy.RETAIN if manifest.retains(table) else RemovalPolicy.DESTROY,
             )
             for index in table.indexes:
                 self.tables[table.logical_name].add_global_secondary_index(

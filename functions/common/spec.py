@@ -495,7 +495,10 @@ class Table:
     description: str
     sort_key: str | None = None
     indexes: tuple[Index, ...] = ()
-    retain: bool = False
+    # Kept when the stack is deleted, or when a change of its keys or logical name replaces it (CloudFormation
+    # ``Retain``, deletion protection on). None: retained when it is some workflow's projection table (its main
+    # database), not otherwise (``Manifest.retains``); False lets ``make destroy`` delete a projection table too.
+    retain: bool | None = None
     # A JSON file of the table's first items, put by ``agentbus seed`` and by the local runtime, in the default
     # format of ``agentbus/seeds.py``, or in any format ``seeder`` (an import path) turns into items.
     seed_file: str | None = None
@@ -925,6 +928,13 @@ class Manifest:
                      sort_key="workflow", indexes=(Index(WAITING_INDEX, WAITING_ATTRIBUTE, "workflow_id"),)),
                ) if self.coordinated else ()
         return (*own, *self.tables)
+
+    def retains(self, table: Table) -> bool:
+        """Whether the stack keeps ``table`` when it is deleted or replaced: its ``retain``, or by default whether
+        it is some workflow's projection table, the workflow's main database (black-box pass 9B, F8)."""
+        if table.retain is not None:
+            return table.retain
+        return any(w.projection.table == table.logical_name for w in self.workflows if w.projection)
 
     def table(self, logical_name: str) -> Table:
         for table in self.all_tables:

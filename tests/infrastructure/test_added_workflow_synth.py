@@ -124,3 +124,16 @@ def test_dynamodb_only_on_the_functions_declared_tables(synth: Synth, views: dic
         assert granted == {table_ids["expense-budgets"]}
     if name == "receipts":
         assert granted == set()
+
+
+def test_the_added_workflows_projection_table_is_retained_by_default(synth: Synth) -> None:
+    # Black-box pass 9B, F8: its main table, no `retain` in its manifest, is kept by `make destroy` like the orders
+    # table; a table that is no projection's is not.
+    tables = {synth.stack.get_logical_id(table.node.default_child): logical
+              for logical, table in synth.stack.state.tables.items()}
+    by_name = {tables[table_id]: table for table_id, table in synth.of_type("AWS::DynamoDB::Table").items()}
+    claims, budgets = by_name["expense-claims"], by_name["expense-budgets"]
+    assert claims["DeletionPolicy"] == claims["UpdateReplacePolicy"] == "Retain"
+    assert claims["Properties"]["DeletionProtectionEnabled"] is True
+    assert budgets["DeletionPolicy"] == "Delete"
+    assert not budgets["Properties"].get("DeletionProtectionEnabled")

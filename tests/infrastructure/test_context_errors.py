@@ -69,3 +69,43 @@ def test_code_the_manifest_names_that_cannot_load_fails_the_synth_as_a_manifest_
     assert "workflow order-fulfillment: trigger model: 'functions.orders.models' has no attribute 'OrderPlacedd'" \
         in message
     assert MANIFEST.import_problems() == []
+
+
+def test_an_agent_importing_a_package_only_the_venv_has_fails_the_synth_naming_it(tmp_path, monkeypatch) -> None:
+    """Black-box pass 9B, F11: the import check ran in the developer's venv, where `requests` is (moto needs it), so
+    an agent importing it passed the synth and would fail every cold start on Lambda, which has only functions/,
+    the standard library, boto3 and the Powertools layer."""
+    import shutil
+    from dataclasses import replace
+
+    import functions
+    from app import ManifestError, create_app
+    from functions.manifest import MANIFEST
+    from infrastructure import lambda_imports
+
+    probe = ("import requests  # in the venv (a moto dependency), not on Lambda\n\n\n"
+             "def handler(event, context):\n    return requests.__name__\n")
+    # The agent's package, importable here (as its author's venv imports it) and in a copy of the asset.
+    extra = tmp_path / "extra"
+    (extra / "probe").mkdir(parents=True)
+    (extra / "probe" / "__init__.py").write_text("")
+    (extra / "probe" / "handler.py").write_text(probe)
+    monkeypatch.setattr(functions, "__path__", [*functions.__path__, str(extra)])
+    asset = tmp_path / "asset" / "functions"
+    shutil.copytree(lambda_imports.FUNCTIONS_DIR, asset, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(extra / "probe", asset / "probe")
+    monkeypatch.setattr(lambda_imports, "FUNCTIONS_DIR", asset)
+
+    orders = MANIFEST.workflow("order-fulfillment")
+    fraud = replace(orders.agents[0], handler="functions.probe.handler.handler")
+    manifest = replace(MANIFEST, workflows=tuple(
+        replace(w, agents=(fraud, *w.agents[1:])) if w.name == orders.name else w for w in MANIFEST.workflows))
+    assert manifest.import_problems() == [], "the venv has requests: the old check passed"
+    with pytest.raises(ManifestError) as raised:
+        create_app(context={}, manifest=manifest)
+    message = str(raised.value)
+    assert f"function {fraud.name}: its handler 'functions.probe.handler.handler' cannot be imported on Lambda " \
+           "(ModuleNotFoundError: No module named 'requests')" in message
+    assert len(message.split("; ")) == 1, "only that agent"
+    # The shipped manifest loads with only what Lambda has.
+    assert lambda_imports.lambda_import_problems(MANIFEST, functions_dir=tmp_path / "asset" / "functions") == []

@@ -135,10 +135,42 @@ def test_a_powertools_layer_of_another_region_than_the_deploys_is_refused(monkey
     at CreateFunction after the tables, key and bus were made."""
     arn = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
     monkeypatch.setenv("CDK_DEFAULT_REGION", "us-east-1")
-    with pytest.raises(ValueError, match="powertools_layer_arn is a layer of eu-west-1, but the stack deploys to "
-                                         "us-east-1"):
+    monkeypatch.setenv("AWS_REGION", "us-east-1")  # configured: the CLI's region is where the stack deploys
+    with pytest.raises(ValueError, match=r"powertools_layer_arn is a layer of eu-west-1, but the stack deploys to "
+                                         r"us-east-1 \(AWS_REGION\)"):
         StackConfig.from_context(FakeNode(powertools_layer_arn=arn))
     monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
     assert StackConfig.from_context(FakeNode(powertools_layer_arn=arn)).powertools_layer_arn == arn
     monkeypatch.delenv("CDK_DEFAULT_REGION")  # a synth without a region in view: nothing to compare with
     assert StackConfig.from_context(FakeNode(powertools_layer_arn=arn)).powertools_layer_arn == arn
+
+
+def test_a_powertools_layer_of_another_region_than_the_clis_unconfigured_default_only_warns(monkeypatch,
+                                                                                             tmp_path) -> None:
+    """Black-box pass 9B, F10: with no region configured the CDK CLI sets CDK_DEFAULT_REGION to us-east-1 anyway,
+    and a correct eu-west-1 layer was refused although nothing said where the stack would deploy."""
+    from infrastructure.stack import configured_region
+
+    arn = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+    for variable in ("AWS_REGION", "AMAZON_REGION", "AWS_DEFAULT_REGION", "AMAZON_DEFAULT_REGION", "AWS_PROFILE",
+                     "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    config_file = tmp_path / "config"
+    config_file.write_text("[profile other]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "us-east-1")
+    assert configured_region() is None
+    config = StackConfig.from_context(FakeNode(powertools_layer_arn=arn))
+    warning = config.layer_region_warning()
+    assert warning is not None and "a layer of eu-west-1" in warning and "says us-east-1" in warning
+    # The profile's region in the shared config file is configured: refused, naming where it was found.
+    config_file.write_text("[default]\nregion = us-east-1\n[profile other]\nregion = ap-south-1\n")
+    assert configured_region() == ("us-east-1", f"{config_file} [default]")
+    with pytest.raises(ValueError, match="the stack deploys to us-east-1"):
+        StackConfig.from_context(FakeNode(powertools_layer_arn=arn))
+    monkeypatch.setenv("AWS_PROFILE", "other")
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "ap-south-1")
+    with pytest.raises(ValueError, match=r"deploys to ap-south-1 \(.* \[profile other\]\)"):
+        StackConfig.from_context(FakeNode(powertools_layer_arn=arn))
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    assert StackConfig.from_context(FakeNode(powertools_layer_arn=arn)).layer_region_warning() is None

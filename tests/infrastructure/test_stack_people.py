@@ -133,5 +133,19 @@ def test_an_approval_alarm_no_wait_can_reach_is_refused_and_the_default_follows_
         StackConfig.from_context(FakeNode(approval_wait_seconds="3600", approval_alarm_seconds="7200"), PINNED)
     assert StackConfig.from_context(FakeNode(approval_wait_seconds="3600", approval_alarm_seconds="3300"),
                                     PINNED).approval_alarm_s(PINNED) == 3300
+    # Black-box pass 9B, F10: under the census' 5 minutes no threshold can fire, and the error said "give at most
+    # -180"; the default (half the wait) broke the rule a given value must keep between 5 and 10 minutes.
+    with pytest.raises(ValueError, match=r"approval_alarm_seconds=30 can never fire: .*at most 120 s here.*no "
+                                         r"threshold can fire while a person is waited for 300 s or less") as refused:
+        StackConfig.from_context(FakeNode(approval_wait_seconds="60", deadline_seconds="120",
+                                          approval_alarm_seconds="30"), PINNED)
+    assert "-180" not in str(refused.value)
+    for wait in (360, 420, 599, 600, 900):
+        config = StackConfig.from_context(FakeNode(approval_wait_seconds=str(wait), deadline_seconds="60"), PINNED)
+        assert config.longest_person_wait_s(PINNED) == wait
+        alarm = config.approval_alarm_s(PINNED)
+        assert 0 < alarm <= wait - 300 and alarm <= wait // 2, (wait, alarm)
+        StackConfig.from_context(FakeNode(approval_wait_seconds=str(wait), deadline_seconds="60",
+                                          approval_alarm_seconds=str(alarm)), PINNED)  # the default passes as given
     # The shipped manager waits 24 h (longer than any deadline): the default 4 h stays.
     assert StackConfig.from_context(FakeNode(), PINNED).longest_person_wait_s(PINNED) == 24 * 3600

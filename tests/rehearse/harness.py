@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 from packaging.requirements import Requirement
 
+from infrastructure.lambda_imports import LAYER_ROOTS
 from infrastructure.powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +39,8 @@ REGION = "us-east-1"
 # Published as version 1 under AWS's own account; the stack is deployed with -c powertools_layer_version=1.
 LAYER_VERSION = 1
 # What the public Powertools layer carries (Powertools with its tracer and parser extras: pydantic, the
-# X-Ray SDK), plus boto3, which the Lambda runtime ships and MiniStack's worker lacks.
-LAYER_ROOTS = (("aws-lambda-powertools", frozenset({"tracer", "parser"})), ("boto3", frozenset()))
+# X-Ray SDK), plus boto3, which the Lambda runtime ships and MiniStack's worker lacks: the roots the synth's
+# Lambda import check allows (infrastructure/lambda_imports.py).
 STACK_NAME = "AgentbusStack"
 
 

@@ -24,3 +24,17 @@ def test_names_used_twice_are_named_in_one_error():
 
 def test_the_shipped_manifest_passes_its_checks():
     assert replace(MANIFEST) == MANIFEST
+
+
+def test_a_projection_table_is_retained_unless_the_manifest_says_otherwise():
+    # Black-box pass 9B, F8: a workflow's main table (its projection's) was deleted by `make destroy`, and replaced
+    # empty on a rename, unless its author knew of `retain=True`.
+    from tests.workflows.manifest import MANIFEST as ADDED
+
+    claims, budgets = ADDED.table("expense-claims"), ADDED.table("expense-budgets")
+    assert claims.retain is None and ADDED.retains(claims), "the expense workflow's projection table"
+    assert budgets.retain is None and not ADDED.retains(budgets), "not a projection table"
+    assert not ADDED.retains(ADDED.table("workflows")), "the coordinator's own table"
+    assert not ADDED.retains(replace(claims, retain=False))
+    assert ADDED.retains(replace(budgets, retain=True))
+    assert all(MANIFEST.retains(MANIFEST.table(w.projection.table)) for w in MANIFEST.workflows if w.projection)
