@@ -40,8 +40,8 @@ def locate_event(manifest: Manifest, detail_type: str, source: str, detail: dict
     # ``workflow`` is dead-lettered for it, and its listing still names the id (black-box pass 9A, 5).
     named = detail.get("workflow_id")
     if named is not None and not isinstance(named, (dict, list)):
-        workflow = detail.get("workflow")
-        return (workflow if isinstance(workflow, str) else None), str(named)
+        name = detail.get("workflow")
+        return (name if isinstance(name, str) else None), str(named)
     return None, None
 
 
