@@ -57,7 +57,9 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    constant ``Input``, an ``InputPath``'s selection, or an ``InputTransformer``'s output with text values written
    as EventBridge writes them (``{"id": <id>}`` gets a JSON string, a text template its text). moto failed every
    PutEvents a valid transformer matched with HTTP 500 and ignored ``Input`` and ``InputPath``; a target whose
-   input cannot be built now gets nothing, alone, and the call is not failed.
+   input cannot be built now gets nothing, alone, and the call is not failed. Nor does a target moto cannot serve
+   (a Lambda function, an SNS topic: ``NotImplementedError``; a log group that does not exist) fail it, and an
+   event a bus target forwarded is not forwarded again (moto recursed through a rule targeting its own bus).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentbus.local.target_input import ENVELOPE_KEYS, TargetInputError, target_input
+from agentbus.local.target_input import ENVELOPE_KEYS, target_input
 from functions.common.storable import has_utf8_form
 
 # EventBridge's limit on a PutEvents call, the sum of its entries' sizes: 1 MiB since 29 January 2026 (256 KB
@@ -282,6 +284,7 @@ _apply_lock = threading.Lock()
 # endpoint says who calls (``calling_as``, around each request it hands moto, one at a time under its lock).
 _guard: Callable[[str | None, list[Any]], Refusals] | None = None
 _caller = threading.local()
+_forwarding = threading.local()  # set while a bus target's event is put on its bus (one hop, rule 3)
 
 
 def guard_backend(refusals: Callable[[str | None, list[Any]], Refusals] | None) -> None:
@@ -310,7 +313,7 @@ def apply() -> None:
     with _apply_lock:
         if _applied:
             return
-        from moto.core.exceptions import JsonRESTError, ServiceException
+        from moto.core.exceptions import JsonRESTError
         from moto.events.models import EventsBackend, Rule
         from moto.utilities.arns import parse_arn
 
@@ -363,14 +366,31 @@ def apply() -> None:
                         body = target_input(target, original_event, self.name, self.arn)
                         group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
                         _send_text(self, arn.resource_id, body, group_id)
-                    else:  # an archive, a log group, another bus: moto's own, one target at a time
-                        alone = copy.copy(self)
-                        alone.targets = [target]
-                        send_to_targets(alone, original_event, transform_input)
-                except (ServiceException, TargetInputError, KeyError, TypeError, ValueError) as error:
+                    elif arn.service == "events" and arn.resource_type == "event-bus":
+                        if getattr(_forwarding, "active", False):
+                            # A bus-to-bus hop is made once: an event a bus target received is not routed on to
+                            # another bus. moto recursed (a rule targeting its own bus, or two buses forwarding to
+                            # each other, delivered an event about 240 times; black-box pass 9D, F3).
+                            log.warning("rule %s: event %s came from another bus and is not forwarded again to %s",
+                                        self.name, original_event.get("id"), target.get("Arn"))
+                            continue
+                        _forwarding.active = True
+                        try:
+                            _send_alone(self, target, original_event, transform_input)
+                        finally:
+                            _forwarding.active = False
+                    else:  # an archive, a log group: moto's own, one target at a time
+                        _send_alone(self, target, original_event, transform_input)
+                except Exception as error:  # rule 3: whatever a target does (moto raises NotImplementedError for a
+                    # Lambda or SNS target, ResourceNotFoundException for a missing log group), the call is not failed
                     log.warning("rule %s could not deliver event %s to target %s (%s), dropped as EventBridge "
                                 "drops it: %s", self.name, original_event.get("id"), target.get("Id"),
                                 target.get("Arn"), error)
+
+        def _send_alone(rule: Rule, target: dict[str, Any], event: Any, transform_input: bool) -> None:
+            alone = copy.copy(rule)
+            alone.targets = [target]
+            send_to_targets(alone, event, transform_input)
 
         Rule.send_to_targets = send_each_target  # type: ignore[method-assign]  # patching moto
 

@@ -17,7 +17,7 @@ EventBridge's rules, from its user guide ("Amazon EventBridge input transformati
 - ``Input``: that text, as it is;
 - ``InputPath``: the JSON of what the path selects in the event;
 - ``InputTransformer``: each ``<name>`` of the template is the value its ``InputPathsMap`` path selects, or a
-  predefined ``aws.events.*`` variable. In a JSON template (one that starts with ``{`` or ``[``) a value outside a
+  predefined ``aws.events.*`` variable. In a JSON template (an object, or an array ``[...]``) a value outside a
   string literal is written as JSON (a text value quoted) and inside one as it is, unescaped; in a text template
   every value is written as it is. A path the event lacks creates no variable (written as ``null`` outside a
   string literal of a JSON template, as nothing elsewhere). A JSON output is passed minified.
@@ -83,18 +83,23 @@ def target_input(target: dict[str, Any], event: dict[str, Any], rule_name: str, 
         "aws.events.event.json": public,
         "aws.events.event.ingestion-time": iso_time(event.get("ingestion-time"), milliseconds=True),
     }
+    declared = set(variables)
     for name, path in (transformer.get("InputPathsMap") or {}).items():
+        if name in variables:
+            continue  # a predefined name: EventBridge refuses it at PutTargets; here the predefined one stays
+        declared.add(name)
         found = _select(path, public)
         if found is not _MISSING:
             variables[name] = found
-        else:
-            variables.pop(name, None)
-    return fill(transformer.get("InputTemplate") or "", variables)
+    return fill(transformer.get("InputTemplate") or "", variables, declared)
 
 
-def fill(template: str, variables: dict[str, Any]) -> str:
-    """The template with its placeholders written as EventBridge writes them (module docstring)."""
-    as_json = template.lstrip()[:1] in ("{", "[")
+def fill(template: str, variables: dict[str, Any], declared: set[str] | None = None) -> str:
+    """The template with its placeholders written as EventBridge writes them (module docstring). A ``<name>``
+    that is no declared variable (``declared``: the map's names and the predefined ones) is text, as ``<b>``."""
+    declared = set(variables) if declared is None else declared
+    stripped = template.strip()
+    as_json = stripped[:1] == "{" or (stripped[:1] == "[" and stripped[-1:] == "]")
     out: list[str] = []
     in_string = False
     index = 0
@@ -107,8 +112,8 @@ def fill(template: str, variables: dict[str, Any]) -> str:
             if placeholder:
                 name = placeholder.group(1)
                 value = variables.get(name, _MISSING)
-                if value is _MISSING and name not in variables and not _is_variable_name(name):
-                    out.append(char)  # not a placeholder: text such as "a < b"
+                if name not in declared:
+                    out.append(char)  # not a placeholder: text such as "a < b" or "<b>bold</b>"
                     index += 1
                     continue
                 quoted = as_json and not in_string
@@ -129,10 +134,6 @@ def fill(template: str, variables: dict[str, Any]) -> str:
         except ValueError:
             return text  # delivered as built: EventBridge does not check a template's output either
     return text
-
-
-def _is_variable_name(name: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z0-9_.\-]+", name))
 
 
 def _escaped(text: str, index: int) -> bool:

@@ -360,3 +360,50 @@ def test_the_event_a_target_receives_has_eventbridges_envelope_account_included(
     assert event["account"] == "123456789012"
     assert event["version"] == "0"
     assert datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_target_moto_cannot_serve_or_that_does_not_exist_fails_neither_the_call_nor_the_others(bus):
+    """Black-box pass 9D, F1/F2: a rule with a Lambda or SNS target (moto raises NotImplementedError) or a log
+    group that does not exist failed every PutEvents it matched, after the rules before it had delivered: an
+    outcome was never published and was delivered 30 times elsewhere."""
+    source = "test.odd-targets"
+    plain = bus.subscribe(source)
+    name = "test-odd-targets"
+    bus.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+    bus.events.put_targets(Rule=name, Targets=[
+        {"Id": "lambda", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:nope"},
+        {"Id": "sns", "Arn": "arn:aws:sns:us-east-1:123456789012:nope"},
+        {"Id": "logs", "Arn": "arn:aws:logs:us-east-1:123456789012:log-group:/nope/x"},
+    ])
+    response = bus.events.put_events(Entries=[_entry(source, '{"n": 1}')])
+    assert response["FailedEntryCount"] == 0, response
+    assert len(bus.delivered(plain)) == 1
+
+
+def test_a_rule_forwarding_to_its_own_bus_forwards_once_not_forever(bus):
+    """Black-box pass 9D, F3: moto recursed through a rule targeting its own bus (or two buses forwarding to each
+    other) about 240 times, delivering the event at every level. A bus-to-bus hop is made once."""
+    source = "test.self-bus"
+    plain = bus.subscribe(source)
+    name = "test-self-bus"
+    bus.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+    bus.events.put_targets(Rule=name, Targets=[
+        {"Id": "self", "Arn": "arn:aws:events:us-east-1:123456789012:event-bus/default"}])
+    response = bus.events.put_events(Entries=[_entry(source, '{"n": 1}')])
+    assert response["FailedEntryCount"] == 0, response
+    assert len(bus.delivered(plain)) == 2  # the event, and its one forwarded copy
+
+
+def test_text_that_looks_like_markup_or_a_bracket_stays_text_in_a_template(bus):
+    """Black-box pass 9D, F8: ``[alert] <s> happened`` was taken for a JSON array template (its value quoted), and
+    ``<b>`` (no such variable) was deleted; a map key naming a predefined variable overrode it."""
+    source = "test.text-templates"
+    name = "test-text-templates-inputs"
+    queue_url = bus.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = bus.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+    bus.events.put_targets(Rule=name, Targets=[{"Id": "text", "Arn": arn, "InputTransformer": {
+        "InputPathsMap": {"s": "$.detail.s", "aws.events.rule-name": "$.detail.s"},
+        "InputTemplate": "[alert] <s> happened: <b>bold</b> by <aws.events.rule-name>"}}])
+    bus.events.put_events(Entries=[_entry(source, json.dumps({"s": "disk full"}))])
+    assert _bodies(bus, queue_url) == [f"[alert] disk full happened: <b>bold</b> by {name}"]
