@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -376,9 +376,20 @@ class LocalRuntime:
                         if entry is None:
                             continue  # its workflow finished and the coordinator deleted it since the listing
                         known[name] = entry
-                    if entry.fired or entry.due_at is None or entry.due_at > now:
+                    if entry.fired or entry.due_at is None or entry.due_at > now or entry.retry_at > now:
                         continue
-                    self._fire(entry.schedule)  # a call that fails is tried again next tick, as Scheduler retries
+                    try:
+                        self._fire(entry.schedule)
+                    except Exception as error:
+                        # One schedule's target failing (a queue that does not exist) must not stop the others:
+                        # the whole pass started over on it, every deadline listed after it never fired (black-box
+                        # pass 9D, F4). It is tried again, backing off, as Scheduler retries; said once.
+                        entry.failures += 1
+                        entry.retry_at = now + timedelta(seconds=min(60.0, 0.5 * 2 ** entry.failures))
+                        if entry.failures == 1:
+                            log.warning("schedule %r of group %s could not be fired (tried again, backing off): %s",
+                                        name, group, error)
+                        continue
                     entry.fired = True
             except Exception:
                 if self._stop.is_set():
@@ -443,6 +454,8 @@ class _KnownSchedule:
     due_at: datetime | None  # None: never fired here (disabled, or not a one-time schedule this can fire)
     schedule: dict[str, Any]
     fired: bool = False
+    failures: int = 0
+    retry_at: datetime = datetime.min.replace(tzinfo=UTC)
 
 
 def _target_kind(arn: str) -> str:

@@ -216,3 +216,29 @@ def test_a_schedule_for_a_queue_sends_its_input_and_another_target_is_skipped_on
     warnings = [r.getMessage() for r in caplog.records if r.name == "agentbus.runtime"]
     assert warnings == ["schedule 'to-lambda' of group g is not fired locally: only an event bus or an SQS queue "
                         "target is fired locally, got 'arn:aws:lambda:us-east-1:123456789012:function:f'"]
+
+
+class FailingQueues(RecordingQueues):
+    def get_queue_url(self, QueueName: str) -> dict:  # noqa: N803
+        if QueueName == "does-not-exist":
+            raise RuntimeError("AWS.SimpleQueueService.NonExistentQueue")
+        return super().get_queue_url(QueueName)
+
+
+def test_a_schedule_whose_target_fails_does_not_stop_the_deadlines_listed_after_it(caplog):
+    """Black-box pass 9D, F4: a user's schedule to a queue that does not exist raised on every tick, the pass
+    started over, and the deadline listed after it never fired (a traceback 4 times a second)."""
+    scheduler = VersionedScheduler({
+        "users-bad": {"Target": {"Arn": "arn:aws:sqs:us-east-1:123456789012:does-not-exist", "Input": "{}"}},
+        "deadline-a": {},
+    })
+    runtime = _runtime(scheduler)
+    runtime.sqs = FailingQueues()
+    with caplog.at_level(logging.WARNING, logger="agentbus.runtime"):
+        _run_passes(runtime, seconds=0.5)
+    assert runtime.events.put == ['{"name": "deadline-a"}']
+    records = [r for r in caplog.records if r.name == "agentbus.runtime"]
+    assert [r.getMessage() for r in records] == [
+        "schedule 'users-bad' of group g could not be fired (tried again, backing off): "
+        "AWS.SimpleQueueService.NonExistentQueue"]
+    assert all(r.exc_info is None for r in records)
