@@ -141,8 +141,10 @@ class CoordinatorState(Construct):
         """Let ``role`` create and delete the group's schedules, and hand them the scheduler role only."""
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="DeadlineSchedules",
-            # UpdateSchedule: a deadline that fired early is re-armed (Scheduler fires within its minute).
-            actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"],
+            # UpdateSchedule: a deadline that fired early is re-armed (Scheduler fires within its minute), and one
+            # whose name another schedule took is put back (GetSchedule tells which).
+            actions=["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule",
+                     "scheduler:GetSchedule"],
             resources=[self.schedules_arn],
         ))
         role.add_to_principal_policy(iam.PolicyStatement(

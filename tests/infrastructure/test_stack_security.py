@@ -139,7 +139,7 @@ def test_only_the_scheduling_consumer_manages_schedules_and_passes_only_the_sche
     group_id = synth.one("AWS::Scheduler::ScheduleGroup")[0]
     scheduler_role_id = ref_id(view.function["Properties"]["Environment"]["Variables"]["SCHEDULER_ROLE_ARN"])
     schedules = [s for s in found if _actions(s) == [
-        "scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"]]
+        "scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"]]
     (schedules,) = schedules
     parts = schedules["Resource"]["Fn::Join"][1]
     assert {"Ref": group_id} in parts and parts[-1] == "/*" and ":schedule/" in parts
