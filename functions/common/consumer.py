@@ -75,8 +75,13 @@ def consume(
     max_receive_count: int | None = None,
     claim_checks: ClaimCheckStore | None = None,
     unresolvable: Callable[[BusEvent, ClaimCheckError], None] | None = None,
+    last: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """Process an SQS batch, one ``handle`` call per record; returns the partial batch response.
+
+    ``last(body)``: records it picks are handled after the batch's others are done (the coordinator's deadlines:
+    an answer sent before the deadline and read in the same batch as the deadline's event must be counted first,
+    not race it; black-box pass 9D, F10).
 
     An event whose detail is a claim-check reference is resolved from ``claim_checks`` (the stack's bucket)
     before ``handle`` sees it, so every consumer validates and handles the full detail; a reference that can
@@ -143,6 +148,13 @@ def consume(
             logger.thread_safe_clear_keys()
 
     records = event.get("Records") or []
+    if last is not None:
+        later = [r for r in records if _picked(last, r)]
+        if later and len(later) < len(records):
+            first = [r for r in records if not _picked(last, r)]
+            responses = [consume({**event, "Records": part}, context, handle, dead_letters, concurrency,
+                                 max_receive_count, claim_checks, unresolvable) for part in (first, later)]
+            return {"batchItemFailures": [f for response in responses for f in response["batchItemFailures"]]}
     if concurrency <= 1 or len(records) <= 1:
         return cast(dict[str, Any], process_partial_response(  # a PartialItemFailureResponse TypedDict
             event=event,
@@ -161,6 +173,13 @@ def consume(
             processor=AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
             context=context,
         ))
+
+
+def _picked(last: Callable[[str], bool], record: dict[str, Any]) -> bool:
+    try:
+        return bool(last(record.get("body") or ""))
+    except Exception:  # an unreadable body is handled (and dead-lettered) with the others
+        return False
 
 
 def validate(model: type[Model], detail: dict[str, Any], name: str | None = None) -> Model:

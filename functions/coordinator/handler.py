@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -17,7 +18,7 @@ from functions.common.entry import lambda_handler
 from functions.common.observability import metrics
 from functions.common.publisher import Event, EventPublisher
 from functions.common.settings import Settings
-from functions.common.spec import WORKFLOW_TABLE, WorkflowStatus
+from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, WORKFLOW_TABLE, WorkflowStatus
 from functions.coordinator.census import Census, PowertoolsCensusMetrics
 from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.logic import Coordinator, utc_now
@@ -81,9 +82,16 @@ def build(settings: Settings, clients: Clients,
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency,
                        max_receive_count=settings.max_receive_count, claim_checks=claim_checks,
-                       unresolvable=coordinator.on_unresolvable)
+                       unresolvable=coordinator.on_unresolvable, last=is_deadline)
 
     return handle
+
+
+def is_deadline(body: str) -> bool:
+    """A deadline's event (``Workflow Deadline Reached`` from the scheduler), by its envelope: handled after the
+    batch's other records, so that what was sent before the deadline and read with it counts first."""
+    event = json.loads(body)
+    return bool(event.get("detail-type") == DEADLINE_DETAIL_TYPE and event.get("source") == DEADLINE_SOURCE)
 
 
 handler = lambda_handler(build)

@@ -495,3 +495,21 @@ def test_an_approval_sent_after_the_persons_time_ran_out_is_late_even_when_read_
     assert published["detail-type"] == "Access Request Timed Out"
     [late] = c.view(ACCESS, "acc-9001")["late_results"]
     assert late["late_reason"] == "reached the coordinator after the deadline: the workflow had timed out"
+
+
+def test_an_approval_sent_in_time_and_read_with_the_deadline_counts_first(aws):
+    """Black-box pass 9D, F10: with the coordinator paused, an approval sent 4 s after the request and its deadline
+    event were read in one batch; the deadline was handled first (or raced it) and the approval was kept late. The
+    batch's deadlines are handled after its other records."""
+    c = Coordinator(*aws, external_wait_seconds=300)
+    request = risky_request()
+    request["time"] = _sent_at(c)
+    c.deliver(request, *access_results(request))
+    c.clock.advance(seconds=4)
+    approval = person("acc-9001")
+    approval["time"] = _sent_at(c)
+    c.clock.advance(seconds=400)  # the coordinator reads both long after the person's time ran out
+    c.deliver(deadline(ACCESS, "acc-9001"), approval)
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+    assert c.view(ACCESS, "acc-9001")["late_results"] == []

@@ -177,3 +177,28 @@ def test_the_reason_reaches_agentbus_dead_letters(aws):
     assert letter.agent == "shipping"
     assert letter.reason == "ValueError: boom (failed on receive 3 of at most 3)"
     assert letter.event == json.loads(body)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_records_picked_by_last_are_handled_after_the_batchs_others_and_failures_merge(concurrency):
+    """The coordinator's deadlines come after what was read with them (black-box pass 9D, F10)."""
+    import threading
+    import time
+
+    handled: list[str] = []
+    lock = threading.Lock()
+
+    def handle(event):
+        if event.detail["order_id"] != "deadline":
+            time.sleep(0.05)  # slower than the deadline would be, if it ran alongside
+        with lock:
+            handled.append(event.detail["order_id"])
+        if event.detail["order_id"] in ("b", "deadline"):
+            raise RuntimeError("retry me")
+
+    event = sqs_event([sqs_record(body, QUEUE_ARN, message_id=f"m{i}") for i, body in
+                       enumerate([envelope("deadline"), envelope("a"), envelope("b"), "not json"])])
+    response = consume(event, LambdaContext("test"), handle, KeptLetters(), concurrency=concurrency,
+                       last=lambda body: json.loads(body)["detail"]["order_id"] == "deadline")
+    assert handled[-1] == "deadline" and sorted(handled[:-1]) == ["a", "b"]
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m0", "m2"]
