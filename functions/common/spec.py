@@ -72,7 +72,7 @@ MAX_SIMULATED_WORK_MS = 15 * 60 * 1000
 QUEUE_MAX_MESSAGE_BYTES = 1024 * 1024
 # EventBridge refuses a rule whose event pattern is longer (PutRule, so the CloudFormation deploy of the rule, fails
 # and the stack rolls back): "Event pattern size - 2,048 - Maximum size of an event pattern, in characters" (Amazon
-# EventBridge quotas). Measured as the compact JSON CloudFormation sends (``Subscription.pattern_chars``).
+# EventBridge quotas). Measured with a space after each separator (``Subscription.pattern_chars``).
 EVENT_PATTERN_MAX_CHARS = 2048
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
@@ -203,9 +203,10 @@ class Subscription:
         return pattern
 
     def pattern_chars(self) -> int:
-        """The pattern's length as EventBridge counts it (characters of compact JSON), against
-        ``EVENT_PATTERN_MAX_CHARS``."""
-        return len(json.dumps(self.pattern(), separators=(",", ":"), ensure_ascii=False))
+        """The pattern's length against ``EVENT_PATTERN_MAX_CHARS``, as JSON with a space after each ``,`` and
+        ``:``: how CloudFormation writes the pattern it hands PutRule is not documented, so a pattern is measured
+        as the roomier of the usual two forms (compact, it is shorter)."""
+        return len(json.dumps(self.pattern(), ensure_ascii=False))
 
     def matches(self, source: str, detail_type: str, workflow: str | None = None) -> bool:
         """Whether the rule takes the event; ``workflow`` (its detail's, when known) is checked against
