@@ -390,9 +390,9 @@ def dead_letters(deployment: Deployment, name: str | None = None, now: datetime 
                 # the queue's redrive policy, received that many times without being deleted, which need not
                 # mean the function ever ran (throttled, timed out, crashed, or received while paused).
                 times = f"{max_receives[0]} times" if max_receives[0] else "as many times as its maxReceiveCount allows"
-                reason = (f"moved by its queue's redrive policy after being received {times} without being deleted "
-                          "(not dead-lettered by the function: it timed out, crashed or was throttled, or the message "
-                          "was received while the agent was paused or by another reader); see the function's logs")
+                reason = (f"moved by its queue's redrive policy after being received {times} without being deleted, "
+                          "not by the function (it timed out, crashed or was throttled, or the message was received "
+                          "while the agent was paused); see the function's logs")
             event, unreadable = _read_body(message["Body"])
             letters.append(DeadLetter(
                 agent=attributes.get(CONSUMER_ATTRIBUTE, {}).get("StringValue") or consumer_name,

@@ -52,8 +52,10 @@ def test_each_letter_names_when_it_was_sent_its_age_and_when_sqs_deletes_it(aws,
     assert err == ""
     lines = out.splitlines()
     assert lines[1].startswith("  reason: ")
+    [sent] = [line for line in lines if line.startswith("  sent ")]  # after the reason, however many lines it wraps
+    assert lines.index(sent) > 1
     assert re.fullmatch(rf"  sent {re.escape(letter.sent_at)} \(\d+ s ago\); SQS deletes it at "
-                        rf"{re.escape(letter.expires_at)} \(in (14 d|13 d 23 h)\)", lines[2]), lines[2]
+                        rf"{re.escape(letter.expires_at)} \(in (14 d|13 d 23 h)\)", sent), sent
 
     assert cli.main(["dead-letters", "--agent", "fraud", "--json"]) == 0
     out, _ = capsys.readouterr()
