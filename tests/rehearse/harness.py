@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from packaging.requirements import Requirement
 
-from infrastructure.lambda_imports import LAYER_ROOTS
+from infrastructure.lambda_imports import LAYER_ROOTS, layer_distributions
 from infrastructure.powertools import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -109,30 +108,11 @@ class MiniStack:
             self._log.close()
 
 
-def _closure(roots: tuple[tuple[str, frozenset[str]], ...]) -> list[str]:
-    """Every installed distribution the roots need (with their extras), markers evaluated here."""
-    seen: dict[str, None] = {}
-    todo = list(roots)
-    while todo:
-        name, extras = todo.pop()
-        key = name.lower().replace("_", "-")
-        if key in seen and not extras:
-            continue
-        seen[key] = None
-        for line in metadata.requires(name) or []:
-            requirement = Requirement(line)
-            wanted = not requirement.marker or any(
-                requirement.marker.evaluate({"extra": extra}) for extra in (extras or {""}))
-            if wanted:
-                todo.append((requirement.name, frozenset(requirement.extras)))
-    return sorted(seen)
-
-
 def layer_zip(roots: tuple[tuple[str, frozenset[str]], ...] = LAYER_ROOTS) -> bytes:
     """The layer's bytes: the project's own installed (pinned by uv.lock) distributions under ``python/``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for name in _closure(roots):
+        for name in layer_distributions(roots):
             distribution = metadata.distribution(name)
             for file in distribution.files or []:
                 path = Path(file.locate())
@@ -201,4 +181,5 @@ def deployed_stack(endpoint: str, outdir: Path, context: dict[str, str]) -> Iter
 if __name__ == "__main__":  # `python -m tests.rehearse.harness`: print the layer's size and contents
     data = layer_zip()
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    print(f"{len(data) / 1e6:.1f} MB, {len(names)} files, {', '.join(_closure(LAYER_ROOTS))}", file=sys.stderr)
+    layer = ", ".join(layer_distributions(LAYER_ROOTS))
+    print(f"{len(data) / 1e6:.1f} MB, {len(names)} files, {layer}", file=sys.stderr)
