@@ -441,22 +441,32 @@ def test_waiting_lists_the_workflows_waiting_for_a_person(c):
     assert c.store.waiting("order-fulfillment") == []
 
 
-def _sent_at(c) -> str:
-    return c.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+def sent_now(c, event: dict) -> dict:
+    """``event`` as EventBridge stamps it when sent at the coordinator's clock's now."""
+    return {**event, "time": c.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def open_risky_request(c) -> dict:
+    """A risky access request and its agents' results, sent and read now: it waits for the manager."""
+    request = sent_now(c, risky_request())
+    c.deliver(request, *access_results(request))
+    return request
+
+
+def place_order(c, *results: str) -> tuple[dict, str]:
+    """An order sent and read now, with the named agents' results."""
+    order = sent_now(c, eventbridge_envelope("Order Placed", "agentbus.orders", load_detail("order-placed.json")))
+    c.deliver(order, *(answer(ORDER_RESULTS[agent], order) for agent in results))
+    return order, order["detail"]["order_id"]
 
 
 def test_a_cancel_sent_after_the_deadline_times_the_workflow_out_first_and_is_kept_late(c):
     """Black-box pass 9C, F2: with the coordinator behind (paused, a backlog), a cancel sent a minute after the
     deadline found the order still RUNNING and cancelled it when it was read before the queued deadline event: the
     outcome hung on the queue's order. The deadline came first: TIMED_OUT, the cancel kept as late."""
-    order = eventbridge_envelope("Order Placed", "agentbus.orders", load_detail("order-placed.json"),
-                                 time_=_sent_at(c))
-    order_id = order["detail"]["order_id"]
-    c.deliver(order, answer(ORDER_RESULTS["inventory"], order))
+    _, order_id = place_order(c, "inventory")
     c.clock.advance(seconds=ORDERS.deadline_s + 60)
-    late_cancel = cancel(ORDERS, order_id)
-    late_cancel["time"] = _sent_at(c)
-    c.deliver(late_cancel)
+    c.deliver(sent_now(c, cancel(ORDERS, order_id)))
     [published] = c.outcomes()
     assert (published["detail-type"], published["detail"]["status"]) == ("Order Timed Out", "TIMED_OUT")
     view = c.view(ORDERS, order_id)
@@ -468,13 +478,9 @@ def test_a_cancel_sent_after_the_deadline_times_the_workflow_out_first_and_is_ke
 
 
 def test_a_cancel_sent_before_the_deadline_still_cancels_when_it_is_read_after_it(c):
-    order = eventbridge_envelope("Order Placed", "agentbus.orders", load_detail("order-placed.json"),
-                                 time_=_sent_at(c))
-    order_id = order["detail"]["order_id"]
-    c.deliver(order)
+    _, order_id = place_order(c)
     c.clock.advance(seconds=ORDERS.deadline_s - 30)
-    timely_cancel = cancel(ORDERS, order_id)
-    timely_cancel["time"] = _sent_at(c)
+    timely_cancel = sent_now(c, cancel(ORDERS, order_id))
     c.clock.advance(seconds=90)  # read 60 s after the deadline, before the deadline event
     c.deliver(timely_cancel)
     [published] = c.outcomes()
@@ -484,13 +490,9 @@ def test_a_cancel_sent_before_the_deadline_still_cancels_when_it_is_read_after_i
 def test_an_approval_sent_after_the_persons_time_ran_out_is_late_even_when_read_first(aws):
     """The same for a person's answer: read before the queued deadline event, it completed the request."""
     c = Coordinator(*aws, external_wait_seconds=300)
-    request = risky_request()
-    request["time"] = _sent_at(c)
-    c.deliver(request, *access_results(request))
+    open_risky_request(c)
     c.clock.advance(seconds=400)
-    approval = person("acc-9001")
-    approval["time"] = _sent_at(c)
-    c.deliver(approval)
+    c.deliver(sent_now(c, person("acc-9001")))
     [published] = c.outcomes()
     assert published["detail-type"] == "Access Request Timed Out"
     [late] = c.view(ACCESS, "acc-9001")["late_results"]
@@ -502,12 +504,9 @@ def test_an_approval_sent_in_time_and_read_with_the_deadline_counts_first(aws):
     event were read in one batch; the deadline was handled first (or raced it) and the approval was kept late. The
     batch's deadlines are handled after its other records."""
     c = Coordinator(*aws, external_wait_seconds=300)
-    request = risky_request()
-    request["time"] = _sent_at(c)
-    c.deliver(request, *access_results(request))
+    open_risky_request(c)
     c.clock.advance(seconds=4)
-    approval = person("acc-9001")
-    approval["time"] = _sent_at(c)
+    approval = sent_now(c, person("acc-9001"))
     c.clock.advance(seconds=400)  # the coordinator reads both long after the person's time ran out
     c.deliver(deadline(ACCESS, "acc-9001"), approval)
     [published] = c.outcomes()
