@@ -284,12 +284,18 @@ def waiting_lines(view: dict[str, Any], now: datetime | None = None) -> list[str
         asked = parse_iso(waited.get("asked_at"))
         since = f", asked {ago((now - asked).total_seconds())} ago" if asked else ""
         until = f", waits until {waited['wait_until']}" if waited.get("wait_until") else ""
-        ended = parse_iso(waited.get("wait_until"))
-        if ended is not None and ended <= now:
+        if has_passed(waited.get("wait_until"), now):
             until = (f", waited until {waited['wait_until']} (passed: the coordinator has not timed it out yet; "
                      "is it paused or behind? `agentbus agent list`)")
         lines.append(f"waits for {waited.get('agent')}: {waited.get('kind') or 'someone outside'}{since}{until}")
     return lines
+
+
+def has_passed(moment: Any, now: datetime) -> bool:
+    """Whether ``moment`` (an ISO-8601 time as the record stores it; None or unreadable: no) is at or before
+    ``now``: a person's time that ran out while the record still says RUNNING."""
+    ended = parse_iso(moment)
+    return ended is not None and ended <= now
 
 
 def cancel_line(view: dict[str, Any]) -> str | None:

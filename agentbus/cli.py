@@ -621,8 +621,6 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
     from agentbus import operations as ops
 
     if args.verb == "pending":
-        from functions.coordinator.logic import parse_iso
-
         rows = approvals.pending(deployment, args.workflow)
         if args.json:
             print(ops.as_json(rows))
@@ -640,8 +638,7 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
         overdue = 0
         for row in safe:
             until = str(row["wait_until"] or "")
-            ended = parse_iso(row["wait_until"]) if row["wait_until"] else None
-            if ended is not None and ended <= now:
+            if approvals.has_passed(row["wait_until"], now):
                 until, overdue = f"{until} (passed)", overdue + 1
             table.add_row(Text(str(row["workflow"])), Text(str(row["workflow_id"])), Text(str(row["agent"])),
                           Text(str(row["kind"] or "")), Text(f"{approvals.ago(row['waiting_s'])} ago"), Text(until))

@@ -149,9 +149,10 @@ def consume(
 
     records = event.get("Records") or []
     if last is not None:
-        later = [r for r in records if _picked(last, r)]
+        picked = [_picked(last, r) for r in records]  # each body read once
+        later = [r for r, is_last in zip(records, picked, strict=True) if is_last]
         if later and len(later) < len(records):
-            first = [r for r in records if not _picked(last, r)]
+            first = [r for r, is_last in zip(records, picked, strict=True) if not is_last]
             responses = [consume({**event, "Records": part}, context, handle, dead_letters, concurrency,
                                  max_receive_count, claim_checks, unresolvable) for part in (first, later)]
             return {"batchItemFailures": [f for response in responses for f in response["batchItemFailures"]]}
