@@ -28,6 +28,7 @@ PutEvents call are not affected: EventBridge builds a target's input after PutEv
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, datetime
@@ -144,15 +145,21 @@ def _escaped(text: str, index: int) -> bool:
 
 
 def _select(path: Any, event: dict[str, Any]) -> Any:
-    from jsonpath_ng.ext.parser import parse  # moto's own JSONPath reader (a dependency of its events backend)
-
     if not isinstance(path, str):
         raise TargetInputError(f"path {path!r} is not text")
     try:
-        matches = parse(path).find(event)
+        matches = _compiled(path).find(event)
     except Exception as error:  # jsonpath_ng raises its own exception types for every grammar it cannot read
         raise TargetInputError(f"path {path!r} cannot be read: {error}") from None
     return matches[0].value if matches else _MISSING
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(path: str) -> Any:
+    """A target's path, parsed once: the same few paths are read for every event its rule matches."""
+    from jsonpath_ng.ext.parser import parse  # moto's own JSONPath reader (a dependency of its events backend)
+
+    return parse(path)
 
 
 def _compact(value: Any) -> str:
