@@ -28,11 +28,9 @@ ARCHIVE_RETENTION = Duration.days(365)
 # EventBridge refuses a bus policy over 10 KB (AWS::Events::EventBus Policy: "The permission policy on the event bus
 # cannot exceed 10 KB in size"): the deploy would fail and roll back. The synth checks the size first.
 POLICY_MAX_BYTES = 10 * 1024
-# What CloudFormation substitutes at deploy time, at its longest, so that the check holds in any account and region.
-_PSEUDO_MAX = PSEUDO_MAX
 # A role's ARN (the policy's Fn::GetAtt): arn:<partition>:iam::<account>:role/<name>, a name CloudFormation
 # generates of at most 64 characters (the roles have the default path /).
-_ROLE_ARN_MAX = f"arn:{_PSEUDO_MAX['AWS::Partition']}:iam::{_PSEUDO_MAX['AWS::AccountId']}:role/" + "r" * 64
+_ROLE_ARN_MAX = f"arn:{PSEUDO_MAX['AWS::Partition']}:iam::{PSEUDO_MAX['AWS::AccountId']}:role/" + "r" * 64
 
 
 class PolicyTooLarge(DeployLimit):
@@ -45,8 +43,8 @@ def _longest(value: Any) -> Any:
         return [_longest(v) for v in value]
     if not isinstance(value, dict):
         return value
-    if set(value) == {"Ref"} and value["Ref"] in _PSEUDO_MAX:
-        return _PSEUDO_MAX[value["Ref"]]
+    if set(value) == {"Ref"} and value["Ref"] in PSEUDO_MAX:
+        return PSEUDO_MAX[value["Ref"]]
     if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
         return _ROLE_ARN_MAX
     if set(value) == {"Fn::Join"}:
