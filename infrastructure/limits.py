@@ -139,40 +139,49 @@ def _arn_of(resource: CfnResource) -> str:
     raise ValueError(f"no bound for the ARN of a {resource.cfn_resource_type} ({resource.node.path})")
 
 
-def longest(stack: Stack, value: Any) -> Any:
+def longest(stack: Stack, value: Any, resources: Mapping[str, CfnResource] | None = None) -> Any:
     """``value`` (resolved: strings, lists, dicts and intrinsics) with every intrinsic replaced by the longest text it
-    can resolve to; ValueError for an intrinsic it cannot bound."""
+    can resolve to; ValueError for an intrinsic it cannot bound. ``resources``: the stack's by logical id, when the
+    caller has them already (``resources_by_id``)."""
     if isinstance(value, list):
-        return [longest(stack, v) for v in value]
+        resources = resources if resources is not None else resources_by_id(stack)
+        return [longest(stack, v, resources) for v in value]
     if not isinstance(value, dict):
         return value
     if set(value) == {"Ref"} and value["Ref"] in PSEUDO_MAX:
         return PSEUDO_MAX[value["Ref"]]
+    resources = resources if resources is not None else resources_by_id(stack)
     if set(value) == {"Ref"}:
-        return _ref(_resource(stack, value["Ref"]))
+        return _ref(_resource(stack, resources, value["Ref"]))
     if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
-        return _arn_of(_resource(stack, value["Fn::GetAtt"][0]))
+        return _arn_of(_resource(stack, resources, value["Fn::GetAtt"][0]))
     if set(value) == {"Fn::Join"}:
         separator, parts = value["Fn::Join"]
-        return separator.join(str(longest(stack, part)) for part in parts)
+        return separator.join(str(longest(stack, part, resources)) for part in parts)
     if any(key.startswith("Fn::") or key == "Ref" for key in value):
         raise ValueError(f"cannot be bounded: {value}")
-    return {key: longest(stack, v) for key, v in value.items()}
+    return {key: longest(stack, v, resources) for key, v in value.items()}
 
 
-def _resource(stack: Stack, logical_id: str) -> CfnResource:
-    for child in stack.node.find_all():
-        if isinstance(child, CfnResource) and stack.get_logical_id(child) == logical_id:
-            return child
-    raise ValueError(f"no resource {logical_id} in {stack.stack_name}")
+def resources_by_id(stack: Stack) -> dict[str, CfnResource]:
+    """The stack's resources as they are now, by logical id: read once per bound, not once per reference."""
+    return {stack.get_logical_id(child): child for child in stack.node.find_all() if isinstance(child, CfnResource)}
+
+
+def _resource(stack: Stack, resources: Mapping[str, CfnResource], logical_id: str) -> CfnResource:
+    try:
+        return resources[logical_id]
+    except KeyError:
+        raise ValueError(f"no resource {logical_id} in {stack.stack_name}") from None
 
 
 def environment_bytes(stack: Stack, environment: Mapping[str, str]) -> dict[str, int]:
     """Each variable's share of the environment's size at its longest (its key and value in the JSON object Lambda
     measures, with its comma), keyed by name; their sum plus 1 (the braces, less the last comma) is the whole."""
     shares: dict[str, int] = {}
+    resources = resources_by_id(stack)
     for key, value in environment.items():
-        text = longest(stack, stack.resolve(value))
+        text = longest(stack, stack.resolve(value), resources)
         shares[key] = len(json.dumps({key: str(text)}, separators=(",", ":"), ensure_ascii=False).encode()) - 1
     return shares
 
