@@ -7,6 +7,10 @@ layer and the runtime's boto3. So every handler, trigger model and projection is
 subprocess (``python -I -S``: no site-packages, no PYTHONPATH, no current directory) whose ``sys.path`` is a
 temporary directory of symlinks to exactly those: ``functions/`` and the installed distributions of
 ``LAYER_ROOTS`` with their dependencies.
+
+The check runs on the developer's Python (3.11 here), Lambda on ``LAMBDA_PYTHON``: the standard-library modules
+removed between the two (``REMOVED_FROM_STDLIB``) are refused in the subprocess as Lambda's runtime would refuse
+them, so an agent importing ``cgi`` or ``imp`` fails the synth too.
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ LAYER_ROOTS: tuple[tuple[str, frozenset[str]], ...] = (
     ("aws-lambda-powertools", frozenset({"tracer", "parser"})),
     ("boto3", frozenset()),
 )
+LAMBDA_PYTHON = (3, 13)  # infrastructure/consumer.py: lambda_.Runtime.PYTHON_3_13
+# The standard library's modules removed by Python 3.12 (PEP 632, PEP 594's first ones) and 3.13 (PEP 594, lib2to3),
+# by the version that removed them: importable on an older developer Python, not on Lambda's.
+REMOVED_FROM_STDLIB: dict[tuple[int, int], frozenset[str]] = {
+    (3, 12): frozenset({"asynchat", "asyncore", "distutils", "imp", "smtpd"}),
+    (3, 13): frozenset({"aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "lib2to3", "mailcap",
+                        "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau", "telnetlib",
+                        "uu", "xdrlib"}),
+}
 WHAT_LAMBDA_HAS = "the standard library, functions/, boto3 and the Powertools layer (with pydantic, the X-Ray SDK)"
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[([^\]]*)\])?")
 _EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
@@ -88,10 +101,29 @@ def _top_levels(name: str) -> set[Path]:
     return entries
 
 
-# Run with -I -S: imports each (label, kind, path) and prints {label: problem}.
+def removed_on_lambda(here: tuple[int, int] | None = None) -> list[str]:
+    """The standard-library modules this Python (``here``: ``sys.version_info``) has and Lambda's does not."""
+    here = here or (sys.version_info.major, sys.version_info.minor)
+    return sorted(name for removed_in, names in REMOVED_FROM_STDLIB.items()
+                  if here < removed_in <= LAMBDA_PYTHON for name in names)
+
+
+# Run with -I -S: refuses the modules Lambda's Python lacks, imports each (label, kind, path), prints {label: problem}.
 _SCRIPT = r"""
 import importlib, json, sys
-root, checks = sys.argv[1], json.loads(sys.argv[2])
+root, checks, removed, runtime = sys.argv[1], json.loads(sys.argv[2]), frozenset(json.loads(sys.argv[3])), sys.argv[4]
+
+
+class RemovedOnLambda:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] in removed:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in Python {runtime}'s standard library)",
+                                      name=name)
+        return None
+
+
+sys.meta_path.insert(0, RemovedOnLambda)
 sys.path.insert(0, root)
 problems = {}
 for label, kind, path in checks:
@@ -129,7 +161,9 @@ def lambda_import_problems(manifest: Manifest, functions_dir: Path | None = None
                 link = Path(root) / entry.name
                 if entry.exists() and not link.exists():
                     os.symlink(entry, link, target_is_directory=entry.is_dir())
-        done = subprocess.run([sys.executable, "-I", "-S", "-c", _SCRIPT, root, json.dumps(checks)],
+        runtime = ".".join(map(str, LAMBDA_PYTHON))
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _SCRIPT, root, json.dumps(checks),
+                               json.dumps(removed_on_lambda()), runtime],
                               capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
         return [f"the Lambda import check itself failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"]

@@ -71,21 +71,16 @@ def test_code_the_manifest_names_that_cannot_load_fails_the_synth_as_a_manifest_
     assert MANIFEST.import_problems() == []
 
 
-def test_an_agent_importing_a_package_only_the_venv_has_fails_the_synth_naming_it(tmp_path, monkeypatch) -> None:
-    """Black-box pass 9B, F11: the import check ran in the developer's venv, where `requests` is (moto needs it), so
-    an agent importing it passed the synth and would fail every cold start on Lambda, which has only functions/,
-    the standard library, boto3 and the Powertools layer."""
+def _manifest_with_probe_agent(tmp_path, monkeypatch, probe: str):
+    """The shipped manifest with fraud's handler replaced by ``functions.probe.handler.handler`` (source ``probe``),
+    importable here (as its author's venv imports it) and in a copy of the asset the Lambda check reads."""
     import shutil
     from dataclasses import replace
 
     import functions
-    from app import ManifestError, create_app
     from functions.manifest import MANIFEST
     from infrastructure import lambda_imports
 
-    probe = ("import requests  # in the venv (a moto dependency), not on Lambda\n\n\n"
-             "def handler(event, context):\n    return requests.__name__\n")
-    # The agent's package, importable here (as its author's venv imports it) and in a copy of the asset.
     extra = tmp_path / "extra"
     (extra / "probe").mkdir(parents=True)
     (extra / "probe" / "__init__.py").write_text("")
@@ -95,11 +90,23 @@ def test_an_agent_importing_a_package_only_the_venv_has_fails_the_synth_naming_i
     shutil.copytree(lambda_imports.FUNCTIONS_DIR, asset, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(extra / "probe", asset / "probe")
     monkeypatch.setattr(lambda_imports, "FUNCTIONS_DIR", asset)
-
     orders = MANIFEST.workflow("order-fulfillment")
     fraud = replace(orders.agents[0], handler="functions.probe.handler.handler")
-    manifest = replace(MANIFEST, workflows=tuple(
+    return fraud, replace(MANIFEST, workflows=tuple(
         replace(w, agents=(fraud, *w.agents[1:])) if w.name == orders.name else w for w in MANIFEST.workflows))
+
+
+def test_an_agent_importing_a_package_only_the_venv_has_fails_the_synth_naming_it(tmp_path, monkeypatch) -> None:
+    """Black-box pass 9B, F11: the import check ran in the developer's venv, where `requests` is (moto needs it), so
+    an agent importing it passed the synth and would fail every cold start on Lambda, which has only functions/,
+    the standard library, boto3 and the Powertools layer."""
+    from app import ManifestError, create_app
+    from functions.manifest import MANIFEST
+    from infrastructure import lambda_imports
+
+    probe = ("import requests  # in the venv (a moto dependency), not on Lambda\n\n\n"
+             "def handler(event, context):\n    return requests.__name__\n")
+    fraud, manifest = _manifest_with_probe_agent(tmp_path, monkeypatch, probe)
     assert manifest.import_problems() == [], "the venv has requests: the old check passed"
     with pytest.raises(ManifestError) as raised:
         create_app(context={}, manifest=manifest)
@@ -109,3 +116,30 @@ def test_an_agent_importing_a_package_only_the_venv_has_fails_the_synth_naming_i
     assert len(message.split("; ")) == 1, "only that agent"
     # The shipped manifest loads with only what Lambda has.
     assert lambda_imports.lambda_import_problems(MANIFEST, functions_dir=tmp_path / "asset" / "functions") == []
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="this Python has no cgi either: nothing to tell apart")
+def test_an_agent_importing_a_module_lambdas_python_removed_fails_the_synth(tmp_path, monkeypatch) -> None:
+    """The check runs on the developer's 3.11, Lambda on 3.13, which removed cgi (PEP 594): an agent importing it
+    passed the synth and would fail every cold start. A lazy import behind ``except ImportError`` still loads."""
+    from infrastructure import lambda_imports
+
+    probe = ("try:\n    import imp\nexcept ImportError:\n    imp = None\n"
+             "from cgi import parse_header\n\n\ndef handler(event, context):\n    return parse_header('a')\n")
+    fraud, manifest = _manifest_with_probe_agent(tmp_path, monkeypatch, probe)
+    assert manifest.import_problems() == [], "this Python has cgi: the venv's check passed"
+    problems = lambda_imports.lambda_import_problems(manifest)
+    assert problems == [f"function {fraud.name}: its handler 'functions.probe.handler.handler' cannot be imported on "
+                        "Lambda (ModuleNotFoundError: No module named 'cgi' (not in Python 3.13's standard library)), "
+                        f"which has only {lambda_imports.WHAT_LAMBDA_HAS}"]
+
+
+def test_the_import_check_knows_the_python_the_functions_run_on(synth) -> None:
+    """The removed modules are those of the runtime the stack deploys, not of a constant that drifted from it."""
+    from infrastructure import lambda_imports
+
+    runtimes = {r["Properties"]["Runtime"] for r in synth.of_type("AWS::Lambda::Function").values()
+                if "Runtime" in r["Properties"]}
+    assert runtimes == {"python{}.{}".format(*lambda_imports.LAMBDA_PYTHON)}
+    assert "cgi" not in lambda_imports.removed_on_lambda((3, 13))
+    assert {"cgi", "imp", "distutils"} <= set(lambda_imports.removed_on_lambda((3, 11)))
