@@ -60,6 +60,8 @@ moto accepts what EventBridge refuses, and fails where EventBridge does not:
    input cannot be built now gets nothing, alone, and the call is not failed. Nor does a target moto cannot serve
    (a Lambda function, an SNS topic: ``NotImplementedError``; a log group that does not exist) fail it, and an
    event a bus target forwarded is not forwarded again (moto recursed through a rule targeting its own bus).
+   ``PutTargets`` refuses, as EventBridge does (``ValidationException``), what would make a target's input
+   impossible to build: an ``Input`` that is not JSON, a path that is not one, two of the three input fields.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentbus.local.target_input import ENVELOPE_KEYS, target_input
+from agentbus.local.target_input import ENVELOPE_KEYS, invalid_target, target_input
 from functions.common.storable import has_utf8_form
 
 # EventBridge's limit on a PutEvents call, the sum of its entries' sizes: 1 MiB since 29 January 2026 (256 KB
@@ -349,6 +351,22 @@ def apply() -> None:
             return results
 
         EventsBackend.put_events = put_events  # type: ignore[method-assign]  # patching moto
+
+        from moto.events.exceptions import ValidationException
+
+        put_targets = EventsBackend.put_targets
+
+        def validated_put_targets(self: EventsBackend, name: str, event_bus_arn: str | None,
+                                  targets: list[dict[str, Any]]) -> None:
+            """Rule 9's other half: a target EventBridge refuses at PutTargets is refused here, whole, before any
+            target of the call is stored (``target_input.invalid_target``)."""
+            for target in targets or []:
+                problem = invalid_target(target) if isinstance(target, dict) else None
+                if problem:
+                    raise ValidationException(problem)
+            put_targets(self, name, event_bus_arn, targets)
+
+        EventsBackend.put_targets = validated_put_targets  # type: ignore[method-assign]  # patching moto
 
         send_to_targets = Rule.send_to_targets
 

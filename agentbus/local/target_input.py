@@ -22,8 +22,11 @@ EventBridge's rules, from its user guide ("Amazon EventBridge input transformati
   every value is written as it is. A path the event lacks creates no variable (written as ``null`` outside a
   string literal of a JSON template, as nothing elsewhere). A JSON output is passed minified.
 
-A target whose input cannot be built (a path JSONPath cannot read) gets nothing; the event's other targets and the
-PutEvents call are not affected: EventBridge builds a target's input after PutEvents has answered.
+A target whose input cannot be built gets nothing; the event's other targets and the PutEvents call are not
+affected: EventBridge builds a target's input after PutEvents has answered. What EventBridge refuses at
+``PutTargets`` is refused there (``invalid_target``, black-box pass 9D F6): an ``Input`` that is not JSON text, a
+path that is not a JSON path, more than one of ``Input``, ``InputPath``, ``InputTransformer``; before, such a target
+was accepted locally and then got nothing, with a warning in the log only.
 """
 
 from __future__ import annotations
@@ -142,6 +145,61 @@ def _escaped(text: str, index: int) -> bool:
     while index - backslashes - 1 >= 0 and text[index - backslashes - 1] == "\\":
         backslashes += 1
     return backslashes % 2 == 1
+
+
+# The API reference's limits (``Target``, ``InputTransformer``).
+MAX_INPUT_CHARS = 8192
+MAX_PATH_CHARS = 256
+MAX_PATHS_MAP_ENTRIES = 100
+_PATHS_MAP_KEY = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def invalid_target(target: dict[str, Any]) -> str | None:
+    """Why EventBridge's ``PutTargets`` would refuse this target's input (a ``ValidationException`` message naming
+    the target and the field), or None."""
+    name = target.get("Id")
+    given = [field for field in ("Input", "InputPath", "InputTransformer") if target.get(field) is not None]
+    if len(given) > 1:
+        return f"Target {name}: only one of Input, InputPath and InputTransformer may be given, got {', '.join(given)}"
+    if "Input" in given:
+        text = target["Input"]
+        if not isinstance(text, str) or len(text) > MAX_INPUT_CHARS or not _is_json(text):
+            return f"Input for target {name} is not a valid JSON text (at most {MAX_INPUT_CHARS} characters)."
+    if "InputPath" in given and (problem := _path_problem(target["InputPath"])):
+        return f"InputPath for target {name} is not a valid JSON path: {problem}"
+    if "InputTransformer" in given:
+        transformer = target["InputTransformer"]
+        template = transformer.get("InputTemplate") if isinstance(transformer, dict) else None
+        if not isinstance(template, str) or not 1 <= len(template) <= MAX_INPUT_CHARS:
+            return f"InputTransformer for target {name}: InputTemplate must be 1 to {MAX_INPUT_CHARS} characters."
+        paths = transformer.get("InputPathsMap") or {}
+        if not isinstance(paths, dict) or len(paths) > MAX_PATHS_MAP_ENTRIES:
+            return f"InputPathsMap for target {name} must map at most {MAX_PATHS_MAP_ENTRIES} names to JSON paths."
+        for key, path in paths.items():
+            if not isinstance(key, str) or not _PATHS_MAP_KEY.match(key) or key.lower().startswith("aws."):
+                return (f"InputPathsMap for target {name}: {key!r} is not a variable name (letters, digits, _ and "
+                        "-; names starting with AWS. are EventBridge's own).")
+            if problem := _path_problem(path):
+                return f"InputPathsMap for target {name}: the path of {key!r} is not a valid JSON path: {problem}"
+    return None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _path_problem(path: Any) -> str | None:
+    if not isinstance(path, str) or not path.startswith("$") or len(path) > MAX_PATH_CHARS:
+        return f"{path!r} must be text starting with $, at most {MAX_PATH_CHARS} characters"
+    try:
+        _compiled(path)
+    except Exception as error:  # jsonpath_ng raises its own exception types for every grammar it cannot read
+        return f"{path!r} cannot be read ({error})"
+    return None
 
 
 def _select(path: Any, event: dict[str, Any]) -> Any:

@@ -315,7 +315,7 @@ def test_each_target_gets_its_input_as_eventbridge_builds_it_and_none_fails_the_
     """Rule 9 (black-box pass 9A, F2-F4). A text value at an unquoted placeholder (EventBridge writes it as a JSON
     string), a text template, a constant Input and an InputPath are what EventBridge delivers; before, the first two
     failed every PutEvents with HTTP 500 after the earlier rules had delivered (five times, with botocore's
-    retries), and the last two delivered the whole event. A target whose path cannot be read gets nothing, alone."""
+    retries), and the last two delivered the whole event."""
     source = "test.rule-nine"
     plain = bus.subscribe(source)  # a rule evaluated beside the others: it gets each event once
     name = "test-rule-nine-inputs"
@@ -331,7 +331,6 @@ def test_each_target_gets_its_input_as_eventbridge_builds_it_and_none_fails_the_
             "InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": "value <n> arrived, a < b"}},
         {"Id": "constant", "Arn": arn, "Input": '{"constant": true}'},
         {"Id": "path", "Arn": arn, "InputPath": "$.detail.id"},
-        {"Id": "unreadable", "Arn": arn, "InputPath": "$.[[["},
     ])
     response = bus.events.put_events(Entries=[_entry(source, json.dumps({"id": "ord-1", "n": 7}))])
     assert response["FailedEntryCount"] == 0, response
@@ -396,14 +395,39 @@ def test_a_rule_forwarding_to_its_own_bus_forwards_once_not_forever(bus):
 
 def test_text_that_looks_like_markup_or_a_bracket_stays_text_in_a_template(bus):
     """Black-box pass 9D, F8: ``[alert] <s> happened`` was taken for a JSON array template (its value quoted), and
-    ``<b>`` (no such variable) was deleted; a map key naming a predefined variable overrode it."""
+    ``<b>`` (no such variable) was deleted."""
     source = "test.text-templates"
     name = "test-text-templates-inputs"
     queue_url = bus.sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = bus.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
     bus.events.put_targets(Rule=name, Targets=[{"Id": "text", "Arn": arn, "InputTransformer": {
-        "InputPathsMap": {"s": "$.detail.s", "aws.events.rule-name": "$.detail.s"},
+        "InputPathsMap": {"s": "$.detail.s"},
         "InputTemplate": "[alert] <s> happened: <b>bold</b> by <aws.events.rule-name>"}}])
     bus.events.put_events(Entries=[_entry(source, json.dumps({"s": "disk full"}))])
     assert _bodies(bus, queue_url) == [f"[alert] disk full happened: <b>bold</b> by {name}"]
+
+
+@pytest.mark.parametrize(("target", "says"), [
+    ({"Input": "constant text <x>"}, "Input for target t is not a valid JSON text"),
+    ({"InputPath": "$..[?(@"}, "InputPath for target t is not a valid JSON path: '$..[?(@' cannot be read"),
+    ({"InputPath": "detail.id"}, "InputPath for target t is not a valid JSON path: 'detail.id' must be text starting "
+                                 "with $"),
+    ({"InputTransformer": {"InputPathsMap": {"v": "$.[[["}, "InputTemplate": "<v>"}},
+     "InputPathsMap for target t: the path of 'v' is not a valid JSON path"),
+    ({"InputTransformer": {"InputPathsMap": {"aws.events.rule-name": "$.detail.s"}, "InputTemplate": "<s>"}},
+     "'aws.events.rule-name' is not a variable name"),
+    ({"Input": "{}", "InputPath": "$.detail"}, "only one of Input, InputPath and InputTransformer may be given, got "
+                                               "Input, InputPath"),
+])
+def test_put_targets_refuses_what_eventbridge_refuses_and_stores_no_target_of_the_call(bus, target, says):
+    """Black-box pass 9D, F6: such a target was accepted locally and then got nothing, a warning in the log only;
+    EventBridge refuses it at PutTargets with a ValidationException."""
+    name = "test-refused-targets"
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-refused-targets"
+    bus.events.put_rule(Name=name, EventPattern=json.dumps({"source": ["test.refused"]}))
+    with pytest.raises(ClientError) as raised:
+        bus.events.put_targets(Rule=name, Targets=[{"Id": "good", "Arn": arn}, {"Id": "t", "Arn": arn, **target}])
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert says in raised.value.response["Error"]["Message"]
+    assert bus.events.list_targets_by_rule(Rule=name)["Targets"] == []
