@@ -571,11 +571,9 @@ def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
 
 def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
-    outcome, a main-table row that could not be written. (Reads the trigger as ``trigger``, or ``order`` as older
-    records name it.)"""
+    outcome, a main-table row that could not be written."""
     notes = [view["manifest_note"]] if view.get("manifest_note") else []
-    trigger = view.get("trigger", view.get("order"))
-    trigger_error = view.get("trigger_error", view.get("order_error"))
+    trigger, trigger_error = view.get("trigger"), view.get("trigger_error")
     if trigger_error:
         notes.append(f"the trigger was invalid: {trigger_error}")
     elif not trigger:

@@ -37,6 +37,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.common.moments import iso_ms, iso_s
+
 ENVELOPE_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
 _PLACEHOLDER = re.compile(r"<([^<>\s\"]+)>")
 _MISSING = object()
@@ -62,9 +64,7 @@ def iso_time(value: Any, milliseconds: bool = False) -> Any:
         moment = datetime.fromtimestamp(float(value), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return value  # already text (a Time sent as an ISO-8601 string)
-    if milliseconds:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_ms(moment) if milliseconds else iso_s(moment)
 
 
 def target_input(target: dict[str, Any], event: dict[str, Any], rule_name: str, rule_arn: str) -> str:

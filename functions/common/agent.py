@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -40,22 +40,13 @@ from functions.common.dead_letters import DeadLetterSink, PoisonMessage
 from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
 from functions.common.models import MAX_REASON_CHARS, AgentResult, BusEvent, WorkflowOutcome, shortened
+from functions.common.moments import iso_ms, utc_now
 from functions.common.observability import NAMESPACE, SERVICE, logger
 from functions.common.publisher import Event, EventPublisher, EventTooLargeError
 from functions.common.settings import Settings, SettingsError
 from functions.common.spec import COORDINATOR_SOURCE, Agent, Manifest, Workflow
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso_ms(moment: datetime) -> str:
-    """``2026-11-26T11:07:08.123Z``: ISO-8601, UTC, milliseconds."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

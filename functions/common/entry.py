@@ -1,7 +1,13 @@
-"""The Lambda entry point every function shares: built once per cold start, wrapped in Powertools."""
+"""The Lambda entry point every function shares: built once per cold start, wrapped in Powertools.
+
+On Lambda the wiring (settings, the manifest, the clients) is built when the handler module is imported, in the
+init phase, which runs with a full vCPU burst and is not the first request's latency; a failure there is logged
+and the first invocation tries again (and fails its records, which then retry and dead-letter as any failure).
+Elsewhere (tests, the local runtime) it is built on first use, after the environment is set."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -24,7 +30,8 @@ def lambda_handler(build: Callable[[Settings, Clients], Handler]) -> Handler:
     def built() -> Handler:
         return build(settings(), default_clients())
 
-    @logger.inject_lambda_context
+    # clear_state: keys an agent's code appends on the main thread do not leak into the next invocation.
+    @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -36,4 +43,9 @@ def lambda_handler(build: Callable[[Settings, Clients], Handler]) -> Handler:
             cached.cache_clear()
 
     handler.reset = reset  # type: ignore[attr-defined]
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        try:
+            built()
+        except Exception:  # noqa: BLE001 - the first invocation builds again and fails its records with the error
+            logger.exception("the function could not be wired in the init phase; the first invocation tries again")
     return handler

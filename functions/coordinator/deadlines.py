@@ -20,7 +20,7 @@ from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 
 def at_expression(moment: datetime) -> str:
     """``at(2026-11-26T11:12:08)``: Scheduler's one-time expression, in UTC, to the second."""
-    return f"at({moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S})"
+    return f"at({moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec='seconds')})"
 
 
 def _code(error: ClientError) -> str:

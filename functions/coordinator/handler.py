@@ -15,13 +15,14 @@ from functions.common.clients import Clients
 from functions.common.consumer import consume
 from functions.common.dead_letters import DeadLetterSink
 from functions.common.entry import lambda_handler
+from functions.common.moments import utc_now
 from functions.common.observability import metrics
 from functions.common.publisher import Event, EventPublisher
 from functions.common.settings import Settings
 from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, WORKFLOW_TABLE, WorkflowStatus
 from functions.coordinator.census import Census, PowertoolsCensusMetrics
 from functions.coordinator.deadlines import DeadlineScheduler
-from functions.coordinator.logic import Coordinator, utc_now
+from functions.coordinator.logic import Coordinator
 from functions.coordinator.store import WorkflowStore
 
 FINISHED_METRIC = {

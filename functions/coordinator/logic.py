@@ -76,6 +76,7 @@ from functions.common.models import (
     describe_validation_error,
     shortened,
 )
+from functions.common.moments import iso_ms, utc_now
 from functions.common.observability import logger
 from functions.common.projection import FinishedWorkflow
 from functions.common.publisher import Event
@@ -110,16 +111,6 @@ HASHED_SCHEDULE_PREFIX = "_"
 
 
 # --- time -------------------------------------------------------------------------------------------
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """``2026-11-26T11:07:08.123Z``: ISO-8601 UTC with milliseconds."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
 
 def parse_iso(text: Any) -> datetime | None:
     if not isinstance(text, str) or not text:
@@ -408,9 +399,9 @@ def timings(record: WorkflowRecord, finished_at: datetime | None,
     agents = {name: _number(result.get("duration_ms")) for name, result in sorted(results.items())}
     values = list(agents.values())
     return {
-        "started_at": iso(started) if started else None,
+        "started_at": iso_ms(started) if started else None,
         "trigger_received_at": record.trigger_received_at,
-        "finished_at": iso(finished_at) if finished_at else None,
+        "finished_at": iso_ms(finished_at) if finished_at else None,
         "duration_ms": _ms_between(started, finished_at) if started and finished_at else None,
         "agents": agents,
         "agents_sum_ms": round(sum(values), 3),
@@ -631,9 +622,9 @@ class Coordinator:
         placed = placed_at(event, now)
         name = self.schedule_name(workflow.name, workflow_id)
         created, record = self.store.open(
-            workflow.name, workflow_id, trigger=event.detail, digest=digest, error=error, received_at=iso(now),
-            event_id=event.id, placed_at=iso(placed),
-            deadline_at=iso(ceil_to_second(placed + timedelta(seconds=self.deadline_s(workflow)))),
+            workflow.name, workflow_id, trigger=event.detail, digest=digest, error=error, received_at=iso_ms(now),
+            event_id=event.id, placed_at=iso_ms(placed),
+            deadline_at=iso_ms(ceil_to_second(placed + timedelta(seconds=self.deadline_s(workflow)))),
             schedule_name=name,
         )
         conflict = record.trigger_digest != digest
@@ -642,7 +633,7 @@ class Coordinator:
             logger.info("workflow opened", extra={"workflow": workflow.name, "invalid": bool(error)})
         elif conflict:
             self.store.refuse(workflow.name, workflow_id, {"trigger_digest": digest, "event_id": event.id,
-                                                            "received_at": iso(now)})
+                                                            "received_at": iso_ms(now)})
         else:
             logger.info("duplicate trigger: the workflow is already open", extra={"status": record.status.value})
         if record.status.is_final and record.published and not conflict:
@@ -716,10 +707,10 @@ class Coordinator:
                              event.claim_check),
             "detail_type": event.detail_type,
             "event_id": event.id,
-            "received_at": iso(now),
+            "received_at": iso_ms(now),
         }
         # A result that opens the record gives it its deadline (from when the result was published).
-        deadline_at = iso(ceil_to_second(placed_at(event, now) + timedelta(seconds=self.deadline_s(workflow))))
+        deadline_at = iso_ms(ceil_to_second(placed_at(event, now) + timedelta(seconds=self.deadline_s(workflow))))
         kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot, deadline_at)
         if kind == "duplicate":
             logger.info("duplicate result: already counted", extra={"agent": agent.name})
@@ -745,10 +736,10 @@ class Coordinator:
         stored = parse_iso(record.deadline_at)
         if due is None or (stored is not None and due <= stored):
             return
-        self.store.extend_deadline(workflow.name, record.workflow_id, iso(due))
+        self.store.extend_deadline(workflow.name, record.workflow_id, iso_ms(due))
         self.deadlines.rearm(self._schedule_of(record), due,
                              self.deadline_detail(workflow, record.workflow_id))
-        logger.info("waiting for an external agent: deadline moved", extra={"deadline_at": iso(due)})
+        logger.info("waiting for an external agent: deadline moved", extra={"deadline_at": iso_ms(due)})
 
     def on_external_result(self, workflow: Workflow, agent: ExternalAgent, event: BusEvent) -> None:
         """A person's (or another system's) answer: it counts for the version of the request it names, or the
@@ -770,7 +761,7 @@ class Coordinator:
         now = self.clock()
         if self._deadline_first(workflow, record, event, now):
             record = self._load(workflow, workflow_id)
-        asked_at = asked_for(record, workflow).get(agent.name) or record.trigger_received_at or iso(now)
+        asked_at = asked_for(record, workflow).get(agent.name) or record.trigger_received_at or iso_ms(now)
         started = parse_iso(asked_at) or now
         result_type = agent.result(event.detail_type)
         verb = "approved" if result_type.outcome is Outcome.SUCCESS else "declined"
@@ -779,12 +770,13 @@ class Coordinator:
             "outcome": result_type.outcome.value,
             "reason": f"{verb} by {answer.by}" + (f": {answer.note}" if answer.note else ""),
             "data": {"by": answer.by, **({"note": answer.note} if answer.note else {})},
-            "started_at": iso(started), "finished_at": iso(now), "duration_ms": max(0.0, _ms_between(started, now)),
+            "started_at": iso_ms(started), "finished_at": iso_ms(now),
+            "duration_ms": max(0.0, _ms_between(started, now)),
             "idempotency_key": result_idempotency_key(workflow_id, agent.name, digest), "trigger_digest": digest,
-            "detail_type": event.detail_type, "event_id": event.id, "received_at": iso(now),
+            "detail_type": event.detail_type, "event_id": event.id, "received_at": iso_ms(now),
         }
         kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot,
-                                                record.deadline_at or iso(now))
+                                                record.deadline_at or iso_ms(now))
         if kind == "duplicate":
             counted = record.results.get(agent.name) or {}
             if counted.get("event_id") != event.id:
@@ -816,7 +808,7 @@ class Coordinator:
         due = self.due(workflow, record)
         if due is None or placed_at(event, now) < due:
             return False
-        logger.info("sent after the deadline: the workflow is timed out first", extra={"deadline_at": iso(due)})
+        logger.info("sent after the deadline: the workflow is timed out first", extra={"deadline_at": iso_ms(due)})
         self._advance(workflow, record, deadline_reached=True)
         return True
 
@@ -849,7 +841,7 @@ class Coordinator:
         workflow_id = _workflow_id({"workflow_id": request.workflow_id}, "workflow_id")
         now = self.clock()
         self._deadline_first(workflow, self.store.load(workflow.name, workflow_id), event, now)
-        cancel = {"by": request.by, "reason": request.reason, "event_id": event.id, "received_at": iso(now)}
+        cancel = {"by": request.by, "reason": request.reason, "event_id": event.id, "received_at": iso_ms(now)}
         kind, record = self.store.request_cancel(workflow.name, workflow_id, {k: v for k, v in cancel.items()
                                                                              if v is not None})
         if kind == "missing":
@@ -877,7 +869,7 @@ class Coordinator:
         now = self.clock()
         if not record.status.is_final and due is not None and now < due:
             # EventBridge Scheduler fires a one-time schedule within its minute: up to 59 s early. Not yet.
-            logger.info("deadline fired early (or moved out); re-armed", extra={"deadline_at": iso(due)})
+            logger.info("deadline fired early (or moved out); re-armed", extra={"deadline_at": iso_ms(due)})
             self.deadlines.rearm(self._schedule_of(record), due,
                                  self.deadline_detail(workflow, record.workflow_id))
             self._advance(workflow, record)
@@ -904,7 +896,7 @@ class Coordinator:
             owner = _lease_owner()
             won = self.store.finish(
                 workflow.name, record.workflow_id, base=record, status=decision.status,
-                outcome=outcome, finished_at=iso(finished_at), lease_until_ms=self._lease_until(finished_at),
+                outcome=outcome, finished_at=iso_ms(finished_at), lease_until_ms=self._lease_until(finished_at),
                 lease_owner=owner,
             )
             if won is not None:
@@ -995,7 +987,7 @@ class Coordinator:
             self.publish(Event(detail_type=detail_type, detail=outcome, source=COORDINATOR_SOURCE,
                                resources=()))
             self.deadlines.delete(self._schedule_of(record))
-            self.store.mark_published(workflow.name, record.workflow_id, iso(self.clock()), projection_error)
+            self.store.mark_published(workflow.name, record.workflow_id, iso_ms(self.clock()), projection_error)
         except Exception:
             # Let the retry (or any later message for this workflow) publish at once.
             try:

@@ -34,8 +34,8 @@ def _view(**changes) -> dict:
         "results": {"fraud": {"detail_type": "Order Flagged [/i]", "outcome": "failure", "duration_ms": 3,
                               "reason": "score [/bold] >= 100", "started_at": "2026-11-26T10:00:00+00:00",
                               "finished_at": "2026-11-26T10:00:00.003000+00:00"}},
-        "missing": ["[/shipping]"], "timings": {"duration_ms": 12}, "order": {"order_id": HOSTILE},
-        "order_error": None, "trigger_received_at": "2026-11-26T10:00:00+00:00",
+        "missing": ["[/shipping]"], "timings": {"duration_ms": 12}, "trigger": {"order_id": HOSTILE},
+        "trigger_error": None, "trigger_received_at": "2026-11-26T10:00:00+00:00",
         "finished_at": "2026-11-26T10:00:00.012000+00:00", "published": True, "late_results": [], "outcome": {},
     }
     return {**view, **changes}
@@ -194,7 +194,7 @@ def test_the_demo_compares_parallel_with_chained_only_when_the_agents_work(agent
 
 def test_status_says_when_the_trigger_never_arrived(deployment, monkeypatch, capsys):
     monkeypatch.setattr(ops, "workflow_status",
-                        lambda _d, _id, _workflow=None: _view(status="RUNNING", order=None, reason=None))
+                        lambda _d, _id, _workflow=None: _view(status="RUNNING", trigger=None, reason=None))
     code, out, _ = _run(capsys, "status", HOSTILE)
     assert code == 0 and "the trigger never arrived" in out
 
@@ -208,11 +208,10 @@ def test_status_of_a_standalone_workflow_says_it_keeps_no_record(deployment, cap
                    "requests (its agents' results are events on the bus)\n")
 
 
-def test_status_reads_the_trigger_under_its_new_name_too():
-    renamed = {k: v for k, v in _view().items() if k not in ("order", "order_error")}
-    assert cli.status_notes({**renamed, "trigger": {"order_id": "x"}}) == []
-    assert any("never arrived" in n for n in cli.status_notes({**renamed, "trigger": None}))
-    assert cli.status_notes({**renamed, "trigger": {}, "trigger_error": "items: empty"}) == [
+def test_status_notes_a_missing_or_invalid_trigger():
+    assert cli.status_notes({**_view(), "trigger": {"order_id": "x"}}) == []
+    assert any("never arrived" in n for n in cli.status_notes({**_view(), "trigger": None}))
+    assert cli.status_notes({**_view(), "trigger": {}, "trigger_error": "items: empty"}) == [
         "the trigger was invalid: items: empty"]
 
 

@@ -19,7 +19,6 @@ from functions.coordinator.logic import (
     ceil_to_second,
     decide,
     finished_workflow,
-    iso,
     placed_at,
     schedule_name,
     timings,
@@ -330,10 +329,6 @@ def test_two_workflows_outcomes_for_one_id_share_the_idempotency_key_and_name_th
     other = build_outcome(request, access, decide(request, access, deadline_reached=True), at)
     assert order["idempotency_key"] == other["idempotency_key"] == "ord-1001:TIMED_OUT"
     assert (order["workflow"], other["workflow"]) == ("order-fulfillment", "access-request")
-
-
-def test_iso_has_milliseconds_and_z():
-    assert iso(datetime(2026, 11, 26, 11, 7, 8, 123456, tzinfo=UTC)) == "2026-11-26T11:07:08.123Z"
 
 
 def test_deadline_rounds_up_to_the_second():
