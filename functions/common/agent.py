@@ -23,15 +23,13 @@ measures it) become at once the agent's first failure result with that reason, n
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.common.claim_check import ClaimCheckStore
 from functions.common.clients import Clients
@@ -41,7 +39,7 @@ from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
 from functions.common.models import MAX_REASON_CHARS, AgentResult, BusEvent, WorkflowOutcome, shortened
 from functions.common.moments import iso_ms, utc_now
-from functions.common.observability import NAMESPACE, SERVICE, logger
+from functions.common.observability import NAMESPACE, SERVICE, emit_metric, logger
 from functions.common.publisher import Event, EventPublisher, EventTooLargeError
 from functions.common.settings import Settings, SettingsError
 from functions.common.spec import COORDINATOR_SOURCE, Agent, Manifest, Workflow
@@ -82,15 +80,6 @@ def locate(agent_name: str, manifest: Manifest) -> tuple[Agent, Workflow]:
     return manifest.agent(agent_name), manifest.workflow_of(agent_name)
 
 
-def emf_enabled() -> bool:
-    """EMF lines on stdout are metrics only where CloudWatch Logs reads them: in Lambda. Elsewhere (the local
-    runtime, the demo, tests) they are printed only when asked for with POWERTOOLS_METRICS_DISABLED=false."""
-    if is_metrics_disabled():
-        return False
-    explicitly_enabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() == "false"
-    return explicitly_enabled or bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-
-
 class AgentMetrics:
     """Per-agent metrics with the dimension ``agent``.
 
@@ -114,11 +103,7 @@ class AgentMetrics:
         self.emit("AgentPoisonMessages", MetricUnit.Count, 1)
 
     def emit(self, name: str, unit: MetricUnit, value: float) -> None:
-        if not emf_enabled():
-            return
-        with single_metric(name=name, unit=unit, value=value, namespace=self.namespace,
-                           default_dimensions={"service": self.service}) as metric:
-            metric.add_dimension(name="agent", value=self.agent)
+        emit_metric(name, unit, value, {"service": self.service, "agent": self.agent}, self.namespace)
 
 
 class AgentRunner:

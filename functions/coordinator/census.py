@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.common.agent import emf_enabled
-from functions.common.observability import NAMESPACE, logger
+from functions.common.observability import NAMESPACE, emit_metric, logger
 from functions.common.spec import Manifest
 from functions.coordinator.logic import parse_iso
 
@@ -59,14 +58,9 @@ class PowertoolsCensusMetrics:
         self.namespace = namespace
 
     def waiting(self, workflow: str, count: int, oldest_wait_s: float) -> None:
-        if not emf_enabled():  # single_metric prints even when metrics are disabled: the agents' rule applies
-            return
         dimensions = {SERVICE_DIMENSION: self.service, WORKFLOW_DIMENSION: workflow}
-        for name, unit, value in ((WAITING_METRIC, MetricUnit.Count, float(count)),
-                                  (OLDEST_WAIT_METRIC, MetricUnit.Seconds, oldest_wait_s)):
-            with single_metric(name=name, unit=unit, value=value, namespace=self.namespace,
-                               default_dimensions=dimensions):
-                pass
+        emit_metric(WAITING_METRIC, MetricUnit.Count, float(count), dimensions, self.namespace)
+        emit_metric(OLDEST_WAIT_METRIC, MetricUnit.Seconds, oldest_wait_s, dimensions, self.namespace)
 
 
 @dataclass

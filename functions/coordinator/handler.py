@@ -16,11 +16,11 @@ from functions.common.consumer import consume
 from functions.common.dead_letters import DeadLetterSink
 from functions.common.entry import lambda_handler
 from functions.common.moments import utc_now
-from functions.common.observability import metrics
+from functions.common.observability import SERVICE, emit_metric, metrics
 from functions.common.publisher import Event, EventPublisher
 from functions.common.settings import Settings
 from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE, WORKFLOW_TABLE, WorkflowStatus
-from functions.coordinator.census import Census, PowertoolsCensusMetrics
+from functions.coordinator.census import SERVICE_DIMENSION, WORKFLOW_DIMENSION, Census, PowertoolsCensusMetrics
 from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.logic import Coordinator
 from functions.coordinator.store import WorkflowStore
@@ -34,20 +34,28 @@ FINISHED_METRIC = {
 
 
 class PowertoolsWorkflowMetrics:
-    """EMF metrics through the shared Powertools ``Metrics``; a lock because several built handlers may
-    record from several threads into the one shared metric set."""
+    """Each metric twice: in the shared Powertools ``Metrics`` set (dimension ``service``: every workflow summed, what
+    the timed-out alarm reads) and on its own with ``service`` and ``workflow``, so the dashboard tells an access
+    request timing out from an order completing, and a 24 h approval wait does not hide in the orders' duration.
+    A lock because several built handlers may record from several threads into the one shared set."""
 
     _lock = threading.Lock()
 
+    def __init__(self, service: str = SERVICE) -> None:
+        self.service = service
+
     def started(self, workflow: str) -> None:
-        with self._lock:
-            metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
+        self._add(workflow, "WorkflowsStarted", MetricUnit.Count, 1)
 
     def finished(self, workflow: str, status: WorkflowStatus, duration_ms: float | None) -> None:
+        self._add(workflow, FINISHED_METRIC[status], MetricUnit.Count, 1)
+        if duration_ms is not None:
+            self._add(workflow, "WorkflowDuration", MetricUnit.Milliseconds, duration_ms)
+
+    def _add(self, workflow: str, name: str, unit: MetricUnit, value: float) -> None:
         with self._lock:
-            metrics.add_metric(name=FINISHED_METRIC[status], unit=MetricUnit.Count, value=1)
-            if duration_ms is not None:
-                metrics.add_metric(name="WorkflowDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+            metrics.add_metric(name=name, unit=unit, value=value)
+        emit_metric(name, unit, value, {SERVICE_DIMENSION: self.service, WORKFLOW_DIMENSION: workflow})
 
 
 def build(settings: Settings, clients: Clients,
@@ -70,7 +78,8 @@ def build(settings: Settings, clients: Clients,
 
     coordinator = Coordinator(
         store=store, deadlines=deadlines, publish=publish, manifest=manifest,
-        deadline_seconds=settings.deadline_seconds, metrics=PowertoolsWorkflowMetrics(), clock=clock,
+        deadline_seconds=settings.deadline_seconds, metrics=PowertoolsWorkflowMetrics(service=settings.function),
+        clock=clock,
         external_wait_seconds=settings.external_wait_seconds,
         # On "Workflow Census Due" (every 5 min): who waits for a person, and for how long (metrics, alarm).
         census=Census(store, manifest, PowertoolsCensusMetrics(service=settings.function), clock=clock),

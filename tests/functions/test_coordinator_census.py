@@ -19,7 +19,7 @@ CENSUS = eventbridge_envelope(CENSUS_DETAIL_TYPE, DEADLINE_SOURCE, {"census": "w
 
 @pytest.fixture(autouse=True)
 def metrics_printed(monkeypatch):
-    """Outside Lambda, metrics are printed only when asked for (functions.common.agent.emf_enabled)."""
+    """Outside Lambda, metrics are printed only when asked for (functions.common.observability.emf_enabled)."""
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
 
 

@@ -23,7 +23,7 @@ NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def metrics_printed(monkeypatch):
-    """Outside Lambda, metrics are printed only when asked for (functions.common.agent.emf_enabled)."""
+    """Outside Lambda, metrics are printed only when asked for (functions.common.observability.emf_enabled)."""
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
 
 
