@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentbus.control import AgentControl, unknown_agent
+from agentbus.control import AgentControl, ControlError, unknown_agent
 from agentbus.discovery import Deployment
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
 from functions.common.spec import Manifest
@@ -123,12 +123,16 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
     try:
         view = _record_view(store, workflow_id, workflow)
-    except UnknownWorkflowId:
+    except UnknownWorkflowId as error:
         # A workflow this CLI's manifest does not list is shown when the deployment has its record (a deployment
         # of another manifest, or of a newer release); with none, the name is most likely a typo.
         if unknown:
             raise OperationError(f"{unknown} (and {store.workflow_table} has no request {workflow_id!r} of a "
                                  f"workflow {workflow!r})") from None
+        backlog = coordinator_backlog(deployment, manifest)
+        if backlog:
+            raise UnknownWorkflowId(f"{error}; but {backlog}: a request put since has no record until the "
+                                    "coordinator reads it") from None
         raise
     except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
         raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be read: it holds JSON "
@@ -141,6 +145,29 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
             "it still waits for is not known here (none is listed as missing); run the CLI of the checkout the "
             "deployment was made from")
     return claim_checked(deployment, view, manifest) if resolve_claim_checks else view
+
+
+def coordinator_backlog(deployment: Deployment, manifest: Manifest = MANIFEST) -> str | None:
+    """Why a request may have no record yet (black-box pass 10C, F2): the coordinator is paused, or has messages
+    it has not handled (a burst, a cold start); None when neither, or when its queue cannot be read (the caller's
+    answer stands without the hint)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    coordinator = manifest.coordinator
+    if coordinator is None:
+        return None
+    try:
+        ctl = control(deployment)
+        paused, depth = ctl.is_paused(coordinator.name), ctl.queue_depth(coordinator.name)
+    except (BotoCoreError, ClientError, KeyError, OperationError, ControlError):
+        return None
+    pending = depth["waiting"] + depth["in_flight"]
+    if paused:
+        return (f"the coordinator is paused with {pending} message(s) in its queue (`agentbus agent resume "
+                f"{coordinator.name}`)")
+    if pending:
+        return f"the coordinator has {pending} message(s) it has not handled yet; try again shortly"
+    return None
 
 
 def _record_view(store: WorkflowStore, workflow_id: str, workflow: str | None) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from tests.conftest import order_entry
 
 
@@ -39,3 +41,38 @@ def _pause_then_order(local_stack, delay_s: float) -> None:
     control.set_paused("shipping", False)
     assert observer.wait_for_outcomes([order_id], 30) == set()
     assert observer.outcomes(order_id)[0].detail["status"] == "COMPLETED"
+
+
+def test_status_of_a_request_queued_behind_a_paused_coordinator_says_so(local_stack):
+    """Black-box pass 10C, F2: it said only "unknown workflow id ... a standalone workflow keeps no record", for a
+    request safe in the paused coordinator's queue."""
+    from agentbus import operations
+    from agentbus.discovery import Deployment
+
+    deployment = Deployment(local_stack.session, local_stack.url, local_stack.resources)
+    order_id = f"ord-queued-{uuid.uuid4().hex[:8]}"
+    local_stack.control.set_paused("coordinator", True)
+    try:
+        local_stack.client("events").put_events(Entries=[order_entry(order_id)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not local_stack.control.queue_depth("coordinator")["waiting"]:
+            time.sleep(0.1)
+        with pytest.raises(operations.UnknownWorkflowId) as raised:
+            operations.workflow_status(deployment, order_id)
+        assert f"unknown workflow id {order_id!r}" in str(raised.value)
+        assert "but the coordinator is paused with" in str(raised.value)
+        assert "`agentbus agent resume coordinator`" in str(raised.value)
+    finally:
+        local_stack.control.set_paused("coordinator", False)
+    assert local_stack.observer_.wait_for_outcomes([order_id], 60) == set()
+    assert operations.workflow_status(deployment, order_id)["status"] == "COMPLETED"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _backlog(local_stack.control.queue_depth("coordinator")):
+        time.sleep(0.2)
+    with pytest.raises(operations.UnknownWorkflowId) as raised:
+        operations.workflow_status(deployment, "ord-never-put")
+    assert "coordinator" not in str(raised.value), "nothing queued: no hint"
+
+
+def _backlog(depth: dict[str, int]) -> int:
+    return depth["waiting"] + depth["in_flight"]
