@@ -525,6 +525,19 @@ def test_early_deadline_is_rearmed_not_obeyed(h):
     assert [e["detail-type"] for e in h.terminal()] == ["Order Timed Out"]
 
 
+def test_a_deadline_fired_early_within_its_minute_is_rearmed_for_the_next_minute(h):
+    """Black-box pass 10C, F5: re-armed at the deadline itself, the schedule was for the minute already running,
+    which Scheduler (60 s precision) is not documented to fire; the next minute is."""
+    h.deliver(trigger(), result("fraud"))
+    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    early = due.replace(second=0) + timedelta(seconds=1) if due.second > 1 else due - timedelta(milliseconds=500)
+    h.deliver(deadline(), handler=build(h.settings, h.clients, clock=lambda: early))
+    assert h.terminal() == [] and h.store.load(ORDER_ID).status.value == "RUNNING"
+    expected = max(due, early.replace(second=0, microsecond=0) + timedelta(minutes=1))
+    assert h.schedule()["ScheduleExpression"] == f"at({expected.replace(tzinfo=None).isoformat(timespec='seconds')})"
+    assert expected > due or due.second == 0
+
+
 # --- fault 3: concurrent finishers ------------------------------------------------------------------
 
 def test_fault_concurrent_finishers_exactly_one_wins(h):
