@@ -72,3 +72,40 @@ def test_each_outcome_sample_is_an_outcome_of_its_workflow_with_its_status(workf
             assert outcome.idempotency_key == f"{outcome.workflow_id}:{status.value}", name
             agents = {agent.name for agent in workflow.agents} | {external.name for external in workflow.external}
             assert set(outcome.results) <= agents and set(outcome.missing) <= agents, name
+
+
+def _shape(value):
+    """A JSON value's shape: its type, and for an object its keys' shapes (a list: its first item's)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return "number" if isinstance(value, int | float) and not isinstance(value, bool) else type(value).__name__
+
+
+@pytest.mark.parametrize("workflow", [w for w in MANIFEST.workflows if w.coordinated], ids=lambda w: w.name)
+def test_the_results_an_outcome_sample_lists_look_like_their_result_samples(workflow):
+    """Black-box pass 10B, F2: order-completed.json listed a fraud score of 0.12 and a shipping price as a number
+    (the agents publish 0-100 and text), and no inventory reservation: a subscriber coding against the outcome
+    sample would break on the real event."""
+    found = samples()
+    sources = {agent.name: agent.source for agent in (*workflow.agents, *workflow.external)}
+    for detail_type in workflow.terminal_detail_types.values():
+        for name in found[(COORDINATOR_SOURCE, detail_type)]:
+            [entry] = json.loads((EVENTS_DIR / name).read_text())
+            for agent, result in json.loads(entry["Detail"])["results"].items():
+                samples_of_result = found.get((sources[agent], result["detail_type"]), [])
+                assert samples_of_result, f"{name}: no sample of {agent}'s {result['detail_type']!r}"
+                if agent not in {a.name for a in workflow.agents}:
+                    continue  # a person's answer: its sample is the answer sent, not a result published
+                shape = _shape(result["data"])
+                for sample in samples_of_result:
+                    for e in json.loads((EVENTS_DIR / sample).read_text()):
+                        if (e["Source"], e["DetailType"]) != (sources[agent], result["detail_type"]):
+                            continue
+                        expected = _shape(json.loads(e["Detail"])["data"])
+                        # What the result sample has, the outcome's copy has, shaped alike (a result may carry
+                        # more: a risk that asks for an approval adds its approval_threshold).
+                        assert set(expected) <= set(shape), f"{name}: {agent}'s data lacks {set(expected) - set(shape)}"
+                        assert {k: shape[k] for k in expected} == expected, \
+                            f"{name}: {agent}'s data {result['data']} is not shaped as in {sample}"
