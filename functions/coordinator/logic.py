@@ -205,9 +205,10 @@ class WorkflowRecord:
     published_at: str | None = None
     # Why the main table's row could not be written (the outcome was published without it); None normally.
     projection_error: str | None = None
-    # False for a record read from the header item alone (a write's returned attributes): its result slots hold
-    # summaries (enough to decide), not the results, and a large trigger may be absent. ``Store.load`` gives the
-    # whole record, which an outcome, a projection and ``status`` are built from.
+    # False for a record read from the header item alone (a write's returned attributes, or the waiting headers
+    # ``WorkflowStore.waiting`` reads in bulk): its result slots hold summaries (enough to decide), not the results,
+    # and a large trigger may be absent. ``Store.load`` gives the whole record, which an outcome, a projection and
+    # ``status`` are built from.
     complete: bool = True
 
     @property

@@ -1050,7 +1050,8 @@ class WorkflowStore:
 
     def _record(self, item: dict[str, Any], beside: list[dict[str, Any]] | None = None) -> WorkflowRecord:
         """A record from its header item and the items ``beside`` it; with ``beside`` None, from the header alone (a
-        write's returned attributes): its result slots are then the header's summaries (``complete`` False)."""
+        write's returned attributes, a header ``waiting`` read): its result slots are then the header's summaries
+        (``complete`` False)."""
         data = {key: from_attribute(value) for key, value in item.items()}
         workflow_id = data["workflow_id"]
         workflow = data[SORT_KEY]
