@@ -14,9 +14,11 @@ Both with the dimensions ``service`` (the coordinator) and ``workflow``.
 The census runs inside a coordinator invocation, beside the other records of its batch: a timeout would fail them
 all. So it reads for at most ``budget_s`` (by default ``CENSUS_SHARE`` of the coordinator's timeout). When the time
 runs out it stops reading and emits what it counted: for a workflow read in part, its figures are lower bounds (at
-least that many wait, the oldest at least that long); a workflow not read at all gets no figures (missing data, not
-a false zero). ``CensusPartial`` (Count, dimension ``service``) says how many workflows the census could not read to
-the end (0 normally), and a warning log names them. The next census, 5 minutes later, starts again.
+least that many wait, the oldest at least that long); one cut short before any wait of it was found gets no figures
+(missing data, which the alarm treats as not breaching, rather than a false zero). The budget runs from the census'
+start, not the invocation's (the time of the batch's records handled before it is not deducted). ``CensusPartial``
+(Count, dimension ``service``) says how many workflows the census could not read to the end (0 normally), and a
+warning log names them. The next census, 5 minutes later, starts again.
 
 Plain Python: the store and the metrics sink are injected, a test hands in fakes.
 """
@@ -130,7 +132,7 @@ class Census:
             views = [view for view in waiting if view.get("workflow") == workflow.name]
             complete = workflow.name not in unfinished
             if not complete and not views:
-                continue  # not read at all: no figure rather than a false zero
+                continue  # cut short before any wait was found: no figure rather than a false zero
             oldest_s, oldest_id = 0.0, None
             for view in views:
                 for waited in view.get("waiting_for") or []:
@@ -147,7 +149,7 @@ class Census:
             self.metrics.partial(len(unfinished))
         if unfinished:
             logger.warning("census partial: the time ran out before every waiting workflow was read; the figures "
-                           "of the workflows named are lower bounds (none for one not read at all)",
+                           "of the workflows named are lower bounds (none for those where no wait was found yet)",
                            extra={"budget_s": budget_s, "unfinished": sorted(unfinished)})
         logger.info("census of workflows waiting for a person",
                     extra={"census": [c.__dict__ for c in counted]})
