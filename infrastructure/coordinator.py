@@ -130,7 +130,8 @@ class CoordinatorState(Construct):
         """Let ``role`` (the coordinator's) query the workflow table's waiting index: the census finds the
         workflows waiting for a person there (``WorkflowStore.waiting``), never by scanning the whole table.
         Without it every census is refused (AccessDenied), dead-lettered after its retries, and the approval
-        alarm never sees a wait."""
+        alarm never sees a wait. It then reads their headers with ``dynamodb:BatchGetItem`` on the table itself,
+        which the coordinator's grant on the tables it writes already holds (``consumer.TABLE_ACTIONS``)."""
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="CensusQueriesWaitingWorkflows",
             actions=["dynamodb:Query"],

@@ -101,7 +101,8 @@ class CallCounter:
     by_role: dict[str, Counter[str]] = field(default_factory=lambda: {role: Counter() for role in THREAD_ROLES})
     empty_receives: Counter[str] = field(default_factory=Counter)  # by role
     put_entries: Counter[str] = field(default_factory=Counter)  # PutEvents entries, by role
-    dynamodb: Counter[str] = field(default_factory=Counter)  # function calls as "Op@table" (TransactWriteItems: items)
+    # Function calls as "Op@table" (TransactWriteItems: its items; BatchGetItem: its keys, per table).
+    dynamodb: Counter[str] = field(default_factory=Counter)
     # Billing chunks (64 KB) by role: of PutEvents entries; beyond the first of each receive's payload (a receive
     # of 10 messages of 100 KB is 16 requests); of each message received (the SendMessage that delivered it).
     put_chunks: Counter[str] = field(default_factory=Counter)
@@ -142,6 +143,9 @@ class CallCounter:
                     for action in params.get("TransactItems", []):
                         (_, body), = action.items()
                         self.dynamodb[f"TransactWriteItems@{body.get('TableName')}"] += 1
+                elif operation == "BatchGetItem":  # no TableName: its keys by table (each an item read)
+                    for table, request in (params.get("RequestItems") or {}).items():
+                        self.dynamodb[f"BatchGetItem@{table}"] += len(request.get("Keys", []))
                 else:
                     self.dynamodb[f"{operation}@{params.get('TableName')}"] += 1
 

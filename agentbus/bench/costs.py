@@ -150,7 +150,8 @@ def dynamodb_units(dynamodb_calls: Counter[str], tables: dict[str, str], sizes: 
     (of the tables named in ``only``, by logical name, if given).
 
     A write costs the table's average item size. Transactional writes cost twice; conditional writes that
-    fail still cost. A model, for reads and for endpoints that do not measure writes: the benchmark's local
+    fail still cost. A read (a GetItem, a Query, each key of a BatchGetItem) costs a consistent read of one
+    item. A model, for reads and for endpoints that do not measure writes: the benchmark's local
     endpoint measures every write (``measured_writes``), and those figures are the ones billed.
     """
     by_name = {name: logical for logical, name in tables.items()}
@@ -166,7 +167,7 @@ def dynamodb_units(dynamodb_calls: Counter[str], tables: dict[str, str], sizes: 
             writes += count * write_units(size)
         elif operation == "TransactWriteItems":
             writes += count * 2 * write_units(size)
-        elif operation in ("GetItem", "Query", "Scan"):
+        elif operation in ("GetItem", "BatchGetItem", "Query", "Scan"):  # BatchGetItem: counted per key
             reads += count * read_units(size, consistent=True)
     return writes, reads
 

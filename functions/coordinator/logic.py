@@ -23,7 +23,8 @@ on the store's atomic conditional writes, never on the order or uniqueness of de
   returns the header alone (``WorkflowRecord.complete`` False: result summaries, enough to decide); before
   building an outcome the coordinator loads the whole record and decides again on it (``store.py``: a header
   and an item per result, so that a write's cost does not grow with the results before it);
-- the outcome is published from the stored record, by whoever holds the publication lease; a crash
+- the outcome is published from the stored record, by whoever holds the publication lease (the coordinator's
+  timeout plus a margin: it outlasts the invocation holding it, ``publish_lease_s``); a crash
   between the finish and the publish leaves a final, unpublished record that the next message for the
   workflow publishes again, the same stored detail with the same idempotency key (fault 5).
 
@@ -91,16 +92,30 @@ from functions.common.spec import (
     Outcome,
     Workflow,
     WorkflowStatus,
+    coordinator_consumer,
     resolve,
 )
 from functions.common.storable import problems as storable_problems
 
 DEADLINE_REASON = "deadline reached"
 NO_TRIGGER_REASON = "deadline reached: the trigger never arrived"
-# How long the finisher (or a recovering invocation) owns the right to publish the outcome. A crashed
-# invocation's message comes back after the queue's visibility timeout (6x the function timeout), by
-# which time its lease has expired; an invocation that fails cleanly releases its lease at once.
-PUBLISH_LEASE_S = 30
+# How long the finisher (or a recovering invocation) owns the right to publish the outcome: the coordinator's
+# timeout plus this margin (``publish_lease_s``). The lease is taken inside an invocation, which Lambda ends at
+# its timeout, so a live publisher, however slow, never outlives its lease and no second invocation publishes
+# beside it; the margin covers the clocks of two invocations (the lease is an epoch time). A crashed invocation's
+# message comes back after the queue's visibility timeout (6x the function timeout: at least timeout + 5 s for
+# any timeout of 1 s or more), by which time its lease has expired; an invocation that fails cleanly releases its
+# lease at once.
+PUBLISH_LEASE_MARGIN_S = 5
+
+
+def publish_lease_s(timeout_s: int) -> int:
+    """The publication lease of a coordinator whose function timeout is ``timeout_s``: outlasts its invocation."""
+    return timeout_s + PUBLISH_LEASE_MARGIN_S
+
+
+# The lease of the coordinator's default timeout (a manifest may set another: ``coordinator_settings``).
+PUBLISH_LEASE_S = publish_lease_s(coordinator_consumer().timeout_s)
 SCHEDULE_NAME_MAX = 64
 # A result's data kept in the workflow record (the record holds every agent's result and the trigger).
 MAX_RESULT_DATA_BYTES = 16 * 1024
@@ -185,9 +200,10 @@ class WorkflowRecord:
     published_at: str | None = None
     # Why the main table's row could not be written (the outcome was published without it); None normally.
     projection_error: str | None = None
-    # False for a record read from the header item alone (a write's returned attributes): its result slots hold
-    # summaries (enough to decide), not the results, and a large trigger may be absent. ``Store.load`` gives the
-    # whole record, which an outcome, a projection and ``status`` are built from.
+    # False for a record read from the header item alone (a write's returned attributes, or the waiting headers
+    # ``WorkflowStore.waiting`` reads in bulk): its result slots hold summaries (enough to decide), not the results,
+    # and a large trigger may be absent. ``Store.load`` gives the whole record, which an outcome, a projection and
+    # ``status`` are built from.
     complete: bool = True
 
     @property
@@ -562,11 +578,17 @@ class Coordinator:
     deadline_seconds: int | None = None
     clock: Callable[[], datetime] = utc_now
     metrics: WorkflowMetrics = field(default_factory=NullMetrics)
-    publish_lease_s: int = PUBLISH_LEASE_S
+    # None: ``publish_lease_s`` of the manifest's coordinator timeout, so that the lease outlasts the invocation.
+    publish_lease_s: int | None = None
     # Overrides every external agent's wait_s (EXTERNAL_WAIT_SECONDS: shorter locally than a day).
     external_wait_seconds: int | None = None
     # Counts the workflows waiting for a person (metrics), on the recurring census event.
     census: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.publish_lease_s is None:
+            coordinator = self.manifest.coordinator
+            self.publish_lease_s = publish_lease_s(coordinator.timeout_s) if coordinator else PUBLISH_LEASE_S
 
     def schedule_name(self, workflow: str, workflow_id: str) -> str:
         """The workflow's deadline schedule, named apart from every other workflow's of the manifest."""
@@ -1006,7 +1028,8 @@ class Coordinator:
             raise
 
     def _lease_until(self, now: datetime) -> int:
-        return epoch_ms(now) + self.publish_lease_s * 1000
+        lease_s = self.publish_lease_s if self.publish_lease_s is not None else PUBLISH_LEASE_S  # set at init
+        return epoch_ms(now) + lease_s * 1000
 
 
 def _lease_owner() -> str:

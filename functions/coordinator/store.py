@@ -101,7 +101,9 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
 from typing import Any, cast
 
@@ -167,6 +169,15 @@ REFUSED_COUNT = "refusal_count"  # not a refused_<digest> version, though near i
 # validation (functions.common.storable, the same bound) and only their digest and error are kept, so the trigger's
 # item stays far below DynamoDB's 400 KB item limit.
 MAX_STORED_TRIGGER_BYTES = MAX_DETAIL_BYTES
+# ``waiting`` reads the waiting headers with BatchGetItem: at most this many keys per call (DynamoDB's limit).
+BATCH_GET_KEYS = 100
+# Keys a BatchGetItem call left unprocessed (throttling, its 16 MB response limit) are asked for again, after a
+# back-off of up to ``BATCH_GET_BACKOFF_S * 2**n`` seconds (full jitter, at most ``BATCH_GET_BACKOFF_MAX_S``), this
+# many calls in all; still unread after them, ``waiting`` fails naming how many (DynamoDB's own advice: back off
+# exponentially, since an immediate retry of throttled keys is throttled again).
+BATCH_GET_ATTEMPTS = 6
+BATCH_GET_BACKOFF_S = 0.05
+BATCH_GET_BACKOFF_MAX_S = 1.0
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -402,18 +413,31 @@ class _Expression:
         return params
 
 
+class WaitingViews(list[dict[str, Any]]):
+    """``WorkflowStore.waiting``'s views, a list; ``unfinished``: the workflows whose waiting headers were not all
+    read because the time ran out (``out_of_time``), so their views are some of those waiting, not all."""
+
+    unfinished: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unfinished)
+
+
 class WorkflowStore:
     """The coordinator's state, and the operator CLI's read side (``get``, ``find``).
 
-    ``tables`` maps the logical names of the main tables (projections) to their physical names.
+    ``tables`` maps the logical names of the main tables (projections) to their physical names; ``sleep`` is how
+    ``waiting`` backs off before asking again for the keys a BatchGetItem left unprocessed (tests: no sleep).
     """
 
     def __init__(self, client: Any, workflow_table: str, manifest: Manifest,
-                 tables: Mapping[str, str] | None = None):
+                 tables: Mapping[str, str] | None = None, *, sleep: Callable[[float], None] = time.sleep):
         self.client = client
         self.workflow_table = workflow_table
         self.manifest = manifest
         self.tables = dict(tables or {})
+        self.sleep = sleep
 
     def derived_schedule_name(self, workflow: str, workflow_id: str) -> str:
         """The deadline schedule's name a header need not store (``logic.schedule_name``, apart from the manifest's
@@ -845,12 +869,16 @@ class WorkflowStore:
                                         ExpressionAttributeValues={":id": {"S": workflow_id}}))
 
     def _query(self, workflow_id: str, **params: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+        """Every item a strongly consistent Query of the table gives, all its pages."""
+        return [item for page in self._pages(ConsistentRead=True, **params) for item in page.get("Items", [])]
+
+    def _pages(self, **params: Any) -> Iterator[dict[str, Any]]:
+        """A Query's pages, one ``client.query`` call each, made as the pages are read."""
         while True:  # client.query itself, page by page (not a paginator: wrappers and tests see the calls)
-            page = self.client.query(TableName=self.workflow_table, ConsistentRead=True, **params)
-            items.extend(page.get("Items", []))
+            page = self.client.query(TableName=self.workflow_table, **params)
+            yield page
             if not page.get("LastEvaluatedKey"):
-                return items
+                return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def records(self, items: list[dict[str, Any]]) -> list[WorkflowRecord]:
@@ -866,30 +894,77 @@ class WorkflowStore:
                 headers[key] = item
         return [self._record(header, beside.get(key, [])) for key, header in headers.items()]
 
-    def waiting(self, workflow: str | None = None) -> list[dict[str, Any]]:
+    def waiting(self, workflow: str | None = None, *,
+                out_of_time: Callable[[], bool] | None = None) -> WaitingViews:
         """Views of the running workflows waiting for an external agent (a person), oldest ask first: for
         ``agentbus pending`` and the census, not for a request's path. The candidates come from the waiting index
         (``WAITING_INDEX``: only the headers that may wait are in it, each until its finish), one Query per
-        workflow with external agents, never a scan of the table; each is then read whole (strongly consistent)
-        and kept if it waits. The index is eventually consistent: a wait asked a moment ago may show a moment
-        later."""
+        workflow with external agents, never a scan of the table; their headers are then read in bulk
+        (BatchGetItem, ``BATCH_GET_KEYS`` a call, strongly consistent) and each is kept if it waits. The header
+        alone says whether and since when a workflow waits (``waits``: the status, the trigger's version and the
+        result summaries with whom they ask for and when), so the views are built from it (``complete`` False):
+        ``waiting_for``, ``missing``, ``status`` and the ids are exact; ``results`` are the header's summaries and
+        ``timings`` partial (``get`` reads a record whole). The index is eventually consistent: a wait asked a
+        moment ago may show a moment later.
+
+        ``out_of_time`` (the census' time budget): asked before every call; once it says yes, no more is read and
+        the views found so far are returned, with the workflows not read to the end in ``unfinished``."""
         names = [workflow] if workflow else [w.name for w in self.manifest.coordinated if w.external]
-        views = []
+        views: list[dict[str, Any]] = []
+        unfinished: list[str] = []
         for name in names:
             known = self._workflow(name)
             if known is None or not known.external:
                 continue
-            pages = self.client.get_paginator("query").paginate(
-                TableName=self.workflow_table, IndexName=WAITING_INDEX,
-                KeyConditionExpression="#waits = :workflow", ExpressionAttributeNames={"#waits": WAITING_ATTRIBUTE},
-                ExpressionAttributeValues={":workflow": {"S": name}})
-            for page in pages:
-                for item in page.get("Items", []):
-                    whole = self.load(name, item["workflow_id"]["S"])
-                    if whole is not None and waits(whole, known):
-                        views.append(self.view(whole))
-        return sorted([v for v in views if v["waiting_for"]],
-                      key=lambda v: min(str(w.get("asked_at") or "") for w in v["waiting_for"]))
+            if not self._waiting_views(known, views, out_of_time or (lambda: False)):
+                unfinished.append(name)
+        found = WaitingViews(sorted([v for v in views if v["waiting_for"]],
+                                    key=lambda v: min(str(w.get("asked_at") or "") for w in v["waiting_for"])))
+        found.unfinished = tuple(unfinished)
+        return found
+
+    def _waiting_views(self, workflow: Workflow, views: list[dict[str, Any]],
+                       out_of_time: Callable[[], bool]) -> bool:
+        """Add to ``views`` those of ``workflow``'s indexed headers that wait; False if time ran out first."""
+        if out_of_time():
+            return False
+        for page in self._pages(IndexName=WAITING_INDEX, KeyConditionExpression="#waits = :workflow",
+                                ExpressionAttributeNames={"#waits": WAITING_ATTRIBUTE},
+                                ExpressionAttributeValues={":workflow": {"S": workflow.name}}):
+            keys = [self._key(workflow.name, item["workflow_id"]["S"]) for item in page.get("Items", [])]
+            for start in range(0, len(keys), BATCH_GET_KEYS):
+                headers = self._headers(keys[start:start + BATCH_GET_KEYS], out_of_time)
+                if headers is None:
+                    return False
+                for header in headers:
+                    record = self._record(header)
+                    if waits(record, workflow):
+                        views.append(self.view(record))
+            if page.get("LastEvaluatedKey") and out_of_time():
+                return False
+        return True
+
+    def _headers(self, keys: list[dict[str, Any]], out_of_time: Callable[[], bool]) -> list[dict[str, Any]] | None:
+        """The header items of ``keys`` (at most ``BATCH_GET_KEYS``), strongly consistent, in the order of
+        ``keys`` (those that do not exist left out); None if time ran out before all were read. Keys a call left
+        unprocessed are asked for again after a back-off, ``BATCH_GET_ATTEMPTS`` calls in all."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        pending = keys
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            if out_of_time():
+                return None
+            if attempt:
+                self.sleep(random.uniform(0, min(BATCH_GET_BACKOFF_MAX_S, BATCH_GET_BACKOFF_S * 2 ** attempt)))
+            response = self.client.batch_get_item(
+                RequestItems={self.workflow_table: {"Keys": pending, "ConsistentRead": True}})
+            for item in response.get("Responses", {}).get(self.workflow_table, []):
+                found[(item["workflow_id"]["S"], item[SORT_KEY]["S"])] = item
+            pending = response.get("UnprocessedKeys", {}).get(self.workflow_table, {}).get("Keys", [])
+            if not pending:
+                ordered = ((key["workflow_id"]["S"], key[SORT_KEY]["S"]) for key in keys)
+                return [found[key] for key in ordered if key in found]
+        raise RuntimeError(f"DynamoDB left {len(pending)} of {len(keys)} waiting headers unread after "
+                           f"{BATCH_GET_ATTEMPTS} BatchGetItem calls (throttled?); retrying the message")
 
     def get_row(self, table: str, key: dict[str, str]) -> dict[str, Any] | None:
         """A main table's row (``key``: attribute -> string value)."""
@@ -975,7 +1050,8 @@ class WorkflowStore:
 
     def _record(self, item: dict[str, Any], beside: list[dict[str, Any]] | None = None) -> WorkflowRecord:
         """A record from its header item and the items ``beside`` it; with ``beside`` None, from the header alone (a
-        write's returned attributes): its result slots are then the header's summaries (``complete`` False)."""
+        write's returned attributes, a header ``waiting`` read): its result slots are then the header's summaries
+        (``complete`` False)."""
         data = {key: from_attribute(value) for key, value in item.items()}
         workflow_id = data["workflow_id"]
         workflow = data[SORT_KEY]

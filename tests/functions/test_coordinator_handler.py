@@ -34,7 +34,7 @@ from functions.common.models import BusEvent, WorkflowOutcome
 from functions.common.publisher import EventPublisher
 from functions.coordinator.deadlines import DeadlineScheduler
 from functions.coordinator.handler import build
-from functions.coordinator.logic import Coordinator, schedule_name
+from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, Coordinator, schedule_name
 from functions.coordinator.store import WorkflowStore
 from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 from functions.orders.workflow import PRODUCER_SOURCE
@@ -871,6 +871,47 @@ def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h)
     terminal = h.terminal()
     assert [e["detail-type"] for e in terminal] == ["Order Completed"]
     assert terminal[0]["detail"] == stored
+
+
+def test_fault_a_slow_live_publisher_under_a_raised_timeout_keeps_its_lease_until_its_invocation_ends(h):
+    """The lease follows the coordinator's timeout (code review bb10d, finding 9): with the timeout raised to
+    120 s, a publisher that has not returned 100 s after it took the lease may still be alive and publishing, so
+    a second invocation must not publish beside it (a constant 30 s lease let it). Past 120 s + the margin the
+    invocation has surely ended (Lambda stops it at its timeout), and the next message publishes."""
+
+    class Died(BaseException):
+        pass
+
+    manifest = dataclasses.replace(MANIFEST, coordinator_settings={"timeout_s": 120})
+    now = [datetime(2026, 11, 26, 11, 7, 8, tzinfo=UTC)]
+    deaths = [1]
+
+    def publish(event) -> None:
+        if deaths[0]:
+            deaths[0] -= 1
+            raise Died()  # stands for the slow one: its invocation holds the lease, and has not released it
+        EventPublisher(h.clients.events, h.settings.event_bus_name).publish([event])
+
+    coordinator = Coordinator(
+        manifest=manifest, store=h.store.store, publish=publish, clock=lambda: now[0],
+        deadlines=DeadlineScheduler(h.clients.scheduler, h.settings.schedule_group, h.resources.bus_arn,
+                                    h.resources.scheduler_role_arn),
+    )
+    assert coordinator.publish_lease_s == 120 + PUBLISH_LEASE_MARGIN_S
+
+    def handle(envelope: dict) -> None:
+        coordinator.handle(BusEvent.model_validate(envelope))
+
+    for envelope in (trigger(), result("fraud"), result("inventory")):
+        handle(envelope)
+    with pytest.raises(Died):
+        handle(result("shipping"))
+    now[0] += timedelta(seconds=100)
+    handle(result("shipping"))  # the first invocation may still be running: not published a second time
+    assert h.terminal() == []
+    now[0] += timedelta(seconds=120 + PUBLISH_LEASE_MARGIN_S - 100 + 1)
+    handle(result("shipping"))
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Completed"]
 
 
 # --- fault 7: invalid triggers ----------------------------------------------------------------------

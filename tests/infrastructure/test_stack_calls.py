@@ -72,7 +72,7 @@ def allowed_actions(view: ConsumerView) -> set[str]:
 def test_the_code_is_read_the_coordinator_queries_and_schedules() -> None:
     """The reading above finds what it must (a regression of the reader would make the next test vacuous)."""
     called = called_actions(MANIFEST.coordinator)
-    assert {"dynamodb:Query", "dynamodb:UpdateItem", "scheduler:CreateSchedule",
+    assert {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "scheduler:CreateSchedule",
             "scheduler:DeleteSchedule", "events:PutEvents", "s3:GetObject", "sqs:SendMessage"} <= set(called)
 
 
@@ -105,3 +105,13 @@ def test_the_workflow_table_has_the_sparse_waiting_index(synth: Synth) -> None:
     [index] = synth.resources[synth.stack.get_logical_id(table)]["Properties"]["GlobalSecondaryIndexes"]
     assert index["IndexName"] == WAITING_INDEX and index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert index["KeySchema"][0] == {"AttributeName": WAITING_ATTRIBUTE, "KeyType": "HASH"}
+
+
+def test_the_census_may_read_the_waiting_headers_in_bulk_from_the_workflow_table(
+        synth: Synth, consumers: dict[str, ConsumerView]) -> None:
+    """The census reads the headers the waiting index names with BatchGetItem (code review bb10d, finding 3): the
+    coordinator's role allows it on the workflow table itself (the index holds keys only)."""
+    table = synth.stack.get_logical_id(synth.stack.state.tables["workflows"].node.default_child)
+    granted = [s for d in consumers[MANIFEST.coordinator.name].policies for s in statements(d)
+               if s.get("Effect") == "Allow" and "dynamodb:BatchGetItem" in as_list(s["Action"])]
+    assert any({"Fn::GetAtt": [table, "Arn"]} in as_list(s["Resource"]) for s in granted), granted

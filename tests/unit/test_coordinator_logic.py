@@ -13,13 +13,17 @@ from functions.common.models import MAX_OUTCOME_REASON_CHARS, MAX_REASON_CHARS, 
 from functions.coordinator.logic import (
     DEADLINE_REASON,
     NO_TRIGGER_REASON,
+    PUBLISH_LEASE_MARGIN_S,
+    PUBLISH_LEASE_S,
     Coordinator,
     WorkflowRecord,
     build_outcome,
     ceil_to_second,
     decide,
+    epoch_ms,
     finished_workflow,
     placed_at,
+    publish_lease_s,
     schedule_name,
     timings,
 )
@@ -425,3 +429,19 @@ def test_a_cancel_in_the_record_decides_cancelled_before_anything_else():
     decision = decide(rec, WORKFLOW)
     assert decision is not None and decision.status is WorkflowStatus.CANCELLED
     assert decision.reason == "cancelled by ops: duplicate order"
+
+
+def test_the_publication_lease_outlasts_the_coordinators_timeout_whatever_the_manifest_sets():
+    """Code review bb10d, finding 9: the lease was a constant 30 s, and ``coordinator_settings`` may raise the
+    timeout past it. It is now the timeout plus a margin, and still shorter than the visibility timeout (6x the
+    timeout), so that a crashed holder's redelivery finds it expired."""
+    for timeout_s in (1, 30, 120, 900):
+        manifest = replace(MANIFEST, coordinator_settings={"timeout_s": timeout_s})
+        coordinator = Coordinator(store=None, deadlines=None, publish=None, manifest=manifest)  # type: ignore[arg-type]
+        assert coordinator.publish_lease_s == publish_lease_s(timeout_s) == timeout_s + PUBLISH_LEASE_MARGIN_S
+        assert timeout_s < coordinator.publish_lease_s <= manifest.coordinator.visibility_timeout_s
+        at = datetime(2026, 11, 26, 11, 7, 8, tzinfo=UTC)
+        assert coordinator._lease_until(at) - epoch_ms(at) == (timeout_s + PUBLISH_LEASE_MARGIN_S) * 1000
+    assert Coordinator(store=None, deadlines=None, publish=None, manifest=MANIFEST,  # type: ignore[arg-type]
+                       publish_lease_s=7).publish_lease_s == 7
+    assert publish_lease_s(MANIFEST.coordinator.timeout_s) == PUBLISH_LEASE_S

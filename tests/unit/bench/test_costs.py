@@ -44,10 +44,10 @@ def test_dynamodb_units_per_table_and_kind_of_write():
     tables = {"workflows": "p-workflows", "orders": "p-orders", "inventory": "p-inventory"}
     sizes = {"workflows": 4000, "orders": 900, "inventory": 1500}
     calls = Counter({"UpdateItem@p-workflows": 6, "PutItem@p-orders": 1, "TransactWriteItems@p-inventory": 2,
-                     "GetItem@p-inventory": 1, "GetItem@p-workflows": 1})
+                     "GetItem@p-inventory": 1, "GetItem@p-workflows": 1, "BatchGetItem@p-workflows": 3})
     writes, reads = dynamodb_units(calls, tables, sizes)
     assert writes == 6 * 4 + 1 + 2 * 2 * 2  # a transactional write of a 1.5 KB item: 2 units, twice
-    assert reads == 1 + 1
+    assert reads == 1 + 1 + 3  # a BatchGetItem's keys: a consistent read each
     # One workflow's agents' own writes (what Step Functions' agents would make too): their tables only.
     assert dynamodb_units(calls, tables, sizes, only=["inventory"]) == (2 * 2 * 2, 1)
 
