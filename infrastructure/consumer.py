@@ -188,6 +188,14 @@ class QueueConsumer(Construct):
             actions=["sqs:SendMessage"],
             resources=[self.dlq.queue_arn],
         ))
+        # A failed record it will see again comes back after a short back-off, not the whole visibility timeout:
+        # the function shortens its visibility on its own queue (functions/common/consumer.py, retry timing),
+        # finding the queue's URL from the record's eventSourceARN.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="BackOffFailedRecords",
+            actions=["sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"],
+            resources=[self.queue.queue_arn],
+        ))
         written = [tables[name].table_arn for name in consumer.tables if name not in consumer.read_only]
         if written:
             self.role.add_to_policy(iam.PolicyStatement(

@@ -59,7 +59,8 @@ class RuntimeOptions:
     # long without a message, so empty receives are as few as on AWS. The endpoint spends it outside its lock;
     # ``stop`` ends the waiting polls at once (``server.wake_polls``).
     poll_wait_s: int = 20
-    # Locally a failed message comes back after this many seconds (on AWS: the queue's visibility timeout).
+    # Locally a failed message comes back after this many seconds (on AWS: after the function's retry back-off,
+    # functions/common/consumer.py, which also sets it locally: this runtime's call comes after it and wins).
     retry_after_s: int = 1
     schedule_poll_s: float = 0.25
     pause_check_s: float = 0.5

@@ -33,7 +33,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.common.claim_check import ClaimCheckStore
 from functions.common.clients import Clients
-from functions.common.consumer import RecordHandler, consume, validate, validate_trigger
+from functions.common.consumer import (
+    Correlation,
+    RecordHandler,
+    RetryBackoff,
+    consume,
+    correlation_of,
+    validate,
+    validate_trigger,
+    workflow_id_of,
+)
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage
 from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
@@ -153,8 +162,10 @@ class AgentRunner:
         except Exception:
             self.metrics.error()
             raise
+        # The request's id as the consumer's keys carry it (correlation_of), also where the runner is called alone.
         logger.info("agent result published", extra={
             "agent": self.agent.name, "result": output.detail_type, "reason": output.detail.get("reason"),
+            "correlation_id": self.workflow_id(request),
         })
         return output
 
@@ -267,15 +278,19 @@ def dead_letter_sink(settings: Settings, clients: Clients, name: str) -> DeadLet
 
 
 def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None, concurrency: int = 1,
-                 max_receive_count: int | None = None,
-                 claim_checks: ClaimCheckStore | None = None) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+                 max_receive_count: int | None = None, claim_checks: ClaimCheckStore | None = None,
+                 backoff: RetryBackoff | None = None,
+                 correlation: Correlation = workflow_id_of) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda-style ``(event, context) -> partial batch response`` around a per-record handler;
     ``concurrency`` records of a batch are handled at once (settings.record_concurrency); claim-check
-    references are resolved from ``claim_checks`` before ``handle`` sees the event."""
+    references are resolved from ``claim_checks`` before ``handle`` sees the event; a failed record comes back
+    after ``backoff``'s delay; ``correlation`` gives each record's log lines their ``correlation_id``
+    (``consumer.consume``)."""
 
     def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return consume(event, context, handle, dead_letters, concurrency=concurrency,
-                       max_receive_count=max_receive_count, claim_checks=claim_checks)
+                       max_receive_count=max_receive_count, claim_checks=claim_checks, backoff=backoff,
+                       correlation=correlation)
 
     return function
 
@@ -319,4 +334,5 @@ def agent_function(name: str, settings: Settings, clients: Clients, *, decide: D
 
     return sqs_function(route, dead_letter_sink(settings, clients, agent.name),
                         concurrency=settings.record_concurrency, max_receive_count=settings.max_receive_count,
-                        claim_checks=claim_checks)
+                        claim_checks=claim_checks, backoff=RetryBackoff(clients.sqs),
+                        correlation=correlation_of(settings.manifest))

@@ -14,15 +14,38 @@ With ``concurrency > 1`` (the manifest's ``record_concurrency``, passed as RECOR
 of a batch are processed concurrently, each in its own thread: an agent's work is mostly waiting on
 downstream APIs, and processing a batch of ten one after the other would make the tenth request wait for the
 nine before it. Nothing relies on the order of records within a batch.
+
+Retry timing. A record returned in ``batchItemFailures`` becomes visible again only when its visibility timeout
+runs out, and that is the queue's, 6 x the function's timeout (180 s for a 30 s function): longer than a
+workflow's deadline may be (the access request's is 120 s), so one transient failure would time the request
+out. With a ``RetryBackoff`` (every function of the manifest has one), a record that failed and will be
+delivered again (not its last allowed receive, not kept in the dead-letter queue) is first given a shorter
+visibility with ``ChangeMessageVisibility``: a capped exponential back-off with full jitter on its
+``ApproximateReceiveCount`` n, a whole number of seconds drawn uniformly in
+``[RETRY_MIN_S, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (n - 1))]``: at most 2, 4, 8, 16 s after receives 1 to 4, so
+with the default ``maxReceiveCount`` of 5 a record that always fails reaches its last receive within about
+30 s (15 s on average), and the records of many failing functions do not come back in lockstep. The 6x
+visibility timeout stays the backstop for what the function cannot report: a crash or a timeout of the
+invocation. Changing the visibility is best effort: when it fails (the queue's URL or the call refused, the
+receipt handle no longer valid) that is logged and the record comes back after the visibility timeout, as
+before; the batch's response is the same either way. (The local runtime sets a failed message's visibility to
+``RuntimeOptions.retry_after_s`` once the handler has returned; its call comes last, so locally that wins.)
+
+Every log line written while a record is handled carries its ``correlation_id``: the request's id. ``consume``
+takes it from ``correlation`` (``correlation_of(manifest)`` for every function of a manifest: a trigger's id
+field as its workflow names it, else the ``workflow_id`` results, deadlines, cancels and outcomes carry).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -40,9 +63,24 @@ from functions.common.digest import integral_floats_as_ints
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
 
+if TYPE_CHECKING:
+    from functions.common.spec import Manifest
+
 Model = TypeVar("Model", bound=BaseModel)
 
 RecordHandler = Callable[[BusEvent], None]
+Correlation = Callable[[BusEvent], "str | None"]
+
+# A failed record's next delivery (module docstring, retry timing): full jitter under a ceiling that doubles
+# from RETRY_BASE_S with each receive, up to RETRY_CAP_S; never sooner than RETRY_MIN_S (0 would make it
+# visible at once, while this invocation still runs).
+RETRY_BASE_S = 2
+RETRY_CAP_S = 60
+RETRY_MIN_S = 1
+# Set on an exception (``keep_visibility``) whose record must not come back before the queue's visibility timeout.
+_KEEP_VISIBILITY = "agentbus_keep_visibility"
+# A correlation id longer than this is cut: it is repeated on every log line of the record.
+MAX_CORRELATION_CHARS = 256
 
 
 def parse_record(body: str) -> BusEvent:
@@ -60,10 +98,96 @@ def parse_record(body: str) -> BusEvent:
         raise PoisonMessage(f"not an EventBridge event: {describe_validation_error(error)}") from None
 
 
+def keep_visibility(error: BaseException) -> BaseException:
+    """Mark ``error`` so that its record comes back only after the queue's whole visibility timeout, never after
+    a back-off: for a failure that leaves something held which a sooner retry would take for another invocation's
+    work in progress (the coordinator's publication lease when it could not be released: the lease is shorter
+    than the visibility timeout, but longer than a back-off)."""
+    setattr(error, _KEEP_VISIBILITY, True)
+    return error
+
+
+def _correlation_value(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None  # not an id (a request refused for it still gets its lines, without one)
+    return str(value)[:MAX_CORRELATION_CHARS] or None
+
+
 def workflow_id_of(event: BusEvent) -> str | None:
-    detail = event.detail
-    value = detail.get("workflow_id")
-    return str(value) if value is not None else None
+    """``detail.workflow_id``: what results, deadlines, cancels and outcomes carry."""
+    return _correlation_value(event.detail.get("workflow_id"))
+
+
+def correlation_of(manifest: Manifest) -> Correlation:
+    """The request's id of an event, as the manifest names it: for a trigger (an event some workflow's trigger
+    matches by source and detail-type) the value of that workflow's id field (its ``Trigger.id_field``),
+    else ``detail.workflow_id``."""
+
+    def correlation(event: BusEvent) -> str | None:
+        for id_field in manifest.trigger_id_fields(event.source, event.detail_type):
+            value = _correlation_value(event.detail.get(id_field))
+            if value is not None:
+                return value
+        return workflow_id_of(event)
+
+    return correlation
+
+
+@dataclass
+class RetryBackoff:
+    """Gives a failed record that SQS will deliver again a capped exponential back-off with full jitter
+    (module docstring, retry timing) instead of the queue's whole visibility timeout.
+
+    ``sqs`` is the function's SQS client; its endpoint (AWS's, or the local one) gives the queue's URL for the
+    record's ``eventSourceARN`` (``GetQueueUrl``, once per queue and execution environment)."""
+
+    sqs: Any
+    base_s: int = RETRY_BASE_S
+    cap_s: int = RETRY_CAP_S
+    min_s: int = RETRY_MIN_S
+    uniform: Callable[[float, float], float] = random.uniform
+    _queue_urls: dict[str, str] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def ceiling_s(self, receives: int) -> int:
+        """The longest back-off after receive ``receives`` (1 for the first)."""
+        doublings = min(max(receives, 1) - 1, 32)  # 2**32 * base is past any cap; no float overflow
+        return max(self.min_s, min(self.cap_s, self.base_s * (1 << doublings)))
+
+    def seconds(self, receives: int) -> int:
+        """A visibility timeout drawn in ``[min_s, ceiling_s(receives)]``: full jitter, whole seconds."""
+        ceiling = self.ceiling_s(receives)
+        return max(self.min_s, min(ceiling, round(self.uniform(0, ceiling))))
+
+    def queue_url(self, queue_arn: str) -> str:
+        """The URL of the queue ``queue_arn`` names, asked of ``sqs``'s endpoint once, then remembered."""
+        with self._lock:
+            known = self._queue_urls.get(queue_arn)
+        if known is not None:
+            return known
+        parts = (queue_arn or "").split(":")
+        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
+            raise ValueError(f"not an SQS queue ARN: {queue_arn!r}")
+        account, name = parts[4], parts[5]
+        arguments = {"QueueName": name, **({"QueueOwnerAWSAccountId": account} if account else {})}
+        url = str(self.sqs.get_queue_url(**arguments)["QueueUrl"])
+        with self._lock:
+            self._queue_urls[queue_arn] = url
+        return url
+
+    def delay(self, record: SQSRecord, receives: int) -> int | None:
+        """Make ``record`` visible again in ``seconds(receives)``; returns them, or None (logged) if SQS refused
+        or could not be asked: the record then comes back after the queue's visibility timeout. Never raises."""
+        seconds = self.seconds(receives)
+        try:
+            self.sqs.change_message_visibility(QueueUrl=self.queue_url(record.event_source_arn),
+                                               ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds)
+        except Exception as error:
+            logger.warning("could not shorten the failed record's visibility; it comes back after the queue's "
+                           "visibility timeout", extra={"error": f"{type(error).__name__}: {error}",
+                                                        "receive_count": receives, "back_off_s": seconds})
+            return None
+        return seconds
 
 
 def consume(
@@ -76,6 +200,8 @@ def consume(
     claim_checks: ClaimCheckStore | None = None,
     unresolvable: Callable[[BusEvent, ClaimCheckError], None] | None = None,
     last: Callable[[str], bool] | None = None,
+    backoff: RetryBackoff | None = None,
+    correlation: Correlation = workflow_id_of,
 ) -> dict[str, Any]:
     """Process an SQS batch, one ``handle`` call per record; returns the partial batch response.
 
@@ -91,25 +217,36 @@ def consume(
     ``max_receive_count``: the queue's redrive ``maxReceiveCount``. When given (with a ``dead_letters``
     sink), a record failing on that receive is dead-lettered with its error as the reason and acknowledged;
     None leaves every failure to SQS's retries and redrive policy.
+
+    ``backoff``: a failed record SQS will deliver again (not on its last allowed receive) comes back after its
+    back-off rather than the queue's visibility timeout (module docstring, retry timing); None: the latter.
+
+    ``correlation(event)``: the ``correlation_id`` of every log line written while the record is handled.
     """
     if max_receive_count is not None and max_receive_count < 1:
         raise ValueError(f"max_receive_count must be at least 1, got {max_receive_count}")
+
+    def receive_count(record: SQSRecord) -> int | None:
+        try:
+            return int(record.attributes.approximate_receive_count)
+        except (TypeError, ValueError):
+            return None
 
     def last_receive(record: SQSRecord) -> int | None:
         """The record's receive count if this is its last allowed receive (and we can keep it), else None."""
         if max_receive_count is None or dead_letters is None:
             return None
-        try:
-            receives = int(record.attributes.approximate_receive_count)
-        except (TypeError, ValueError):
+        receives = receive_count(record)
+        if receives is None:
             return None  # unknown: leave it to SQS rather than dead-letter early
         return receives if receives >= max_receive_count else None
 
-    def record_handler(record: SQSRecord) -> None:
+    def process(record: SQSRecord) -> None:
         try:
             bus_event = parse_record(record.body)
-            # Thread-local keys: records of one batch are handled in parallel threads.
-            logger.thread_safe_append_keys(correlation_id=workflow_id_of(bus_event),
+            # Thread-local keys: records of one batch are handled in parallel threads. A claim-check reference
+            # keeps every workflow's id field, so the correlation id is known before it is resolved.
+            logger.thread_safe_append_keys(correlation_id=correlation(bus_event),
                                            detail_type=bus_event.detail_type, event_id=bus_event.id)
             try:
                 resolved = resolve_event(bus_event, claim_checks)
@@ -123,10 +260,18 @@ def consume(
             # RecursionError: data nested deeper than the code that walks it goes (read at a shallower stack than
             # the code that failed); it fails the same on every receive, so it is poison, not a transient failure.
             reason = str(poison) if isinstance(poison, PoisonMessage) else f"event {TOO_DEEP}: {poison}"
-            logger.error("poison message kept in the dead-letter queue", extra={"reason": reason})
             if dead_letters is None:
-                raise  # no sink configured: let the redrive policy move it after maxReceiveCount
-            dead_letters.keep(record.body, reason, record.event_source_arn)
+                # No sink configured: the redrive policy moves it after maxReceiveCount.
+                logger.error("poison message; no dead-letter sink, SQS will retry it until its redrive policy "
+                             "moves it", extra={"reason": reason})
+                raise
+            try:
+                dead_letters.keep(record.body, reason, record.event_source_arn)
+            except Exception:
+                logger.exception("poison message could not be dead-lettered; SQS will retry it",
+                                 extra={"reason": reason})
+                raise
+            logger.error("poison message kept in the dead-letter queue", extra={"reason": reason})
         except Exception as error:
             final = last_receive(record)
             if final is None or dead_letters is None:  # last_receive is None without a sink
@@ -144,6 +289,18 @@ def consume(
                 raise error from None
             logger.error("record failed on its last allowed receive; kept in the dead-letter queue with its reason",
                          exc_info=error, extra={"reason": reason, "receive_count": final})
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            process(record)
+        except Exception as error:
+            # It fails: SQS delivers it again, unless this was its last allowed receive (the redrive policy
+            # moves it then, and a shorter visibility would only hurry that).
+            receives = receive_count(record)
+            final = max_receive_count is not None and receives is not None and receives >= max_receive_count
+            if backoff is not None and not final and not getattr(error, _KEEP_VISIBILITY, False):
+                backoff.delay(record, receives or 1)
+            raise
         finally:
             logger.thread_safe_clear_keys()
 
@@ -154,7 +311,8 @@ def consume(
         if later and len(later) < len(records):
             first = [r for r, is_last in zip(records, picked, strict=True) if not is_last]
             responses = [consume({**event, "Records": part}, context, handle, dead_letters, concurrency,
-                                 max_receive_count, claim_checks, unresolvable) for part in (first, later)]
+                                 max_receive_count, claim_checks, unresolvable, backoff=backoff,
+                                 correlation=correlation) for part in (first, later)]
             return {"batchItemFailures": [f for response in responses for f in response["batchItemFailures"]]}
     if concurrency <= 1 or len(records) <= 1:
         return cast(dict[str, Any], process_partial_response(  # a PartialItemFailureResponse TypedDict

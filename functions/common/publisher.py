@@ -4,12 +4,20 @@ With a claim-check store (``claim_check.py``), an entry larger than the store's 
 in S3 and carries a small reference instead, so a result of any size can be published; without one, an entry
 over agentbus's 256 KB entry limit (EventBridge's until January 2026) raises ``EventTooLargeError`` before
 anything is sent.
+
+PutEvents answers 200 with per-entry failures (``ThrottlingException``, ``InternalFailure``) that botocore does
+not retry; the publisher retries those entries only, up to ``max_attempts`` calls, sleeping between them a full
+jitter back-off (uniform in ``[0, min(max_delay_s, base_delay_s * 2 ** (attempt - 1))]``: concurrent functions
+throttled together do not retry in lockstep) within ``retry_budget_s`` of sleep in all (3 s: well inside a
+function's timeout, 30 s by default). What still fails raises ``PublishError``, and the caller's message is
+retried (``consumer.py``, retry timing).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -147,9 +155,13 @@ def to_json(value: Any) -> str:
 class EventPublisher:
     client: Any
     bus_name: str
-    max_attempts: int = 4
-    base_delay_s: float = 0.05
+    max_attempts: int = 6
+    base_delay_s: float = 0.2
+    max_delay_s: float = 2.0
+    # The most the retries of one batch sleep in all (module docstring).
+    retry_budget_s: float = 3.0
     sleep: Callable[[float], None] = time.sleep
+    uniform: Callable[[float, float], float] = field(default=random.uniform, repr=False)
     # Fault injection for the local runtime's chaos mode: given the entries, may fail some of them.
     put_events: Callable[..., dict[str, Any]] | None = field(default=None, repr=False)
     # Where details over its threshold go instead of the bus (None: such an event is refused over 256 KB).
@@ -191,6 +203,7 @@ class EventPublisher:
         put = self.put_events or self.client.put_events
         pending = list(entries)
         failed: list[dict[str, Any]] = []
+        slept = 0.0
         for attempt in range(1, self.max_attempts + 1):
             response = put(Entries=pending)
             if not response.get("FailedEntryCount"):
@@ -199,10 +212,16 @@ class EventPublisher:
             results = response["Entries"]
             failed = [result for result in results if result.get("ErrorCode")]
             pending = [entry for entry, result in zip(pending, results, strict=True) if result.get("ErrorCode")]
+            left_s = self.retry_budget_s - slept
+            if attempt == self.max_attempts or left_s <= 0:
+                logger.warning("PutEvents partial failure; giving up on the failed entries",
+                               extra={"failed": len(pending), "attempt": attempt, "errors": failed[:3]})
+                break
+            delay = min(left_s, self.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))))
             logger.warning(
                 "PutEvents partial failure; retrying the failed entries only",
-                extra={"failed": len(pending), "attempt": attempt, "errors": failed[:3]},
+                extra={"failed": len(pending), "attempt": attempt, "errors": failed[:3], "retry_in_s": round(delay, 3)},
             )
-            if attempt < self.max_attempts:
-                self.sleep(self.base_delay_s * (2 ** (attempt - 1)))
+            self.sleep(delay)
+            slept += delay
         raise PublishError(failed)

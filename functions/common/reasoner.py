@@ -13,7 +13,8 @@ validated by that model. What can happen:
   ``InternalServerException``, ``ModelNotReadyException``, a connection error or a read timeout that left budget):
   retried with exponential backoff and full jitter *within the time budget*; once the budget cannot hold another
   attempt, ``ReasonerUnavailable`` is raised: the record fails and SQS delivers it again later (after the
-  visibility timeout: no busy loop), and on its last receive it is dead-lettered with that reason;
+  consumer's retry back-off, ``consumer.py``: no busy loop), and on its last receive it is dead-lettered with that
+  reason;
 - any other error (no permission for the model, an unknown model, a request the service refuses):
   ``ReasonerError``, raised the same way: a deployment problem is loud, never a silent rules-only run;
 - the model does not answer usably: a **fallback** (``answer`` None, ``fallback`` one of ``FALLBACKS`` and a

@@ -899,6 +899,11 @@ class Manifest:
         """The coordinated workflow this event opens, if any."""
         return next((w for w in self.coordinated if w.trigger.matches(source, detail_type)), None)
 
+    def trigger_id_fields(self, source: str, detail_type: str) -> tuple[str, ...]:
+        """The id fields of every workflow (coordinated or not) this event triggers, in manifest order: where a
+        log line's correlation id is read from (``consumer.correlation_of``)."""
+        return tuple(dict.fromkeys(w.id_field for w in self.workflows if w.trigger.matches(source, detail_type)))
+
     def workflow_for_result(self, source: str, detail_type: str) -> tuple[Workflow, Agent | ExternalAgent] | None:
         for workflow in self.coordinated:
             agent = workflow.agent_for_result(source, detail_type)

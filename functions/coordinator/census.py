@@ -84,11 +84,8 @@ class PowertoolsCensusMetrics:
         emit_metric(OLDEST_WAIT_METRIC, MetricUnit.Seconds, oldest_wait_s, dimensions, self.namespace)
 
     def partial(self, unfinished: int) -> None:
-        if not emf_enabled():
-            return
-        with single_metric(name=PARTIAL_METRIC, unit=MetricUnit.Count, value=float(unfinished),
-                           namespace=self.namespace, default_dimensions={SERVICE_DIMENSION: self.service}):
-            pass
+        emit_metric(PARTIAL_METRIC, MetricUnit.Count, float(unfinished), {SERVICE_DIMENSION: self.service},
+                    self.namespace)
 
 
 @dataclass

@@ -61,7 +61,7 @@ from typing import Any, Literal, Protocol, cast
 
 from pydantic import ValidationError
 
-from functions.common.consumer import validate
+from functions.common.consumer import keep_visibility, validate
 from functions.common.dead_letters import PoisonMessage
 from functions.common.digest import integral_floats_as_ints, trigger_digest
 from functions.common.ids import check_workflow_id, result_idempotency_key
@@ -105,7 +105,8 @@ NO_TRIGGER_REASON = "deadline reached: the trigger never arrived"
 # beside it; the margin covers the clocks of two invocations (the lease is an epoch time). A crashed invocation's
 # message comes back after the queue's visibility timeout (6x the function timeout: at least timeout + 5 s for
 # any timeout of 1 s or more), by which time its lease has expired; an invocation that fails cleanly releases its
-# lease at once.
+# lease at once (its record then comes back after a short back-off), or, if it cannot, keeps that visibility
+# timeout (``keep_visibility``).
 PUBLISH_LEASE_MARGIN_S = 5
 
 
@@ -1019,12 +1020,16 @@ class Coordinator:
                                resources=()))
             self.deadlines.delete(self._schedule_of(record))
             self.store.mark_published(workflow.name, record.workflow_id, iso_ms(self.clock()), projection_error)
-        except Exception:
+        except Exception as error:
             # Let the retry (or any later message for this workflow) publish at once.
             try:
                 self.store.release_publication(workflow.name, record.workflow_id, owner)
             except Exception:  # noqa: BLE001 - the lease then simply expires
                 logger.exception("could not release the publication lease")
+                # Its retry must come after the lease expired, as after a crash (the visibility timeout is longer
+                # than the lease), not after a back-off: within the lease, it would find the outcome "being
+                # published by another invocation" and be acknowledged, the outcome left unpublished.
+                keep_visibility(error)
             raise
 
     def _lease_until(self, now: datetime) -> int:

@@ -914,6 +914,35 @@ def test_fault_a_slow_live_publisher_under_a_raised_timeout_keeps_its_lease_unti
     assert [e["detail-type"] for e in h.terminal()] == ["Order Completed"]
 
 
+def test_a_publication_that_fails_and_cannot_release_its_lease_is_retried_only_after_the_lease(h, monkeypatch):
+    """Its record must not come back after a short back-off (consumer.py, retry timing): within the lease it would
+    find the outcome "being published by another invocation" and be acknowledged, the outcome never published.
+    The error is marked to keep the queue's visibility timeout (longer than the lease), as after a crash."""
+    from functions.common.consumer import _KEEP_VISIBILITY
+
+    def publish(event) -> None:
+        raise ConnectionError("events endpoint unreachable")
+
+    def release(*args, **kwargs) -> None:
+        raise ConnectionError("dynamodb endpoint unreachable")
+
+    coordinator = Coordinator(
+        manifest=MANIFEST, store=h.store.store, publish=publish, publish_lease_s=30,
+        deadlines=DeadlineScheduler(h.clients.scheduler, h.settings.schedule_group, h.resources.bus_arn,
+                                    h.resources.scheduler_role_arn),
+    )
+    for envelope in (trigger(), result("fraud"), result("inventory")):
+        coordinator.handle(BusEvent.model_validate(envelope))
+    monkeypatch.setattr(h.store.store, "release_publication", release)
+    with pytest.raises(ConnectionError, match="events endpoint") as raised:
+        coordinator.handle(BusEvent.model_validate(result("shipping")))
+    assert getattr(raised.value, _KEEP_VISIBILITY, False) is True
+    monkeypatch.undo()
+    # Why: a retry within the lease is acknowledged without publishing anything.
+    coordinator.handle(BusEvent.model_validate(result("shipping")))
+    assert h.terminal() == []
+
+
 # --- fault 7: invalid triggers ----------------------------------------------------------------------
 
 def test_fault_invalid_trigger_with_order_id_rejected_naming_the_field(h):

@@ -77,20 +77,83 @@ def test_batches_stay_under_the_request_size_limit():
     assert [n for call in client.calls for n in numbers(call)] == list(range(10))
 
 
+def ceilings(low: float, high: float) -> float:
+    """A stand-in for ``random.uniform``: the top of the jitter range, so each sleep is its ceiling."""
+    assert low == 0
+    return high
+
+
 def test_only_failed_entries_are_retried_with_backoff():
     client = FakeEvents(fail=lambda call_no, entry: call_no == 1 and json.loads(entry["Detail"])["n"] in (1, 3))
     sleeps: list[float] = []
-    publisher(client, sleeps, base_delay_s=0.05).publish(events(5))
+    publisher(client, sleeps, base_delay_s=0.05, uniform=ceilings).publish(events(5))
     assert [numbers(call) for call in client.calls] == [[0, 1, 2, 3, 4], [1, 3]]
     assert sleeps == [0.05]
 
 
-def test_backoff_doubles_between_attempts():
+def test_backoff_ceiling_doubles_between_attempts_up_to_its_cap():
+    client = FakeEvents(fail=lambda call_no, entry: call_no < 6)
+    sleeps: list[float] = []
+    publisher(client, sleeps, base_delay_s=0.2, max_delay_s=1.0, max_attempts=6, retry_budget_s=10,
+              uniform=ceilings).publish(events(2))
+    assert len(client.calls) == 6
+    assert sleeps == [0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_backoff_is_full_jitter_below_its_ceiling():
+    """Concurrent functions throttled together must not retry in lockstep: each sleep is drawn in [0, ceiling]."""
+    drawn: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return high / 4
+
     client = FakeEvents(fail=lambda call_no, entry: call_no < 4)
     sleeps: list[float] = []
-    publisher(client, sleeps, base_delay_s=0.05, max_attempts=4).publish(events(2))
-    assert len(client.calls) == 4
+    publisher(client, sleeps, base_delay_s=0.2, max_attempts=4, uniform=uniform).publish(events(1))
+    assert drawn == [(0, 0.2), (0, 0.4), (0, 0.8)]
     assert sleeps == [0.05, 0.1, 0.2]
+
+
+def test_default_jitter_varies_and_stays_within_its_ceiling():
+    sleeps: list[float] = []
+    for _ in range(20):
+        client = FakeEvents(fail=lambda call_no, entry: call_no == 1)
+        publisher(client, sleeps).publish(events(1))
+    assert len(sleeps) == 20 and all(0 <= s <= 0.2 for s in sleeps)
+    assert len(set(sleeps)) > 1
+
+
+def test_retries_sleep_no_more_than_their_budget_in_all():
+    client = FakeEvents(fail=lambda call_no, entry: True)
+    sleeps: list[float] = []
+    with pytest.raises(PublishError):
+        publisher(client, sleeps, base_delay_s=1.0, max_delay_s=2.0, max_attempts=10, retry_budget_s=3.0,
+                  uniform=ceilings).publish(events(1))
+    assert sleeps == [1.0, 2.0]  # 3 s slept: the budget is spent, the third failure gives up
+    assert len(client.calls) == 3
+
+
+def test_the_defaults_retry_within_a_few_seconds():
+    client = FakeEvents(fail=lambda call_no, entry: True)
+    sleeps: list[float] = []
+    with pytest.raises(PublishError):
+        publisher(client, sleeps, uniform=ceilings).publish(events(1))
+    assert 1.0 <= sum(sleeps) <= 3.0  # a few seconds, well inside a function's 30 s timeout
+
+
+def test_the_last_attempt_says_it_gives_up_not_that_it_retries(monkeypatch):
+    from functions.common import publisher as module
+
+    said: list[tuple[str, int]] = []
+    monkeypatch.setattr(module.logger, "warning",
+                        lambda message, **kwargs: said.append((message, kwargs["extra"]["attempt"])))
+    client = FakeEvents(fail=lambda call_no, entry: True)
+    with pytest.raises(PublishError):
+        publisher(client, max_attempts=3).publish(events(1))
+    assert said == [("PutEvents partial failure; retrying the failed entries only", 1),
+                    ("PutEvents partial failure; retrying the failed entries only", 2),
+                    ("PutEvents partial failure; giving up on the failed entries", 3)]
 
 
 def test_fault_publish_error_after_last_attempt():
