@@ -142,6 +142,14 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def replayed_reason(event: BusEvent) -> str:
+    """Why a replayed answer or cancel decides nothing (black-box pass 10A, F1): one refused when first sent (it
+    came before its request) would otherwise count when an archive replay puts it back while the request runs;
+    one that counted is a duplicate. A replay changes no workflow."""
+    return (f"replayed ({event.replay_name}): an answer or a cancel counts only when it is first sent, never when "
+            "a replay puts it back on the bus")
+
+
 def start_of_next_minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
@@ -803,6 +811,10 @@ class Coordinator:
             "idempotency_key": result_idempotency_key(workflow_id, agent.name, digest), "trigger_digest": digest,
             "detail_type": event.detail_type, "event_id": event.id, "received_at": iso_ms(now),
         }
+        if event.replay_name:
+            if (record.results.get(agent.name) or {}).get("event_id") != event.id:
+                self._keep_aside(workflow, workflow_id, agent.name, slot, replayed_reason(event))
+            return
         kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot,
                                                 record.deadline_at or iso_ms(now))
         if kind == "duplicate":
@@ -868,8 +880,17 @@ class Coordinator:
                                 f"(allowed: {', '.join(workflow.cancel_sources)})")
         workflow_id = _workflow_id({"workflow_id": request.workflow_id}, "workflow_id")
         now = self.clock()
-        self._deadline_first(workflow, self.store.load(workflow.name, workflow_id), event, now)
         cancel = {"by": request.by, "reason": request.reason, "event_id": event.id, "received_at": iso_ms(now)}
+        if event.replay_name:
+            record = self.store.load(workflow.name, workflow_id)
+            if record is None:
+                raise PoisonMessage(f"replayed cancel by {request.by} for {workflow.name} {workflow_id!r}: no such "
+                                    "workflow (never opened), nothing to cancel")
+            if (record.cancel or {}).get("event_id") != event.id:
+                self.store.keep_late(workflow.name, workflow_id, None, {k: v for k, v in cancel.items()
+                                                                        if v is not None}, replayed_reason(event))
+            return
+        self._deadline_first(workflow, self.store.load(workflow.name, workflow_id), event, now)
         kind, record = self.store.request_cancel(workflow.name, workflow_id, {k: v for k, v in cancel.items()
                                                                              if v is not None})
         if kind == "missing":

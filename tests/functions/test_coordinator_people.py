@@ -512,3 +512,57 @@ def test_an_approval_sent_in_time_and_read_with_the_deadline_counts_first(aws):
     [published] = c.outcomes()
     assert published["detail-type"] == "Access Granted"
     assert c.view(ACCESS, "acc-9001")["late_results"] == []
+
+
+# --- replays (black-box pass 10A, F1) -------------------------------------------------------------------
+
+def replayed(envelope: dict) -> dict:
+    return {**envelope, "replay-name": "agentbus-20261203-111500-abc123"}
+
+
+def test_an_answer_refused_before_its_request_does_not_count_when_a_replay_puts_it_back(c):
+    """An approval sent before its request is dead-lettered; an archive replay of that window, while the request
+    waits for its manager, put it back and it granted the request: a replay decided a workflow."""
+    early = person("acc-9301", by="early.bird")
+    c.deliver(early)
+    assert "no such workflow (never opened)" in next(iter(c.dead_letters().values()))
+    request = risky_request("acc-9301")
+    c.deliver(request, *access_results(request))
+    c.deliver(replayed(early))
+    view = c.view(ACCESS, "acc-9301")
+    assert (view["status"], view["missing"]) == ("RUNNING", ["manager-approval"])
+    [kept] = view["late_results"]
+    assert kept["agent"] == "manager-approval" and "replayed (agentbus-20261203-111500-abc123)" in kept["late_reason"]
+    assert c.outcomes() == []
+    c.deliver(person("acc-9301", by="grace.hopper"))  # the manager's own answer still counts
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Granted"
+    assert published["detail"]["results"]["manager-approval"]["data"]["by"] == "grace.hopper"
+
+
+def test_a_replayed_copy_of_the_answer_that_counted_changes_nothing(c):
+    request = risky_request("acc-9302")
+    approval = person("acc-9302")
+    c.deliver(request, *access_results(request), approval)
+    [published] = c.outcomes()
+    c.deliver(replayed(approval))
+    assert c.outcomes() == []
+    assert c.view(ACCESS, "acc-9302")["late_results"] == []
+
+
+def test_a_cancel_refused_before_its_request_does_not_cancel_it_when_replayed(c):
+    early = cancel(ACCESS, "acc-9303", reason="too early")
+    c.deliver(early)
+    assert "nothing to cancel" in next(iter(c.dead_letters().values()))
+    request = risky_request("acc-9303")
+    c.deliver(request, *access_results(request))
+    c.deliver(replayed(early))
+    view = c.view(ACCESS, "acc-9303")
+    assert view["status"] == "RUNNING" and c.outcomes() == []
+    assert any("replayed" in kept["late_reason"] for kept in view["late_results"])
+    counted = cancel(ACCESS, "acc-9303", reason="the employee left")
+    c.deliver(counted)
+    [published] = c.outcomes()
+    assert published["detail"]["status"] == "CANCELLED" and "the employee left" in published["detail"]["reason"]
+    c.deliver(replayed(counted))  # the cancel that counted, replayed: nothing
+    assert c.outcomes() == []
