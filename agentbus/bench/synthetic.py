@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.common.agent import Decision, agent_function
+from functions.common.agent import agent_function
 from functions.common.clients import Clients
+from functions.common.decisions import Decision
 from functions.common.entry import lambda_handler
 from functions.common.models import WorkflowIdField
 from functions.common.settings import Settings

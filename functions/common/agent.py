@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,14 +38,26 @@ from functions.common.consumer import (
     RetryBackoff,
     consume,
     correlation_of,
-    validate,
-    validate_trigger,
     workflow_id_of,
 )
 from functions.common.dead_letters import DeadLetterSink, PoisonMessage
+
+# Re-exported: agents written before decisions.py import these from here.
+from functions.common.decisions import Act, Compensate, Decide
+from functions.common.decisions import AgentOutput as AgentOutput
+from functions.common.decisions import Decision as Decision
+from functions.common.decisions import Finish as Finish
 from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
-from functions.common.models import MAX_REASON_CHARS, AgentResult, BusEvent, WorkflowOutcome, shortened
+from functions.common.models import (
+    MAX_REASON_CHARS,
+    AgentResult,
+    BusEvent,
+    WorkflowOutcome,
+    shortened,
+    validate,
+    validate_trigger,
+)
 from functions.common.moments import iso_ms, utc_now
 from functions.common.observability import NAMESPACE, SERVICE, emit_metric, logger
 from functions.common.publisher import Event, EventPublisher, EventTooLargeError
@@ -56,32 +67,9 @@ from functions.common.spec import COORDINATOR_SOURCE, Agent, Manifest, Workflow
 Clock = Callable[[], datetime]
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What an agent decided: one of its result detail-types, why, and the data that goes with it."""
-
-    detail_type: str
-    reason: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    # Agents this result adds to the workflow's required set (declared by its ResultType's ``may_ask_for``).
-    asks_for: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AgentOutput:
-    """The result event an agent publishes: its detail-type and its ``AgentResult`` detail."""
-
-    detail_type: str
-    detail: dict[str, Any]
-
-
 # Measures an entry as a publisher without a claim-check store would (the 256 KB limit), sending nothing.
 _WITHOUT_CLAIM_CHECKS = EventPublisher(client=None, bus_name="size-check")
 
-Finish = Callable[[Decision], AgentOutput]
-Decide = Callable[[Any], Decision]
-Act = Callable[[Any, Finish], AgentOutput]
-Compensate = Callable[[WorkflowOutcome], Any]
 
 
 def locate(agent_name: str, manifest: Manifest) -> tuple[Agent, Workflow]:

@@ -58,8 +58,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ValidationError
 
 from functions.common.claim_check import ClaimCheckError, ClaimCheckStore, resolve_event
-from functions.common.dead_letters import TOO_DEEP, DeadLetterSink, PoisonMessage, failure_reason
-from functions.common.digest import integral_floats_as_ints
+from functions.common.dead_letters import (
+    KEEP_VISIBILITY_MARK,
+    TOO_DEEP,
+    DeadLetterSink,
+    PoisonMessage,
+    failure_reason,
+)
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
 
@@ -78,7 +83,6 @@ RETRY_BASE_S = 2
 RETRY_CAP_S = 60
 RETRY_MIN_S = 1
 # Set on an exception (``keep_visibility``) whose record must not come back before the queue's visibility timeout.
-_KEEP_VISIBILITY = "agentbus_keep_visibility"
 # A correlation id longer than this is cut: it is repeated on every log line of the record.
 MAX_CORRELATION_CHARS = 256
 
@@ -98,13 +102,6 @@ def parse_record(body: str) -> BusEvent:
         raise PoisonMessage(f"not an EventBridge event: {describe_validation_error(error)}") from None
 
 
-def keep_visibility(error: BaseException) -> BaseException:
-    """Mark ``error`` so that its record comes back only after the queue's whole visibility timeout, never after
-    a back-off: for a failure that leaves something held which a sooner retry would take for another invocation's
-    work in progress (the coordinator's publication lease when it could not be released: the lease is shorter
-    than the visibility timeout, but longer than a back-off)."""
-    setattr(error, _KEEP_VISIBILITY, True)
-    return error
 
 
 def _correlation_value(value: Any) -> str | None:
@@ -298,7 +295,7 @@ def consume(
             # moves it then, and a shorter visibility would only hurry that).
             receives = receive_count(record)
             final = max_receive_count is not None and receives is not None and receives >= max_receive_count
-            if backoff is not None and not final and not getattr(error, _KEEP_VISIBILITY, False):
+            if backoff is not None and not final and not getattr(error, KEEP_VISIBILITY_MARK, False):
                 backoff.delay(record, receives or 1)
             raise
         finally:
@@ -341,17 +338,3 @@ def _picked(last: Callable[[str], bool], record: dict[str, Any]) -> bool:
         return False
 
 
-def validate(model: type[Model], detail: dict[str, Any], name: str | None = None) -> Model:
-    """Parse an event detail into its model; invalid detail is a poison message naming the bad fields (and the
-    event as ``name`` says, e.g. its detail-type, else the model's class name)."""
-    try:
-        return model.model_validate(detail)
-    except ValidationError as error:
-        raise PoisonMessage(f"invalid {name or model.__name__}: {describe_validation_error(error)}") from None
-
-
-def validate_trigger(model: type[Model], detail: dict[str, Any], name: str | None = None) -> Model:
-    """``validate`` of a trigger's detail as its version is taken (``digest.integral_floats_as_ints``): ``1.0``
-    and ``1`` are one version of a request, so they must get one verdict, whichever copy a consumer sees first
-    (a strict ``int`` field refused ``1.0``: one agent acted, another dead-lettered, on the same version)."""
-    return validate(model, integral_floats_as_ints(detail), name)

@@ -65,3 +65,16 @@ class DeadLetterSink:
         if source_queue_arn:
             attributes[SOURCE_QUEUE_ATTRIBUTE] = {"DataType": "String", "StringValue": source_queue_arn}
         self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, MessageAttributes=attributes)
+
+
+# The mark ``keep_visibility`` puts on an error (read by ``consumer.consume``).
+KEEP_VISIBILITY_MARK = "agentbus_keep_visibility"
+
+
+def keep_visibility(error: BaseException) -> BaseException:
+    """Mark ``error`` so that its record comes back only after the queue's whole visibility timeout, never after
+    a back-off: for a failure that leaves something held which a sooner retry would take for another invocation's
+    work in progress (the coordinator's publication lease when it could not be released: the lease is shorter
+    than the visibility timeout, but longer than a back-off)."""
+    setattr(error, KEEP_VISIBILITY_MARK, True)
+    return error

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+)
 
+from functions.common.dead_letters import PoisonMessage
+from functions.common.digest import integral_floats_as_ints
 from functions.common.ids import WorkflowId
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
@@ -188,3 +199,22 @@ def describe_validation_error(error: Exception) -> str:
             message = "must not be blank"  # empty, or only whitespace (stripped first): not "at least 1 character"
         parts.append(f"{location}: {message}")
     return "; ".join(parts)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate(model: type[Model], detail: dict[str, Any], name: str | None = None) -> Model:
+    """Parse an event detail into its model; invalid detail is a poison message naming the bad fields (and the
+    event as ``name`` says, e.g. its detail-type, else the model's class name)."""
+    try:
+        return model.model_validate(detail)
+    except ValidationError as error:
+        raise PoisonMessage(f"invalid {name or model.__name__}: {describe_validation_error(error)}") from None
+
+
+def validate_trigger(model: type[Model], detail: dict[str, Any], name: str | None = None) -> Model:
+    """``validate`` of a trigger's detail as its version is taken (``digest.integral_floats_as_ints``): ``1.0``
+    and ``1`` are one version of a request, so they must get one verdict, whichever copy a consumer sees first
+    (a strict ``int`` field refused ``1.0``: one agent acted, another dead-lettered, on the same version)."""
+    return validate(model, integral_floats_as_ints(detail), name)

@@ -35,8 +35,9 @@ FINISHED_METRIC = {
 
 class PowertoolsWorkflowMetrics:
     """Each metric twice: in the shared Powertools ``Metrics`` set (dimension ``service``: every workflow summed, what
-    the timed-out alarm reads) and on its own with ``service`` and ``workflow``, so the dashboard tells an access
-    request timing out from an order completing, and a 24 h approval wait does not hide in the orders' duration.
+    the timed-out alarm reads) and on its own with ``service`` and ``workflow``, so the dashboard tells one
+    workflow timing out from another completing, and a day-long wait for a person does not hide in the others'
+    durations.
     A lock because several built handlers may record from several threads into the one shared set."""
 
     _lock = threading.Lock()

@@ -61,8 +61,7 @@ from typing import Any, Literal, Protocol, cast
 
 from pydantic import ValidationError
 
-from functions.common.consumer import keep_visibility, validate
-from functions.common.dead_letters import PoisonMessage
+from functions.common.dead_letters import PoisonMessage, keep_visibility
 from functions.common.digest import integral_floats_as_ints, trigger_digest
 from functions.common.ids import check_workflow_id, result_idempotency_key
 from functions.common.models import (
@@ -76,6 +75,7 @@ from functions.common.models import (
     WorkflowOutcome,
     describe_validation_error,
     shortened,
+    validate,
 )
 from functions.common.moments import iso_ms, utc_now
 from functions.common.observability import logger
@@ -518,7 +518,7 @@ def bounded_result(result: dict[str, Any], claim_check: dict[str, Any] | None = 
 def trigger_problems(workflow: Workflow, detail: dict[str, Any]) -> str | None:
     """Why the trigger's detail cannot be processed (its model, or what a record cannot store), or None."""
     try:
-        workflow.trigger_model.model_validate(integral_floats_as_ints(detail))  # as consumer.validate_trigger
+        workflow.trigger_model.model_validate(integral_floats_as_ints(detail))  # as models.validate_trigger
         invalid = None
     except ValidationError as error:
         invalid = describe_validation_error(error)

@@ -918,7 +918,7 @@ def test_a_publication_that_fails_and_cannot_release_its_lease_is_retried_only_a
     """Its record must not come back after a short back-off (consumer.py, retry timing): within the lease it would
     find the outcome "being published by another invocation" and be acknowledged, the outcome never published.
     The error is marked to keep the queue's visibility timeout (longer than the lease), as after a crash."""
-    from functions.common.consumer import _KEEP_VISIBILITY
+    from functions.common.dead_letters import KEEP_VISIBILITY_MARK
 
     def publish(event) -> None:
         raise ConnectionError("events endpoint unreachable")
@@ -936,7 +936,7 @@ def test_a_publication_that_fails_and_cannot_release_its_lease_is_retried_only_a
     monkeypatch.setattr(h.store.store, "release_publication", release)
     with pytest.raises(ConnectionError, match="events endpoint") as raised:
         coordinator.handle(BusEvent.model_validate(result("shipping")))
-    assert getattr(raised.value, _KEEP_VISIBILITY, False) is True
+    assert getattr(raised.value, KEEP_VISIBILITY_MARK, False) is True
     monkeypatch.undo()
     # Why: a retry within the lease is acknowledged without publishing anything.
     coordinator.handle(BusEvent.model_validate(result("shipping")))

@@ -16,9 +16,9 @@ from botocore.exceptions import ClientError
 
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
 from agentbus.seeds import seed_items
-from functions.common.agent import AgentOutput
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
+from functions.common.decisions import AgentOutput
 from functions.common.models import AgentResult
 from functions.manifest import MANIFEST
 from functions.orders.inventory import handler as inventory

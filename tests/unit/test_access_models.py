@@ -13,7 +13,7 @@ from functions.access.identity.logic import IdentityCheck
 from functions.access.models import MAX_JUSTIFICATION_CHARS, AccessRequested
 from functions.access.policy.logic import PolicyCheck
 from functions.access.risk import logic as risk
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 from functions.common.digest import trigger_digest
 from functions.common.models import describe_validation_error
 from functions.directory.audit.logic import SecurityAudit

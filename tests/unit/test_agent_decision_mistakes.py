@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from functions.common.agent import Decision
 from functions.common.dead_letters import PoisonMessage
+from functions.common.decisions import Decision
 from tests.unit.test_agent_mistakes import order_placed, runner
 
 

@@ -17,11 +17,10 @@ from functions.common.consumer import (
     RetryBackoff,
     consume,
     correlation_of,
-    keep_visibility,
     parse_record,
     workflow_id_of,
 )
-from functions.common.dead_letters import PoisonMessage
+from functions.common.dead_letters import PoisonMessage, keep_visibility
 from functions.manifest import MANIFEST
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:agentbus-fraud"

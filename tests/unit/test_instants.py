@@ -14,8 +14,8 @@ import pytest
 
 from functions.access.business_hours import outside_business_hours
 from functions.access.models import AccessRequested
-from functions.common.consumer import validate
 from functions.common.dead_letters import PoisonMessage
+from functions.common.models import validate
 from functions.directory.models import UserCreated
 from tests.conftest import load_entries
 

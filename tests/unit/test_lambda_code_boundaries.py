@@ -30,3 +30,23 @@ def test_lambda_code_imports_only_what_lambda_has(path):
     foreign = {root for root in imported_roots(path)
                if root not in AVAILABLE_ON_LAMBDA and root not in sys.stdlib_module_names and root != "__future__"}
     assert foreign == set(), f"{path.name} imports {sorted(foreign)}, which is not in the Lambda asset or layer"
+
+
+LOGIC_MODULES = sorted(p for p in FUNCTIONS.glob("*/*/logic.py"))
+
+
+@pytest.mark.parametrize("path", LOGIC_MODULES, ids=lambda p: str(p.relative_to(FUNCTIONS)))
+def test_an_agents_logic_loads_no_aws_client_and_no_batch_consumer(path):
+    """An agent's logic.py is plain Python (README, "Add an agent"): its vocabulary comes from
+    functions/common/decisions.py, not from the runner, which imports boto3 and Powertools' batch consumer (code
+    review 10D, finding 4)."""
+    import subprocess
+    import sys
+
+    module = ".".join(path.relative_to(FUNCTIONS.parent).with_suffix("").parts)
+    probe = (f"import sys, {module}; "
+             "print(sorted(m for m in ('boto3', 'botocore', 'aws_lambda_powertools.utilities.batch') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=FUNCTIONS.parent, check=True)
+    assert done.stdout.strip() == "[]", f"{module} loads {done.stdout.strip()}"

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from functions.access.models import AccessRequested, Directory
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 
 VERIFIED = "Identity Verified"
 REJECTED = "Identity Rejected"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functions.access.models import AccessRequested, Directory
 from functions.access.rules import AccessRules, load_rules
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 
 PERMITTED = "Access Permitted"
 NOT_PERMITTED = "Access Not Permitted"

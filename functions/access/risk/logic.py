@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from functions.access.business_hours import outside_business_hours
 from functions.access.models import AccessRequested
 from functions.access.rules import AccessRules, load_rules
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 
 if TYPE_CHECKING:
     from functions.common.reasoner import BedrockReasoner, Consultation

@@ -19,7 +19,7 @@ from typing import Literal
 
 from functions.access.business_hours import outside_business_hours
 from functions.access.models import Directory
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 from functions.directory.models import UserCreated
 
 COMPLETED = "User Audit Completed"

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 from functions.orders.models import OrderPlaced
 
 VERIFIED = "Order Verified"

@@ -23,7 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from functions.common.agent import AgentOutput, Decision, Finish
+from functions.common.decisions import AgentOutput, Decision, Finish
 from functions.common.models import WorkflowOutcome
 from functions.common.moments import iso_ms, utc_now
 from functions.orders.models import OrderPlaced

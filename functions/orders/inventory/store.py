@@ -14,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter, ValidationError
 
-from functions.common.agent import AgentOutput
+from functions.common.decisions import AgentOutput
 from functions.common.models import NonEmpty
 from functions.orders.inventory.logic import (
     Contention,

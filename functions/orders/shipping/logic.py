@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 from functions.orders.models import OrderPlaced
 from functions.orders.shipping.catalog import DEFAULT_WEIGHT_KG, MAX_WEIGHT_KG, TARIFF_CURRENCY, WEIGHT_KG, zone_for
 

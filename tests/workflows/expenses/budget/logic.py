@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 from tests.workflows.expenses.models import ExpenseSubmitted
 
 Remaining = Callable[[str], Decimal | None]

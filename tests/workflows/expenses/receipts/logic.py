@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from functions.common.agent import Decision
+from functions.common.decisions import Decision
 from tests.workflows.expenses.models import ExpenseSubmitted
 
 
