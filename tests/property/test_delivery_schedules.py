@@ -97,8 +97,7 @@ from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-import functions.common.agent as agent_module
-import functions.coordinator.logic as coordinator_logic
+import functions.common.moments as moments
 from agentbus.local.lambda_events import LambdaContext, eventbridge_envelope, sqs_event, sqs_record
 from agentbus.local.runtime import parse_at_expression
 from functions.common.clients import Clients
@@ -990,8 +989,7 @@ def test_promises_hold_whatever_the_delivery_schedule(topology, example: Example
     session, resources = topology
     h = Harness(session, resources, example)
     clocked = h.clock.datetime_class()
-    with mock.patch.object(coordinator_logic, "datetime", clocked), \
-            mock.patch.object(agent_module, "datetime", clocked):
+    with mock.patch.object(moments, "datetime", clocked):  # the agents' and the coordinator's utc_now
         h.seed()
         h.produce(0)
         try:
@@ -1015,7 +1013,7 @@ def test_the_harness_controls_the_coordinator_clock(topology):
         "items": [{"sku": "SKU-MOUSE", "quantity": 1, "unit_price": 1.0}],
         "shipping_address": {"country": "DE", "postal_code": "1"}}, "normal")])
     h = Harness(session, resources, example)
-    with mock.patch.object(coordinator_logic, "datetime", h.clock.datetime_class()):
+    with mock.patch.object(moments, "datetime", h.clock.datetime_class()):
         h.produce()
         [trigger] = [d for d in h.pool if d.consumer == "coordinator"]
         h.invoke("coordinator", [trigger], NO_FAULT)
