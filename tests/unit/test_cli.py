@@ -190,6 +190,40 @@ def test_the_demo_compares_parallel_with_chained_only_when_the_agents_work(agent
     assert "mean over 1 request:" in text or "mean over 1 request with" in text
 
 
+@pytest.mark.parametrize(("options", "expected"), [
+    # Black-box pass 10B, F6: the advice to add simulated work, printed under chaos and when work was declared.
+    ({}, "in all: give them simulated work (--work NAME=MS) to compare parallel with chained"),
+    ({"chaos": True, "work_ms": {"fraud": 300}},
+     "in all: the injected faults (delays, crashes, redeliveries) dominate: run without --chaos"),
+    ({"work_ms": {"fraud": 300, "shipping": 200, "risk": 50}},
+     "in all: the local bus, queues and coordinator on this machine dominate over the simulated work (fraud 300 "
+     "ms, shipping 200 ms): give the agents more (--work NAME=MS)"),
+])
+def test_the_demo_says_what_dominates_when_end_to_end_outlasts_the_agents_work(options, expected):
+    from rich.console import Console
+
+    from agentbus.demo import RequestSummary, print_summary
+    from tests.pinned import MANIFEST
+
+    console = Console(record=True, width=400)
+    summary = RequestSummary(workflow="order-fulfillment", workflow_id="ord-1", status="COMPLETED", reason=None,
+                             agent_ms={"fraud": 300.0, "inventory": 10.0, "shipping": 200.0}, end_to_end_ms=900.0,
+                             put_to_outcome_ms=900.0, timings={}, results={})
+    print_summary(console, MANIFEST.workflow("order-fulfillment"), [summary], **options)
+    text = " ".join(console.export_text().split())
+    assert "end-to-end 900 ms, of which the agents worked 510 ms " + expected in text
+    assert "faster" not in text
+
+
+def test_the_demo_and_the_soak_count_one_request_in_the_singular():
+    # Black-box pass 10B, F7: "put 1 requests on the bus", "invariants held for 1 requests".
+    from agentbus.demo import counted
+
+    assert [counted(n, "request") for n in (0, 1, 2)] == ["0 requests", "1 request", "2 requests"]
+    assert counted(1, "duplicate delivery", "duplicate deliveries") == "1 duplicate delivery"
+    assert counted(3, "duplicate delivery", "duplicate deliveries") == "3 duplicate deliveries"
+
+
 # -- what status says beyond the status -------------------------------------------------------------------
 
 def test_status_says_when_the_trigger_never_arrived(deployment, monkeypatch, capsys):
