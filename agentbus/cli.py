@@ -188,8 +188,44 @@ class _HelpFormatter(argparse.HelpFormatter):
 class _Parser(argparse.ArgumentParser):
     """Usage errors are one line too, naming the verb and pointing at its help."""
 
+    # What this parser was given (a verb's: the words after the verb), for the hint about an ID starting with "-".
+    _given: list[str] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """A verb's unrecognized arguments are named with the verb (argparse's top-level parser named none: black-box
+        pass 10B, F7)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            verbs = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+            verb = (verbs or {}).get(str(getattr(parsed, "verb", "")))
+            (verb if isinstance(verb, argparse.ArgumentParser) else self).error(
+                f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: {message}{self._dash_id_hint(message)} (see `{self.prog} --help`)\n")
+
+    def _dash_id_hint(self, message: str) -> str:
+        """An id may start with "-" (``-p1``), but argparse takes it for an option and says the ID is missing
+        (black-box pass 10A, F3): then say that it goes after ``--``."""
+        required = message.partition("the following arguments are required: ")[2]
+        if "ID" not in required.split(", "):
+            return ""
+        for index, token in enumerate(self._given):
+            if token == "--":
+                return ""
+            name = token.partition("=")[0]
+            if token.startswith("-") and not any(option == name or (name.startswith("--") and
+                                                                    option.startswith(name))
+                                                 for option in self._option_string_actions):
+                rest = self._given[:index] + self._given[index + 1:]
+                return (f"; an ID that starts with '-' goes after `--`: "
+                        f"{shlex.join([*self.prog.split(), *rest, '--', token])}")
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:

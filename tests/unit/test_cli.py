@@ -576,3 +576,43 @@ def test_trace_keeps_its_bars_aligned_for_agent_names_longer_than_12_characters(
         who = next(name for name in ("finance-approval", "coordinator", "fraud") if f" {name} " in f"{line} ")
         column = line[line.index(" ms  ") + 5:]
         assert column.startswith(who.ljust(width) + " "), line  # the bar starts at the same column on every line
+
+
+def _usage_error(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert (exit_info.value.code, out) == (2, "") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("verb", ["status", "trace", "cancel", "approve"])
+def test_an_unrecognized_argument_is_named_with_its_verb(capsys, verb):
+    # Black-box pass 10B, F7: "agentbus: unrecognized arguments: --bogus (see `agentbus --help`)", no verb.
+    assert _usage_error(capsys, verb, "ord-1001", "--bogus") == (
+        f"agentbus {verb}: unrecognized arguments: --bogus (see `agentbus {verb} --help`)\n")
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    # Black-box pass 10A, F3: "the following arguments are required: ID", although an id was given.
+    (["status", "-p1"], "agentbus status -- -p1"),
+    (["trace", "--p2"], "agentbus trace -- --p2"),
+    (["status", "--workflow", "order-fulfillment", "-p1"], "agentbus status --workflow order-fulfillment -- -p1"),
+    (["approve", "-x", "--by", "ann lee"], "agentbus approve --by 'ann lee' -- -x"),
+    (["cancel", "--reason=too early", "-p=1"], "agentbus cancel '--reason=too early' -- -p=1"),
+])
+def test_an_id_starting_with_a_dash_is_shown_after_double_dash(capsys, argv, hint):
+    verb = argv[0]
+    assert _usage_error(capsys, *argv) == (
+        f"agentbus {verb}: the following arguments are required: ID; an ID that starts with '-' goes after `--`: "
+        f"{hint} (see `agentbus {verb} --help`)\n")
+
+
+@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["status", "--work", "x"], ["trace", "--"]])
+def test_a_missing_id_gets_no_dash_hint_when_every_dash_word_is_an_option(capsys, argv):
+    assert "goes after" not in _usage_error(capsys, *argv)
+
+
+def test_an_id_starting_with_a_dash_is_taken_after_double_dash():
+    args = cli.build_parser().parse_args(["status", "--json", "--", "-p1"])
+    assert (args.verb, args.workflow_id, args.json) == ("status", "-p1", True)
