@@ -115,7 +115,7 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
 
 
 def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dict[str, int] | None = None,
-             order_files: list[str] | None = None, workflows: list[str] | None = None,
+             event_files: list[str] | None = None, workflows: list[str] | None = None,
              timeline_path: str = "out/demo-timeline.html", seed: int | None = None, timeout_s: float = 120,
              interval_s: float = 0.5, console: Console | None = None, manifest: Manifest = MANIFEST) -> int:
     console = console or Console(highlight=False)
@@ -124,8 +124,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     except KeyError as error:
         raise OperationError(str(error).strip(chr(34))) from None
     profile = default_work_profile(manifest) if work_profile is None else work_profile
-    if order_files:
-        entries = load_entries(list(order_files))
+    if event_files:
+        entries = load_entries(list(event_files))
     else:  # the samples of every chosen workflow, then those that wait for a person
         entries = workflow_entries(chosen, "samples") + workflow_entries(chosen, "people_samples")
     chaos = Chaos(chaos_rate, seed=seed) if chaos_rate else None
