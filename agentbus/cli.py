@@ -188,8 +188,44 @@ class _HelpFormatter(argparse.HelpFormatter):
 class _Parser(argparse.ArgumentParser):
     """Usage errors are one line too, naming the verb and pointing at its help."""
 
+    # What this parser was given (a verb's: the words after the verb), for the hint about an ID starting with "-".
+    _given: list[str] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """A verb's unrecognized arguments are named with the verb (argparse's top-level parser named none: black-box
+        pass 10B, F7)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            verbs = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+            verb = (verbs or {}).get(str(getattr(parsed, "verb", "")))
+            (verb if isinstance(verb, argparse.ArgumentParser) else self).error(
+                f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: {message}{self._dash_id_hint(message)} (see `{self.prog} --help`)\n")
+
+    def _dash_id_hint(self, message: str) -> str:
+        """An id may start with "-" (``-p1``), but argparse takes it for an option and says the ID is missing
+        (black-box pass 10A, F3): then say that it goes after ``--``."""
+        required = message.partition("the following arguments are required: ")[2]
+        if "ID" not in required.split(", "):
+            return ""
+        for index, token in enumerate(self._given):
+            if token == "--":
+                return ""
+            name = token.partition("=")[0]
+            if token.startswith("-") and not any(option == name or (name.startswith("--") and
+                                                                    option.startswith(name))
+                                                 for option in self._option_string_actions):
+                rest = self._given[:index] + self._given[index + 1:]
+                return (f"; an ID that starts with '-' goes after `--`: "
+                        f"{shlex.join([*self.prog.split(), *rest, '--', token])}")
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,8 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "simulated_work_ms in the manifest; an empty string for none)")
     demo.add_argument("--workflow", action="append", metavar="NAME",
                       help="run only this workflow's samples (repeatable; default: every workflow of the manifest)")
-    demo.add_argument("--orders", "--events", dest="orders", action="append", metavar="FILE",
+    demo.add_argument("--events", dest="event_files", action="append", metavar="FILE",
                       help="PutEvents entries file(s) to put instead of the workflows' samples")
+    # The old name, from when the demo knew only orders: still taken, no longer shown (the core names no workflow).
+    demo.add_argument("--orders", dest="event_files", action="append", help=argparse.SUPPRESS)
     demo.add_argument("--timeline", default="out/demo-timeline.html", metavar="PATH",
                       help="where to write the timeline page")
     demo.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
@@ -342,8 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     soak = local("soak", "mixed traffic of every workflow under chaos on the local runtime, with conflicting "
                          "versions and unstorable values; checks every invariant")
-    soak.add_argument("--requests", "--orders", dest="orders", type=_positive_int, default=1000, metavar="N",
+    soak.add_argument("--requests", dest="requests", type=_positive_int, default=1000, metavar="N",
                       help="how many requests to put, the manifest's workflows in turn (default: 1000)")
+    soak.add_argument("--orders", dest="requests", type=_positive_int, default=argparse.SUPPRESS,
+                      help=argparse.SUPPRESS)  # the old name, as demo's --orders
     soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE",
                       help="inject faults at this rate (at least 0, below 1)")
     soak.add_argument("--seed", type=int, help="random seed for --chaos (default: a different run each time)")
@@ -416,8 +456,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentbus.demo import run_demo
 
         return run_demo(chaos_rate=args.chaos, deadline_s=args.deadline, work_profile=args.work,
-                        order_files=args.orders, workflows=args.workflow, timeline_path=args.timeline, seed=args.seed,
-                        interval_s=args.interval, console=console)
+                        event_files=args.event_files, workflows=args.workflow, timeline_path=args.timeline,
+                        seed=args.seed, interval_s=args.interval, console=console)
     if args.verb == "up":
         return _up(args)
     if args.verb == "bench":
@@ -436,7 +476,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "soak":
         from agentbus.bench import run_soak
 
-        return run_soak(count=args.orders, chaos_rate=args.chaos, seed=args.seed, console=console,
+        return run_soak(count=args.requests, chaos_rate=args.chaos, seed=args.seed, console=console,
                         **({"in_flight": args.in_flight} if args.in_flight else {}))
     if args.verb == "catalogue":
         from agentbus.catalogue import render

@@ -109,8 +109,13 @@ def summarize_standalone(workflow: Workflow, workflow_id: str, events: list[Obse
                           put_to_outcome_ms=(done - put_at) * 1000, timings=timings, results=results)
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 request``, ``0 requests``, ``2 requests`` (black-box pass 10B, F7: "put 1 requests")."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dict[str, int] | None = None,
-             order_files: list[str] | None = None, workflows: list[str] | None = None,
+             event_files: list[str] | None = None, workflows: list[str] | None = None,
              timeline_path: str = "out/demo-timeline.html", seed: int | None = None, timeout_s: float = 120,
              interval_s: float = 0.5, console: Console | None = None, manifest: Manifest = MANIFEST) -> int:
     console = console or Console(highlight=False)
@@ -119,8 +124,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     except KeyError as error:
         raise OperationError(str(error).strip(chr(34))) from None
     profile = default_work_profile(manifest) if work_profile is None else work_profile
-    if order_files:
-        entries = load_entries(list(order_files))
+    if event_files:
+        entries = load_entries(list(event_files))
     else:  # the samples of every chosen workflow, then those that wait for a person
         entries = workflow_entries(chosen, "samples") + workflow_entries(chosen, "people_samples")
     chaos = Chaos(chaos_rate, seed=seed) if chaos_rate else None
@@ -197,8 +202,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         ids = [i for _, i in put]
         named = ids if len(set(ids)) == len(ids) else [f"{w}/{i}" for w, i in put]
         events_put = len(entries) - rejected
-        console.print(f"  put {len(put)} requests on the bus"
-                      + (f" ({events_put} events)" if events_put != len(put) else "") + ": "
+        console.print(f"  put {counted(len(put), 'request')} on the bus"
+                      + (f" ({counted(events_put, 'event')})" if events_put != len(put) else "") + ": "
                       + escape(shown(", ".join(named))))
 
         coordinated = [f"{w}/{i}" for w, i in put if manifest.workflow(w).coordinated]
@@ -230,7 +235,8 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         stats = stack.started_runtime.stats
 
     for workflow in chosen:
-        print_summary(console, workflow, [s for s in summaries if s.workflow == workflow.name])
+        print_summary(console, workflow, [s for s in summaries if s.workflow == workflow.name], work_ms=profile,
+                      chaos=chaos is not None)
     agents = [a.name for w in chosen for a in w.agents]
     path = write_timeline(Path(timeline_path), summaries, agents)
     console.print(f"\ntimeline of the run: [cyan]{path}[/cyan]")
@@ -244,13 +250,15 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
     if report.held:
         ran = [manifest.workflow(name) for name in dict.fromkeys(name for name, _ in put)]
         own = [w.name for w in ran if w.invariants]
-        held = [f"one outcome each ({report.duplicate_deliveries} duplicate deliveries, same idempotency key)",
+        duplicates = counted(report.duplicate_deliveries, "duplicate delivery", "duplicate deliveries")
+        held = [f"one outcome each ({duplicates}, same idempotency key)",
                 "main tables agree with the outcomes"]
         if own:
             held.append(f"the workflows' own invariants hold ({', '.join(own)})")
         if any(not w.coordinated for w in ran):
             held.append("standalone agents answered once and opened no record")
-        console.print(f"[green]invariants held[/green] for {report.workflows} requests: " + escape(", ".join(held)))
+        console.print(f"[green]invariants held[/green] for {counted(report.workflows, 'request')}: "
+                      + escape(", ".join(held)))
         return 0 if not pending and not rejected else 1
     console.print("[red]invariant violations:[/red]")
     for violation in report.violations:
@@ -376,7 +384,23 @@ def _wait_for_standalone(observer: BusObserver, manifest: Manifest, keys: list[t
         time.sleep(0.2)
 
 
-def print_summary(console: Console, workflow: Workflow, summaries: list[RequestSummary]) -> None:
+def _what_dominates(agents: list[str], work_ms: dict[str, int], chaos: bool) -> str:
+    """Why end to end took longer than the agents' work in all, and what would let parallel be compared with
+    chained: the advice to add simulated work only when the agents have none (black-box pass 10B, F6)."""
+    if chaos:
+        return ("the injected faults (delays, crashes, redeliveries) dominate: run without --chaos to compare "
+                "parallel with chained")
+    declared = {a: work_ms[a] for a in agents if work_ms.get(a)}
+    if declared:
+        given = ", ".join(f"{a} {ms} ms" for a, ms in declared.items())
+        return (f"the local bus, queues and coordinator on this machine dominate over the simulated work ({given}): "
+                "give the agents more (--work NAME=MS) to compare parallel with chained")
+    return "give them simulated work (--work NAME=MS) to compare parallel with chained"
+
+
+def print_summary(console: Console, workflow: Workflow, summaries: list[RequestSummary], *,
+                  work_ms: dict[str, int] | None = None, chaos: bool = False) -> None:
+    """``work_ms``: each agent's simulated work in this run; ``chaos``: whether faults were injected."""
     agents = [a.name for a in workflow.agents]
     table = Table(title=f"{workflow.name}: per-request summary", title_justify="left")
     table.add_column(workflow.id_field)
@@ -404,11 +428,10 @@ def print_summary(console: Console, workflow: Workflow, summaries: list[RequestS
         e2e = sum(s.end_to_end_ms for s in complete) / len(complete)
         chained = sum(s.agents_sum_ms for s in complete) / len(complete)
         slowest = sum(max(s.agent_ms.values()) for s in complete) / len(complete)
-        requests = f"{len(complete)} request{'' if len(complete) == 1 else 's'}"
-        if chained <= e2e:  # the agents barely work: nothing to compare, the time is the bus and the coordinator
+        requests = counted(len(complete), "request")
+        if chained <= e2e:  # nothing to compare: the time went elsewhere than the agents' work
             console.print(f"mean over {requests}: end-to-end {e2e:.0f} ms, of which the agents worked "
-                          f"{chained:.0f} ms in all: give them simulated work (--work NAME=MS) to compare parallel "
-                          "with chained")
+                          f"{chained:.0f} ms in all: {_what_dominates(agents, work_ms or {}, chaos)}")
             return
         console.print(f"mean over {requests} with every agent's result: end-to-end {e2e:.0f} ms, "
                       f"slowest agent {slowest:.0f} ms, chained would take ≥ {chained:.0f} ms "

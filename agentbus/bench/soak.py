@@ -32,6 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agentbus.bench.people import still_waiting, waiting_for_people, waits_for_a_person
 from agentbus.bench.workload import SoakRequest, put_batches, soak_traffic, unsoaked
+from agentbus.demo import counted
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
@@ -122,7 +123,7 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
     awaited = [f"{r.workflow}/{r.workflow_id}" for r in requests if r.workflow in coordinated]
     kinds = Counter(r.kind for r in requests)
     timeout_s = timeout_s if timeout_s is not None else 300 + count * 1.0
-    console.print(f"[bold]agentbus soak[/bold] — {count} requests ("
+    console.print(f"[bold]agentbus soak[/bold] — {counted(count, 'request')} ("
                   + ", ".join(f"{name} {len(v)}" for name, v in ids.items())
                   + f"; {kinds['conflict']} conflicting pairs, {kinds['unstorable']} unstorable values), "
                   f"chaos {chaos_rate} (seed {chaos.seed}): duplicates, crashes before/after the handler, delays, "
@@ -204,7 +205,7 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
         dead_letters = _dead_letter_counts(stack)
 
     elapsed = time.time() - started
-    console.print(f"\n{count} requests in {elapsed:.0f} s; outcomes: "
+    console.print(f"\n{counted(count, 'request')} in {elapsed:.0f} s; outcomes: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())))
     for name in ids:
         statuses = Counter(str(observer.outcomes(i, name)[0].detail.get("status")) for i in ids[name]
@@ -217,8 +218,9 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
         if kinds[kind]:
             console.print(f"  {kind} ({kinds[kind]}): " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
                                                           or "no outcome"))
-    console.print(f"outcome events delivered: {sum(seen.values())} for {len(seen)} requests "
-                  f"({report.duplicate_deliveries} duplicate deliveries, each with the same idempotency key)")
+    duplicates = counted(report.duplicate_deliveries, "duplicate delivery", "duplicate deliveries")
+    console.print(f"outcome events delivered: {sum(seen.values())} for {counted(len(seen), 'request')} "
+                  f"({duplicates}, each with the same idempotency key)")
     injected = ", ".join(f"{k} {v}" for k, v in sorted(chaos.injected.items())) or "nothing"
     console.print(f"chaos injected: {injected}")
     console.print("function invocations: " + ", ".join(
@@ -229,14 +231,15 @@ def run_soak(count: int = 1000, chaos_rate: float = 0.2, seed: int | None = None
                      "dead-lettered with its reason, once per delivery: chaos's duplicates of it too)"
                      if kinds["conflict"] else ""))
     if pending:
-        console.print(f"[red]nothing final within {timeout_s:.0f}s for {len(pending)} requests, e.g. "
+        console.print(f"[red]nothing final within {timeout_s:.0f}s for {counted(len(pending), 'request')}, e.g. "
                       f"{', '.join(sorted(pending)[:5])}[/red]")
     by_workflow: dict[str, list[str]] = {}
     for key, agents in people.items():
         by_workflow.setdefault(key.split("/", 1)[0], []).extend(agents)
     for name, agents in sorted(by_workflow.items()):
         keys = sorted(k for k in people if k.startswith(f"{name}/"))
-        console.print(f"[red]{escape(waits_for_a_person(name, agents, 'the soak'))} ({len(keys)} requests, e.g. "
+        console.print(f"[red]{escape(waits_for_a_person(name, agents, 'the soak'))} "
+                      f"({counted(len(keys), 'request')}, e.g. "
                       f"{escape(', '.join(keys[:3]))})[/red]")
     violations = report.violations + edge_violations
     if not violations and not pending and not people:

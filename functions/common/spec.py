@@ -864,6 +864,7 @@ class Manifest:
                                         f"{agent.source!r}, from which workflow {trigger.name!r}'s trigger "
                                         f"{', '.join(repr(d) for d in unpublished)} comes: the bus would reserve it "
                                         "to the agent, and no producer could publish the trigger")
+            problems += self._check_trigger_sources(workflow)
             for external in workflow.external:
                 owner = f"external agent {external.name!r} (workflow {workflow.name!r})"
                 if external.source in core or external.source.startswith("aws."):
@@ -881,6 +882,38 @@ class Manifest:
             if len(names) > 1 and source not in owners:  # a function's shared source is named above
                 problems.append(f"{' and '.join(names)} both publish {detail_type!r} from {source!r}: a result "
                                 "must name the one agent that sent it")
+        return problems
+
+    def _check_trigger_sources(self, workflow: Workflow) -> list[str]:
+        """A trigger from a source the core keeps for itself (black-box pass 10B, F5): the bus refuses the
+        deadline's and the coordinator's to every producer (the demo then put 0 requests); people's answers and
+        cancels are the account's only, the approvers' only with ``-c approver_arns``. The coordinator's source is
+        a trigger only with a workflow's outcome detail-type: a workflow started by another's outcome."""
+        outcomes = {d for w in self.coordinated for d in w.terminal_detail_types.values()}
+        kept = {source: f"workflow {w.name!r}'s cancels" for w in self.coordinated if w.cancellable
+                for source in w.cancel_sources}
+        kept.update({external.source: f"external agent {external.name!r}'s answers (workflow {w.name!r})"
+                     for w in self.workflows for external in w.external})
+        kept[OPERATOR_SOURCE] = "the operator's cancels (agentbus cancel)"
+        problems: list[str] = []
+        subscription = workflow.trigger.subscription
+        for source in subscription.sources:
+            if source == COORDINATOR_SOURCE:
+                others = [d for d in subscription.detail_types if d not in outcomes]
+                if others:
+                    problems.append(
+                        f"workflow {workflow.name!r}'s trigger comes from {source!r} with "
+                        f"{', '.join(repr(d) for d in others)}, which no workflow publishes as an outcome: the bus "
+                        "reserves that source to the coordinator, so no producer could put the trigger (a workflow "
+                        "started by another's outcome names one of that workflow's outcome detail-types)")
+            elif source == DEADLINE_SOURCE:
+                problems.append(f"workflow {workflow.name!r}'s trigger comes from {source!r}, the deadline and "
+                                "census schedules' own: the bus reserves it to the scheduler, so no producer could "
+                                "put the trigger; give it a source of its producers' own")
+            elif source in kept:
+                problems.append(f"workflow {workflow.name!r}'s trigger comes from {source!r}, the source of "
+                                f"{kept[source]}: the bus lets only this account (only the approvers with -c "
+                                "approver_arns) put it; give the trigger a source of its producers' own")
         return problems
 
     # -- lookups --------------------------------------------------------------------------------------

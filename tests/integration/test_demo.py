@@ -74,7 +74,7 @@ def test_a_sample_the_bus_refuses_is_named_with_its_reason_and_not_waited_for(tm
     # coordinator's) was counted as put: the demo waited its whole timeout for it, then said nothing of why.
     output = io.StringIO()
     started = time.monotonic()
-    code = run_demo(workflows=["order-fulfillment"], order_files=["events/order-verified.json"], work_profile={},
+    code = run_demo(workflows=["order-fulfillment"], event_files=["events/order-verified.json"], work_profile={},
                     interval_s=0, timeout_s=60, timeline_path=str(tmp_path / "t.html"),
                     console=Console(file=output, width=400, highlight=False))
     text = output.getvalue()

@@ -190,6 +190,40 @@ def test_the_demo_compares_parallel_with_chained_only_when_the_agents_work(agent
     assert "mean over 1 request:" in text or "mean over 1 request with" in text
 
 
+@pytest.mark.parametrize(("options", "expected"), [
+    # Black-box pass 10B, F6: the advice to add simulated work, printed under chaos and when work was declared.
+    ({}, "in all: give them simulated work (--work NAME=MS) to compare parallel with chained"),
+    ({"chaos": True, "work_ms": {"fraud": 300}},
+     "in all: the injected faults (delays, crashes, redeliveries) dominate: run without --chaos"),
+    ({"work_ms": {"fraud": 300, "shipping": 200, "risk": 50}},
+     "in all: the local bus, queues and coordinator on this machine dominate over the simulated work (fraud 300 "
+     "ms, shipping 200 ms): give the agents more (--work NAME=MS)"),
+])
+def test_the_demo_says_what_dominates_when_end_to_end_outlasts_the_agents_work(options, expected):
+    from rich.console import Console
+
+    from agentbus.demo import RequestSummary, print_summary
+    from tests.pinned import MANIFEST
+
+    console = Console(record=True, width=400)
+    summary = RequestSummary(workflow="order-fulfillment", workflow_id="ord-1", status="COMPLETED", reason=None,
+                             agent_ms={"fraud": 300.0, "inventory": 10.0, "shipping": 200.0}, end_to_end_ms=900.0,
+                             put_to_outcome_ms=900.0, timings={}, results={})
+    print_summary(console, MANIFEST.workflow("order-fulfillment"), [summary], **options)
+    text = " ".join(console.export_text().split())
+    assert "end-to-end 900 ms, of which the agents worked 510 ms " + expected in text
+    assert "faster" not in text
+
+
+def test_the_demo_and_the_soak_count_one_request_in_the_singular():
+    # Black-box pass 10B, F7: "put 1 requests on the bus", "invariants held for 1 requests".
+    from agentbus.demo import counted
+
+    assert [counted(n, "request") for n in (0, 1, 2)] == ["0 requests", "1 request", "2 requests"]
+    assert counted(1, "duplicate delivery", "duplicate deliveries") == "1 duplicate delivery"
+    assert counted(3, "duplicate delivery", "duplicate deliveries") == "3 duplicate deliveries"
+
+
 # -- what status says beyond the status -------------------------------------------------------------------
 
 def test_status_says_when_the_trigger_never_arrived(deployment, monkeypatch, capsys):
@@ -318,6 +352,10 @@ def test_every_verb_and_every_option_has_help():
         assert sub.description, f"agentbus {name} --help has no description"
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):
+                continue
+            if action.help == argparse.SUPPRESS and action.option_strings == ["--orders"]:
+                # An old name kept unshown (demo --orders, soak --orders): the option it stands for has help.
+                assert any(a.help and a.help != argparse.SUPPRESS for a in sub._actions if a.dest == action.dest)
                 continue
             assert action.help and action.help != argparse.SUPPRESS, f"agentbus {name}: {action.dest} has no help"
 
@@ -458,7 +496,7 @@ def test_put_of_a_first_call_refused_whole_is_the_error_and_puts_nothing_more(st
 @pytest.mark.parametrize(("argv", "message"), [
     (["demo", "--workflow", "nope"], "agentbus demo: unknown workflow 'nope'; known: order-fulfillment"),
     (["demo", "--orders", "{tmp}/missing.json"], "agentbus demo: cannot read {tmp}/missing.json: No such file"),
-    (["demo", "--orders", "{tmp}/numbers.json"], "must hold a list of PutEvents entries"),  # was a traceback
+    (["demo", "--events", "{tmp}/numbers.json"], "must hold a list of PutEvents entries"),  # was a traceback
     (["demo", "--interval", "-1"], "argument --interval: must be >= 0, got -1"),  # was taken
     (["bench", "--workflow", "nope"], "agentbus bench: unknown workflow 'nope'"),
     (["bench", "--sweep-only"], "agentbus bench: --sweep-only needs --agents and/or --payload"),
@@ -542,3 +580,57 @@ def test_trace_keeps_its_bars_aligned_for_agent_names_longer_than_12_characters(
         who = next(name for name in ("finance-approval", "coordinator", "fraud") if f" {name} " in f"{line} ")
         column = line[line.index(" ms  ") + 5:]
         assert column.startswith(who.ljust(width) + " "), line  # the bar starts at the same column on every line
+
+
+def _usage_error(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert (exit_info.value.code, out) == (2, "") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("verb", ["status", "trace", "cancel", "approve"])
+def test_an_unrecognized_argument_is_named_with_its_verb(capsys, verb):
+    # Black-box pass 10B, F7: "agentbus: unrecognized arguments: --bogus (see `agentbus --help`)", no verb.
+    assert _usage_error(capsys, verb, "ord-1001", "--bogus") == (
+        f"agentbus {verb}: unrecognized arguments: --bogus (see `agentbus {verb} --help`)\n")
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    # Black-box pass 10A, F3: "the following arguments are required: ID", although an id was given.
+    (["status", "-p1"], "agentbus status -- -p1"),
+    (["trace", "--p2"], "agentbus trace -- --p2"),
+    (["status", "--workflow", "order-fulfillment", "-p1"], "agentbus status --workflow order-fulfillment -- -p1"),
+    (["approve", "-x", "--by", "ann lee"], "agentbus approve --by 'ann lee' -- -x"),
+    (["cancel", "--reason=too early", "-p=1"], "agentbus cancel '--reason=too early' -- -p=1"),
+])
+def test_an_id_starting_with_a_dash_is_shown_after_double_dash(capsys, argv, hint):
+    verb = argv[0]
+    assert _usage_error(capsys, *argv) == (
+        f"agentbus {verb}: the following arguments are required: ID; an ID that starts with '-' goes after `--`: "
+        f"{hint} (see `agentbus {verb} --help`)\n")
+
+
+@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["status", "--work", "x"], ["trace", "--"]])
+def test_a_missing_id_gets_no_dash_hint_when_every_dash_word_is_an_option(capsys, argv):
+    assert "goes after" not in _usage_error(capsys, *argv)
+
+
+def test_an_id_starting_with_a_dash_is_taken_after_double_dash():
+    args = cli.build_parser().parse_args(["status", "--json", "--", "-p1"])
+    assert (args.verb, args.workflow_id, args.json) == ("status", "-p1", True)
+
+
+def test_demo_and_soak_take_request_and_event_words_and_their_old_order_flags_unshown(capsys):
+    # The core names no workflow: the demo's files are events, the soak's count requests; --orders still works.
+    parser = cli.build_parser()
+    demo = parser.parse_args(["demo", "--events", "a.json", "--orders", "b.json"])
+    assert demo.event_files == ["a.json", "b.json"] and not hasattr(demo, "orders")
+    assert parser.parse_args(["soak", "--orders", "7"]).requests == 7
+    assert parser.parse_args(["soak", "--requests", "8"]).requests == 8
+    assert parser.parse_args(["soak"]).requests == 1000
+    for verb in ("demo", "soak"):
+        with pytest.raises(SystemExit):
+            cli.main([verb, "--help"])
+        assert "--orders" not in capsys.readouterr().out

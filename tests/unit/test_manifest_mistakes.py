@@ -103,3 +103,37 @@ def test_an_agent_may_publish_the_trigger_of_a_follow_on_workflow_under_its_own_
 def test_a_read_only_table_that_is_not_one_of_the_agents_tables_is_refused():
     message = refusal(expenses_agent("budget", read_only=("inventory",)))
     assert "agent 'budget' reads only table 'inventory', which is not one of its tables" in message
+
+
+# -- 10B F5: a trigger from a source the core keeps ------------------------------------------------------
+
+def triggered_from(source: str, detail_type: str = "Expense Submitted"):
+    from functions.common.spec import Subscription
+
+    return replace(EXPENSE_CLAIM, trigger=replace(EXPENSE_CLAIM.trigger, subscription=Subscription(
+        "trigger", (source,), (detail_type,))))
+
+
+@pytest.mark.parametrize(("source", "why"), [
+    # The bus refused it to every producer: the demo put 0 requests and "invariants held for 0 requests".
+    ("agentbus.deadline", "the deadline and census schedules' own: the bus reserves it to the scheduler"),
+    ("agentbus.operator", "the source of the operator's cancels (agentbus cancel)"),
+    # The access workflow's manager answers from it (an external agent's source, not a name the core knows).
+    ("agentbus.approvals", "the source of external agent 'manager-approval''s answers (workflow 'access-request')"),
+])
+def test_a_trigger_from_a_source_the_core_keeps_is_refused_naming_the_workflow_and_why(source, why):
+    message = refusal(triggered_from(source))
+    assert f"workflow 'expense-claim''s trigger comes from {source!r}, {why}" in message
+    assert "give the trigger a source of its producers' own" in message or "give it a source" in message
+
+
+def test_a_trigger_from_the_coordinator_must_be_some_workflows_outcome():
+    message = refusal(triggered_from("agentbus.coordinator", "Expense Submitted"))
+    assert ("workflow 'expense-claim''s trigger comes from 'agentbus.coordinator' with 'Expense Submitted', which "
+            "no workflow publishes as an outcome: the bus reserves that source to the coordinator") in message
+    # A workflow started by another's outcome: the legitimate case (README, "Add a workflow").
+    follow = replace(triggered_from("agentbus.coordinator", "Order Completed"), name="order-follow-up",
+                     outcomes=None, projection=None, samples=(),
+                     agents=tuple(replace(a, name=f"follow-{a.name}", source=f"{a.source}-follow")
+                                  for a in EXPENSE_CLAIM.agents))
+    assert with_expenses(follow).workflow("order-follow-up") == follow
