@@ -12,6 +12,7 @@ why it did not count, and say when the trigger came.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from rich.console import Console
@@ -21,10 +22,13 @@ from agentbus.local.lambda_events import eventbridge_envelope
 from agentbus.operations import render_trace
 from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
+from functions.common.models import BusEvent
 from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
-from functions.coordinator.logic import NO_TRIGGER_REASON
-from tests.conftest import load_detail, load_entries
-from tests.functions.coordinator_harness import Coordinator
+from functions.coordinator.logic import NO_TRIGGER_REASON, parse_iso
+from functions.coordinator.logic import Coordinator as LogicCoordinator
+from functions.coordinator.store import WorkflowStore
+from tests.conftest import load_detail, load_entries, workflow_store
+from tests.functions.coordinator_harness import Coordinator, NoSchedules
 from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name
 
 ORDERS = MANIFEST.workflow("order-fulfillment")
@@ -147,3 +151,101 @@ def test_a_workflow_that_finished_with_its_trigger_is_not_said_to_have_had_it_af
     assert (view["status"], view["trigger_after_finish"], view["late_results"]) == ("COMPLETED", False, [])
     assert "trigger received, workflow opened" in render_trace(view)
     assert not any("arrived later" in note for note in cli.status_notes(view))
+
+
+# --- which outcome, when the coordinator reads everything after the deadline ---------------------------
+# The coordinator was paused before the order was placed, so no deadline schedule exists: on resuming, it reads
+# the trigger and the results (sent in time) after the deadline.
+
+def test_behind_past_the_deadline_the_trigger_read_before_the_results_times_out_and_they_are_late(c):
+    order = placed(c)
+    c.clock.advance(seconds=ORDERS.deadline_s + 30)
+    c.deliver(order)
+    [published] = c.outcomes()
+    assert published["detail"]["status"] == "TIMED_OUT"
+    assert published["detail"]["reason"].startswith("deadline reached: it had passed when the request arrived")
+    c.deliver(*(answered(order, agent) for agent in SAMPLES))
+    view = c.view(ORDERS, order["detail"]["order_id"])
+    assert {late["late_reason"] for late in view["late_results"]} == {
+        "reached the coordinator after the deadline: the workflow had timed out"}
+    assert len(view["late_results"]) == 3 and c.outcomes() == []
+
+
+def test_behind_past_the_deadline_results_counted_before_the_triggers_decision_complete(aws):
+    """Read in one batch, the trigger and the results are handled at once (``record_concurrency``): the trigger
+    finds the deadline passed, but decides on the record as it reads it back after writing the trigger in, and
+    its finish loses to any result counted before it is stored. Here the results are counted (by another
+    invocation) between the trigger's write and its read: the order completes, as the reviewer's 6 orders did."""
+    session, resources = aws
+    published: list = []
+    store = workflow_store(session.client("dynamodb"), resources, MANIFEST)
+    order = placed(Coordinator(*aws))
+    sent = parse_iso(order["time"])
+    assert sent is not None
+    late = sent + timedelta(seconds=ORDERS.deadline_s + 30)
+
+    def coordinator(on: WorkflowStore) -> LogicCoordinator:
+        return LogicCoordinator(store=on, deadlines=NoSchedules(), publish=published.append, manifest=MANIFEST,
+                                clock=lambda: late)
+
+    other = coordinator(store)
+
+    class ResultsCountedMeanwhile(WorkflowStore):
+        counted = False
+
+        def load(self, *args, **kwargs):
+            if not self.counted:  # the batch's results, handled beside the trigger, are counted now
+                self.counted = True
+                for agent in SAMPLES:
+                    other.handle(BusEvent.model_validate(answered(order, agent)))
+            return super().load(*args, **kwargs)
+
+    racing = ResultsCountedMeanwhile(store.client, store.workflow_table, MANIFEST, store.tables)
+    coordinator(racing).handle(BusEvent.model_validate(order))
+    [outcome] = [event.detail for event in published if event.detail.get("status")]
+    assert outcome["status"] == "COMPLETED" and sorted(outcome["results"]) == sorted(SAMPLES)
+
+
+def test_behind_past_the_deadline_a_result_read_before_the_trigger_times_out_the_trigger_never_arrived(c):
+    order = placed(c)
+    c.clock.advance(seconds=ORDERS.deadline_s + 30)
+    c.deliver(answered(order, "fraud"))  # a standard queue keeps no order: a result may come first
+    c.deliver(order, answered(order, "inventory"), answered(order, "shipping"))
+    [published] = c.outcomes()
+    assert (published["detail"]["status"], published["detail"]["reason"]) == ("TIMED_OUT", NO_TRIGGER_REASON)
+    view = c.view(ORDERS, order["detail"]["order_id"])
+    assert view["trigger_after_finish"] is True
+    assert sorted((r["agent"], r.get("kind")) for r in view["late_results"]) == [
+        ("fraud", "before-trigger"), ("inventory", None), ("shipping", None)]
+
+
+# The coordinator read the trigger in time (its deadline schedule exists) and was paused: the deadline's event
+# waits in its queue with the results.
+
+@pytest.mark.parametrize("batches, status", [
+    ("deadline and results in one batch", "COMPLETED"),  # a batch's deadline events are handled last
+    ("results, then the deadline", "COMPLETED"),
+    ("the deadline, then the results", "TIMED_OUT"),
+])
+def test_paused_after_the_trigger_the_results_count_if_read_before_the_deadlines_event(c, batches, status):
+    order = placed(c)
+    c.deliver(order)
+    c.clock.advance(seconds=ORDERS.deadline_s + 30)
+    # Sent after the deadline, even: an agent's result is judged by when the coordinator reads it.
+    results = [stamped(answered(order, agent), c.clock.now) for agent in SAMPLES]
+    if batches == "deadline and results in one batch":
+        c.deliver(deadline(order), *results)
+    elif batches == "results, then the deadline":
+        c.deliver(*results)
+        c.deliver(deadline(order))
+    else:
+        c.deliver(deadline(order))
+        c.deliver(*results)
+    [published] = c.outcomes()
+    assert published["detail"]["status"] == status
+    view = c.view(ORDERS, order["detail"]["order_id"])
+    if status == "TIMED_OUT":
+        assert published["detail"]["reason"] == "deadline reached"
+        assert len(view["late_results"]) == 3
+    else:
+        assert sorted(view["results"]) == sorted(SAMPLES) and view["late_results"] == []
