@@ -574,11 +574,14 @@ def _print_status(view: dict[str, Any]) -> None:
     for agent, result in sorted((view.get("results") or {}).items()):
         table.add_row(Text(str(agent)), Text(str(result.get("detail_type") or result.get("outcome"))),
                       f"{float(result.get('duration_ms', 0)):.0f}", Text(str(result.get("reason") or "")))
-    held = {str(r.get("agent")): r for r in view.get("before_trigger_results") or []}
+    held = {str(r.get("agent")): (r, "no trigger") for r in view.get("before_trigger_results") or []}
+    held.update((str(r.get("agent")), (r, "came before the trigger")) for r in view.get("late_results") or []
+                if r.get("kind") == "before-trigger")
     for agent in view.get("missing") or []:
-        if agent in held:  # answered, but for a request the coordinator has not seen
-            table.add_row(Text(str(agent)), Text(f"{held[agent].get('detail_type')} (not counted: no trigger)",
-                                                 style="dim"), "", Text(str(held[agent].get("reason") or "")))
+        if agent in held:  # answered, but for a request the coordinator had not seen (or has not yet)
+            answer, why = held[agent]
+            table.add_row(Text(str(agent)), Text(f"{answer.get('detail_type')} (not counted: {why})", style="dim"),
+                          "", Text(str(answer.get("reason") or "")))
         else:
             table.add_row(Text(str(agent)), Text("missing", style="dim"), "", "")
     console.print(table)
@@ -610,17 +613,28 @@ def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
 
 
 def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]:
-    """What an operator must know beyond the status: a trigger that never came or was refused, an unpublished
-    outcome, a main-table row that could not be written."""
+    """What an operator must know beyond the status: a trigger that never came, came after the finish or was
+    refused, results held for another version, an unpublished outcome, a main-table row that could not be
+    written."""
     notes = [view["manifest_note"]] if view.get("manifest_note") else []
     trigger, trigger_error = view.get("trigger"), view.get("trigger_error")
     if trigger_error:
         notes.append(f"the trigger was invalid: {trigger_error}")
     elif not trigger:
         notes.append("the trigger never arrived: this record was opened by a result or a deadline")
+    if view.get("trigger_after_finish"):
+        notes.append(f"the trigger arrived later, at {view.get('trigger_received_at')}, after the workflow had "
+                     f"finished ({view.get('status')}, {view.get('finished_at')}): its outcome was decided and "
+                     "published without it and does not change (one outcome per request)")
     if held := view.get("before_trigger_results"):
-        notes.append("received before the trigger, not counted (those of its version count once it comes): "
+        counts = ("those of its version count once it comes" if view.get("status") == "RUNNING"
+                  else "the workflow finished before its trigger came")
+        notes.append(f"received before the trigger, not counted ({counts}): "
                      + ", ".join(f"{r.get('agent')} ({r.get('detail_type')})" for r in held))
+    if other := view.get("other_version_results"):
+        notes.append(f"not counted, for another version of the request than {view.get('trigger_digest')}: "
+                     + ", ".join(f"{r.get('agent')} ({r.get('detail_type')}, version {r.get('trigger_digest')})"
+                                 for r in other))
     for refused in view.get("refused") or []:
         notes.append(f"another version of the request was refused ({refused.get('trigger_digest')}, event "
                      f"{refused.get('event_id', '?')}, {refused.get('received_at', '?')}): only version "

@@ -254,12 +254,19 @@ def _ts(value: str | None) -> float | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
+# Entries of a view's ``late_results`` that did not come late: an answer nobody asked for, a result that came before
+# a trigger which itself came after the finish (``WorkflowStore.view``).
+NOT_LATE_KINDS = ("unasked", "before-trigger")
+
+
 def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]:
     """(start, end, who, what) rows of one workflow, in time order."""
     rows: list[tuple[float, float | None, str, str]] = []
     received = _ts(view.get("trigger_received_at"))
     if received:
-        rows.append((received, None, "coordinator", "trigger received, workflow opened"))
+        opened = ("trigger received after the finish: nothing reopened, the outcome stands"
+                  if view.get("trigger_after_finish") else "trigger received, workflow opened")
+        rows.append((received, None, "coordinator", opened))
     for agent, result in sorted((view.get("results") or {}).items()):
         start, end = _ts(result.get("started_at")), _ts(result.get("finished_at"))
         if start:
@@ -273,8 +280,9 @@ def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]
             by = late.get("by") or (late.get("data") or {}).get("by")
             what = " ".join(str(p) for p in (late.get("detail_type"), f"by {by}" if by else None) if p)
             why = late.get("late_reason") or "arrived after the finish"
+            kept = "not counted" if late.get("kind") in NOT_LATE_KINDS else "late, not counted"
             rows.append((start, None, late.get("agent") or late.get("kind") or "?",
-                         f"late, not counted ({why}){': ' + what if what else ''}"))
+                         f"{kept} ({why}){': ' + what if what else ''}"))
     finished = _ts(view.get("finished_at") or (view.get("timings") or {}).get("finished_at"))
     if finished and view.get("status") != "RUNNING":
         reason = f" — {view['reason']}" if view.get("reason") else ""

@@ -402,6 +402,25 @@ def deadline_reason(record: WorkflowRecord) -> str:
     return DEADLINE_REASON
 
 
+def trigger_after_finish(record: WorkflowRecord) -> bool:
+    """Whether the workflow finished before its trigger reached the coordinator (its deadline passed with only
+    results in: "the trigger never arrived"; or a cancel) and the trigger came in afterwards. Its outcome was
+    built without the trigger, so it names no ``trigger_received_at``; it stays as published (one outcome per
+    workflow), and the results received before the trigger decided nothing, although the trigger's version now
+    matches theirs. The stored outcome says it exactly: the clocks of the finish and of the trigger's arrival are
+    two invocations' (the trigger's may be read before the finish and written after it)."""
+    if not record.trigger_seen or not record.status.is_final or record.outcome is None:
+        return False
+    return (record.outcome.get("timings") or {}).get("trigger_received_at") is None
+
+
+def before_trigger_reason(record: WorkflowRecord) -> str:
+    """Why a result received before the trigger is not part of an outcome decided before the trigger came in."""
+    return (f"reached the coordinator before its trigger, and the workflow had finished ({record.status.value}, "
+            f"{record.finished_at}) before the trigger came in ({record.trigger_received_at}): decided nothing, "
+            "not part of the outcome")
+
+
 def quorum_reason(quorum: dict[str, Any]) -> str:
     def named(agents: list[str]) -> str:
         return f" ({', '.join(agents)})" if agents else ""

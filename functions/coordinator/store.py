@@ -121,12 +121,14 @@ from functions.coordinator.logic import (
     UNASKED_WHILE_RUNNING,
     RowRefused,
     WorkflowRecord,
+    before_trigger_reason,
     missing_agents,
     parse_iso,
     public_quorum,
     quorum_state,
     reported_results,
     timings,
+    trigger_after_finish,
     waits,
 )
 from functions.coordinator.logic import schedule_name as derived_schedule_name
@@ -993,9 +995,12 @@ class WorkflowStore:
         or None), ``quorum`` (needed, agents, agreed, disagreed, pending; None without one), ``other_version_results``
         (results for another version of the trigger: not counted), ``before_trigger_results`` (the results held
         while the trigger has not arrived, each naming its ``agent``: not counted yet, those of its version count
-        once it comes; empty once it is in), ``refused`` (other versions of the
-        trigger, refused: their ``trigger_digest``, ``event_id``, ``received_at``) and ``outcome`` (the stored
-        ``WorkflowOutcome`` detail, None while running).
+        once it comes; empty once it is in), ``trigger_after_finish`` (True when the trigger came in after the
+        workflow had finished without it: the outcome stays as decided, and the results received before the
+        trigger are in ``late_results`` with ``kind`` "before-trigger" and the reason), ``refused`` (other
+        versions of the trigger, refused: their ``trigger_digest``, ``event_id``, ``received_at``) and ``outcome``
+        (the stored ``WorkflowOutcome`` detail, None while running). Every result the record holds is in one of
+        ``results``, ``late_results``, ``other_version_results`` and ``before_trigger_results``.
         """
         workflow = self._workflow(record.workflow)
         if record.outcome is not None:
@@ -1006,9 +1011,19 @@ class WorkflowStore:
             view_timings = timings(record, None)
         counted = record.counted_results
         reported = reported_results(record, workflow)
-        aside = [{**counted[agent], "agent": agent, "kind": "unasked",
-                  "late_reason": UNASKED_REASON if record.status.is_final else UNASKED_WHILE_RUNNING}
-                 for agent in sorted(set(counted) - set(reported))]
+        # Counted results the outcome does not report, each with why: an answer nobody asked for, or (the trigger
+        # came in after the finish) a result received before the trigger, whose version the trigger then matched.
+        late_trigger = trigger_after_finish(record)
+        in_outcome = set(record.outcome.get("results") or {}) if record.outcome is not None else set(reported)
+        if late_trigger:
+            kind, why = "before-trigger", before_trigger_reason(record)
+        else:
+            kind, why = "unasked", UNASKED_REASON if record.status.is_final else UNASKED_WHILE_RUNNING
+        aside = [{**counted[agent], "agent": agent, "kind": kind, "late_reason": why}
+                 for agent in sorted(set(counted) - in_outcome)]
+        held = sorted([*record.results.items(),
+                       *((agent, result) for (agent, _), result in record.alternatives.items())],
+                      key=lambda item: (item[0], str(item[1].get("received_at", ""))))
         return {
             "workflow_id": record.workflow_id,
             "workflow": record.workflow,
@@ -1037,13 +1052,16 @@ class WorkflowStore:
             "cancel": record.cancel,
             "quorum": (record.outcome.get("quorum") if record.outcome is not None else
                        public_quorum(quorum_state(record, workflow)) if workflow else None),
-            "other_version_results": [result for agent, result in sorted(record.results.items())
-                                      if agent not in counted and record.trigger_seen],
-            # Held while the trigger has not arrived: they count once it comes (those of its version).
+            # Held in a slot (or beside it) for another version than the trigger's: never counted.
+            "other_version_results": [result for _, result in held if record.trigger_seen
+                                      and result.get("trigger_digest") != record.trigger_digest],
+            # Held while the trigger has not arrived: they count once it comes (those of its version), unless the
+            # workflow finished first (then ``late_results`` shows them, ``kind`` "before-trigger").
             "before_trigger_results": [] if record.trigger_seen else sorted(
-                [{**result, "agent": agent} for agent, result in record.results.items()]
-                + [{**result, "agent": agent} for (agent, _), result in record.alternatives.items()],
+                [{**result, "agent": agent} for agent, result in held],
                 key=lambda r: (str(r.get("received_at", "")), str(r["agent"]))),
+            # The trigger came in after the workflow had finished without it: the outcome stays as it was decided.
+            "trigger_after_finish": late_trigger,
             "refused": record.refused,
             "outcome": record.outcome,
         }
