@@ -830,15 +830,13 @@ def test_a_transient_failure_of_the_row_still_retries_the_publication(h, monkeyp
     assert view["published"] is False and view["projection_error"] is None
 
 
-def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h):
-    """A process that dies outright cannot release its publication lease: a later message publishes
-    the stored outcome once the lease has expired (on AWS, the redelivery comes after the visibility
-    timeout, 6x the function timeout, which is longer than the lease)."""
+class Died(BaseException):
+    """The process dies outright: no cleanup (its publication lease is not released)."""
 
-    class Died(BaseException):
-        pass
 
-    now = [datetime(2026, 11, 26, 11, 7, 8, tzinfo=UTC)]
+def _dies_while_publishing(h, now: list[datetime], **settings):
+    """A coordinator on the clock ``now[0]`` whose first publication dies, after the trigger and two results: it
+    finished the order and holds the lease. Returns ``handle(envelope)`` for the messages that follow."""
     deaths = [1]
 
     def publish(event) -> None:
@@ -848,9 +846,9 @@ def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h)
         EventPublisher(h.clients.events, h.settings.event_bus_name).publish([event])
 
     coordinator = Coordinator(
-        manifest=MANIFEST, store=h.store.store, publish=publish, clock=lambda: now[0], publish_lease_s=30,
+        store=h.store.store, publish=publish, clock=lambda: now[0],
         deadlines=DeadlineScheduler(h.clients.scheduler, h.settings.schedule_group, h.resources.bus_arn,
-                                    h.resources.scheduler_role_arn),
+                                    h.resources.scheduler_role_arn), **{"manifest": MANIFEST, **settings},
     )
 
     def handle(envelope: dict) -> None:
@@ -860,6 +858,16 @@ def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h)
         handle(envelope)
     with pytest.raises(Died):
         handle(result("shipping"))
+    handle.coordinator = coordinator  # type: ignore[attr-defined]
+    return handle
+
+
+def test_fault_crash_without_cleanup_publishes_stored_outcome_after_the_lease(h):
+    """A process that dies outright cannot release its publication lease: a later message publishes
+    the stored outcome once the lease has expired (on AWS, the redelivery comes after the visibility
+    timeout, 6x the function timeout, which is longer than the lease)."""
+    now = [datetime(2026, 11, 26, 11, 7, 8, tzinfo=UTC)]
+    handle = _dies_while_publishing(h, now, publish_lease_s=30)
     stored = h.store.load(ORDER_ID).outcome
 
     now[0] += timedelta(seconds=10)
@@ -877,35 +885,12 @@ def test_fault_a_slow_live_publisher_under_a_raised_timeout_keeps_its_lease_unti
     """The lease follows the coordinator's timeout (code review bb10d, finding 9): with the timeout raised to
     120 s, a publisher that has not returned 100 s after it took the lease may still be alive and publishing, so
     a second invocation must not publish beside it (a constant 30 s lease let it). Past 120 s + the margin the
-    invocation has surely ended (Lambda stops it at its timeout), and the next message publishes."""
-
-    class Died(BaseException):
-        pass
-
-    manifest = dataclasses.replace(MANIFEST, coordinator_settings={"timeout_s": 120})
+    invocation has surely ended (Lambda stops it at its timeout), and the next message publishes. (The death
+    stands for the slow one: its invocation holds the lease, and has not released it.)"""
     now = [datetime(2026, 11, 26, 11, 7, 8, tzinfo=UTC)]
-    deaths = [1]
-
-    def publish(event) -> None:
-        if deaths[0]:
-            deaths[0] -= 1
-            raise Died()  # stands for the slow one: its invocation holds the lease, and has not released it
-        EventPublisher(h.clients.events, h.settings.event_bus_name).publish([event])
-
-    coordinator = Coordinator(
-        manifest=manifest, store=h.store.store, publish=publish, clock=lambda: now[0],
-        deadlines=DeadlineScheduler(h.clients.scheduler, h.settings.schedule_group, h.resources.bus_arn,
-                                    h.resources.scheduler_role_arn),
-    )
-    assert coordinator.publish_lease_s == 120 + PUBLISH_LEASE_MARGIN_S
-
-    def handle(envelope: dict) -> None:
-        coordinator.handle(BusEvent.model_validate(envelope))
-
-    for envelope in (trigger(), result("fraud"), result("inventory")):
-        handle(envelope)
-    with pytest.raises(Died):
-        handle(result("shipping"))
+    handle = _dies_while_publishing(
+        h, now, manifest=dataclasses.replace(MANIFEST, coordinator_settings={"timeout_s": 120}))
+    assert handle.coordinator.publish_lease_s == 120 + PUBLISH_LEASE_MARGIN_S
     now[0] += timedelta(seconds=100)
     handle(result("shipping"))  # the first invocation may still be running: not published a second time
     assert h.terminal() == []

@@ -520,16 +520,22 @@ def replayed(envelope: dict) -> dict:
     return {**envelope, "replay-name": "agentbus-20261203-111500-abc123"}
 
 
+def refused_then_replayed(c, early: dict, refusal: str) -> dict:
+    """``early`` (an answer or a cancel) sent before its request is dead-lettered with ``refusal``; the request
+    then comes and waits for its manager, and a replay puts ``early`` back: the record's view after it."""
+    c.deliver(early)
+    assert refusal in next(iter(c.dead_letters().values()))
+    request_id = early["detail"]["workflow_id"]
+    request = risky_request(request_id)
+    c.deliver(request, *access_results(request))
+    c.deliver(replayed(early))
+    return c.view(ACCESS, request_id)
+
+
 def test_an_answer_refused_before_its_request_does_not_count_when_a_replay_puts_it_back(c):
     """An approval sent before its request is dead-lettered; an archive replay of that window, while the request
     waits for its manager, put it back and it granted the request: a replay decided a workflow."""
-    early = person("acc-9301", by="early.bird")
-    c.deliver(early)
-    assert "no such workflow (never opened)" in next(iter(c.dead_letters().values()))
-    request = risky_request("acc-9301")
-    c.deliver(request, *access_results(request))
-    c.deliver(replayed(early))
-    view = c.view(ACCESS, "acc-9301")
+    view = refused_then_replayed(c, person("acc-9301", by="early.bird"), "no such workflow (never opened)")
     assert (view["status"], view["missing"]) == ("RUNNING", ["manager-approval"])
     [kept] = view["late_results"]
     assert kept["agent"] == "manager-approval" and "replayed (agentbus-20261203-111500-abc123)" in kept["late_reason"]
@@ -551,13 +557,7 @@ def test_a_replayed_copy_of_the_answer_that_counted_changes_nothing(c):
 
 
 def test_a_cancel_refused_before_its_request_does_not_cancel_it_when_replayed(c):
-    early = cancel(ACCESS, "acc-9303", reason="too early")
-    c.deliver(early)
-    assert "nothing to cancel" in next(iter(c.dead_letters().values()))
-    request = risky_request("acc-9303")
-    c.deliver(request, *access_results(request))
-    c.deliver(replayed(early))
-    view = c.view(ACCESS, "acc-9303")
+    view = refused_then_replayed(c, cancel(ACCESS, "acc-9303", reason="too early"), "nothing to cancel")
     assert view["status"] == "RUNNING" and c.outcomes() == []
     assert any("replayed" in kept["late_reason"] for kept in view["late_results"])
     counted = cancel(ACCESS, "acc-9303", reason="the employee left")

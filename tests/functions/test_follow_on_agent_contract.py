@@ -43,6 +43,7 @@ def test_the_follow_on_agent_gets_the_outcome_of_the_workflow_its_sample_starts(
 
 def test_a_workflow_without_a_usable_sample_fails_naming_the_problem():
     filed = dataclasses.replace(FOLLOW_UPS.workflow("report-filed"), name="lonely", samples=())
-    manifest = Manifest(workflows=(filed,))
+    # With the workflow whose outcome starts it: a trigger no workflow publishes is refused by the manifest check.
+    manifest = Manifest(workflows=(FOLLOW_UPS.workflow("report"), filed))
     with pytest.raises(pytest.fail.Exception, match="workflow 'lonely': no sample of its trigger"):
         agent_trigger(manifest, filed)
