@@ -82,7 +82,6 @@ Correlation = Callable[[BusEvent], "str | None"]
 RETRY_BASE_S = 2
 RETRY_CAP_S = 60
 RETRY_MIN_S = 1
-# Set on an exception (``keep_visibility``) whose record must not come back before the queue's visibility timeout.
 # A correlation id longer than this is cut: it is repeated on every log line of the record.
 MAX_CORRELATION_CHARS = 256
 
@@ -100,8 +99,6 @@ def parse_record(body: str) -> BusEvent:
         return BusEvent.model_validate(payload)
     except ValidationError as error:
         raise PoisonMessage(f"not an EventBridge event: {describe_validation_error(error)}") from None
-
-
 
 
 def _correlation_value(value: Any) -> str | None:
@@ -229,14 +226,17 @@ def consume(
         except (TypeError, ValueError):
             return None
 
-    def last_receive(record: SQSRecord) -> int | None:
-        """The record's receive count if this is its last allowed receive (and we can keep it), else None."""
-        if max_receive_count is None or dead_letters is None:
-            return None
+    def final_receive(record: SQSRecord) -> int | None:
+        """The record's receive count if this is its last allowed receive, else None (also when unknown: left to
+        SQS rather than dead-lettered early)."""
         receives = receive_count(record)
-        if receives is None:
-            return None  # unknown: leave it to SQS rather than dead-letter early
+        if max_receive_count is None or receives is None:
+            return None
         return receives if receives >= max_receive_count else None
+
+    def last_receive(record: SQSRecord) -> int | None:
+        """``final_receive``, when there is a sink to keep the record in."""
+        return final_receive(record) if dead_letters is not None else None
 
     def process(record: SQSRecord) -> None:
         try:
@@ -293,10 +293,9 @@ def consume(
         except Exception as error:
             # It fails: SQS delivers it again, unless this was its last allowed receive (the redrive policy
             # moves it then, and a shorter visibility would only hurry that).
-            receives = receive_count(record)
-            final = max_receive_count is not None and receives is not None and receives >= max_receive_count
-            if backoff is not None and not final and not getattr(error, KEEP_VISIBILITY_MARK, False):
-                backoff.delay(record, receives or 1)
+            if (backoff is not None and final_receive(record) is None
+                    and not getattr(error, KEEP_VISIBILITY_MARK, False)):
+                backoff.delay(record, receive_count(record) or 1)
             raise
         finally:
             logger.thread_safe_clear_keys()

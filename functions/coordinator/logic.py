@@ -1073,8 +1073,8 @@ class Coordinator:
             raise
 
     def _lease_until(self, now: datetime) -> int:
-        lease_s = self.publish_lease_s if self.publish_lease_s is not None else PUBLISH_LEASE_S  # set at init
-        return epoch_ms(now) + lease_s * 1000
+        assert self.publish_lease_s is not None  # set by __post_init__
+        return epoch_ms(now) + self.publish_lease_s * 1000
 
 
 def _lease_owner() -> str:
