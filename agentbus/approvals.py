@@ -22,6 +22,7 @@ from typing import Any, Literal
 from agentbus.discovery import Deployment
 from agentbus.operations import NOT_LATE_KINDS, OperationError, UnknownWorkflowId, workflow_status
 from functions.common.models import CancelRequested, ExternalResult, describe_validation_error
+from functions.common.moments import iso_ms
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, ExternalAgent, Manifest, Workflow
 from functions.coordinator.logic import parse_iso
 from functions.manifest import MANIFEST
@@ -184,7 +185,7 @@ def _refuse_past_deadline(view: dict[str, Any], label: str, action: str, waits: 
     now = now or datetime.now(UTC)
     if due is None or now < due:
         return
-    raise Refused(f"{label}: its deadline {due.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z has passed, so the "
+    raise Refused(f"{label}: its deadline {iso_ms(due)} has passed, so the "
                   f"coordinator will time it out and keep this {action} as late (it still shows RUNNING: the "
                   "coordinator is behind or paused, see `agentbus agent list`); nothing sent")
 

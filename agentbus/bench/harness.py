@@ -34,6 +34,7 @@ from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
 from agentbus.operations import OperationError
+from functions.common.moments import iso_s
 from functions.common.spec import WORKFLOW_TABLE, Manifest, Workflow
 from functions.coordinator.store import ITEM_MARK
 from functions.manifest import MANIFEST
@@ -111,7 +112,7 @@ class ChainedOrchestrator:
         key = (workflow.name, event.workflow_id)
         if workflow.trigger.matches(event.source, event.detail_type):
             envelope: dict[str, Any] = {"version": "0", "id": str(uuid.uuid4()), "detail-type": event.detail_type,
-                        "source": event.source, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "source": event.source, "time": iso_s(datetime.now(UTC)),
                         "region": "us-east-1", "resources": [], "detail": event.detail}
             with self._lock:
                 if key in self.envelopes:

@@ -31,6 +31,7 @@ from agentbus.bench.costs import (
 )
 from agentbus.bench.harness import LevelRun
 from agentbus.bench.workload import coordinated_workflows
+from functions.common.moments import iso_s
 from functions.common.spec import Manifest, Workflow
 from functions.manifest import MANIFEST
 
@@ -177,7 +178,7 @@ def build_results(runs: dict[str, dict[int, LevelRun]], levels: list[int], profi
     express = cost_per_million(sfn_usage["express"], prices)
     by_role = {role: sum(c.values()) for role, c in calls.by_role.items()}
     return {
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": iso_s(datetime.now(UTC)),
         "machine": machine(),
         "work_profile_ms": profile,
         "slowest_agent_ms": slowest,

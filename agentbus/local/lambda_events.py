@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.common.moments import iso_s
+
 REGION = "us-east-1"
 
 
@@ -21,7 +23,7 @@ def eventbridge_envelope(detail_type: str, source: str, detail: dict[str, Any], 
         "detail-type": detail_type,
         "source": source,
         "account": "123456789012",
-        "time": time_ or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": time_ or iso_s(datetime.now(UTC)),
         "region": REGION,
         "resources": resources or [],
         "detail": detail,
