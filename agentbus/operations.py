@@ -584,6 +584,24 @@ def seed(deployment: Deployment, table: str | None = None, path: str | None = No
 
 # How long a redrive's receive waits for the DLQ's letters (long polling: every SQS server is asked).
 REDRIVE_POLL_S = 1
+# SendMessageBatch takes at most 10 messages and 1 MiB in all (the sum of the bodies): ten letters of up to 1 MiB
+# each are received together, so they are sent in as many batches as their sizes need.
+SEND_BATCH_MAX_MESSAGES = 10
+SEND_BATCH_MAX_BYTES = 1024 * 1024
+
+
+def send_batches(bodies: list[str], max_bytes: int = SEND_BATCH_MAX_BYTES) -> list[list[int]]:
+    """The indexes of ``bodies`` grouped, in order, into SendMessageBatch calls SQS takes (count and total size)."""
+    batches: list[list[int]] = []
+    size = 0
+    for index, body in enumerate(bodies):
+        length = len(body.encode("utf-8"))
+        if not batches or len(batches[-1]) == SEND_BATCH_MAX_MESSAGES or size + length > max_bytes:
+            batches.append([])
+            size = 0
+        batches[-1].append(index)
+        size += length
+    return batches
 
 
 def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] | None = None) -> int:
@@ -605,11 +623,13 @@ def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] |
         if not messages:
             break
         tried += len(messages)
-        sent = sqs.send_message_batch(QueueUrl=queue.queue_url, Entries=[
-            {"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)])
-        # Only a letter its queue took leaves the DLQ: one the batch refused stays there (visible again in 60 s).
-        taken = {entry["Id"] for entry in sent.get("Successful", [])}
-        refused += [f"{entry.get('Code')}: {entry.get('Message')}" for entry in sent.get("Failed", [])]
+        taken: set[str] = set()
+        for batch in send_batches([m["Body"] for m in messages]):
+            sent = sqs.send_message_batch(QueueUrl=queue.queue_url, Entries=[
+                {"Id": str(i), "MessageBody": messages[i]["Body"]} for i in batch])
+            # Only a letter its queue took leaves the DLQ: one the batch refused stays there (visible again in 60 s).
+            taken |= {entry["Id"] for entry in sent.get("Successful", [])}
+            refused += [f"{entry.get('Code')}: {entry.get('Message')}" for entry in sent.get("Failed", [])]
         if taken:
             sqs.delete_message_batch(QueueUrl=queue.dlq_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)

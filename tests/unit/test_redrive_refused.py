@@ -50,3 +50,41 @@ def test_a_letter_the_queue_refused_stays_in_the_dead_letter_queue(monkeypatch: 
     assert sqs.queue == ["first"]
     assert [m["Body"] for m in sqs.dlq] == ["second"]
     assert all(wait > 0 for wait in sqs.waits)  # long polling: a short poll may answer empty while letters wait
+
+
+def test_big_letters_are_sent_in_batches_sqs_takes() -> None:
+    """SendMessageBatch takes 1 MiB in all: six 200 KB letters (inline events stay under the 200 KB claim-check
+    threshold, a producer's trigger may not) were one batch of 1.2 MB, refused whole with BatchRequestTooLong."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue, dlq = (sqs.create_queue(QueueName=name, Attributes={"MaximumMessageSize": "1048576"})["QueueUrl"]
+                      for name in ("fraud", "fraud-dlq"))
+        bodies = [json.dumps({"n": n, "blob": "x" * 200_000}) for n in range(6)]
+        for body in bodies:
+            sqs.send_message(QueueUrl=dlq, MessageBody=body)
+        deployment = SimpleNamespace(client=lambda _service: sqs, resources=SimpleNamespace(
+            consumers={"fraud": SimpleNamespace(queue_url=queue, dlq_url=dlq)}))
+        assert operations.redrive(deployment, "fraud") == 6  # type: ignore[arg-type]
+        moved = []
+        while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            moved += [m["Body"] for m in batch]
+            sqs.delete_message_batch(QueueUrl=queue, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+        assert sorted(moved) == sorted(bodies)
+        attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+        assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == (
+            "0", "0")
+
+
+def test_send_batches_keep_order_and_both_limits() -> None:
+    kib = "x" * 1024
+    assert operations.send_batches([kib] * 25) == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
+    # 400 KiB each: two fit in 1 MiB, the third starts a batch; one letter over the limit goes alone.
+    assert operations.send_batches([kib * 400] * 3 + [kib * 1100, "a"]) == [[0, 1], [2], [3], [4]]
+    assert operations.send_batches(["é" * 300_000, "é" * 300_000]) == [[0], [1]]  # bytes, not characters
+    assert operations.send_batches([]) == []
