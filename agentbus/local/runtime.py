@@ -35,7 +35,7 @@ from agentbus.local.lambda_events import LambdaContext, sqs_event_from_messages
 from agentbus.local.principals import LocalPrincipals
 from agentbus.local.server import wake_polls
 from agentbus.resources import Resources
-from functions.common.clients import CLIENT_CONFIG, MAX_POOL_CONNECTIONS, Clients
+from functions.common.clients import LOCAL_CLIENT_CONFIG, MAX_POOL_CONNECTIONS, Clients
 from functions.common.observability import metrics
 from functions.common.settings import CLAIM_CHECK_THRESHOLD_BYTES, SIMULATED_WORK_MS, Settings
 from functions.common.spec import Consumer, Manifest, handler_problem
@@ -115,7 +115,7 @@ class LocalRuntime:
     def _client(self, service: str, access_key: str | None = None) -> Any:
         # A boto3 Session or a KeyedSession; the service name is not a literal boto3-stubs can resolve.
         session: Any = self.principals.session(self.session, access_key) if access_key else self.session
-        return session.client(service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+        return session.client(service, endpoint_url=self.endpoint_url, config=LOCAL_CLIENT_CONFIG)
 
     # -- wiring -------------------------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ class LocalRuntime:
         # invocation has clients of its own; here one set serves all of them, so its pool holds a connection per
         # record that may be in flight at once (else urllib3 discards connections and says so, under load).
         in_flight = consumer.max_concurrency * max(1, consumer.record_concurrency)
-        config = CLIENT_CONFIG.merge(Config(max_pool_connections=max(in_flight, MAX_POOL_CONNECTIONS)))
+        config = LOCAL_CLIENT_CONFIG.merge(Config(max_pool_connections=max(in_flight, MAX_POOL_CONNECTIONS)))
         clients = Clients.create(cast(boto3.session.Session, keyed), self.endpoint_url, config=config)
         if self.options.chaos:
             flaky = self.options.chaos.wrap_events_client(clients.events, consumer.name)

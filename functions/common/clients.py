@@ -16,8 +16,25 @@ from botocore.config import Config
 
 # Connections kept per client: more than the records one invocation handles at once (record_concurrency).
 MAX_POOL_CONNECTIONS = 50
-# Standard retry mode retries throttling and transient errors with backoff.
-CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=MAX_POOL_CONNECTIONS)
+# A call that stalls (a half-open connection, a slow endpoint) is cut short and retried on a new connection
+# within the invocation. botocore's defaults (60 s to connect, 60 s per read, each attempt) outlast a 30 s
+# function: the invocation timed out, its whole batch failed without the retry back-off and came back after
+# the 180 s visibility timeout, past a 120 s deadline. Every call the functions make (DynamoDB, EventBridge, SQS,
+# Scheduler, S3 objects up to a few MB) answers in well under READ_TIMEOUT_S on AWS; standard retry mode still
+# retries throttling and transient errors, with jittered back-off.
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
+CALL_ATTEMPTS = 3
+# The longest one call can take, attempts and standard mode's back-off (at most 2**attempt s) included: it must
+# leave the function time to report the record's failure (tests/unit/test_clients.py checks the default timeout).
+CALL_BOUND_S = CALL_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + sum(2 ** n for n in range(CALL_ATTEMPTS - 1))
+CLIENT_CONFIG = Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, tcp_keepalive=True,
+                       retries={"total_max_attempts": CALL_ATTEMPTS, "mode": "standard"},
+                       max_pool_connections=MAX_POOL_CONNECTIONS)
+# The local runtime's endpoint (moto on one process) queues requests under load, and its poller long-polls for
+# up to 20 s: there a slow answer is a busy emulator, not a stalled connection, and is waited for.
+LOCAL_CLIENT_CONFIG = CLIENT_CONFIG.merge(Config(connect_timeout=60, read_timeout=60,
+                                                 retries={"total_max_attempts": 6, "mode": "standard"}))
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,12 @@ visibility with ``ChangeMessageVisibility``: a capped exponential back-off with 
 with the default ``maxReceiveCount`` of 5 a record that always fails reaches its last receive within about
 30 s (15 s on average), and the records of many failing functions do not come back in lockstep. The 6x
 visibility timeout stays the backstop for what the function cannot report: a crash or a timeout of the
-invocation. Changing the visibility is best effort: when it fails (the queue's URL or the call refused, the
-receipt handle no longer valid) that is logged and the record comes back after the visibility timeout, as
-before; the batch's response is the same either way. (The local runtime sets a failed message's visibility to
-``RuntimeOptions.retry_after_s`` once the handler has returned; its call comes last, so locally that wins.)
+invocation; so that a stalled AWS call does not time the invocation out, the functions' clients give up on it
+within ``clients.CALL_BOUND_S`` (``functions/common/clients.py``). Changing the visibility is best effort: when
+it fails (the queue's URL or the call refused, the receipt handle no longer valid) that is logged and the record
+comes back after the visibility timeout, as before; the batch's response is the same either way. (The local
+runtime sets a failed message's visibility to ``RuntimeOptions.retry_after_s`` once the handler has returned;
+its call comes last, so locally that wins.)
 
 Every log line written while a record is handled carries its ``correlation_id``: the request's id. ``consume``
 takes it from ``correlation`` (``correlation_of(manifest)`` for every function of a manifest: a trigger's id
