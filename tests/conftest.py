@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from pathlib import Path
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +30,10 @@ os.environ.update({
     "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
 })
 
+# Each boto3 Session reads botocore's service models (megabytes of JSON) again, and the tests create thousands of
+# sessions (a moto backend per test, a client per function per property example): one loader for the process
+# reads each model once. A Loader only caches the files it has read; nothing in it belongs to a session.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
 
 # Test files that take minutes, longest first: pytest-xdist (``--dist loadfile``) hands files out in collection
 # order, and one of these handed out near the end keeps a worker busy for minutes while the other has nothing
