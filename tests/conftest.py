@@ -33,7 +33,7 @@ os.environ.update({
 # Each boto3 Session reads botocore's service models (megabytes of JSON) again, and the tests create thousands of
 # sessions (a moto backend per test, a client per function per property example): one loader for the process
 # reads each model once. A Loader only caches the files it has read; nothing in it belongs to a session.
-botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 # Test files that take minutes, longest first: pytest-xdist (``--dist loadfile``) hands files out in collection
 # order, and one of these handed out near the end keeps a worker busy for minutes while the other has nothing
