@@ -47,7 +47,7 @@ attribute                  type  meaning
 ``deadline_at``            S     when the deadline schedule fires; set by whatever opened the record, moved
                                  out (never in) when an external agent is asked for
 ``schedule_name``          S     the EventBridge Scheduler schedule (in the settings' schedule group);
-                                 absent when it is the derived ``logic.schedule_name(workflow, id, workflows)``
+                                 absent when it is the derived ``deadlines.schedule_name(workflow, id, workflows)``
 ``result_<agent>``         M     the summary of that agent's counted result: ``trigger_digest``, ``outcome``,
                                  ``detail_type`` (and ``asks_for`` with ``received_at`` when it asks); its
                                  item ``<workflow>#result#<agent>#<trigger_digest>`` holds the ``AgentResult``
@@ -58,7 +58,7 @@ attribute                  type  meaning
                                  holds another version's result
 ``result_<agent>@<v>``      M     the summary of a result that arrived before the trigger for version ``v``
                                  while the slot held another version's: kept beside it, counted if ``v`` is
-                                 the trigger's (at most ``logic.MAX_REFUSED_VERSIONS``; ``alternative_count``)
+                                 the trigger's (at most ``MAX_REFUSED_VERSIONS``; ``alternative_count``)
 ``late_<agent>~<e>``       M     kept aside, decides nothing: ``late_reason``, ``event_id``, ``received_at``
                                  (the entry itself in the item ``<workflow>#late_<agent>~<e>``): a result after the
                                  finish, or an external agent's second answer; ``<e>`` a digest of its event
@@ -67,7 +67,7 @@ attribute                  type  meaning
 ``cancel_request``         M     the cancel written while the workflow ran: ``by``, ``reason``, ``event_id``,
                                  ``received_at``; set once, bumps ``version``: the finish decides CANCELLED
 ``refused_<digest>``       M     another version of the trigger, refused: ``event_id``, ``received_at``
-``refusal_count``          N     how many are kept (at most ``logic.MAX_REFUSED_VERSIONS``)
+``refusal_count``          N     how many are kept (at most ``MAX_REFUSED_VERSIONS``)
 ``outcome``                M     the ``WorkflowOutcome`` detail, stored by the finish without what can be
                                  derived: ``workflow``, ``workflow_id``, the workflow's id field and
                                  ``idempotency_key`` (from the key), its ``results`` (the counted results'
@@ -115,23 +115,22 @@ from functions.common.models import AgentResult, WorkflowOutcome
 from functions.common.publisher import to_json
 from functions.common.spec import WAITING_ATTRIBUTE, WAITING_INDEX, Manifest, Workflow, WorkflowStatus
 from functions.common.storable import MAX_DETAIL_BYTES, has_utf8_form, utf8_form
-from functions.coordinator.logic import (
-    MAX_REFUSED_VERSIONS,
+from functions.coordinator.deadlines import schedule_name as derived_schedule_name
+from functions.coordinator.outcome import timings
+from functions.coordinator.ports import RowRefused
+from functions.coordinator.record import (
     UNASKED_REASON,
     UNASKED_WHILE_RUNNING,
-    RowRefused,
     WorkflowRecord,
     before_trigger_reason,
     missing_agents,
-    parse_iso,
     public_quorum,
     quorum_state,
     reported_results,
-    timings,
     trigger_after_finish,
     waits,
 )
-from functions.coordinator.logic import schedule_name as derived_schedule_name
+from functions.coordinator.times import parse_iso
 
 # The workflow table's sort key: a header's is the workflow's name; every other item of the workflow is named
 # ``<workflow>#<part>#...`` (names are ``[a-z0-9-]``, so ``#`` only ever separates, and ``<workflow>$`` ends the
@@ -164,6 +163,8 @@ PROJECTION_ERROR = "projection_error"
 REFUSED_WRITE_ATTEMPTS = 3
 # Entries kept aside per record: a flood of late answers cannot grow it further.
 MAX_LATE = 20
+# Conflicting trigger versions kept in a record (each ~200 bytes): a flood of versions cannot grow it further.
+MAX_REFUSED_VERSIONS = 10
 REFUSED_PREFIX = "refused_"
 # Shares the prefix: it is the counter, not a refused version (which reads back as a map).
 REFUSED_COUNT = "refusal_count"  # not a refused_<digest> version, though near it
@@ -253,8 +254,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# The key order of a result slot and of an outcome as the coordinator builds them (``logic.on_result``,
-# ``logic.build_outcome``): reading puts elided fields back in this order.
+# The key order of a result slot and of an outcome as the coordinator builds them (``logic.Coordinator.on_result``,
+# ``outcome.build_outcome``): reading puts elided fields back in this order.
 SLOT_KEYS = (*AgentResult.model_fields, "detail_type", "event_id", "received_at")
 OUTCOME_KEYS = tuple(WorkflowOutcome.model_fields)
 
@@ -442,7 +443,7 @@ class WorkflowStore:
         self.sleep = sleep
 
     def derived_schedule_name(self, workflow: str, workflow_id: str) -> str:
-        """The deadline schedule's name a header need not store (``logic.schedule_name``, apart from the manifest's
+        """The deadline schedule's name a header need not store (``deadlines.schedule_name``, apart from the manifest's
         other workflows)."""
         return derived_schedule_name(workflow, workflow_id, (w.name for w in self.manifest.workflows))
 

@@ -32,9 +32,9 @@ from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
 from functions.common.models import BusEvent, WorkflowOutcome
 from functions.common.publisher import EventPublisher
-from functions.coordinator.deadlines import DeadlineScheduler
+from functions.coordinator.deadlines import DeadlineScheduler, schedule_name
 from functions.coordinator.handler import build
-from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, Coordinator, schedule_name
+from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, Coordinator
 from functions.coordinator.store import WorkflowStore
 from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 from functions.orders.workflow import PRODUCER_SOURCE

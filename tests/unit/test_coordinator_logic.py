@@ -10,23 +10,11 @@ from decimal import Decimal
 import pytest
 
 from functions.common.models import MAX_OUTCOME_REASON_CHARS, MAX_REASON_CHARS, BusEvent, WorkflowOutcome
-from functions.coordinator.logic import (
-    DEADLINE_REASON,
-    NO_TRIGGER_REASON,
-    PUBLISH_LEASE_MARGIN_S,
-    PUBLISH_LEASE_S,
-    Coordinator,
-    WorkflowRecord,
-    build_outcome,
-    ceil_to_second,
-    decide,
-    epoch_ms,
-    finished_workflow,
-    placed_at,
-    publish_lease_s,
-    schedule_name,
-    timings,
-)
+from functions.coordinator.deadlines import schedule_name
+from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, PUBLISH_LEASE_S, Coordinator, publish_lease_s
+from functions.coordinator.outcome import build_outcome, finished_workflow, timings
+from functions.coordinator.record import DEADLINE_REASON, NO_TRIGGER_REASON, WorkflowRecord, decide
+from functions.coordinator.times import ceil_to_second, epoch_ms, placed_at
 from functions.manifest import Agent, Outcome, ResultType, WorkflowStatus
 from functions.orders.projection import order_item
 from tests.conftest import load_detail
@@ -376,7 +364,7 @@ def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_buil
 
 
 def test_a_large_result_is_kept_without_its_data_so_the_record_stays_small():
-    from functions.coordinator.logic import MAX_RESULT_DATA_BYTES, bounded_result
+    from functions.coordinator.record import MAX_RESULT_DATA_BYTES, bounded_result
 
     small = res("fraud") | {"data": {"score": 1}}
     assert bounded_result(small) == small
