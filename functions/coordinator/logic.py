@@ -23,7 +23,7 @@ Correctness rests on the store's atomic conditional writes, never on the order o
   ``version`` to be the one the decision was made on, and stores the whole outcome: exactly one
   invocation wins, and the outcome it stores matches the record it was decided from (faults 3, 9). A write
   returns the header alone (``WorkflowRecord.complete`` False: result summaries, enough to decide); before
-  building an outcome the coordinator loads the whole record and decides again on it (``store.py``: a header
+  building an outcome the coordinator loads the whole record and decides again on it (``layout.py``: a header
   and an item per result, so that a write's cost does not grow with the results before it);
 - the outcome is published from the stored record, by whoever holds the publication lease (the coordinator's
   timeout plus a margin: it outlasts the invocation holding it, ``publish_lease_s``); a crash

@@ -15,6 +15,7 @@ from functions.common.spec import Workflow
 from functions.coordinator.record import (
     Decision,
     WorkflowRecord,
+    missing_agents,
     public_quorum,
     quorum_state,
     reported_results,
@@ -84,3 +85,21 @@ def finished_workflow(record: WorkflowRecord, workflow: Workflow) -> FinishedWor
         status=record.status.value, reason=outcome.get("reason"), trigger=record.trigger,
         trigger_error=record.trigger_error, outcome=outcome, finished_at=record.finished_at,
     )
+
+
+def derived_outcome(record: WorkflowRecord, workflow: Workflow | None) -> dict[str, Any]:
+    """The outcome's fields a final record gives again, exactly as the finish built them: its status and reason,
+    the counted results' names, the timings, the missing agents and the quorum. Only for a record whose trigger
+    was in when it finished: its counted results and times cannot change any more (slots are written only while
+    it runs, and the trigger's version and time once), so a field equal to this at the finish is not stored."""
+    if not record.trigger_seen or not record.status.is_final or record.finished_at is None:
+        return {}
+    derived: dict[str, Any] = {"status": record.status.value, "reason": record.reason,
+                               "results": sorted(reported_results(record, workflow)),
+                               "timings": timings(record, parse_iso(record.finished_at), workflow)}
+    if workflow is not None:
+        derived["missing"] = missing_agents(record, workflow)
+        quorum = public_quorum(quorum_state(record, workflow))
+        if quorum is not None:
+            derived["quorum"] = quorum
+    return derived

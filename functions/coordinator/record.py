@@ -29,7 +29,7 @@ MAX_RESULT_DATA_BYTES = 16 * 1024
 
 @dataclass
 class WorkflowRecord:
-    """One workflow as the store holds it (layout: ``store.py``)."""
+    """One workflow as the store holds it (layout: ``layout.py``)."""
 
     workflow_id: str
     workflow: str

@@ -332,7 +332,7 @@ def test_deadline_rounds_up_to_the_second():
 # --- the stored layout ------------------------------------------------------------------------------
 
 def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical():
-    from functions.coordinator.store import compact_slot, expand_slot
+    from functions.coordinator.layout import compact_slot, expand_slot
 
     slot = {"workflow": WORKFLOW.name, "workflow_id": "ord-1001", "agent": "fraud",
             "outcome": "success", "reason": None, "data": {"score": 0}, "started_at": "s", "finished_at": "f",
@@ -351,7 +351,7 @@ def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical
 
 
 def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_built():
-    from functions.coordinator.store import compact_outcome, expand_outcome
+    from functions.coordinator.layout import compact_outcome, expand_outcome
 
     rec = record(res("fraud"), res("inventory", ok=False))
     detail = build_outcome(rec, WORKFLOW, decide(rec, WORKFLOW), datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
