@@ -24,7 +24,7 @@ from agentbus.operations import NOT_LATE_KINDS, OperationError, UnknownWorkflowI
 from functions.common.models import CancelRequested, ExternalResult, describe_validation_error
 from functions.common.moments import iso_ms
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, ExternalAgent, Manifest, Workflow
-from functions.coordinator.logic import parse_iso
+from functions.coordinator.times import parse_iso
 from functions.manifest import MANIFEST
 
 Answer = Literal["approve", "decline"]

@@ -112,7 +112,7 @@ def _publisher(manifest: Manifest, source: str, detail_type: str) -> str:
 
 def _effect(workflow: Workflow, name: str, required: bool, result: ResultType, who: str) -> str:
     """What a result of a coordinated workflow's agent does, as the coordinator decides (functions/coordinator/
-    logic.py): a quorum member's counts for or against the quorum; a required agent's completes or rejects; an
+    record.py: decide): a quorum member's counts for or against the quorum; a required agent's completes or rejects; an
     optional agent's decides nothing unless a counted result asks for that agent."""
     success = result.outcome is Outcome.SUCCESS
     quorum = workflow.quorum

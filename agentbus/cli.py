@@ -594,7 +594,7 @@ def _print_status(view: dict[str, Any]) -> None:
 
 def _overdue_s(view: dict[str, Any], now: datetime | None) -> float | None:
     """Seconds since a running workflow's deadline passed, beyond Scheduler's minute; None when not overdue."""
-    from functions.coordinator.logic import parse_iso
+    from functions.coordinator.times import parse_iso
 
     deadline = parse_iso(view.get("deadline_at"))
     if deadline is None:

@@ -97,7 +97,7 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
 
 def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | None = None,
                     manifest: Manifest = MANIFEST, *, resolve_claim_checks: bool = True) -> dict[str, Any]:
-    """The status view of one workflow (``functions.coordinator.store.WorkflowStore.view``); ``workflow`` is
+    """The status view of one workflow (``functions.coordinator.reads.WorkflowReader.view``); ``workflow`` is
     needed only when two workflows use the same id. A result whose data the record keeps as a claim-check
     reference gets its data from the stack's bucket (``resolve_claim_checks``; see ``claim_checked``)."""
     from functions.common.ids import check_workflow_id

@@ -36,7 +36,7 @@ from agentbus.observe import BusObserver, ObservedEvent
 from agentbus.operations import OperationError
 from functions.common.moments import iso_s
 from functions.common.spec import WORKFLOW_TABLE, Manifest, Workflow
-from functions.coordinator.store import ITEM_MARK
+from functions.coordinator.layout import ITEM_MARK
 from functions.manifest import MANIFEST
 
 # Long enough that no deadline fires during a run: the benchmark measures the happy path.

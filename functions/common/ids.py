@@ -12,7 +12,7 @@ Why 128: every key built from an id must stay within its limit, with room to spa
 - the DynamoDB partition key ``<workflow name>#<id>`` is at most 2048 bytes: 32 + 1 + 128 = 161 bytes
   (ASCII only, so characters = bytes; a non-ASCII character would count up to 4 bytes);
 - EventBridge Scheduler names (64 characters of ``[0-9A-Za-z_.-]``) are hashed when the id does not fit
-  (``functions.coordinator.logic.schedule_name``), so they set no bound here;
+  (``functions.coordinator.deadlines.schedule_name``), so they set no bound here;
 - 128 is also the limit of an SQS FIFO ``MessageGroupId``/``MessageDeduplicationId``, whose allowed
   characters include all of ours: the id can become one without another rule.
 

@@ -51,7 +51,7 @@ CENSUS_DETAIL_TYPE = "Workflow Census Due"
 AGENT_SOURCE_PREFIX = "agentbus.agent."
 DEFAULT_MANIFEST = "functions.manifest:MANIFEST"
 MANIFEST_VARIABLE = "AGENTBUS_MANIFEST"
-# The coordinator's own table: one record per coordinated workflow (layout: functions/coordinator/store.py).
+# The coordinator's own table: one record per coordinated workflow (layout: functions/coordinator/layout.py).
 WORKFLOW_TABLE = "workflows"
 # The workflow table's sparse index of the records that may wait for a person (an external agent): only their
 # headers carry ``WAITING_ATTRIBUTE`` (the workflow's name), from the write that makes them wait until the finish.

@@ -20,7 +20,7 @@ bool, None) and on ``Decimal`` (what DynamoDB hands back, or ``json.loads(..., p
   container counts one level: ``{}`` is 1, ``{"a": []}`` is 2), leaving 8 for the record around it.
 - **Size**: the detail serialized as compact UTF-8 JSON is at most ``MAX_DETAIL_BYTES`` = 256 KiB. The
   workflow record keeps a trigger over 1 KB in a DynamoDB item of its own (at most 400 KB, and nothing else
-  in it), beside the header and an item per result (``functions/coordinator/store.py``), so the bound is what
+  in it), beside the header and an item per result (``functions/coordinator/layout.py``), so the bound is what
   that item holds with a wide margin: every event a function puts inline (at most 256 KB) fits, and so does
   another workflow's outcome used as a trigger, even one that crossed the bus as a claim check, up to
   256 KiB. (The single-item record this once lived in held the trigger, the results and the outcome together,

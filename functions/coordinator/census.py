@@ -35,7 +35,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.common.observability import NAMESPACE, emit_metric, logger
 from functions.common.spec import Manifest
-from functions.coordinator.logic import parse_iso
+from functions.coordinator.times import parse_iso
 
 WAITING_METRIC = "WorkflowsWaitingForPerson"
 OLDEST_WAIT_METRIC = "OldestWaitSeconds"

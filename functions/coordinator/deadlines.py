@@ -1,5 +1,5 @@
 """Deadlines: one EventBridge Scheduler one-time schedule per workflow, putting
-``Workflow Deadline Reached`` on the bus when it fires.
+``Workflow Deadline Reached`` on the bus when it fires, named apart from every other workflow's (``schedule_name``).
 
 moto stores these schedules but never fires them; the local runtime fires due ones itself from the
 same fields (expression, target, input), so the shape below is the contract.
@@ -7,8 +7,10 @@ same fields (expression, target, input), so the shape below is the contract.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +19,33 @@ from botocore.exceptions import ClientError
 from functions.common.observability import logger
 from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 
+SCHEDULE_NAME_MAX = 64
+_SCHEDULE_NAME_OK = re.compile(r"[0-9A-Za-z_.-]+")
+HASHED_SCHEDULE_PREFIX = "_"
+
 
 def at_expression(moment: datetime) -> str:
     """``at(2026-11-26T11:12:08)``: Scheduler's one-time expression, in UTC, to the second."""
     return f"at({moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec='seconds')})"
+
+
+def schedule_name(workflow: str, workflow_id: str, workflows: Iterable[str] = ()) -> str:
+    """The deadline schedule's name: readable when it can be, hashed when the id is long or has odd characters,
+    or when the readable name could be another workflow's too (``workflows``: the manifest's names). With workflows
+    ``a`` and ``a-b``, ``a`` + ``b-1`` and ``a-b`` + ``1`` both read ``a-b-1``: the second create found the
+    first's schedule (a duplicate, it thought), which then fired for the first workflow only and was deleted by
+    its finish, leaving the second without a deadline."""
+    candidate = f"{workflow}-{workflow_id}"
+    shared = any(other != workflow and candidate.startswith(f"{other}-") for other in workflows)
+    if not shared and len(candidate) <= SCHEDULE_NAME_MAX and _SCHEDULE_NAME_OK.fullmatch(candidate):
+        return candidate
+    # A hashed name starts with "_", which no readable one does (it starts with the workflow's name, a lowercase
+    # letter first): without it, an id whose readable name equalled another id's hashed name (``victim_1-<digest>``
+    # of ``order-fulfillment-victim/1``, which anyone can compute) shared that request's schedule, and the first to
+    # finish deleted the other's deadline (black-box pass 7B, F1).
+    digest = hashlib.sha256(f"{workflow}\x00{workflow_id}".encode()).hexdigest()[:24]
+    readable = re.sub(r"[^0-9A-Za-z_.-]+", "_", workflow_id)[: SCHEDULE_NAME_MAX - len(digest) - 2]
+    return f"{HASHED_SCHEDULE_PREFIX}{readable}-{digest}"
 
 
 def _code(error: ClientError) -> str:

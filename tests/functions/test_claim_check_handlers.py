@@ -14,7 +14,7 @@ from functions.common.agent import Decision, agent_function
 from functions.common.clients import Clients
 from functions.common.dead_letters import REASON_ATTRIBUTE
 from functions.coordinator.handler import build as build_coordinator
-from functions.coordinator.logic import MAX_RESULT_DATA_BYTES
+from functions.coordinator.record import MAX_RESULT_DATA_BYTES
 from functions.manifest import COORDINATOR_SOURCE
 from tests.conftest import ORDERS, drain_queue, order_entry, settings_for, tap, tapped
 from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests run (not any a user adds)

@@ -24,9 +24,10 @@ from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
 from functions.common.models import BusEvent
 from functions.common.spec import DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
-from functions.coordinator.logic import NO_TRIGGER_REASON, parse_iso
 from functions.coordinator.logic import Coordinator as LogicCoordinator
+from functions.coordinator.record import NO_TRIGGER_REASON
 from functions.coordinator.store import WorkflowStore
+from functions.coordinator.times import parse_iso
 from tests.conftest import load_detail, load_entries, workflow_store
 from tests.functions.coordinator_harness import Coordinator, NoSchedules
 from tests.pinned import MANIFEST  # the shipped workflows with the agents these tests name

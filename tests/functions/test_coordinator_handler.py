@@ -32,9 +32,9 @@ from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
 from functions.common.models import BusEvent, WorkflowOutcome
 from functions.common.publisher import EventPublisher
-from functions.coordinator.deadlines import DeadlineScheduler
+from functions.coordinator.deadlines import DeadlineScheduler, schedule_name
 from functions.coordinator.handler import build
-from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, Coordinator, schedule_name
+from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, Coordinator
 from functions.coordinator.store import WorkflowStore
 from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 from functions.orders.workflow import PRODUCER_SOURCE
@@ -494,7 +494,8 @@ def test_an_outcome_decided_before_its_trigger_is_stored_whole_and_reads_back_un
 def test_a_record_of_the_single_item_layout_started_before_an_upgrade_finishes_with_every_result(h):
     """Before issue 15 a record was one item whose result slots held the whole results (compact). A workflow the
     old coordinator started finishes under this one: a slot without an item of its own is the result itself."""
-    from functions.coordinator.store import compact_slot, to_attribute
+    from functions.coordinator.attributes import to_attribute
+    from functions.coordinator.layout import compact_slot
 
     h.deliver(trigger())
     old = {}

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from functions.common.spec import WAITING_ATTRIBUTE, WAITING_INDEX
-from functions.coordinator.store import BATCH_GET_ATTEMPTS, BATCH_GET_BACKOFF_MAX_S, WorkflowStore
+from functions.coordinator.reads import BATCH_GET_ATTEMPTS, BATCH_GET_BACKOFF_MAX_S
+from functions.coordinator.store import WorkflowStore
 from tests.functions.coordinator_harness import Coordinator
 from tests.functions.test_coordinator_handler import ORDER_ID, result, trigger
 from tests.functions.test_coordinator_people import ACCESS, access_results, person, risky_request

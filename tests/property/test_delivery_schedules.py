@@ -105,7 +105,8 @@ from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
 from functions.common.digest import trigger_digest
 from functions.common.settings import Settings
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, resolve
-from functions.coordinator.logic import NO_TRIGGER_REASON, schedule_name
+from functions.coordinator.deadlines import schedule_name
+from functions.coordinator.record import NO_TRIGGER_REASON
 from functions.manifest import COORDINATOR_SOURCE, WorkflowStatus
 from functions.manifest import MANIFEST as SHIPPED
 from tests.conftest import load_detail, settings_for, workflow_store

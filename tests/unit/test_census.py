@@ -20,7 +20,7 @@ from functions.coordinator.census import (
     PowertoolsCensusMetrics,
     WorkflowCensus,
 )
-from functions.coordinator.store import WaitingViews
+from functions.coordinator.reads import WaitingViews
 from tests.pinned import MANIFEST  # the shipped workflows, none a user added
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)

@@ -296,7 +296,7 @@ def test_the_local_runtime_gives_functions_the_bucket_and_its_threshold_option()
 
 
 def test_the_coordinators_slot_keeps_the_reference_of_big_data_and_a_note_without_one():
-    from functions.coordinator.logic import MAX_RESULT_DATA_BYTES, bounded_result
+    from functions.coordinator.record import MAX_RESULT_DATA_BYTES, bounded_result
 
     reference = {"bucket": BUCKET, "key": "fraud/k.json", "bytes": 2_000_000, "sha256": "0" * 64}
     big = result_detail(MAX_RESULT_DATA_BYTES + 1)

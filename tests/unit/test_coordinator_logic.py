@@ -10,23 +10,11 @@ from decimal import Decimal
 import pytest
 
 from functions.common.models import MAX_OUTCOME_REASON_CHARS, MAX_REASON_CHARS, BusEvent, WorkflowOutcome
-from functions.coordinator.logic import (
-    DEADLINE_REASON,
-    NO_TRIGGER_REASON,
-    PUBLISH_LEASE_MARGIN_S,
-    PUBLISH_LEASE_S,
-    Coordinator,
-    WorkflowRecord,
-    build_outcome,
-    ceil_to_second,
-    decide,
-    epoch_ms,
-    finished_workflow,
-    placed_at,
-    publish_lease_s,
-    schedule_name,
-    timings,
-)
+from functions.coordinator.deadlines import schedule_name
+from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, PUBLISH_LEASE_S, Coordinator, publish_lease_s
+from functions.coordinator.outcome import build_outcome, finished_workflow, timings
+from functions.coordinator.record import DEADLINE_REASON, NO_TRIGGER_REASON, WorkflowRecord, decide
+from functions.coordinator.times import ceil_to_second, epoch_ms, placed_at
 from functions.manifest import Agent, Outcome, ResultType, WorkflowStatus
 from functions.orders.projection import order_item
 from tests.conftest import load_detail
@@ -344,7 +332,7 @@ def test_deadline_rounds_up_to_the_second():
 # --- the stored layout ------------------------------------------------------------------------------
 
 def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical():
-    from functions.coordinator.store import compact_slot, expand_slot
+    from functions.coordinator.layout import compact_slot, expand_slot
 
     slot = {"workflow": WORKFLOW.name, "workflow_id": "ord-1001", "agent": "fraud",
             "outcome": "success", "reason": None, "data": {"score": 0}, "started_at": "s", "finished_at": "f",
@@ -363,7 +351,7 @@ def test_result_slot_stores_only_what_cannot_be_derived_and_reads_back_identical
 
 
 def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_built():
-    from functions.coordinator.store import compact_outcome, expand_outcome
+    from functions.coordinator.layout import compact_outcome, expand_outcome
 
     rec = record(res("fraud"), res("inventory", ok=False))
     detail = build_outcome(rec, WORKFLOW, decide(rec, WORKFLOW), datetime(2026, 11, 26, 11, 7, 9, tzinfo=UTC))
@@ -376,7 +364,7 @@ def test_outcome_stored_without_results_reads_back_as_the_detail_the_finish_buil
 
 
 def test_a_large_result_is_kept_without_its_data_so_the_record_stays_small():
-    from functions.coordinator.logic import MAX_RESULT_DATA_BYTES, bounded_result
+    from functions.coordinator.record import MAX_RESULT_DATA_BYTES, bounded_result
 
     small = res("fraud") | {"data": {"score": 1}}
     assert bounded_result(small) == small

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from functions.common.moments import iso_ms, iso_s
 from functions.coordinator.deadlines import at_expression
-from functions.coordinator.logic import parse_iso
+from functions.coordinator.times import parse_iso
 
 
 def test_iso_ms_is_iso_8601_utc_with_milliseconds_for_any_year_and_zone() -> None:
