@@ -22,37 +22,14 @@ from constructs import Construct
 from functions.common.spec import QUEUE_MAX_MESSAGE_BYTES
 
 from .consumer import RETENTION
-from .limits import PSEUDO_MAX, DeployLimit
+from .limits import DeployLimit, longest
 
 ARCHIVE_RETENTION = Duration.days(365)
 # EventBridge refuses a bus policy over 10 KB (AWS::Events::EventBus Policy: "The permission policy on the event bus
 # cannot exceed 10 KB in size"): the deploy would fail and roll back. The synth checks the size first.
 POLICY_MAX_BYTES = 10 * 1024
-# A role's ARN (the policy's Fn::GetAtt): arn:<partition>:iam::<account>:role/<name>, a name CloudFormation
-# generates of at most 64 characters (the roles have the default path /).
-_ROLE_ARN_MAX = f"arn:{PSEUDO_MAX['AWS::Partition']}:iam::{PSEUDO_MAX['AWS::AccountId']}:role/" + "r" * 64
-
-
 class PolicyTooLarge(DeployLimit):
     """The bus policy would be over EventBridge's limit once deployed (one line: the size and the limit)."""
-
-
-def _longest(value: Any) -> Any:
-    """``value`` (a resolved policy) with every intrinsic replaced by the longest text it can resolve to."""
-    if isinstance(value, list):
-        return [_longest(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Ref"} and value["Ref"] in PSEUDO_MAX:
-        return PSEUDO_MAX[value["Ref"]]
-    if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
-        return _ROLE_ARN_MAX
-    if set(value) == {"Fn::Join"}:
-        separator, parts = value["Fn::Join"]
-        return separator.join(str(_longest(part)) for part in parts)
-    if any(key.startswith("Fn::") or key == "Ref" for key in value):
-        raise ValueError(f"the bus policy's size cannot be bounded: {value}")
-    return {key: _longest(v) for key, v in value.items()}
 
 
 class Bus(Construct):
@@ -122,14 +99,16 @@ class Bus(Construct):
 
     def policy_bytes(self) -> int:
         """The policy's size once deployed, at most: compact JSON, every name and ARN at its longest."""
-        document = _longest(Stack.of(self).resolve(self.policy.to_json()))
+        stack = Stack.of(self)
+        document = longest(stack, stack.resolve(self.policy.to_json()))
         return len(json.dumps(document, separators=(",", ":")).encode())
 
     def approvers_bytes(self) -> int:
         """The share of the policy (at its longest) of the statement naming ``-c approver_arns``; 0 without."""
         if self._approvers is None:
             return 0
-        statement = _longest(Stack.of(self).resolve(self._approvers.to_statement_json()))
+        stack = Stack.of(self)
+        statement = longest(stack, stack.resolve(self._approvers.to_statement_json()))
         return len(json.dumps(statement, separators=(",", ":")).encode()) + 1  # and its comma
 
     def check_policy_size(self) -> None:
