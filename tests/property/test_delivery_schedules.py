@@ -392,11 +392,13 @@ class Harness:
         return settings_for(self.resources, consumer, MANIFEST, record_concurrency=1)
 
     def _clients(self) -> Clients:
+        # The harness's own clients: low-level clients are stateless and thread-safe, so every function may share
+        # them (a client each cost ~20 ms, dozens per example).
         return Clients(
             events=Faulty("events", self.bus, self.faults),
-            sqs=Faulty("sqs", self.session.client("sqs"), self.faults),
-            dynamodb=Faulty("dynamodb", self.session.client("dynamodb"), self.faults),
-            scheduler=Faulty("scheduler", self.session.client("scheduler"), self.faults),
+            sqs=Faulty("sqs", self.sqs, self.faults),
+            dynamodb=Faulty("dynamodb", self.dynamodb, self.faults),
+            scheduler=Faulty("scheduler", self.scheduler, self.faults),
         )
 
     def seed(self) -> None:
