@@ -360,7 +360,9 @@ class Coordinator:
         slot = {
             "workflow": workflow.name, "workflow_id": workflow_id, "agent": agent.name,
             "outcome": result_type.outcome.value,
-            "reason": f"{verb} by {answer.by}" + (f": {answer.note}" if answer.note else ""),
+            # A result's reason is at most MAX_REASON_CHARS, as is the note, but not both with a name before it:
+            # cut like any result's (the whole note stays in data).
+            "reason": shortened(f"{verb} by {answer.by}" + (f": {answer.note}" if answer.note else "")),
             "data": {"by": answer.by, **({"note": answer.note} if answer.note else {})},
             "started_at": iso_ms(started), "finished_at": iso_ms(now),
             "duration_ms": max(0.0, ms_between(started, now)),

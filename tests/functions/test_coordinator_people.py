@@ -129,6 +129,24 @@ def test_decline_denies_the_request_naming_the_person(c):
     assert published["detail"]["reason"] == "manager-approval: declined by grace.hopper: not for contractors"
 
 
+def test_a_person_s_longest_name_and_note_give_a_result_reason_within_its_limit_and_keep_the_whole_note(c):
+    """Black-box pass 11B, F1: ``declined by <by>: <note>`` with both at their limits (256 and 2,048 characters)
+    was a 2,318-character result reason, over the 2,048 a result's reason may have (AgentResult refused it)."""
+    from functions.common.models import MAX_REASON_CHARS, AgentResult
+
+    by, note = "b" * 256, "n" * MAX_REASON_CHARS
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.deliver(person("acc-9001", approve=False, by=by, note=note))
+    [published] = c.outcomes()
+    result = published["detail"]["results"][APPROVER.name]
+    assert len(result["reason"]) == MAX_REASON_CHARS
+    assert result["reason"].startswith(f"declined by {by}: nnn")
+    assert result["reason"].endswith(f"[cut: {len(f'declined by {by}: {note}'):,} characters in all]")
+    assert result["data"] == {"by": by, "note": note}
+    AgentResult.model_validate(result)
+
+
 def test_an_approval_that_was_not_asked_for_decides_nothing(c):
     request = risky_request()
     c.deliver(request, person("acc-9001", approve=False))  # declined before anyone asked
