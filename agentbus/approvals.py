@@ -47,7 +47,7 @@ class Sent:
 
     def describe(self) -> str:
         return (f"sent {self.detail_type!r} from {self.source} for {self.workflow} {self.workflow_id} "
-                f"(event {self.event_id}): {json.dumps(self.detail, sort_keys=True)}")
+                f"(event {self.event_id}): {json.dumps(self.detail, sort_keys=True, ensure_ascii=False)}")
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

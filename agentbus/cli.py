@@ -708,8 +708,11 @@ def _people(deployment: Deployment, args: argparse.Namespace) -> int:
         sent = approvals.answer(deployment, args.workflow_id, args.verb, workflow=args.workflow, agent=args.agent,
                                 by=args.by, note=args.note)
     console.print(shown(sent.describe()), markup=False)
-    console.print(shown(f"  the coordinator decides; see `agentbus status {shlex.quote(sent.workflow_id)} "
-                        f"--workflow {shlex.quote(sent.workflow)}`"), markup=False)
+    # An id starting with '-' goes after `--`, or the suggested command is a usage error.
+    status = (["agentbus", "status", "--workflow", sent.workflow, "--", sent.workflow_id]
+              if sent.workflow_id.startswith("-") else
+              ["agentbus", "status", sent.workflow_id, "--workflow", sent.workflow])
+    console.print(shown(f"  the coordinator decides; see `{shlex.join(status)}`"), markup=False)
     return 0
 
 

@@ -182,6 +182,27 @@ def test_the_status_hint_after_an_answer_is_a_command_a_shell_runs_as_is(deploym
     assert "`agentbus status '#7/a+b=c' --workflow access-request`" in out
 
 
+def test_the_status_hint_for_an_id_starting_with_a_dash_puts_it_after_the_double_dash(deployment, monkeypatch,
+                                                                                         capsys):
+    """Black-box pass 11B, F2: the hint after `approve -- -ID` was `agentbus status -ID ...`, a usage error."""
+    sent = approvals.Sent("access-request", "-r-1", "agentbus.approvals", "Access Approved", {"by": "me"}, "e-1")
+    monkeypatch.setattr(approvals, "answer", lambda *_args, **_kw: sent)
+    code, out, _ = _run(capsys, "approve", "--", "-r-1")
+    assert code == 0
+    assert "`agentbus status --workflow access-request -- -r-1`" in out
+
+
+def test_what_was_sent_prints_accents_cjk_and_emoji_as_they_are(deployment, monkeypatch, capsys):
+    """Black-box pass 11B, F3: the detail was echoed as ASCII JSON (``Gr\\u00e2ce \\ud83d\\ude80``)."""
+    sent = approvals.Sent("order-fulfillment", "o-1", "agentbus.operator", "Workflow Cancel Requested",
+                          {"by": "Grâce 🚀", "reason": "客户取消\nnow\u202e"}, "e-1")
+    monkeypatch.setattr(approvals, "cancel", lambda *_args, **_kw: sent)
+    code, out, _ = _run(capsys, "cancel", "o-1")
+    assert code == 0
+    assert_safe(out)
+    assert '"by": "Grâce 🚀", "reason": "客户取消\\nnow\\u202e"' in out
+
+
 def test_a_refusal_quoting_the_workflows_reason_is_one_safe_line(deployment, monkeypatch, capsys):
     def refused(*_args, **_kw):
         raise approvals.Refused(f"order-fulfillment h-e1 is already REJECTED (inventory: unknown SKU {SKU}\n"
