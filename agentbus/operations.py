@@ -76,9 +76,9 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
     entries = [{**e, "EventBusName": bus} if e.get("EventBusName") in (None, MANIFEST.bus_name) else e
                for e in entries]
     # Raises ParamValidationError as a call would, naming the entry by its place in the file (botocore checks
-    # no maximum number of entries). An empty file makes no call and puts nothing, as before.
-    if entries:
-        validate_parameters({"Entries": entries}, events.meta.service_model.operation_model("PutEvents").input_shape)
+    # no maximum number of entries); an empty file too, as `aws events put-events` refuses it (at least 1 entry):
+    # a generator that wrote nothing should not pass silently.
+    validate_parameters({"Entries": entries}, events.meta.service_model.operation_model("PutEvents").input_shape)
     calls = [entries[start:start + 10] for start in range(0, len(entries), 10)]
     results: list[dict[str, Any]] = []
     for call in calls:

@@ -533,11 +533,14 @@ def test_put_of_a_sample_goes_on_the_bus_of_the_deployment_the_cli_found(deploym
     assert (code, err) == (0, "") and json.loads(out)["FailedEntryCount"] == 0
 
 
-def test_put_of_an_empty_file_makes_no_call_and_answers_an_empty_response(stubbed_events, capsys, tmp_path):
+def test_put_of_an_empty_file_is_refused_as_aws_events_put_events_refuses_it(stubbed_events, capsys, tmp_path):
+    """Black-box pass 11B, F6: it answered an empty response and exit 0, where the aws CLI refuses the file."""
     path = tmp_path / "entries.json"
     path.write_text("[]")
-    code, out, err = _run(capsys, "put", str(path))
-    assert (code, err) == (0, "") and json.loads(out) == {"FailedEntryCount": 0, "Entries": []}
+    code, out, err = _run(capsys, "put", str(path))  # the stubber has no response: any call would fail the test
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1, err
+    assert "Parameter validation failed: Invalid length for parameter Entries, value: 0, valid min length: 1" in err
 
 
 def test_the_trace_of_a_finished_workflow_names_the_agents_it_never_counted(deployment, monkeypatch, capsys):
