@@ -66,10 +66,25 @@ MAX_PARTITION_KEY_BYTES = 2048
 _ID_CHAR = re.compile(f"[{ID_CHARACTERS}]")
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of ``value``'s type (an event's detail is JSON: ``null``, not ``NoneType``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def id_problem(value: Any) -> str | None:
     """What is wrong with ``value`` as a workflow id (one sentence, no field name), or None if it is valid."""
     if not isinstance(value, str):
-        return f"must be a string ({ID_RULE}), got {type(value).__name__}"
+        return f"must be a string ({ID_RULE}), got {json_type(value)}"
     if not value:
         return f"must not be empty ({ID_RULE})"
     if len(value) > MAX_ID_LENGTH:
@@ -93,7 +108,7 @@ def check_workflow_id(value: Any, field: str | None = None) -> str:
 def name_problem(value: Any) -> str | None:
     """What is wrong with ``value`` as an agent/workflow/consumer name, or None if it is valid."""
     if not isinstance(value, str):
-        return f"must be a string ({NAME_RULE}), got {type(value).__name__}"
+        return f"must be a string ({NAME_RULE}), got {json_type(value)}"
     if NAME_REGEX.fullmatch(value):
         return None
     if not value:

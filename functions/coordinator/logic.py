@@ -622,7 +622,9 @@ def _lease_owner() -> str:
 
 
 def _workflow_id(detail: dict[str, Any], id_field: str) -> str:
+    if id_field not in detail:  # worded as the agents' trigger model words it
+        raise PoisonMessage(f"cannot tell which workflow this is: {id_field}: Field required")
     try:
-        return check_workflow_id(detail.get(id_field), id_field)
+        return check_workflow_id(detail[id_field], id_field)
     except ValueError as error:
         raise PoisonMessage(f"cannot tell which workflow this is: {error}") from None

@@ -945,13 +945,24 @@ def test_fault_invalid_trigger_with_order_id_rejected_naming_the_field(h):
     assert h.dead_letters() == []
 
 
-def test_fault_trigger_without_order_id_is_kept_as_poison(h):
+@pytest.mark.parametrize("order_id, says", [
+    # Worded as the agents' trigger model words it, and in JSON's terms (black-box pass 11B, F7: "got NoneType").
+    (..., "cannot tell which workflow this is: order_id: Field required"),
+    (None, "cannot tell which workflow this is: order_id: must be a string (1 to 128 characters"),
+    (7, "order_id: must be a string ("),
+])
+def test_fault_trigger_without_order_id_is_kept_as_poison(h, order_id, says):
     detail = load_detail("order-placed.json")
-    del detail["order_id"]
+    if order_id is ...:
+        del detail["order_id"]
+    else:
+        detail["order_id"] = order_id
     response = h.deliver(trigger(detail))
     assert response == {"batchItemFailures": []}  # kept in the DLQ with its reason, not retried
     [kept] = h.dead_letters()
-    assert "order_id" in kept["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    reason = kept["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert says in reason, reason
+    assert reason.endswith({None: "got null", 7: "got a number"}.get(order_id, "Field required")), reason
     assert h.terminal() == []
 
 

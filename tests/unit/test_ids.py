@@ -70,9 +70,9 @@ def test_bad_characters_are_named_with_their_position(value, shown):
 
 
 def test_not_a_string():
-    with pytest.raises(ValueError, match=r"^workflow id: must be a string .*got int$"):
+    with pytest.raises(ValueError, match=r"^workflow id: must be a string .*got a number$"):
         check_workflow_id(123)
-    with pytest.raises(ValueError, match=r"^workflow id: must be a string .*got NoneType$"):
+    with pytest.raises(ValueError, match=r"^workflow id: must be a string .*got null$"):
         check_workflow_id(None)
 
 
