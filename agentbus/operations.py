@@ -623,20 +623,19 @@ def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] |
         if not messages:
             break
         tried += len(messages)
-        taken: set[str] = set()
         for batch in send_batches([m["Body"] for m in messages]):
             sent = sqs.send_message_batch(QueueUrl=queue.queue_url, Entries=[
                 {"Id": str(i), "MessageBody": messages[i]["Body"]} for i in batch])
             # Only a letter its queue took leaves the DLQ: one the batch refused stays there (visible again in 60 s).
-            taken |= {entry["Id"] for entry in sent.get("Successful", [])}
+            # Deleted batch by batch: a later batch's error must not leave letters already sent in the DLQ too.
+            taken = {entry["Id"] for entry in sent.get("Successful", [])}
             refused += [f"{entry.get('Code')}: {entry.get('Message')}" for entry in sent.get("Failed", [])]
-        if taken:
-            sqs.delete_message_batch(QueueUrl=queue.dlq_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-                if str(i) in taken])
-        moved += len(taken)
-        if progress:
-            progress(moved)
+            if taken:
+                sqs.delete_message_batch(QueueUrl=queue.dlq_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": messages[i]["ReceiptHandle"]} for i in batch if str(i) in taken])
+            moved += len(taken)
+            if progress:
+                progress(moved)
     if refused:
         raise OperationError(f"moved {moved} of {name}'s dead letters back; its queue refused {len(refused)}, "
                              f"which stay in the dead-letter queue (first: {refused[0]})")

@@ -28,6 +28,8 @@ ARCHIVE_RETENTION = Duration.days(365)
 # EventBridge refuses a bus policy over 10 KB (AWS::Events::EventBus Policy: "The permission policy on the event bus
 # cannot exceed 10 KB in size"): the deploy would fail and roll back. The synth checks the size first.
 POLICY_MAX_BYTES = 10 * 1024
+
+
 class PolicyTooLarge(DeployLimit):
     """The bus policy would be over EventBridge's limit once deployed (one line: the size and the limit)."""
 

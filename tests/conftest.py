@@ -32,8 +32,29 @@ os.environ.update({
 
 # Each boto3 Session reads botocore's service models (megabytes of JSON) again, and the tests create thousands of
 # sessions (a moto backend per test, a client per function per property example): one loader for the process
-# reads each model once. A Loader only caches the files it has read; nothing in it belongs to a session.
-botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+# reads each model once. A Loader caches the files it has read, and its search paths: every boto3 Session appends
+# boto3's data directory to them, so the shared loader keeps each path once (else the list grew by one a session
+# and every miss searched it all).
+
+
+class _SearchPaths(list[str]):
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+    def extend(self, paths) -> None:  # type: ignore[override]
+        for path in paths:
+            self.append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    loader = botocore.loaders.create_loader(search_path_string)
+    loader._search_paths = _SearchPaths(loader.search_paths)
+    return loader
+
+
+botocore.session.create_loader = _shared_loader
 
 # Test files that take minutes, longest first: pytest-xdist (``--dist loadfile``) hands files out in collection
 # order, and one of these handed out near the end keeps a worker busy for minutes while the other has nothing

@@ -21,7 +21,9 @@ MAX_POOL_CONNECTIONS = 50
 # function: the invocation timed out, its whole batch failed without the retry back-off and came back after
 # the 180 s visibility timeout, past a 120 s deadline. Every call the functions make (DynamoDB, EventBridge, SQS,
 # Scheduler, S3 objects up to a few MB) answers in well under READ_TIMEOUT_S on AWS; standard retry mode still
-# retries throttling and transient errors, with jittered back-off.
+# retries throttling and transient errors, with jittered back-off, in CALL_ATTEMPTS attempts in all (botocore's
+# default was 5 retries, 6 attempts): a record whose call still fails gets its own back-off (consumer.RetryBackoff,
+# 2 to 16 s) and up to maxReceiveCount receives, rather than spending the invocation's time.
 CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
 CALL_ATTEMPTS = 3

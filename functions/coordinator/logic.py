@@ -1,8 +1,9 @@
 """The coordinator's logic: aggregate agent results per workflow and finalize each workflow exactly once.
 
 Generic: it reads every workflow's trigger model, required agents, deadline, terminal detail-types and
-projection from the manifest, and names none. Plain Python: the workflow store, the deadline scheduler, the
-publisher and the metrics are ports (``ports.py``) injected by the handler (``handler.py``) or by a test. This
+projection from the manifest, and names none. Plain Python: the workflow store, the deadline scheduler and the
+metrics are ports (``ports.py``), the publisher a callable, all injected by the handler (``handler.py``) or by a
+test. This
 module is the use case, ``Coordinator``: what each delivery does to the record. The rules it applies are pure
 functions of the record (``record.py``: what counts, ``decide``; ``outcome.py``: the outcome built from it).
 Correctness rests on the store's atomic conditional writes, never on the order or uniqueness of deliveries:

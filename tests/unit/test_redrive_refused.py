@@ -88,3 +88,29 @@ def test_send_batches_keep_order_and_both_limits() -> None:
     assert operations.send_batches([kib * 400] * 3 + [kib * 1100, "a"]) == [[0, 1], [2], [3], [4]]
     assert operations.send_batches(["é" * 300_000, "é" * 300_000]) == [[0], [1]]  # bytes, not characters
     assert operations.send_batches([]) == []
+
+
+def test_letters_sent_before_a_later_batch_fails_leave_the_dead_letter_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two batches of one receive (their sizes): the second's send raises; the first's letters were on their queue
+    and stayed in the DLQ too, to be delivered again by the next redrive."""
+    sqs = Sqs()
+    big = "x" * (700 * 1024)
+    sqs.dlq = [{"Body": big + "1", "ReceiptHandle": "r-1"}, {"Body": big + "2", "ReceiptHandle": "r-2"}]
+    sends = 0
+
+    def send_message_batch(Entries: list[dict[str, str]], **_: Any) -> dict[str, Any]:  # noqa: N803
+        nonlocal sends
+        sends += 1
+        if sends == 2:
+            raise RuntimeError("throttled")
+        sqs.queue += [e["MessageBody"] for e in Entries]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+    monkeypatch.setattr(sqs, "send_message_batch", send_message_batch)
+    monkeypatch.setattr(operations, "_consumer_names", lambda *_: None)
+    deployment = SimpleNamespace(client=lambda _service: sqs, resources=SimpleNamespace(
+        consumers={"fraud": SimpleNamespace(queue_url="q", dlq_url="dlq")}))
+    with pytest.raises(RuntimeError, match="throttled"):
+        operations.redrive(deployment, "fraud")  # type: ignore[arg-type]
+    assert sqs.queue == [big + "1"]
+    assert [m["Body"] for m in sqs.dlq] == [big + "2"]
