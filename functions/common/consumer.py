@@ -59,6 +59,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ValidationError
 
+from functions.common.backoff import backoff_ceiling
 from functions.common.claim_check import ClaimCheckError, ClaimCheckStore, resolve_event
 from functions.common.dead_letters import (
     KEEP_VISIBILITY_MARK,
@@ -147,8 +148,7 @@ class RetryBackoff:
 
     def ceiling_s(self, receives: int) -> int:
         """The longest back-off after receive ``receives`` (1 for the first)."""
-        doublings = min(max(receives, 1) - 1, 32)  # 2**32 * base is past any cap; no float overflow
-        return max(self.min_s, min(self.cap_s, self.base_s * (1 << doublings)))
+        return max(self.min_s, int(backoff_ceiling(receives, self.base_s, self.cap_s)))
 
     def seconds(self, receives: int) -> int:
         """A visibility timeout drawn in ``[min_s, ceiling_s(receives)]``: full jitter, whole seconds."""

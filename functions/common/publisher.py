@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from functions.common.backoff import backoff_ceiling
 from functions.common.observability import logger
 from functions.common.storable import problems as storable_problems
 
@@ -217,7 +218,7 @@ class EventPublisher:
                 logger.warning("PutEvents partial failure; giving up on the failed entries",
                                extra={"failed": len(pending), "attempt": attempt, "errors": failed[:3]})
                 break
-            delay = min(left_s, self.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))))
+            delay = min(left_s, self.uniform(0, backoff_ceiling(attempt, self.base_delay_s, self.max_delay_s)))
             logger.warning(
                 "PutEvents partial failure; retrying the failed entries only",
                 extra={"failed": len(pending), "attempt": attempt, "errors": failed[:3], "retry_in_s": round(delay, 3)},

@@ -52,6 +52,7 @@ from botocore.exceptions import (
 from pydantic import BaseModel, ValidationError
 
 from functions.common.agent import AgentMetrics
+from functions.common.backoff import backoff_ceiling
 from functions.common.models import describe_validation_error
 from functions.common.observability import logger
 from functions.common.settings import Settings, SettingsError
@@ -250,7 +251,7 @@ class BedrockReasoner(Generic[Answer]):
                 last = f"{type(error).__name__}: {error}"
             else:
                 return self._read(response, attempts, started)
-            delay = self.jitter() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempts - 1))
+            delay = self.jitter() * backoff_ceiling(attempts, BACKOFF_BASE_S, BACKOFF_CAP_S)
             if self.clock() + delay + MIN_ATTEMPT_S > deadline:
                 raise ReasonerUnavailable(
                     f"{self.agent}: {self.model_id} kept failing ({last}) over {attempts} attempt(s) within the time "

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from functions.common.backoff import backoff_ceiling
 from functions.common.spec import WAITING_ATTRIBUTE, WAITING_INDEX, Manifest, Workflow, WorkflowStatus
 from functions.coordinator.attributes import from_attribute
 from functions.coordinator.deadlines import schedule_name as derived_schedule_name
@@ -53,11 +54,11 @@ from functions.coordinator.record import (
 # ``waiting`` reads the waiting headers with BatchGetItem: at most this many keys per call (DynamoDB's limit).
 BATCH_GET_KEYS = 100
 # Keys a BatchGetItem call left unprocessed (throttling, its 16 MB response limit) are asked for again, after a
-# back-off of up to ``BATCH_GET_BACKOFF_S * 2**n`` seconds (full jitter, at most ``BATCH_GET_BACKOFF_MAX_S``), this
-# many calls in all; still unread after them, ``waiting`` fails naming how many (DynamoDB's own advice: back off
-# exponentially, since an immediate retry of throttled keys is throttled again).
+# back-off of up to ``BATCH_GET_BACKOFF_S * 2**(n - 1)`` seconds before retry n (full jitter, at most
+# ``BATCH_GET_BACKOFF_MAX_S``), this many calls in all; still unread after them, ``waiting`` fails naming how many
+# (DynamoDB's own advice: back off exponentially, since an immediate retry of throttled keys is throttled again).
 BATCH_GET_ATTEMPTS = 6
-BATCH_GET_BACKOFF_S = 0.05
+BATCH_GET_BACKOFF_S = 0.1
 BATCH_GET_BACKOFF_MAX_S = 1.0
 
 
@@ -216,7 +217,7 @@ class WorkflowReader:
             if out_of_time():
                 return None
             if attempt:
-                self.sleep(random.uniform(0, min(BATCH_GET_BACKOFF_MAX_S, BATCH_GET_BACKOFF_S * 2 ** attempt)))
+                self.sleep(random.uniform(0, backoff_ceiling(attempt, BATCH_GET_BACKOFF_S, BATCH_GET_BACKOFF_MAX_S)))
             response = self.client.batch_get_item(
                 RequestItems={self.workflow_table: {"Keys": pending, "ConsistentRead": True}})
             for item in response.get("Responses", {}).get(self.workflow_table, []):
