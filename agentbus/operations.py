@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentbus.control import AgentControl, ControlError, unknown_agent
 from agentbus.discovery import Deployment
+from functions.common.batching import batched
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
 from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
@@ -592,16 +593,8 @@ SEND_BATCH_MAX_BYTES = 1024 * 1024
 
 def send_batches(bodies: list[str], max_bytes: int = SEND_BATCH_MAX_BYTES) -> list[list[int]]:
     """The indexes of ``bodies`` grouped, in order, into SendMessageBatch calls SQS takes (count and total size)."""
-    batches: list[list[int]] = []
-    size = 0
-    for index, body in enumerate(bodies):
-        length = len(body.encode("utf-8"))
-        if not batches or len(batches[-1]) == SEND_BATCH_MAX_MESSAGES or size + length > max_bytes:
-            batches.append([])
-            size = 0
-        batches[-1].append(index)
-        size += length
-    return batches
+    return list(batched(range(len(bodies)), lambda index: len(bodies[index].encode("utf-8")), SEND_BATCH_MAX_MESSAGES,
+                        max_bytes))
 
 
 def redrive(deployment: Deployment, name: str, progress: Callable[[int], None] | None = None) -> int:

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.common.backoff import backoff_ceiling
+from functions.common.batching import batched
 from functions.common.observability import logger
 from functions.common.storable import problems as storable_problems
 
@@ -98,17 +99,7 @@ def entry_size(event: Event | dict[str, Any]) -> int:
 
 def batches(entries: Sequence[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
     """Consecutive batches of at most 10 entries and at most 256 KB in total (both PutEvents limits)."""
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for entry in entries:
-        entry_bytes = entry_size(entry)
-        if batch and (len(batch) == MAX_ENTRIES_PER_CALL or size + entry_bytes > MAX_REQUEST_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(entry)
-        size += entry_bytes
-    if batch:
-        yield batch
+    return batched(entries, entry_size, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES)
 
 
 def _fields(event: Event) -> dict[str, Any]:
