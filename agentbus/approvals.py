@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agentbus.discovery import Deployment
-from agentbus.operations import NOT_LATE_KINDS, OperationError, UnknownWorkflowId, workflow_status
+from agentbus.operations import OperationError, UnknownWorkflowId, kept_as, workflow_status
 from functions.common.models import CancelRequested, ExternalResult, describe_validation_error
 from functions.common.moments import iso_ms
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, ExternalAgent, Manifest, Workflow
@@ -336,6 +336,5 @@ def late_lines(view: dict[str, Any]) -> list[str]:
             what = "a cancel"
         else:
             what = " ".join(str(p) for p in (late.get("agent") or "?", late.get("detail_type")) if p)
-        kept = "not counted" if late.get("kind") in NOT_LATE_KINDS else "late, not counted"
-        lines.append(f"{kept}: {what}{who} ({late.get('received_at', '?')}): {why}")
+        lines.append(f"{kept_as(late)}: {what}{who} ({late.get('received_at', '?')}): {why}")
     return lines

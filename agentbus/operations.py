@@ -260,6 +260,11 @@ def _ts(value: str | None) -> float | None:
 NOT_LATE_KINDS = ("unasked", "before-trigger")
 
 
+def kept_as(late: dict[str, Any]) -> str:
+    """How ``status`` and ``trace`` label an entry of ``late_results``."""
+    return "not counted" if late.get("kind") in NOT_LATE_KINDS else "late, not counted"
+
+
 def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]:
     """(start, end, who, what) rows of one workflow, in time order."""
     rows: list[tuple[float, float | None, str, str]] = []
@@ -281,9 +286,8 @@ def timeline(view: dict[str, Any]) -> list[tuple[float, float | None, str, str]]
             by = late.get("by") or (late.get("data") or {}).get("by")
             what = " ".join(str(p) for p in (late.get("detail_type"), f"by {by}" if by else None) if p)
             why = late.get("late_reason") or "arrived after the finish"
-            kept = "not counted" if late.get("kind") in NOT_LATE_KINDS else "late, not counted"
             rows.append((start, None, late.get("agent") or late.get("kind") or "?",
-                         f"{kept} ({why}){': ' + what if what else ''}"))
+                         f"{kept_as(late)} ({why}){': ' + what if what else ''}"))
     finished = _ts(view.get("finished_at") or (view.get("timings") or {}).get("finished_at"))
     if finished and view.get("status") != "RUNNING":
         reason = f" — {view['reason']}" if view.get("reason") else ""
