@@ -78,6 +78,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentbus.local.target_input import ENVELOPE_KEYS, invalid_target, target_input
+from functions.common.ids import json_type
 from functions.common.storable import has_utf8_form
 
 # EventBridge's limit on a PutEvents call, the sum of its entries' sizes: 1 MiB since 29 January 2026 (256 KB
@@ -155,24 +156,20 @@ TEXT_FIELDS = ("Source", "DetailType", "Detail", "EventBusName", "TraceHeader")
 def mistyped_field(entries: list[Any]) -> str | None:
     """What makes the request unreadable by PutEvents' shapes (rule 8): the first field of another JSON type than
     its shape's, named with its place (``Entries[0].Source: expected a string, got a list``); None when all fit."""
-    def kind(value: Any) -> str:
-        return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-            type(value), "null" if value is None else "a number")
-
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            return f"Entries[{index}]: expected an object, got {kind(entry)}"
+            return f"Entries[{index}]: expected an object, got {json_type(entry)}"
         for name in TEXT_FIELDS:
             if name in entry and entry[name] is not None and not isinstance(entry[name], str):
-                return f"Entries[{index}].{name}: expected a string, got {kind(entry[name])}"
+                return f"Entries[{index}].{name}: expected a string, got {json_type(entry[name])}"
         resources = entry.get("Resources")
         if resources is not None and (not isinstance(resources, list)
                                       or not all(isinstance(r, str) for r in resources)):
-            return f"Entries[{index}].Resources: expected a list of strings, got {kind(resources)}" + (
+            return f"Entries[{index}].Resources: expected a list of strings, got {json_type(resources)}" + (
                 "" if not isinstance(resources, list) else " holding another type")
         time = entry.get("Time")
         if time is not None and (isinstance(time, bool) or not isinstance(time, (int, float, str))):
-            return f"Entries[{index}].Time: expected a timestamp, got {kind(time)}"
+            return f"Entries[{index}].Time: expected a timestamp, got {json_type(time)}"
     return None
 
 

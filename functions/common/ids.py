@@ -67,15 +67,17 @@ _ID_CHAR = re.compile(f"[{ID_CHARACTERS}]")
 
 
 def json_type(value: Any) -> str:
-    """The JSON name of ``value``'s type (an event's detail is JSON: ``null``, not ``NoneType``)."""
+    """The JSON name of a parsed JSON value's type (an event's detail is JSON: ``null``, not ``NoneType``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
+    if isinstance(value, str):
+        return "a string"
     if isinstance(value, list | tuple):
-        return "an array"
+        return "a list"
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
