@@ -24,7 +24,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_PYTHON_DOWNLOADS := never
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup demo test test-fast rehearse up synth bootstrap deploy destroy lint typecheck bench bench-quick soak catalogue clean
+.PHONY: help setup demo test test-lambda rehearse up synth bootstrap deploy destroy lint typecheck bench bench-quick soak catalogue clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,30 @@ ifneq ($(filter stage=%,$(ARGS)),)
 $(error give the stage as STAGE=$(patsubst stage=%,%,$(firstword $(filter stage=%,$(ARGS)))) (e.g. make deploy STAGE=dev), not in ARGS: the targets name the stack from STAGE)
 endif
 
+# The Lambda code's tests run again on Lambda's Python (infrastructure/consumer.py: PYTHON_3_13), in a virtualenv of
+# their own with the project's runtime dependencies and the `lambda-test` group from uv.lock. The interpreter:
+# LAMBDA_PYTHON if given, else one uv finds, else pyenv's newest 3.13, else one uv downloads.
+LAMBDA_PYTHON_VERSION := 3.13
+LAMBDA_VENV := .venv-lambda
+LAMBDA_PYTHON ?=
+$(LAMBDA_VENV)/.synced: $(UV) pyproject.toml uv.lock
+	@if [ -s $@ ] && [ "$$(cat $@)" != "$(CURDIR)" ]; then rm -rf $(LAMBDA_VENV); fi; \
+	py="$(LAMBDA_PYTHON)"; \
+	if [ -z "$$py" ]; then py=$$($(UV) python find --no-project $(LAMBDA_PYTHON_VERSION) 2>/dev/null); fi; \
+	if [ -z "$$py" ] && command -v pyenv > /dev/null; then \
+	  py=$$(ls -d "$$(pyenv root)"/versions/$(LAMBDA_PYTHON_VERSION).*/bin/python$(LAMBDA_PYTHON_VERSION) 2>/dev/null | sort -V | tail -1); fi; \
+	if [ -z "$$py" ]; then echo "no Python $(LAMBDA_PYTHON_VERSION) here: uv downloads one"; \
+	  py=$$(UV_PYTHON_DOWNLOADS=automatic $(UV) python find --no-project $(LAMBDA_PYTHON_VERSION) 2>/dev/null || \
+	        { UV_PYTHON_DOWNLOADS=automatic $(UV) python install $(LAMBDA_PYTHON_VERSION) >&2 && \
+	          $(UV) python find --no-project $(LAMBDA_PYTHON_VERSION); }); fi; \
+	if [ -z "$$py" ]; then echo "make: no Python $(LAMBDA_PYTHON_VERSION) (Lambda's runtime) found, and uv could not download one:" \
+	  "install it (uv python install $(LAMBDA_PYTHON_VERSION), or pyenv install $(LAMBDA_PYTHON_VERSION)) or name it: make test LAMBDA_PYTHON=/path/to/python$(LAMBDA_PYTHON_VERSION)"; exit 1; fi; \
+	UV_PROJECT_ENVIRONMENT=$(LAMBDA_VENV) $(UV) sync --quiet --frozen --python "$$py" --no-default-groups --group lambda-test
+	@echo "$(CURDIR)" > $@
+ifneq ($(shell cat $(LAMBDA_VENV)/.synced 2>/dev/null),$(CURDIR))
+.PHONY: $(LAMBDA_VENV)/.synced
+endif
+
 $(MINISTACK): $(UV) $(MINISTACK_REQUIREMENTS)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(MINISTACK_VENV)
 	$(UV) pip install --quiet --python $(MINISTACK_VENV)/bin/python --require-hashes -r $(MINISTACK_REQUIREMENTS)
@@ -59,7 +83,7 @@ $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.synced $(CDK) ## install the pinned Python dependencies and CDK CLI
+setup: $(VENV)/.synced $(LAMBDA_VENV)/.synced $(CDK) ## install the pinned Python dependencies (the venv, and Lambda's Python 3.13 for its tests) and CDK CLI
 
 demo: $(VENV)/.synced ## run the main job locally: every workflow's samples through the whole topology on moto
 	$(VENV)/bin/agentbus demo $(ARGS)
@@ -68,12 +92,23 @@ demo: $(VENV)/.synced ## run the main job locally: every workflow's samples thro
 # on 2 cores 2 processes took 12 min where 3 took 15.5 and 1 about 16. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 2
 # mypy runs beside pytest (most tests wait on queues and deadlines, so a core is free); either failing fails.
-test: $(VENV)/.synced $(CDK) ## mypy (strict) and every test (unit, functions, integration, infrastructure, e2e) but the rehearsal
+# The tests of the Lambda code on moto (its handlers, its faults, the coordinator's property test) run on Lambda's
+# Python (LAMBDA_VENV), the others on the venv's. `make test ARGS=...` runs the tests ARGS names (or selects) on the
+# venv's Python alone; `make test-lambda ARGS=...` on Lambda's.
+LAMBDA_TESTS := tests/functions tests/faults tests/property
+test: $(VENV)/.synced $(LAMBDA_VENV)/.synced $(CDK) ## mypy (strict) and every test (unit, functions, integration, infrastructure, e2e) but the rehearsal; the Lambda code's on Python 3.13
 	@mkdir -p out; $(VENV)/bin/mypy $(TYPED) > out/mypy.log 2>&1 & mypy=$$!; \
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS); tests=$$?; \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(if $(ARGS),$(ARGS),$(LAMBDA_TESTS:%=--ignore=%)); tests=$$?; \
+	if [ -z "$(ARGS)" ]; then echo "The Lambda code's tests ($(LAMBDA_TESTS)) on Lambda's Python:"; \
+	  $(LAMBDA_VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(LAMBDA_TESTS); lambda=$$?; \
+	  tests=$$(( tests != 0 ? tests : lambda )); fi; \
 	wait $$mypy; types=$$?; echo "mypy (strict) on $(TYPED):"; cat out/mypy.log; \
 	if [ $$types -ne 0 ]; then echo "make test: mypy found type errors (above)"; fi; \
 	exit $$(( tests != 0 ? tests : types ))
+
+test-lambda: $(LAMBDA_VENV)/.synced ## the Lambda code's tests (or those ARGS names) on Lambda's Python 3.13 (LAMBDA_PYTHON=... to choose it)
+	$(LAMBDA_VENV)/bin/python --version
+	$(LAMBDA_VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(or $(ARGS),$(LAMBDA_TESTS))
 
 rehearse: $(VENV)/.synced $(CDK) $(MINISTACK) ## deploy the real app on MiniStack (cdk bootstrap + deploy) and test it end to end
 	$(VENV)/bin/pytest tests/rehearse -m rehearse $(ARGS)

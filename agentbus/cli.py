@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import importlib.util
 import logging
 import os
 import shlex
@@ -16,6 +17,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
@@ -468,6 +470,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             payloads = sweep.parse_sizes(args.payload) if args.payload is not None else None
         except ValueError as error:
             errors.print(f"agentbus bench: {error}", markup=False)
+            return 2
+        if Path(args.chart).suffix.lower() == ".png" and importlib.util.find_spec("matplotlib") is None:
+            errors.print(f"agentbus bench: --chart {args.chart}: a PNG chart needs matplotlib, which is not "
+                         "installed (pip install matplotlib); a .html chart needs nothing", markup=False)
             return 2
         return run_bench(quick=args.quick, levels=args.levels, work_profile=args.work, output=args.output,
                          chart=args.chart, console=console, workflows=args.workflow, agents=agents,

@@ -514,6 +514,23 @@ def test_a_usage_error_of_demo_or_bench_exits_2_in_one_line_before_any_stack_sta
     assert message.format(tmp=tmp_path) in err and err.count("\n") == 1, err
 
 
+def test_a_png_chart_without_matplotlib_is_refused_before_the_bench_runs(capsys, monkeypatch):
+    # matplotlib is a development dependency: an installed agentbus ran the whole bench, then failed at the chart.
+    import importlib.util
+
+    import agentbus.bench
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "matplotlib" else real_find_spec(name, *rest))
+    monkeypatch.setattr(agentbus.bench, "run_bench", lambda **kwargs: pytest.fail("the bench ran"))
+    code = cli.main(["bench", "--quick", "--chart", "out/chart.PNG"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "--chart out/chart.PNG: a PNG chart needs matplotlib, which is not installed" in err
+    assert err.count("\n") == 1, err
+
+
 def test_put_of_a_sample_goes_on_the_bus_of_the_deployment_the_cli_found(deployment, stubbed_events, capsys,
                                                                           tmp_path):
     # A staged stack's bus is dev-agentbus; the samples name agentbus, the unstaged stack's bus: `agentbus put
