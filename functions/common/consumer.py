@@ -33,6 +33,13 @@ comes back after the visibility timeout, as before; the batch's response is the 
 runtime sets a failed message's visibility to ``RuntimeOptions.retry_after_s`` once the handler has returned;
 its call comes last, so locally that wins.)
 
+Running out of time. Each call is bounded, a batch is not: ten records handled one after the other, each slowed
+to seconds by a dependency's brownout, would time the invocation out, and every record of the batch, handled or
+not, would come back only after the visibility timeout. So a record is not started when the invocation has less
+time left than the longest record of the invocation took so far plus ``START_MARGIN_MS``: it fails at once
+(``OutOfTime``) and gets its back-off like any failed record; on its last allowed receive it is kept in the
+dead-letter queue with that reason. The first record always starts.
+
 Every log line written while a record is handled carries its ``correlation_id``: the request's id. ``consume``
 takes it from ``correlation`` (``correlation_of(manifest)`` for every function of a manifest: a trigger's id
 field as its workflow names it, else the ``workflow_id`` results, deadlines, cancels and outcomes carry).
@@ -44,6 +51,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -87,6 +95,12 @@ RETRY_CAP_S = 60
 RETRY_MIN_S = 1
 # A correlation id longer than this is cut: it is repeated on every log line of the record.
 MAX_CORRELATION_CHARS = 256
+# Time kept, beyond the longest record so far, for failing the records not started (their back-off calls).
+START_MARGIN_MS = 2000
+
+
+class OutOfTime(Exception):
+    """A record not started: the invocation had too little time left (module docstring, running out of time)."""
 
 
 def parse_record(body: str) -> BusEvent:
@@ -240,8 +254,23 @@ def consume(
         """``final_receive``, when there is a sink to keep the record in."""
         return final_receive(record) if dead_letters is not None else None
 
+    longest_ms = 0.0
+    longest_lock = threading.Lock()
+
+    def start_or_refuse() -> None:
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        with longest_lock:
+            needed = longest_ms + START_MARGIN_MS
+            if longest_ms == 0 or remaining is None:
+                return
+        left = remaining()
+        if left < needed:
+            raise OutOfTime(f"not started: {left} ms left in the invocation, and its longest record took "
+                            f"{longest_ms:.0f} ms")
+
     def process(record: SQSRecord) -> None:
         try:
+            start_or_refuse()
             bus_event = parse_record(record.body)
             # Thread-local keys: records of one batch are handled in parallel threads. A claim-check reference
             # keeps every workflow's id field, so the correlation id is known before it is resolved.
@@ -289,9 +318,19 @@ def consume(
             logger.error("record failed on its last allowed receive; kept in the dead-letter queue with its reason",
                          exc_info=error, extra={"reason": reason, "receive_count": final})
 
-    def record_handler(record: SQSRecord) -> None:
+    def timed_process(record: SQSRecord) -> None:
+        nonlocal longest_ms
+        started = time.monotonic()
         try:
             process(record)
+        finally:
+            took = (time.monotonic() - started) * 1000
+            with longest_lock:
+                longest_ms = max(longest_ms, took, 1.0)
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            timed_process(record)
         except Exception as error:
             # It fails: SQS delivers it again, unless this was its last allowed receive (the redrive policy
             # moves it then, and a shorter visibility would only hurry that).

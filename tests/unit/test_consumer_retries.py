@@ -137,6 +137,73 @@ def test_the_record_on_its_last_receive_is_not_given_a_back_off():
     assert sqs.changed == []
 
 
+# -- a batch that would outlast the invocation (code review bb11d #2, bb12d #2) -------------------------------
+
+class Clock:
+    """An invocation's remaining time, which each handled record uses up by ``per_record_ms``."""
+
+    def __init__(self, timeout_ms: int, per_record_ms: int) -> None:
+        self.left_ms, self.per_record_ms = timeout_ms, per_record_ms
+        self.started: list[str] = []
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.left_ms
+
+    def handle(self, event: Any) -> None:
+        self.started.append(event.detail["order_id"])
+        self.left_ms -= self.per_record_ms
+
+
+def slow_batch(clock: Clock, *receive_counts: int, sqs: StubSqs, letters: KeptLetters,
+               monotonic: list[float], monkeypatch: Any) -> dict[str, Any]:
+    # Each record takes per_record_ms of the clock and of the consumer's monotonic time alike.
+    import functions.common.consumer as consumer
+
+    def handle(event: Any) -> None:
+        clock.handle(event)
+        monotonic[0] += clock.per_record_ms / 1000
+
+    monkeypatch.setattr(consumer.time, "monotonic", lambda: monotonic[0])
+    records = [sqs_record(envelope(f"ord-{i}"), QUEUE_ARN, message_id=f"m{i}", receipt_handle=f"handle-{i}",
+                          receive_count=count) for i, count in enumerate(receive_counts)]
+    return consume(sqs_event(records), clock, handle, letters, max_receive_count=5, backoff=RetryBackoff(sqs))
+
+
+def test_records_the_invocation_has_no_time_left_for_are_not_started_and_get_their_back_off(monkeypatch):
+    # Ten records at 3 s each in a 30 s function: the tenth would have timed the invocation out, and every record
+    # of the batch would have come back only after the 180 s visibility timeout.
+    sqs, letters = StubSqs(), KeptLetters()
+    clock = Clock(timeout_ms=30_000, per_record_ms=3_000)
+    response = slow_batch(clock, *[1] * 10, sqs=sqs, letters=letters, monotonic=[100.0], monkeypatch=monkeypatch)
+    # After 8 records 6 s are left: the 9th starts (3 s + the 2 s margin fit), the 10th does not (3 s left).
+    assert clock.started == [f"ord-{i}" for i in range(9)]
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m9"}]}
+    assert [c["ReceiptHandle"] for c in sqs.changed] == ["handle-9"] and letters.kept == []
+    assert 1 <= sqs.changed[0]["VisibilityTimeout"] <= 2
+
+
+def test_a_record_not_started_on_its_last_receive_is_kept_with_the_reason(monkeypatch):
+    sqs, letters = StubSqs(), KeptLetters()
+    clock = Clock(timeout_ms=5_000, per_record_ms=4_000)
+    response = slow_batch(clock, 1, 5, sqs=sqs, letters=letters, monotonic=[0.0], monkeypatch=monkeypatch)
+    assert clock.started == ["ord-0"] and response == {"batchItemFailures": []}
+    [(body, reason)] = letters.kept
+    assert json.loads(body)["detail"]["order_id"] == "ord-1"
+    assert reason == ("OutOfTime: not started: 1000 ms left in the invocation, and its longest record took 4000 ms "
+                      "(failed on receive 5 of at most 5)")
+
+
+def test_the_first_record_always_starts_and_quick_records_all_start(monkeypatch):
+    clock = Clock(timeout_ms=1_000, per_record_ms=50)  # less than the margin left from the start
+    response = slow_batch(clock, 1, 1, 1, sqs=StubSqs(), letters=KeptLetters(), monotonic=[0.0],
+                          monkeypatch=monkeypatch)
+    assert clock.started == ["ord-0"] and len(response["batchItemFailures"]) == 2
+    clock = Clock(timeout_ms=30_000, per_record_ms=50)
+    response = slow_batch(clock, *[1] * 10, sqs=StubSqs(), letters=KeptLetters(), monotonic=[0.0],
+                          monkeypatch=monkeypatch)
+    assert len(clock.started) == 10 and response == {"batchItemFailures": []}
+
+
 def test_a_record_handled_or_dead_lettered_as_poison_keeps_its_visibility():
     sqs = StubSqs()
     assert run(lambda event: None, 1, sqs=sqs) == {"batchItemFailures": []}
