@@ -395,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The verbs that run the local stack in their own process.
+LOCAL_VERBS = frozenset({"up", "demo", "bench", "soak"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = getattr(args, "log_level", None) or "WARNING"
@@ -404,6 +408,13 @@ def main(argv: list[str] | None = None) -> int:
     injecting = getattr(args, "chaos", 0) and not getattr(args, "log_level", None)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR" if injecting else level)
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "agentbus")
+    from agentbus.discovery import resolve_endpoint, run_without_aws_config
+    from agentbus.resources import LOCAL_REGION
+
+    if args.verb in LOCAL_VERBS:
+        run_without_aws_config(LOCAL_REGION)
+    elif resolve_endpoint(getattr(args, "endpoint_url", None)):
+        run_without_aws_config()
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -754,6 +765,7 @@ def _up(args: argparse.Namespace) -> int:
     from agentbus.local.chaos import Chaos
     from agentbus.local.runtime import RuntimeOptions
     from agentbus.local.stack import LocalStack
+    from agentbus.resources import LOCAL_REGION
 
     chaos = Chaos(args.chaos) if args.chaos else None
     options = RuntimeOptions(deadline_seconds=args.deadline, simulated_work_ms=args.work or None,
@@ -770,11 +782,14 @@ def _up(args: argparse.Namespace) -> int:
         errors.print(f"agentbus up: cannot listen on {args.host}: {error.strerror or error}", markup=False)
         return 2
     resources = stack.started_resources
-    console.print(f"agentbus local endpoint ready at {stack.url} "
-                  f"(bus {resources.bus_name}; agents: {', '.join(resources.consumers)})", markup=False)
+    console.print(f"agentbus local endpoint ready at {stack.url} in {LOCAL_REGION} "
+                  f"(bus {resources.bus_name}; agents: {', '.join(resources.consumers)})", markup=False,
+                  soft_wrap=True)
     if sample := next((f for w in stack.manifest.workflows for f in w.samples), None):
-        console.print(f"  try: aws --endpoint-url {stack.url} events put-events --entries file://{sample}",
-                      markup=False)
+        # As copied into a new shell: no credentials needed, and the stack's region whatever the profile's.
+        console.print(f"  try: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --region {LOCAL_REGION} "
+                      f"--endpoint-url {stack.url} events put-events --entries file://{sample}", markup=False,
+                      soft_wrap=True)  # one line, to be copied whole
     console.print("  Ctrl-C to stop", markup=False)
     sys.stdout.flush()
     # Wait with a timeout: a signal may be delivered to any thread, and Python runs its handler only when
@@ -784,7 +799,7 @@ def _up(args: argparse.Namespace) -> int:
             errors.print(f"agentbus up: the local endpoint process exited unexpectedly (exit code "
                          f"{stack.endpoint.exit_code}); its state is lost, stopping", markup=False)
             stack.stop()
-            return 1
+            return 2
     console.print("stopping…", markup=False)
     # A second Ctrl-C / SIGTERM while stopping exits at once; a stop that hangs dumps every thread's stack.
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -28,7 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentbus import approvals, invariants
-from agentbus.discovery import Deployment, make_session
+from agentbus.discovery import Deployment
 from agentbus.local.chaos import Chaos
 from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
@@ -207,7 +207,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                       + escape(shown(", ".join(named))))
 
         coordinated = [f"{w}/{i}" for w, i in put if manifest.workflow(w).coordinated]
-        deployment = Deployment(make_session(stack.url), stack.url, resources)
+        deployment = Deployment(stack.session, stack.url, resources)
         waiting = _wait_for_outcomes_or_people(observer, deployment, manifest, coordinated, timeout_s)
         if waiting:
             for key in _people_in_the_loop(console, deployment, manifest, entries, waiting):
@@ -239,7 +239,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
                       chaos=chaos is not None)
     agents = [a.name for w in chosen for a in w.agents]
     path = write_timeline(Path(timeline_path), summaries, agents)
-    console.print(f"\ntimeline of the run: [cyan]{path}[/cyan]")
+    console.print(f"\ntimeline of the run: [cyan]{escape(str(path))}[/cyan]", soft_wrap=True)  # a path to copy whole
     invocations = ", ".join(f"{name} {s.invocations}" for name, s in stats.items())
     console.print(f"function invocations: {escape(invocations)}")
     if chaos:
@@ -258,7 +258,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         if any(not w.coordinated for w in ran):
             held.append("standalone agents answered once and opened no record")
         console.print(f"[green]invariants held[/green] for {counted(report.workflows, 'request')}: "
-                      + escape(", ".join(held)))
+                      + escape(", ".join(held)), soft_wrap=True)
         return 0 if not pending and not rejected else 1
     console.print("[red]invariant violations:[/red]")
     for violation in report.violations:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -19,7 +20,13 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from agentbus.resources import DEFAULT_STACK_NAME, LOCAL_RESOURCES_PARAMETER, RESOURCES_OUTPUT_KEY, Resources
+from agentbus.resources import (
+    DEFAULT_STACK_NAME,
+    LOCAL_REGION,
+    LOCAL_RESOURCES_PARAMETER,
+    RESOURCES_OUTPUT_KEY,
+    Resources,
+)
 
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=30)
 # Finding the deployment is two small reads that AWS (or `agentbus up`, even busy) answers in well under a second:
@@ -62,15 +69,39 @@ def resolve_endpoint(endpoint_url: str | None) -> str | None:
     return endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+def endpoint_session(region: str) -> boto3.session.Session:
+    """A session for an endpoint URL (the local stack, an emulator): the keys of AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY if set, else dummy ones, and no profile. The user's profile is never read: an emulator
+    takes any keys, and a profile's SSO login, credential process or MFA prompt would stop a local run on
+    credentials it does not need (or reach the real account); nor does an AWS_PROFILE naming no profile fail it."""
+    no_profile = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    key = os.environ.get("AWS_ACCESS_KEY_ID")
+    return boto3.session.Session(
+        botocore_session=no_profile,
+        aws_access_key_id=key or "agentbus-local",
+        aws_secret_access_key=(os.environ.get("AWS_SECRET_ACCESS_KEY") if key else None) or "agentbus-local",
+        aws_session_token=os.environ.get("AWS_SESSION_TOKEN") if key else None,
+        region_name=region,
+    )
+
+
+def run_without_aws_config(region: str | None = None) -> None:
+    """For a process that talks only to an endpoint URL (a verb given one) or runs the local stack itself
+    (`agentbus up`, `demo`, `bench`, `soak`, with ``region`` LOCAL_REGION): boto3's default session, the X-Ray SDK
+    that the functions' code imports and the functions themselves read no profile and no config or credentials
+    file (``endpoint_session``); keys given in the environment are kept. A profile's SSO login, credential process
+    or MFA prompt, or an AWS_PROFILE naming no profile, would otherwise stop a run that needs no AWS account, and a
+    profile's region would misroute it."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    if region is not None:
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+
+
 def make_session(endpoint_url: str | None) -> boto3.session.Session:
     if endpoint_url:
-        # The local endpoint takes any credentials; don't make users configure a profile for it.
-        creds = boto3.session.Session().get_credentials()
-        return boto3.session.Session(
-            aws_access_key_id=creds.access_key if creds else "agentbus-local",
-            aws_secret_access_key=creds.secret_key if creds else "agentbus-local",
-            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        )
+        return endpoint_session(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION)
     # AWS_REGION first, as the AWS CLI v2 and the other SDKs read it (boto3 reads only AWS_DEFAULT_REGION and the
     # profile, which it still does when AWS_REGION is not set).
     return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
@@ -112,6 +143,12 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
         resources = _stack_resources(_probe_client(session, endpoint_url, "cloudformation"), stack_name)
         if resources is None:
             resources = _local_resources(_probe_client(session, endpoint_url, "ssm"))
+        if resources is None and endpoint_url and region != LOCAL_REGION:
+            # `agentbus up` is in LOCAL_REGION whatever the shell's region (an emulator's stack is in its own).
+            local = endpoint_session(LOCAL_REGION)
+            resources = _local_resources(_probe_client(local, endpoint_url, "ssm"))
+            if resources is not None:
+                session = local
     except (ReadTimeoutError, ConnectTimeoutError):
         raise DeploymentNotFound(
             f"{where} did not answer within {PROBE_READ_TIMEOUT_S:g} s ({PROBE_ATTEMPTS} tries): is the endpoint "
@@ -145,7 +182,7 @@ def find_deployment(endpoint_url: str | None = None, stack_name: str | None = No
             raise DeploymentNotFound(
                 f"{endpoint_url} answers but holds no agentbus deployment in region {region}: neither stack "
                 f"{stack_name} (deploy it, or name it with --stack) nor the local stack (start it with `agentbus up`"
-                "; it is in the region `agentbus up` was started in: set AWS_REGION or AWS_DEFAULT_REGION to that)")
+                f"; it is always in {LOCAL_REGION})")
         raise DeploymentNotFound(
             f"stack {stack_name} is not deployed in {where}: run `make deploy`, "
             "or pass --endpoint-url for the local stack")

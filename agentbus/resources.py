@@ -10,6 +10,8 @@ from functions.common.settings import function_environment
 from functions.common.spec import Manifest
 
 LOCAL_RESOURCES_PARAMETER = "/agentbus/resources"
+# `agentbus up`'s stack lives in this region, whatever the environment or the profile says.
+LOCAL_REGION = "us-east-1"
 DEFAULT_STACK_NAME = "AgentbusStack"
 # The stack exports every resource name in one JSON output, so the CLI needs one call to find them.
 RESOURCES_OUTPUT_KEY = "AgentbusResources"

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from agentbus.discovery import endpoint_session
 from agentbus.local.principals import LocalPrincipals
 from agentbus.local.provision import provision
 from agentbus.local.runtime import LocalRuntime, RuntimeOptions
 from agentbus.local.server import LocalEndpoint, SourceGuard
-from agentbus.resources import Resources
+from agentbus.resources import LOCAL_REGION, Resources
 from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
 
-LOCAL_REGION = "us-east-1"
-
 
 def local_session() -> boto3.session.Session:
-    """A session with dummy credentials: the local endpoint accepts any, and no real account is touched."""
-    return boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "agentbus-local"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "agentbus-local"),
-        region_name=LOCAL_REGION,
-    )
+    """A session in the local stack's region with the environment's keys or dummy ones, and no profile: the local
+    endpoint accepts any keys, and no real account is touched (``discovery.endpoint_session``)."""
+    return endpoint_session(LOCAL_REGION)
 
 
 @dataclass

@@ -63,11 +63,11 @@ class LocalUp:
                                      region_name="us-east-1").client(service, endpoint_url=self.url)
 
 
-def start_up(*args: str, timeout_s: float = 60) -> LocalUp:
+def start_up(*args: str, timeout_s: float = 60, env: dict[str, str] | None = None) -> LocalUp:
     port = free_port()
     process = subprocess.Popen([str(BIN / "agentbus"), "up", "--port", str(port), *args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"})
     output: list[str] = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

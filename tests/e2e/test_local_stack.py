@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import agents_of, order_entry
-from tests.e2e.conftest import start_up, stop_up
+from tests.e2e.conftest import REPO_ROOT, start_up, stop_up
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +160,45 @@ def test_up_stops_cleanly_on_sigterm():
     assert "stopped" in "".join(local.output)
 
 
+def test_the_try_line_works_as_printed_from_a_shell_with_another_region_and_no_usable_profile(tmp_path):
+    # black-box pass 12C, F1-F3: a shell with AWS_DEFAULT_REGION=eu-west-3 sent the printed command's event to a
+    # bus in eu-west-3 (dropped, with an EventId), a fresh machine had no credentials for it, and an AWS_PROFILE
+    # naming no profile (or an SSO one whose login expired) stopped `agentbus up` and every verb.
+    config = tmp_path / "config"
+    config.write_text("[profile expired]\ncredential_process = sh -c 'exit 1'\n[default]\nregion = eu-west-3\n")
+    hostile = {name: value for name, value in os.environ.items()
+               if not name.startswith("AWS_") or name in ("AWS_CA_BUNDLE",)}
+    hostile.update({"AWS_DEFAULT_REGION": "eu-west-3", "AWS_CONFIG_FILE": str(config),
+                    "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"), "AWS_PAGER": "",
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    local = start_up(env={**hostile, "AWS_PROFILE": "nosuchprofile"})
+    try:
+        [banner] = [line for line in local.output if "ready at" in line]
+        assert f"ready at {local.url} in us-east-1 " in banner
+        deadline = time.monotonic() + 30  # printed after the ready line, which start_up waits for
+        while not any(line.strip().startswith("try: ") for line in local.output) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [line] = [line for line in local.output if line.strip().startswith("try: ")]
+        command = line.strip().removeprefix("try: ")
+        put = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=REPO_ROOT,
+                             env=hostile, timeout=60)
+        assert put.returncode == 0 and json.loads(put.stdout)["FailedEntryCount"] == 0, put.stderr
+        for profile in ("nosuchprofile", "expired"):
+            deadline = time.monotonic() + 60
+            while True:
+                status = subprocess.run([str(Path(sys.executable).parent / "agentbus"), "status", "ord-1001",
+                                         "--json", "--endpoint-url", local.url], capture_output=True, text=True,
+                                        cwd=REPO_ROOT, env={**hostile, "AWS_PROFILE": profile}, timeout=60)
+                assert status.returncode in (0, 2), status.stderr
+                if status.returncode == 0 and json.loads(status.stdout)["status"] != "RUNNING":
+                    break
+                assert time.monotonic() < deadline, status.stdout + status.stderr
+                time.sleep(0.5)
+            assert json.loads(status.stdout)["status"] == "COMPLETED"
+    finally:
+        assert stop_up(local) == 0, "".join(local.output)
+
+
 def _children(pid: int) -> list[tuple[int, str]]:
     """(pid, command line) of the processes whose parent is ``pid`` (Linux /proc)."""
     found = []
@@ -179,6 +220,6 @@ def test_up_stops_with_an_error_when_its_endpoint_process_dies():
     endpoints = [pid for pid, command in _children(local.process.pid) if "agentbus.local.server" in command]
     assert len(endpoints) == 1, _children(local.process.pid)
     os.kill(endpoints[0], signal.SIGKILL)
-    assert local.process.wait(timeout=30) == 1
+    assert local.process.wait(timeout=30) == 2  # an error, not a refusal (1)
     local.reader.join(timeout=5)
     assert "the local endpoint process exited unexpectedly (exit code -9)" in "".join(local.output)

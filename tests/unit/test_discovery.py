@@ -41,9 +41,11 @@ class Endpoint:
         self.clients = {name: session.client(name, endpoint_url=ENDPOINT) for name in ("cloudformation", "ssm")}
         self.stubs = {name: Stubber(client) for name, client in self.clients.items()}
         self.asked: list[str] = []
+        self.regions: list[str] = []
 
-    def client(self, _session: Any, endpoint_url: str | None, service: str) -> Any:
+    def client(self, session: Any, endpoint_url: str | None, service: str) -> Any:
         self.asked.append(f"{service}@{endpoint_url}")
+        self.regions.append(session.region_name)
         return self.clients[service]
 
     def stack(self, name: str, response: dict[str, Any] | None = None,
@@ -187,9 +189,53 @@ def test_an_endpoint_without_a_deployment_names_the_region_it_looked_in(
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     endpoint.stack("AgentbusStack", error=("ValidationError", "Stack with id AgentbusStack does not exist", 400))
     endpoint.parameter(None)
+    endpoint.parameter(None)  # nor `agentbus up`'s, in its own region
     with pytest.raises(discovery.DeploymentNotFound, match="holds no agentbus deployment in region eu-west-1: .*"
-                                                           "set AWS_REGION"):
+                                                           "the local stack .* it is always in us-east-1"):
         discovery.find_deployment(ENDPOINT)
+    assert endpoint.regions == ["eu-west-1", "eu-west-1", "us-east-1"]
+
+
+def test_the_local_stack_is_found_in_its_region_whatever_the_shells(
+        endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    # black-box pass 12C, F1: a shell with AWS_DEFAULT_REGION=eu-west-3 could not use `agentbus up`'s stack, and
+    # the message sent the user to the region they had started it in.
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    endpoint.stack("AgentbusStack", error=("ValidationError", "Stack with id AgentbusStack does not exist", 400))
+    endpoint.parameter(None)
+    endpoint.parameter(resources("local").to_json())
+    found = discovery.find_deployment(ENDPOINT)
+    assert found.resources.bus_name == "local" and found.session.region_name == "us-east-1"
+    assert endpoint.regions == ["eu-west-3", "eu-west-3", "us-east-1"]
+
+
+def test_an_endpoints_session_reads_no_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    # black-box pass 12C, F2: an SSO profile's credential process, an MFA prompt or a profile that does not exist
+    # stopped `make demo` and every verb against the local stack, which takes any keys.
+    called = tmp_path / "called"
+    config = tmp_path / "config"
+    config.write_text(f"[profile sso]\ncredential_process = sh -c 'touch {called}; exit 1'\nregion = eu-west-3\n"
+                      "[profile mfa]\nrole_arn = arn:aws:iam::111122223333:role/r\n"
+                      "mfa_serial = arn:aws:iam::111122223333:mfa/u\nsource_profile = sso\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+                 "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for profile in ("sso", "mfa", "nosuchprofile"):
+        monkeypatch.setenv("AWS_PROFILE", profile)
+        session = discovery.make_session(ENDPOINT)
+        session.client("sqs", endpoint_url=ENDPOINT)
+        credentials = session.get_credentials()
+        assert (credentials.access_key, credentials.secret_key, credentials.token) == (
+            "agentbus-local", "agentbus-local", None)
+        assert session.region_name == "us-east-1"
+    assert not called.exists()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    credentials = discovery.make_session(ENDPOINT).get_credentials()
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == ("AKIDEXAMPLE", "secret", "token")
 
 
 @pytest.mark.parametrize("region, path, hint", [
