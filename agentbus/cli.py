@@ -129,7 +129,7 @@ def _profile(text: str) -> dict[str, int]:
     try:
         profile = parse_work_profile(text) or {}
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a work profile looks like NAME=MS,NAME=MS (e.g. fraud=300), got {text!r}"
+        raise argparse.ArgumentTypeError(f"a work profile looks like NAME=MS,NAME=MS (e.g. checker=300), got {text!r}"
                                          ) from None
     known = [agent.name for agent in MANIFEST.agents]
     unknown = [name for name in profile if name not in known]
@@ -230,6 +230,9 @@ class _Parser(argparse.ArgumentParser):
         return ""
 
 
+WORKFLOW_ID_HELP = "the workflow id (its trigger's value of the workflow's id field)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="agentbus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"agentbus {_version()}")
@@ -253,13 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--deadline", type=_seconds, default=30, metavar="SECONDS",
                       help="every workflow's deadline (at most 366 days)")
     demo.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
-                      help="simulated agent work per agent, e.g. fraud=300,risk=250 (default: each agent's "
+                      help="simulated agent work per agent, e.g. checker=300,reviewer=250 (default: each agent's "
                            "simulated_work_ms in the manifest; an empty string for none)")
     demo.add_argument("--workflow", action="append", metavar="NAME",
                       help="run only this workflow's samples (repeatable; default: every workflow of the manifest)")
     demo.add_argument("--events", dest="event_files", action="append", metavar="FILE",
                       help="PutEvents entries file(s) to put instead of the workflows' samples")
-    # The old name, from when the demo knew only orders: still taken, no longer shown (the core names no workflow).
+    # The old name, from when the demo knew only one workflow: still taken, no longer shown.
     demo.add_argument("--orders", dest="event_files", action="append", help=argparse.SUPPRESS)
     demo.add_argument("--timeline", default="out/demo-timeline.html", metavar="PATH",
                       help="where to write the timeline page")
@@ -280,27 +283,26 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--chaos", type=_rate, default=0.0, metavar="RATE",
                     help="inject faults at this rate (at least 0, below 1)")
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
-                    help="simulated agent work, e.g. fraud=300,inventory=100 (default: none)")
+                    help="simulated agent work, e.g. checker=300,reviewer=100 (default: none)")
     up.add_argument("--param", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
-                    help="a manifest parameter of the functions, e.g. FRAUD_LIMIT=5000 (repeatable; "
+                    help="a manifest parameter of the functions, e.g. MAX_AMOUNT=5000 (repeatable; "
                          "default: each parameter's default in the manifest)")
     up.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="the functions' log level (JSON lines on stdout; default WARNING)")
 
     status = deployed("status", "a workflow's status, results and what is missing")
-    status.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. order_id)")
+    status.add_argument("workflow_id", metavar="ID", help=WORKFLOW_ID_HELP)
     status.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
     status.add_argument("--json", action="store_true", help="print the whole record as JSON")
 
     trace = deployed("trace", "the timeline of one workflow, agent by agent")
-    trace.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. order_id)")
+    trace.add_argument("workflow_id", metavar="ID", help=WORKFLOW_ID_HELP)
     trace.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
 
     for verb, what in (("approve", "approve"), ("decline", "decline")):
         answer = deployed(verb, f"{what} what a running workflow waits for a person to {what} (the external "
                                 "agent's result, e.g. a manager's approval); refused if it is finished")
-        answer.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. "
-                                                              "request_id)")
+        answer.add_argument("workflow_id", metavar="ID", help=WORKFLOW_ID_HELP)
         answer.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
         answer.add_argument("--agent", metavar="NAME",
                             help="which external agent answers, when the workflow has several (default: its only "
@@ -312,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = deployed("cancel", "cancel a running workflow: it finishes CANCELLED and its compensations run; "
                                 "a finished workflow is left as it is (exit code 1)")
-    cancel.add_argument("workflow_id", metavar="ID", help="the workflow id (the trigger's id field, e.g. order_id)")
+    cancel.add_argument("workflow_id", metavar="ID", help=WORKFLOW_ID_HELP)
     cancel.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
     cancel.add_argument("--reason", metavar="TEXT", help="why, kept with the outcome (at most 2048 characters)")
     cancel.add_argument("--by", metavar="NAME",
@@ -362,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--levels", type=_levels, metavar="N,N,…",
                        help="concurrency levels (default 1,10,100,1000; quick: 1,10,50)")
     bench.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
-                       help="simulated agent work by agent name, e.g. fraud=300,inventory=100 (default: each "
+                       help="simulated agent work by agent name, e.g. checker=300,reviewer=100 (default: each "
                             "agent's simulated_work_ms in the manifest; agents not named do none)")
     bench.add_argument("--output", default="bench/results.json", metavar="PATH", help="where to write the results")
     bench.add_argument("--chart", default="bench/chart.html", metavar="PATH", help="where to write the chart page")

@@ -6,8 +6,8 @@ Generic, for every coordinated workflow:
 - no record is RUNNING once its deadline has passed (checked by ``check_settled``).
 For every standalone workflow: each agent published one result per version of its trigger, and no workflow record
 exists.
-Per workflow, a hook of its own (``Workflow.invariants``, an import path), e.g. for orders: stock conserved,
-and only completed orders hold a reservation.
+Per workflow, a hook of its own (``Workflow.invariants``, an import path): e.g. a stock conserved, held only by
+the requests that completed.
 """
 
 from __future__ import annotations

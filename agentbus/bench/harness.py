@@ -29,7 +29,7 @@ from typing import Any
 from agentbus.bench.accounting import CallCounter, CallSnapshot
 from agentbus.bench.costs import item_size
 from agentbus.bench.people import waiting_for_people, waits_for_a_person
-from agentbus.bench.workload import PUT_BATCH, coordinated_workflows, make_requests, request_id
+from agentbus.bench.workload import PUT_BATCH, coordinated_workflows, entry_id, make_requests
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent
@@ -205,7 +205,7 @@ class Harness:
         for round_index in range(rounds):
             prefix = f"bench-{run_id}-{mode}-{concurrency}" + (f"-r{round_index + 1}" if rounds > 1 else "")
             entries = make_requests(chosen, prefix, concurrency, make)
-            round_ids = [request_id(chosen, e) for e in entries]
+            round_ids = [entry_id(chosen, e) for e in entries]
             ids.extend(round_ids)
             if round_index:
                 self.settle()
@@ -263,7 +263,7 @@ class Harness:
             if response.get("FailedEntryCount"):
                 raise RuntimeError(f"PutEvents rejected {response['FailedEntryCount']} benchmark requests")
             for entry in batch:
-                put_at[request_id(workflow, entry)] = sent_at
+                put_at[entry_id(workflow, entry)] = sent_at
 
     def _last_outcome(self, workflow: Workflow, ids: list[str], started: float) -> float:
         """When the last of ``ids`` had its first outcome observed (``started`` if none had)."""

@@ -54,7 +54,7 @@ class SweepRequested(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: WorkflowIdField
+    sweep_id: WorkflowIdField
     payload_bytes: int = Field(ge=0, le=MAX_PAYLOAD_BYTES)
 
 
@@ -89,7 +89,7 @@ def synthetic_manifest(agents: int) -> Manifest:
     )
     workflow = Workflow(
         name=workflow_name(agents),
-        trigger=Trigger(trigger, model=f"{MODULE}:SweepRequested", id_field="request_id"),
+        trigger=Trigger(trigger, model=f"{MODULE}:SweepRequested", id_field="sweep_id"),
         agents=members,
         outcomes=Outcomes(completed="Sweep Completed", rejected="Sweep Rejected", timed_out="Sweep Timed Out"),
         description=f"benchmark sweep: {agents} agents in parallel",
@@ -130,7 +130,7 @@ def requests(workflow: Workflow, prefix: str, count: int, payload_bytes: int) ->
     if not 0 <= payload_bytes <= MAX_PAYLOAD_BYTES:
         raise ValueError(f"payload must be 0..{MAX_PAYLOAD_BYTES} bytes, got {payload_bytes}")
     return [{"Source": SOURCE, "DetailType": REQUESTED,
-             "Detail": json.dumps({"request_id": f"{prefix}-{index:05d}", "payload_bytes": payload_bytes})}
+             "Detail": json.dumps({"sweep_id": f"{prefix}-{index:05d}", "payload_bytes": payload_bytes})}
             for index in range(count)]
 
 

@@ -92,7 +92,8 @@ def make_requests(workflow: Workflow, prefix: str, count: int, make: Make | None
     return entries
 
 
-def request_id(workflow: Workflow, entry: dict[str, Any]) -> str:
+def entry_id(workflow: Workflow, entry: dict[str, Any]) -> str:
+    """The id of the request a PutEvents entry starts: its detail's value of the workflow's id field."""
     return str(json.loads(entry["Detail"])[workflow.id_field])
 
 

@@ -41,7 +41,7 @@ def schedule_name(workflow: str, workflow_id: str, workflows: Iterable[str] = ()
         return candidate
     # A hashed name starts with "_", which no readable one does (it starts with the workflow's name, a lowercase
     # letter first): without it, an id whose readable name equalled another id's hashed name (``victim_1-<digest>``
-    # of ``order-fulfillment-victim/1``, which anyone can compute) shared that request's schedule, and the first to
+    # of ``<workflow>-victim/1``, which anyone can compute) shared that request's schedule, and the first to
     # finish deleted the other's deadline (black-box pass 7B, F1).
     digest = hashlib.sha256(f"{workflow}\x00{workflow_id}".encode()).hexdigest()[:24]
     readable = re.sub(r"[^0-9A-Za-z_.-]+", "_", workflow_id)[: SCHEDULE_NAME_MAX - len(digest) - 2]

@@ -395,7 +395,7 @@ def test_json_output_is_strict_json_whatever_numbers_a_request_carried():
 
 @pytest.mark.parametrize(("value", "message"), [
     ("nosuch=100", "unknown agent 'nosuch'; known: fraud"),
-    ("fraud=abc", "a work profile looks like NAME=MS,NAME=MS (e.g. fraud=300), got 'fraud=abc'"),
+    ("fraud=abc", "a work profile looks like NAME=MS,NAME=MS (e.g. checker=300), got 'fraud=abc'"),
 ])
 def test_a_work_profile_naming_no_agent_or_malformed_is_a_usage_error(value, message, capsys):
     # An unknown name was accepted and silently did nothing (a typo in an agent's name).

@@ -46,7 +46,7 @@ def test_the_chained_orchestrator_feeds_each_agent_after_the_previous_ones_succe
     names = [a.name for a in workflow.agents]
     sqs = RecordingSqs()
     chain = ChainedOrchestrator(sqs, {name: f"q-{name}" for name in names}, [workflow])
-    trigger = ObservedEvent(REQUESTED, SOURCE, {"request_id": "r1", "payload_bytes": 1}, 0.0, workflow.name, "r1")
+    trigger = ObservedEvent(REQUESTED, SOURCE, {"sweep_id": "r1", "payload_bytes": 1}, 0.0, workflow.name, "r1")
 
     def result(agent, outcome):
         return ObservedEvent(ANSWERED, workflow.agent(agent).source, {"outcome": outcome}, 0.0, workflow.name, "r1")
@@ -63,7 +63,7 @@ def test_the_chained_orchestrator_feeds_each_agent_after_the_previous_ones_succe
     assert [queue for queue, _ in sqs.sent] == [f"q-{names[0]}", f"q-{names[1]}"]
     envelope = sqs.sent[0][1]
     assert envelope["detail-type"] == REQUESTED and envelope["source"] == SOURCE
-    assert envelope["detail"] == {"request_id": "r1", "payload_bytes": 1}
+    assert envelope["detail"] == {"sweep_id": "r1", "payload_bytes": 1}
     assert sqs.sent[1][1] == envelope  # every agent gets the same trigger envelope
 
 

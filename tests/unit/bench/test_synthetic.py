@@ -48,14 +48,14 @@ def test_requests_ask_for_the_payload_and_fit_the_trigger_model():
     entries = requests(workflow, "p", 2, 100 * 1024)
     assert [e["Source"] for e in entries] == [SOURCE] * 2 and [e["DetailType"] for e in entries] == [REQUESTED] * 2
     details = [SweepRequested.model_validate(json.loads(e["Detail"])) for e in entries]
-    assert [(d.request_id, d.payload_bytes) for d in details] == [("p-00000", 102_400), ("p-00001", 102_400)]
+    assert [(d.sweep_id, d.payload_bytes) for d in details] == [("p-00000", 102_400), ("p-00001", 102_400)]
     assert workflow.trigger.matches(entries[0]["Source"], entries[0]["DetailType"])
     with pytest.raises(ValueError, match="payload must be"):
         requests(workflow, "p", 1, -1)
 
 
 def test_the_decision_carries_data_of_the_size_asked():
-    decision = decide(SweepRequested(request_id="r-1", payload_bytes=1024))
+    decision = decide(SweepRequested(sweep_id="r-1", payload_bytes=1024))
     assert decision.detail_type == ANSWERED and len(decision.data["data"]) == 1024
 
 
@@ -76,7 +76,7 @@ def _handle(agent: str, payload: int) -> list[dict[str, Any]]:
     settings = Settings.from_env(environment)  # as the function reads it at cold start
     events = FakeEvents()
     function = build(settings, Clients(events=events, sqs=None, dynamodb=None, scheduler=None))
-    body = eventbridge_envelope(REQUESTED, SOURCE, {"request_id": "r-1", "payload_bytes": payload})
+    body = eventbridge_envelope(REQUESTED, SOURCE, {"sweep_id": "r-1", "payload_bytes": payload})
     response = function(sqs_event([sqs_record(body, "arn:aws:sqs:us-east-1:1:q", message_id="m1")]),
                         LambdaContext(agent))
     assert response == {"batchItemFailures": []}
