@@ -39,9 +39,10 @@ class Coordinator:
         self.store = workflow_store(self.clients.dynamodb, resources, MANIFEST)
         self.capture = tap(session, resources, COORDINATOR_SOURCE)
 
-    def deliver(self, *envelopes: dict) -> dict:
+    def deliver(self, *envelopes: dict, receive_count: int = 1) -> dict:
         arn = self.resources.consumers["coordinator"].queue_arn
-        event = sqs_event([sqs_record(e, arn, message_id=f"m{i}") for i, e in enumerate(envelopes)])
+        event = sqs_event([sqs_record(e, arn, message_id=f"m{i}", receive_count=receive_count)
+                           for i, e in enumerate(envelopes)])
         return self.handler(event, LambdaContext("coordinator"))
 
     def outcomes(self) -> list[dict]:

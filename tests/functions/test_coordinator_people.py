@@ -324,10 +324,28 @@ def test_answer_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c)
     assert view["status"] == "RUNNING" and "manager-approval" not in view["results"]
 
 
-def test_answer_for_a_request_that_never_arrived_is_dead_lettered(c):
-    c.deliver(person("acc-nobody"))
+def test_answer_for_a_request_that_never_arrived_waits_for_it_then_is_dead_lettered(c):
+    # Tried again after its back-off (it may have overtaken its request); on its last receive, kept with the reason.
+    assert c.deliver(person("acc-nobody")) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert c.dead_letters() == {}
+    assert c.deliver(person("acc-nobody"), receive_count=5) == {"batchItemFailures": []}
     [reason] = c.dead_letters().values()
     assert "no such workflow (never opened), nothing to answer" in reason
+    assert reason.startswith("RequestNotInYet: ") and reason.endswith("(failed on receive 5 of at most 5)")
+
+
+def test_an_answer_that_overtook_its_request_counts_once_the_request_is_in_and_its_twin_changes_nothing(c):
+    # Black-box pass 12B, F1: one delivery of the answer was dead-lettered as "has not arrived yet" while a
+    # duplicate, read once the request was in, counted.
+    request = risky_request("acc-9010")
+    answer = person("acc-9010")
+    assert c.deliver(answer) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    c.deliver(request, *access_results(request))
+    assert c.deliver(answer, receive_count=2) == {"batchItemFailures": []}
+    assert c.deliver(answer, receive_count=3) == {"batchItemFailures": []}  # its twin: the same event, once
+    view = c.view(ACCESS, "acc-9010")
+    assert view["status"] == "COMPLETED" and view["results"]["manager-approval"]["event_id"] == answer["id"]
+    assert view["late_results"] == [] and c.dead_letters() == {}
 
 
 # --- guarantees: cancels -------------------------------------------------------------------------------
@@ -444,8 +462,10 @@ def test_cancel_from_a_source_the_manifest_does_not_allow_is_refused_and_kept(c)
     assert c.view(ACCESS, "acc-9001")["status"] == "RUNNING"
 
 
-def test_cancel_of_an_unknown_workflow_is_dead_lettered_with_the_reason(c):
-    c.deliver(cancel(ACCESS, "acc-never"))
+def test_cancel_of_an_unknown_workflow_is_dead_lettered_with_the_reason_on_its_last_receive(c):
+    assert c.deliver(cancel(ACCESS, "acc-never")) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert c.dead_letters() == {}
+    c.deliver(cancel(ACCESS, "acc-never"), receive_count=5)
     [reason] = c.dead_letters().values()
     assert "no such workflow (never opened), nothing to cancel" in reason
 
@@ -539,9 +559,10 @@ def replayed(envelope: dict) -> dict:
 
 
 def refused_then_replayed(c, early: dict, refusal: str) -> dict:
-    """``early`` (an answer or a cancel) sent before its request is dead-lettered with ``refusal``; the request
-    then comes and waits for its manager, and a replay puts ``early`` back: the record's view after it."""
-    c.deliver(early)
+    """``early`` (an answer or a cancel) sent before its request is dead-lettered with ``refusal`` (on its last
+    receive); the request then comes and waits for its manager, and a replay puts ``early`` back: the record's view
+    after it."""
+    c.deliver(early, receive_count=5)
     assert refusal in next(iter(c.dead_letters().values()))
     request_id = early["detail"]["workflow_id"]
     request = risky_request(request_id)
