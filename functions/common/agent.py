@@ -71,7 +71,6 @@ Clock = Callable[[], datetime]
 _WITHOUT_CLAIM_CHECKS = EventPublisher(client=None, bus_name="size-check")
 
 
-
 def locate(agent_name: str, manifest: Manifest) -> tuple[Agent, Workflow]:
     """The manifest's agent of that name and the workflow it belongs to."""
     return manifest.agent(agent_name), manifest.workflow_of(agent_name)
@@ -246,7 +245,7 @@ class AgentRunner:
             logger.error("result too large to publish; publishing a failure result instead",
                          extra={"error": str(error)})
             return self.result(request, Decision(failures[0].detail_type,
-                                                 reason=f"result too large to publish: {error}"[:1024]),
+                                                 reason=shortened(f"result too large to publish: {error}")),
                                started, finished, digest, fallback=True)
         return output
 

@@ -13,7 +13,8 @@ reason).
 With ``concurrency > 1`` (the manifest's ``record_concurrency``, passed as RECORD_CONCURRENCY) the records
 of a batch are processed concurrently, each in its own thread: an agent's work is mostly waiting on
 downstream APIs, and processing a batch of ten one after the other would make the tenth request wait for the
-nine before it. Nothing relies on the order of records within a batch.
+nine before it. Nothing relies on the order of records within a batch, except that records ``last`` picks (the
+coordinator's deadlines) are handled after the others.
 
 Retry timing. A record returned in ``batchItemFailures`` becomes visible again only when its visibility timeout
 runs out, and that is the queue's, 6 x the function's timeout (180 s for a 30 s function): longer than a

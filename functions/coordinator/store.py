@@ -158,7 +158,6 @@ class WorkflowStore(WorkflowReader):
         """The SET clause marking the header as one the waiting index holds, when it may wait (``_may_wait``)."""
         return [f"{x.name(WAITING_ATTRIBUTE)} = {x.value(workflow)}"] if self._may_wait(workflow, asks_for) else []
 
-
     def open(self, workflow: str, workflow_id: str, *, trigger: dict[str, Any] | None, digest: str,
              error: str | None, received_at: str, event_id: str, placed_at: str, deadline_at: str,
              schedule_name: str) -> tuple[bool, WorkflowRecord]:
