@@ -429,34 +429,40 @@ def main(argv: list[str] | None = None) -> int:
             from agentbus.discovery import DeploymentNotFound
             from agentbus.operations import OperationError
         except Exception:  # noqa: BLE001 - they import the manifest: a manifest that raised (its check) raises again
-            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
+            errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
 
         if isinstance(error, Refused):  # it would change nothing: the verb says why
-            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
+            errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 1
         if isinstance(error, DeploymentNotFound | OperationError):
-            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
+            errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
         from botocore.exceptions import BotoCoreError, ClientError
 
         if isinstance(error, ClientError | BotoCoreError):
-            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
+            errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
         from agentbus.control import ControlError
         from agentbus.local.runtime import FunctionStartError
 
         if isinstance(error, ControlError | FunctionStartError):
-            errors.print(f"agentbus {args.verb}: {_one_line(error)}", markup=False)
+            errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
         if isinstance(error, KeyError):
             # A name looked up where it is not (the manifest's lookups say which and what is known: "unknown agent
             # 'x'; known: …"); a bare key (KeyError('Attributes')) is named as what it is.
             [what] = error.args if len(error.args) == 1 else [str(error)]
             text = what if isinstance(what, str) and " " in what.strip() else f"unexpected KeyError: {what!r}"
-            errors.print(f"agentbus {args.verb}: {_one_line(Exception(text))}", markup=False)
+            errors.print(f"agentbus {_verb_name(args)}: {_one_line(Exception(text))}", markup=False)
             return 2
         raise
+
+
+def _verb_name(args: argparse.Namespace) -> str:
+    """``agent list``, ``status``: the verb as typed, its action included."""
+    action = getattr(args, "action", None)
+    return f"{args.verb} {action}" if args.verb == "agent" and action else str(args.verb)
 
 
 def _one_line(error: BaseException) -> str:

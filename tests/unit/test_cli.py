@@ -298,6 +298,13 @@ def test_an_endpoint_url_that_is_not_a_url_is_one_line(capsys, url):
     assert f"endpoint URL {url!r} is not a URL" in _one_line(err)
 
 
+@pytest.mark.parametrize("verb", [["agent", "list"], ["agent", "pause", "fraud"], ["status", "x"]])
+def test_an_error_names_the_verb_as_typed(capsys, verb):
+    # black-box pass 12C, F4: `agent list` said "agentbus agent: ..."
+    code, _, err = _run(capsys, *verb, "--endpoint-url", "notaurl")
+    assert code == 2 and err.startswith(f"agentbus {' '.join(verb[:2] if verb[0] == 'agent' else verb[:1])}: ")
+
+
 class _NotAws(http.server.SimpleHTTPRequestHandler):
     """A web server on the port: answers POST with 501 (http.server's own), or with a page when ``page`` is set."""
 
