@@ -474,7 +474,9 @@ class Coordinator:
         try:
             workflow = self.manifest.workflow(deadline.workflow)
         except KeyError:
-            raise PoisonMessage(f"deadline for unknown workflow {deadline.workflow!r}") from None
+            raise PoisonMessage(f"deadline for unknown workflow {deadline.workflow!r}: it is not in the deployed "
+                                "manifest (removed or renamed while this request was open: it cannot be finished; "
+                                "drain a workflow before removing it)") from None
         if not workflow.coordinated:
             raise PoisonMessage(f"deadline for standalone workflow {workflow.name!r}, which has none")
         record = self.store.load(workflow.name, deadline.workflow_id)

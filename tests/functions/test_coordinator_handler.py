@@ -348,6 +348,17 @@ def test_a_trigger_of_200_kb_is_kept_whole_in_its_own_item_and_the_workflow_fini
     assert record.trigger == detail and record.trigger_error is None
 
 
+def test_a_deadline_of_a_workflow_no_longer_in_the_manifest_is_kept_saying_why_it_cannot_finish(h):
+    # Code review bb12d #1: a workflow removed (or renamed) while requests were open; the README says to drain it.
+    envelope = deadline()
+    envelope["detail"]["workflow"] = "retired-workflow"
+    h.deliver(envelope)
+    [letter] = h.dead_letters()
+    reason = letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert reason.startswith("deadline for unknown workflow 'retired-workflow': it is not in the deployed manifest")
+    assert "drain a workflow before removing it" in reason
+
+
 def test_conflicting_version_is_refused_named_in_the_record_and_a_dead_letter_and_the_workflow_still_finishes(h):
     """Issue 10 case 1: the same order id with other contents. The record keeps the first version, names the
     other as refused (status view and a dead letter naming both versions), and stays readable: the stored
