@@ -201,6 +201,37 @@ class RetryBackoff:
         return seconds
 
 
+class InvocationTime:
+    """Whether the invocation (its Lambda ``context``) has time left for another record: at least the longest record
+    it has handled so far took, plus ``START_MARGIN_MS`` (module docstring, running out of time)."""
+
+    def __init__(self, context: Any) -> None:
+        self._remaining_ms: Callable[[], int] | None = getattr(context, "get_remaining_time_in_millis", None)
+        self._longest_ms = 0.0
+        self._lock = threading.Lock()
+
+    def refuse_if_short(self) -> None:
+        """Raises ``OutOfTime`` when too little time is left; the first record always starts."""
+        with self._lock:
+            longest = self._longest_ms
+        if not longest or self._remaining_ms is None:
+            return
+        left = self._remaining_ms()
+        if left < longest + START_MARGIN_MS:
+            raise OutOfTime(f"not started: {left} ms left in the invocation, and its longest record took "
+                            f"{longest:.0f} ms")
+
+    def timed(self, handle: Callable[[SQSRecord], None], record: SQSRecord) -> None:
+        """``handle(record)``, its time counted toward the longest (failed or not)."""
+        started = time.monotonic()
+        try:
+            handle(record)
+        finally:
+            took = (time.monotonic() - started) * 1000
+            with self._lock:
+                self._longest_ms = max(self._longest_ms, took, 1.0)
+
+
 def consume(
     event: dict[str, Any],
     context: Any,
@@ -255,23 +286,11 @@ def consume(
         """``final_receive``, when there is a sink to keep the record in."""
         return final_receive(record) if dead_letters is not None else None
 
-    longest_ms = 0.0
-    longest_lock = threading.Lock()
-
-    def start_or_refuse() -> None:
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        with longest_lock:
-            needed = longest_ms + START_MARGIN_MS
-            if longest_ms == 0 or remaining is None:
-                return
-        left = remaining()
-        if left < needed:
-            raise OutOfTime(f"not started: {left} ms left in the invocation, and its longest record took "
-                            f"{longest_ms:.0f} ms")
+    time_left = InvocationTime(context)
 
     def process(record: SQSRecord) -> None:
         try:
-            start_or_refuse()
+            time_left.refuse_if_short()
             bus_event = parse_record(record.body)
             # Thread-local keys: records of one batch are handled in parallel threads. A claim-check reference
             # keeps every workflow's id field, so the correlation id is known before it is resolved.
@@ -319,19 +338,9 @@ def consume(
             logger.error("record failed on its last allowed receive; kept in the dead-letter queue with its reason",
                          exc_info=error, extra={"reason": reason, "receive_count": final})
 
-    def timed_process(record: SQSRecord) -> None:
-        nonlocal longest_ms
-        started = time.monotonic()
-        try:
-            process(record)
-        finally:
-            took = (time.monotonic() - started) * 1000
-            with longest_lock:
-                longest_ms = max(longest_ms, took, 1.0)
-
     def record_handler(record: SQSRecord) -> None:
         try:
-            timed_process(record)
+            time_left.timed(process, record)
         except Exception as error:
             # It fails: SQS delivers it again, unless this was its last allowed receive (the redrive policy
             # moves it then, and a shorter visibility would only hurry that).
