@@ -410,13 +410,21 @@ def main(argv: list[str] | None = None) -> int:
     injecting = getattr(args, "chaos", 0) and not getattr(args, "log_level", None)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR" if injecting else level)
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "agentbus")
-    from agentbus.discovery import resolve_endpoint, run_without_aws_config
+    from agentbus.discovery import resolve_endpoint, without_aws_config
     from agentbus.resources import LOCAL_REGION
 
+    isolated: contextlib.AbstractContextManager[None]
     if args.verb in LOCAL_VERBS:
-        run_without_aws_config(LOCAL_REGION)
+        isolated = without_aws_config(LOCAL_REGION)
     elif resolve_endpoint(getattr(args, "endpoint_url", None)):
-        run_without_aws_config()
+        isolated = without_aws_config()
+    else:
+        isolated = contextlib.nullcontext()
+    with isolated:
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -795,8 +803,9 @@ def _up(args: argparse.Namespace) -> int:
                   soft_wrap=True)
     if sample := next((f for w in stack.manifest.workflows for f in w.samples), None):
         # As copied into a new shell: no credentials needed, and the stack's region whatever the profile's.
-        console.print(f"  try: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --region {LOCAL_REGION} "
-                      f"--endpoint-url {stack.url} events put-events --entries file://{sample}", markup=False,
+        console.print(f"  try: env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID=local "
+                      f"AWS_SECRET_ACCESS_KEY=local aws --region {LOCAL_REGION} --endpoint-url {stack.url} events "
+                      f"put-events --entries file://{sample}", markup=False,
                       soft_wrap=True)  # one line, to be copied whole
     console.print("  Ctrl-C to stop", markup=False)
     sys.stdout.flush()

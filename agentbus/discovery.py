@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,18 +87,33 @@ def endpoint_session(region: str) -> boto3.session.Session:
     )
 
 
-def run_without_aws_config(region: str | None = None) -> None:
+_AWS_CONFIG_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+                         "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+@contextlib.contextmanager
+def without_aws_config(region: str | None = None) -> Iterator[None]:
     """For a process that talks only to an endpoint URL (a verb given one) or runs the local stack itself
-    (`agentbus up`, `demo`, `bench`, `soak`, with ``region`` LOCAL_REGION): boto3's default session, the X-Ray SDK
-    that the functions' code imports and the functions themselves read no profile and no config or credentials
-    file (``endpoint_session``); keys given in the environment are kept. A profile's SSO login, credential process
-    or MFA prompt, or an AWS_PROFILE naming no profile, would otherwise stop a run that needs no AWS account, and a
-    profile's region would misroute it."""
+    (`agentbus up`, `demo`, `bench`, `soak`, with ``region`` LOCAL_REGION): within it, boto3's default session,
+    the X-Ray SDK that the functions' code imports and the functions themselves read no profile and no config or
+    credentials file (``endpoint_session``); keys given in the environment are kept. A profile's SSO login,
+    credential process or MFA prompt, or an AWS_PROFILE naming no profile, would otherwise stop a run that needs
+    no AWS account, and a profile's region would misroute it. The variables are given back on leaving (a process
+    that goes on: tests calling ``cli.main``)."""
+    before = {name: os.environ.get(name) for name in _AWS_CONFIG_VARIABLES}
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         os.environ.pop(name, None)
     os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     if region is not None:
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def make_session(endpoint_url: str | None) -> boto3.session.Session:

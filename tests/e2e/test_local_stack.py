@@ -181,7 +181,7 @@ def test_the_try_line_works_as_printed_from_a_shell_with_another_region_and_no_u
         [line] = [line for line in local.output if line.strip().startswith("try: ")]
         command = line.strip().removeprefix("try: ")
         put = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=REPO_ROOT,
-                             env=hostile, timeout=60)
+                             env={**hostile, "AWS_PROFILE": "nosuchprofile"}, timeout=60)
         assert put.returncode == 0 and json.loads(put.stdout)["FailedEntryCount"] == 0, put.stderr
         for profile in ("nosuchprofile", "expired"):
             deadline = time.monotonic() + 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -303,6 +304,15 @@ def test_an_error_names_the_verb_as_typed(capsys, verb):
     # black-box pass 12C, F4: `agent list` said "agentbus agent: ..."
     code, _, err = _run(capsys, *verb, "--endpoint-url", "notaurl")
     assert code == 2 and err.startswith(f"agentbus {' '.join(verb[:2] if verb[0] == 'agent' else verb[:1])}: ")
+
+
+def test_main_gives_the_environment_back_after_a_verb_that_ignores_the_profile(capsys, monkeypatch):
+    # Code review bb12e, F9: the profile and config variables were changed for good in the calling process.
+    monkeypatch.setenv("AWS_PROFILE", "mine")
+    monkeypatch.delenv("AWS_CONFIG_FILE", raising=False)
+    code, _, _ = _run(capsys, "status", "x", "--endpoint-url", "notaurl")
+    assert code == 2
+    assert os.environ.get("AWS_PROFILE") == "mine" and "AWS_CONFIG_FILE" not in os.environ
 
 
 class _NotAws(http.server.SimpleHTTPRequestHandler):

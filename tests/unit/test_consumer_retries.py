@@ -104,7 +104,8 @@ def test_the_delay_is_full_jitter_in_whole_seconds_never_zero():
 def test_a_failing_record_that_will_be_retried_gets_its_visibility_shortened_within_the_bounds():
     sqs = StubSqs()
     response = run(always_boom, 1, 3, sqs=sqs)
-    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
+    # The record with more receives is handled first (its failure reported first): order means nothing to Lambda.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m0"}]}
     assert sqs.url_asked == [{"QueueName": "agentbus-fraud", "QueueOwnerAWSAccountId": "123456789012"}]  # once
     by_handle = {c["ReceiptHandle"]: c for c in sqs.changed}
     assert set(by_handle) == {"handle-0", "handle-1"}
@@ -182,15 +183,44 @@ def test_records_the_invocation_has_no_time_left_for_are_not_started_and_get_the
     assert 1 <= sqs.changed[0]["VisibilityTimeout"] <= 2
 
 
-def test_a_record_not_started_on_its_last_receive_is_kept_with_the_reason(monkeypatch):
+def test_records_on_their_last_receive_go_first_and_always_start(monkeypatch):
+    # Code review bb12e, F2: refused on its last receive, a record was dead-lettered without ever being tried.
     sqs, letters = StubSqs(), KeptLetters()
     clock = Clock(timeout_ms=5_000, per_record_ms=4_000)
-    response = slow_batch(clock, 1, 5, sqs=sqs, letters=letters, monotonic=[0.0], monkeypatch=monkeypatch)
-    assert clock.started == ["ord-0"] and response == {"batchItemFailures": []}
-    [(body, reason)] = letters.kept
-    assert json.loads(body)["detail"]["order_id"] == "ord-1"
-    assert reason == ("OutOfTime: not started: 1000 ms left in the invocation, and its longest record took 4000 ms "
-                      "(failed on receive 5 of at most 5)")
+    response = slow_batch(clock, 1, 5, 5, sqs=sqs, letters=letters, monotonic=[0.0], monkeypatch=monkeypatch)
+    assert clock.started == ["ord-1", "ord-2"]  # the last receives first; the second starts with 1 s left
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]} and letters.kept == []
+    assert [c["ReceiptHandle"] for c in sqs.changed] == ["handle-0"]
+
+
+def test_a_mock_context_leaves_the_guard_out(monkeypatch):
+    # Code review bb12e, F8: a user's test with a MagicMock context failed every record after the first.
+    from unittest.mock import MagicMock
+
+    handled: list[str] = []
+    records = [sqs_record(envelope(f"ord-{i}"), QUEUE_ARN, message_id=f"m{i}") for i in range(3)]
+    response = consume(sqs_event(records), MagicMock(), lambda event: handled.append(event.detail["order_id"]),
+                       KeptLetters(), max_receive_count=5, backoff=RetryBackoff(StubSqs()))
+    assert response == {"batchItemFailures": []} and handled == ["ord-0", "ord-1", "ord-2"]
+
+
+def test_the_deadlines_handled_last_share_the_invocations_time(monkeypatch):
+    # Code review bb12e, F1: the second half of a batch split by ``last`` started with a fresh guard.
+    import functions.common.consumer as consumer
+
+    monotonic = [0.0]
+    clock = Clock(timeout_ms=5_000, per_record_ms=3_500)
+
+    def handle(event: Any) -> None:
+        clock.handle(event)
+        monotonic[0] += clock.per_record_ms / 1000
+
+    monkeypatch.setattr(consumer.time, "monotonic", lambda: monotonic[0])
+    records = [sqs_record(envelope(f"ord-{i}"), QUEUE_ARN, message_id=f"m{i}", receipt_handle=f"handle-{i}")
+               for i in range(2)]
+    response = consume(sqs_event(records), clock, handle, KeptLetters(), max_receive_count=5,
+                       backoff=RetryBackoff(StubSqs()), last=lambda body: '"ord-0"' in body)
+    assert clock.started == ["ord-1"] and response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
 
 
 def test_the_first_record_always_starts_and_quick_records_all_start(monkeypatch):
