@@ -92,11 +92,11 @@ demo: $(VENV)/.synced ## run the main job locally: every workflow's samples thro
 # on 2 cores 2 processes took 12 min where 3 took 15.5 and 1 about 16. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 2
 # mypy runs beside pytest (most tests wait on queues and deadlines, so a core is free); either failing fails.
-# The tests of the Lambda code on moto (its handlers, its faults, the coordinator's property test) run on Lambda's
+# The tests of the Lambda code on moto (its handlers and its faults) run on Lambda's
 # Python (LAMBDA_VENV), the others on the venv's; ARGS (pytest options: -q, -k EXPR, -x...) go to both runs. ARGS
 # that name tests (a path under tests/) run just those, on the venv's Python; `make test-lambda ARGS=...` runs them
 # on Lambda's.
-LAMBDA_TESTS := tests/functions tests/faults tests/property
+LAMBDA_TESTS := tests/functions tests/faults
 TEST_PATHS := $(filter tests% ./tests%,$(ARGS))
 test: $(VENV)/.synced $(LAMBDA_VENV)/.synced $(CDK) ## mypy (strict) and every test (unit, functions, integration, infrastructure, e2e) but the rehearsal; the Lambda code's on Python 3.13
 	@mkdir -p out; $(VENV)/bin/mypy $(TYPED) > out/mypy.log 2>&1 & mypy=$$!; \
