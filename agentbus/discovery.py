@@ -88,7 +88,23 @@ def endpoint_session(region: str) -> boto3.session.Session:
 
 
 _AWS_CONFIG_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-                         "AWS_REGION", "AWS_DEFAULT_REGION")
+                         "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                         "AWS_SESSION_TOKEN")
+
+
+def _static_keys(profile: str | None) -> dict[str, str]:
+    """The access key, secret and token the profile writes down in the config or credentials file, if it does:
+    read from the files, never resolved (no SSO login, credential process or role to assume)."""
+    try:
+        settings = botocore.session.Session().full_config.get("profiles", {}).get(profile or "default", {})
+    except Exception:  # noqa: BLE001 - an unreadable file: as if there were no keys
+        return {}
+    keys = {"AWS_ACCESS_KEY_ID": settings.get("aws_access_key_id"),
+            "AWS_SECRET_ACCESS_KEY": settings.get("aws_secret_access_key"),
+            "AWS_SESSION_TOKEN": settings.get("aws_session_token")}
+    if not (keys["AWS_ACCESS_KEY_ID"] and keys["AWS_SECRET_ACCESS_KEY"]):
+        return {}
+    return {name: str(value) for name, value in keys.items() if value}
 
 
 @contextlib.contextmanager
@@ -96,11 +112,15 @@ def without_aws_config(region: str | None = None) -> Iterator[None]:
     """For a process that talks only to an endpoint URL (a verb given one) or runs the local stack itself
     (`agentbus up`, `demo`, `bench`, `soak`, with ``region`` LOCAL_REGION): within it, boto3's default session,
     the X-Ray SDK that the functions' code imports and the functions themselves read no profile and no config or
-    credentials file (``endpoint_session``); keys given in the environment are kept. A profile's SSO login,
+    credentials file (``endpoint_session``); keys given in the environment are kept, and so are the keys a profile
+    writes down (``_static_keys``). A profile's SSO login,
     credential process or MFA prompt, or an AWS_PROFILE naming no profile, would otherwise stop a run that needs
     no AWS account, and a profile's region would misroute it. The variables are given back on leaving (a process
     that goes on: tests calling ``cli.main``)."""
     before = {name: os.environ.get(name) for name in _AWS_CONFIG_VARIABLES}
+    if not os.environ.get("AWS_ACCESS_KEY_ID"):
+        # An emulator may take the account from the key (LocalStack, MiniStack): a profile's written-down keys stay.
+        os.environ.update(_static_keys(os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")))
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         os.environ.pop(name, None)
     os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull

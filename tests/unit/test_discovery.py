@@ -4,6 +4,7 @@ parameter (issue 12). botocore's Stubber plays the endpoint."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -264,3 +265,26 @@ def test_aws_region_chooses_the_region_on_aws_as_the_aws_cli_v2_does(monkeypatch
     assert discovery.make_session(None).region_name == "eu-west-3"
     monkeypatch.delenv("AWS_REGION")
     assert discovery.make_session(None).region_name == "us-east-1"
+
+
+def test_a_profiles_written_down_keys_are_kept_for_an_endpoint_and_nothing_else_is_resolved(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    # Code review bb12e, F4: an emulator that takes the account from the key (LocalStack, MiniStack) no longer
+    # found a stack deployed with a profile's keys; the profile's SSO, process or role is still never run.
+    called = tmp_path / "called"
+    (tmp_path / "credentials").write_text("[emu]\naws_access_key_id = 111111111111\naws_secret_access_key = s\n")
+    (tmp_path / "config").write_text(f"[profile sso]\ncredential_process = sh -c 'touch {called}; exit 1'\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "emu")
+    with discovery.without_aws_config():
+        credentials = discovery.make_session(ENDPOINT).get_credentials()
+        assert (credentials.access_key, credentials.secret_key) == ("111111111111", "s")
+    assert "AWS_ACCESS_KEY_ID" not in os.environ and os.environ["AWS_PROFILE"] == "emu"
+    for profile in ("sso", "nosuchprofile"):
+        monkeypatch.setenv("AWS_PROFILE", profile)
+        with discovery.without_aws_config():
+            assert discovery.make_session(ENDPOINT).get_credentials().access_key == "agentbus-local"
+    assert not called.exists()
