@@ -275,16 +275,10 @@ def consume(
     if max_receive_count is not None and max_receive_count < 1:
         raise ValueError(f"max_receive_count must be at least 1, got {max_receive_count}")
 
-    def receive_count(record: SQSRecord) -> int | None:
-        try:
-            return int(record.attributes.approximate_receive_count)
-        except (TypeError, ValueError):
-            return None
-
     def final_receive(record: SQSRecord) -> int | None:
         """The record's receive count if this is its last allowed receive, else None (also when unknown: left to
         SQS rather than dead-lettered early)."""
-        receives = receive_count(record)
+        receives = _receive_count(record)
         if max_receive_count is None or receives is None:
             return None
         return receives if receives >= max_receive_count else None
@@ -354,13 +348,13 @@ def consume(
             # moves it then, and a shorter visibility would only hurry that).
             if (backoff is not None and final_receive(record) is None
                     and not getattr(error, KEEP_VISIBILITY_MARK, False)):
-                backoff.delay(record, receive_count(record) or 1)
+                backoff.delay(record, _receive_count(record) or 1)
             raise
         finally:
             logger.thread_safe_clear_keys()
 
     # The records with the most receives first: they have the fewest chances left if time runs out.
-    records = sorted(event.get("Records") or [], key=lambda r: -_receives(r))
+    records = sorted(event.get("Records") or [], key=lambda r: -(_receive_count(SQSRecord(r)) or 0))
     event = {**event, "Records": records}
     if last is not None:
         picked = [_picked(last, r) for r in records]  # each body read once
@@ -391,11 +385,12 @@ def consume(
         ))
 
 
-def _receives(record: dict[str, Any]) -> int:
+def _receive_count(record: SQSRecord) -> int | None:
+    """The record's ``ApproximateReceiveCount``; None when it has none that reads as a number."""
     try:
-        return int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 0)
-    except (TypeError, ValueError):
-        return 0
+        return int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _picked(last: Callable[[str], bool], record: dict[str, Any]) -> bool:
