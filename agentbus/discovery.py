@@ -71,40 +71,42 @@ def resolve_endpoint(endpoint_url: str | None) -> str | None:
     return endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
-def endpoint_session(region: str) -> boto3.session.Session:
-    """A session for an endpoint URL (the local stack, an emulator): the keys of AWS_ACCESS_KEY_ID and
-    AWS_SECRET_ACCESS_KEY if set, else dummy ones, and no profile. The user's profile is never read: an emulator
-    takes any keys, and a profile's SSO login, credential process or MFA prompt would stop a local run on
-    credentials it does not need (or reach the real account); nor does an AWS_PROFILE naming no profile fail it."""
-    no_profile = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-    key = os.environ.get("AWS_ACCESS_KEY_ID")
-    return boto3.session.Session(
-        botocore_session=no_profile,
-        aws_access_key_id=key or "agentbus-local",
-        aws_secret_access_key=(os.environ.get("AWS_SECRET_ACCESS_KEY") if key else None) or "agentbus-local",
-        aws_session_token=os.environ.get("AWS_SESSION_TOKEN") if key else None,
-        region_name=region,
-    )
-
-
+_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _AWS_CONFIG_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-                         "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                         "AWS_SESSION_TOKEN")
+                         "AWS_REGION", "AWS_DEFAULT_REGION", *_KEY_VARIABLES)
 
 
-def _static_keys(profile: str | None) -> dict[str, str]:
-    """The access key, secret and token the profile writes down in the config or credentials file, if it does:
-    read from the files, never resolved (no SSO login, credential process or role to assume)."""
+def _endpoint_keys() -> dict[str, str]:
+    """The keys an endpoint's session signs with, by their variables' names: the environment's when it gives
+    AWS_ACCESS_KEY_ID, else those the profile writes down in the config or credentials file (read from the files,
+    never resolved: no SSO login, credential process or role to assume), else none."""
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return {name: os.environ[name] for name in _KEY_VARIABLES if os.environ.get(name)}
+    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
     try:
-        settings = botocore.session.Session().full_config.get("profiles", {}).get(profile or "default", {})
+        settings = botocore.session.Session().full_config.get("profiles", {}).get(profile, {})
     except Exception:  # noqa: BLE001 - an unreadable file: as if there were no keys
         return {}
-    keys = {"AWS_ACCESS_KEY_ID": settings.get("aws_access_key_id"),
-            "AWS_SECRET_ACCESS_KEY": settings.get("aws_secret_access_key"),
-            "AWS_SESSION_TOKEN": settings.get("aws_session_token")}
-    if not (keys["AWS_ACCESS_KEY_ID"] and keys["AWS_SECRET_ACCESS_KEY"]):
+    written = {name: settings.get(name.lower()) for name in _KEY_VARIABLES}  # aws_access_key_id, ...
+    if not (written["AWS_ACCESS_KEY_ID"] and written["AWS_SECRET_ACCESS_KEY"]):
         return {}
-    return {name: str(value) for name, value in keys.items() if value}
+    return {name: str(value) for name, value in written.items() if value}
+
+
+def endpoint_session(region: str) -> boto3.session.Session:
+    """A session for an endpoint URL (the local stack, an emulator) with ``_endpoint_keys`` (dummy ones without),
+    and no profile. The user's profile is never resolved: an emulator takes any keys (LocalStack takes the account
+    from the key), and a profile's SSO login, credential process or MFA prompt would stop a local run on
+    credentials it does not need (or reach the real account); nor does an AWS_PROFILE naming no profile fail it."""
+    no_profile = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    keys = _endpoint_keys()
+    return boto3.session.Session(
+        botocore_session=no_profile,
+        aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID") or "agentbus-local",
+        aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY") or "agentbus-local",
+        aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+        region_name=region,
+    )
 
 
 @contextlib.contextmanager
@@ -112,15 +114,13 @@ def without_aws_config(region: str | None = None) -> Iterator[None]:
     """For a process that talks only to an endpoint URL (a verb given one) or runs the local stack itself
     (`agentbus up`, `demo`, `bench`, `soak`, with ``region`` LOCAL_REGION): within it, boto3's default session,
     the X-Ray SDK that the functions' code imports and the functions themselves read no profile and no config or
-    credentials file (``endpoint_session``); keys given in the environment are kept, and so are the keys a profile
-    writes down (``_static_keys``). A profile's SSO login,
+    credentials file (``endpoint_session``), and sign with ``_endpoint_keys``, put in the environment before the
+    files are hidden. A profile's SSO login,
     credential process or MFA prompt, or an AWS_PROFILE naming no profile, would otherwise stop a run that needs
     no AWS account, and a profile's region would misroute it. The variables are given back on leaving (a process
     that goes on: tests calling ``cli.main``)."""
     before = {name: os.environ.get(name) for name in _AWS_CONFIG_VARIABLES}
-    if not os.environ.get("AWS_ACCESS_KEY_ID"):
-        # An emulator may take the account from the key (LocalStack, MiniStack): a profile's written-down keys stay.
-        os.environ.update(_static_keys(os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")))
+    os.environ.update(_endpoint_keys())
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         os.environ.pop(name, None)
     os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
