@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-import re
 import sys
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[2]
 PACKAGES = ("agentbus", "functions")
@@ -19,38 +21,28 @@ PACKAGES = ("agentbus", "functions")
 OPTIONAL = {"matplotlib"}
 
 
-def _requirement_names(distribution: str, extras: frozenset[str] = frozenset()) -> set[str]:
-    """The distribution's name and those of everything it installs (its requirements for ``extras``), lower-case."""
+def _requirement_names(distribution: str) -> set[str]:
+    """The distribution's name and those of everything it installs here (its requirements, with the extras asked
+    for, whose markers hold on this machine), canonical."""
     seen: set[str] = set()
-    pending = [(distribution, extras)]
+    pending = [(distribution, frozenset[str]())]
     while pending:
-        name, wanted = pending.pop()
-        key = re.sub(r"[-_.]+", "-", name).lower()
+        name, extras = pending.pop()
+        key = canonicalize_name(name)
         if key in seen:
             continue
         seen.add(key)
-        for requirement in importlib.metadata.requires(name) or []:
-            spec, _, marker = requirement.partition(";")
-            match = re.match(r"\s*([A-Za-z0-9._-]+)\s*(?:\[([^\]]*)\])?", spec)
-            assert match, requirement
-            extra = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
-            if extra and extra.group(1) not in wanted:
+        for text in importlib.metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker and not any(requirement.marker.evaluate({"extra": extra})
+                                              for extra in (extras or {""})):
                 continue
-            if marker.strip() and not extra and not _marker_holds(marker):
-                continue
-            inner = frozenset(e.strip() for e in (match.group(2) or "").split(",") if e.strip())
             try:
-                importlib.metadata.distribution(match.group(1))
+                importlib.metadata.distribution(requirement.name)
             except importlib.metadata.PackageNotFoundError:
                 continue  # not installed here (another platform's, or an extra nobody asked for)
-            pending.append((match.group(1), inner))
+            pending.append((requirement.name, frozenset(requirement.extras)))
     return seen
-
-
-def _marker_holds(marker: str) -> bool:
-    from packaging.markers import Marker
-
-    return Marker(marker).evaluate()
 
 
 def _imported_top_level_modules() -> dict[str, str]:
@@ -78,7 +70,7 @@ def test_every_third_party_import_is_installed_by_the_declared_dependencies():
     for module, where in sorted(_imported_top_level_modules().items()):
         if module in ours or module in sys.stdlib_module_names or module in OPTIONAL:
             continue
-        distributions = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(module, [])}
+        distributions = {canonicalize_name(d) for d in providers.get(module, [])}
         assert distributions, f"{where} imports {module}, which no installed distribution provides"
         if not distributions & declared:
             undeclared.append(f"{module} ({', '.join(sorted(distributions))}), imported by {where}")
