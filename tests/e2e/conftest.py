@@ -39,20 +39,24 @@ class LocalUp:
             raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
         return json.loads(result.stdout) if result.stdout.strip() else {}
 
-    def agentbus(self, *args: str, endpoint: bool = True) -> subprocess.CompletedProcess:
+    def agentbus(self, *args: str, endpoint: bool = True, env: dict[str, str] | None = None
+                 ) -> subprocess.CompletedProcess:
+        """The agentbus CLI against the local endpoint, in ``env`` (default: ``self.env()``)."""
         extra = ["--endpoint-url", self.url] if endpoint else []
         return subprocess.run([str(BIN / "agentbus"), *args, *extra], capture_output=True, text=True,
-                              env=self.env(), cwd=REPO_ROOT, timeout=60)
+                              env=self.env() if env is None else env, cwd=REPO_ROOT, timeout=60)
 
-    def status(self, workflow_id: str) -> dict | None:
-        result = self.agentbus("status", workflow_id, "--json")
+    def status(self, workflow_id: str, env: dict[str, str] | None = None) -> dict | None:
+        result = self.agentbus("status", workflow_id, "--json", env=env)
+        assert "Traceback" not in result.stderr, result.stderr
         return json.loads(result.stdout) if result.returncode == 0 else None
 
-    def wait_status(self, workflow_id: str, predicate, timeout_s: float = 60) -> dict:
+    def wait_status(self, workflow_id: str, predicate, timeout_s: float = 60,
+                    env: dict[str, str] | None = None) -> dict:
         deadline = time.monotonic() + timeout_s
         view = None
         while time.monotonic() < deadline:
-            view = self.status(workflow_id)
+            view = self.status(workflow_id, env)
             if view and predicate(view):
                 return view
             time.sleep(0.3)

@@ -184,17 +184,9 @@ def test_the_try_line_works_as_printed_from_a_shell_with_another_region_and_no_u
                              env={**hostile, "AWS_PROFILE": "nosuchprofile"}, timeout=60)
         assert put.returncode == 0 and json.loads(put.stdout)["FailedEntryCount"] == 0, put.stderr
         for profile in ("nosuchprofile", "expired"):
-            deadline = time.monotonic() + 60
-            while True:
-                status = subprocess.run([str(Path(sys.executable).parent / "agentbus"), "status", "ord-1001",
-                                         "--json", "--endpoint-url", local.url], capture_output=True, text=True,
-                                        cwd=REPO_ROOT, env={**hostile, "AWS_PROFILE": profile}, timeout=60)
-                assert status.returncode in (0, 2), status.stderr
-                if status.returncode == 0 and json.loads(status.stdout)["status"] != "RUNNING":
-                    break
-                assert time.monotonic() < deadline, status.stdout + status.stderr
-                time.sleep(0.5)
-            assert json.loads(status.stdout)["status"] == "COMPLETED"
+            view = local.wait_status("ord-1001", lambda v: v["status"] != "RUNNING",
+                                     env={**hostile, "AWS_PROFILE": profile})
+            assert view["status"] == "COMPLETED"
     finally:
         assert stop_up(local) == 0, "".join(local.output)
 
