@@ -141,10 +141,12 @@ def test_the_record_on_its_last_receive_is_not_given_a_back_off():
 # -- a batch that would outlast the invocation (code review bb11d #2, bb12d #2) -------------------------------
 
 class Clock:
-    """An invocation's remaining time, which each handled record uses up by ``per_record_ms``."""
+    """An invocation's remaining time and the consumer's monotonic time, which each handled record moves by
+    ``per_record_ms``."""
 
     def __init__(self, timeout_ms: int, per_record_ms: int) -> None:
         self.left_ms, self.per_record_ms = timeout_ms, per_record_ms
+        self.monotonic_s = 0.0
         self.started: list[str] = []
 
     def get_remaining_time_in_millis(self) -> int:
@@ -153,21 +155,18 @@ class Clock:
     def handle(self, event: Any) -> None:
         self.started.append(event.detail["order_id"])
         self.left_ms -= self.per_record_ms
+        self.monotonic_s += self.per_record_ms / 1000
 
 
-def slow_batch(clock: Clock, *receive_counts: int, sqs: StubSqs, letters: KeptLetters,
-               monotonic: list[float], monkeypatch: Any) -> dict[str, Any]:
-    # Each record takes per_record_ms of the clock and of the consumer's monotonic time alike.
+def slow_batch(clock: Clock, *receive_counts: int, sqs: StubSqs, letters: KeptLetters, monkeypatch: Any,
+               last: Any = None) -> dict[str, Any]:
     import functions.common.consumer as consumer
 
-    def handle(event: Any) -> None:
-        clock.handle(event)
-        monotonic[0] += clock.per_record_ms / 1000
-
-    monkeypatch.setattr(consumer.time, "monotonic", lambda: monotonic[0])
+    monkeypatch.setattr(consumer.time, "monotonic", lambda: clock.monotonic_s)
     records = [sqs_record(envelope(f"ord-{i}"), QUEUE_ARN, message_id=f"m{i}", receipt_handle=f"handle-{i}",
                           receive_count=count) for i, count in enumerate(receive_counts)]
-    return consume(sqs_event(records), clock, handle, letters, max_receive_count=5, backoff=RetryBackoff(sqs))
+    return consume(sqs_event(records), clock, clock.handle, letters, max_receive_count=5, backoff=RetryBackoff(sqs),
+                   last=last)
 
 
 def test_records_the_invocation_has_no_time_left_for_are_not_started_and_get_their_back_off(monkeypatch):
@@ -175,7 +174,7 @@ def test_records_the_invocation_has_no_time_left_for_are_not_started_and_get_the
     # of the batch would have come back only after the 180 s visibility timeout.
     sqs, letters = StubSqs(), KeptLetters()
     clock = Clock(timeout_ms=30_000, per_record_ms=3_000)
-    response = slow_batch(clock, *[1] * 10, sqs=sqs, letters=letters, monotonic=[100.0], monkeypatch=monkeypatch)
+    response = slow_batch(clock, *[1] * 10, sqs=sqs, letters=letters, monkeypatch=monkeypatch)
     # After 8 records 6 s are left: the 9th starts (3 s + the 2 s margin fit), the 10th does not (3 s left).
     assert clock.started == [f"ord-{i}" for i in range(9)]
     assert response == {"batchItemFailures": [{"itemIdentifier": "m9"}]}
@@ -187,7 +186,7 @@ def test_records_on_their_last_receive_go_first_and_always_start(monkeypatch):
     # Code review bb12e, F2: refused on its last receive, a record was dead-lettered without ever being tried.
     sqs, letters = StubSqs(), KeptLetters()
     clock = Clock(timeout_ms=5_000, per_record_ms=4_000)
-    response = slow_batch(clock, 1, 5, 5, sqs=sqs, letters=letters, monotonic=[0.0], monkeypatch=monkeypatch)
+    response = slow_batch(clock, 1, 5, 5, sqs=sqs, letters=letters, monkeypatch=monkeypatch)
     assert clock.started == ["ord-1", "ord-2"]  # the last receives first; the second starts with 1 s left
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]} and letters.kept == []
     assert [c["ReceiptHandle"] for c in sqs.changed] == ["handle-0"]
@@ -206,31 +205,18 @@ def test_a_mock_context_leaves_the_guard_out(monkeypatch):
 
 def test_the_deadlines_handled_last_share_the_invocations_time(monkeypatch):
     # Code review bb12e, F1: the second half of a batch split by ``last`` started with a fresh guard.
-    import functions.common.consumer as consumer
-
-    monotonic = [0.0]
     clock = Clock(timeout_ms=5_000, per_record_ms=3_500)
-
-    def handle(event: Any) -> None:
-        clock.handle(event)
-        monotonic[0] += clock.per_record_ms / 1000
-
-    monkeypatch.setattr(consumer.time, "monotonic", lambda: monotonic[0])
-    records = [sqs_record(envelope(f"ord-{i}"), QUEUE_ARN, message_id=f"m{i}", receipt_handle=f"handle-{i}")
-               for i in range(2)]
-    response = consume(sqs_event(records), clock, handle, KeptLetters(), max_receive_count=5,
-                       backoff=RetryBackoff(StubSqs()), last=lambda body: '"ord-0"' in body)
+    response = slow_batch(clock, 1, 1, sqs=StubSqs(), letters=KeptLetters(), monkeypatch=monkeypatch,
+                          last=lambda body: '"ord-0"' in body)
     assert clock.started == ["ord-1"] and response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
 
 
 def test_the_first_record_always_starts_and_quick_records_all_start(monkeypatch):
     clock = Clock(timeout_ms=1_000, per_record_ms=50)  # less than the margin left from the start
-    response = slow_batch(clock, 1, 1, 1, sqs=StubSqs(), letters=KeptLetters(), monotonic=[0.0],
-                          monkeypatch=monkeypatch)
+    response = slow_batch(clock, 1, 1, 1, sqs=StubSqs(), letters=KeptLetters(), monkeypatch=monkeypatch)
     assert clock.started == ["ord-0"] and len(response["batchItemFailures"]) == 2
     clock = Clock(timeout_ms=30_000, per_record_ms=50)
-    response = slow_batch(clock, *[1] * 10, sqs=StubSqs(), letters=KeptLetters(), monotonic=[0.0],
-                          monkeypatch=monkeypatch)
+    response = slow_batch(clock, *[1] * 10, sqs=StubSqs(), letters=KeptLetters(), monkeypatch=monkeypatch)
     assert len(clock.started) == 10 and response == {"batchItemFailures": []}
 
 
