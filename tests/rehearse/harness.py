@@ -74,7 +74,9 @@ class MiniStack:
             raise RehearsalError(f"{MINISTACK_PYTHON} is missing: run `make rehearse` (it installs MiniStack)")
         env = {**os.environ, "GATEWAY_PORT": str(self.port), "BIND_HOST": "127.0.0.1",
                "AUTH": "true" if self.auth else "false", "MINISTACK_REGION": REGION,
-               "TMPDIR": str(self.log_path.parent), "USE_SSL": "1" if self.auth else "0"}
+               "TMPDIR": str(self.log_path.parent), "USE_SSL": "1" if self.auth else "0",
+               # Workers beyond a function's first stay warm for the session, not 300 s (Rehearsal.warm_up).
+               "LAMBDA_WARM_TTL_SECONDS": "3600"}
         env.pop("AWS_ENDPOINT_URL", None)  # its Lambda workers get this server's own URL
         if self.auth:  # its Lambda workers inherit this: the functions' boto3 trusts the server's certificate
             env["AWS_CA_BUNDLE"] = str(self.log_path.parent / "ministack-tls" / "server.crt")
