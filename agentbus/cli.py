@@ -113,6 +113,14 @@ def _seconds(text: str) -> int:
     return value
 
 
+def _wait_seconds(text: str) -> float:
+    """``status --wait SECONDS``: more than 0, at most 366 days (the longest a workflow may stay open)."""
+    value = _non_negative(text)
+    if value == 0 or value > MAX_WAIT_S:  # inf too
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_WAIT_S} (366 days), got {text}")
+    return value
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -294,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("workflow_id", metavar="ID", help=WORKFLOW_ID_HELP)
     status.add_argument("--workflow", metavar="NAME", help="which workflow, when two workflows use the id")
     status.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    status.add_argument("--wait", type=_wait_seconds, metavar="SECONDS",
+                        help="wait up to SECONDS for the workflow's outcome (an id with no record yet is looked for "
+                             "again), then show it; exit code 3 if it is still running (or not found) by then")
 
     trace = deployed("trace", "the timeline of one workflow, agent by agent")
     trace.add_argument("workflow_id", metavar="ID", help=WORKFLOW_ID_HELP)
@@ -522,11 +533,23 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     deployment = find_deployment(args.endpoint_url, args.stack)
     if args.verb == "status":
-        view = ops.workflow_status(deployment, args.workflow_id, args.workflow)
+        if args.wait is None:
+            view = ops.workflow_status(deployment, args.workflow_id, args.workflow)
+        else:
+            waited = _wait_for_outcome(deployment, args)
+            if waited.view is None:
+                errors.print(f"agentbus status: {_one_line(waited.error)} (after waiting {args.wait:g} s)",
+                             markup=False)
+                return 3
+            view = waited.view
         if args.json:
             print(ops.as_json(view))
         else:
             _print_status(terminal_safe(view))
+        if args.wait is not None and not waited.ended:
+            errors.print(f"agentbus status: {shown(args.workflow_id)} is still {shown(str(view.get('status')))} "
+                         f"after {args.wait:g} s", markup=False)
+            return 3
         return 0
     if args.verb == "trace":
         # The trace names a claim-checked result's object; it does not fetch it.
@@ -578,6 +601,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(ops.as_json(ops.replay(deployment, args.start, args.end)))
         return 0
     raise AssertionError(args.verb)
+
+
+def _wait_for_outcome(deployment: Any, args: argparse.Namespace) -> Any:
+    """``status --wait``: ``operations.wait_for_outcome``, with a progress line on a terminal's stderr."""
+    from agentbus import operations as ops
+
+    if not errors.is_terminal:
+        return ops.wait_for_outcome(deployment, args.workflow_id, args.workflow, args.wait)
+    with errors.status(f"waiting for {escape(shown(args.workflow_id))}…") as progress:
+
+        def on_view(last: ops.Waited, elapsed_s: float) -> None:
+            if last.view is None:
+                state = "no record yet"
+            else:
+                missing = ", ".join(shown(str(name)) for name in last.view.get("missing") or [])
+                state = shown(str(last.view.get("status"))) + (f", missing {missing}" if missing else "")
+            progress.update(escape(f"waiting for {shown(args.workflow_id)}: {state} ({elapsed_s:.0f} s of "
+                                   f"{args.wait:g})"))
+
+        return ops.wait_for_outcome(deployment, args.workflow_id, args.workflow, args.wait, on_view=on_view)
 
 
 def dead_letter_lifetime(letter: DeadLetter) -> str:

@@ -148,6 +148,47 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
     return claim_checked(deployment, view, manifest) if resolve_claim_checks else view
 
 
+# `agentbus status --wait`: the first look again after this long, each next one 1.5 times later, at most this.
+WAIT_FIRST_POLL_S = 0.25
+WAIT_MAX_POLL_S = 2.0
+
+
+@dataclass
+class Waited:
+    """What ``wait_for_outcome`` saw last: the view (None while no record was found) and whether it ended."""
+
+    view: dict[str, Any] | None
+    ended: bool
+    error: UnknownWorkflowId | None  # why there was no view, when there was none
+
+
+def wait_for_outcome(deployment: Deployment, workflow_id: str, workflow: str | None, timeout_s: float,
+                     manifest: Manifest = MANIFEST, *, on_view: Callable[[Waited, float], None] | None = None,
+                     clock: Callable[[], float] = time.monotonic,
+                     sleep: Callable[[float], None] = time.sleep) -> Waited:
+    """``workflow_status`` again and again, until the workflow has its outcome (any status but RUNNING) or
+    ``timeout_s`` has passed; returns the last look. An id with no record yet is looked for again (its trigger may
+    still be on its way, or behind others in the coordinator's queue); every other error (a bad id, an id of
+    several workflows, an unreachable endpoint) is raised at once. The looks are 0.25 s apart at first, then
+    further apart, up to 2 s. ``on_view(last, elapsed_s)`` is called after each look (the CLI's progress line)."""
+    started = clock()
+    pause = WAIT_FIRST_POLL_S
+    while True:
+        try:
+            view = workflow_status(deployment, workflow_id, workflow, manifest)
+        except UnknownWorkflowId as error:
+            last = Waited(None, False, error)
+        else:
+            last = Waited(view, view.get("status") != "RUNNING", None)
+        elapsed = clock() - started
+        if on_view is not None:
+            on_view(last, elapsed)
+        if last.ended or elapsed >= timeout_s:
+            return last
+        sleep(min(pause, max(timeout_s - elapsed, 0.0)))
+        pause = min(pause * 1.5, WAIT_MAX_POLL_S)
+
+
 def coordinator_backlog(deployment: Deployment, manifest: Manifest = MANIFEST) -> str | None:
     """Why a request may have no record yet (black-box pass 10C, F2): the coordinator is paused, or has messages
     it has not handled (a burst, a cold start); None when neither, or when its queue cannot be read (the caller's

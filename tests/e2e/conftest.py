@@ -39,27 +39,37 @@ class LocalUp:
             raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
         return json.loads(result.stdout) if result.stdout.strip() else {}
 
-    def agentbus(self, *args: str, endpoint: bool = True, env: dict[str, str] | None = None
-                 ) -> subprocess.CompletedProcess:
+    def agentbus(self, *args: str, endpoint: bool = True, env: dict[str, str] | None = None,
+                 timeout_s: float = 60) -> subprocess.CompletedProcess:
         """The agentbus CLI against the local endpoint, in ``env`` (default: ``self.env()``)."""
         extra = ["--endpoint-url", self.url] if endpoint else []
         return subprocess.run([str(BIN / "agentbus"), *args, *extra], capture_output=True, text=True,
-                              env=self.env() if env is None else env, cwd=REPO_ROOT, timeout=60)
+                              env=self.env() if env is None else env, cwd=REPO_ROOT, timeout=timeout_s)
 
     def status(self, workflow_id: str, env: dict[str, str] | None = None) -> dict | None:
         result = self.agentbus("status", workflow_id, "--json", env=env)
         assert "Traceback" not in result.stderr, result.stderr
         return json.loads(result.stdout) if result.returncode == 0 else None
 
+    def wait_outcome(self, workflow_id: str, timeout_s: float = 60, env: dict[str, str] | None = None) -> dict:
+        """The workflow's view once it has its outcome: one `agentbus status --wait`, as a user's script waits."""
+        result = self.agentbus("status", workflow_id, "--json", "--wait", str(timeout_s), env=env,
+                               timeout_s=timeout_s + 60)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 0, f"{workflow_id}: no outcome in {timeout_s}s ({result.stderr.strip()}); " \
+                                       f"last {result.stdout.strip()}"
+        return json.loads(result.stdout)
+
     def wait_status(self, workflow_id: str, predicate, timeout_s: float = 60,
                     env: dict[str, str] | None = None) -> dict:
+        """The first view that ``predicate`` accepts (for a state before the outcome; ``wait_outcome`` for that)."""
         deadline = time.monotonic() + timeout_s
         view = None
         while time.monotonic() < deadline:
             view = self.status(workflow_id, env)
             if view and predicate(view):
                 return view
-            time.sleep(0.3)
+            time.sleep(1)  # each look is a CLI process of its own: about a second of a core
         raise AssertionError(f"{workflow_id}: not reached in {timeout_s}s; last {view}")
 
     def boto3(self, service: str):

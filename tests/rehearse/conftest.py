@@ -56,23 +56,31 @@ class Rehearsal:
                           f"aws {' '.join(args)}", timeout_s=120)
         return json.loads(out) if out.strip() else {}
 
-    def agentbus(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def agentbus(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(BIN / "agentbus"), *args, "--endpoint-url", self.endpoint], capture_output=True,
-                              text=True, env=self.env(), cwd=harness.REPO_ROOT, timeout=120)
+                              text=True, env=self.env(), cwd=harness.REPO_ROOT, timeout=timeout_s)
 
     def status(self, workflow_id: str) -> dict[str, Any] | None:
         result = self.agentbus("status", workflow_id, "--json")
         return json.loads(result.stdout) if result.returncode == 0 else None
 
+    def wait_outcome(self, workflow_id: str, timeout_s: float = 120) -> dict[str, Any]:
+        """The workflow's view once it has its outcome: one `agentbus status --wait`, as a user's script waits."""
+        result = self.agentbus("status", workflow_id, "--json", "--wait", str(timeout_s), timeout_s=timeout_s + 60)
+        assert result.returncode == 0, (f"{workflow_id}: no outcome in {timeout_s:.0f}s ({result.stderr.strip()}); "
+                                        f"last {result.stdout.strip()}")
+        return dict(json.loads(result.stdout))
+
     def wait_status(self, workflow_id: str, predicate: Callable[[dict[str, Any]], bool],
                     timeout_s: float = 120) -> dict[str, Any]:
+        """The first view that ``predicate`` accepts (for a state before the outcome; ``wait_outcome`` for that)."""
         deadline = time.monotonic() + timeout_s
         view = None
         while time.monotonic() < deadline:
             view = self.status(workflow_id)
             if view and predicate(view):
                 return view
-            time.sleep(1)
+            time.sleep(2)  # each look is a CLI process of its own: about a second of a core
         raise AssertionError(f"{workflow_id}: not reached in {timeout_s:.0f}s; last status {view}")
 
     def warm_up(self, tmp: Path, orders: int = WARM_UP_ORDERS) -> None:
@@ -86,8 +94,7 @@ class Rehearsal:
         ``LAMBDA_WARM_TTL_SECONDS`` (harness.MiniStack) keeps them for the session."""
         started = time.monotonic()
         ids = [self.put_order_file("events/order-placed.json", new_order_id(f"warm{n}"), tmp) for n in range(orders)]
-        outcomes = [self.wait_status(order_id, lambda v: v["status"] != "RUNNING",
-                                     timeout_s=DEADLINE_SECONDS + 120)["status"] for order_id in ids]
+        outcomes = [self.wait_outcome(order_id, timeout_s=DEADLINE_SECONDS + 120)["status"] for order_id in ids]
         print(f"\nwarm-up: {orders} orders ({', '.join(outcomes)}) in {time.monotonic() - started:.0f}s",
               file=sys.stderr)
 
