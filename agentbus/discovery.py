@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,7 +58,16 @@ def _client(session: boto3.session.Session, endpoint_url: str | None, service: s
     kwargs: dict[str, Any] = {"config": config}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    return session.client(service, **kwargs)  # type: ignore[call-overload]
+    try:
+        return session.client(service, **kwargs)  # type: ignore[call-overload]
+    except json.JSONDecodeError as error:
+        # botocore lets json's error through when what should be JSON is not: a credential_process's output, an
+        # SSO token in its cache. The AWS CLI prints only "Expecting value: line 1 column 1 (char 0)".
+        profile = session.profile_name
+        raise DeploymentNotFound(
+            f"the AWS credentials of profile {profile!r} could not be loaded: its credential_process printed, or a "
+            f"credentials cache file holds, something that is not JSON ({error}); run the profile's "
+            "credential_process yourself to see what it prints") from None
 
 
 def _probe_client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:

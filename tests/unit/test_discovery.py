@@ -288,3 +288,20 @@ def test_a_profiles_written_down_keys_are_kept_for_an_endpoint_and_nothing_else_
         with discovery.without_aws_config():
             assert discovery.make_session(ENDPOINT).get_credentials().access_key == "agentbus-local"
     assert not called.exists()
+
+
+def test_a_credential_process_that_prints_no_json_is_one_line_naming_the_profile(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    # botocore let json's JSONDecodeError through from client creation: every verb on AWS ended in a traceback.
+    config = tmp_path / "config"
+    config.write_text("[profile broken]\ncredential_process = echo not-json\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "broken")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(discovery.DeploymentNotFound) as error:
+        discovery.find_deployment(None, "AgentbusStack")
+    message = str(error.value)
+    assert message.startswith("the AWS credentials of profile 'broken' could not be loaded: ")
+    assert "Expecting value" in message and "\n" not in message
