@@ -183,7 +183,9 @@ def observed_stack(manifest=None, options=None):
     from functions.manifest import MANIFEST
 
     manifest = manifest or MANIFEST
-    with LocalStack(manifest=manifest, options=options or RuntimeOptions(deadline_seconds=60)) as stack:
+    # fork_endpoint: a test process starts many stacks; each endpoint is forked with moto already imported.
+    with LocalStack(manifest=manifest, options=options or RuntimeOptions(deadline_seconds=60),
+                    fork_endpoint=True) as stack:
         observer = BusObserver(stack.client("events"), stack.client("sqs"), stack.resources.bus_name,
                                manifest=manifest).start()
         stack.observer_ = observer

@@ -143,8 +143,9 @@ class Harness:
     manifest: Manifest = MANIFEST
 
     def __post_init__(self) -> None:
+        # fork_endpoint: a benchmark starts a stack per mode and per sweep point.
         self.stack = LocalStack(manifest=bench_manifest(self.manifest, chained=self.chained), meter_writes=True,
-                                options=RuntimeOptions(deadline_seconds=BENCH_DEADLINE_S,
+                                fork_endpoint=True, options=RuntimeOptions(deadline_seconds=BENCH_DEADLINE_S,
                                                        simulated_work_ms=self.work_profile or None))
         self.counter.install(self.stack.session)
         self._progress: Callable[[int], None] | None = None

@@ -29,6 +29,7 @@ import importlib
 import io
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -39,6 +40,8 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import parse_qs, parse_qsl, urlencode
@@ -331,33 +334,52 @@ def serve(host: str, port: int) -> int:
     waitress serves it: unlike werkzeug's development server, it keeps HTTP/1.1 connections alive, so the
     clients' connection pools are reused instead of a TCP connection (and a server thread) per API call.
     """
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+        if line.startswith("ready"):
+            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads our stdout from now on
+
+    return _serve(host, port, os.environ.get(GUARD_VARIABLE) or None, os.environ.get(METER_VARIABLE) == "1",
+                  announce, owner_gone=sys.stdin.buffer.read)
+
+
+def _serve_forked(host: str, port: int, guard_json: str | None, meter_writes: bool, owner: Connection) -> None:
+    """The endpoint process forked from ``_ForkServer``: as ``serve``, but its ready line goes over ``owner`` (a
+    pipe), and it stops when its owner closes that pipe (or goes away)."""
+    sys.exit(_serve(host, port, guard_json, meter_writes, owner.send, owner_gone=owner.recv))
+
+
+def _serve(host: str, port: int, guard_json: str | None, meter_writes: bool, announce: Callable[[str], None],
+           owner_gone: Callable[[], object]) -> int:
+    """Listen, ``announce("ready <port>")`` (or ``"error <why>"`` and 2), serve until ``owner_gone()`` returns or
+    raises, or SIGTERM."""
     from waitress.server import create_server
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the owner stops us
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queued requests are normal under load
-    guard = SourceGuard.from_json(os.environ[GUARD_VARIABLE]) if os.environ.get(GUARD_VARIABLE) else None
+    guard = SourceGuard.from_json(guard_json) if guard_json else None
     try:
-        server = create_server(make_app(WireCounter(), guard, meter_writes=os.environ.get(METER_VARIABLE) == "1"),
+        server = create_server(make_app(WireCounter(), guard, meter_writes=meter_writes),
                                host=host, port=port, threads=SERVER_THREADS,
                                connection_limit=CONNECTION_LIMIT, ident="agentbus-local")
     except (OSError, ValueError) as error:  # ValueError: waitress could not resolve the host
-        print(f"error cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}", flush=True)
+        announce(f"error cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}")
         return 2
 
     def stop(*_: object) -> None:
         sys.stderr.flush()
         os._exit(0)  # nothing to save: the emulated state lives only as long as this process
 
-    def stop_when_stdin_closes() -> None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdin.buffer.read()
+    def stop_when_the_owner_goes() -> None:
+        with contextlib.suppress(OSError, ValueError, EOFError):
+            owner_gone()
         stop()
 
-    threading.Thread(target=stop_when_stdin_closes, name="owner-watch", daemon=True).start()
+    threading.Thread(target=stop_when_the_owner_goes, name="owner-watch", daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     threading.Thread(target=_import_slow_backends, name="backend-imports", daemon=True).start()
-    print(f"ready {port}", flush=True)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads our stdout from now on
+    announce(f"ready {port}")
     server.run()
     return 0
 
@@ -380,22 +402,49 @@ def wake_polls(endpoint_url: str, timeout_s: float = 2) -> None:
     urllib.request.urlopen(request, timeout=timeout_s).close()
 
 
+# An endpoint is a new interpreter (``python -m agentbus.local.server``) that imports moto and its backends: about
+# 4 s of a core. A process that starts many (the test suite, a benchmark's runs) may fork them instead
+# (``LocalEndpoint(fork=True)``) from multiprocessing's fork server, which imports these modules once.
+FORK_SERVER_PRELOAD = ("agentbus.local.server", "moto.moto_server.werkzeug_app", "waitress.server",
+                       "agentbus.local.moto_gaps", "agentbus.local.moto_speedups", "moto.sqs.models",
+                       "moto.dynamodb.models", "moto.scheduler.models", "moto.s3.models", *SLOW_BACKENDS)
+
+
 class LocalEndpoint:
-    """moto's server on 127.0.0.1, in a process of its own, behind the serializing middleware."""
+    """moto's server on 127.0.0.1, in a process of its own, behind the serializing middleware.
+
+    ``fork``: the process is forked from multiprocessing's fork server (``FORK_SERVER_PRELOAD``) rather than a new
+    interpreter: it starts in a fraction of a second once the fork server runs. As with any use of that start
+    method, the program's main module must not start endpoints when it is imported (``if __name__ ==
+    "__main__":``): the fork server's children import it."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, guard: SourceGuard | None = None,
-                 meter_writes: bool = False) -> None:
+                 meter_writes: bool = False, fork: bool = False) -> None:
         self.host = host
+        self.fork = fork
         self.port = port or free_port(host)
         self.guard = guard
         self.meter_writes = meter_writes
         self._process: subprocess.Popen[bytes] | None = None
+        self._forked: BaseProcess | None = None
+        self._owner: Connection | None = None  # the forked endpoint stops when this closes
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalEndpoint:
+        line = self._fork() if self.fork else self._spawn()
+        if line is None or not line.startswith("ready"):
+            self.stop()
+            if line is None:
+                raise RuntimeError(f"the local endpoint did not start within {START_TIMEOUT_S} s")
+            raise RuntimeError(line.removeprefix("error ") or "the local endpoint exited while starting "
+                               "(its error is above)")
+        return self
+
+    def _spawn(self) -> str | None:
+        """A new interpreter running ``serve``; its first line (None if none came in time)."""
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO_ROOT),
                                                                            os.environ.get("PYTHONPATH")]))}
         env.pop(GUARD_VARIABLE, None)
@@ -411,15 +460,24 @@ class LocalEndpoint:
                                   daemon=True)
         reader.start()
         reader.join(START_TIMEOUT_S)
-        line = first_line[0].strip() if first_line else None
-        if line is None or not line.startswith("ready"):
-            self.stop()
-            if line is None:
-                raise RuntimeError(f"the local endpoint did not start within {START_TIMEOUT_S} s")
-            raise RuntimeError(line.removeprefix("error ") or "the local endpoint exited while starting "
-                               "(its error is above)")
-        stdout.close()  # the endpoint says nothing more there (it writes to the shared stderr)
-        return self
+        if first_line:
+            stdout.close()  # the endpoint says nothing more there (it writes to the shared stderr)
+        return first_line[0].strip() if first_line else None
+
+    def _fork(self) -> str | None:
+        """``_serve_forked`` forked from the fork server; its first message (None if none came in time)."""
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(FORK_SERVER_PRELOAD))  # read when the fork server starts
+        self._owner, child_end = context.Pipe()
+        self._forked = context.Process(
+            target=_serve_forked, name=f"agentbus-endpoint-{self.port}", daemon=True,
+            args=(self.host, self.port, self.guard.to_json() if self.guard else None, self.meter_writes, child_end))
+        self._forked.start()
+        child_end.close()  # the endpoint's end is its own now: if it dies, our end reads EOF
+        try:
+            return str(self._owner.recv()) if self._owner.poll(START_TIMEOUT_S) else None
+        except (EOFError, OSError):
+            return ""  # it exited before it listened: its error is on the shared stderr
 
     def wire_calls(self) -> Counter[str]:
         """The API calls the endpoint has served so far, by ``service:Action``."""
@@ -434,14 +492,26 @@ class LocalEndpoint:
 
     @property
     def pid(self) -> int | None:
+        if self._forked is not None:
+            return self._forked.pid
         return self._process.pid if self._process else None
 
     @property
     def exit_code(self) -> int | None:
         """The endpoint process's exit code once it has exited; None while it runs (or before start)."""
+        if self._forked is not None:
+            return self._forked.exitcode
         return self._process.poll() if self._process else None
 
     def stop(self) -> None:
+        forked, owner, self._forked, self._owner = self._forked, self._owner, None, None
+        if owner is not None:
+            owner.close()  # the endpoint stops when its owner's end closes
+        if forked is not None:
+            forked.join(10)
+            if forked.exitcode is None:
+                forked.kill()
+                forked.join(5)
         process, self._process = self._process, None
         if not process:
             return

@@ -31,6 +31,8 @@ class LocalStack:
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     # The endpoint measures DynamoDB write units (``write_meter``): for the benchmark.
     meter_writes: bool = False
+    # The endpoint is forked from the fork server (``LocalEndpoint``'s ``fork``): for a process starting many stacks.
+    fork_endpoint: bool = False
 
     def __post_init__(self) -> None:
         self.session = local_session()
@@ -38,7 +40,8 @@ class LocalStack:
         # source from anyone else, as the bus policy does on AWS.
         self.principals = LocalPrincipals()
         guard = SourceGuard(self.manifest.bus_name, self.principals.reserved_sources(self.manifest))
-        self.endpoint = LocalEndpoint(self.host, self.port, guard=guard, meter_writes=self.meter_writes)
+        self.endpoint = LocalEndpoint(self.host, self.port, guard=guard, meter_writes=self.meter_writes,
+                                      fork=self.fork_endpoint)
         self.resources: Resources | None = None
         self.runtime: LocalRuntime | None = None
 

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import boto3
 import pytest
 
 from agentbus.local.server import WAKE_POLLS_PATH, LocalEndpoint, wake_polls
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped by its parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _session():
@@ -114,21 +128,56 @@ def test_api_calls_are_counted_on_the_wire():
                                "dynamodb:ListTables": 1})
 
 
-def test_the_endpoint_runs_in_its_own_process_and_stops_with_its_owner():
-    with LocalEndpoint() as endpoint:
-        process = endpoint._process
-        assert endpoint.pid != os.getpid() and process.poll() is None
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
+def test_the_endpoint_runs_in_its_own_process_and_stops_with_its_owner(fork):
+    with LocalEndpoint(fork=fork) as endpoint:
+        pid = endpoint.pid
+        assert pid not in (None, os.getpid()) and endpoint.exit_code is None
         _session().client("sqs", endpoint_url=endpoint.url).list_queues()
-    assert process.poll() == 0
+        assert endpoint.wire_calls()["sqs:ListQueues"] == 1
+    assert not _running(pid)  # stop() waited for it
 
 
-def test_a_busy_port_is_a_clear_error():
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
+def test_an_endpoint_that_dies_says_so_through_its_exit_code(fork):
+    with LocalEndpoint(fork=fork) as endpoint:
+        os.kill(endpoint.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while endpoint.exit_code is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert endpoint.exit_code == -signal.SIGKILL
+
+
+def test_a_forked_endpoint_stops_when_its_owner_process_is_killed(tmp_path):
+    # The owner (a process starting a forked endpoint and printing its pid) dies without stopping it: the
+    # endpoint must not outlive it, whoever its parent is (the fork server).
+    owner = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from agentbus.local.server import LocalEndpoint\n"
+        "endpoint = LocalEndpoint(fork=True).start()\n"
+        "print(endpoint.pid, flush=True)\n"
+        "time.sleep(600)\n")], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        pid = int(owner.stdout.readline())
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 15
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _running(pid):
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"the forked endpoint {pid} outlived its owner")
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
+def test_a_busy_port_is_a_clear_error(fork):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}"):
-            LocalEndpoint(port=port).start()
+            LocalEndpoint(port=port, fork=fork).start()
 
 
 def test_patched_moto_keeps_fifo_deduplication_and_per_call_update_values():
