@@ -9,21 +9,7 @@ import pytest
 from agentbus import cli
 from agentbus import operations as ops
 from tests.unit.test_cli import _run, _view, deployment  # noqa: F401 - deployment is a fixture
-
-
-class Clock:
-    """The monotonic time and the sleeps of ``wait_for_outcome``: sleeping moves the time on."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.unit.test_reasoner import FakeTime
 
 
 def _looks(*answers):
@@ -48,8 +34,8 @@ UNKNOWN = ops.UnknownWorkflowId("unknown workflow id 'ord-1': no such workflow i
 def test_an_id_with_no_record_yet_is_looked_for_again_until_its_outcome(monkeypatch):
     looks = _looks(UNKNOWN, UNKNOWN, _view(status="RUNNING"), _view(status="COMPLETED"))
     monkeypatch.setattr(ops, "workflow_status", looks)
-    clock, seen = Clock(), []
-    waited = ops.wait_for_outcome(None, "ord-1", None, 60, clock=clock, sleep=clock.sleep,
+    clock, seen = FakeTime(), []
+    waited = ops.wait_for_outcome(None, "ord-1", None, 60, clock=clock.clock, sleep=clock.sleep,
                                   on_view=lambda last, elapsed: seen.append((last.view is None, round(elapsed, 2))))
     assert waited.ended and waited.view["status"] == "COMPLETED" and waited.error is None
     assert len(looks.asked) == 4 and seen == [(True, 0.0), (True, 0.25), (False, 0.62), (False, 1.19)]
@@ -57,17 +43,17 @@ def test_an_id_with_no_record_yet_is_looked_for_again_until_its_outcome(monkeypa
 
 def test_the_looks_get_further_apart_up_to_two_seconds_and_stop_at_the_timeout(monkeypatch):
     monkeypatch.setattr(ops, "workflow_status", _looks(_view(status="RUNNING")))
-    clock = Clock()
-    waited = ops.wait_for_outcome(None, "ord-1", None, 20, clock=clock, sleep=clock.sleep)
+    clock = FakeTime()
+    waited = ops.wait_for_outcome(None, "ord-1", None, 20, clock=clock.clock, sleep=clock.sleep)
     assert not waited.ended and waited.view["status"] == "RUNNING"
-    assert clock.sleeps[:4] == [0.25, 0.375, 0.5625, 0.84375] and max(clock.sleeps) == ops.WAIT_MAX_POLL_S
-    assert clock.now == 20  # the last sleep is cut to the time left, and a last look is taken then
+    assert clock.slept[:4] == [0.25, 0.375, 0.5625, 0.84375] and max(clock.slept) == ops.WAIT_MAX_POLL_S
+    assert clock.now == 1020  # the last sleep is cut to the time left, and a last look is taken then
 
 
 def test_a_timeout_with_no_record_keeps_the_reason(monkeypatch):
     monkeypatch.setattr(ops, "workflow_status", _looks(UNKNOWN))
-    clock = Clock()
-    waited = ops.wait_for_outcome(None, "ord-1", None, 3, clock=clock, sleep=clock.sleep)
+    clock = FakeTime()
+    waited = ops.wait_for_outcome(None, "ord-1", None, 3, clock=clock.clock, sleep=clock.sleep)
     assert (waited.view, waited.ended, waited.error) == (None, False, UNKNOWN)
 
 
@@ -77,15 +63,15 @@ def test_a_timeout_with_no_record_keeps_the_reason(monkeypatch):
 def test_any_other_error_ends_the_wait_at_once(monkeypatch, error):
     looks = _looks(error)
     monkeypatch.setattr(ops, "workflow_status", looks)
-    clock = Clock()
+    clock = FakeTime()
     with pytest.raises(type(error)):
-        ops.wait_for_outcome(None, "x", None, 60, clock=clock, sleep=clock.sleep)
-    assert len(looks.asked) == 1 and clock.sleeps == []
+        ops.wait_for_outcome(None, "x", None, 60, clock=clock.clock, sleep=clock.sleep)
+    assert len(looks.asked) == 1 and clock.slept == []
 
 
 def _no_sleep(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(ops.time, "monotonic", clock)
+    clock = FakeTime()
+    monkeypatch.setattr(ops.time, "monotonic", clock.clock)
     monkeypatch.setattr(ops.time, "sleep", clock.sleep)
 
 
