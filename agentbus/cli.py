@@ -121,6 +121,11 @@ def _wait_seconds(text: str) -> float:
     return value
 
 
+def _seconds_text(seconds: float) -> str:
+    """``--wait``'s seconds as given, without an exponent: 1,000,000, 2.5, 0.001."""
+    return f"{seconds:,.0f}" if seconds == int(seconds) else f"{seconds:,.6f}".rstrip("0").rstrip(".")
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -538,7 +543,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             waited = _wait_for_outcome(deployment, args)
             if waited.view is None:
-                errors.print(f"agentbus status: {_one_line(waited.error)} (after waiting {args.wait:g} s)",
+                errors.print(f"agentbus status: {_one_line(waited.error)} (after waiting {_seconds_text(args.wait)} s)",
                              markup=False)
                 return 3
             view = waited.view
@@ -548,7 +553,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             _print_status(terminal_safe(view))
         if args.wait is not None and not waited.ended:
             errors.print(f"agentbus status: {shown(args.workflow_id)} is still {shown(str(view.get('status')))} "
-                         f"after {args.wait:g} s", markup=False)
+                         f"after {_seconds_text(args.wait)} s", markup=False)
             return 3
         return 0
     if args.verb == "trace":
@@ -607,7 +612,7 @@ def _wait_for_outcome(deployment: Any, args: argparse.Namespace) -> Any:
     """``status --wait``: ``operations.wait_for_outcome``, with a progress line on a terminal's stderr."""
     from agentbus import operations as ops
 
-    if not errors.is_terminal:
+    if not sys.stderr.isatty():  # not rich's is_terminal, which FORCE_COLOR makes true: no spinner in CI logs
         return ops.wait_for_outcome(deployment, args.workflow_id, args.workflow, args.wait)
     with errors.status(f"waiting for {escape(shown(args.workflow_id))}…") as progress:
 
@@ -618,7 +623,7 @@ def _wait_for_outcome(deployment: Any, args: argparse.Namespace) -> Any:
                 missing = ", ".join(shown(str(name)) for name in last.view.get("missing") or [])
                 state = shown(str(last.view.get("status"))) + (f", missing {missing}" if missing else "")
             progress.update(escape(f"waiting for {shown(args.workflow_id)}: {state} ({elapsed_s:.0f} s of "
-                                   f"{args.wait:g})"))
+                                   f"{_seconds_text(args.wait)})"))
 
         return ops.wait_for_outcome(deployment, args.workflow_id, args.workflow, args.wait, on_view=on_view)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,14 +59,26 @@ def _client(session: boto3.session.Session, endpoint_url: str | None, service: s
         kwargs["endpoint_url"] = endpoint_url
     try:
         return session.client(service, **kwargs)  # type: ignore[call-overload]
-    except json.JSONDecodeError as error:
-        # botocore lets json's error through when what should be JSON is not: a credential_process's output, an
-        # SSO token in its cache. The AWS CLI prints only "Expecting value: line 1 column 1 (char 0)".
-        profile = session.profile_name
+    except (ValueError, TypeError, AttributeError) as error:
+        # botocore lets these through from loading credentials when a credential_process prints something that
+        # is not a JSON object of credentials (not JSON, not UTF-8, a number): the AWS CLI prints only
+        # "Expecting value: line 1 column 1 (char 0)".
+        if not _raised_by_credentials(error):
+            raise
         raise DeploymentNotFound(
-            f"the AWS credentials of profile {profile!r} could not be loaded: its credential_process printed, or a "
-            f"credentials cache file holds, something that is not JSON ({error}); run the profile's "
-            "credential_process yourself to see what it prints") from None
+            f"the AWS credentials of profile {session.profile_name!r} could not be loaded: its credential_process "
+            f"printed something that is not a JSON object of credentials ({type(error).__name__}: {error}); run "
+            "it yourself to see what it prints") from None
+
+
+def _raised_by_credentials(error: BaseException) -> bool:
+    """Whether ``error`` was raised while botocore loaded credentials (``botocore.credentials``)."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == "botocore.credentials":
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _probe_client(session: boto3.session.Session, endpoint_url: str | None, service: str) -> Any:

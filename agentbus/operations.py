@@ -175,7 +175,8 @@ def wait_for_outcome(deployment: Deployment, workflow_id: str, workflow: str | N
     pause = WAIT_FIRST_POLL_S
     while True:
         try:
-            view = workflow_status(deployment, workflow_id, workflow, manifest)
+            # A claim-checked result's data is fetched once, for the view returned, not at every look.
+            view = workflow_status(deployment, workflow_id, workflow, manifest, resolve_claim_checks=False)
         except UnknownWorkflowId as error:
             last = Waited(None, False, error)
         else:
@@ -184,6 +185,8 @@ def wait_for_outcome(deployment: Deployment, workflow_id: str, workflow: str | N
         if on_view is not None:
             on_view(last, elapsed)
         if last.ended or elapsed >= timeout_s:
+            if last.view is not None:
+                last.view = claim_checked(deployment, last.view, manifest)
             return last
         sleep(min(pause, max(timeout_s - elapsed, 0.0)))
         pause = min(pause * 1.5, WAIT_MAX_POLL_S)

@@ -141,11 +141,14 @@ class Harness:
     work_profile: dict[str, int]
     counter: CallCounter = field(default_factory=CallCounter)
     manifest: Manifest = MANIFEST
+    # The endpoint forked from the fork server (LocalEndpoint's ``fork``): `agentbus bench` starts a stack per mode
+    # and sweep point. The program's main module must then not start a benchmark when it is imported.
+    fork_endpoint: bool = False
 
     def __post_init__(self) -> None:
-        # fork_endpoint: a benchmark starts a stack per mode and per sweep point.
         self.stack = LocalStack(manifest=bench_manifest(self.manifest, chained=self.chained), meter_writes=True,
-                                fork_endpoint=True, options=RuntimeOptions(deadline_seconds=BENCH_DEADLINE_S,
+                                fork_endpoint=self.fork_endpoint,
+                                options=RuntimeOptions(deadline_seconds=BENCH_DEADLINE_S,
                                                        simulated_work_ms=self.work_profile or None))
         self.counter.install(self.stack.session)
         self._progress: Callable[[int], None] | None = None

@@ -51,7 +51,10 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
               model_id: str | None = None) -> int:
     """The levels of every coordinated workflow (those named), then the sweep when ``agents`` or ``payloads``
     is given (the other defaults to the sweep's first value); ``sweep_only`` skips the levels and updates only
-    the sweep's keys of the results file. 0 when every request of every level and every point completed."""
+    the sweep's keys of the results file. 0 when every request of every level and every point completed.
+
+    Its stacks' endpoints are forked from the fork server (``LocalEndpoint``'s ``fork``): a program calling it
+    does so under ``if __name__ == "__main__":``, as the `agentbus` command does."""
     console = console or Console(highlight=False)
     try:
         chosen = coordinated_workflows(manifest, workflows)
@@ -152,7 +155,8 @@ def run_levels(chosen: list[Workflow], quick: bool, levels: list[int] | None, wo
                   console=console) as progress:
         for mode in MODES:
             startup = progress.add_task(f"{mode}: starting the local stack", total=None)
-            with Harness(chained=mode == "chained", work_profile=profile, manifest=manifest) as harness:
+            with Harness(chained=mode == "chained", work_profile=profile, manifest=manifest,
+                         fork_endpoint=True) as harness:
                 for workflow in chosen:  # cold paths, not measured
                     harness.run_level(1, f"{run_id}-warmup", timeout_s=level_timeout(1), workflow=workflow.name)
                 progress.remove_task(startup)

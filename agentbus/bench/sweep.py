@@ -210,7 +210,7 @@ def run_sweep(agent_counts: Sequence[int], payloads: Sequence[int], count: int, 
         manifest = synthetic_manifest(agents)
         workflow = manifest.workflows[0]
         started = time.time()
-        with Harness(chained=False, work_profile={}, manifest=manifest) as harness:
+        with Harness(chained=False, work_profile={}, manifest=manifest, fork_endpoint=True) as harness:
             for payload in payloads:
                 with console.status(f"sweep: {agents} agents × {size_label(payload)}, {count} requests"):
                     point = run_point(harness, workflow, payload, count, run_id, pricing["prices"])

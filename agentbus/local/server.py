@@ -347,6 +347,12 @@ def serve(host: str, port: int) -> int:
 def _serve_forked(host: str, port: int, guard_json: str | None, meter_writes: bool, owner: Connection) -> None:
     """The endpoint process forked from ``_ForkServer``: as ``serve``, but its ready line goes over ``owner`` (a
     pipe), and it stops when its owner closes that pipe (or goes away)."""
+    from moto.moto_api._internal import mock_random
+
+    # moto's ids (message ids, receipt handles, event ids) come from its own generator, seeded when the fork server
+    # imported moto: without a new seed every forked endpoint would hand out the same ones.
+    mock_random.seed()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # as a new interpreter's: nothing of ours goes to stdout
     sys.exit(_serve(host, port, guard_json, meter_writes, owner.send, owner_gone=owner.recv))
 
 
@@ -472,7 +478,12 @@ class LocalEndpoint:
         self._forked = context.Process(
             target=_serve_forked, name=f"agentbus-endpoint-{self.port}", daemon=True,
             args=(self.host, self.port, self.guard.to_json() if self.guard else None, self.meter_writes, child_end))
-        self._forked.start()
+        try:
+            self._forked.start()
+        except (EOFError, OSError) as error:  # the fork server itself did not start (its error is on stderr)
+            self._forked = None
+            child_end.close()
+            return f"error the fork server could not fork the local endpoint: {error!r}"
         child_end.close()  # the endpoint's end is its own now: if it dies, our end reads EOF
         try:
             return str(self._owner.recv()) if self._owner.poll(START_TIMEOUT_S) else None

@@ -237,3 +237,14 @@ def test_patched_query_reads_one_partition_in_order_pages_and_all_and_the_endpoi
             "order", "order#result#x", "order#result#y", "order-large", "other"]
         assert keys(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "none"}}) == []
         assert dynamodb.scan(TableName="w")["Count"] == 15
+
+
+def test_forked_endpoints_hand_out_ids_of_their_own():
+    # moto's id generator was seeded once, in the fork server: every forked endpoint gave the same message ids.
+    ids = []
+    for _ in range(2):
+        with LocalEndpoint(fork=True) as endpoint:
+            sqs = _session().client("sqs", endpoint_url=endpoint.url)
+            url = sqs.create_queue(QueueName="q")["QueueUrl"]
+            ids.append(sqs.send_message(QueueUrl=url, MessageBody="x")["MessageId"])
+    assert ids[0] != ids[1]

@@ -290,11 +290,12 @@ def test_a_profiles_written_down_keys_are_kept_for_an_endpoint_and_nothing_else_
     assert not called.exists()
 
 
-def test_a_credential_process_that_prints_no_json_is_one_line_naming_the_profile(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    # botocore let json's JSONDecodeError through from client creation: every verb on AWS ended in a traceback.
+@pytest.mark.parametrize("prints", ["not-json", "42", "[]", "\\377\\376"], ids=["text", "number", "list", "not-utf8"])
+def test_a_credential_process_that_prints_no_json_object_is_one_line_naming_the_profile(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, prints: str) -> None:
+    # botocore let json's and Python's errors through from client creation: every verb on AWS ended in a traceback.
     config = tmp_path / "config"
-    config.write_text("[profile broken]\ncredential_process = echo not-json\nregion = eu-west-1\n")
+    config.write_text(f"[profile broken]\ncredential_process = printf '{prints}'\nregion = eu-west-1\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_PROFILE", "broken")
@@ -304,4 +305,4 @@ def test_a_credential_process_that_prints_no_json_is_one_line_naming_the_profile
         discovery.find_deployment(None, "AgentbusStack")
     message = str(error.value)
     assert message.startswith("the AWS credentials of profile 'broken' could not be loaded: ")
-    assert "Expecting value" in message and "\n" not in message
+    assert "credential_process printed something that is not a JSON object" in message and "\n" not in message

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from agentbus import cli
+from agentbus import cli, discovery
 from agentbus import operations as ops
-from tests.unit.test_cli import _run, _view, deployment  # noqa: F401 - deployment is a fixture
+from tests.unit.test_cli import _resources, _run, _view, deployment  # noqa: F401 - deployment is a fixture
 from tests.unit.test_reasoner import FakeTime
 
 
@@ -17,17 +17,21 @@ def _looks(*answers):
     one again and again; the ids it was asked for are in ``.asked``."""
     remaining = list(answers)
 
-    def workflow_status(_deployment, workflow_id, _workflow=None, _manifest=None, **_options):
+    def workflow_status(_deployment, workflow_id, _workflow=None, _manifest=None, **options):
         workflow_status.asked.append(workflow_id)
+        workflow_status.resolved.append(options.get("resolve_claim_checks", True))
         answer = remaining.pop(0) if len(remaining) > 1 else remaining[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
 
     workflow_status.asked = []
+    workflow_status.resolved = []  # whether each look fetched claim-checked data
     return workflow_status
 
 
+# What the claim-check step reads at the end of a wait; the views here hold no claim-checked result.
+DEPLOYMENT = discovery.Deployment(session=None, endpoint_url="http://127.0.0.1:9", resources=_resources())
 UNKNOWN = ops.UnknownWorkflowId("unknown workflow id 'ord-1': no such workflow in w")
 
 
@@ -35,16 +39,17 @@ def test_an_id_with_no_record_yet_is_looked_for_again_until_its_outcome(monkeypa
     looks = _looks(UNKNOWN, UNKNOWN, _view(status="RUNNING"), _view(status="COMPLETED"))
     monkeypatch.setattr(ops, "workflow_status", looks)
     clock, seen = FakeTime(), []
-    waited = ops.wait_for_outcome(None, "ord-1", None, 60, clock=clock.clock, sleep=clock.sleep,
+    waited = ops.wait_for_outcome(DEPLOYMENT, "ord-1", None, 60, clock=clock.clock, sleep=clock.sleep,
                                   on_view=lambda last, elapsed: seen.append((last.view is None, round(elapsed, 2))))
     assert waited.ended and waited.view["status"] == "COMPLETED" and waited.error is None
+    assert looks.resolved == [False] * 4  # claim-checked data is fetched once, for the view returned
     assert len(looks.asked) == 4 and seen == [(True, 0.0), (True, 0.25), (False, 0.62), (False, 1.19)]
 
 
 def test_the_looks_get_further_apart_up_to_two_seconds_and_stop_at_the_timeout(monkeypatch):
     monkeypatch.setattr(ops, "workflow_status", _looks(_view(status="RUNNING")))
     clock = FakeTime()
-    waited = ops.wait_for_outcome(None, "ord-1", None, 20, clock=clock.clock, sleep=clock.sleep)
+    waited = ops.wait_for_outcome(DEPLOYMENT, "ord-1", None, 20, clock=clock.clock, sleep=clock.sleep)
     assert not waited.ended and waited.view["status"] == "RUNNING"
     assert clock.slept[:4] == [0.25, 0.375, 0.5625, 0.84375] and max(clock.slept) == ops.WAIT_MAX_POLL_S
     assert clock.now == 1020  # the last sleep is cut to the time left, and a last look is taken then
@@ -53,7 +58,7 @@ def test_the_looks_get_further_apart_up_to_two_seconds_and_stop_at_the_timeout(m
 def test_a_timeout_with_no_record_keeps_the_reason(monkeypatch):
     monkeypatch.setattr(ops, "workflow_status", _looks(UNKNOWN))
     clock = FakeTime()
-    waited = ops.wait_for_outcome(None, "ord-1", None, 3, clock=clock.clock, sleep=clock.sleep)
+    waited = ops.wait_for_outcome(DEPLOYMENT, "ord-1", None, 3, clock=clock.clock, sleep=clock.sleep)
     assert (waited.view, waited.ended, waited.error) == (None, False, UNKNOWN)
 
 
@@ -65,7 +70,7 @@ def test_any_other_error_ends_the_wait_at_once(monkeypatch, error):
     monkeypatch.setattr(ops, "workflow_status", looks)
     clock = FakeTime()
     with pytest.raises(type(error)):
-        ops.wait_for_outcome(None, "x", None, 60, clock=clock.clock, sleep=clock.sleep)
+        ops.wait_for_outcome(DEPLOYMENT, "x", None, 60, clock=clock.clock, sleep=clock.sleep)
     assert len(looks.asked) == 1 and clock.slept == []
 
 
