@@ -539,19 +539,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     deployment = find_deployment(args.endpoint_url, args.stack)
     if args.verb == "status":
         if args.wait is None:
-            view = ops.workflow_status(deployment, args.workflow_id, args.workflow)
+            view, ended = ops.workflow_status(deployment, args.workflow_id, args.workflow), True
         else:
             waited = _wait_for_outcome(deployment, args)
             if waited.view is None:
                 errors.print(f"agentbus status: {_one_line(waited.error)} (after waiting {_seconds_text(args.wait)} s)",
                              markup=False)
                 return 3
-            view = waited.view
+            view, ended = waited.view, waited.ended
         if args.json:
             print(ops.as_json(view))
         else:
             _print_status(terminal_safe(view))
-        if args.wait is not None and not waited.ended:
+        if not ended:
             errors.print(f"agentbus status: {shown(args.workflow_id)} is still {shown(str(view.get('status')))} "
                          f"after {_seconds_text(args.wait)} s", markup=False)
             return 3

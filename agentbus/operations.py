@@ -155,11 +155,15 @@ WAIT_MAX_POLL_S = 2.0
 
 @dataclass
 class Waited:
-    """What ``wait_for_outcome`` saw last: the view (None while no record was found) and whether it ended."""
+    """What ``wait_for_outcome`` saw last: the view (None while no record was found), or why there was none."""
 
     view: dict[str, Any] | None
-    ended: bool
-    error: UnknownWorkflowId | None  # why there was no view, when there was none
+    error: UnknownWorkflowId | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the workflow has its outcome (any status but RUNNING)."""
+        return self.view is not None and self.view.get("status") != "RUNNING"
 
 
 def wait_for_outcome(deployment: Deployment, workflow_id: str, workflow: str | None, timeout_s: float,
@@ -178,9 +182,9 @@ def wait_for_outcome(deployment: Deployment, workflow_id: str, workflow: str | N
             # A claim-checked result's data is fetched once, for the view returned, not at every look.
             view = workflow_status(deployment, workflow_id, workflow, manifest, resolve_claim_checks=False)
         except UnknownWorkflowId as error:
-            last = Waited(None, False, error)
+            last = Waited(None, error)
         else:
-            last = Waited(view, view.get("status") != "RUNNING", None)
+            last = Waited(view)
         elapsed = clock() - started
         if on_view is not None:
             on_view(last, elapsed)

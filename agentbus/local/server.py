@@ -345,8 +345,8 @@ def serve(host: str, port: int) -> int:
 
 
 def _serve_forked(host: str, port: int, guard_json: str | None, meter_writes: bool, owner: Connection) -> None:
-    """The endpoint process forked from ``_ForkServer``: as ``serve``, but its ready line goes over ``owner`` (a
-    pipe), and it stops when its owner closes that pipe (or goes away)."""
+    """The endpoint process forked from multiprocessing's fork server (``LocalEndpoint._fork``): as ``serve``, but
+    its ready line goes over ``owner`` (a pipe), and it stops when its owner closes that pipe (or goes away)."""
     from moto.moto_api._internal import mock_random
 
     # moto's ids (message ids, receipt handles, event ids) come from its own generator, seeded when the fork server

@@ -84,7 +84,7 @@ class Rehearsal:
         raise AssertionError(f"{workflow_id}: not reached in {timeout_s:.0f}s; last status {view}")
 
     def warm_up(self, tmp: Path, orders: int = WARM_UP_ORDERS) -> None:
-        """Put ``orders`` orders at once and wait until each has its outcome, whichever it is.
+        """Put ``orders`` orders back to back, then wait until each has its outcome, whichever it is.
 
         MiniStack starts a function's worker process on its first invocation, and one more for each invocation
         that comes while the others are busy; each start imports the function's code (Powertools, boto3,
