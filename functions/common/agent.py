@@ -34,9 +34,9 @@ from functions.common.claim_check import ClaimCheckStore
 from functions.common.clients import Clients
 from functions.common.consumer import (
     Correlation,
+    QueueConsumer,
     RecordHandler,
     RetryBackoff,
-    consume,
     correlation_of,
     workflow_id_of,
 )
@@ -272,12 +272,13 @@ def sqs_function(handle: RecordHandler, dead_letters: DeadLetterSink | None, con
     ``concurrency`` records of a batch are handled at once (settings.record_concurrency); claim-check
     references are resolved from ``claim_checks`` before ``handle`` sees the event; a failed record comes back
     after ``backoff``'s delay; ``correlation`` gives each record's log lines their ``correlation_id``
-    (``consumer.consume``)."""
+    (``consumer.QueueConsumer``)."""
+
+    consumer = QueueConsumer(handle, dead_letters, concurrency=concurrency, max_receive_count=max_receive_count,
+                             claim_checks=claim_checks, backoff=backoff, correlation=correlation)
 
     def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return consume(event, context, handle, dead_letters, concurrency=concurrency,
-                       max_receive_count=max_receive_count, claim_checks=claim_checks, backoff=backoff,
-                       correlation=correlation)
+        return consumer.consume(event, context)
 
     return function
 

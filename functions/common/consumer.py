@@ -234,21 +234,9 @@ class InvocationTime:
                 self._longest_ms = max(self._longest_ms, took, 1.0)
 
 
-def consume(
-    event: dict[str, Any],
-    context: Any,
-    handle: RecordHandler,
-    dead_letters: DeadLetterSink | None,
-    concurrency: int = 1,
-    max_receive_count: int | None = None,
-    claim_checks: ClaimCheckStore | None = None,
-    unresolvable: Callable[[BusEvent, ClaimCheckError], None] | None = None,
-    last: Callable[[str], bool] | None = None,
-    backoff: RetryBackoff | None = None,
-    correlation: Correlation = workflow_id_of,
-    time_left: InvocationTime | None = None,
-) -> dict[str, Any]:
-    """Process an SQS batch, one ``handle`` call per record; returns the partial batch response.
+@dataclass(frozen=True)
+class QueueConsumer:
+    """How a function consumes its queue: one ``handle`` call per record of a batch; ``consume`` runs a batch.
 
     ``last(body)``: records it picks are handled after the batch's others are done (the coordinator's deadlines:
     an answer sent before the deadline and read in the same batch as the deadline's event must be counted first,
@@ -267,122 +255,161 @@ def consume(
     back-off rather than the queue's visibility timeout (module docstring, retry timing); None: the latter.
 
     ``correlation(event)``: the ``correlation_id`` of every log line written while the record is handled.
-
-    ``time_left``: the invocation's (one is made from ``context`` when not given): a record is not started when
-    too little of it is left (module docstring, running out of time), but for one on its last allowed receive,
-    which has no other chance; the records with the most receives are handled first.
     """
-    if max_receive_count is not None and max_receive_count < 1:
-        raise ValueError(f"max_receive_count must be at least 1, got {max_receive_count}")
 
-    def final_receive(record: SQSRecord) -> int | None:
-        """The record's receive count if this is its last allowed receive, else None (also when unknown: left to
-        SQS rather than dead-lettered early)."""
-        receives = _receive_count(record)
-        if max_receive_count is None or receives is None:
-            return None
-        return receives if receives >= max_receive_count else None
+    handle: RecordHandler
+    dead_letters: DeadLetterSink | None
+    concurrency: int = 1
+    max_receive_count: int | None = None
+    claim_checks: ClaimCheckStore | None = None
+    unresolvable: Callable[[BusEvent, ClaimCheckError], None] | None = None
+    last: Callable[[str], bool] | None = None
+    backoff: RetryBackoff | None = None
+    correlation: Correlation = workflow_id_of
 
-    def last_receive(record: SQSRecord) -> int | None:
-        """``final_receive``, when there is a sink to keep the record in."""
-        return final_receive(record) if dead_letters is not None else None
+    def __post_init__(self) -> None:
+        if self.max_receive_count is not None and self.max_receive_count < 1:
+            raise ValueError(f"max_receive_count must be at least 1, got {self.max_receive_count}")
 
-    clock = time_left if time_left is not None else InvocationTime(context)
+    def consume(self, event: dict[str, Any], context: Any,
+                time_left: InvocationTime | None = None) -> dict[str, Any]:
+        """The partial batch response to an SQS batch. ``time_left``: the invocation's (one is made from
+        ``context`` when not given): a record is not started when too little of it is left (module docstring,
+        running out of time), but for one on its last allowed receive, which has no other chance; the records
+        with the most receives are handled first."""
+        clock = time_left if time_left is not None else InvocationTime(context)
+        # The records with the most receives first: they have the fewest chances left if time runs out.
+        records = sorted(event.get("Records") or [], key=lambda r: -(_receive_count(SQSRecord(r)) or 0))
+        if self.last is not None:
+            picked = [_picked(self.last, r) for r in records]  # each body read once
+            later = [r for r, is_last in zip(records, picked, strict=True) if is_last]
+            if later and len(later) < len(records):
+                first = [r for r, is_last in zip(records, picked, strict=True) if not is_last]
+                failures = [failure for part in (first, later)
+                            for failure in self._run({**event, "Records": part}, context, clock)["batchItemFailures"]]
+                return {"batchItemFailures": failures}
+        return self._run({**event, "Records": records}, context, clock)
 
-    def process(record: SQSRecord) -> None:
+    def _run(self, event: dict[str, Any], context: Any, clock: InvocationTime) -> dict[str, Any]:
+        """Every record of ``event``, through Powertools' batch processor: one after the other, or each in a thread
+        of its own with ``concurrency > 1``."""
+
+        def record_handler(record: SQSRecord) -> None:
+            self._handle_record(record, clock)
+
+        records = event["Records"]
+        if self.concurrency <= 1 or len(records) <= 1:
+            return cast(dict[str, Any], process_partial_response(  # a PartialItemFailureResponse TypedDict
+                event=event,
+                record_handler=record_handler,
+                processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+                context=context,
+            ))
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(records)), thread_name_prefix="record") as pool:
+
+            async def concurrent_record_handler(record: SQSRecord) -> None:
+                await asyncio.get_running_loop().run_in_executor(pool, record_handler, record)
+
+            return cast(dict[str, Any], async_process_partial_response(
+                event=event,
+                record_handler=concurrent_record_handler,
+                processor=AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+                context=context,
+            ))
+
+    def _handle_record(self, record: SQSRecord, clock: InvocationTime) -> None:
+        """One record, timed; a failure SQS will deliver again gets its back-off first."""
         try:
-            if final_receive(record) is None:
-                clock.refuse_if_short()
-            bus_event = parse_record(record.body)
-            # Thread-local keys: records of one batch are handled in parallel threads. A claim-check reference
-            # keeps every workflow's id field, so the correlation id is known before it is resolved.
-            logger.thread_safe_append_keys(correlation_id=correlation(bus_event),
-                                           detail_type=bus_event.detail_type, event_id=bus_event.id)
-            try:
-                resolved = resolve_event(bus_event, claim_checks)
-            except ClaimCheckError as error:
-                if unresolvable is None:
-                    raise
-                unresolvable(bus_event, error)
-            else:
-                handle(resolved)
-        except (PoisonMessage, RecursionError) as poison:
-            # RecursionError: data nested deeper than the code that walks it goes (read at a shallower stack than
-            # the code that failed); it fails the same on every receive, so it is poison, not a transient failure.
-            reason = str(poison) if isinstance(poison, PoisonMessage) else f"event {TOO_DEEP}: {poison}"
-            if dead_letters is None:
-                # No sink configured: the redrive policy moves it after maxReceiveCount.
-                logger.error("poison message; no dead-letter sink, SQS will retry it until its redrive policy "
-                             "moves it", extra={"reason": reason})
-                raise
-            try:
-                dead_letters.keep(record.body, reason, record.event_source_arn)
-            except Exception:
-                logger.exception("poison message could not be dead-lettered; SQS will retry it",
-                                 extra={"reason": reason})
-                raise
-            logger.error("poison message kept in the dead-letter queue", extra={"reason": reason})
-        except Exception as error:
-            final = last_receive(record)
-            if final is None or dead_letters is None:  # last_receive is None without a sink
-                # Not poison, not its last receive: SQS delivers it again.
-                receives = record.attributes.approximate_receive_count
-                logger.warning("record failed; SQS will deliver it again", exc_info=True,
-                               extra={"error": f"{type(error).__name__}: {error}", "receive_count": receives})
-                raise
-            reason = failure_reason(error, final, max_receive_count)
-            try:
-                dead_letters.keep(record.body, reason, record.event_source_arn)
-            except Exception:
-                logger.exception("record failed on its last receive and could not be dead-lettered; "
-                                 "the redrive policy will move it without a reason", extra={"reason": reason})
-                raise error from None
-            logger.error("record failed on its last allowed receive; kept in the dead-letter queue with its reason",
-                         exc_info=error, extra={"reason": reason, "receive_count": final})
-
-    def record_handler(record: SQSRecord) -> None:
-        try:
-            clock.timed(process, record)
+            clock.timed(lambda timed: self._process(timed, clock), record)
         except Exception as error:
             # It fails: SQS delivers it again, unless this was its last allowed receive (the redrive policy
             # moves it then, and a shorter visibility would only hurry that).
-            if (backoff is not None and final_receive(record) is None
+            if (self.backoff is not None and self._final_receive(record) is None
                     and not getattr(error, KEEP_VISIBILITY_MARK, False)):
-                backoff.delay(record, _receive_count(record) or 1)
+                self.backoff.delay(record, _receive_count(record) or 1)
             raise
         finally:
             logger.thread_safe_clear_keys()
 
-    # The records with the most receives first: they have the fewest chances left if time runs out.
-    records = sorted(event.get("Records") or [], key=lambda r: -(_receive_count(SQSRecord(r)) or 0))
-    event = {**event, "Records": records}
-    if last is not None:
-        picked = [_picked(last, r) for r in records]  # each body read once
-        later = [r for r, is_last in zip(records, picked, strict=True) if is_last]
-        if later and len(later) < len(records):
-            first = [r for r, is_last in zip(records, picked, strict=True) if not is_last]
-            responses = [consume({**event, "Records": part}, context, handle, dead_letters, concurrency,
-                                 max_receive_count, claim_checks, unresolvable, backoff=backoff,
-                                 correlation=correlation, time_left=clock) for part in (first, later)]
-            return {"batchItemFailures": [f for response in responses for f in response["batchItemFailures"]]}
-    if concurrency <= 1 or len(records) <= 1:
-        return cast(dict[str, Any], process_partial_response(  # a PartialItemFailureResponse TypedDict
-            event=event,
-            record_handler=record_handler,
-            processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
-            context=context,
-        ))
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(records)), thread_name_prefix="record") as pool:
+    def _process(self, record: SQSRecord, clock: InvocationTime) -> None:
+        """Parses, resolves and handles the record; a poison message, or a failure on the record's last allowed
+        receive, is kept in the dead-letter queue with its reason and acknowledged; any other failure is raised."""
+        try:
+            if self._final_receive(record) is None:
+                clock.refuse_if_short()
+            bus_event = parse_record(record.body)
+            # Thread-local keys: records of one batch are handled in parallel threads. A claim-check reference
+            # keeps every workflow's id field, so the correlation id is known before it is resolved.
+            logger.thread_safe_append_keys(correlation_id=self.correlation(bus_event),
+                                           detail_type=bus_event.detail_type, event_id=bus_event.id)
+            try:
+                resolved = resolve_event(bus_event, self.claim_checks)
+            except ClaimCheckError as error:
+                if self.unresolvable is None:
+                    raise
+                self.unresolvable(bus_event, error)
+            else:
+                self.handle(resolved)
+        except (PoisonMessage, RecursionError) as poison:
+            # RecursionError: data nested deeper than the code that walks it goes (read at a shallower stack than
+            # the code that failed); it fails the same on every receive, so it is poison, not a transient failure.
+            reason = str(poison) if isinstance(poison, PoisonMessage) else f"event {TOO_DEEP}: {poison}"
+            self._keep_poison(record, reason, poison)
+        except Exception as error:
+            self._keep_if_final(record, error)
 
-        async def concurrent_record_handler(record: SQSRecord) -> None:
-            await asyncio.get_running_loop().run_in_executor(pool, record_handler, record)
+    def _keep_poison(self, record: SQSRecord, reason: str, poison: Exception) -> None:
+        """A poison message is kept with its reason; without a sink ``poison`` is raised (the redrive policy moves
+        the record after ``maxReceiveCount``)."""
+        if self.dead_letters is None:
+            logger.error("poison message; no dead-letter sink, SQS will retry it until its redrive policy "
+                         "moves it", extra={"reason": reason})
+            raise poison
+        try:
+            self.dead_letters.keep(record.body, reason, record.event_source_arn)
+        except Exception:
+            logger.exception("poison message could not be dead-lettered; SQS will retry it", extra={"reason": reason})
+            raise
+        logger.error("poison message kept in the dead-letter queue", extra={"reason": reason})
 
-        return cast(dict[str, Any], async_process_partial_response(
-            event=event,
-            record_handler=concurrent_record_handler,
-            processor=AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
-            context=context,
-        ))
+    def _keep_if_final(self, record: SQSRecord, error: Exception) -> None:
+        """A failed record on its last allowed receive is kept with its reason; otherwise ``error`` is raised
+        (SQS delivers it again)."""
+        final = self._final_receive(record)
+        if final is None or self.dead_letters is None:
+            receives = record.attributes.approximate_receive_count
+            logger.warning("record failed; SQS will deliver it again", exc_info=error,
+                           extra={"error": f"{type(error).__name__}: {error}", "receive_count": receives})
+            raise error
+        reason = failure_reason(error, final, self.max_receive_count)
+        try:
+            self.dead_letters.keep(record.body, reason, record.event_source_arn)
+        except Exception:
+            logger.exception("record failed on its last receive and could not be dead-lettered; "
+                             "the redrive policy will move it without a reason", extra={"reason": reason})
+            raise error from None
+        logger.error("record failed on its last allowed receive; kept in the dead-letter queue with its reason",
+                     exc_info=error, extra={"reason": reason, "receive_count": final})
+
+    def _final_receive(self, record: SQSRecord) -> int | None:
+        """The record's receive count if this is its last allowed receive, else None (also when unknown: left to
+        SQS rather than dead-lettered early)."""
+        receives = _receive_count(record)
+        if self.max_receive_count is None or receives is None:
+            return None
+        return receives if receives >= self.max_receive_count else None
+
+
+def consume(event: dict[str, Any], context: Any, handle: RecordHandler, dead_letters: DeadLetterSink | None,
+            concurrency: int = 1, max_receive_count: int | None = None, claim_checks: ClaimCheckStore | None = None,
+            unresolvable: Callable[[BusEvent, ClaimCheckError], None] | None = None,
+            last: Callable[[str], bool] | None = None, backoff: RetryBackoff | None = None,
+            correlation: Correlation = workflow_id_of, time_left: InvocationTime | None = None) -> dict[str, Any]:
+    """Process an SQS batch, one ``handle`` call per record; returns the partial batch response
+    (``QueueConsumer``, whose fields the other arguments are)."""
+    consumer = QueueConsumer(handle, dead_letters, concurrency, max_receive_count, claim_checks, unresolvable, last,
+                             backoff, correlation)
+    return consumer.consume(event, context, time_left)
 
 
 def _receive_count(record: SQSRecord) -> int | None:

@@ -67,7 +67,7 @@ class DeadLetterSink:
         self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, MessageAttributes=attributes)
 
 
-# The mark ``keep_visibility`` puts on an error (read by ``consumer.consume``).
+# The mark ``keep_visibility`` puts on an error (read by ``consumer.QueueConsumer``).
 KEEP_VISIBILITY_MARK = "agentbus_keep_visibility"
 
 

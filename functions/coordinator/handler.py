@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.common.claim_check import ClaimCheckStore
 from functions.common.clients import Clients
-from functions.common.consumer import RetryBackoff, consume, correlation_of
+from functions.common.consumer import QueueConsumer, RetryBackoff, correlation_of
 from functions.common.dead_letters import DeadLetterSink
 from functions.common.entry import lambda_handler
 from functions.common.moments import utc_now
@@ -93,11 +93,13 @@ def build(settings: Settings, clients: Clients,
     backoff = RetryBackoff(clients.sqs)  # a failed record comes back in seconds, not after 6 x the timeout
     correlation = correlation_of(manifest)
 
+    consumer = QueueConsumer(coordinator.handle, dead_letters, concurrency=settings.record_concurrency,
+                             max_receive_count=settings.max_receive_count, claim_checks=claim_checks,
+                             unresolvable=coordinator.on_unresolvable, last=is_deadline, backoff=backoff,
+                             correlation=correlation)
+
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return consume(event, context, coordinator.handle, dead_letters, concurrency=settings.record_concurrency,
-                       max_receive_count=settings.max_receive_count, claim_checks=claim_checks,
-                       unresolvable=coordinator.on_unresolvable, last=is_deadline, backoff=backoff,
-                       correlation=correlation)
+        return consumer.consume(event, context)
 
     return handle
 
