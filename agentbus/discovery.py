@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,9 +47,14 @@ class Deployment:
     session: boto3.session.Session
     endpoint_url: str | None
     resources: Resources
+    config: Config = _CONFIG
 
     def client(self, service: str) -> Any:
-        return _client(self.session, self.endpoint_url, service)
+        return _client(self.session, self.endpoint_url, service, self.config)
+
+    def with_config(self, config: Config) -> Deployment:
+        """The same deployment, its clients made with ``config`` merged over the operations' own."""
+        return replace(self, config=self.config.merge(config))
 
 
 def _client(session: boto3.session.Session, endpoint_url: str | None, service: str,

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.config import Config
+
 from agentbus.control import AgentControl, ControlError, unknown_agent
 from agentbus.discovery import Deployment
 from functions.common.batching import batched
@@ -151,6 +153,9 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
 # `agentbus status --wait`: the first look again after this long, each next one 1.5 times later, at most this.
 WAIT_FIRST_POLL_S = 0.25
 WAIT_MAX_POLL_S = 2.0
+# A look of ``wait_for_outcome`` that gets no answer is given up sooner than the operations' 3 x 30 s, so that an
+# endpoint which stops answering does not hold the wait long past its time: about 2 x (3 + 10) s per call.
+WAIT_LOOK_CONFIG = Config(retries={"total_max_attempts": 2, "mode": "standard"}, read_timeout=10)
 
 
 @dataclass
@@ -177,6 +182,7 @@ def wait_for_outcome(deployment: Deployment, workflow_id: str, workflow: str | N
     further apart, up to 2 s. ``on_view(last, elapsed_s)`` is called after each look (the CLI's progress line)."""
     started = clock()
     pause = WAIT_FIRST_POLL_S
+    deployment = deployment.with_config(WAIT_LOOK_CONFIG)
     while True:
         try:
             # A claim-checked result's data is fetched once, for the view returned, not at every look.

@@ -124,3 +124,23 @@ def test_the_help_says_what_the_exit_code_3_means(capsys):
         cli.main(["status", "--help"])
     status_help = " ".join(capsys.readouterr().out.split())
     assert "--wait SECONDS" in status_help and "exit code 3" in status_help
+
+
+def test_each_look_gives_up_on_an_endpoint_that_does_not_answer_sooner_than_other_operations(monkeypatch):
+    import boto3
+
+    given = []
+
+    def workflow_status(looking, *_args, **_options):
+        given.append(looking)
+        return _view(status="COMPLETED")
+
+    monkeypatch.setattr(ops, "workflow_status", workflow_status)
+    session = boto3.session.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+    given_deployment = discovery.Deployment(session, "http://127.0.0.1:9", _resources())
+    ops.wait_for_outcome(given_deployment, "ord-1", None, 60)
+    [looking] = given
+    look_config = looking.client("dynamodb").meta.config
+    assert (look_config.read_timeout, look_config.retries["total_max_attempts"]) == (10, 2)
+    operation_config = given_deployment.client("dynamodb").meta.config  # the deployment given is left as it was
+    assert (operation_config.read_timeout, operation_config.retries["total_max_attempts"]) == (30, 4)
