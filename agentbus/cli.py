@@ -473,6 +473,14 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(error, ControlError | FunctionStartError):
             errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
+        from agentbus.discovery import unloadable_credentials
+
+        # Credentials that expire are loaded again before a call: a credential_process may fail only then.
+        profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+        unloadable = unloadable_credentials(error, profile)
+        if unloadable is not None:
+            errors.print(f"agentbus {_verb_name(args)}: {_one_line(unloadable)}", markup=False)
+            return 2
         if isinstance(error, KeyError):
             # A name looked up where it is not (the manifest's lookups say which and what is known: "unknown agent
             # 'x'; known: …"); a bare key (KeyError('Attributes')) is named as what it is.

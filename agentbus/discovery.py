@@ -65,15 +65,25 @@ def _client(session: boto3.session.Session, endpoint_url: str | None, service: s
     try:
         return session.client(service, **kwargs)  # type: ignore[call-overload]
     except (ValueError, TypeError, AttributeError) as error:
-        # botocore lets these through from loading credentials when a credential_process prints something that
-        # is not a JSON object of credentials (not JSON, not UTF-8, a number): the AWS CLI prints only
-        # "Expecting value: line 1 column 1 (char 0)".
-        if not _raised_by_credentials(error):
+        unloadable = unloadable_credentials(error, session.profile_name)
+        if unloadable is None:
             raise
-        raise DeploymentNotFound(
-            f"the AWS credentials of profile {session.profile_name!r} could not be loaded: its credential_process "
-            f"printed something that is not a JSON object of credentials ({type(error).__name__}: {error}); run "
-            "it yourself to see what it prints") from None
+        raise unloadable from None
+
+
+def unloadable_credentials(error: BaseException, profile: str | None) -> DeploymentNotFound | None:
+    """The one line for ``error`` when botocore raised it loading credentials, else None. botocore lets a
+    ``ValueError``, ``TypeError`` or ``AttributeError`` through when a credential_process prints something that is
+    not a JSON object of credentials (not JSON, not UTF-8, a number), when a client is made or, for credentials
+    that expire, when they are refreshed before a call: the AWS CLI prints only "Expecting value: line 1 column 1
+    (char 0)". Recognised by a traceback through ``botocore.credentials``, so that other errors of these types
+    are not misnamed."""
+    if not isinstance(error, ValueError | TypeError | AttributeError) or not _raised_by_credentials(error):
+        return None
+    return DeploymentNotFound(
+        f"the AWS credentials of profile {profile!r} could not be loaded: its credential_process printed "
+        f"something that is not a JSON object of credentials ({type(error).__name__}: {error}); run it yourself "
+        "to see what it prints")
 
 
 def _raised_by_credentials(error: BaseException) -> bool:

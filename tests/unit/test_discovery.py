@@ -306,3 +306,30 @@ def test_a_credential_process_that_prints_no_json_object_is_one_line_naming_the_
     message = str(error.value)
     assert message.startswith("the AWS credentials of profile 'broken' could not be loaded: ")
     assert "credential_process printed something that is not a JSON object" in message and "\n" not in message
+
+
+def test_credentials_that_fail_only_when_refreshed_are_one_line_too(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Any, capsys: Any) -> None:
+    # Its first answer expires within botocore's refresh window, so the first call loads the credentials again
+    # and gets text that is not JSON: raised from the call, not from making the client.
+    from datetime import UTC, datetime, timedelta
+
+    from agentbus import cli
+
+    expiring = json.dumps({"Version": 1, "AccessKeyId": "k", "SecretAccessKey": "s", "SessionToken": "t",
+                           "Expiration": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()})
+    answered = tmp_path / "answered"
+    script = tmp_path / "credentials.sh"
+    script.write_text(f"if [ -e {answered} ]; then echo not-json; else touch {answered}; echo '{expiring}'; fi\n")
+    config = tmp_path / "config"
+    config.write_text(f"[profile expiring]\ncredential_process = sh {script}\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "expiring")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["status", "ord-1"]) == 2
+    err = capsys.readouterr().err
+    assert answered.exists() and "Traceback" not in err
+    assert err.startswith("agentbus status: the AWS credentials of profile 'expiring' could not be loaded: ")
+    assert "credential_process printed something that is not a JSON object" in err
