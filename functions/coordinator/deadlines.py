@@ -48,6 +48,19 @@ def schedule_name(workflow: str, workflow_id: str, workflows: Iterable[str] = ()
     return f"{HASHED_SCHEDULE_PREFIX}{readable}-{digest}"
 
 
+def refire_name(name: str, at: datetime) -> str:
+    """The name of the schedule that fires ``name``'s deadline again at ``at``, after it fired early: never ``name``
+    itself. Scheduler deletes a one-time schedule with ``ActionAfterCompletion: DELETE`` "shortly after its last
+    target invocation", and a schedule may be changed only before that: an update of the schedule that just fired
+    could be deleted with it, and the workflow would never time out (review rev20b, M1). One name per firing time,
+    so a schedule that fires early again is not updated either; a duplicate delivery of the early deadline finds
+    the schedule it made (``create``). Hashed like a long id's name (``schedule_name``): it starts with ``_`` and
+    cannot be a readable name."""
+    digest = hashlib.sha256(f"{name}\x00{at_expression(at)}".encode()).hexdigest()[:24]
+    readable = name.removeprefix(HASHED_SCHEDULE_PREFIX)[: SCHEDULE_NAME_MAX - len(digest) - 4]
+    return f"{HASHED_SCHEDULE_PREFIX}{readable}-r-{digest}"
+
+
 def _code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
@@ -124,16 +137,27 @@ class DeadlineScheduler:
                 and existing.get("State", "ENABLED") == "ENABLED")
 
     def rearm(self, name: str, at: datetime, detail: dict[str, Any]) -> None:
-        """Fire again at ``at``: the schedule fired early (Scheduler fires a one-time schedule within its
-        minute). Updated if it still exists, created again if it deleted itself after firing."""
+        """Fire at ``at`` instead: a deadline moved out before its schedule fired (a person was asked for). Updated
+        if it still exists, created again if it is gone (it fired early and deleted itself: ``refire`` made
+        another, which then fires, finds the deadline moved out, and fires again at it)."""
         request = self.request(name, at, detail)
         try:
-            self.client.update_schedule(**{key: value for key, value in request.items()})
+            self.client.update_schedule(**request)
         except ClientError as error:
             if _code(error) != "ResourceNotFoundException":
                 raise
             self.create(name, at, detail)
         logger.info("deadline re-armed", extra={"schedule": name, "at": at_expression(at)})
+
+    def refire(self, name: str, at: datetime, detail: dict[str, Any]) -> str:
+        """Fire again at ``at``: schedule ``name`` fired before the deadline (Scheduler fires a one-time schedule
+        anywhere in its minute). A new schedule (``refire_name``), not an update of the one that fired; returns its
+        name. The finish does not delete it: it fires, finds the workflow finished, and changes nothing."""
+        again = refire_name(name, at)
+        self.create(again, at, detail)
+        logger.info("deadline fired early: fires again", extra={"schedule": name, "again": again,
+                                                                 "at": at_expression(at)})
+        return again
 
     def delete(self, name: str) -> bool:
         """Delete the schedule; False if it is gone already (fired, or deleted by an earlier attempt)."""

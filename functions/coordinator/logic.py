@@ -19,7 +19,7 @@ Correctness rests on the store's atomic conditional writes, never on the order o
 - nothing is decided before the trigger is in, except the deadline ("the trigger never arrived");
 - whatever opens a record (a trigger, or a result that came first) gives it its deadline at once, counted
   from when the request was placed (the trigger event's ``time``, never later than its arrival); a deadline
-  that fires early (Scheduler fires within the minute) is re-armed, not obeyed;
+  that fires early (Scheduler fires within the minute) is not obeyed: a new schedule fires it again;
 - the finish is one conditional update ``status RUNNING -> final`` that also requires the record's
   ``version`` to be the one the decision was made on, and stores the whole outcome: exactly one
   invocation wins, and the outcome it stores matches the record it was decided from (faults 3, 9). A write
@@ -490,10 +490,10 @@ class Coordinator:
             # for a minute that has not started: what Scheduler does with a schedule for the minute already running
             # is not documented (black-box pass 10C, F5); at worst the deadline is obeyed a minute late.
             at = max(due, start_of_next_minute(now))
-            logger.info("deadline fired early (or moved out); re-armed",
+            logger.info("deadline fired early (or moved out); fires again",
                         extra={"deadline_at": iso_ms(due), "fires_at": iso_ms(at)})
-            self.deadlines.rearm(self._schedule_of(record), at,
-                                 self.deadline_detail(workflow, record.workflow_id))
+            self.deadlines.refire(self._schedule_of(record), at,
+                                  self.deadline_detail(workflow, record.workflow_id))
             self._advance(workflow, record)
             return
         self._advance(workflow, record, deadline_reached=True)

@@ -71,5 +71,8 @@ class NoSchedules:
     def rearm(self, *args) -> None:
         pass
 
+    def refire(self, *args) -> str:
+        return "refired"
+
     def delete(self, *args) -> bool:
         return True

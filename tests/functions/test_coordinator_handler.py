@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from functions.common.digest import trigger_digest
 from functions.common.ids import result_idempotency_key
 from functions.common.models import BusEvent, WorkflowOutcome
 from functions.common.publisher import EventPublisher
-from functions.coordinator.deadlines import DeadlineScheduler, schedule_name
+from functions.coordinator.deadlines import DeadlineScheduler, at_expression, refire_name, schedule_name
 from functions.coordinator.handler import build
 from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, Coordinator
 from functions.coordinator.store import WorkflowStore
@@ -156,6 +157,12 @@ class Harness:
         except ClientError as error:
             assert error.response["Error"]["Code"] == "ResourceNotFoundException"
             return None
+
+    def schedules(self) -> dict[str, str]:
+        """Every schedule of the group: its expression by its name."""
+        group = self.settings.schedule_group
+        return {s["Name"]: self.clients.scheduler.get_schedule(Name=s["Name"], GroupName=group)["ScheduleExpression"]
+                for s in self.clients.scheduler.list_schedules(GroupName=group)["Schedules"]}
 
     def dead_letters(self) -> list[dict]:
         response = self.clients.sqs.receive_message(
@@ -305,6 +312,10 @@ def test_schedule_name_for_long_or_odd_ids_is_valid_and_distinct(h):
         assert h.schedule(workflow_id) is not None  # moto stored it under the derived name
     names = {schedule_name(WORKFLOW.name, i) for i in ids}
     assert len(names) == 3
+    at = [datetime(2026, 12, 3, 22, minute, tzinfo=UTC) for minute in (1, 2)]
+    again = {refire_name(name, moment) for name in names | {schedule_name(WORKFLOW.name, ORDER_ID)} for moment in at}
+    assert len(again) == 8 and not again & names
+    assert all(len(name) <= 64 and re.fullmatch(r"_[0-9A-Za-z_.-]+", name) for name in again)
 
 
 # --- fault 1: duplicate triggers --------------------------------------------------------------------
@@ -542,12 +553,29 @@ def test_a_deadline_fired_early_within_its_minute_is_rearmed_for_the_next_minute
     which Scheduler (60 s precision) is not documented to fire; the next minute is."""
     h.deliver(trigger(), result("fraud"))
     due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    name, fired = schedule_name(WORKFLOW.name, ORDER_ID), h.schedule()["ScheduleExpression"]
     early = due.replace(second=0) + timedelta(seconds=1) if due.second > 1 else due - timedelta(milliseconds=500)
-    h.deliver(deadline(), handler=build(h.settings, h.clients, clock=lambda: early))
+    for _ in range(2):  # the early deadline delivered twice makes one schedule
+        h.deliver(deadline(), handler=build(h.settings, h.clients, clock=lambda: early))
     assert h.terminal() == [] and h.store.load(ORDER_ID).status.value == "RUNNING"
     expected = max(due, early.replace(second=0, microsecond=0) + timedelta(minutes=1))
-    assert h.schedule()["ScheduleExpression"] == f"at({expected.replace(tzinfo=None).isoformat(timespec='seconds')})"
+    # Review rev20b, M1: a new schedule, not an update of the one that fired (Scheduler deletes that one shortly
+    # after it fires, and an update in between could go with it).
+    assert h.schedules() == {name: fired, refire_name(name, expected): at_expression(expected)}
     assert expected > due or due.second == 0
+
+
+def test_a_refired_deadline_times_the_workflow_out_once_and_is_left_to_fire_alone(h):
+    h.deliver(trigger(), result("fraud"))
+    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    early = due - timedelta(seconds=5)
+    h.deliver(deadline(), handler=build(h.settings, h.clients, clock=lambda: early))
+    again = max(due, early.replace(second=0, microsecond=0) + timedelta(minutes=1))
+    for _ in range(2):  # the second schedule fires; then once more, as a duplicate
+        h.deliver(deadline(), handler=build(h.settings, h.clients, clock=lambda: again + timedelta(seconds=30)))
+    assert [e["detail-type"] for e in h.terminal()] == ["Order Timed Out"]
+    # The finish deleted the first schedule; the second deletes itself once it has fired, and changes nothing.
+    assert list(h.schedules()) == [refire_name(schedule_name(WORKFLOW.name, ORDER_ID), again)]
 
 
 # --- fault 3: concurrent finishers ------------------------------------------------------------------
