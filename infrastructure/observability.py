@@ -204,8 +204,9 @@ class Observability(Construct):
                 title="Workflows (every agentbus metric: per service, per agent, per workflow)",
                 # A search schema matches exactly its dimension set: one per set the functions emit with
                 # (workflow metrics by service, each agent's by service and agent, the census by service and workflow).
+                # The namespace is quoted: a stage's may hold a "-", which a search term must quote.
                 left=[cw.MathExpression(
-                    expression=f"SEARCH('{{{self.namespace},{dimensions}}}', 'Sum', 300)",
+                    expression=f"SEARCH('{{\"{self.namespace}\",{dimensions}}}', 'Sum', 300)",
                     label="", period=five_minutes) for dimensions in DASHBOARD_DIMENSION_SETS],
                 width=12, height=6,
             ),
