@@ -8,6 +8,7 @@ import time
 from rich.console import Console
 
 from agentbus.demo import run_demo
+from tests.pinned import MANIFEST as SHIPPED  # the shipped workflows, not any a user adds (their samples count too)
 from tests.workflows.followups.manifest import MANIFEST as FOLLOW_UPS
 
 
@@ -16,7 +17,7 @@ def test_demo_runs_every_workflows_samples_to_their_outcomes(tmp_path):
     timeline = tmp_path / "timeline.html"
     work = {"fraud": 50, "inventory": 20, "shipping": 30, "identity": 20, "policy": 20, "risk": 30,
             "security-audit": 20}
-    code = run_demo(work_profile=work, interval_s=0.1, timeline_path=str(timeline),
+    code = run_demo(work_profile=work, interval_s=0.1, timeline_path=str(timeline), manifest=SHIPPED,
                     console=Console(file=output, width=200, highlight=False))
     text = output.getvalue()
     assert code == 0, text
@@ -36,7 +37,7 @@ def test_demo_runs_every_workflows_samples_to_their_outcomes(tmp_path):
 def test_demo_of_one_workflow(tmp_path):
     output = io.StringIO()
     code = run_demo(workflows=["access-request"], work_profile={}, interval_s=0, timeline_path=str(tmp_path / "t.html"),
-                    console=Console(file=output, width=200, highlight=False))
+                    manifest=SHIPPED, console=Console(file=output, width=200, highlight=False))
     text = output.getvalue()
     assert code == 0, text
     assert "access-request: per-request summary" in text and "order-fulfillment" not in text
@@ -49,7 +50,7 @@ def test_demo_approves_a_request_that_waits_for_a_person_and_cancels_another(tmp
     CLI's code path and completes, and one that is cancelled."""
     output = io.StringIO()
     code = run_demo(workflows=["access-request"], work_profile={}, interval_s=0, timeline_path=str(tmp_path / "t.html"),
-                    console=Console(file=output, width=240, highlight=False))
+                    manifest=SHIPPED, console=Console(file=output, width=240, highlight=False))
     text = output.getvalue()
     assert code == 0, text
     lines = text.splitlines()
@@ -75,7 +76,7 @@ def test_a_sample_the_bus_refuses_is_named_with_its_reason_and_not_waited_for(tm
     output = io.StringIO()
     started = time.monotonic()
     code = run_demo(workflows=["order-fulfillment"], event_files=["events/order-verified.json"], work_profile={},
-                    interval_s=0, timeout_s=60, timeline_path=str(tmp_path / "t.html"),
+                    interval_s=0, timeout_s=60, timeline_path=str(tmp_path / "t.html"), manifest=SHIPPED,
                     console=Console(file=output, width=400, highlight=False))
     text = output.getvalue()
     assert code == 1, text
