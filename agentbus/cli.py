@@ -115,8 +115,11 @@ def _seconds(text: str) -> int:
 
 def _wait_seconds(text: str) -> float:
     """``status --wait SECONDS``: more than 0, at most 366 days (the longest a workflow may stay open)."""
-    value = _non_negative(text)
-    if value == 0 or value > MAX_WAIT_S:  # inf too
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_WAIT_S:  # NaN and inf too
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_WAIT_S} (366 days), got {text}")
     return value
 

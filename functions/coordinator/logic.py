@@ -84,6 +84,7 @@ from functions.common.spec import (
     Manifest,
     Outcome,
     Workflow,
+    WorkflowStatus,
     coordinator_consumer,
     resolve,
 )
@@ -92,6 +93,7 @@ from functions.coordinator.outcome import build_outcome, finished_workflow
 from functions.coordinator.ports import Deadlines, NullMetrics, RowRefused, Store, WorkflowMetrics
 from functions.coordinator.record import (
     WorkflowRecord,
+    after_finish,
     asked_for,
     bounded_result,
     decide,
@@ -388,8 +390,12 @@ class Coordinator:
             counted = record.results.get(agent.name) or {}
             if counted.get("event_id") != event.id:
                 # Fault 21: a second answer (an approval twice, a decline racing an approval): the first counts.
+                # None counted: answers read together for a finished record found each other's item (black-box
+                # pass 20A, F2: "another answer already counted: None by None").
                 reason = (f"another answer already counted: {counted.get('detail_type')} by "
-                          f"{(counted.get('data') or {}).get('by')} (event {counted.get('event_id')})")
+                          f"{(counted.get('data') or {}).get('by')} (event {counted.get('event_id')})"
+                          if counted else
+                          after_finish(WorkflowStatus.CANCELLED if record.cancel is not None else record.status))
                 self.store.keep_late(workflow.name, workflow_id, agent.name, slot, reason)
                 logger.info("second answer of an external agent: kept as late", extra={"agent": agent.name})
         elif kind == "late":
@@ -422,14 +428,9 @@ class Coordinator:
     def _keep_aside(self, workflow: Workflow, workflow_id: str, agent: str, entry: dict[str, Any],
                     reason: str) -> None:
         """Keep an entry that counts for nothing in the record (``late_results``, with ``reason``), once; when the
-        record holds all the entries aside it may (``MAX_LATE``), dead-letter it with the reason instead."""
-        if self.store.keep_late(workflow.name, workflow_id, agent, entry, reason) is not None:
-            return
-        record = self.store.load(workflow.name, workflow_id)
-        if record is not None and any(kept.get("event_id") == entry.get("event_id")
-                                      for kept in record.late_results.values()):
-            return  # an earlier delivery of this event kept it
-        raise PoisonMessage(f"{reason}; the record keeps no more entries aside")
+        record holds all the entries aside it may (``MAX_LATE``), dead-letter it with the reason instead
+        (``store.KeptAsideFull``, as every entry kept aside)."""
+        self.store.keep_late(workflow.name, workflow_id, agent, entry, reason)
 
     # cancels ----------------------------------------------------------------------------------------
 

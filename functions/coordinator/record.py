@@ -255,6 +255,13 @@ def deadline_reason(record: WorkflowRecord) -> str:
     return DEADLINE_REASON
 
 
+def after_finish(status: WorkflowStatus) -> str:
+    """Why an entry that came after the finish (a result, an answer, a cancel) counts for nothing."""
+    return {WorkflowStatus.CANCELLED: "arrived after the workflow was cancelled",
+            WorkflowStatus.TIMED_OUT: "reached the coordinator after the deadline: the workflow had timed out"}.get(
+        status, f"arrived after the workflow had finished ({status.value})")
+
+
 def trigger_after_finish(record: WorkflowRecord) -> bool:
     """Whether the workflow finished before its trigger reached the coordinator (its deadline passed with only
     results in: "the trigger never arrived"; or a cancel) and the trigger came in afterwards. Its outcome was

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from functions.common.dead_letters import PoisonMessage
 from functions.common.spec import WAITING_ATTRIBUTE, WorkflowStatus
 from functions.coordinator.attributes import from_attribute, to_attribute, to_json_lenient, to_lenient_attribute
 from functions.coordinator.layout import (
@@ -48,7 +49,7 @@ from functions.coordinator.layout import (
 from functions.coordinator.outcome import derived_outcome
 from functions.coordinator.ports import RowRefused
 from functions.coordinator.reads import WorkflowReader
-from functions.coordinator.record import WorkflowRecord
+from functions.coordinator.record import WorkflowRecord, after_finish
 
 # A conditional write (a cancel's, a result's) refused by the record as it was, when the re-read shows a record
 # that takes it (opened, or its trigger come in, between the two), is tried again: this many times in all.
@@ -70,10 +71,14 @@ def _slot_writable(record: WorkflowRecord, agent: str, version: Any) -> bool:
     return held is None or (record.trigger_seen and held.get("trigger_digest") != record.trigger_digest)
 
 
-def after_finish(status: WorkflowStatus) -> str:
-    return {WorkflowStatus.CANCELLED: "arrived after the workflow was cancelled",
-            WorkflowStatus.TIMED_OUT: "reached the coordinator after the deadline: the workflow had timed out"}.get(
-        status, f"arrived after the workflow had finished ({status.value})")
+class KeptAsideFull(PoisonMessage):
+    """An entry that counts for nothing (a late result, answer or cancel), for a record that holds ``MAX_LATE``
+    entries aside already: dead-lettered with its reason instead, so that nothing is dropped silently (black-box
+    pass 20A, F1: the 21st late answer was acknowledged and kept nowhere). ``record``: the record as read."""
+
+    def __init__(self, reason: str, record: WorkflowRecord | None) -> None:
+        super().__init__(f"{reason}; the record keeps no more entries aside")
+        self.record = record
 
 
 class _Expression:
@@ -237,10 +242,19 @@ class WorkflowStore(WorkflowReader):
         version = str(result.get("trigger_digest"))
         stored = self._put_result(workflow, workflow_id, agent, result)
         mine = stored.get("event_id") == result.get("event_id")
-        kind, record = self._count(workflow, workflow_id, agent, stored, deadline_at)
-        if kind == "recorded" and not mine:
-            # The item held another delivery of this agent's result for this version (written first, its
-            # header write lost): that one is counted, this one is a duplicate.
+        try:
+            kind, record = self._count(workflow, workflow_id, agent, stored, deadline_at)
+        except KeptAsideFull as full:
+            # Late, and dead-lettered instead of kept aside: its item goes as a late one's does.
+            if mine and (full.record is None or not self._referenced(full.record, agent, version)):
+                self.client.delete_item(TableName=self.workflow_table,
+                                        Key=self._key(result_sort_key(workflow, agent, version), workflow_id))
+            raise
+        if kind in ("recorded", "late") and not mine:
+            # The item held another event of this agent for this version (written first, its header write lost or
+            # not yet made): that one is counted, or kept late, and this one is a duplicate of it. For an agent's
+            # result that is another delivery of it; a person's answer is an answer of its own, which the caller
+            # keeps aside (black-box pass 20A, F2: it was reported late, and kept nowhere).
             return "duplicate", record
         if kind in ("other-version", "late") and mine and not self._referenced(record, agent, version):
             # Never counted, and no header write can come to reference it now (the trigger's version is fixed,
@@ -320,20 +334,25 @@ class WorkflowStore(WorkflowReader):
                 # version the trigger will bring, so keep it beside (``result_<agent>@<version>``), not drop it.
                 return self._record_alternative(workflow, workflow_id, agent, result, existing)
             # Finished before its trigger (its deadline passed): a result of another version is late.
-        elif agent in existing.results or any(a == agent and d == version for a, d in existing.alternatives):
+        elif ((held is not None and held.get("trigger_digest") == version)
+              or any(a == agent and d == version for a, d in existing.alternatives)):
             return "duplicate", existing
+        # Here a slot holding another version's result, once the trigger is in, is a finished record's (a running
+        # one lets this result replace it): this one is late, not a duplicate of it (black-box pass 20A, F3: a
+        # result of the trigger's version, read after a "trigger never arrived" finish, was kept nowhere).
         # Finished (or being cancelled) without this agent's result: keep it aside, once.
         ended = WorkflowStatus.CANCELLED if existing.cancel is not None else existing.status
         kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(ended))
-        return ("late", kept) if kept is not None else ("duplicate", existing)
+        return ("late", kept) if kept is not None else ("duplicate", existing)  # None: kept by an earlier delivery
 
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
                   reason: str) -> WorkflowRecord | None:
         """Keep ``entry`` (a result, an answer, a cancel: ``agent`` None) aside with the reason it decided nothing:
         once per event, at most ``MAX_LATE`` per record. Its item ``<workflow>#late_<agent>~<e>`` with the whole
         entry first (a redelivery writes it again), then the header's marker ``late_<agent>~<e>`` (its reason, event
-        and time: the once-and-at-most condition). The record with it (the header's view); None when it was kept
-        already, or the record is full (its item is then removed again)."""
+        and time: the once-and-at-most condition). The record with it (the header's view); None when an earlier
+        delivery of the event kept it already. ``KeptAsideFull`` (a poison message: dead-lettered with ``reason``)
+        when the record holds ``MAX_LATE`` entries aside and not this one; its item is removed again."""
         name = late_key(agent, str(entry.get("event_id", "")))
         stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
         item_key = self._key(late_sort_key(workflow, name), workflow_id)
@@ -347,11 +366,13 @@ class WorkflowStore(WorkflowReader):
         condition = (f"attribute_not_exists({late}) AND "
                      f"(attribute_not_exists({count}) OR {count} < {x.value(MAX_LATE)})")
         record = self._update(workflow, workflow_id, x, update, condition)
-        if record is None:
-            existing = self.load(workflow, workflow_id)
-            if existing is None or name not in existing.late_results:
-                self.client.delete_item(TableName=self.workflow_table, Key=item_key)  # full: not kept after all
-        return record
+        if record is not None:
+            return record
+        existing = self.load(workflow, workflow_id)
+        if existing is not None and name in existing.late_results:
+            return None
+        self.client.delete_item(TableName=self.workflow_table, Key=item_key)  # full: not kept after all
+        raise KeptAsideFull(reason, existing)
 
     def request_cancel(self, workflow: str, workflow_id: str, cancel: dict[str, Any]) -> tuple[str, WorkflowRecord]:
         """Write the cancel into a running record, once: ``recorded`` (or ``duplicate``: a cancel is there already,

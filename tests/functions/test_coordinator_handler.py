@@ -480,6 +480,46 @@ def test_result_that_never_gets_its_trigger_times_out_saying_so(h):
     assert h.store.get(ORDER_ID)["trigger"] is None
 
 
+def test_a_result_of_the_late_triggers_version_is_kept_late_beside_another_versions_in_its_slot(h):
+    """Black-box pass 20A, F3: a record opened by a result of another version timed out "the trigger never arrived";
+    the trigger's own version's result from the same agent, read after the trigger, was taken for a duplicate of
+    the other version's and shown nowhere (its item stayed in the table)."""
+    other = result("fraud", version="0" * 32, event_id="evt-other")
+    h.deliver(other)
+    h.deliver(deadline())
+    h.deliver(trigger())
+    real = result("fraud", event_id="evt-real")
+    assert h.deliver(real) == {"batchItemFailures": []}
+    view = h.store.get(ORDER_ID)
+    assert view["status"] == "TIMED_OUT"
+    [late] = [entry for entry in view["late_results"] if entry["event_id"] == "evt-real"]
+    assert late["trigger_digest"] == version_of() and late["late_reason"] == (
+        "reached the coordinator after the deadline: the workflow had timed out")
+    h.deliver(real)  # again: kept once
+    assert [entry["event_id"] for entry in h.store.get(ORDER_ID)["late_results"]].count("evt-real") == 1
+
+
+def test_late_results_past_the_records_limit_are_dead_lettered_with_their_reason_and_leave_no_item(h):
+    """Black-box pass 20A, F1: an entry past ``MAX_LATE`` was acknowledged and kept nowhere."""
+    from functions.coordinator.layout import MAX_LATE
+
+    h.deliver(trigger(), result("inventory"), result("shipping"))
+    h.deliver(deadline())  # timed out without fraud's result
+    for number in range(MAX_LATE + 1):  # fraud publishing again and again, each a new event
+        assert h.deliver(result("fraud", event_id=f"evt-late-{number}")) == {"batchItemFailures": []}
+    view = h.store.get(ORDER_ID)
+    assert sorted(entry["event_id"] for entry in view["late_results"]) == sorted(
+        f"evt-late-{number}" for number in range(MAX_LATE))
+    [letter] = h.dead_letters()
+    assert json.loads(letter["Body"])["id"] == f"evt-late-{MAX_LATE}"
+    assert letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == (
+        "reached the coordinator after the deadline: the workflow had timed out; the record keeps no more entries "
+        "aside")
+    items = h.clients.dynamodb.query(TableName=h.store.workflow_table, KeyConditionExpression="workflow_id = :id",
+                                     ExpressionAttributeValues={":id": {"S": ORDER_ID}})["Items"]
+    assert f"{WORKFLOW.name}#result#fraud#{version_of()}" not in {i["workflow"]["S"] for i in items}
+
+
 def test_results_held_before_the_trigger_are_shown_as_received_not_counted_not_as_missing_only(h):
     # The trigger lost on its way to the coordinator, the agents' results in: status listed every agent as missing
     # and trace said "nothing recorded yet", so the runbook sent the operator after agents that had answered.

@@ -605,3 +605,69 @@ def test_a_cancel_refused_before_its_request_does_not_cancel_it_when_replayed(c)
     assert published["detail"]["status"] == "CANCELLED" and "the employee left" in published["detail"]["reason"]
     c.deliver(replayed(counted))  # the cancel that counted, replayed: nothing
     assert c.outcomes() == []
+
+
+# --- entries aside past the record's limit (black-box pass 20A) ---------------------------------------------------
+
+def test_answers_and_cancels_past_the_records_limit_are_dead_lettered_with_their_reason_not_dropped(c):
+    """F1: the 21st answer after a cancel was acknowledged and kept nowhere."""
+    from functions.coordinator.layout import MAX_LATE
+
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.deliver(cancel(ACCESS, "acc-9001"))
+    answers = [person("acc-9001", by=f"mgr-{i}") for i in range(MAX_LATE + 2)]
+    for one in answers:  # one at a time: each a batch of its own
+        assert c.deliver(one) == {"batchItemFailures": []}
+    kept = {late["event_id"] for late in c.view(ACCESS, "acc-9001")["late_results"]}
+    assert kept == {one["id"] for one in answers[:MAX_LATE]}
+    over = [cancel(ACCESS, "acc-9001", by="late-ops"), *answers[MAX_LATE:]]
+    c.deliver(over[0])
+    letters = c.dead_letters()
+    assert {json.loads(body)["id"] for body in letters} == {one["id"] for one in over}
+    assert set(letters.values()) == {"arrived after the workflow was cancelled; the record keeps no more entries aside"}
+    assert len(c.view(ACCESS, "acc-9001")["late_results"]) == MAX_LATE
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Request Cancelled"
+
+
+class FirstUpdateLost:
+    """A DynamoDB client whose first ``update_item`` fails (the invocation ends between a result's two writes)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.lost = client, False
+
+    def update_item(self, **kwargs):
+        if not self.lost:
+            self.lost = True
+            raise ConnectionError("connection lost")
+        return self.client.update_item(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_answers_handled_together_after_a_cancel_are_each_kept_with_the_reason_they_are_late(c):
+    """F2: answers to a finished record, handled at once, found each other's item (one per agent and version): all
+    but one were kept as "another answer already counted: None by None (event None)", and one handled while another
+    was between its two writes was not kept at all. Here the first answer's invocation ends between the two."""
+    from dataclasses import replace
+
+    from functions.coordinator.handler import build
+    from tests.conftest import settings_for
+
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+    c.deliver(cancel(ACCESS, "acc-9001"))
+    first, second = person("acc-9001", by="mgr-0"), person("acc-9001", by="mgr-1")
+    handler = c.handler
+    c.handler = build(settings_for(c.resources, "coordinator", MANIFEST, record_concurrency=1),
+                      replace(c.clients, dynamodb=FirstUpdateLost(c.clients.dynamodb)), clock=c.clock)
+    assert c.deliver(first) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}  # its item is written
+    c.handler = handler
+    assert c.deliver(second) == {"batchItemFailures": []}
+    assert c.deliver(first, receive_count=2) == {"batchItemFailures": []}
+    late = c.view(ACCESS, "acc-9001")["late_results"]
+    cancelled = "arrived after the workflow was cancelled"
+    assert {entry["event_id"]: entry["late_reason"] for entry in late} == {first["id"]: cancelled,
+                                                                            second["id"]: cancelled}

@@ -117,6 +117,8 @@ def test_a_wait_that_is_no_time_or_more_than_a_workflow_can_last_is_a_usage_erro
         cli.main(["status", "ord-1", "--wait", value])
     err = capsys.readouterr().err
     assert usage_error.value.code == 2 and "argument --wait" in err and value in err
+    # Black-box pass 20A, F4: -1 and nan said "must be >= 0", which 0 is too.
+    assert ("not a number" if value == "soon" else "must be more than 0 and at most 31622400 (366 days)") in err
 
 
 def test_the_help_says_what_the_exit_code_3_means(capsys):
