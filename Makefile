@@ -132,7 +132,7 @@ bootstrap: $(VENV)/.synced $(CDK) ## cdk bootstrap the account and region of you
 deploy: $(VENV)/.synced $(CDK) ## cdk deploy to the account and region of your AWS credentials (asks to approve IAM changes)
 	$(CDK) deploy $(STACK) $(CONTEXT) $(ARGS)
 
-destroy: $(VENV)/.synced $(CDK) ## cdk destroy (the orders and access-requests tables, their KMS key and the claim-check bucket are retained)
+destroy: $(VENV)/.synced $(CDK) ## cdk destroy (the tables the manifest retains: each workflow's projection table unless retain=False; their KMS key and the claim-check bucket are retained too)
 	$(CDK) destroy $(STACK) $(CONTEXT) $(ARGS)
 
 lint: $(VENV)/.synced ## ruff on the code; cfn-lint runs on the synthesized template in the tests

@@ -434,9 +434,9 @@ class AgentbusStack(Stack):
         # Over 500 resources CDK refuses the template with a jsii traceback: the synth fails here first, in one line.
         check_resource_count(self, "each agent adds 16 (a queue and its dead-letter queue, their policies, its rule, "
                                    "function, role, policy, log group, event source mapping and 6 alarms; 3 more with "
-                                   "compensate_on), each coordinated workflow 6 more and 1 per table; put fewer agents "
-                                   "in one stack: deploy the others from another manifest as a second stage (app.py's "
-                                   "manifest=, -c stage=...)")
+                                   "compensate_on), each coordinated workflow 6 more (10 if it waits for a person) "
+                                   "and 1 per table; put fewer agents in one stack: deploy the others from another "
+                                   "manifest as a second stage (app.py's manifest=, -c stage=...)")
         nag.acknowledge(self)
 
     def _powertools_account(self) -> str:

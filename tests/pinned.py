@@ -36,7 +36,9 @@ def pinned(manifest: Manifest, agents: Mapping[str, tuple[str, ...]] = AGENTS,
     workflow a user added (README "Add a workflow") is left out with the tables only it uses: the core's tests do
     not change with it either, and the test-only workflows added to this manifest (``tests/workflows``) cannot
     clash with its names (a user's ``expense`` workflow with a ``budget`` agent made the test-only manifest
-    invalid, failing tests the user never touched)."""
+    invalid, failing tests the user never touched). One test still needs the user's names apart from the
+    test-only ones: ``tests/integration/test_cli_other_manifest.py`` runs the shipped CLI against a stack of them,
+    and says so, naming the clash, when the shipped manifest uses one of their names."""
     missing = sorted(set(agents) - {w.name for w in manifest.workflows})
     if missing:
         raise RuntimeError(f"tests/pinned.py: the manifest has no workflow {', '.join(missing)} any more; the core's "

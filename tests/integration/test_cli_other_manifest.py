@@ -25,14 +25,28 @@ from agentbus.discovery import Deployment, find_deployment
 from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE
 from functions.manifest import MANIFEST as SHIPPED
 from tests.conftest import REPO_ROOT, observed_stack
+from tests.pinned import MANIFEST as PINNED
 from tests.workflows.manifest import MANIFEST as TEST_MANIFEST
 
 EXTRA = "receipts"  # an agent of expense-claim: the stack has it, the shipped CLI's manifest does not
 TIMEOUT_S = 60
 
 
+def clashes() -> list[str]:
+    """The test-only workflows' and agents' names a user's manifest also uses: then the shipped CLI knows them,
+    and what these tests check (a CLI that lacks them) cannot be seen."""
+    ours = {w.name for w in SHIPPED.workflows} | {c.name for c in SHIPPED.consumers}
+    shipped_names = {w.name for w in PINNED.workflows} | {c.name for c in PINNED.consumers}
+    test_only = ({w.name for w in TEST_MANIFEST.workflows} | {c.name for c in TEST_MANIFEST.consumers}) - shipped_names
+    return sorted(test_only & ours)
+
+
 @pytest.fixture(scope="module")
 def stack():
+    clash = clashes()
+    assert not clash, (f"functions/manifest.py names {', '.join(clash)} as tests/workflows' test-only workflows do: "
+                       "these tests run the shipped CLI against a stack of those and need it not to know them; "
+                       "rename yours")
     assert EXTRA not in {c.name for c in SHIPPED.consumers}
     with observed_stack(manifest=TEST_MANIFEST) as local:
         yield local
