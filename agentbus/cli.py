@@ -737,6 +737,13 @@ def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
         notes.append(f"its deadline {view.get('deadline_at')} passed {ago(overdue)} ago and it still runs: "
                      "the deadline has not been handled (EventBridge Scheduler fires within its minute; longer, see "
                      "the coordinator's and the deadline DLQ's dead letters, or the Deadline alarms)")
+    if view.get("status") == "TIMED_OUT" and (missing := view.get("missing")):
+        # Helper walkthrough rev20c, L5: only "missing" was shown, with nothing pointing to where an agent's failure
+        # is kept.
+        first = shown(str(missing[0]))
+        notes.append(f"no result from {', '.join(shown(str(m)) for m in missing)}: an agent that failed on the request "
+                     f"keeps its trigger in its dead-letter queue with the reason (`agentbus dead-letters --agent "
+                     f"{first}`); a paused one keeps it in its queue (`agentbus agent list`)")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
     if view.get("projection_error"):

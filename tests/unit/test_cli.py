@@ -250,6 +250,14 @@ def test_status_notes_a_missing_or_invalid_trigger():
         "the trigger was invalid: items: empty"]
 
 
+def test_status_of_a_timed_out_workflow_says_where_a_missing_agents_failure_is_kept():
+    [note] = cli.status_notes(_view(status="TIMED_OUT", missing=["budget", "policy-check"]))
+    assert note.startswith("no result from budget, policy-check: an agent that failed on the request keeps its trigger "
+                           "in its dead-letter queue with the reason (`agentbus dead-letters --agent budget`)")
+    assert cli.status_notes(_view(status="TIMED_OUT", missing=[])) == []
+    assert cli.status_notes(_view(status="REJECTED", missing=["budget"])) == []  # decided without it
+
+
 def test_status_says_when_the_outcome_was_not_published(deployment, monkeypatch, capsys):
     monkeypatch.setattr(ops, "workflow_status", lambda _d, _id, _workflow=None: _view(published=False))
     code, out, _ = _run(capsys, "status", HOSTILE)
