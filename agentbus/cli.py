@@ -478,8 +478,9 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         from agentbus.discovery import unloadable_credentials
 
-        # Credentials that expire are loaded again before a call: a credential_process may fail only then.
-        profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+        # Credentials that expire are loaded again before a call: a credential_process may fail only then. The
+        # profile as botocore picks it: AWS_DEFAULT_PROFILE first.
+        profile = os.environ.get("AWS_DEFAULT_PROFILE") or os.environ.get("AWS_PROFILE") or "default"
         unloadable = unloadable_credentials(error, profile)
         if unloadable is not None:
             errors.print(f"agentbus {_verb_name(args)}: {_one_line(unloadable)}", markup=False)

@@ -52,6 +52,7 @@ People in the loop, cancels and k of n (issue 13) keep the rule "the decision is
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ from functions.common.spec import (
 )
 from functions.coordinator.deadlines import schedule_name
 from functions.coordinator.outcome import build_outcome, finished_workflow
-from functions.coordinator.ports import Deadlines, NullMetrics, RowRefused, Store, WorkflowMetrics
+from functions.coordinator.ports import Deadlines, KeptAsideFull, NullMetrics, RowRefused, Store, WorkflowMetrics
 from functions.coordinator.record import (
     WorkflowRecord,
     after_finish,
@@ -176,7 +177,17 @@ class Coordinator:
 
     def handle(self, event: BusEvent) -> None:
         """One delivered event: a workflow trigger, an agent's or external agent's result, a cancel request, a
-        deadline or a census."""
+        deadline or a census. An entry the record cannot keep aside any more is dead-lettered (``KeptAsideFull``),
+        after the record it found is moved on as any delivery moves it (a cancel applied, an outcome published)."""
+        try:
+            return self._dispatch(event)
+        except KeptAsideFull as full:
+            if full.record is not None:
+                with contextlib.suppress(KeyError):  # a workflow no longer in the manifest is not moved on
+                    self._advance(self.manifest.workflow(full.record.workflow), full.record)
+            raise
+
+    def _dispatch(self, event: BusEvent) -> None:
         workflow = self.manifest.workflow_for_trigger(event.source, event.detail_type)
         if workflow is not None:
             return self.on_trigger(workflow, event)
@@ -490,7 +501,11 @@ class Coordinator:
             # EventBridge Scheduler fires a one-time schedule within its minute: up to 59 s early. Not yet. Re-armed
             # for a minute that has not started: what Scheduler does with a schedule for the minute already running
             # is not documented (black-box pass 10C, F5); at worst the deadline is obeyed a minute late.
-            at = max(due, start_of_next_minute(now))
+            # Strictly after the minute this firing came in, by the event's time (Scheduler's clock, not this
+            # function's): a refire for that minute would be named as the schedule that just fired, which exists
+            # until Scheduler deletes it, so none would be made (review rev20d, L3).
+            fired = parse_iso(event.time) or now
+            at = max(due, start_of_next_minute(max(now, fired)))
             logger.info("deadline fired early (or moved out); fires again",
                         extra={"deadline_at": iso_ms(due), "fires_at": iso_ms(at)})
             self.deadlines.refire(self._schedule_of(record), at,

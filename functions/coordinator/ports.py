@@ -5,12 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from functions.common.dead_letters import PoisonMessage
 from functions.common.spec import WorkflowStatus
 from functions.coordinator.record import WorkflowRecord
 
 
 class RowRefused(Exception):
     """A main table refused a row for what it holds (DynamoDB's ValidationException): every retry would too."""
+
+
+class KeptAsideFull(PoisonMessage):
+    """An entry that counts for nothing (a late result, answer or cancel), for a record that holds ``MAX_LATE``
+    entries aside already: dead-lettered with its reason instead, so that nothing is dropped silently (black-box
+    pass 20A, F1: the 21st late answer was acknowledged and kept nowhere). ``record``: the record as read."""
+
+    def __init__(self, reason: str, record: WorkflowRecord | None) -> None:
+        super().__init__(f"{reason}; the record keeps no more entries aside")
+        self.record = record
 
 
 class Store(Protocol):

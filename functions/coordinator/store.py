@@ -18,7 +18,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.common.dead_letters import PoisonMessage
 from functions.common.spec import WAITING_ATTRIBUTE, WorkflowStatus
 from functions.coordinator.attributes import from_attribute, to_attribute, to_json_lenient, to_lenient_attribute
 from functions.coordinator.layout import (
@@ -47,7 +46,7 @@ from functions.coordinator.layout import (
     trigger_sort_key,
 )
 from functions.coordinator.outcome import derived_outcome
-from functions.coordinator.ports import RowRefused
+from functions.coordinator.ports import KeptAsideFull, RowRefused
 from functions.coordinator.reads import WorkflowReader
 from functions.coordinator.record import WorkflowRecord, after_finish
 
@@ -69,16 +68,6 @@ def _slot_writable(record: WorkflowRecord, agent: str, version: Any) -> bool:
         return False
     held = record.results.get(agent)
     return held is None or (record.trigger_seen and held.get("trigger_digest") != record.trigger_digest)
-
-
-class KeptAsideFull(PoisonMessage):
-    """An entry that counts for nothing (a late result, answer or cancel), for a record that holds ``MAX_LATE``
-    entries aside already: dead-lettered with its reason instead, so that nothing is dropped silently (black-box
-    pass 20A, F1: the 21st late answer was acknowledged and kept nowhere). ``record``: the record as read."""
-
-    def __init__(self, reason: str, record: WorkflowRecord | None) -> None:
-        super().__init__(f"{reason}; the record keeps no more entries aside")
-        self.record = record
 
 
 class _Expression:
@@ -256,9 +245,11 @@ class WorkflowStore(WorkflowReader):
             # result that is another delivery of it; a person's answer is an answer of its own, which the caller
             # keeps aside (black-box pass 20A, F2: it was reported late, and kept nowhere).
             return "duplicate", record
-        if kind in ("other-version", "late") and mine and not self._referenced(record, agent, version):
+        if kind != "recorded" and mine and not self._referenced(record, agent, version):
             # Never counted, and no header write can come to reference it now (the trigger's version is fixed,
-            # a final record is final): the item goes; what is kept of it is kept as late or dead-lettered.
+            # a final record is final): the item goes; what is kept of it is kept as late or dead-lettered. (A
+            # "duplicate" of its own event here was kept late by an earlier delivery: a running record's
+            # duplicates are of results it references.)
             self.client.delete_item(TableName=self.workflow_table,
                                     Key=self._key(result_sort_key(workflow, agent, version), workflow_id))
         return kind, record

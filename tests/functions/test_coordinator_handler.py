@@ -520,6 +520,19 @@ def test_late_results_past_the_records_limit_are_dead_lettered_with_their_reason
     assert f"{WORKFLOW.name}#result#fraud#{version_of()}" not in {i["workflow"]["S"] for i in items}
 
 
+def test_a_late_results_redelivery_keeps_it_once_and_leaves_no_item(h):
+    """Review rev20d, L1: the redelivery wrote the result's item again, found the entry kept, and left the item."""
+    h.deliver(trigger(), result("inventory"), result("shipping"))
+    h.deliver(deadline())  # timed out without fraud's result
+    late = result("fraud")
+    h.deliver(late)
+    h.deliver(late, receive_count=2)
+    assert [entry["event_id"] for entry in h.store.get(ORDER_ID)["late_results"]] == [late["id"]]
+    items = h.clients.dynamodb.query(TableName=h.store.workflow_table, KeyConditionExpression="workflow_id = :id",
+                                     ExpressionAttributeValues={":id": {"S": ORDER_ID}})["Items"]
+    assert f"{WORKFLOW.name}#result#fraud#{version_of()}" not in {i["workflow"]["S"] for i in items}
+
+
 def test_results_held_before_the_trigger_are_shown_as_received_not_counted_not_as_missing_only(h):
     # The trigger lost on its way to the coordinator, the agents' results in: status listed every agent as missing
     # and trace said "nothing recorded yet", so the runbook sent the operator after agents that had answered.
@@ -603,6 +616,23 @@ def test_a_deadline_fired_early_within_its_minute_is_rearmed_for_the_next_minute
     # after it fires, and an update in between could go with it).
     assert h.schedules() == {name: fired, refire_name(name, expected): at_expression(expected)}
     assert expected > due or due.second == 0
+
+
+def test_a_deadline_fired_early_by_this_clock_fires_again_after_the_minute_it_fired_in_by_schedulers(h):
+    """Review rev20d, L3: with this function's clock behind Scheduler's, the next schedule was for the minute the
+    firing came in: named as the schedule that had fired (still there until Scheduler deletes it), so none was made.
+    The firing's own time (the event's, Scheduler's clock) bounds it."""
+    from functions.coordinator.times import start_of_next_minute
+
+    h.deliver(trigger(), result("fraud"))
+    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    fired = deadline()
+    fired_at = due + timedelta(seconds=45)
+    fired["time"] = fired_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    h.deliver(fired, handler=build(h.settings, h.clients, clock=lambda: due - timedelta(seconds=30)))
+    again = start_of_next_minute(fired_at.replace(microsecond=0))
+    assert refire_name(schedule_name(WORKFLOW.name, ORDER_ID), again) in h.schedules()
+    assert h.schedules()[refire_name(schedule_name(WORKFLOW.name, ORDER_ID), again)] == at_expression(again)
 
 
 def test_a_refired_deadline_times_the_workflow_out_once_and_is_left_to_fire_alone(h):

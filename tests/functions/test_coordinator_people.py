@@ -671,3 +671,28 @@ def test_answers_handled_together_after_a_cancel_are_each_kept_with_the_reason_t
     cancelled = "arrived after the workflow was cancelled"
     assert {entry["event_id"]: entry["late_reason"] for entry in late} == {first["id"]: cancelled,
                                                                             second["id"]: cancelled}
+
+
+def test_an_entry_past_the_limit_still_moves_the_record_on_before_it_is_dead_lettered(c):
+    """Review rev20d, L2: a delivery that finds the record full is dead-lettered, but first does what any delivery
+    does: here apply a cancel whose own delivery ended between its write and the finish."""
+    from functions.coordinator.layout import MAX_LATE
+
+    request = risky_request()
+    c.deliver(request, *access_results(request))
+
+    def stale(by: str) -> dict:
+        answer = person("acc-9001", by=by)
+        answer["detail"]["trigger_digest"] = "0" * 32  # for a version the workflow does not hold: kept aside
+        return answer
+
+    for number in range(MAX_LATE):
+        c.deliver(stale(f"mgr-{number}"))
+    kind, _ = c.store.request_cancel(ACCESS.name, "acc-9001", {"by": "ops", "event_id": "evt-cancel"})
+    assert kind == "recorded" and c.outcomes() == []  # written, not applied: its delivery ended there
+    over = stale("mgr-late")
+    assert c.deliver(over) == {"batchItemFailures": []}
+    [published] = c.outcomes()
+    assert published["detail-type"] == "Access Request Cancelled"
+    [reason] = c.dead_letters().values()
+    assert reason.endswith("; the record keeps no more entries aside")
