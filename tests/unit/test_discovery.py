@@ -290,17 +290,23 @@ def test_a_profiles_written_down_keys_are_kept_for_an_endpoint_and_nothing_else_
     assert not called.exists()
 
 
+def use_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, profile: str, credential_process: str) -> None:
+    """AWS_PROFILE ``profile`` of a config of its own whose credentials come from ``credential_process``."""
+    config = tmp_path / "config"
+    config.write_text(f"[profile {profile}]\ncredential_process = {credential_process}\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", profile)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                 "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.mark.parametrize("prints", ["not-json", "42", "[]", "\\377\\376"], ids=["text", "number", "list", "not-utf8"])
 def test_a_credential_process_that_prints_no_json_object_is_one_line_naming_the_profile(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Any, prints: str) -> None:
     # botocore let json's and Python's errors through from client creation: every verb on AWS ended in a traceback.
-    config = tmp_path / "config"
-    config.write_text(f"[profile broken]\ncredential_process = printf '{prints}'\nregion = eu-west-1\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_PROFILE", "broken")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    use_profile(monkeypatch, tmp_path, "broken", f"printf '{prints}'")
     with pytest.raises(discovery.DeploymentNotFound) as error:
         discovery.find_deployment(None, "AgentbusStack")
     message = str(error.value)
@@ -321,13 +327,7 @@ def test_credentials_that_fail_only_when_refreshed_are_one_line_too(monkeypatch:
     answered = tmp_path / "answered"
     script = tmp_path / "credentials.sh"
     script.write_text(f"if [ -e {answered} ]; then echo not-json; else touch {answered}; echo '{expiring}'; fi\n")
-    config = tmp_path / "config"
-    config.write_text(f"[profile expiring]\ncredential_process = sh {script}\nregion = eu-west-1\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_PROFILE", "expiring")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    use_profile(monkeypatch, tmp_path, "expiring", f"sh {script}")
     assert cli.main(["status", "ord-1"]) == 2
     err = capsys.readouterr().err
     assert answered.exists() and "Traceback" not in err
