@@ -18,8 +18,8 @@ depend on how many results came before it or how big they are (issue 15):
 - a trigger up to ``TRIGGER_INLINE_BYTES`` is kept in the header; a larger one (up to
   ``MAX_STORED_TRIGGER_BYTES``) in its own item ``<workflow>#trigger#<version>``, written before the header;
 - an entry kept aside (a late result, a second answer, a late cancel) is a marker in the header (its reason and
-  time: the once-per-event, at-most-``MAX_LATE`` condition), written after an item ``<workflow>#late_<agent>~<e>``
-  with the whole entry.
+  time: the once-per-event, at-most-``MAX_LATE`` condition; an agent's result is kept once per version), written
+  after an item ``<workflow>#late_<agent>~<e>`` with the whole entry.
 
 A write of the header costs its size (a few hundred bytes plus a summary per answered agent); a result's item
 costs the result's size, once. The old layout (one item rewritten whole on every update) cost the square of the
@@ -163,8 +163,16 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def late_key(agent: str | None, event_id: str) -> str:
-    return f"{LATE_PREFIX}{agent or CANCEL_LATE}{LATE_MARK}{hashlib.sha256(event_id.encode()).hexdigest()[:12]}"
+def late_key(agent: str | None, identity: str) -> str:
+    """The header marker of an entry kept aside: once per ``identity``, its event id, or ``version_identity`` for
+    an agent's result (kept once per version, however often it is published)."""
+    return f"{LATE_PREFIX}{agent or CANCEL_LATE}{LATE_MARK}{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+def version_identity(version: str) -> str:
+    """``late_key``'s identity of an agent's result for ``version``: apart from every event id (a UUID or an id of
+    EventBridge's, never with this prefix)."""
+    return f"version {version}"
 
 
 # The key order of a result slot and of an outcome as the coordinator builds them (``logic.Coordinator.on_result``,

@@ -90,6 +90,7 @@ from functions.common.spec import (
     resolve,
 )
 from functions.coordinator.deadlines import schedule_name
+from functions.coordinator.layout import version_identity
 from functions.coordinator.outcome import build_outcome, finished_workflow
 from functions.coordinator.ports import Deadlines, KeptAsideFull, NullMetrics, RowRefused, Store, WorkflowMetrics
 from functions.coordinator.record import (
@@ -325,7 +326,8 @@ class Coordinator:
         }
         # A result that opens the record gives it its deadline (from when the result was published).
         deadline_at = iso_ms(ceil_to_second(placed_at(event, now) + timedelta(seconds=self.deadline_s(workflow))))
-        kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot, deadline_at)
+        kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot, deadline_at,
+                                                late_once_per_version=True)
         if kind == "duplicate":
             logger.info("duplicate result: already counted", extra={"agent": agent.name})
         elif kind == "late":
@@ -334,7 +336,8 @@ class Coordinator:
         elif kind == "other-version":
             self._keep_aside(workflow, workflow_id, agent.name, slot,
                              f"result for another version of the request ({result.trigger_digest}) than the "
-                             f"one the workflow holds ({record.trigger_digest}): not counted")
+                             f"one the workflow holds ({record.trigger_digest}): not counted",
+                             once=version_identity(result.trigger_digest))
             logger.warning("result for another version of the trigger: kept aside, not counted",
                            extra={"agent": agent.name, "result_version": result.trigger_digest,
                                   "workflow_version": record.trigger_digest})
@@ -437,11 +440,11 @@ class Coordinator:
         return True
 
     def _keep_aside(self, workflow: Workflow, workflow_id: str, agent: str, entry: dict[str, Any],
-                    reason: str) -> None:
+                    reason: str, *, once: str | None = None) -> None:
         """Keep an entry that counts for nothing in the record (``late_results``, with ``reason``), once; when the
         record holds all the entries aside it may (``MAX_LATE``), dead-letter it with the reason instead
         (``store.KeptAsideFull``, as every entry kept aside)."""
-        self.store.keep_late(workflow.name, workflow_id, agent, entry, reason)
+        self.store.keep_late(workflow.name, workflow_id, agent, entry, reason, once=once)
 
     # cancels ----------------------------------------------------------------------------------------
 

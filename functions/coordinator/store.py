@@ -44,6 +44,7 @@ from functions.coordinator.layout import (
     result_sort_key,
     summary,
     trigger_sort_key,
+    version_identity,
 )
 from functions.coordinator.outcome import derived_outcome
 from functions.coordinator.ports import KeptAsideFull, RowRefused
@@ -219,7 +220,7 @@ class WorkflowStore(WorkflowReader):
         return self._update(workflow, workflow_id, x, update, condition, return_values="NONE") is not None
 
     def record_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
-                      deadline_at: str) -> tuple[str, WorkflowRecord]:
+                      deadline_at: str, *, late_once_per_version: bool = False) -> tuple[str, WorkflowRecord]:
         """Count an agent's result once: ``recorded`` (in its slot, or beside it when the slot holds another
         version's result and no trigger says yet which counts), ``duplicate``, ``other-version`` (for a version
         of the trigger other than the stored one: not counted) or ``late`` (after the finish).
@@ -227,12 +228,17 @@ class WorkflowStore(WorkflowReader):
         Two writes, the result first: its own item (``<workflow>#result#<agent>#<version>``, written once), then
         its summary into the header's slot (the conditional write that counts it and bumps ``version``). A
         summary in the header therefore always has its result stored; a result without a summary (a crash
-        between the two, or refused by the header) counts for nothing, and a redelivery completes the pair."""
+        between the two, or refused by the header) counts for nothing, and a redelivery completes the pair.
+
+        ``late_once_per_version``: a late result is kept aside once per agent and version (an agent's: each
+        publication of it is the same result, its idempotency key; a replay or a redrive of the trigger publishes
+        it again as a new event, which piled up as entries aside, black-box pass 20E, F1), not once per event (a
+        person's answers: each is an answer of its own)."""
         version = str(result.get("trigger_digest"))
         stored = self._put_result(workflow, workflow_id, agent, result)
         mine = stored.get("event_id") == result.get("event_id")
         try:
-            kind, record = self._count(workflow, workflow_id, agent, stored, deadline_at)
+            kind, record = self._count(workflow, workflow_id, agent, stored, deadline_at, late_once_per_version)
         except KeptAsideFull as full:
             # Late, and dead-lettered instead of kept aside: its item goes as a late one's does.
             if mine and (full.record is None or not self._referenced(full.record, agent, version)):
@@ -283,7 +289,7 @@ class WorkflowStore(WorkflowReader):
         return (held is not None and held.get("trigger_digest") == version) or (agent, version) in record.alternatives
 
     def _count(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any],
-               deadline_at: str) -> tuple[str, WorkflowRecord]:
+               deadline_at: str, late_once_per_version: bool = False) -> tuple[str, WorkflowRecord]:
         x = _Expression()
         slot = x.name(RESULT_PREFIX + agent)
         status = x.name("status")
@@ -333,22 +339,38 @@ class WorkflowStore(WorkflowReader):
         # result of the trigger's version, read after a "trigger never arrived" finish, was kept nowhere).
         # Finished (or being cancelled) without this agent's result: keep it aside, once.
         ended = WorkflowStatus.CANCELLED if existing.cancel is not None else existing.status
-        kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(ended))
+        kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(ended),
+                              once=version_identity(str(version)) if late_once_per_version else None)
         return ("late", kept) if kept is not None else ("duplicate", existing)  # None: kept by an earlier delivery
 
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
-                  reason: str) -> WorkflowRecord | None:
+                  reason: str, *, once: str | None = None) -> WorkflowRecord | None:
         """Keep ``entry`` (a result, an answer, a cancel: ``agent`` None) aside with the reason it decided nothing:
-        once per event, at most ``MAX_LATE`` per record. Its item ``<workflow>#late_<agent>~<e>`` with the whole
-        entry first (a redelivery writes it again), then the header's marker ``late_<agent>~<e>`` (its reason, event
-        and time: the once-and-at-most condition). The record with it (the header's view); None when an earlier
-        delivery of the event kept it already. ``KeptAsideFull`` (a poison message: dead-lettered with ``reason``)
-        when the record holds ``MAX_LATE`` entries aside and not this one; its item is removed again."""
-        name = late_key(agent, str(entry.get("event_id", "")))
+        once per event (per ``once`` when given: ``layout.version_identity``), at most ``MAX_LATE`` per record. Its
+        item ``<workflow>#late_<agent>~<e>`` with the whole entry first (a redelivery writes it again), then the
+        header's marker ``late_<agent>~<e>`` (its reason, event and time: the once-and-at-most condition). The
+        record with it (the header's view); None when an earlier delivery of the event kept it already.
+        ``KeptAsideFull`` (a poison message: dead-lettered with ``reason``) when the record holds ``MAX_LATE``
+        entries aside and not this one; its item is removed again."""
+        name = late_key(agent, once if once is not None else str(entry.get("event_id", "")))
         stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
         item_key = self._key(late_sort_key(workflow, name), workflow_id)
-        self.client.put_item(TableName=self.workflow_table,
-                             Item={**item_key, RESULT_ATTRIBUTE: to_attribute({**stored, "late_reason": reason})})
+        item = {**item_key, RESULT_ATTRIBUTE: to_attribute({**stored, "late_reason": reason})}
+        if once is None:
+            self.client.put_item(TableName=self.workflow_table, Item=item)
+        else:
+            # Kept once per identity: a later publication leaves the first's item, which the marker names, as it is.
+            try:
+                self.client.put_item(TableName=self.workflow_table, Item=item,
+                                     ConditionExpression="attribute_not_exists(#sk)",
+                                     ExpressionAttributeNames={"#sk": SORT_KEY})
+            except ClientError as error:
+                if not _is_conditional_failure(error):
+                    raise
+                response = self.client.get_item(TableName=self.workflow_table, Key=item_key, ConsistentRead=True)
+                if "Item" in response:
+                    entry = from_attribute(response["Item"][RESULT_ATTRIBUTE])
+                    reason = str(entry.get("late_reason") or reason)
         x = _Expression()
         late = x.name(name)
         count = x.name(LATE_COUNT)

@@ -158,6 +158,13 @@ class Harness:
             assert error.response["Error"]["Code"] == "ResourceNotFoundException"
             return None
 
+    def item_keys(self, workflow_id: str = ORDER_ID) -> set[str]:
+        """The sort keys of every item the workflow table holds for ``workflow_id`` (its header, results...)."""
+        items = self.clients.dynamodb.query(TableName=self.store.workflow_table,
+                                            KeyConditionExpression="workflow_id = :id",
+                                            ExpressionAttributeValues={":id": {"S": workflow_id}})["Items"]
+        return {item["workflow"]["S"] for item in items}
+
     def schedules(self) -> dict[str, str]:
         """Every schedule of the group: its expression by its name."""
         group = self.settings.schedule_group
@@ -505,19 +512,31 @@ def test_late_results_past_the_records_limit_are_dead_lettered_with_their_reason
 
     h.deliver(trigger(), result("inventory"), result("shipping"))
     h.deliver(deadline())  # timed out without fraud's result
-    for number in range(MAX_LATE + 1):  # fraud publishing again and again, each a new event
-        assert h.deliver(result("fraud", event_id=f"evt-late-{number}")) == {"batchItemFailures": []}
+    versions = [f"{number:032x}" for number in range(1, MAX_LATE + 2)]  # none the workflow holds
+    for number, version in enumerate(versions):
+        assert h.deliver(result("fraud", version=version, event_id=f"evt-{number}")) == {"batchItemFailures": []}
     view = h.store.get(ORDER_ID)
-    assert sorted(entry["event_id"] for entry in view["late_results"]) == sorted(
-        f"evt-late-{number}" for number in range(MAX_LATE))
+    assert sorted(entry["trigger_digest"] for entry in view["late_results"]) == versions[:MAX_LATE]
     [letter] = h.dead_letters()
-    assert json.loads(letter["Body"])["id"] == f"evt-late-{MAX_LATE}"
+    assert json.loads(letter["Body"])["id"] == f"evt-{MAX_LATE}"
     assert letter["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] == (
-        "reached the coordinator after the deadline: the workflow had timed out; the record keeps no more entries "
-        "aside")
-    items = h.clients.dynamodb.query(TableName=h.store.workflow_table, KeyConditionExpression="workflow_id = :id",
-                                     ExpressionAttributeValues={":id": {"S": ORDER_ID}})["Items"]
-    assert f"{WORKFLOW.name}#result#fraud#{version_of()}" not in {i["workflow"]["S"] for i in items}
+        f"result for another version of the request ({versions[-1]}) than the one the workflow holds "
+        f"({version_of()}): not counted; the record keeps no more entries aside")
+    assert not {f"{WORKFLOW.name}#result#fraud#{version}" for version in versions} & h.item_keys()
+
+
+def test_a_late_result_published_again_and_again_is_kept_once(h):
+    """Black-box pass 20E, F1: each replay or redrive of the trigger makes the agent publish its result again, a new
+    event with the same idempotency key; each was kept aside again, until the record was full and the copies, and
+    any real late answer after them, were dead-lettered."""
+    h.deliver(trigger(), result("inventory"), result("shipping"))
+    h.deliver(deadline())  # timed out without fraud's result
+    for number in range(25):
+        assert h.deliver(result("fraud", event_id=f"evt-again-{number}")) == {"batchItemFailures": []}
+    view = h.store.get(ORDER_ID)
+    assert [entry["event_id"] for entry in view["late_results"]] == ["evt-again-0"]  # the first publication
+    assert h.dead_letters() == []
+    assert f"{WORKFLOW.name}#result#fraud#{version_of()}" not in h.item_keys()
 
 
 def test_a_late_results_redelivery_keeps_it_once_and_leaves_no_item(h):
@@ -528,9 +547,7 @@ def test_a_late_results_redelivery_keeps_it_once_and_leaves_no_item(h):
     h.deliver(late)
     h.deliver(late, receive_count=2)
     assert [entry["event_id"] for entry in h.store.get(ORDER_ID)["late_results"]] == [late["id"]]
-    items = h.clients.dynamodb.query(TableName=h.store.workflow_table, KeyConditionExpression="workflow_id = :id",
-                                     ExpressionAttributeValues={":id": {"S": ORDER_ID}})["Items"]
-    assert f"{WORKFLOW.name}#result#fraud#{version_of()}" not in {i["workflow"]["S"] for i in items}
+    assert f"{WORKFLOW.name}#result#fraud#{version_of()}" not in h.item_keys()
 
 
 def test_results_held_before_the_trigger_are_shown_as_received_not_counted_not_as_missing_only(h):
@@ -795,9 +812,7 @@ def test_fault_crash_between_a_results_item_and_its_summary_counts_nothing_until
     first = result("shipping", duration_ms=111.0)
     assert len(h.deliver(first, handler=crashing)["batchItemFailures"]) == 1
     # The item is there, the header does not count it: nothing decided.
-    items = h.clients.dynamodb.query(TableName=h.store.workflow_table, KeyConditionExpression="workflow_id = :id",
-                                     ExpressionAttributeValues={":id": {"S": ORDER_ID}})["Items"]
-    assert f"{WORKFLOW.name}#result#shipping#{version_of()}" in {i["workflow"]["S"] for i in items}
+    assert f"{WORKFLOW.name}#result#shipping#{version_of()}" in h.item_keys()
     record = h.store.load(ORDER_ID)
     assert record.status.value == "RUNNING" and "shipping" not in record.results and h.terminal() == []
     # Another delivery of shipping's result for the same version (another event, other contents) before the
