@@ -16,6 +16,7 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -81,6 +82,8 @@ def _non_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value >= 0:  # NaN too
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if value > MAX_WAIT_S:  # inf and 1e308 seconds overflowed the demo's pacing (black-box pass 20E, F2)
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WAIT_S} (366 days), got {text}")
     return value
 
 
@@ -94,10 +97,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# A local run's sizes (black-box pass 20E, F4: a soak of 10^9 requests built them all in memory before printing a
+# line; a level of 10^8 started): far beyond what one machine's local stack gets through.
+MAX_LEVEL = 10_000
+MAX_SOAK_REQUESTS = 100_000
+
+
+def _at_most(limit: int) -> Callable[[str], int]:
+    """A whole number above 0 and at most ``limit``."""
+
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:,} on a local stack, got {value:,}")
+        return value
+
+    return parse
+
+
 def _levels(text: str) -> list[int]:
     """``--levels 1,10,100``: each level once (a level run twice reuses its request ids, which have their outcomes
     already: its figures were nonsense and the run died at the end)."""
-    levels = [_positive_int(part) for part in text.split(",")]
+    levels = [_at_most(MAX_LEVEL)(part) for part in text.split(",")]
     repeated = sorted({level for level in levels if levels.count(level) > 1})
     if repeated:
         raise argparse.ArgumentTypeError(f"each level once: {', '.join(map(str, repeated))} given twice")
@@ -381,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true",
                        help="a smaller run: levels 1,10,50 and sweep points of 10 requests (a few minutes)")
     bench.add_argument("--levels", type=_levels, metavar="N,N,…",
-                       help="concurrency levels (default 1,10,100,1000; quick: 1,10,50)")
+                       help=f"concurrency levels (default 1,10,100,1000; quick: 1,10,50; each at most {MAX_LEVEL:,})")
     bench.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                        help="simulated agent work by agent name, e.g. checker=300,reviewer=100 (default: each "
                             "agent's simulated_work_ms in the manifest; agents not named do none)")
@@ -393,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--payload", metavar="BYTES,…",
                        help="the sweep's result size per agent: bytes or KB/MB, e.g. 1KB,100KB,1MB (with --agents "
                             "alone: 1KB)")
-    bench.add_argument("--sweep-requests", type=_positive_int, metavar="N",
+    bench.add_argument("--sweep-requests", type=_at_most(MAX_LEVEL), metavar="N",
                        help="requests put at once per sweep point (default 20; quick: 10)")
     bench.add_argument("--sweep-only", action="store_true",
                        help="run only the sweep and update only its keys of the results file")
@@ -403,9 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     soak = local("soak", "mixed traffic of every workflow under chaos on the local runtime, with conflicting "
                          "versions and unstorable values; checks every invariant")
-    soak.add_argument("--requests", dest="requests", type=_positive_int, default=1000, metavar="N",
-                      help="how many requests to put, the manifest's workflows in turn (default: 1000)")
-    soak.add_argument("--orders", dest="requests", type=_positive_int, default=argparse.SUPPRESS,
+    soak.add_argument("--requests", dest="requests", type=_at_most(MAX_SOAK_REQUESTS), default=1000, metavar="N",
+                      help=f"how many requests to put (at most {MAX_SOAK_REQUESTS:,}), the manifest's workflows in "
+                           "turn (default: 1000)")
+    soak.add_argument("--orders", dest="requests", type=_at_most(MAX_SOAK_REQUESTS), default=argparse.SUPPRESS,
                       help=argparse.SUPPRESS)  # the old name, as demo's --orders
     soak.add_argument("--chaos", type=_rate, default=0.2, metavar="RATE",
                       help="inject faults at this rate (at least 0, below 1)")

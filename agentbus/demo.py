@@ -34,7 +34,7 @@ from agentbus.local.provision import REPO_ROOT
 from agentbus.local.runtime import RuntimeOptions
 from agentbus.local.stack import LocalStack
 from agentbus.observe import BusObserver, ObservedEvent, locate_event, requests_of
-from agentbus.operations import OperationError, read_entries, workflow_status
+from agentbus.operations import OperationError, check_writable, read_entries, workflow_status
 from agentbus.reasoners import could_use_a_model
 from agentbus.terminal import shown
 from functions.common.spec import CANCEL_DETAIL_TYPE, ExternalAgent, Manifest, Workflow
@@ -123,6 +123,7 @@ def run_demo(*, chaos_rate: float = 0.0, deadline_s: int = 30, work_profile: dic
         chosen = [manifest.workflow(name) for name in workflows] if workflows else list(manifest.workflows)
     except KeyError as error:
         raise OperationError(str(error).strip(chr(34))) from None
+    check_writable(Path(timeline_path), "--timeline")  # before the run, not after it (black-box pass 20E, F3)
     profile = default_work_profile(manifest) if work_profile is None else work_profile
     if event_files:
         entries = load_entries(list(event_files))

@@ -31,6 +31,22 @@ class OperationError(RuntimeError):
     """A user error: printed as one line, exit code non-zero."""
 
 
+def check_writable(path: Path, option: str) -> None:
+    """OperationError (one line, exit 2) when ``path`` cannot be written: a folder, or in a folder that cannot be
+    made or written to."""
+    if path.is_dir():
+        raise OperationError(f"{option} {path}: is a folder; give a file path")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):  # what writing it at the end needs, tried now (the file is left as it was)
+            pass
+    except OSError as error:
+        raise OperationError(f"{option} {path}: cannot be written here ({error.strerror or error})") from None
+    if not existed:
+        path.unlink()
+
+
 class UnknownWorkflowId(OperationError):
     """No workflow has this id (in this workflow, when named): nothing to show, answer or cancel."""
 

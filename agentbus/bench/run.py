@@ -21,7 +21,7 @@ from agentbus.bench.costs import load_pricing, pick_model
 from agentbus.bench.harness import MODES, Harness, LevelRun, level_timeout
 from agentbus.bench.reporting import build_results, combine_results, print_results
 from agentbus.bench.workload import coordinated_workflows, default_work_profile
-from agentbus.operations import OperationError
+from agentbus.operations import OperationError, check_writable
 from functions.common.spec import Manifest, Workflow
 from functions.manifest import MANIFEST
 
@@ -102,22 +102,6 @@ def run_bench(quick: bool = False, levels: list[int] | None = None, work_profile
         chart_path = write_chart(Path(chart), results)
         console.print(f"\nresults: [cyan]{out}[/cyan]   chart: [cyan]{chart_path}[/cyan]")
     return 1 if failed else 0
-
-
-def check_writable(path: Path, option: str) -> None:
-    """OperationError (one line, exit 2) when ``path`` cannot be written: a folder, or in a folder that cannot be
-    made or written to."""
-    if path.is_dir():
-        raise OperationError(f"{option} {path}: is a folder; give a file path")
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a"):  # what writing it at the end needs, tried now (the file is left as it was)
-            pass
-    except OSError as error:
-        raise OperationError(f"{option} {path}: cannot be written here ({error.strerror or error})") from None
-    if not existed:
-        path.unlink()
 
 
 def read_results(path: Path) -> dict[str, Any]:

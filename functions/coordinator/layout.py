@@ -163,15 +163,15 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def late_key(agent: str | None, identity: str) -> str:
-    """The header marker of an entry kept aside: once per ``identity``, its event id, or ``version_identity`` for
-    an agent's result (kept once per version, however often it is published)."""
-    return f"{LATE_PREFIX}{agent or CANCEL_LATE}{LATE_MARK}{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+def late_key(agent: str | None, once_per: str) -> str:
+    """The header marker of an entry kept aside: once per ``once_per``, its event id, or ``per_version`` for an
+    agent's result (kept once per version, however often it is published)."""
+    return f"{LATE_PREFIX}{agent or CANCEL_LATE}{LATE_MARK}{hashlib.sha256(once_per.encode()).hexdigest()[:12]}"
 
 
-def version_identity(version: str) -> str:
-    """``late_key``'s identity of an agent's result for ``version``: apart from every event id (a UUID or an id of
-    EventBridge's, never with this prefix)."""
+def per_version(version: str) -> str:
+    """What ``late_key`` keeps an agent's result once per, for ``version``: apart from every event id (a UUID or an
+    id of EventBridge's, never with this prefix)."""
     return f"version {version}"
 
 

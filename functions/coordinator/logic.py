@@ -90,7 +90,7 @@ from functions.common.spec import (
     resolve,
 )
 from functions.coordinator.deadlines import schedule_name
-from functions.coordinator.layout import version_identity
+from functions.coordinator.layout import per_version
 from functions.coordinator.outcome import build_outcome, finished_workflow
 from functions.coordinator.ports import Deadlines, KeptAsideFull, NullMetrics, RowRefused, Store, WorkflowMetrics
 from functions.coordinator.record import (
@@ -337,7 +337,7 @@ class Coordinator:
             self._keep_aside(workflow, workflow_id, agent.name, slot,
                              f"result for another version of the request ({result.trigger_digest}) than the "
                              f"one the workflow holds ({record.trigger_digest}): not counted",
-                             once=version_identity(result.trigger_digest))
+                             once=per_version(result.trigger_digest))
             logger.warning("result for another version of the trigger: kept aside, not counted",
                            extra={"agent": agent.name, "result_version": result.trigger_digest,
                                   "workflow_version": record.trigger_digest})

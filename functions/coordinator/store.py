@@ -41,10 +41,10 @@ from functions.coordinator.layout import (
     expand_slot,
     late_key,
     late_sort_key,
+    per_version,
     result_sort_key,
     summary,
     trigger_sort_key,
-    version_identity,
 )
 from functions.coordinator.outcome import derived_outcome
 from functions.coordinator.ports import KeptAsideFull, RowRefused
@@ -340,13 +340,13 @@ class WorkflowStore(WorkflowReader):
         # Finished (or being cancelled) without this agent's result: keep it aside, once.
         ended = WorkflowStatus.CANCELLED if existing.cancel is not None else existing.status
         kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(ended),
-                              once=version_identity(str(version)) if late_once_per_version else None)
+                              once=per_version(str(version)) if late_once_per_version else None)
         return ("late", kept) if kept is not None else ("duplicate", existing)  # None: kept by an earlier delivery
 
     def keep_late(self, workflow: str, workflow_id: str, agent: str | None, entry: dict[str, Any],
                   reason: str, *, once: str | None = None) -> WorkflowRecord | None:
         """Keep ``entry`` (a result, an answer, a cancel: ``agent`` None) aside with the reason it decided nothing:
-        once per event (per ``once`` when given: ``layout.version_identity``), at most ``MAX_LATE`` per record. Its
+        once per event (per ``once`` when given: ``layout.per_version``), at most ``MAX_LATE`` per record. Its
         item ``<workflow>#late_<agent>~<e>`` with the whole entry first (a redelivery writes it again), then the
         header's marker ``late_<agent>~<e>`` (its reason, event and time: the once-and-at-most condition). The
         record with it (the header's view); None when an earlier delivery of the event kept it already.
@@ -359,7 +359,7 @@ class WorkflowStore(WorkflowReader):
         if once is None:
             self.client.put_item(TableName=self.workflow_table, Item=item)
         else:
-            # Kept once per identity: a later publication leaves the first's item, which the marker names, as it is.
+            # Kept once per ``once``: a later publication leaves the first's item, which the marker names, as it is.
             try:
                 self.client.put_item(TableName=self.workflow_table, Item=item,
                                      ConditionExpression="attribute_not_exists(#sk)",

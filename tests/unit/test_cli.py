@@ -523,6 +523,16 @@ def test_put_of_a_first_call_refused_whole_is_the_error_and_puts_nothing_more(st
     (["demo", "--orders", "{tmp}/missing.json"], "agentbus demo: cannot read {tmp}/missing.json: No such file"),
     (["demo", "--events", "{tmp}/numbers.json"], "must hold a list of PutEvents entries"),  # was a traceback
     (["demo", "--interval", "-1"], "argument --interval: must be >= 0, got -1"),  # was taken
+    # Black-box pass 20E: an interval of inf overflowed after the stack had started (F2); a timeline that cannot be
+    # written failed with a traceback after the whole run (F3); a soak of 10^9 requests or a level of 10^8 went
+    # on, building them all, without a line (F4).
+    (["demo", "--interval", "inf"], "argument --interval: must be at most 31622400 (366 days), got inf"),
+    (["demo", "--timeline", "{tmp}"], "agentbus demo: --timeline {tmp}: is a folder; give a file path"),
+    (["demo", "--timeline", "{tmp}/numbers.json/page.html"], "agentbus demo: --timeline {tmp}/numbers.json/page.html:"
+                                                             " cannot be written here"),
+    (["soak", "--requests", "1000000000"], "argument --requests: must be at most 100,000 on a local stack, got "
+                                           "1,000,000,000"),
+    (["bench", "--levels", "1,99999999"], "argument --levels: must be at most 10,000 on a local stack, got 99,999,999"),
     (["bench", "--workflow", "nope"], "agentbus bench: unknown workflow 'nope'"),
     (["bench", "--sweep-only"], "agentbus bench: --sweep-only needs --agents and/or --payload"),
 ])
