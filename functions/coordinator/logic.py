@@ -147,6 +147,10 @@ def replayed_reason(event: BusEvent) -> str:
             "a replay puts it back on the bus")
 
 
+# How far ahead of this function's clock a deadline event's time (Scheduler's clock) is believed (``on_deadline``).
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+
+
 @dataclass
 class Coordinator:
     store: Store
@@ -506,8 +510,9 @@ class Coordinator:
             # is not documented (black-box pass 10C, F5); at worst the deadline is obeyed a minute late.
             # Strictly after the minute this firing came in, by the event's time (Scheduler's clock, not this
             # function's): a refire for that minute would be named as the schedule that just fired, which exists
-            # until Scheduler deletes it, so none would be made (review rev20d, L3).
-            fired = parse_iso(event.time) or now
+            # until Scheduler deletes it, so none would be made (review rev20d, L3). A clock's skew is seconds: an
+            # event time further ahead than MAX_CLOCK_AHEAD is not believed (it would put the deadline off).
+            fired = min(parse_iso(event.time) or now, now + MAX_CLOCK_AHEAD)
             at = max(due, start_of_next_minute(max(now, fired)))
             logger.info("deadline fired early (or moved out); fires again",
                         extra={"deadline_at": iso_ms(due), "fires_at": iso_ms(at)})

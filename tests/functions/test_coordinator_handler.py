@@ -652,6 +652,20 @@ def test_a_deadline_fired_early_by_this_clock_fires_again_after_the_minute_it_fi
     assert h.schedules()[refire_name(schedule_name(WORKFLOW.name, ORDER_ID), again)] == at_expression(again)
 
 
+def test_a_deadline_stamped_far_ahead_does_not_put_the_next_firing_off(h):
+    from functions.coordinator.logic import MAX_CLOCK_AHEAD
+    from functions.coordinator.times import start_of_next_minute
+
+    h.deliver(trigger(), result("fraud"))
+    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    now = due - timedelta(seconds=30)
+    fired = deadline()
+    fired["time"] = (due + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # a clock an hour ahead, or a forgery
+    h.deliver(fired, handler=build(h.settings, h.clients, clock=lambda: now))
+    again = max(due, start_of_next_minute(now + MAX_CLOCK_AHEAD))
+    assert h.schedules()[refire_name(schedule_name(WORKFLOW.name, ORDER_ID), again)] == at_expression(again)
+
+
 def test_a_refired_deadline_times_the_workflow_out_once_and_is_left_to_fire_alone(h):
     h.deliver(trigger(), result("fraud"))
     due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
