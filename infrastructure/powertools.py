@@ -9,7 +9,8 @@ regions", version 27 included). Anywhere else, ``-c powertools_layer_arn=ARN`` n
 import re
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"  # AWS publishes the layer from this account in every commercial region
-POWERTOOLS_LAYER_CHINA_ACCOUNT = "498634801083"  # partition aws-cn (the docs list cn-north-1)
+POWERTOOLS_LAYER_CHINA_ACCOUNT = "498634801083"  # partition aws-cn
+POWERTOOLS_LAYER_CHINA_REGION = "cn-north-1"  # the only China region the docs list
 # Partition aws-us-gov: one publisher account per region.
 POWERTOOLS_LAYER_GOVCLOUD_ACCOUNTS = {"us-gov-east-1": "165087284144", "us-gov-west-1": "165093116878"}
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"

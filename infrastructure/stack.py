@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aws_cdk import Annotations, ArnFormat, Aws, CfnCondition, CfnOutput, Fn, Stack
+from aws_cdk import Annotations, ArnFormat, Aws, CfnCondition, CfnOutput, CfnRule, CfnRuleAssertion, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -37,6 +37,7 @@ from .powertools import (
     LAYER_VERSION_ARN,
     POWERTOOLS_LAYER_ACCOUNT,
     POWERTOOLS_LAYER_CHINA_ACCOUNT,
+    POWERTOOLS_LAYER_CHINA_REGION,
     POWERTOOLS_LAYER_GOVCLOUD_ACCOUNTS,
     POWERTOOLS_LAYER_NAME,
     POWERTOOLS_LAYER_VERSION,
@@ -450,6 +451,14 @@ class AgentbusStack(Stack):
                                      expression=Fn.condition_equals(Aws.REGION, region))
             choice = Fn.condition_if(condition.logical_id, account, choice).to_string()
         china = CfnCondition(self, "PowertoolsInChina", expression=Fn.condition_equals(Aws.PARTITION, "aws-cn"))
+        # In China Powertools publishes the layer in one region: elsewhere there the deploy stops before it creates
+        # anything, saying what to do, instead of rolling back at the first function (review rev20b, L2).
+        CfnRule(self, "PowertoolsLayerInChina", rule_condition=Fn.condition_equals(Aws.PARTITION, "aws-cn"),
+                assertions=[CfnRuleAssertion(
+                    assert_=Fn.condition_equals(Aws.REGION, POWERTOOLS_LAYER_CHINA_REGION),
+                    assert_description=f"the Powertools Lambda layer is published in {POWERTOOLS_LAYER_CHINA_REGION} "
+                                       "only in China: deploy there, or give -c powertools_layer_arn=ARN (a layer "
+                                       "version of this region)")])
         return Fn.condition_if(china.logical_id, POWERTOOLS_LAYER_CHINA_ACCOUNT, choice).to_string()
 
     def variable_sources(self, consumer_name: str) -> dict[str, str]:

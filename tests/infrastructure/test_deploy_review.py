@@ -219,6 +219,23 @@ def test_the_powertools_layer_comes_from_the_publisher_account_of_the_partition_
         assert layer_arns(resources, partition, region) == {f"arn:{partition}:lambda:{region}:{account}:{LAYER}"}
 
 
+def test_a_china_region_without_the_layer_stops_the_deploy_before_anything_is_created() -> None:
+    """Review rev20b, L2: cn-northwest-1 got the China account's layer ARN, which does not exist there: the deploy
+    rolled back at the first function. A template rule (checked before any resource) says what to do."""
+    resources = template()
+    rule = resources["Rules"]["PowertoolsLayerInChina"]
+    conditions = resources.get("Conditions", {})
+    for partition, region, holds in (("aws-cn", "cn-north-1", True), ("aws-cn", "cn-northwest-1", False),
+                                     ("aws", "eu-west-1", True)):
+        env = {"AWS::Partition": partition, "AWS::Region": region}
+        applies = evaluate(rule["RuleCondition"], conditions, env)
+        [assertion] = rule["Assertions"]
+        assert (not applies or evaluate(assertion["Assert"], conditions, env)) is holds, region
+    assert "-c powertools_layer_arn=ARN" in assertion["AssertDescription"]
+    own_layer = template(powertools_layer_arn="arn:aws-cn:lambda:cn-northwest-1:123456789012:layer:P:1")
+    assert "PowertoolsLayerInChina" not in own_layer.get("Rules", {})
+
+
 def test_powertools_layer_arn_overrides_the_layer_of_every_function() -> None:
     arn = "arn:aws-iso:lambda:us-iso-east-1:123456789012:layer:MyPowertools:3"
     resources = template(powertools_layer_arn=arn)
