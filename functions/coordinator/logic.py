@@ -85,7 +85,6 @@ from functions.common.spec import (
     Manifest,
     Outcome,
     Workflow,
-    WorkflowStatus,
     coordinator_consumer,
     resolve,
 )
@@ -95,7 +94,7 @@ from functions.coordinator.outcome import build_outcome, finished_workflow
 from functions.coordinator.ports import Deadlines, KeptAsideFull, NullMetrics, RowRefused, Store, WorkflowMetrics
 from functions.coordinator.record import (
     WorkflowRecord,
-    after_finish,
+    after_finish_of,
     asked_for,
     bounded_result,
     decide,
@@ -338,10 +337,10 @@ class Coordinator:
             logger.info("late result on a finished workflow: kept, changes nothing",
                         extra={"agent": agent.name, "status": record.status.value})
         elif kind == "other-version":
-            self._keep_aside(workflow, workflow_id, agent.name, slot,
-                             f"result for another version of the request ({result.trigger_digest}) than the "
-                             f"one the workflow holds ({record.trigger_digest}): not counted",
-                             once=per_version(result.trigger_digest))
+            self.store.keep_late(workflow.name, workflow_id, agent.name, slot,
+                                 f"result for another version of the request ({result.trigger_digest}) than the "
+                                 f"one the workflow holds ({record.trigger_digest}): not counted",
+                                 once=per_version(result.trigger_digest))
             logger.warning("result for another version of the trigger: kept aside, not counted",
                            extra={"agent": agent.name, "result_version": result.trigger_digest,
                                   "workflow_version": record.trigger_digest})
@@ -400,7 +399,7 @@ class Coordinator:
         }
         if event.replay_name:
             if (record.results.get(agent.name) or {}).get("event_id") != event.id:
-                self._keep_aside(workflow, workflow_id, agent.name, slot, replayed_reason(event))
+                self.store.keep_late(workflow.name, workflow_id, agent.name, slot, replayed_reason(event))
             return
         kind, record = self.store.record_result(workflow.name, workflow_id, agent.name, slot,
                                                 record.deadline_at or iso_ms(now))
@@ -412,17 +411,16 @@ class Coordinator:
                 # pass 20A, F2: "another answer already counted: None by None").
                 reason = (f"another answer already counted: {counted.get('detail_type')} by "
                           f"{(counted.get('data') or {}).get('by')} (event {counted.get('event_id')})"
-                          if counted else
-                          after_finish(WorkflowStatus.CANCELLED if record.cancel is not None else record.status))
+                          if counted else after_finish_of(record))
                 self.store.keep_late(workflow.name, workflow_id, agent.name, slot, reason)
                 logger.info("second answer of an external agent: kept as late", extra={"agent": agent.name})
         elif kind == "late":
             logger.info("answer after the finish: kept, changes nothing", extra={"status": record.status.value})
         elif kind == "other-version":
-            self._keep_aside(workflow, workflow_id, agent.name, slot,
-                             f"answer for another version of the request ({digest}) than the one the workflow "
-                             f"holds ({record.trigger_digest}): not counted; answer again for what "
-                             "`agentbus status` shows")
+            self.store.keep_late(workflow.name, workflow_id, agent.name, slot,
+                                 f"answer for another version of the request ({digest}) than the one the workflow "
+                                 f"holds ({record.trigger_digest}): not counted; answer again for what "
+                                 "`agentbus status` shows")
             logger.warning("answer for another version of the request: kept aside, not counted",
                            extra={"answer_version": digest, "workflow_version": record.trigger_digest})
         self._advance(workflow, record)
@@ -442,13 +440,6 @@ class Coordinator:
         logger.info("sent after the deadline: the workflow is timed out first", extra={"deadline_at": iso_ms(due)})
         self._advance(workflow, record, deadline_reached=True)
         return True
-
-    def _keep_aside(self, workflow: Workflow, workflow_id: str, agent: str, entry: dict[str, Any],
-                    reason: str, *, once: str | None = None) -> None:
-        """Keep an entry that counts for nothing in the record (``late_results``, with ``reason``), once; when the
-        record holds all the entries aside it may (``MAX_LATE``), dead-letter it with the reason instead
-        (``store.KeptAsideFull``, as every entry kept aside)."""
-        self.store.keep_late(workflow.name, workflow_id, agent, entry, reason, once=once)
 
     # cancels ----------------------------------------------------------------------------------------
 

@@ -262,6 +262,11 @@ def after_finish(status: WorkflowStatus) -> str:
         status, f"arrived after the workflow had finished ({status.value})")
 
 
+def after_finish_of(record: WorkflowRecord) -> str:
+    """``after_finish`` of how the record ended, or ends: a cancel written into it ends it cancelled."""
+    return after_finish(WorkflowStatus.CANCELLED if record.cancel is not None else record.status)
+
+
 def trigger_after_finish(record: WorkflowRecord) -> bool:
     """Whether the workflow finished before its trigger reached the coordinator (its deadline passed with only
     results in: "the trigger never arrived"; or a cancel) and the trigger came in afterwards. Its outcome was

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -49,7 +49,7 @@ from functions.coordinator.layout import (
 from functions.coordinator.outcome import derived_outcome
 from functions.coordinator.ports import KeptAsideFull, RowRefused
 from functions.coordinator.reads import WorkflowReader
-from functions.coordinator.record import WorkflowRecord, after_finish
+from functions.coordinator.record import WorkflowRecord, after_finish, after_finish_of
 
 # A conditional write (a cancel's, a result's) refused by the record as it was, when the re-read shows a record
 # that takes it (opened, or its trigger come in, between the two), is tried again: this many times in all.
@@ -240,10 +240,8 @@ class WorkflowStore(WorkflowReader):
         try:
             kind, record = self._count(workflow, workflow_id, agent, stored, deadline_at, late_once_per_version)
         except KeptAsideFull as full:
-            # Late, and dead-lettered instead of kept aside: its item goes as a late one's does.
-            if mine and (full.record is None or not self._referenced(full.record, agent, version)):
-                self.client.delete_item(TableName=self.workflow_table,
-                                        Key=self._key(result_sort_key(workflow, agent, version), workflow_id))
+            if mine:  # late, and dead-lettered instead of kept aside: its item goes as a late one's does
+                self._drop_unreferenced(workflow, workflow_id, agent, version, full.record)
             raise
         if kind in ("recorded", "late") and not mine:
             # The item held another event of this agent for this version (written first, its header write lost or
@@ -251,37 +249,47 @@ class WorkflowStore(WorkflowReader):
             # result that is another delivery of it; a person's answer is an answer of its own, which the caller
             # keeps aside (black-box pass 20A, F2: it was reported late, and kept nowhere).
             return "duplicate", record
-        if kind != "recorded" and mine and not self._referenced(record, agent, version):
-            # Never counted, and no header write can come to reference it now (the trigger's version is fixed,
-            # a final record is final): the item goes; what is kept of it is kept as late or dead-lettered. (A
-            # "duplicate" of its own event here was kept late by an earlier delivery: a running record's
-            # duplicates are of results it references.)
-            self.client.delete_item(TableName=self.workflow_table,
-                                    Key=self._key(result_sort_key(workflow, agent, version), workflow_id))
+        if kind != "recorded" and mine:
+            # A "duplicate" of its own event here was kept late by an earlier delivery: a running record's
+            # duplicates are of results it references.
+            self._drop_unreferenced(workflow, workflow_id, agent, version, record)
         return kind, record
 
+    def _drop_unreferenced(self, workflow: str, workflow_id: str, agent: str, version: str,
+                           record: WorkflowRecord | None) -> None:
+        """Delete the agent's result item for ``version`` unless ``record`` references it: never counted, and no
+        header write can come to reference it now (the trigger's version is fixed, a final record is final); what
+        is kept of it is kept as late or dead-lettered."""
+        if record is None or not self._referenced(record, agent, version):
+            self.client.delete_item(TableName=self.workflow_table,
+                                    Key=self._key(result_sort_key(workflow, agent, version), workflow_id))
+
     def _put_result(self, workflow: str, workflow_id: str, agent: str, result: dict[str, Any]) -> dict[str, Any]:
-        """Store a result's item once; the result stored (this one, or the one written first). The item found there
-        may be gone by the time it is read: another delivery of the same result wrote it, found it late (or of
-        another version) and removed it again (``record_result``). The put is then tried again."""
-        key = result_sort_key(workflow, agent, str(result.get("trigger_digest")))
-        item = {**self._key(key, workflow_id), RESULT_ATTRIBUTE: to_attribute(compact_slot(workflow_id, agent, result,
-                                                                                            workflow))}
+        """Store a result's item once; the result stored (this one, or the one written first)."""
+        key = self._key(result_sort_key(workflow, agent, str(result.get("trigger_digest"))), workflow_id)
+        first = self._put_first(key, compact_slot(workflow_id, agent, result, workflow),
+                                f"workflow {workflow_id!r}: {agent}'s result item")
+        return result if first is None else expand_slot(workflow_id, agent, first, workflow)
+
+    def _put_first(self, key: dict[str, Any], value: dict[str, Any], what: str) -> dict[str, Any] | None:
+        """Write ``value`` as the item at ``key`` unless one is there: None when this one was written, else the
+        value written first. The item found there may be gone by the time it is read: another delivery wrote it,
+        found it late (or of another version) and removed it again (``record_result``), or found the record full
+        (``keep_late``). The put is then tried again."""
+        item = {**key, RESULT_ATTRIBUTE: to_attribute(value)}
         for _ in range(REFUSED_WRITE_ATTEMPTS):
             try:
                 self.client.put_item(TableName=self.workflow_table, Item=item,
                                      ConditionExpression="attribute_not_exists(#sk)",
                                      ExpressionAttributeNames={"#sk": SORT_KEY})
-                return result
+                return None
             except ClientError as error:
                 if not _is_conditional_failure(error):
                     raise
-            response = self.client.get_item(TableName=self.workflow_table, Key=self._key(key, workflow_id),
-                                            ConsistentRead=True)
+            response = self.client.get_item(TableName=self.workflow_table, Key=key, ConsistentRead=True)
             if "Item" in response:
-                return expand_slot(workflow_id, agent, from_attribute(response["Item"][RESULT_ATTRIBUTE]), workflow)
-        raise RuntimeError(f"workflow {workflow_id!r}: {agent}'s result item was there and gone again "
-                           f"{REFUSED_WRITE_ATTEMPTS} times; retrying the message")
+                return cast(dict[str, Any], from_attribute(response["Item"][RESULT_ATTRIBUTE]))
+        raise RuntimeError(f"{what} was there and gone again {REFUSED_WRITE_ATTEMPTS} times; retrying the message")
 
     @staticmethod
     def _referenced(record: WorkflowRecord, agent: str, version: str) -> bool:
@@ -338,8 +346,7 @@ class WorkflowStore(WorkflowReader):
         # one lets this result replace it): this one is late, not a duplicate of it (black-box pass 20A, F3: a
         # result of the trigger's version, read after a "trigger never arrived" finish, was kept nowhere).
         # Finished (or being cancelled) without this agent's result: keep it aside, once.
-        ended = WorkflowStatus.CANCELLED if existing.cancel is not None else existing.status
-        kept = self.keep_late(workflow, workflow_id, agent, result, after_finish(ended),
+        kept = self.keep_late(workflow, workflow_id, agent, result, after_finish_of(existing),
                               once=per_version(str(version)) if late_once_per_version else None)
         return ("late", kept) if kept is not None else ("duplicate", existing)  # None: kept by an earlier delivery
 
@@ -355,22 +362,13 @@ class WorkflowStore(WorkflowReader):
         name = late_key(agent, once if once is not None else str(entry.get("event_id", "")))
         stored = compact_slot(workflow_id, agent, entry, workflow) if agent else dict(entry)
         item_key = self._key(late_sort_key(workflow, name), workflow_id)
-        item = {**item_key, RESULT_ATTRIBUTE: to_attribute({**stored, "late_reason": reason})}
+        value = {**stored, "late_reason": reason}
         if once is None:
-            self.client.put_item(TableName=self.workflow_table, Item=item)
-        else:
-            # Kept once per ``once``: a later publication leaves the first's item, which the marker names, as it is.
-            try:
-                self.client.put_item(TableName=self.workflow_table, Item=item,
-                                     ConditionExpression="attribute_not_exists(#sk)",
-                                     ExpressionAttributeNames={"#sk": SORT_KEY})
-            except ClientError as error:
-                if not _is_conditional_failure(error):
-                    raise
-                response = self.client.get_item(TableName=self.workflow_table, Key=item_key, ConsistentRead=True)
-                if "Item" in response:
-                    entry = from_attribute(response["Item"][RESULT_ATTRIBUTE])
-                    reason = str(entry.get("late_reason") or reason)
+            self.client.put_item(TableName=self.workflow_table,
+                                 Item={**item_key, RESULT_ATTRIBUTE: to_attribute(value)})
+        # Kept once per ``once``: a later publication leaves the first's item, which the marker names, as it is.
+        elif (first := self._put_first(item_key, value, f"workflow {workflow_id!r}: the item of {name}")) is not None:
+            entry, reason = first, str(first.get("late_reason") or reason)
         x = _Expression()
         late = x.name(name)
         count = x.name(LATE_COUNT)
