@@ -64,22 +64,23 @@ errors = _Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # 
 LOCAL_APPROVAL_WAIT_S = 900
 
 
-def _rate(text: str) -> float:
-    """``--chaos RATE``: below 1, for at 1 every PutEvents fails, no outcome is ever published and nothing ends."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _rate(text: str) -> float:
+    """``--chaos RATE``: below 1, for at 1 every PutEvents fails, no outcome is ever published and nothing ends."""
+    value = _number(text)
     if not 0 <= value < 1:  # NaN too
         raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(text)
     if not value >= 0:  # NaN too
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     if value > MAX_WAIT_S:  # inf and 1e308 seconds overflowed the demo's pacing (black-box pass 20E, F2)
@@ -136,10 +137,7 @@ def _seconds(text: str) -> int:
 
 def _wait_seconds(text: str) -> float:
     """``status --wait SECONDS``: more than 0, at most 366 days (the longest a workflow may stay open)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(text)
     if not 0 < value <= MAX_WAIT_S:  # NaN and inf too
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_WAIT_S} (366 days), got {text}")
     return value
@@ -498,12 +496,13 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(error, ControlError | FunctionStartError):
             errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
+        import botocore.session
+
         from agentbus.discovery import unloadable_credentials
 
         # Credentials that expire are loaded again before a call: a credential_process may fail only then. The
-        # profile as botocore picks it: AWS_DEFAULT_PROFILE first.
-        profile = os.environ.get("AWS_DEFAULT_PROFILE") or os.environ.get("AWS_PROFILE") or "default"
-        unloadable = unloadable_credentials(error, profile)
+        # profile named is the one botocore picked (from AWS_DEFAULT_PROFILE, AWS_PROFILE or "default").
+        unloadable = unloadable_credentials(error, botocore.session.Session().profile or "default")
         if unloadable is not None:
             errors.print(f"agentbus {_verb_name(args)}: {_one_line(unloadable)}", markup=False)
             return 2
