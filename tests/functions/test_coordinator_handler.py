@@ -37,6 +37,7 @@ from functions.coordinator.deadlines import DeadlineScheduler, at_expression, re
 from functions.coordinator.handler import build
 from functions.coordinator.logic import PUBLISH_LEASE_MARGIN_S, Coordinator
 from functions.coordinator.store import WorkflowStore
+from functions.coordinator.times import parse_iso
 from functions.manifest import COORDINATOR_SOURCE, DEADLINE_DETAIL_TYPE, DEADLINE_SOURCE
 from functions.orders.workflow import PRODUCER_SOURCE
 from tests.conftest import load_detail, load_entries, settings_for, workflow_store
@@ -157,6 +158,12 @@ class Harness:
         except ClientError as error:
             assert error.response["Error"]["Code"] == "ResourceNotFoundException"
             return None
+
+    def due(self, workflow_id: str = ORDER_ID) -> datetime:
+        """The workflow's deadline as stored."""
+        due = parse_iso(self.store.load(workflow_id).deadline_at)
+        assert due is not None
+        return due
 
     def item_keys(self, workflow_id: str = ORDER_ID) -> set[str]:
         """The sort keys of every item the workflow table holds for ``workflow_id`` (its header, results...)."""
@@ -622,7 +629,7 @@ def test_a_deadline_fired_early_within_its_minute_is_rearmed_for_the_next_minute
     """Black-box pass 10C, F5: re-armed at the deadline itself, the schedule was for the minute already running,
     which Scheduler (60 s precision) is not documented to fire; the next minute is."""
     h.deliver(trigger(), result("fraud"))
-    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    due = h.due()
     name, fired = schedule_name(WORKFLOW.name, ORDER_ID), h.schedule()["ScheduleExpression"]
     early = due.replace(second=0) + timedelta(seconds=1) if due.second > 1 else due - timedelta(milliseconds=500)
     for _ in range(2):  # the early deadline delivered twice makes one schedule
@@ -642,7 +649,7 @@ def test_a_deadline_fired_early_by_this_clock_fires_again_after_the_minute_it_fi
     from functions.coordinator.times import start_of_next_minute
 
     h.deliver(trigger(), result("fraud"))
-    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    due = h.due()
     fired = deadline()
     fired_at = due + timedelta(seconds=45)
     fired["time"] = fired_at.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -657,7 +664,7 @@ def test_a_deadline_stamped_far_ahead_does_not_put_the_next_firing_off(h):
     from functions.coordinator.times import start_of_next_minute
 
     h.deliver(trigger(), result("fraud"))
-    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    due = h.due()
     now = due - timedelta(seconds=30)
     fired = deadline()
     fired["time"] = (due + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # a clock an hour ahead, or a forgery
@@ -668,7 +675,7 @@ def test_a_deadline_stamped_far_ahead_does_not_put_the_next_firing_off(h):
 
 def test_a_refired_deadline_times_the_workflow_out_once_and_is_left_to_fire_alone(h):
     h.deliver(trigger(), result("fraud"))
-    due = datetime.fromisoformat(h.store.load(ORDER_ID).deadline_at.replace("Z", "+00:00"))
+    due = h.due()
     early = due - timedelta(seconds=5)
     h.deliver(deadline(), handler=build(h.settings, h.clients, clock=lambda: early))
     again = max(due, early.replace(second=0, microsecond=0) + timedelta(minutes=1))
