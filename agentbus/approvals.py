@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from agentbus.discovery import Deployment
 from agentbus.operations import OperationError, UnknownWorkflowId, kept_as, workflow_status
+from functions.common.dead_letters import UnreadableJson, unreadable_reason
 from functions.common.models import CancelRequested, ExternalResult, describe_validation_error
 from functions.common.moments import iso_ms
 from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, ExternalAgent, Manifest, Workflow
@@ -243,9 +244,9 @@ def pending(deployment: Deployment, workflow: str | None = None, *, now: datetim
     rows = []
     try:
         views = store.waiting(workflow)
-    except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
+    except (RecursionError, UnreadableJson) as error:  # a record holding JSON Python does not read (read_json)
         raise OperationError(f"a record in {getattr(store, 'workflow_table', 'the workflow table')} cannot be "
-                             "read: it holds JSON nested too deep to read") from None
+                             f"read: it holds JSON Python does not read: {unreadable_reason(error)}") from None
     for view in views:
         for waited in view.get("waiting_for") or []:
             asked = parse_iso(waited.get("asked_at"))

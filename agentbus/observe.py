@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.common.dead_letters import UnreadableJson, read_json
 from functions.common.spec import COORDINATOR_SOURCE, Manifest
 from functions.manifest import MANIFEST
 
@@ -123,12 +124,12 @@ class BusObserver:
             observed: list[tuple[ObservedEvent, list[tuple[str, str]]]] = []
             for message in messages:
                 try:
-                    body = json.loads(message["Body"])
+                    body = read_json(message["Body"])
                     detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
                     workflow, workflow_id = locate_event(self.manifest, body["detail-type"], body["source"], detail)
                     event = ObservedEvent(body["detail-type"], body["source"], detail, now, workflow, workflow_id)
                     observed.append((event, requests_of(self.manifest, event.detail_type, event.source, detail)))
-                except RecursionError:  # a hostile event nested deeper than Python reads: nothing to show of it
+                except (RecursionError, UnreadableJson):  # a hostile event Python does not read: nothing to show of it
                     continue
             self.sqs_client.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])

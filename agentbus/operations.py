@@ -19,7 +19,13 @@ from botocore.config import Config
 from agentbus.control import AgentControl, ControlError, unknown_agent
 from agentbus.discovery import Deployment
 from functions.common.batching import batched
-from functions.common.dead_letters import CONSUMER_ATTRIBUTE, REASON_ATTRIBUTE, TOO_DEEP
+from functions.common.dead_letters import (
+    CONSUMER_ATTRIBUTE,
+    REASON_ATTRIBUTE,
+    UnreadableJson,
+    read_json,
+    unreadable_reason,
+)
 from functions.common.spec import Manifest
 from functions.manifest import MANIFEST
 
@@ -58,11 +64,13 @@ def read_entries(path: str) -> list[dict[str, Any]]:
 
     file = Path(path.removeprefix("file://"))
     try:
-        entries = json.loads(read_utf8_text(file))
+        entries = read_json(read_utf8_text(file))
     except OSError as error:
         raise OperationError(f"cannot read {path}: {error.strerror}") from None
     except json.JSONDecodeError as error:  # before ValueError: it is one
         raise OperationError(f"{path} is not JSON: {error.msg} (line {error.lineno})") from None
+    except UnreadableJson as error:
+        raise OperationError(f"{path} cannot be read as JSON: {error}") from None
     except ValueError as error:
         raise OperationError(f"{path} is {error}") from None
     if isinstance(entries, dict):
@@ -153,9 +161,9 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
             raise UnknownWorkflowId(f"{error}; but {backlog}: a request put since has no record until the "
                                     "coordinator reads it") from None
         raise
-    except RecursionError:  # a record that holds JSON nested deeper than Python's reader goes
+    except (RecursionError, UnreadableJson) as error:  # a record holding JSON Python does not read (read_json)
         raise OperationError(f"the record of {workflow_id!r} in {tables['workflows']} cannot be read: it holds JSON "
-                             "nested too deep to read") from None
+                             f"Python does not read: {unreadable_reason(error)}") from None
     if view.get("status") == "RUNNING" and view.get("workflow") not in {spec.name for spec in manifest.workflows}:
         # A deployment of another manifest: the record is shown, but what its running workflow still waits for is
         # not known here (a finished one's outcome names what was missing).
@@ -591,11 +599,11 @@ def _read_body(body: str) -> tuple[Any, str | None]:
     body that is not JSON is shown as its text, as it always was; one nested too deep is named, never a
     traceback that hides every other letter."""
     try:
-        event = json.loads(body)
+        event = read_json(body)
     except json.JSONDecodeError:
         return body, None
-    except RecursionError:
-        return body, TOO_DEEP
+    except UnreadableJson as error:
+        return body, str(error)
     if nested_deeper_than(event, LISTED_DEPTH):
         return body, f"nested deeper than {LISTED_DEPTH} levels of JSON objects and arrays"
     return event, None

@@ -41,7 +41,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.common.dead_letters import TOO_DEEP, PoisonMessage
+from functions.common.dead_letters import PoisonMessage, UnreadableJson, read_json
 from functions.common.models import BusEvent
 from functions.common.settings import DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES as DEFAULT_THRESHOLD_BYTES
 from functions.common.settings import Settings
@@ -257,11 +257,11 @@ class ClaimCheckStore:
                                   f"({len(body)} bytes, sha256 {digest}; the reference says {reference.bytes} "
                                   f"bytes, sha256 {reference.sha256})")
         try:
-            original = json.loads(body)
+            original = read_json(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ClaimCheckError(f"claim check {reference}: the object is not JSON ({error})") from None
-        except RecursionError:  # fails the same every time: never retried
-            raise ClaimCheckError(f"claim check {reference}: the object is not readable JSON: {TOO_DEEP}") from None
+        except UnreadableJson as error:  # fails the same every time: never retried
+            raise ClaimCheckError(f"claim check {reference}: the object is not readable JSON: {error}") from None
         if not isinstance(original, dict) or is_reference(original):
             raise ClaimCheckError(f"claim check {reference}: the object is not an event detail")
         disagree = sorted(name for name, value in detail.items()

@@ -75,7 +75,9 @@ from functions.common.dead_letters import (
     TOO_DEEP,
     DeadLetterSink,
     PoisonMessage,
+    UnreadableJson,
     failure_reason,
+    read_json,
 )
 from functions.common.models import BusEvent, describe_validation_error
 from functions.common.observability import logger
@@ -106,11 +108,11 @@ class OutOfTime(Exception):
 
 def parse_record(body: str) -> BusEvent:
     try:
-        payload = json.loads(body)
+        payload = read_json(body)
     except json.JSONDecodeError as error:
         raise PoisonMessage(f"body is not JSON: {error.msg} at position {error.pos}") from None
-    except RecursionError:  # as unreadable as malformed JSON, however often it is tried
-        raise PoisonMessage(f"body is not readable JSON: {TOO_DEEP}") from None
+    except UnreadableJson as error:  # as unreadable as malformed JSON, however often it is tried
+        raise PoisonMessage(f"body is not readable JSON: {error}") from None
     if not isinstance(payload, dict):
         raise PoisonMessage(f"body is not an EventBridge event: a JSON {type(payload).__name__}")
     try:

@@ -8,7 +8,9 @@ receive leaves a message to SQS's redrive policy, which moves it without a reaso
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,31 @@ _WHITESPACE_RUN = re.compile(r"\s+")
 # the interpreter's recursion limit (about 1,000 levels, less the stack in use): the same data fails on every try,
 # so a message that raises it is poison (kept at once), not a transient failure.
 TOO_DEEP = "nested deeper than Python reads (RecursionError)"
+
+
+class UnreadableJson(Exception):
+    """Valid JSON that Python cannot read, the same on every try (``read_json``); its message says why."""
+
+
+def read_json(text: str | bytes) -> Any:
+    """``json.loads``, with what Python cannot read of valid JSON raised as ``UnreadableJson`` instead of a
+    ``RecursionError`` or a bare ``ValueError``: nesting past the recursion limit (``TOO_DEEP``), and an integer
+    literal longer than Python converts (``sys.get_int_max_str_digits()``, 4,300 digits; JSON sets no limit).
+    Malformed JSON is still ``json.JSONDecodeError``, and bytes that are not UTF-8 ``UnicodeDecodeError``."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except RecursionError:
+        raise UnreadableJson(TOO_DEEP) from None
+    except ValueError:  # int() of a literal past the limit: the only other error the reader raises
+        raise UnreadableJson(f"an integer of more than {sys.get_int_max_str_digits():,} digits (the longest "
+                             "Python reads)") from None
+
+
+def unreadable_reason(error: RecursionError | UnreadableJson) -> str:
+    """Why data could not be read or walked: an ``UnreadableJson``'s reason, or ``TOO_DEEP``."""
+    return TOO_DEEP if isinstance(error, RecursionError) else str(error)
 
 
 class PoisonMessage(Exception):

@@ -5,13 +5,13 @@ read, from the waiting index and the headers in bulk), status views (``view``, `
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from functions.common.backoff import backoff_ceiling
+from functions.common.dead_letters import read_json
 from functions.common.spec import WAITING_ATTRIBUTE, WAITING_INDEX, Manifest, Workflow, WorkflowStatus
 from functions.coordinator.attributes import from_attribute
 from functions.coordinator.deadlines import schedule_name as derived_schedule_name
@@ -364,7 +364,7 @@ class WorkflowReader:
             workflow=workflow,
             status=WorkflowStatus(data.get("status", WorkflowStatus.RUNNING.value)),
             version=int(data.get("version", 0)),
-            trigger=json.loads(trigger_text) if isinstance(trigger_text, str) else None,
+            trigger=read_json(trigger_text) if isinstance(trigger_text, str) else None,
             trigger_digest=data.get("trigger_digest"),
             trigger_error=data.get("trigger_error"),
             trigger_received_at=data.get("trigger_received_at"),

@@ -23,6 +23,8 @@ from functions.common.spec import WAITING_ATTRIBUTE
 from tests.conftest import load_detail, settings_for
 
 TOO_DEEP = "body is not readable JSON: nested deeper than Python reads (RecursionError)"
+# JSON sets no limit on an integer's digits; Python reads at most sys.get_int_max_str_digits() (4,300) of them.
+TOO_LONG = "an integer of more than 4,300 digits (the longest Python reads)"
 
 
 def nested(depth: int) -> str:
@@ -30,6 +32,13 @@ def nested(depth: int) -> str:
     detail = json.dumps({**load_detail("order-placed.json"), "order_id": "h-deep"})
     event = json.dumps(eventbridge_envelope("Order Placed", "agentbus.orders", {"placeholder": 0}))
     return event.replace('{"placeholder": 0}', detail[:-1] + ', "meta": ' + "[" * depth + "]" * depth + "}")
+
+
+def too_long(order_id: str = "h-long") -> str:
+    """An Order Placed event as EventBridge delivers it, its detail holding a valid JSON integer of 5,000 digits."""
+    detail = json.dumps({**load_detail("order-placed.json"), "order_id": order_id})
+    event = json.dumps(eventbridge_envelope("Order Placed", "agentbus.orders", {"placeholder": 0}))
+    return event.replace('{"placeholder": 0}', detail[:-1] + ', "meta": ' + "9" * 5000 + "}")
 
 
 def run_fraud(session, resources, *bodies: str) -> dict:
@@ -47,6 +56,15 @@ def test_a_body_nested_deeper_than_python_reads_is_poison_in_any_function():
     assert str(poison.value) == TOO_DEEP
     # One Python reads reaches the function (the coordinator rejects it naming the field, as it always did).
     assert parse_record(nested(300)).detail["order_id"] == "h-deep"
+
+
+def test_a_body_holding_an_integer_longer_than_python_reads_is_poison_not_a_transient_failure():
+    # It raised a bare ValueError, which the consumer took for a transient failure: 5 receives, then the DLQ with
+    # the reason "ValueError: Exceeds the limit (4300 digits)..." (black-box pass 21B, F1).
+    with pytest.raises(PoisonMessage) as poison:
+        parse_record(too_long())
+    assert str(poison.value) == f"body is not readable JSON: {TOO_LONG}"
+    assert parse_record(too_long().replace("9" * 5000, "9" * 4300)).detail["meta"] == int("9" * 4300)
 
 
 def test_a_recursion_error_while_processing_is_poison_at_once_not_retried():
@@ -117,6 +135,25 @@ def test_the_agent_keeps_a_deep_body_at_once_and_the_listing_names_it_beside_the
     assert all(REASON_ATTRIBUTE not in m.get("MessageAttributes", {}) for m in back)
 
 
+def test_the_agent_keeps_a_body_with_a_too_long_integer_at_once_and_the_listing_names_it(aws, capsys, monkeypatch):
+    # The listing died with a traceback on such a letter, listing none of the others (21B F1).
+    session, resources = aws
+    body = too_long()
+    assert run_fraud(session, resources, body) == {"batchItemFailures": []}  # kept on its first receive
+    sqs = session.client("sqs")
+    sqs.send_message(QueueUrl=resources.consumers["fraud"].dlq_url, MessageBody=too_long("h-long-2"))  # by hand
+    deployment = Deployment(session, None, resources)
+    letters = operations.dead_letters(deployment, "fraud")
+    assert [letter.unreadable for letter in letters] == [TOO_LONG, TOO_LONG]
+    assert f"body is not readable JSON: {TOO_LONG}" in {letter.reason for letter in letters}  # the agent's reason
+    monkeypatch.setattr(discovery, "find_deployment", lambda *_: deployment)
+    assert cli.main(["dead-letters", "--agent", "fraud"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and f"unreadable body ({len(body.encode()):,} bytes): {TOO_LONG}" in out
+    assert out.count(f" bytes): {TOO_LONG}") == 2
+    assert "2 dead letter(s)" in out
+
+
 def test_a_letter_nested_too_deep_put_in_the_dead_letter_queue_by_hand_is_listed_too(aws):
     # Not from an agent (no reason attribute): the listing must still not read it as an event.
     session, resources = aws
@@ -170,8 +207,8 @@ def test_status_trace_and_pending_of_a_record_holding_json_too_deep_to_read_are_
         assert cli.main(argv) == 2
         out, err = capsys.readouterr()
         assert out == ""
-        assert err == (f"agentbus {argv[0]}: the record of 'h-deep' in {table} cannot be read: it holds JSON nested "
-                       "too deep to read\n")
+        assert err == (f"agentbus {argv[0]}: the record of 'h-deep' in {table} cannot be read: it holds JSON Python "
+                       "does not read: nested deeper than Python reads (RecursionError)\n")
     # pending reads the records the waiting index holds: one that may wait for a person, as the coordinator marks it.
     session.client("dynamodb").put_item(TableName=table, Item={
         "workflow_id": {"S": "h-deep-wait"}, "workflow": {"S": "access-request"}, "status": {"S": "RUNNING"},
@@ -180,3 +217,21 @@ def test_status_trace_and_pending_of_a_record_holding_json_too_deep_to_read_are_
     assert cli.main(["pending"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("agentbus pending: a record in ") and "\n" not in err.rstrip("\n")
+    # A trigger holding an integer longer than Python reads: one line too, naming why.
+    session.client("dynamodb").put_item(TableName=table, Item={
+        "workflow_id": {"S": "h-long"}, "workflow": {"S": "order-fulfillment"}, "status": {"S": "RUNNING"},
+        "version": {"N": "1"}, "trigger_digest": {"S": "d" * 32},
+        "trigger": {"S": '{"order_id": "h-long", "meta": ' + "9" * 5000 + "}"}})
+    assert cli.main(["status", "h-long"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"agentbus status: the record of 'h-long' in {table} cannot be read: it holds JSON "
+                                 f"Python does not read: {TOO_LONG}\n")
+
+
+def test_put_of_a_file_holding_an_integer_longer_than_python_reads_is_one_line(tmp_path):
+    entries = tmp_path / "long.json"
+    entries.write_text('[{"Source": "agentbus.orders", "DetailType": "Order Placed", "Detail": {"n": '
+                       + "9" * 5000 + "}}]")
+    with pytest.raises(operations.OperationError) as error:  # a traceback before: a bare ValueError
+        operations.read_entries(str(entries))
+    assert str(error.value) == f"{entries} cannot be read as JSON: {TOO_LONG}"
