@@ -108,8 +108,8 @@ from functions.common.spec import CANCEL_DETAIL_TYPE, OPERATOR_SOURCE, resolve
 from functions.coordinator.deadlines import schedule_name
 from functions.coordinator.record import NO_TRIGGER_REASON
 from functions.manifest import COORDINATOR_SOURCE, WorkflowStatus
-from functions.manifest import MANIFEST as SHIPPED
 from tests.conftest import load_detail, settings_for, workflow_store
+from tests.pinned import MANIFEST as SHIPPED  # the shipped workflows: one a user adds is not drawn here
 
 # The shipped workflows and the test-only ones (tests/workflows): change-review brings a k-of-n quorum.
 from tests.workflows.manifest import MANIFEST
