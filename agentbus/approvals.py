@@ -54,11 +54,12 @@ class Sent:
 # -- reading ---------------------------------------------------------------------------------------------------
 
 def _view(deployment: Deployment, workflow_id: str, workflow: str | None,
-          manifest: Manifest = MANIFEST) -> dict[str, Any]:
+          manifest: Manifest = MANIFEST, among: frozenset[str] | None = None) -> dict[str, Any]:
     """The record's status view; an id no workflow has is a refusal (exit 1), like a finished workflow; an invalid
-    id, an unknown workflow or an id several workflows use without --workflow are usage errors (exit 2)."""
+    id, an unknown workflow or an id several workflows use without --workflow are usage errors (exit 2). Without
+    --workflow, only the records of ``among`` count, when given (an answer: the workflows that wait for a person)."""
     try:
-        return workflow_status(deployment, workflow_id, workflow, manifest, resolve_claim_checks=False)
+        return workflow_status(deployment, workflow_id, workflow, manifest, resolve_claim_checks=False, among=among)
     except UnknownWorkflowId as error:
         raise Refused(str(error)) from None
 
@@ -142,7 +143,9 @@ def answer(deployment: Deployment, workflow_id: str, decision: Answer, *, workfl
     The detail names the version of the request the record holds (``trigger_digest``): the person approves
     what they saw, and an answer to another version of the request does not count toward this one."""
     _check_options(decision, ExternalResult, by=by, note=note)
-    view = _view(deployment, workflow_id, workflow, manifest)
+    # An id an order shares with an access request: only the access request can be answered (21B F6).
+    people = frozenset(spec.name for spec in manifest.workflows if spec.external)
+    view = _view(deployment, workflow_id, workflow, manifest, people)
     spec = _workflow(view, manifest)
     external = choose_agent(spec, view, agent)
     label = f"{spec.name} {view['workflow_id']}"

@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                     help="simulated agent work, e.g. checker=300,reviewer=100 (default: none)")
     up.add_argument("--param", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
-                    help="a manifest parameter of the functions, e.g. MAX_AMOUNT=5000 (repeatable; "
+                    help="a manifest parameter of the functions, e.g. FRAUD_LIMIT=5000 (repeatable; "
                          "default: each parameter's default in the manifest)")
     up.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="the functions' log level (JSON lines on stdout; default WARNING)")
@@ -726,6 +726,14 @@ def people_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
     return lines + late_lines(view)
 
 
+def _external_agents(workflow: Any) -> set[str]:
+    """The names of ``workflow``'s external agents in this CLI's manifest (none for a workflow it does not list)."""
+    from functions.manifest import MANIFEST
+
+    known = {spec.name: spec for spec in MANIFEST.workflows}
+    return {agent.name for agent in known[workflow].external} if workflow in known else set()
+
+
 def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]:
     """What an operator must know beyond the status: a trigger that never came, came after the finish or was
     refused, results held for another version, an unpublished outcome, a main-table row that could not be
@@ -761,11 +769,17 @@ def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
                      "the coordinator's and the deadline DLQ's dead letters, or the Deadline alarms)")
     if view.get("status") == "TIMED_OUT" and (missing := view.get("missing")):
         # Helper walkthrough rev20c, L5: only "missing" was shown, with nothing pointing to where an agent's failure
-        # is kept.
-        first = shown(str(missing[0]))
-        notes.append(f"no result from {', '.join(shown(str(m)) for m in missing)}: an agent that failed on the request "
-                     f"keeps its trigger in its dead-letter queue with the reason (`agentbus dead-letters --agent "
-                     f"{first}`); a paused one keeps it in its queue (`agentbus agent list`)")
+        # is kept. A person (an external agent) has no queue: 21B F3, the hint named a DLQ it does not have.
+        people = _external_agents(view.get("workflow"))
+        functions = [shown(str(m)) for m in missing if m not in people]
+        answers = [shown(str(m)) for m in missing if m in people]
+        if functions:
+            notes.append(f"no result from {', '.join(functions)}: an agent that failed on the request keeps its "
+                         "trigger in its dead-letter queue with the reason (`agentbus dead-letters --agent "
+                         f"{functions[0]}`); a paused one keeps it in its queue (`agentbus agent list`)")
+        if answers:
+            notes.append(f"no answer from {', '.join(answers)} (a person or another system, with no queue of its "
+                         "own): none came before the deadline, which its wait had moved out when it was asked")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
     if view.get("projection_error"):

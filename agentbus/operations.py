@@ -123,10 +123,12 @@ def put(deployment: Deployment, path: str) -> dict[str, Any]:
 # -- status and trace ---------------------------------------------------------------------------------
 
 def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | None = None,
-                    manifest: Manifest = MANIFEST, *, resolve_claim_checks: bool = True) -> dict[str, Any]:
+                    manifest: Manifest = MANIFEST, *, resolve_claim_checks: bool = True,
+                    among: frozenset[str] | None = None) -> dict[str, Any]:
     """The status view of one workflow (``functions.coordinator.reads.WorkflowReader.view``); ``workflow`` is
-    needed only when two workflows use the same id. A result whose data the record keeps as a claim-check
-    reference gets its data from the stack's bucket (``resolve_claim_checks``; see ``claim_checked``)."""
+    needed only when two workflows use the same id (of ``among``, when given: the workflows a verb can act on).
+    A result whose data the record keeps as a claim-check reference gets its data from the stack's bucket
+    (``resolve_claim_checks``; see ``claim_checked``)."""
     from functions.common.ids import check_workflow_id
     from functions.coordinator.store import WorkflowStore
 
@@ -149,7 +151,7 @@ def workflow_status(deployment: Deployment, workflow_id: str, workflow: str | No
                                      "(its agents' results are events on the bus)")
     store = WorkflowStore(deployment.client("dynamodb"), tables["workflows"], manifest, tables)
     try:
-        view = _record_view(store, workflow_id, workflow)
+        view = _record_view(store, workflow_id, workflow, among)
     except UnknownWorkflowId as error:
         # A workflow this CLI's manifest does not list is shown when the deployment has its record (a deployment
         # of another manifest, or of a newer release); with none, the name is most likely a typo.
@@ -249,9 +251,14 @@ def coordinator_backlog(deployment: Deployment, manifest: Manifest = MANIFEST) -
     return None
 
 
-def _record_view(store: WorkflowStore, workflow_id: str, workflow: str | None) -> dict[str, Any]:
-    """The view of the one record of ``workflow_id`` (of ``workflow``, when given)."""
-    records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
+def _record_view(store: WorkflowStore, workflow_id: str, workflow: str | None,
+                 among: frozenset[str] | None = None) -> dict[str, Any]:
+    """The view of the one record of ``workflow_id`` (of ``workflow``, when given; else of ``among``, when given)."""
+    found = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
+    records = [r for r in found if workflow is not None or among is None or r.workflow in among]
+    if found and not records:
+        names = ", ".join(sorted(r.workflow for r in found))
+        raise UnknownWorkflowId(f"{workflow_id!r} is a request of {names}, which this verb does not act on")
     if not records:
         if workflow:
             raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: workflow {workflow!r} has no request "

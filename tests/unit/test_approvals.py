@@ -443,3 +443,38 @@ def test_pending_and_status_say_when_a_persons_time_has_passed_but_the_record_st
     [line] = approvals.waiting_lines(view, now=datetime(2026, 11, 26, tzinfo=UTC))
     assert line.endswith("waited until 2026-11-25T10:30:00.000Z (passed: the coordinator has not timed it out "
                          "yet; is it paused or behind? `agentbus agent list`)")
+
+
+def test_an_id_an_order_shares_with_an_access_request_needs_no_workflow_to_be_answered(monkeypatch, events):
+    # Black-box pass 21B, F6: `approve dup-1` asked for --workflow, though orders never wait for a person.
+    from types import SimpleNamespace
+
+    class Store:
+        workflow_table = "workflows"
+
+        def find(self, workflow_id):
+            return [SimpleNamespace(workflow=name) for name in ("access-request", "order-fulfillment")]
+
+        def view(self, record):
+            return {"workflow": record.workflow}
+
+    people = frozenset({"access-request"})
+    assert ops._record_view(Store(), "dup-1", None, people) == {"workflow": "access-request"}
+    assert ops._record_view(Store(), "dup-1", "order-fulfillment", people) == {"workflow": "order-fulfillment"}
+    with pytest.raises(ops.OperationError, match=r"used by several workflows \(access-request, order-fulfillment\)"):
+        ops._record_view(Store(), "dup-1", None)  # status: both are its requests
+    with pytest.raises(ops.UnknownWorkflowId, match="is a request of access-request, order-fulfillment, which this "
+                                                     "verb does not act on"):
+        ops._record_view(Store(), "dup-1", None, frozenset({"change-review"}))
+
+    seen = {}
+
+    def status(_deployment, workflow_id, workflow=None, _manifest=None, **options):
+        seen.update(options)
+        raise ops.UnknownWorkflowId("stop here")
+
+    monkeypatch.setattr(approvals, "workflow_status", status)
+    with pytest.raises(approvals.Refused):
+        approvals.answer(FakeDeployment(events), "dup-1", "approve")
+    assert seen["among"] == {w.name for w in MANIFEST.workflows if w.external}
+    assert "access-request" in seen["among"] and "order-fulfillment" not in seen["among"]

@@ -258,6 +258,21 @@ def test_status_of_a_timed_out_workflow_says_where_a_missing_agents_failure_is_k
     assert cli.status_notes(_view(status="REJECTED", missing=["budget"])) == []  # decided without it
 
 
+def test_status_of_a_request_timed_out_waiting_for_a_person_names_no_dead_letter_queue_for_the_person():
+    # Black-box pass 21B, F3: the hint sent the operator to `dead-letters --agent manager-approval`, which fails
+    # (a person has no queue).
+    view = _view(workflow_id="acc-1", workflow="access-request", status="TIMED_OUT",
+                 missing=["manager-approval", "policy"])
+    assert cli.status_notes(view) == [
+        "no result from policy: an agent that failed on the request keeps its trigger in its dead-letter queue with "
+        "the reason (`agentbus dead-letters --agent policy`); a paused one keeps it in its queue (`agentbus agent "
+        "list`)",
+        "no answer from manager-approval (a person or another system, with no queue of its own): none came before "
+        "the deadline, which its wait had moved out when it was asked"]
+    [only] = cli.status_notes({**view, "missing": ["manager-approval"]})
+    assert only.startswith("no answer from manager-approval")
+
+
 def test_status_says_when_the_outcome_was_not_published(deployment, monkeypatch, capsys):
     monkeypatch.setattr(ops, "workflow_status", lambda _d, _id, _workflow=None: _view(published=False))
     code, out, _ = _run(capsys, "status", HOSTILE)
