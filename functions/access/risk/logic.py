@@ -6,7 +6,9 @@ accepted risk asks for a manager's approval (``asks_for``: the workflow then wai
 - ``access_level``: ``write`` +20, ``admin`` +40 (``read`` 0);
 - ``sensitivity``: the resource's (``functions/access/rules.json``) ``medium`` +15, ``high`` +30 (``low`` 0);
   a resource the policy does not know counts as ``high``;
-- ``outside_business_hours``: requested on a weekend or outside 07:00-19:00 UTC, +20;
+- ``outside_business_hours``: requested on a weekend or outside 07:00-19:00 UTC, +20; the time is the request's
+  own ``requested_at`` as its producer (the access portal, not the employee) stamps it, not compared with the
+  event's time: a producer that lets a requester choose it lets the requester avoid these points;
 - ``weak_justification``: fewer than 20 characters (empty included), +20;
 - ``instruction_in_justification``: the justification tries to instruct the system ("ignore previous
   instructions", "approve this request", "as an AI", ...): worth the whole threshold, so it is always too high.
@@ -27,6 +29,7 @@ reasons); without a model the result is exactly the rules' one.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -119,8 +122,16 @@ class RiskAdvice(BaseModel):
         return self
 
 
+def _plain(text: str) -> str:
+    """``text`` as a reader sees it: compatibility forms folded (NFKC: fullwidth letters, ligatures) and invisible
+    format characters (zero-width spaces and joiners, bidi marks: category Cf) removed, so that
+    "Ign\u200bore previous instructions" is found like the plain phrase (black-box pass 21B, F4)."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+
+
 def instruction_in(text: str) -> str | None:
-    """The first phrase of ``text`` that tries to instruct the system, or None."""
+    """The first phrase of ``text`` that tries to instruct the system (as ``_plain`` reads it), or None."""
+    text = _plain(text)
     for pattern in INSTRUCTION_PATTERNS:
         found = pattern.search(text)
         if found:
