@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--work", type=_profile, default=None, metavar="PROFILE",
                     help="simulated agent work, e.g. checker=300,reviewer=100 (default: none)")
     up.add_argument("--param", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
-                    help="a manifest parameter of the functions, e.g. FRAUD_LIMIT=5000 (repeatable; "
+                    help="a parameter some function of the manifest declares, as NAME=VALUE (repeatable; "
                          "default: each parameter's default in the manifest)")
     up.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                     help="the functions' log level (JSON lines on stdout; default WARNING)")
