@@ -253,12 +253,11 @@ def coordinator_backlog(deployment: Deployment, manifest: Manifest = MANIFEST) -
 
 def _record_view(store: WorkflowStore, workflow_id: str, workflow: str | None,
                  among: frozenset[str] | None = None) -> dict[str, Any]:
-    """The view of the one record of ``workflow_id`` (of ``workflow``, when given; else of ``among``, when given)."""
-    found = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
-    records = [r for r in found if workflow is not None or among is None or r.workflow in among]
-    if found and not records:
-        names = ", ".join(sorted(r.workflow for r in found))
-        raise UnknownWorkflowId(f"{workflow_id!r} is a request of {names}, which this verb does not act on")
+    """The view of the one record of ``workflow_id`` (of ``workflow``, when given; of several, the one of ``among``,
+    when it holds one)."""
+    records = [r for r in store.find(workflow_id) if workflow in (None, r.workflow)]
+    if len(records) > 1 and among is not None:
+        records = [r for r in records if r.workflow in among] or records
     if not records:
         if workflow:
             raise UnknownWorkflowId(f"unknown workflow id {workflow_id!r}: workflow {workflow!r} has no request "
