@@ -554,8 +554,9 @@ def test_an_approval_sent_in_time_and_read_with_the_deadline_counts_first(aws):
 
 # --- replays (black-box pass 10A, F1) -------------------------------------------------------------------
 
-def replayed(envelope: dict) -> dict:
-    return {**envelope, "replay-name": "agentbus-20261203-111500-abc123"}
+def replayed(envelope: dict, replay: str = "agentbus-20261203-111500-abc123") -> dict:
+    """A replayed copy of ``envelope``: EventBridge's replay (and moto's) gives it an id of its own."""
+    return {**envelope, "id": f"{envelope['id']}-{replay}", "replay-name": replay}
 
 
 def refused_then_replayed(c, early: dict, refusal: str) -> dict:
@@ -605,6 +606,29 @@ def test_a_cancel_refused_before_its_request_does_not_cancel_it_when_replayed(c)
     assert published["detail"]["status"] == "CANCELLED" and "the employee left" in published["detail"]["reason"]
     c.deliver(replayed(counted))  # the cancel that counted, replayed: nothing
     assert c.outcomes() == []
+
+
+def test_replaying_a_window_again_and_again_keeps_each_answer_and_cancel_aside_once(c):
+    """Black-box pass 21A, F1: each replay of a window kept its answers and cancels aside once more (each copy has
+    an id of its own), until the record held 20 and the rest were dead-lettered."""
+    from functions.coordinator.layout import MAX_LATE
+
+    request = risky_request("acc-9304")
+    counted, second = person("acc-9304", by="grace.hopper"), person("acc-9304", approve=False, by="ada.lovelace")
+    late_cancel = cancel(ACCESS, "acc-9304", reason="after the finish")
+    c.deliver(request, *access_results(request), counted, second, late_cancel)
+    [published] = c.outcomes()
+    first = c.view(ACCESS, "acc-9304")["late_results"]
+    assert len(first) == 2  # the second answer and the cancel, as first sent
+    for replay in range(MAX_LATE + 5):
+        name = f"agentbus-20261204-0300{replay:02d}-r"
+        assert c.deliver(*(replayed(e, name) for e in (counted, second, late_cancel))) == {"batchItemFailures": []}
+    assert c.outcomes() == [] and c.dead_letters() == {}
+    late = c.view(ACCESS, "acc-9304")["late_results"]
+    # The copy of the answer that counted is nothing; the other two are kept aside once more, whatever the replays.
+    assert len(late) == 4
+    replays = [entry for entry in late if "replayed (" in entry["late_reason"]]
+    assert sorted(entry.get("agent") or "cancel" for entry in replays) == ["cancel", "manager-approval"]
 
 
 # --- entries aside past the record's limit (black-box pass 20A) ---------------------------------------------------
