@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import faulthandler
 import importlib.util
+import json
 import logging
 import os
 import shlex
@@ -485,8 +486,15 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(error, DeploymentNotFound | OperationError):
             errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+        if isinstance(error, EndpointConnectionError):
+            # The endpoint went away after the deployment was found (`status --wait` on a stopped `agentbus up`,
+            # 21A F2): the line discovery gives for an endpoint nobody answers on, not botocore's.
+            url = str(error.kwargs.get("endpoint_url") or "").rstrip("/")
+            local = "" if "amazonaws.com" in url else ": is `agentbus up` (or the emulator) running there?"
+            errors.print(f"agentbus {_verb_name(args)}: cannot reach {url}{local}", markup=False)
+            return 2
         if isinstance(error, ClientError | BotoCoreError):
             errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
@@ -609,8 +617,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 event = letter.event
                 if letter.unreadable:
                     summary = f"unreadable body ({letter.body_bytes:,} bytes): {letter.unreadable}"
-                elif isinstance(event, dict):
+                elif isinstance(event, dict) and "detail-type" in event:
                     summary = f"{event.get('detail-type')} {ops.event_workflow_id(event) or ''}"
+                elif isinstance(event, dict):  # JSON, but no event (sent to the queue by hand): 21A F6, "None"
+                    summary = f"not an event: {json.dumps(event, ensure_ascii=False)[:80]}"
                 else:
                     summary = str(event)[:80]
                 console.print(f"[bold]{escape(shown(str(letter.agent)))}[/bold] {escape(shown(str(letter.message_id)))}"
@@ -779,7 +789,7 @@ def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]
                          f"{functions[0]}`); a paused one keeps it in its queue (`agentbus agent list`)")
         if answers:
             notes.append(f"no answer from {', '.join(answers)} (a person or another system, with no queue of its "
-                         "own): none came before the deadline, which its wait had moved out when it was asked")
+                         "own): none came before the deadline")
     if view.get("status") not in (None, "RUNNING") and view.get("published") is False:
         notes.append("the outcome was not published: no outcome event is on the bus yet for this workflow")
     if view.get("projection_error"):

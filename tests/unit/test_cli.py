@@ -89,6 +89,21 @@ def test_a_key_error_is_one_line_never_a_traceback(deployment, monkeypatch, caps
     assert _run(capsys, "dead-letters") == (2, "", says)
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("http://127.0.0.1:5041/", "cannot reach http://127.0.0.1:5041: is `agentbus up` (or the emulator) running there?"),
+    ("https://dynamodb.us-east-1.amazonaws.com", "cannot reach https://dynamodb.us-east-1.amazonaws.com"),
+])
+def test_an_endpoint_gone_after_discovery_is_the_line_discovery_gives(deployment, monkeypatch, capsys, url, says):
+    # 21A F2: `status --wait` on an `agentbus up` stopped during the wait printed botocore's raw message.
+    from botocore.exceptions import EndpointConnectionError
+
+    def gone(*_args, **_options):
+        raise EndpointConnectionError(endpoint_url=url)
+
+    monkeypatch.setattr(ops, "workflow_status", gone)
+    assert _run(capsys, "status", "ord-1001") == (2, "", f"agentbus status: {says}\n")
+
+
 def test_markup_in_a_dead_letter_never_crashes_the_listing(deployment, monkeypatch, capsys):
     letters = [ops.DeadLetter(agent="fraud", message_id="m-1", reason="invalid [/bold] order_id",
                               event={"detail-type": "Order Placed", "detail": {"order_id": HOSTILE}}, receive_count=1),
@@ -99,6 +114,13 @@ def test_markup_in_a_dead_letter_never_crashes_the_listing(deployment, monkeypat
     assert (code, err) == (0, "")
     assert f"Order Placed {HOSTILE}" in out and "reason: invalid [/bold] order_id" in out and "[/oops]" in out
     assert "2 dead letter(s)" in out
+
+
+def test_a_dead_letter_that_is_json_but_no_event_says_so_not_none(deployment, monkeypatch, capsys):
+    letters = [ops.DeadLetter(agent="fraud", message_id="m-1", reason="by hand", event={"x": 1}, receive_count=1)]
+    monkeypatch.setattr(ops, "dead_letters", lambda _d, _agent=None: letters)
+    code, out, _ = _run(capsys, "dead-letters")
+    assert code == 0 and 'fraud m-1  not an event: {"x": 1}' in out and "None" not in out
 
 
 def test_markup_in_the_agent_list_never_crashes(deployment, monkeypatch, capsys):
@@ -268,7 +290,7 @@ def test_status_of_a_request_timed_out_waiting_for_a_person_names_no_dead_letter
         "the reason (`agentbus dead-letters --agent policy`); a paused one keeps it in its queue (`agentbus agent "
         "list`)",
         "no answer from manager-approval (a person or another system, with no queue of its own): none came before "
-        "the deadline, which its wait had moved out when it was asked"]
+        "the deadline"]
     [only] = cli.status_notes({**view, "missing": ["manager-approval"]})
     assert only.startswith("no answer from manager-approval")
 
