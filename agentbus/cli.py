@@ -486,12 +486,15 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(error, DeploymentNotFound | OperationError):
             errors.print(f"agentbus {_verb_name(args)}: {_one_line(error)}", markup=False)
             return 2
+        from urllib.parse import urlsplit
+
         from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
         if isinstance(error, EndpointConnectionError):
             # The endpoint went away after the deployment was found (`status --wait` on a stopped `agentbus up`,
             # 21A F2): the line discovery gives for an endpoint nobody answers on, not botocore's.
-            url = str(error.kwargs.get("endpoint_url") or "").rstrip("/")
+            called = urlsplit(str(error.kwargs.get("endpoint_url") or ""))  # the request's URL: its endpoint only
+            url = f"{called.scheme}://{called.netloc}"
             local = "" if "amazonaws.com" in url else ": is `agentbus up` (or the emulator) running there?"
             errors.print(f"agentbus {_verb_name(args)}: cannot reach {url}{local}", markup=False)
             return 2
@@ -740,8 +743,10 @@ def _external_agents(workflow: Any) -> set[str]:
     """The names of ``workflow``'s external agents in this CLI's manifest (none for a workflow it does not list)."""
     from functions.manifest import MANIFEST
 
-    known = {spec.name: spec for spec in MANIFEST.workflows}
-    return {agent.name for agent in known[workflow].external} if workflow in known else set()
+    try:
+        return {agent.name for agent in MANIFEST.workflow(str(workflow)).external}
+    except KeyError:
+        return set()
 
 
 def status_notes(view: dict[str, Any], now: datetime | None = None) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
+from functions.common.dead_letters import UnreadableJson, read_json
 from functions.common.spec import Manifest, Table, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +45,11 @@ def seed_items(table: Table, path: str | Path | None = None) -> list[dict[str, A
     """The DynamoDB items of ``table``'s seed file (or of ``path``)."""
     file = Path(path) if path else REPO_ROOT / str(table.seed_file)
     try:
-        data = json.loads(read_utf8_text(file), parse_float=Decimal)
+        data = read_json(read_utf8_text(file), parse_float=Decimal)
     except (OSError, json.JSONDecodeError) as error:
         raise SeedError(f"cannot read seed file {file}: {error}") from None
+    except UnreadableJson as error:
+        raise SeedError(f"cannot read seed file {file}: not readable JSON: {error}") from None
     except ValueError as error:
         raise SeedError(f"cannot read seed file {file}: it is {error}") from None
     try:

@@ -352,10 +352,16 @@ class QueueConsumer:
                 self.unresolvable(bus_event, error)
             else:
                 self.handle(resolved)
-        except (PoisonMessage, RecursionError) as poison:
+        except (PoisonMessage, RecursionError, UnreadableJson) as poison:
             # RecursionError: data nested deeper than the code that walks it goes (read at a shallower stack than
-            # the code that failed); it fails the same on every receive, so it is poison, not a transient failure.
-            reason = str(poison) if isinstance(poison, PoisonMessage) else f"event {TOO_DEEP}: {poison}"
+            # the code that failed); UnreadableJson: stored JSON the handler reads back (a record's trigger) that
+            # Python does not read (21E M1). Each fails the same on every receive: poison, not a transient failure.
+            if isinstance(poison, PoisonMessage):
+                reason = str(poison)
+            elif isinstance(poison, UnreadableJson):
+                reason = f"data the event needs holds JSON Python does not read: {poison}"
+            else:
+                reason = f"event {TOO_DEEP}: {poison}"
             self._keep_poison(record, reason, poison)
         except Exception as error:
             self._keep_if_final(record, error)

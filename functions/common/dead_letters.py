@@ -35,18 +35,21 @@ class UnreadableJson(Exception):
     """Valid JSON that Python cannot read, the same on every try (``read_json``); its message says why."""
 
 
-def read_json(text: str | bytes) -> Any:
+def read_json(text: str | bytes, **options: Any) -> Any:
     """``json.loads``, with what Python cannot read of valid JSON raised as ``UnreadableJson`` instead of a
     ``RecursionError`` or a bare ``ValueError``: nesting past the recursion limit (``TOO_DEEP``), and an integer
     literal longer than Python converts (``sys.get_int_max_str_digits()``, 4,300 digits; JSON sets no limit).
-    Malformed JSON is still ``json.JSONDecodeError``, and bytes that are not UTF-8 ``UnicodeDecodeError``."""
+    Malformed JSON is still ``json.JSONDecodeError``, and bytes that are not UTF-8 ``UnicodeDecodeError``;
+    ``options`` are ``json.loads``'s (``parse_float=Decimal``)."""
     try:
-        return json.loads(text)
+        return json.loads(text, **options)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise
     except RecursionError:
         raise UnreadableJson(TOO_DEEP) from None
-    except ValueError:  # int() of a literal past the limit: the only other error the reader raises
+    except ValueError as error:  # int() of a literal past the limit: the only other error the reader raises
+        if "digits" not in str(error):
+            raise
         raise UnreadableJson(f"an integer of more than {sys.get_int_max_str_digits():,} digits (the longest "
                              "Python reads)") from None
 

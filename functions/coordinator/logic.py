@@ -157,8 +157,10 @@ def replayed_once(event: BusEvent) -> str:
 
 def _same_answer(counted: dict[str, Any], replayed: dict[str, Any],
                  fields: tuple[str, ...] = ("detail_type", "data", "trigger_digest")) -> bool:
-    """Whether a replayed answer (or cancel, on its ``by`` and ``reason``) is a copy of the one that counted: the
-    same event id, or, as a replayed copy has an id of its own, the same answer."""
+    """Whether a replayed answer (or cancel, on its ``by`` and ``reason``) is taken for a copy of the one that
+    counted: the same event id, or, as a replayed copy has an id of its own, the same content (the same decision,
+    by, note and version). Another event with that same content, replayed, is taken for it too: it would have
+    been a duplicate of the counted one when first sent, and a replay decides nothing either way."""
     if not counted:
         return False
     return counted.get("event_id") == replayed.get("event_id") or all(

@@ -631,6 +631,19 @@ def test_replaying_a_window_again_and_again_keeps_each_answer_and_cancel_aside_o
     assert sorted(entry.get("agent") or "cancel" for entry in replays) == ["cancel", "manager-approval"]
 
 
+@pytest.mark.parametrize("trigger", ['{"meta": ' + "[" * 5000 + "]" * 5000 + "}", '{"meta": ' + "9" * 5000 + "}"])
+def test_a_record_whose_trigger_python_does_not_read_back_dead_letters_what_needs_it_at_once(c, trigger):
+    """Review 21E, M1: reading a record back through read_json turned a RecursionError into UnreadableJson, which
+    the consumer took for a transient failure (five receives). A record written by hand, or a trigger nested just
+    deep enough to be written and not read back one frame deeper."""
+    c.session.client("dynamodb").put_item(TableName=c.resources.tables["workflows"], Item={
+        "workflow_id": {"S": "acc-9305"}, "workflow": {"S": ACCESS.name}, "status": {"S": "RUNNING"},
+        "version": {"N": "1"}, "trigger_digest": {"S": "d" * 32}, "trigger": {"S": trigger}})
+    assert c.deliver(cancel(ACCESS, "acc-9305")) == {"batchItemFailures": []}  # kept on its first receive
+    [reason] = c.dead_letters().values()
+    assert reason.startswith("data the event needs holds JSON Python does not read: ")
+
+
 # --- entries aside past the record's limit (black-box pass 20A) ---------------------------------------------------
 
 def test_answers_and_cancels_past_the_records_limit_are_dead_lettered_with_their_reason_not_dropped(c):

@@ -91,7 +91,10 @@ def test_a_key_error_is_one_line_never_a_traceback(deployment, monkeypatch, caps
 
 @pytest.mark.parametrize(("url", "says"), [
     ("http://127.0.0.1:5041/", "cannot reach http://127.0.0.1:5041: is `agentbus up` (or the emulator) running there?"),
-    ("https://dynamodb.us-east-1.amazonaws.com", "cannot reach https://dynamodb.us-east-1.amazonaws.com"),
+    ("https://dynamodb.us-east-1.amazonaws.com/", "cannot reach https://dynamodb.us-east-1.amazonaws.com"),
+    # botocore names the request's URL: the endpoint is what the operator gave (21E).
+    ("http://127.0.0.1:5041/2019-09-30/functions/f/concurrency",
+     "cannot reach http://127.0.0.1:5041: is `agentbus up` (or the emulator) running there?"),
 ])
 def test_an_endpoint_gone_after_discovery_is_the_line_discovery_gives(deployment, monkeypatch, capsys, url, says):
     # 21A F2: `status --wait` on an `agentbus up` stopped during the wait printed botocore's raw message.

@@ -31,3 +31,12 @@ def test_seed_names_a_file_that_is_not_utf8(tmp_path):
     [table] = [t for t in MANIFEST.all_tables if t.seed_file and t.logical_name == "inventory"]
     with pytest.raises(SeedError, match=r"not UTF-8 text \(byte 0xff at offset 0\)"):
         seed_items(table, binary)
+
+
+def test_seed_names_an_integer_longer_than_python_reads(tmp_path):
+    # Review 21E: "it is Exceeds the limit (4300 digits) for integer string conversion..."
+    long = tmp_path / "long.json"
+    long.write_text('[{"sku": "x", "on_hand": ' + "9" * 5000 + "}]")
+    [table] = [t for t in MANIFEST.all_tables if t.seed_file and t.logical_name == "inventory"]
+    with pytest.raises(SeedError, match=r"long.json: not readable JSON: an integer of more than 4,300 digits"):
+        seed_items(table, long)

@@ -122,11 +122,18 @@ class RiskAdvice(BaseModel):
         return self
 
 
+# Characters a reader does not see: format characters (zero-width spaces and joiners, bidi marks), marks left
+# over after composing (a combining grapheme joiner, variation selectors); the Hangul fillers read as spaces.
+_UNSEEN_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 def _plain(text: str) -> str:
-    """``text`` as a reader sees it: compatibility forms folded (NFKC: fullwidth letters, ligatures) and invisible
-    format characters (zero-width spaces and joiners, bidi marks: category Cf) removed, so that
-    "Ign\u200bore previous instructions" is found like the plain phrase (black-box pass 21B, F4)."""
-    return "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+    """``text`` as a reader sees it: compatibility forms folded (NFKC: fullwidth letters, ligatures) and the
+    characters nobody sees removed (a filler read as a space), so that "Ign\u200bore previous instructions" is
+    found like the plain phrase (black-box pass 21B, F4; review 21E)."""
+    return "".join(" " if c in _FILLERS else c for c in unicodedata.normalize("NFKC", text)
+                   if unicodedata.category(c) not in _UNSEEN_CATEGORIES)
 
 
 def instruction_in(text: str) -> str | None:
