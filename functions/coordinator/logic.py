@@ -419,8 +419,11 @@ class Coordinator:
             "detail_type": event.detail_type, "event_id": event.id, "received_at": iso_ms(now),
         }
         if event.replay_name:
-            counted = record.results.get(agent.name) or {}
-            if not _same_answer(counted, slot):
+            # Nothing new when it copies the answer that counted or one kept aside (when first sent, or by an
+            # earlier replay): a late answer replayed used a second of the record's MAX_LATE entries (21E).
+            seen = [record.results.get(agent.name) or {},
+                    *(entry for entry in record.late_results.values() if entry.get("agent") == agent.name)]
+            if not any(_same_answer(earlier, slot) for earlier in seen):
                 self.store.keep_late(workflow.name, workflow_id, agent.name, slot, replayed_reason(event),
                                      once=replayed_once(event))
             return
@@ -486,7 +489,9 @@ class Coordinator:
             if record is None:
                 raise PoisonMessage(f"replayed cancel by {request.by} for {workflow.name} {workflow_id!r}: no such "
                                     "workflow (never opened), nothing to cancel")
-            if not _same_answer(record.cancel or {}, cancel, ("by", "reason")):
+            seen = [record.cancel or {},
+                    *(entry for entry in record.late_results.values() if entry.get("agent") is None)]
+            if not any(_same_answer(earlier, cancel, ("by", "reason")) for earlier in seen):
                 self.store.keep_late(workflow.name, workflow_id, None, {k: v for k, v in cancel.items()
                                                                         if v is not None}, replayed_reason(event),
                                      once=replayed_once(event))
