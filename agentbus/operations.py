@@ -602,12 +602,12 @@ LISTED_DEPTH = 100
 
 def _read_body(body: str) -> tuple[Any, str | None]:
     """A letter's event and, for a body that cannot be read as one, why (its text is then kept as the event). A
-    body that is not JSON is shown as its text, as it always was; one nested too deep is named, never a
-    traceback that hides every other letter."""
+    body that is not JSON, or JSON Python does not read, is named with why (21F: one not JSON at all was listed
+    as if its text were its event), never a traceback that hides every other letter."""
     try:
         event = read_json(body)
-    except json.JSONDecodeError:
-        return body, None
+    except json.JSONDecodeError as error:
+        return body, f"not JSON: {error.msg} at position {error.pos}"
     except UnreadableJson as error:
         return body, str(error)
     if nested_deeper_than(event, LISTED_DEPTH):

@@ -154,6 +154,15 @@ def test_the_agent_keeps_a_body_with_a_too_long_integer_at_once_and_the_listing_
     assert "2 dead letter(s)" in out
 
 
+def test_a_letter_that_is_not_json_at_all_is_listed_as_unreadable_saying_why(aws):
+    # 21F: listed as if its text were its event ("unreadable": null in --json).
+    session, resources = aws
+    session.client("sqs").send_message(QueueUrl=resources.consumers["fraud"].dlq_url, MessageBody="not json {")
+    [letter] = operations.dead_letters(Deployment(session, None, resources), "fraud")
+    assert letter.event == "not json {"
+    assert letter.unreadable == "not JSON: Expecting value at position 0"
+
+
 def test_a_letter_nested_too_deep_put_in_the_dead_letter_queue_by_hand_is_listed_too(aws):
     # Not from an agent (no reason attribute): the listing must still not read it as an event.
     session, resources = aws
